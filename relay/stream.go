@@ -201,7 +201,7 @@ func sameCodecs(old []*outTrack, tracks []Track) bool {
 	}
 	for i, t := range tracks {
 		o := old[i].Track
-		if o.Kind != t.Kind || o.Codec != t.Codec || o.ClockRate != t.ClockRate || o.Channels != t.Channels {
+		if o.Kind != t.Kind || o.Codec != t.Codec || o.ClockRate != t.ClockRate || max(o.Channels, 1) != max(t.Channels, 1) {
 			return false
 		}
 	}
@@ -472,7 +472,9 @@ func (s *Stream) Info() Info {
 	}
 	in.Tracks = s.tracksLocked()
 	for _, r := range s.readers {
-		in.Readers[r.protocol]++
+		if r.protocol != "" {
+			in.Readers[r.protocol]++
+		}
 	}
 	return in
 }
@@ -499,7 +501,7 @@ func (s *Stream) tracksLocked() []OutTrack {
 
 // ReaderConf configures a reader.
 type ReaderConf struct {
-	Protocol string // "webrtc" or "rtsp": metrics and admin listing
+	Protocol string // "webrtc" or "rtsp": metrics and admin listing; "" = a probe, not counted
 	// Tracks selects out-track indexes; nil means all. It may be set later
 	// with Reader.SetTracks once the tracks are known.
 	Tracks []int
@@ -521,7 +523,9 @@ func (s *Stream) AddReader(conf ReaderConf) (*Reader, error) {
 	s.readers = append(readers, r)
 	n := len(s.readers)
 	s.mu.Unlock()
-	s.Metrics.viewers.WithLabelValues(s.Camera, r.protocol).Inc()
+	if r.protocol != "" {
+		s.Metrics.viewers.WithLabelValues(s.Camera, r.protocol).Inc()
+	}
 	if n == 1 && s.Demand != nil {
 		s.Demand.SetDemand(true)
 	}
@@ -766,6 +770,8 @@ func (r *Reader) finish(err error) {
 	r.once.Do(func() {
 		r.err = err
 		close(r.done)
-		r.s.Metrics.viewers.WithLabelValues(r.s.Camera, r.protocol).Dec()
+		if r.protocol != "" {
+			r.s.Metrics.viewers.WithLabelValues(r.s.Camera, r.protocol).Dec()
+		}
 	})
 }

@@ -1,0 +1,332 @@
+package rtspserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+	"go.uber.org/goleak"
+
+	"cordon/relay"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	testSPS = []byte{0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x40, 0x7b, 0x60, 0x22, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x64, 0x1e, 0x2c, 0x5c, 0x90}
+	testPPS = []byte{0x68, 0xcb, 0x83, 0xcb, 0x20}
+)
+
+type fakeAccess struct {
+	mu      sync.Mutex
+	allowed map[string][]string // name -> cameras
+	secrets map[string]string
+	notOK   error
+}
+
+func (f *fakeAccess) CheckPassword(name, secret, _ string) (Viewer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.secrets[name]; ok && s == secret {
+		return Viewer{Name: name, Kind: "user"}, nil
+	}
+	return Viewer{}, errors.New("bad credentials")
+}
+
+func (f *fakeAccess) DigestHA1(name string) (Viewer, string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.secrets[name]
+	if !ok {
+		return Viewer{}, "", false
+	}
+	return Viewer{Name: name, Kind: "user"}, HA1(name, s), true
+}
+
+func (f *fakeAccess) CanView(v Viewer, camera string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.allowed[v.Name] {
+		if c == camera {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeAccess) Ready() error { return f.notOK }
+
+type events struct {
+	mu     sync.Mutex
+	starts int
+	ends   int
+	denied []string
+}
+
+func (e *events) ViewStart(SessionInfo) { e.mu.Lock(); e.starts++; e.mu.Unlock() }
+func (e *events) ViewEnd(SessionInfo, time.Duration, uint64) {
+	e.mu.Lock()
+	e.ends++
+	e.mu.Unlock()
+}
+func (e *events) Denied(name, camera, _, reason string) {
+	e.mu.Lock()
+	e.denied = append(e.denied, name+"/"+camera+"/"+reason)
+	e.mu.Unlock()
+}
+
+type fixture struct {
+	srv    *Server
+	stream *relay.Stream
+	access *fakeAccess
+	events *events
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newFixture(t *testing.T, digest bool) *fixture {
+	t.Helper()
+	hub := relay.NewHub()
+	st := &relay.Stream{Camera: "gate"}
+	_ = st.Initialize()
+	hub.Put(st)
+	other := &relay.Stream{Camera: "yard"}
+	_ = other.Initialize()
+	hub.Put(other)
+	if err := st.CameraConnected([]relay.Track{
+		{Kind: relay.KindVideo, Codec: relay.CodecH264, ClockRate: 90000, ParamSets: [][]byte{testSPS, testPPS}},
+		{Kind: relay.KindAudio, Codec: relay.CodecAAC, ClockRate: 16000, AACConfig: []byte{0x14, 0x08}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{
+		stream: st,
+		access: &fakeAccess{allowed: map[string][]string{"alice": {"gate"}, "bob": {"yard"}}, secrets: map[string]string{"alice": "s3cret-A", "bob": "s3cret-B"}},
+		events: &events{},
+		stop:   make(chan struct{}),
+	}
+	f.srv = &Server{Listen: "127.0.0.1:0", Hub: hub, Access: f.access, Events: f.events, AllowBasic: !digest, DigestEnabled: digest, ReadyTimeout: 300 * time.Millisecond}
+	if err := f.srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	// a camera at 25 fps, GOP 10
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-f.stop:
+				return
+			case <-tick.C:
+			}
+			pts := time.Duration(i) * 40 * time.Millisecond
+			au := [][]byte{{0x41, 0x9a, 1, 2, 3}}
+			if i%10 == 0 {
+				au = [][]byte{testSPS, testPPS, append([]byte{0x65, 0x88}, make([]byte, 3000)...)}
+			}
+			_ = st.WriteUnit(relay.Unit{Track: 0, PTS: pts, AU: au})
+			_ = st.WriteUnit(relay.Unit{Track: 1, PTS: pts, AU: [][]byte{{0x21, 0x10, 0x04}}})
+		}
+	}()
+	t.Cleanup(func() {
+		close(f.stop)
+		f.wg.Wait()
+		f.srv.Close()
+		st.Close()
+		other.Close()
+	})
+	return f
+}
+
+func (f *fixture) url(userinfo, cam string) string {
+	if userinfo != "" {
+		userinfo += "@"
+	}
+	return fmt.Sprintf("rtsp://%s%s/%s", userinfo, f.srv.Addr().String(), cam)
+}
+
+func dial(t *testing.T, raw string, tcp bool) (*gortsplib.Client, *description.Session, error) {
+	t.Helper()
+	u, err := base.ParseURL(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: 3 * time.Second}
+	if tcp {
+		p := gortsplib.ProtocolTCP
+		c.Protocol = &p
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	desc, res, err := c.Describe(u)
+	if err != nil {
+		c.Close()
+		if res != nil {
+			return nil, nil, fmt.Errorf("%d: %w", res.StatusCode, err)
+		}
+		return nil, nil, err
+	}
+	return c, desc, nil
+}
+
+func TestRefusals(t *testing.T) {
+	f := newFixture(t, false)
+	cases := []struct {
+		name, userinfo, cam, want string
+	}{
+		{"no credentials", "", "gate", "401"},
+		{"wrong password", "alice:nope", "gate", "401"},
+		{"unknown user", "mallory:x", "gate", "401"},
+		{"forbidden camera", "alice:s3cret-A", "yard", "403"},
+		{"unknown camera", "alice:s3cret-A", "nothere", "404"},
+		{"camera offline", "bob:s3cret-B", "yard", "503"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cl, _, err := dial(t, f.url(c.userinfo, c.cam), true)
+			if err == nil {
+				cl.Close()
+				t.Fatal("DESCRIBE succeeded")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want status %s", err, c.want)
+			}
+		})
+	}
+	f.access.notOK = errors.New("audit log unwritable")
+	if cl, _, err := dial(t, f.url("alice:s3cret-A", "gate"), true); err == nil || !strings.Contains(err.Error(), "503") {
+		if cl != nil {
+			cl.Close()
+		}
+		t.Fatalf("fail-closed: got %v, want 503", err)
+	}
+}
+
+func play(t *testing.T, f *fixture, userinfo string, tcp bool) (got func() (int64, int64), closeFn func()) {
+	t.Helper()
+	c, desc, err := dial(t, f.url(userinfo, "gate"), tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var video, audio atomic.Int64
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lastSeq uint16
+	var haveSeq bool
+	c.OnPacketRTPAny(func(m *description.Media, _ format.Format, p *rtp.Packet) {
+		if m.Type == description.MediaTypeVideo {
+			mu.Lock()
+			if haveSeq && p.SequenceNumber != lastSeq+1 {
+				t.Errorf("video sequence gap %d -> %d", lastSeq, p.SequenceNumber)
+			}
+			lastSeq, haveSeq = p.SequenceNumber, true
+			mu.Unlock()
+			video.Add(1)
+		} else {
+			audio.Add(1)
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return func() (int64, int64) { return video.Load(), audio.Load() }, c.Close
+}
+
+func TestPlayTCPAndUDPWithCordonSDP(t *testing.T) {
+	f := newFixture(t, false)
+	c, desc, err := dial(t, f.url("alice:s3cret-A", "gate"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if len(desc.Medias) != 2 {
+		t.Fatalf("medias %d", len(desc.Medias))
+	}
+	h, ok := desc.Medias[0].Formats[0].(*format.H264)
+	if !ok || h.PacketizationMode != 1 || string(h.SPS) != string(testSPS) {
+		t.Fatalf("video format %#v", desc.Medias[0].Formats[0])
+	}
+	if _, ok := desc.Medias[1].Formats[0].(*format.MPEG4Audio); !ok {
+		t.Fatalf("AAC should be served over RTSP, got %#v", desc.Medias[1].Formats[0])
+	}
+
+	got, closeTCP := play(t, f, "alice:s3cret-A", true)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if v, a := got(); v > 20 && a > 5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v, a := got(); v <= 20 || a <= 5 {
+		t.Fatalf("received video %d audio %d packets", v, a)
+	}
+	if n := len(f.srv.Sessions()); n != 1 {
+		t.Fatalf("sessions %d", n)
+	}
+	closeTCP()
+	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
+	f.events.mu.Lock()
+	if f.events.starts != 1 || f.events.ends != 1 {
+		t.Fatalf("starts %d ends %d", f.events.starts, f.events.ends)
+	}
+	f.events.mu.Unlock()
+}
+
+func TestDigestAuthAndKill(t *testing.T) {
+	f := newFixture(t, true)
+	// gortsplib's client answers a Digest challenge from URL credentials
+	got, closeFn := play(t, f, "alice:s3cret-A", true)
+	defer closeFn()
+	waitFor(t, func() bool { v, _ := got(); return v > 5 })
+	// Basic is not offered without TLS when Digest is on
+	if cl, _, err := dial(t, f.url("bob:wrong", "yard"), true); err == nil {
+		cl.Close()
+		t.Fatal("wrong digest accepted")
+	}
+	// narrowing rights ends the live session
+	f.access.mu.Lock()
+	f.access.allowed["alice"] = nil
+	f.access.mu.Unlock()
+	if n := f.srv.Recheck(); n != 1 {
+		t.Fatalf("Recheck ended %d sessions", n)
+	}
+	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
+}
+
+func TestHA1(t *testing.T) {
+	// RFC 2617 style: MD5("Mufasa:cordon:Circle Of Life")
+	if got := HA1("Mufasa", "Circle Of Life"); len(got) != 32 || got == HA1("Mufasa", "circle of life") {
+		t.Fatalf("HA1 %q", got)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("condition not met in time")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
