@@ -1,0 +1,97 @@
+package ingest
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+)
+
+// userinfoRE matches the userinfo part of any URL in a message.
+var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'"]*@`)
+
+// redactor removes a camera's credentials from text: userinfo in any URL,
+// and the password itself (raw and URL-escaped) wherever it appears.
+type redactor struct {
+	secrets []string
+}
+
+func newRedactor(u *url.URL) redactor {
+	var r redactor
+	if u == nil || u.User == nil {
+		return r
+	}
+	if p, ok := u.User.Password(); ok && p != "" {
+		r.secrets = append(r.secrets, p)
+		if e := url.QueryEscape(p); e != p {
+			r.secrets = append(r.secrets, e)
+		}
+		if e := url.PathEscape(p); e != p {
+			r.secrets = append(r.secrets, e)
+		}
+	}
+	return r
+}
+
+func (r redactor) string(s string) string {
+	s = userinfoRE.ReplaceAllString(s, "$1")
+	for _, p := range r.secrets {
+		s = strings.ReplaceAll(s, p, "***")
+	}
+	return s
+}
+
+// safeURL returns u without userinfo, query or fragment, for logs.
+func safeURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	c.User = nil
+	c.RawQuery = ""
+	c.ForceQuery = false
+	c.Fragment = ""
+	c.RawFragment = ""
+	return c.String()
+}
+
+// cameraError is an error from a camera connection with a message safe to
+// show and log: credentials removed. It unwraps to the original error so
+// errors.Is works (e.g. relay.ErrBFrames); never print the unwrapped error.
+type cameraError struct {
+	msg string
+	err error
+}
+
+func (e *cameraError) Error() string { return e.msg }
+func (e *cameraError) Unwrap() error { return e.err }
+
+// wrap turns err into a cameraError with a redacted, operator-friendly
+// message. It returns nil for nil.
+func (r redactor) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *cameraError
+	if errors.As(err, &ce) {
+		return err
+	}
+	msg := err.Error()
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		switch bad.Code {
+		case base.StatusUnauthorized:
+			msg = "authentication failed: the camera answered 401 Unauthorized (check the camera's username and password)"
+		case base.StatusForbidden:
+			msg = "the camera answered 403 Forbidden (the camera user may not view this stream)"
+		case base.StatusNotFound:
+			msg = "the camera answered 404 Not Found (check the stream path in the camera URL)"
+		default:
+			msg = "the camera answered " + bad.Error()
+		}
+	}
+	return &cameraError{msg: r.string(msg), err: err}
+}

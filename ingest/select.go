@@ -1,0 +1,208 @@
+package ingest
+
+import (
+	"strings"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+
+	"cordon/relay"
+)
+
+// Kinds of dropped tracks (metric label values; a closed set).
+const (
+	dropBackchannel = "backchannel"
+	dropMetadata    = "metadata"
+	dropApplication = "application"
+	dropVideo       = "video"
+	dropAudio       = "audio"
+	dropOther       = "other"
+)
+
+// keptTrack is one camera media cordon sets up, with the format it reads.
+type keptTrack struct {
+	media *description.Media
+	forma format.Format
+	track relay.Track
+}
+
+// droppedTrack is a media cordon does not set up.
+type droppedTrack struct {
+	kind  string // metric label
+	label string // for logs and State: "<media type>/<codec>", sanitized
+}
+
+// selection is the result of track selection over a camera's description.
+type selection struct {
+	kept    []keptTrack
+	dropped []droppedTrack
+}
+
+func (s selection) codecs() (video, audio string) {
+	for _, k := range s.kept {
+		switch k.track.Kind {
+		case relay.KindVideo:
+			video = string(k.track.Codec)
+		case relay.KindAudio:
+			audio = string(k.track.Codec)
+		}
+	}
+	return video, audio
+}
+
+// selectTracks keeps the first H.264/H.265 video and the first
+// PCMU/PCMA/Opus/AAC audio, and drops everything else: back-channels, ONVIF
+// metadata, application/data tracks, other codecs, extra video and audio.
+//
+// TODO(ingest): switch the per-media decision to sanitize.SelectFormat once
+// the sanitize owner lands it; the kept/dropped bookkeeping stays here.
+func selectTracks(desc *description.Session) selection {
+	var sel selection
+	var haveVideo, haveAudio bool
+	for _, m := range desc.Medias {
+		label := mediaLabel(m)
+		if m.IsBackChannel {
+			sel.dropped = append(sel.dropped, droppedTrack{kind: dropBackchannel, label: label + " (back-channel)"})
+			continue
+		}
+		f, tr, ok := selectFormat(m)
+		switch {
+		case !ok:
+			sel.dropped = append(sel.dropped, droppedTrack{kind: dropKind(m), label: label})
+		case tr.Kind == relay.KindVideo && haveVideo:
+			sel.dropped = append(sel.dropped, droppedTrack{kind: dropVideo, label: label + " (extra)"})
+		case tr.Kind == relay.KindAudio && haveAudio:
+			sel.dropped = append(sel.dropped, droppedTrack{kind: dropAudio, label: label + " (extra)"})
+		default:
+			if tr.Kind == relay.KindVideo {
+				haveVideo = true
+			} else {
+				haveAudio = true
+			}
+			sel.kept = append(sel.kept, keptTrack{media: m, forma: f, track: tr})
+		}
+	}
+	return sel
+}
+
+// selectFormat picks the format of m cordon can serve, if any.
+func selectFormat(m *description.Media) (format.Format, relay.Track, bool) {
+	for _, f := range m.Formats {
+		switch f := f.(type) {
+		case *format.H264:
+			if m.Type != description.MediaTypeVideo || (f.PacketizationMode != 0 && f.PacketizationMode != 1) {
+				continue
+			}
+			tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH264, ClockRate: f.ClockRate()}
+			if sps, pps := f.SafeParams(); len(sps) > 0 && len(pps) > 0 {
+				tr.ParamSets = [][]byte{clone(sps), clone(pps)}
+			}
+			return f, tr, true
+		case *format.H265:
+			if m.Type != description.MediaTypeVideo {
+				continue
+			}
+			tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH265, ClockRate: f.ClockRate()}
+			if vps, sps, pps := f.SafeParams(); len(vps) > 0 && len(sps) > 0 && len(pps) > 0 {
+				tr.ParamSets = [][]byte{clone(vps), clone(sps), clone(pps)}
+			}
+			return f, tr, true
+		case *format.G711:
+			// G.711 is served with the static payload types 0/8: 8 kHz only.
+			if m.Type != description.MediaTypeAudio || f.SampleRate != 8000 || f.ChannelCount > 1 {
+				continue
+			}
+			codec := relay.CodecPCMA
+			if f.MULaw {
+				codec = relay.CodecPCMU
+			}
+			return f, relay.Track{Kind: relay.KindAudio, Codec: codec, ClockRate: 8000, Channels: 1}, true
+		case *format.Opus:
+			if m.Type != description.MediaTypeAudio {
+				continue
+			}
+			ch := f.ChannelCount
+			if ch == 0 {
+				ch = 2
+			}
+			return f, relay.Track{Kind: relay.KindAudio, Codec: relay.CodecOpus, ClockRate: f.ClockRate(), Channels: ch}, true
+		case *format.MPEG4Audio:
+			if m.Type != description.MediaTypeAudio || f.Config == nil || f.SizeLength == 0 {
+				continue
+			}
+			cfg, err := f.Config.Marshal()
+			if err != nil {
+				continue
+			}
+			ch := int(f.Config.ChannelConfig)
+			switch {
+			case ch == 7:
+				ch = 8
+			case ch == 0 || ch > 7: // defined in-band (PCE) or reserved
+				ch = 2
+			}
+			return f, relay.Track{Kind: relay.KindAudio, Codec: relay.CodecAAC, ClockRate: f.ClockRate(), Channels: ch, AACConfig: cfg}, true
+		}
+	}
+	return nil, relay.Track{}, false
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// dropKind classifies a media cordon does not serve.
+func dropKind(m *description.Media) string {
+	for _, f := range m.Formats {
+		if g, ok := f.(*format.Generic); ok && strings.Contains(strings.ToLower(g.RTPMa), "onvif.metadata") {
+			return dropMetadata
+		}
+	}
+	switch m.Type {
+	case description.MediaTypeVideo:
+		return dropVideo
+	case description.MediaTypeAudio:
+		return dropAudio
+	case description.MediaTypeApplication:
+		return dropApplication
+	}
+	return dropOther
+}
+
+// mediaLabel names a media by type and codec for logs: only short,
+// sanitized tokens, never the camera's SDP text itself.
+func mediaLabel(m *description.Media) string {
+	codecs := make([]string, 0, len(m.Formats))
+	for _, f := range m.Formats {
+		c := f.Codec()
+		if g, ok := f.(*format.Generic); ok {
+			c = g.RTPMa
+			if i := strings.IndexByte(c, '/'); i >= 0 {
+				c = c[:i]
+			}
+		}
+		codecs = append(codecs, token(c))
+		if len(codecs) == 3 {
+			break
+		}
+	}
+	if len(codecs) == 0 {
+		codecs = append(codecs, "unknown")
+	}
+	return token(string(m.Type)) + "/" + strings.Join(codecs, ",")
+}
+
+// token keeps [A-Za-z0-9._+-], at most 32 characters.
+func token(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 32 {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '+' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "unknown"
+	}
+	return b.String()
+}

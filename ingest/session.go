@@ -1,0 +1,434 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/pion/rtp"
+
+	"cordon/relay"
+)
+
+// errMore means the decoder needs more packets for a unit (not an error).
+var errMore = errors.New("more packets needed")
+
+// maxEarlyUnits bounds the units buffered between PLAY and CameraConnected.
+const maxEarlyUnits = 256
+
+// trackState is one kept track of a connection. It is used only under
+// session.mu.
+type trackState struct {
+	idx       int
+	kind      relay.Kind
+	clockRate int64
+	media     *description.Media
+	decode    func(*rtp.Packet) ([][]byte, error)
+	video     bool
+	// a video access unit being assembled (its RTP timestamp and PTS):
+	// decoders that split units by timestamp return it on the next one.
+	pending    bool
+	pendingTS  uint32
+	pendingPTS time.Duration
+}
+
+type earlyUnit struct {
+	u    relay.Unit
+	kind relay.Kind
+}
+
+// session is one RTSP connection to the camera.
+type session struct {
+	c      *Camera
+	client *gortsplib.Client
+
+	mu      sync.Mutex // serializes depacketizing and Sink.WriteUnit
+	open    bool       // CameraConnected done: write units to the sink
+	early   []earlyUnit
+	failed  atomic.Bool
+	sinkErr chan error // cap 1
+
+	lastPacket atomic.Int64 // unix nanoseconds of the last RTP packet on a kept track
+}
+
+func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
+	switch f := f.(type) {
+	case *format.H264:
+		d, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := d.Decode(p)
+			if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+				return nil, errMore
+			}
+			return au, err
+		}, nil
+	case *format.H265:
+		d, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := d.Decode(p)
+			if errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+				return nil, errMore
+			}
+			return au, err
+		}, nil
+	case *format.G711:
+		d, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return func(p *rtp.Packet) ([][]byte, error) {
+			b, err := d.Decode(p)
+			if err != nil {
+				return nil, err
+			}
+			return [][]byte{b}, nil
+		}, nil
+	case *format.Opus:
+		d, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return func(p *rtp.Packet) ([][]byte, error) {
+			b, err := d.Decode(p)
+			if err != nil {
+				return nil, err
+			}
+			return [][]byte{b}, nil
+		}, nil
+	case *format.MPEG4Audio:
+		d, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return func(p *rtp.Packet) ([][]byte, error) {
+			aus, err := d.Decode(p)
+			if errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) {
+				return nil, errMore
+			}
+			return aus, err
+		}, nil
+	}
+	return nil, fmt.Errorf("no decoder for %s", f.Codec())
+}
+
+// toDuration converts clock-rate ticks to a duration without overflowing.
+func toDuration(ticks, rate int64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	sec := ticks / rate
+	rem := ticks % rate
+	return time.Duration(sec)*time.Second + time.Duration(rem*int64(time.Second)/rate)
+}
+
+func (c *Camera) protocol() *gortsplib.Protocol {
+	var p gortsplib.Protocol
+	switch c.Transport {
+	case "tcp":
+		p = gortsplib.ProtocolTCP
+	case "udp":
+		p = gortsplib.ProtocolUDP
+	default:
+		return nil
+	}
+	return &p
+}
+
+// runSession connects, plays and forwards until the connection ends. It
+// returns how long the camera was online (0: never got online) and why the
+// connection ended (redacted).
+func (c *Camera) runSession() (time.Duration, error) {
+	s := &session{c: c, sinkErr: make(chan error, 1)}
+	client := &gortsplib.Client{
+		Scheme:                c.URL.Scheme,
+		Host:                  c.URL.Host,
+		ReadTimeout:           c.ReadTimeout,
+		WriteTimeout:          c.WriteTimeout,
+		InitialUDPReadTimeout: c.UDPFallbackTimeout,
+		Protocol:              c.protocol(),
+		OnTransportSwitch: func(err error) {
+			c.log.Info("camera transport switch", "reason", c.red.string(err.Error()))
+		},
+		OnPacketsLost: func(lost uint64) {
+			c.m.packetsLost.Add(float64(lost))
+		},
+		OnDecodeError: func(err error) {
+			c.m.decodeErrors.Inc()
+			c.log.Debug("camera RTP decode error", "err", c.red.string(err.Error()))
+		},
+	}
+	s.client = client
+	if err := client.Start(); err != nil {
+		return 0, c.fail(err)
+	}
+	stop := context.AfterFunc(c.ctx, client.Close)
+	defer func() {
+		stop()
+		client.Close()
+	}()
+
+	tracks, sel, err := s.setup()
+	if err != nil {
+		if c.ctx.Err() != nil {
+			return 0, ErrStopped
+		}
+		return 0, c.fail(err)
+	}
+	if _, err := client.Play(nil); err != nil {
+		if c.ctx.Err() != nil {
+			return 0, ErrStopped
+		}
+		return 0, c.fail(err)
+	}
+	s.lastPacket.Store(time.Now().UnixNano())
+	if err := c.Sink.CameraConnected(tracks); err != nil {
+		return 0, c.fail(err)
+	}
+	s.mu.Lock()
+	for _, e := range s.early {
+		s.write(e.u, e.kind)
+	}
+	s.early = nil
+	s.open = true
+	s.mu.Unlock()
+
+	transport := ""
+	if tr := client.Transport(); tr != nil && tr.Session != nil {
+		transport = tr.Session.Protocol.String()
+	}
+	video, audio := sel.codecs()
+	since := time.Now()
+	c.updateState(func(st *CameraState) {
+		st.Online, st.Since, st.LastError, st.Transport = true, since, "", transport
+		st.VideoCodec, st.AudioCodec = video, audio
+	})
+	c.m.up.Set(1)
+	c.log.Info("camera online", "transport", transport, "video", video, "audio", audio)
+	if c.Events != nil {
+		c.Events.CameraOnline(c.ID)
+	}
+
+	err = s.loop()
+
+	// Close the client first so no callback runs after CameraDisconnected.
+	stop()
+	client.Close()
+	online := time.Since(since)
+	err = c.red.wrap(err)
+	c.updateState(func(st *CameraState) {
+		st.Online, st.Since, st.Transport = false, time.Now(), ""
+		if errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped) {
+			st.LastError = ""
+		} else {
+			st.LastError = err.Error()
+		}
+	})
+	c.m.up.Set(0)
+	c.Sink.CameraDisconnected(err)
+	if c.Events != nil {
+		c.Events.CameraOffline(c.ID, err)
+	}
+	if errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped) {
+		c.log.Info("camera offline", "reason", err.Error(), "online_for", online.Round(time.Second).String())
+	} else {
+		c.log.Warn("camera offline", "err", err.Error(), "online_for", online.Round(time.Second).String())
+	}
+	return online, err
+}
+
+// setup describes the camera, selects tracks and sets up the kept ones.
+func (s *session) setup() ([]relay.Track, selection, error) {
+	c := s.c
+	u := *c.URL
+	desc, _, err := s.client.Describe((*base.URL)(&u))
+	if err != nil {
+		return nil, selection{}, err
+	}
+	sel := selectTracks(desc)
+	dropped := make([]string, len(sel.dropped))
+	for i, d := range sel.dropped {
+		dropped[i] = d.label
+		c.m.trackDropped(d.kind)
+	}
+	c.updateState(func(st *CameraState) { st.DroppedTracks = dropped })
+	if len(dropped) > 0 {
+		c.log.Info("camera tracks dropped (not re-served)", "dropped", strings.Join(dropped, " "))
+	}
+	if len(sel.kept) == 0 {
+		return nil, sel, relay.ErrNoTracks
+	}
+	if desc.BaseURL == nil {
+		desc.BaseURL = (*base.URL)(&u)
+	}
+	tracks := make([]relay.Track, len(sel.kept))
+	for i, k := range sel.kept {
+		dec, err := newDecoder(k.forma)
+		if err != nil {
+			return nil, sel, err
+		}
+		if _, err := s.client.Setup(desc.BaseURL, k.media, 0, 0); err != nil {
+			return nil, sel, err
+		}
+		t := &trackState{
+			idx: i, kind: k.track.Kind, clockRate: int64(k.forma.ClockRate()), media: k.media,
+			decode: dec, video: k.track.Kind == relay.KindVideo,
+		}
+		s.client.OnPacketRTP(k.media, k.forma, func(p *rtp.Packet) { s.onRTP(t, p) })
+		tracks[i] = k.track
+	}
+	return tracks, sel, nil
+}
+
+// loop waits for the end of the connection.
+func (s *session) loop() error {
+	c := s.c
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- s.client.Wait() }()
+	defer func() {
+		s.client.Close()
+		<-waitCh
+	}()
+	check := time.NewTicker(min(time.Second, max(c.ReadTimeout/4, 10*time.Millisecond)))
+	defer check.Stop()
+
+	var linger *time.Timer
+	var lingerC <-chan time.Time
+	stopLinger := func() {
+		if linger != nil {
+			linger.Stop()
+			linger, lingerC = nil, nil
+		}
+	}
+	defer stopLinger()
+	updateDemand := func() {
+		if !c.OnDemand {
+			return
+		}
+		if c.isWanted() {
+			stopLinger()
+		} else if linger == nil {
+			linger = time.NewTimer(c.Linger)
+			lingerC = linger.C
+		}
+	}
+	updateDemand()
+
+	for {
+		select {
+		case <-c.ctx.Done():
+			return ErrStopped
+		case err := <-waitCh:
+			waitCh <- err // for the deferred receive
+			if c.ctx.Err() != nil {
+				return ErrStopped
+			}
+			return err
+		case err := <-s.sinkErr:
+			return err
+		case <-check.C:
+			last := time.Unix(0, s.lastPacket.Load())
+			if d := time.Since(last); d >= c.ReadTimeout {
+				return fmt.Errorf("no media from the camera for %s", d.Round(time.Second))
+			}
+		case <-c.demandCh:
+			updateDemand()
+		case <-lingerC:
+			return ErrIdle
+		}
+	}
+}
+
+// onRTP runs on gortsplib's reader goroutines.
+func (s *session) onRTP(t *trackState, p *rtp.Packet) {
+	s.lastPacket.Store(time.Now().UnixNano())
+	s.c.m.bytes.Add(float64(len(p.Payload)))
+	if s.failed.Load() {
+		return
+	}
+	ticks, ptsOK := s.client.PacketPTS(t.media, p)
+	pts := toDuration(ticks, t.clockRate)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	au, err := t.decode(p)
+	switch {
+	case errors.Is(err, errMore):
+		// a unit starts: either nothing was pending, or the decoder dropped
+		// what was (it returns the pending unit, not errMore, on a new
+		// timestamp)
+		if t.video && ptsOK && (!t.pending || p.Timestamp != t.pendingTS) {
+			t.pending, t.pendingTS, t.pendingPTS = true, p.Timestamp, pts
+		}
+		return
+	case err != nil:
+		s.c.m.decodeErrors.Inc()
+		s.c.log.Debug("camera depacketization error", "track", t.idx, "err", s.c.red.string(err.Error()))
+		return
+	}
+	if t.video && t.pending && p.Timestamp != t.pendingTS {
+		// the decoder returned the previous unit (split by timestamp); the
+		// current packet starts the next one.
+		t.pending = ptsOK
+		pts, ptsOK = t.pendingPTS, true
+		t.pendingTS, t.pendingPTS = p.Timestamp, toDuration(ticks, t.clockRate)
+	} else {
+		t.pending = false
+	}
+	if !ptsOK || len(au) == 0 {
+		return
+	}
+	u := relay.Unit{Track: t.idx, PTS: pts, AU: au}
+	if !s.open {
+		if len(s.early) < maxEarlyUnits {
+			u.AU = copyAU(u.AU)
+			s.early = append(s.early, earlyUnit{u: u, kind: t.kind})
+		}
+		return
+	}
+	s.write(u, t.kind)
+}
+
+// write hands one unit to the sink. Called under s.mu.
+func (s *session) write(u relay.Unit, kind relay.Kind) {
+	if s.failed.Load() {
+		return
+	}
+	if err := s.c.Sink.WriteUnit(u); err != nil {
+		s.failed.Store(true)
+		select {
+		case s.sinkErr <- err:
+		default:
+		}
+		return
+	}
+	if kind == relay.KindVideo {
+		s.c.m.videoFrames.Inc()
+	} else {
+		s.c.m.audioFrames.Inc()
+	}
+}
+
+func copyAU(au [][]byte) [][]byte {
+	out := make([][]byte, len(au))
+	for i, b := range au {
+		out[i] = append([]byte(nil), b...)
+	}
+	return out
+}
