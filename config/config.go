@@ -1,0 +1,468 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix is the prefix of every environment override.
+const EnvPrefix = "CORDON"
+
+// Config is the whole configuration file.
+type Config struct {
+	HTTP          HTTP          `mapstructure:"http"`
+	RTSP          RTSP          `mapstructure:"rtsp"`
+	WebRTC        WebRTC        `mapstructure:"webrtc"`
+	Metrics       Metrics       `mapstructure:"metrics"`
+	CameraNetwork CameraNetwork `mapstructure:"camera_network"`
+	StateDir      string        `mapstructure:"state_dir"`
+	Audit         Audit         `mapstructure:"audit"`
+	Auth          Auth          `mapstructure:"auth"`
+	Sanitize      Sanitize      `mapstructure:"sanitize"`
+	Cameras       []Camera      `mapstructure:"cameras"`
+}
+
+// HTTP is the viewer page, login, API and WHEP listener.
+type HTTP struct {
+	Listen      string   `mapstructure:"listen"`
+	TLSCert     string   `mapstructure:"tls_cert"`
+	TLSKey      string   `mapstructure:"tls_key"`
+	CORSOrigins []string `mapstructure:"cors_origins"`
+}
+
+// RTSP is the authenticated RTSP re-serve. Listen "" = off.
+type RTSP struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// WebRTC is the ICE/media side of WHEP.
+type WebRTC struct {
+	UDPListen  string      `mapstructure:"udp_listen"`
+	TCPListen  string      `mapstructure:"tcp_listen"`
+	HostIPs    []string    `mapstructure:"host_ips"`
+	ICEServers []ICEServer `mapstructure:"ice_servers"`
+}
+
+// ICEServer is a STUN/TURN server advertised to clients. In YAML an entry is
+// either a URL string or a mapping.
+type ICEServer struct {
+	URLs       []string `mapstructure:"urls"`
+	Username   string   `mapstructure:"username"`
+	Credential string   `mapstructure:"credential"`
+}
+
+// Metrics is the Prometheus endpoint. Listen "" = off.
+type Metrics struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// CameraNetwork holds the services on the isolated camera side. "" = off.
+type CameraNetwork struct {
+	DNSListen string `mapstructure:"dns_listen"`
+	NTPListen string `mapstructure:"ntp_listen"`
+}
+
+// Audit is the hash-chained audit log.
+type Audit struct {
+	Path      string `mapstructure:"path"`
+	MaxSizeMB int    `mapstructure:"max_size_mb"`
+}
+
+// Auth holds token lifetime and the principals.
+type Auth struct {
+	TokenTTL string   `mapstructure:"token_ttl"`
+	Users    []User   `mapstructure:"users"`
+	APIKeys  []APIKey `mapstructure:"api_keys"`
+}
+
+// User is a person who signs in with a password.
+type User struct {
+	Name         string   `mapstructure:"name"`
+	PasswordHash string   `mapstructure:"password_hash"`
+	Cameras      []string `mapstructure:"cameras"`
+	Admin        bool     `mapstructure:"admin"`
+}
+
+// APIKey is a machine client (VMS, NVR, video wall).
+type APIKey struct {
+	Name    string   `mapstructure:"name"`
+	KeyHash string   `mapstructure:"key_hash"`
+	KeyFile string   `mapstructure:"key_file"`
+	Cameras []string `mapstructure:"cameras"`
+
+	fileHash string // KeyFile's content, read by Validate
+}
+
+// Sanitize is the media allow-list configuration.
+type Sanitize struct {
+	AllowSEIUUIDs []string `mapstructure:"allow_sei_uuids"`
+}
+
+// Camera is one camera on the isolated network.
+type Camera struct {
+	ID           string `mapstructure:"id"`
+	Name         string `mapstructure:"name"`
+	URL          string `mapstructure:"url"`
+	Username     string `mapstructure:"username"`
+	Password     string `mapstructure:"password"`
+	PasswordFile string `mapstructure:"password_file"`
+	Transport    string `mapstructure:"transport"`
+	OnDemand     bool   `mapstructure:"on_demand"`
+
+	filePassword string // PasswordFile's content, read by Validate
+}
+
+// Transport values.
+const (
+	TransportAuto = "auto"
+	TransportTCP  = "tcp"
+	TransportUDP  = "udp"
+)
+
+// Default returns the configuration with every default of the contract and
+// no cameras, users or API keys.
+func Default() *Config {
+	return &Config{
+		HTTP:     HTTP{Listen: ":8080", CORSOrigins: []string{}},
+		RTSP:     RTSP{Listen: ":8554"},
+		WebRTC:   WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
+		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
+		StateDir: "./cordon-state",
+		Audit:    Audit{Path: "audit.log", MaxSizeMB: 64},
+		Auth:     Auth{TokenTTL: "8h"},
+		Sanitize: Sanitize{AllowSEIUUIDs: []string{}},
+	}
+}
+
+// defaultValues flattens Default() into viper keys.
+func defaultValues() map[string]any {
+	out := map[string]any{}
+	flatten(reflect.ValueOf(*Default()), "", out)
+	return out
+}
+
+func flatten(v reflect.Value, prefix string, out map[string]any) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		key := prefix + tag
+		fv := v.Field(i)
+		switch {
+		case f.Type.Kind() == reflect.Struct:
+			flatten(fv, key+".", out)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
+			f.Type.Elem() != reflect.TypeFor[ICEServer]():
+			// lists of objects: not overridable from the environment
+		default:
+			out[key] = fv.Interface()
+		}
+	}
+}
+
+// Keys returns every configuration key that can be overridden from the
+// environment, in viper notation ("http.listen").
+func Keys() []string {
+	m := defaultValues()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	return keys
+}
+
+// EnvName returns the environment variable overriding key ("http.listen" ->
+// "CORDON_HTTP_LISTEN").
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Load reads the YAML file at path ("" = no file: defaults only) and applies
+// CORDON_* environment overrides. It does not validate: call Validate, or use
+// LoadAndValidate. Schema errors (unknown keys, wrong types) are returned as
+// FieldErrors.
+func Load(path string) (*Config, error) {
+	v := viper.NewWithOptions(viper.WithLogger(slog.New(slog.DiscardHandler)))
+	v.SetConfigType("yaml")
+	v.AllowEmptyEnv(true)
+	for key, def := range defaultValues() {
+		v.SetDefault(key, def)
+		if err := v.BindEnv(key, EnvName(key)); err != nil {
+			return nil, fmt.Errorf("config: bind %s: %w", key, err)
+		}
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, FieldErrors{{Field: path, Msg: "cannot read: " + describeFileErr(err)}}
+		}
+		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+			return nil, FieldErrors{{Field: path, Msg: yamlMessage(err)}}
+		}
+	}
+	cfg := &Config{}
+	err := v.Unmarshal(cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			stringToICEServerHook,
+			stringToSliceHook,
+		)
+	})
+	if err != nil {
+		return nil, decodeErrors(err)
+	}
+	cfg.normalize()
+	return cfg, nil
+}
+
+// LoadAndValidate is Load followed by Validate. Any problem comes back as a
+// FieldErrors error; the Config is returned only when it is valid.
+func LoadAndValidate(path string) (*Config, error) {
+	cfg, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, FieldErrors(errs)
+	}
+	return cfg, nil
+}
+
+// normalize fills defaults inside list items, which viper cannot default.
+func (c *Config) normalize() {
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		if cam.Transport == "" {
+			cam.Transport = TransportAuto
+		}
+		if cam.Name == "" {
+			cam.Name = cam.ID
+		}
+	}
+	if c.HTTP.CORSOrigins == nil {
+		c.HTTP.CORSOrigins = []string{}
+	}
+}
+
+func yamlMessage(err error) string {
+	msg := err.Error()
+	// viper: "While parsing config: yaml: line 3: ..."; keep the yaml part.
+	if i := strings.Index(msg, "yaml: "); i >= 0 {
+		msg = msg[i:]
+	}
+	return "invalid YAML: " + msg
+}
+
+func stringToICEServerHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeFor[ICEServer]() {
+		return data, nil
+	}
+	return ICEServer{URLs: []string{strings.TrimSpace(data.(string))}}, nil
+}
+
+// stringToSliceHook splits comma-separated strings (environment values) into
+// lists, trimming blanks. "" is an empty list.
+func stringToSliceHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice {
+		return data, nil
+	}
+	raw := strings.TrimSpace(data.(string))
+	out := []string{}
+	if raw == "" {
+		return out, nil
+	}
+	for _, s := range strings.Split(raw, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// decodeErrors turns mapstructure's error tree into FieldErrors whose
+// messages never contain the offending values.
+func decodeErrors(err error) FieldErrors {
+	var out FieldErrors
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		var de *mapstructure.DecodeError
+		if errors.As(e, &de) && isDirect(e, de) {
+			out = append(out, fromDecodeError(de)...)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, sub := range j.Unwrap() {
+				walk(sub)
+			}
+			return
+		}
+		if u := errors.Unwrap(e); u != nil {
+			walk(u)
+			return
+		}
+		out = append(out, FieldError{Field: "config", Msg: "cannot decode"})
+	}
+	walk(err)
+	sortFieldErrors(out)
+	return out
+}
+
+// isDirect reports whether de is e itself (not buried under a join).
+func isDirect(e error, de *mapstructure.DecodeError) bool {
+	d, ok := e.(*mapstructure.DecodeError)
+	return ok && d == de
+}
+
+func fromDecodeError(de *mapstructure.DecodeError) FieldErrors {
+	name := de.Name()
+	inner := de.Unwrap()
+	var pe *mapstructure.ParseError
+	var ue *mapstructure.UnconvertibleTypeError
+	switch {
+	case errors.As(inner, &pe):
+		return FieldErrors{{Field: name, Msg: typeMessage(pe.Expected.Type())}}
+	case errors.As(inner, &ue):
+		return FieldErrors{{Field: name, Msg: typeMessage(ue.Expected.Type())}}
+	}
+	msg := inner.Error()
+	if rest, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
+		var out FieldErrors
+		for _, k := range strings.Split(rest, ", ") {
+			out = append(out, FieldError{Field: joinPath(name, k), Msg: "unknown key"})
+		}
+		return out
+	}
+	if strings.Contains(msg, "expected a map") || strings.Contains(msg, "expected a map or struct") {
+		return FieldErrors{{Field: name, Msg: "must be a mapping"}}
+	}
+	if strings.Contains(msg, "source data must be an array or slice") {
+		return FieldErrors{{Field: name, Msg: "must be a list"}}
+	}
+	// Unknown shape: keep mapstructure's message only if it cannot carry a
+	// value; otherwise say something generic.
+	return FieldErrors{{Field: name, Msg: "has the wrong type"}}
+}
+
+func joinPath(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func typeMessage(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "must be true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "must be an integer"
+	case reflect.String:
+		return "must be a string"
+	case reflect.Slice:
+		return "must be a list"
+	case reflect.Struct, reflect.Map:
+		return "must be a mapping"
+	}
+	return "has the wrong type"
+}
+
+// SafeURL returns the camera URL without credentials, for logs and admins.
+func (c *Camera) SafeURL() string { return SafeURL(c.URL) }
+
+// LogValue keeps a Camera logged with slog free of secrets.
+func (c Camera) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", c.ID),
+		slog.String("name", c.Name),
+		slog.String("url", SafeURL(c.URL)),
+		slog.String("transport", c.Transport),
+		slog.Bool("on_demand", c.OnDemand),
+	)
+}
+
+// Secret returns the camera password: Password, or the content of
+// PasswordFile (read by Validate, or read now if Validate was not called).
+func (c *Camera) Secret() (string, error) {
+	if c.Password != "" {
+		return c.Password, nil
+	}
+	if c.filePassword != "" {
+		return c.filePassword, nil
+	}
+	if c.PasswordFile != "" {
+		return readSecretFile(c.PasswordFile)
+	}
+	return "", nil
+}
+
+// PullURL returns the URL ingest connects to, with the credentials applied
+// (userinfo from URL, or Username + password / password_file). Never log it;
+// log c.SafeURL() instead.
+func (c *Camera) PullURL() (*url.URL, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: invalid url", c.ID)
+	}
+	if c.Username != "" {
+		secret, err := c.Secret()
+		if err != nil {
+			return nil, fmt.Errorf("camera %s: password_file: %s", c.ID, describeFileErr(err))
+		}
+		u.User = url.UserPassword(c.Username, secret)
+	}
+	return u, nil
+}
+
+// Hash returns the API key's argon2id hash: KeyHash, or the content of
+// KeyFile (read by Validate, or read now if Validate was not called).
+func (k *APIKey) Hash() (string, error) {
+	if k.KeyHash != "" {
+		return k.KeyHash, nil
+	}
+	if k.fileHash != "" {
+		return k.fileHash, nil
+	}
+	if k.KeyFile != "" {
+		return readSecretFile(k.KeyFile)
+	}
+	return "", nil
+}
+
+// readSecretFile reads a secret file and trims one trailing newline (LF or
+// CRLF), as written by `echo` or an editor.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	s = strings.TrimSuffix(s, "\n")
+	s = strings.TrimSuffix(s, "\r")
+	return s, nil
+}
+
+// describeFileErr describes a file error without repeating the path.
+func describeFileErr(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

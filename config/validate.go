@@ -1,0 +1,507 @@
+package config
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is one configuration problem, named by its field path
+// ("cameras[2].url"). Error() is the line `cordon check` prints.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// FieldErrors is a list of problems; as an error it prints one per line.
+type FieldErrors []FieldError
+
+func (e FieldErrors) Error() string {
+	lines := make([]string, len(e))
+	for i, fe := range e {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// AsFieldErrors returns the problems carried by err: the FieldErrors from
+// Load or LoadAndValidate, or a single FieldError with the error's text for
+// any other error. nil for nil.
+func AsFieldErrors(err error) []FieldError {
+	if err == nil {
+		return nil
+	}
+	var fes FieldErrors
+	if errors.As(err, &fes) {
+		return fes
+	}
+	var fe FieldError
+	if errors.As(err, &fe) {
+		return []FieldError{fe}
+	}
+	return []FieldError{{Msg: err.Error()}}
+}
+
+// Bounds of auth.token_ttl.
+const (
+	MinTokenTTL = time.Minute
+	MaxTokenTTL = 7 * 24 * time.Hour
+)
+
+var (
+	cameraIDRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	principalRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+	argon2Re    = regexp.MustCompile(`^\$argon2id\$v=19\$m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,3})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
+)
+
+// Validate checks the whole configuration and returns every problem found
+// (nil when valid). It also reads the secret files (password_file,
+// key_file), so it must run before the configuration is used. It never
+// panics, and its messages never contain secrets or camera URLs.
+func (c *Config) Validate() []FieldError {
+	if c == nil {
+		return []FieldError{{Field: "config", Msg: "is missing"}}
+	}
+	v := &validator{}
+	v.http(&c.HTTP)
+	v.listen("rtsp.listen", c.RTSP.Listen, true)
+	v.webrtc(&c.WebRTC)
+	v.listen("metrics.listen", c.Metrics.Listen, true)
+	v.listen("camera_network.dns_listen", c.CameraNetwork.DNSListen, true)
+	v.listen("camera_network.ntp_listen", c.CameraNetwork.NTPListen, true)
+	v.tcpCollisions(c)
+	if strings.TrimSpace(c.StateDir) == "" {
+		v.add("state_dir", "must not be empty")
+	}
+	if strings.TrimSpace(c.Audit.Path) == "" {
+		v.add("audit.path", "must not be empty")
+	}
+	if c.Audit.MaxSizeMB < 0 {
+		v.add("audit.max_size_mb", "must be 0 (never rotate) or more")
+	}
+	v.auth(&c.Auth)
+	for i, s := range c.Sanitize.AllowSEIUUIDs {
+		if _, err := ParseUUID(s); err != nil {
+			v.add(fmt.Sprintf("sanitize.allow_sei_uuids[%d]", i), "must be a UUID (8-4-4-4-12 or 32 hex digits)")
+		}
+	}
+	v.cameras(c.Cameras)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return v.errs
+}
+
+type validator struct {
+	errs []FieldError
+}
+
+func (v *validator) add(field, msg string) {
+	v.errs = append(v.errs, FieldError{Field: field, Msg: msg})
+}
+
+func (v *validator) http(h *HTTP) {
+	v.listen("http.listen", h.Listen, false)
+	switch {
+	case h.TLSCert == "" && h.TLSKey == "":
+	case h.TLSCert == "":
+		v.add("http.tls_cert", "must be set when http.tls_key is set")
+	case h.TLSKey == "":
+		v.add("http.tls_key", "must be set when http.tls_cert is set")
+	default:
+		okCert := v.readable("http.tls_cert", h.TLSCert)
+		okKey := v.readable("http.tls_key", h.TLSKey)
+		if okCert && okKey {
+			if _, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey); err != nil {
+				v.add("http.tls_cert", "is not a PEM certificate matching http.tls_key")
+			}
+		}
+	}
+	for i, o := range h.CORSOrigins {
+		f := fmt.Sprintf("http.cors_origins[%d]", i)
+		if o == "*" {
+			v.add(f, `"*" is not allowed; list each origin (https://host:port)`)
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			v.add(f, "must be an origin like https://console.example:8443")
+		}
+	}
+}
+
+func (v *validator) webrtc(w *WebRTC) {
+	v.listen("webrtc.udp_listen", w.UDPListen, false)
+	v.listen("webrtc.tcp_listen", w.TCPListen, true)
+	for i, ip := range w.HostIPs {
+		if net.ParseIP(ip) == nil {
+			v.add(fmt.Sprintf("webrtc.host_ips[%d]", i), "must be an IP address")
+		}
+	}
+	for i, s := range w.ICEServers {
+		f := fmt.Sprintf("webrtc.ice_servers[%d]", i)
+		if len(s.URLs) == 0 {
+			v.add(f+".urls", "must list at least one stun:/turn: URL")
+		}
+		for j, raw := range s.URLs {
+			scheme, _, ok := strings.Cut(raw, ":")
+			scheme = strings.ToLower(scheme)
+			if !ok || (scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns") {
+				v.add(fmt.Sprintf("%s.urls[%d]", f, j), "must be a stun:, stuns:, turn: or turns: URL")
+			}
+		}
+	}
+}
+
+// listen checks a host:port listen address; "" is allowed when optional.
+func (v *validator) listen(field, addr string, optional bool) {
+	if addr == "" {
+		if !optional {
+			v.add(field, "must not be empty")
+		}
+		return
+	}
+	if err := checkHostPort(addr); err != nil {
+		v.add(field, err.Error())
+	}
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New(`must be host:port (e.g. ":8080" or "127.0.0.1:8080")`)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return errors.New("host must be an IP address or a host name")
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tcpCollisions reports TCP listeners configured on the same address.
+func (v *validator) tcpCollisions(c *Config) {
+	type l struct{ field, addr string }
+	ls := []l{
+		{"http.listen", c.HTTP.Listen},
+		{"rtsp.listen", c.RTSP.Listen},
+		{"webrtc.tcp_listen", c.WebRTC.TCPListen},
+		{"metrics.listen", c.Metrics.Listen},
+	}
+	seen := map[string]string{}
+	for _, x := range ls {
+		if x.addr == "" || checkHostPort(x.addr) != nil {
+			continue
+		}
+		host, port, _ := net.SplitHostPort(x.addr)
+		if port == "0" {
+			continue // ephemeral: never collides
+		}
+		key := host + "|" + port
+		if prev, ok := seen[key]; ok {
+			v.add(x.field, "same TCP address as "+prev)
+			continue
+		}
+		seen[key] = x.field
+	}
+}
+
+func (v *validator) readable(field, p string) bool {
+	if _, err := readSecretFile(p); err != nil {
+		v.add(field, "cannot read "+p+": "+describeFileErr(err))
+		return false
+	}
+	return true
+}
+
+func (v *validator) auth(a *Auth) {
+	if _, err := ParseTTL(a.TokenTTL); err != nil {
+		v.add("auth.token_ttl", err.Error())
+	}
+	if len(a.Users) == 0 && len(a.APIKeys) == 0 {
+		v.add("auth.users", "no users and no api_keys: nobody could use the gateway")
+	}
+	names := map[string]string{} // folded name -> field that owns it
+	claim := func(field, name string) {
+		if name == "" {
+			v.add(field, "must not be empty")
+			return
+		}
+		if !principalRe.MatchString(name) {
+			v.add(field, "must match [A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+			return
+		}
+		k := strings.ToLower(name)
+		if prev, ok := names[k]; ok {
+			v.add(field, fmt.Sprintf("%q is already used by %s", name, prev))
+			return
+		}
+		names[k] = strings.TrimSuffix(field, ".name")
+	}
+	for i := range a.Users {
+		u := &a.Users[i]
+		f := fmt.Sprintf("auth.users[%d]", i)
+		claim(f+".name", u.Name)
+		if u.PasswordHash == "" {
+			v.add(f+".password_hash", "must be set (create one with `cordon hash-password`)")
+		} else if err := checkArgon2id(u.PasswordHash); err != nil {
+			v.add(f+".password_hash", err.Error())
+		}
+		v.globs(f+".cameras", u.Cameras)
+	}
+	for i := range a.APIKeys {
+		k := &a.APIKeys[i]
+		f := fmt.Sprintf("auth.api_keys[%d]", i)
+		claim(f+".name", k.Name)
+		k.fileHash = ""
+		switch {
+		case k.KeyHash != "" && k.KeyFile != "":
+			v.add(f+".key_file", "key_hash and key_file are exclusive; set one")
+		case k.KeyHash != "":
+			if err := checkArgon2id(k.KeyHash); err != nil {
+				v.add(f+".key_hash", err.Error())
+			}
+		case k.KeyFile != "":
+			h, err := readSecretFile(k.KeyFile)
+			switch {
+			case err != nil:
+				v.add(f+".key_file", "cannot read "+k.KeyFile+": "+describeFileErr(err))
+			case checkArgon2id(strings.TrimSpace(h)) != nil:
+				v.add(f+".key_file", "content: "+checkArgon2id(strings.TrimSpace(h)).Error())
+			default:
+				k.fileHash = strings.TrimSpace(h)
+			}
+		default:
+			v.add(f+".key_hash", "must be set, or key_file (create one with `cordon hash-password`)")
+		}
+		v.globs(f+".cameras", k.Cameras)
+	}
+}
+
+func (v *validator) globs(field string, pats []string) {
+	for j, p := range pats {
+		f := fmt.Sprintf("%s[%d]", field, j)
+		if p == "" {
+			v.add(f, "must not be empty")
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			v.add(f, "is not a valid glob pattern (path.Match syntax)")
+		}
+	}
+}
+
+func (v *validator) cameras(cams []Camera) {
+	ids := map[string]int{}
+	for i := range cams {
+		c := &cams[i]
+		f := fmt.Sprintf("cameras[%d]", i)
+		switch {
+		case c.ID == "":
+			v.add(f+".id", "must not be empty")
+		case !cameraIDRe.MatchString(c.ID):
+			v.add(f+".id", "must match [a-z0-9][a-z0-9_-]{0,63}")
+		default:
+			if prev, ok := ids[c.ID]; ok {
+				v.add(f+".id", fmt.Sprintf("%q is already used by cameras[%d]", c.ID, prev))
+			} else {
+				ids[c.ID] = i
+			}
+		}
+		urlHasUser := false
+		if c.URL == "" {
+			v.add(f+".url", "must be set")
+		} else if u, err := url.Parse(c.URL); err != nil {
+			v.add(f+".url", "is not a valid URL") // never echo: it may hold a password
+		} else {
+			if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
+				v.add(f+".url", "must be rtsp:// or rtsps://")
+			} else if u.Hostname() == "" {
+				v.add(f+".url", "must name a host")
+			} else if p := u.Port(); p != "" {
+				if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+					v.add(f+".url", "port must be a number from 1 to 65535")
+				}
+			}
+			urlHasUser = u.User != nil
+		}
+		switch c.Transport {
+		case "", TransportAuto, TransportTCP, TransportUDP:
+		default:
+			v.add(f+".transport", "must be auto, tcp or udp")
+		}
+		c.filePassword = ""
+		if urlHasUser && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
+			v.add(f+".url", "has credentials and username/password/password_file is also set; use one")
+			continue
+		}
+		if c.Password != "" && c.PasswordFile != "" {
+			v.add(f+".password_file", "password and password_file are exclusive; set one")
+			continue
+		}
+		if c.PasswordFile != "" {
+			s, err := readSecretFile(c.PasswordFile)
+			switch {
+			case err != nil:
+				v.add(f+".password_file", "cannot read "+c.PasswordFile+": "+describeFileErr(err))
+			case s == "":
+				v.add(f+".password_file", "is empty")
+			default:
+				c.filePassword = s
+			}
+		}
+		hasSecret := c.Password != "" || c.PasswordFile != ""
+		if c.Username == "" && hasSecret {
+			v.add(f+".username", "must be set when a password is set")
+		}
+		if c.Username != "" && !hasSecret {
+			v.add(f+".password", "must be set (or password_file) when username is set")
+		}
+	}
+}
+
+// checkArgon2id checks that h has the PHC argon2id shape
+// $argon2id$v=19$m=..,t=..,p=..$salt$hash with sane parameters.
+func checkArgon2id(h string) error {
+	bad := errors.New("must be an argon2id hash ($argon2id$v=19$m=..,t=..,p=..$salt$hash; see `cordon hash-password`)")
+	m := argon2Re.FindStringSubmatch(h)
+	if m == nil {
+		return bad
+	}
+	mem, err1 := strconv.ParseUint(m[1], 10, 32)
+	t, err2 := strconv.ParseUint(m[2], 10, 32)
+	p, err3 := strconv.ParseUint(m[3], 10, 8)
+	if err1 != nil || err2 != nil || err3 != nil || p < 1 || t < 1 || t > 64 || mem < 8*p || mem > 4<<20 {
+		return errors.New("argon2id parameters out of range (t 1..64, p 1..255, m 8*p..4194304 KiB)")
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(m[4])
+	if err != nil || len(salt) < 8 {
+		return errors.New("argon2id salt must be at least 8 bytes of unpadded base64")
+	}
+	sum, err := base64.RawStdEncoding.DecodeString(m[5])
+	if err != nil || len(sum) < 16 {
+		return errors.New("argon2id hash must be at least 16 bytes of unpadded base64")
+	}
+	return nil
+}
+
+// ParseTTL parses auth.token_ttl: a Go duration, plus "d" for 24h
+// ("8h", "7d", "1d12h"), between MinTokenTTL and MaxTokenTTL.
+func ParseTTL(s string) (time.Duration, error) {
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, errors.New(`must be a duration such as "8h", "30m" or "7d"`)
+	}
+	if d < MinTokenTTL || d > MaxTokenTTL {
+		return 0, errors.New("must be between 1m and 7d")
+	}
+	return d, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.ParseUint(s[:i], 10, 16)
+		if err != nil {
+			return 0, err
+		}
+		days = time.Duration(n) * 24 * time.Hour
+		s = s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, errors.New("negative")
+	}
+	return days + d, nil
+}
+
+// TTL returns the parsed token lifetime (8h if TokenTTL is invalid, which
+// Validate reports).
+func (a *Auth) TTL() time.Duration {
+	d, err := ParseTTL(a.TokenTTL)
+	if err != nil {
+		return 8 * time.Hour
+	}
+	return d
+}
+
+// ParseUUID parses a UUID in 8-4-4-4-12 or 32-hex form (case-insensitive).
+func ParseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	h := s
+	if len(s) == 36 {
+		if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+			return u, errors.New("bad UUID")
+		}
+		h = s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+	}
+	if len(h) != 32 {
+		return u, errors.New("bad UUID")
+	}
+	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
+		return u, errors.New("bad UUID")
+	}
+	return u, nil
+}
+
+// SEIUUIDs returns sanitize.allow_sei_uuids as bytes, skipping invalid
+// entries (which Validate reports).
+func (s *Sanitize) SEIUUIDs() [][16]byte {
+	out := make([][16]byte, 0, len(s.AllowSEIUUIDs))
+	for _, str := range s.AllowSEIUUIDs {
+		if u, err := ParseUUID(str); err == nil {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func sortStrings(s []string) { slices.Sort(s) }
+
+func sortFieldErrors(e []FieldError) {
+	slices.SortStableFunc(e, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+}
