@@ -1,0 +1,740 @@
+// cordon viewer: sign in, list the cameras this account may view, play each
+// over WHEP. No inline script or style (strict CSP); all text set with
+// textContent; the token lives in this module's memory only (no cookie, no
+// storage, never in a URL) so a reload means signing in again.
+
+import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
+import { parseEgress, describeEgress } from './egress.js';
+
+const POLL_MS = 5000;
+const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 15000;
+const PLAY_TIMEOUT_MS = 20000; // answer received but no frame: reconnect
+const DISCONNECT_GRACE_MS = 2000; // ICE "disconnected" may heal by itself
+const STALL_MS = 8000; // video track muted (no packets) this long: reconnect
+
+// data-state values (stable, for tests and CSS) and the text shown.
+const STATE_TEXT = {
+  'connecting': 'connecting',
+  'playing': 'playing',
+  'reconnecting': 'reconnecting',
+  'offline': 'camera offline',
+  'forbidden': 'not permitted',
+  'signed-out': 'signed out',
+  'unsupported': 'unsupported',
+  'error': 'error',
+};
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  signin: $('signin'),
+  form: $('signin-form'),
+  username: $('username'),
+  password: $('password'),
+  submit: $('signin-submit'),
+  signinError: $('signin-error'),
+  viewer: $('viewer'),
+  grid: $('grid'),
+  empty: $('empty'),
+  summary: $('summary'),
+  status: $('status'),
+  clock: $('clock'),
+  session: $('session'),
+  sessionUser: $('session-user'),
+  sessionRole: $('session-role'),
+  signout: $('signout'),
+  egressPanel: $('egress-panel'),
+  egressList: $('egress-list'),
+  template: $('tile-template'),
+};
+
+const app = {
+  token: null, // bearer token: memory only
+  user: '',
+  gen: 0, // bumped on every sign-in/out: stale callbacks compare and bail
+  tiles: new Map(), // camera id -> Tile
+  admin: false,
+  egress: new Map(),
+  pollTimer: null,
+  pollCount: 0,
+  expiryTimer: null,
+  lockoutTimer: null,
+};
+
+class SignedOutError extends Error {}
+
+// ---------------------------------------------------------------- helpers
+
+function show(node, visible) {
+  node.hidden = !visible;
+}
+
+function pad(n) {
+  return String(n).padStart(2, '0');
+}
+
+function clockText(d) {
+  return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) +
+    ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+}
+
+function timeText(d) {
+  return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+}
+
+function setStatus(text, warn) {
+  el.status.textContent = text;
+  el.status.classList.toggle('is-warn', !!warn);
+}
+
+function tickClock() {
+  const now = new Date();
+  el.clock.textContent = clockText(now);
+  el.clock.dateTime = now.toISOString();
+}
+
+// api calls the gateway with the bearer token. A 401 signs the page out.
+async function api(path, options) {
+  const gen = app.gen;
+  const opts = Object.assign({}, options || {});
+  opts.headers = Object.assign({}, opts.headers || {}, { 'Authorization': 'Bearer ' + app.token });
+  opts.cache = 'no-store';
+  opts.credentials = 'omit';
+  opts.redirect = 'error';
+  const res = await fetch(path, opts);
+  if (gen !== app.gen) throw new SignedOutError('stale');
+  if (res.status === 401) {
+    signedOut('Your session has ended. Sign in again.');
+    throw new SignedOutError('401');
+  }
+  return res;
+}
+
+// ---------------------------------------------------------------- tiles
+
+class Tile {
+  constructor(cam) {
+    const root = el.template.content.firstElementChild.cloneNode(true);
+    this.root = root;
+    this.id = cam.id;
+    this.video = root.querySelector('video.cordon-video');
+    this.nameEl = root.querySelector('.tile-name');
+    this.badge = root.querySelector('.tile-badge');
+    this.message = root.querySelector('.tile-message');
+    this.idEl = root.querySelector('.tile-id');
+    this.codecEl = root.querySelector('.tile-codec');
+    this.viewersEl = root.querySelector('.tile-viewers');
+    this.egressEl = root.querySelector('.tile-egress');
+    root.dataset.camera = cam.id;
+    this.idEl.textContent = cam.id;
+
+    // Muted autoplay is allowed without a user gesture; set the IDL
+    // attributes too (a cloned template does not always carry them over).
+    this.video.muted = true;
+    this.video.defaultMuted = true;
+    this.video.autoplay = true;
+    this.video.playsInline = true;
+
+    this.state = '';
+    this.session = null;
+    this.online = cam.online !== false;
+    this.backoff = BACKOFF_MIN_MS;
+    this.retryTimer = null;
+    this.watchdog = null;
+    this.graceTimer = null;
+    this.stallTimer = null;
+    this.attempt = 0;
+
+    this.video.addEventListener('playing', () => {
+      if (!this.session || this.session.closed) return;
+      clearTimeout(this.watchdog);
+      this.backoff = BACKOFF_MIN_MS;
+      this.setState('playing');
+    });
+    root.querySelector('.tile-media').addEventListener('dblclick', () => {
+      if (document.fullscreenElement) {
+        document.exitFullscreen().catch(() => {});
+      } else if (root.requestFullscreen) {
+        root.requestFullscreen().catch(() => {});
+      }
+    });
+    this.message.addEventListener('click', () => {
+      if (this.state === 'unsupported' || this.state === 'error') this.connect();
+    });
+    this.update(cam);
+  }
+
+  setState(state, detail) {
+    if (this.state !== state) {
+      if (this.state) this.root.classList.remove('state-' + this.state);
+      this.root.classList.add('state-' + state);
+      this.state = state;
+      this.root.dataset.state = state;
+      this.badge.textContent = STATE_TEXT[state] || state;
+    }
+    let msg = detail || '';
+    if (!msg && state !== 'playing') msg = STATE_TEXT[state] || state;
+    this.message.textContent = msg;
+    this.message.classList.toggle('is-actionable', state === 'unsupported' || state === 'error');
+    renderSummary();
+  }
+
+  update(cam) {
+    this.name = typeof cam.name === 'string' && cam.name ? cam.name : cam.id;
+    this.nameEl.textContent = this.name;
+    this.video.setAttribute('aria-label', this.name);
+    const codecs = [cam.video_codec, cam.audio_codec].filter((c) => typeof c === 'string' && c);
+    this.codecEl.textContent = codecs.join(' · ');
+    const v = Number.isFinite(cam.viewers) ? cam.viewers : null;
+    this.viewersEl.textContent = v === null ? '' : (v === 1 ? '1 viewer' : v + ' viewers');
+
+    const online = cam.online !== false;
+    const wasOnline = this.online;
+    this.online = online;
+    if (!online) {
+      if (this.state !== 'offline' || this.session) this.goOffline(null);
+    } else if (!wasOnline || this.state === '') {
+      if (this.state === '' || (this.state === 'offline' && !this.retryTimer)) this.connect();
+    }
+  }
+
+  clearTimers() {
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.watchdog);
+    clearTimeout(this.graceTimer);
+    clearTimeout(this.stallTimer);
+    this.retryTimer = this.watchdog = this.graceTimer = this.stallTimer = null;
+  }
+
+  // teardown closes the peer connection and DELETEs the WHEP session.
+  teardown(keepalive) {
+    this.clearTimers();
+    const s = this.session;
+    this.session = null;
+    this.video.srcObject = null;
+    return s ? s.close(keepalive) : Promise.resolve();
+  }
+
+  schedule(ms) {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, ms);
+  }
+
+  nextBackoff() {
+    const ms = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+    return ms;
+  }
+
+  goOffline(retryAfter) {
+    this.teardown(false);
+    this.setState('offline');
+    if (retryAfter !== null) {
+      const ms = retryAfter > 0 ? Math.min(Math.max(retryAfter * 1000, BACKOFF_MIN_MS), 60000) : this.nextBackoff();
+      this.schedule(ms);
+    }
+  }
+
+  // fail: media path broke; reconnect with backoff (1 s doubling to 15 s).
+  fail(reason) {
+    if (!this.session) return;
+    this.teardown(false);
+    const ms = this.nextBackoff();
+    this.setState('reconnecting', reason + ' · retry in ' + Math.round(ms / 1000) + ' s');
+    this.schedule(ms);
+  }
+
+  async connect() {
+    this.teardown(false);
+    if (!app.token) return;
+    const gen = app.gen;
+    const attempt = ++this.attempt;
+    if (this.state !== 'reconnecting') this.setState('connecting');
+    const session = new WhepSession('/whep/' + encodeURIComponent(this.id), app.token);
+    this.session = session;
+    const current = () => this.session === session && this.attempt === attempt && gen === app.gen;
+
+    session.addEventListener('track', (ev) => {
+      const track = ev.detail;
+      if (track.kind !== 'video') return;
+      track.addEventListener('mute', () => {
+        if (!current()) return;
+        clearTimeout(this.stallTimer);
+        this.stallTimer = setTimeout(() => {
+          if (current() && track.muted) this.fail('video stalled');
+        }, STALL_MS);
+      });
+      track.addEventListener('unmute', () => clearTimeout(this.stallTimer));
+    });
+    session.addEventListener('ended', () => {
+      if (current()) this.fail('track ended');
+    });
+    session.addEventListener('state', (ev) => {
+      if (!current()) return;
+      const { connection, ice } = ev.detail;
+      if (connection === 'failed' || ice === 'failed') {
+        this.fail('connection failed');
+      } else if (ice === 'disconnected' || connection === 'disconnected') {
+        if (this.graceTimer) return;
+        this.setState('reconnecting', 'connection interrupted');
+        this.graceTimer = setTimeout(() => {
+          this.graceTimer = null;
+          if (current()) this.fail('connection lost');
+        }, DISCONNECT_GRACE_MS);
+      } else if (ice === 'connected' || ice === 'completed') {
+        if (this.graceTimer) {
+          clearTimeout(this.graceTimer);
+          this.graceTimer = null;
+          const v = this.video;
+          if (!v.paused && v.readyState >= 2) this.setState('playing');
+        }
+      }
+    });
+
+    try {
+      await session.start();
+    } catch (err) {
+      if (!current()) return;
+      this.session = null;
+      session.close(false);
+      this.startFailed(err);
+      return;
+    }
+    if (!current()) return;
+    this.video.srcObject = session.stream;
+    const p = this.video.play();
+    if (p) p.catch(() => {}); // 'playing' drives the state
+    this.watchdog = setTimeout(() => {
+      if (current() && this.state !== 'playing') this.fail('no video received');
+    }, PLAY_TIMEOUT_MS);
+  }
+
+  startFailed(err) {
+    const status = err instanceof WhepError ? err.status : -1;
+    const text = err instanceof WhepError ? err.message : '';
+    switch (status) {
+      case 401:
+        signedOut('Your session has ended. Sign in again.');
+        return;
+      case 403:
+        this.setState('forbidden');
+        return; // no retry: permissions do not change by retrying
+      case 503:
+        this.goOffline(err.retryAfter === null ? 0 : err.retryAfter);
+        return;
+      case 400:
+        this.setState('unsupported', (text || 'no codec in common') + ' · click to retry');
+        return;
+      case 404:
+        this.setState('error', 'unknown camera');
+        this.schedule(BACKOFF_MAX_MS);
+        return;
+      default: {
+        const ms = this.nextBackoff();
+        const why = status === 0 ? 'gateway unreachable' :
+          (status > 0 ? (text || 'HTTP ' + status) : 'browser could not start WebRTC');
+        if (status < 0) console.warn('cordon: WHEP start failed for', this.id, err);
+        this.setState('reconnecting', why + ' · retry in ' + Math.round(ms / 1000) + ' s');
+        this.schedule(ms);
+      }
+    }
+  }
+
+  setEgress(text) {
+    this.egressEl.textContent = text;
+    show(this.egressEl, !!text);
+  }
+
+  destroy(keepalive) {
+    const p = this.teardown(keepalive);
+    this.root.remove();
+    return p;
+  }
+}
+
+// ---------------------------------------------------------------- rendering
+
+function renderSummary() {
+  let playing = 0;
+  let offline = 0;
+  let trouble = 0;
+  for (const t of app.tiles.values()) {
+    if (t.state === 'playing') playing++;
+    else if (t.state === 'offline') offline++;
+    else if (t.state === 'reconnecting' || t.state === 'error' || t.state === 'unsupported') trouble++;
+  }
+  const n = app.tiles.size;
+  const parts = [n + (n === 1 ? ' camera' : ' cameras'), playing + ' playing'];
+  if (offline) parts.push(offline + ' offline');
+  if (trouble) parts.push(trouble + ' degraded');
+  el.summary.textContent = parts.join(' · ');
+}
+
+function renderEgress() {
+  const now = Date.now();
+  el.egressList.replaceChildren();
+  for (const t of app.tiles.values()) {
+    t.setEgress(app.admin ? describeEgress(app.egress.get(t.id), now) : '');
+  }
+  if (!app.admin) {
+    show(el.egressPanel, false);
+    return;
+  }
+  let any = false;
+  for (const [camera, entry] of app.egress) {
+    const text = describeEgress(entry, now);
+    if (!text) continue;
+    any = true;
+    const li = document.createElement('li');
+    const cam = document.createElement('span');
+    cam.className = 'egress-camera';
+    const tile = app.tiles.get(camera);
+    cam.textContent = tile ? tile.name + ' (' + camera + ')' : camera;
+    const what = document.createElement('span');
+    what.className = 'egress-what';
+    what.textContent = text;
+    li.append(cam, what);
+    el.egressList.append(li);
+  }
+  if (!any) {
+    const li = document.createElement('li');
+    li.className = 'egress-none';
+    li.textContent = 'No camera has tried to reach a vendor cloud.';
+    el.egressList.append(li);
+  }
+  show(el.egressPanel, true);
+}
+
+// ---------------------------------------------------------------- polling
+
+async function refreshCameras() {
+  let res;
+  try {
+    res = await api('/api/v1/cameras');
+  } catch (err) {
+    if (!(err instanceof SignedOutError)) setStatus('gateway unreachable · retrying', true);
+    return false;
+  }
+  if (res.status !== 200) {
+    const msg = await errorSentence(res);
+    setStatus('camera list unavailable: ' + (msg || 'HTTP ' + res.status), true);
+    return false;
+  }
+  let list;
+  try {
+    list = await res.json();
+  } catch {
+    setStatus('camera list unreadable', true);
+    return false;
+  }
+  if (!Array.isArray(list)) list = [];
+  const seen = new Set();
+  for (const cam of list) {
+    if (!cam || typeof cam.id !== 'string' || cam.id === '' || seen.has(cam.id)) continue;
+    seen.add(cam.id);
+    let tile = app.tiles.get(cam.id);
+    if (tile) {
+      tile.update(cam);
+    } else {
+      tile = new Tile(cam);
+      app.tiles.set(cam.id, tile);
+      el.grid.append(tile.root);
+    }
+  }
+  for (const [id, tile] of app.tiles) {
+    if (!seen.has(id)) {
+      tile.destroy(false);
+      app.tiles.delete(id);
+    }
+  }
+  show(el.empty, app.tiles.size === 0);
+  renderSummary();
+  setStatus('updated ' + timeText(new Date()), false);
+  return true;
+}
+
+async function refreshEgress() {
+  let res;
+  try {
+    res = await api('/api/v1/egress');
+  } catch {
+    return;
+  }
+  if (res.status === 200) {
+    try {
+      app.egress = parseEgress(await res.json());
+      app.admin = true;
+    } catch {
+      app.egress = new Map();
+    }
+  } else {
+    // 403: not an admin. 404 or anything else: no report to show.
+    app.admin = false;
+    app.egress = new Map();
+  }
+  show(el.sessionRole, app.admin);
+  renderEgress();
+}
+
+function schedulePoll() {
+  clearTimeout(app.pollTimer);
+  const gen = app.gen;
+  app.pollTimer = setTimeout(async () => {
+    if (gen !== app.gen) return;
+    app.pollCount++;
+    await refreshCameras();
+    if (gen !== app.gen) return;
+    if (app.admin && app.pollCount % EGRESS_EVERY === 0) await refreshEgress();
+    else if (app.admin) renderEgress(); // keep "last 2 min ago" current
+    if (gen === app.gen) schedulePoll();
+  }, POLL_MS);
+}
+
+// ---------------------------------------------------------------- sign-in/out
+
+function showSignin(message) {
+  show(el.viewer, false);
+  show(el.session, false);
+  show(el.signin, true);
+  setSigninError(message || '');
+  el.password.value = '';
+  (el.username.value ? el.password : el.username).focus();
+}
+
+function setSigninError(text) {
+  el.signinError.textContent = text;
+  show(el.signinError, !!text);
+}
+
+function lockout(seconds) {
+  clearInterval(app.lockoutTimer);
+  let left = seconds;
+  const render = () => {
+    setSigninError('Too many failed attempts. Try again in ' + left + ' s.');
+  };
+  el.submit.disabled = true;
+  render();
+  app.lockoutTimer = setInterval(() => {
+    left--;
+    if (left <= 0) {
+      clearInterval(app.lockoutTimer);
+      el.submit.disabled = false;
+      setSigninError('');
+      return;
+    }
+    render();
+  }, 1000);
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const username = el.username.value.trim();
+  const password = el.password.value;
+  if (!username || !password) {
+    setSigninError('Enter your username and password.');
+    return;
+  }
+  el.submit.disabled = true;
+  setSigninError('');
+  let res;
+  try {
+    res = await fetch('/api/v1/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+      cache: 'no-store',
+      credentials: 'omit',
+      redirect: 'error',
+    });
+  } catch {
+    el.submit.disabled = false;
+    setSigninError('Cannot reach the gateway.');
+    return;
+  }
+  el.password.value = '';
+  if (res.status === 429) {
+    const s = retryAfterSeconds(res.headers.get('Retry-After'));
+    if (s && s > 0) {
+      lockout(s);
+    } else {
+      el.submit.disabled = false;
+      setSigninError('Too many failed attempts. Try again later.');
+    }
+    return;
+  }
+  el.submit.disabled = false;
+  if (res.status === 401) {
+    setSigninError('invalid username or password');
+    el.password.focus();
+    return;
+  }
+  let body = null;
+  if (res.status === 200) {
+    try {
+      body = await res.json();
+    } catch {
+      body = null;
+    }
+  }
+  if (!body || typeof body.token !== 'string' || !body.token) {
+    const msg = res.status === 200 ? '' : await errorSentence(res);
+    setSigninError('Sign-in failed: ' + (msg || 'HTTP ' + res.status) + '.');
+    return;
+  }
+  startSession(username, body.token, body.expires_at);
+}
+
+async function startSession(username, token, expiresAt) {
+  clearTiles(false);
+  app.gen++;
+  app.token = token;
+  app.user = username;
+  app.admin = false;
+  app.egress = new Map();
+  app.pollCount = 0;
+  clearTimeout(app.expiryTimer);
+  const exp = typeof expiresAt === 'string' ? Date.parse(expiresAt) : NaN;
+  if (!Number.isNaN(exp)) {
+    // setTimeout cannot wait longer than ~24.8 days.
+    const ms = Math.min(Math.max(exp - Date.now(), 0), 0x7fffffff);
+    app.expiryTimer = setTimeout(() => signedOut('Your session has expired. Sign in again.'), ms);
+  }
+  el.sessionUser.textContent = username;
+  show(el.sessionRole, false);
+  show(el.egressPanel, false);
+  show(el.signin, false);
+  show(el.session, true);
+  show(el.viewer, true);
+  setStatus('loading cameras…', false);
+  const gen = app.gen;
+  await refreshCameras();
+  if (gen !== app.gen) return;
+  await refreshEgress();
+  if (gen !== app.gen) return;
+  schedulePoll();
+}
+
+function clearTiles(keepalive) {
+  const pending = [];
+  for (const tile of app.tiles.values()) pending.push(tile.destroy(keepalive));
+  app.tiles.clear();
+  el.grid.replaceChildren();
+  return Promise.all(pending);
+}
+
+function stopSession() {
+  app.gen++;
+  clearTimeout(app.pollTimer);
+  clearTimeout(app.expiryTimer);
+  app.pollTimer = app.expiryTimer = null;
+}
+
+// signedOut: the gateway no longer accepts the token (401, expiry). Tiles
+// stay in the (hidden) DOM with data-state="signed-out" until the next
+// sign-in; their media is torn down.
+function signedOut(message) {
+  if (!app.token) return;
+  stopSession();
+  for (const tile of app.tiles.values()) {
+    tile.teardown(false);
+    tile.setState('signed-out');
+  }
+  app.token = null;
+  app.admin = false;
+  app.egress = new Map();
+  renderEgress();
+  setStatus('signed out', true);
+  showSignin(message);
+}
+
+// signOut: the operator's button. End every WHEP session (while the token
+// still works), then the token itself.
+async function signOut() {
+  if (!app.token) return;
+  const token = app.token;
+  el.signout.disabled = true;
+  stopSession();
+  const deletes = clearTiles(false);
+  await Promise.race([deletes, new Promise((r) => setTimeout(r, 2000))]);
+  app.token = null;
+  try {
+    await fetch('/api/v1/logout', {
+      method: 'POST',
+      headers: { 'Authorization': 'Bearer ' + token },
+      cache: 'no-store',
+      credentials: 'omit',
+      redirect: 'error',
+    });
+  } catch {
+    // The token expires on its own; nothing more to do offline.
+  }
+  el.signout.disabled = false;
+  app.admin = false;
+  app.egress = new Map();
+  renderEgress();
+  setStatus('', false);
+  showSignin('');
+}
+
+// ---------------------------------------------------------------- test hook
+
+// cordonStats(cameraId) -> {framesDecoded, width, height, state}, or null for
+// an unknown camera. Read-only; for end-to-end tests and diagnostics.
+window.cordonStats = async function cordonStats(cameraId) {
+  const tile = app.tiles.get(String(cameraId));
+  if (!tile) return null;
+  let framesDecoded = 0;
+  if (tile.session) {
+    try {
+      framesDecoded = (await tile.session.stats()).framesDecoded;
+    } catch {
+      framesDecoded = 0;
+    }
+  }
+  return {
+    framesDecoded,
+    width: tile.video.videoWidth,
+    height: tile.video.videoHeight,
+    state: tile.state,
+  };
+};
+
+// ---------------------------------------------------------------- wiring
+
+function init() {
+  tickClock();
+  setInterval(tickClock, 1000);
+  try {
+    el.clock.title = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+  } catch {
+    el.clock.title = '';
+  }
+  el.form.addEventListener('submit', signIn);
+  el.signout.addEventListener('click', signOut);
+  for (const b of document.querySelectorAll('.toolbar-layout [data-cols]')) {
+    b.addEventListener('click', () => {
+      el.grid.dataset.cols = b.dataset.cols;
+      for (const o of document.querySelectorAll('.toolbar-layout [data-cols]')) {
+        o.classList.toggle('is-active', o === b);
+      }
+    });
+  }
+  // Leaving the page: end the WHEP sessions; keepalive lets the DELETEs
+  // outlive the document.
+  window.addEventListener('pagehide', () => {
+    for (const tile of app.tiles.values()) tile.teardown(true);
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted && app.token) {
+      for (const tile of app.tiles.values()) if (tile.online) tile.connect();
+    }
+  });
+  el.submit.disabled = false;
+  showSignin('');
+}
+
+init();
