@@ -1,0 +1,32 @@
+package whep
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the WHEP series. Labels: camera and reason only.
+type Metrics struct {
+	setup    prometheus.Histogram
+	sessions *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+}
+
+// NewMetrics creates the WHEP metrics and registers them on reg (nil: not
+// registered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		setup: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cordon_whep_session_setup_seconds",
+			Help:    "Time from a WHEP POST to the SDP answer being sent, successful sessions only.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cordon_whep_sessions_total", Help: "WHEP sessions started, per camera.",
+		}, []string{"camera"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cordon_whep_session_errors_total", Help: "WHEP requests refused and sessions ended abnormally, per reason.",
+		}, []string{"reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.setup, m.sessions, m.errors)
+	}
+	return m
+}

@@ -1,0 +1,322 @@
+package whep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"cordon/relay"
+)
+
+// badOfferError is a 400: pion refused the offer.
+type badOfferError struct{ msg string }
+
+func (e badOfferError) Error() string { return e.msg }
+
+// session is one viewer: a PeerConnection, a relay reader and ONE goroutine
+// (run) moving packets from the reader to the tracks.
+type session struct {
+	srv     *Server
+	id      string
+	etag    string
+	camera  string
+	viewer  Viewer
+	started time.Time
+	bytes   atomic.Uint64
+
+	pc          *webrtc.PeerConnection
+	reader      *relay.Reader
+	tracks      []*webrtc.TrackLocalStaticRTP // by out-track index; nil = not sent
+	senders     []*webrtc.RTPSender
+	remoteUfrag string
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	connected chan struct{} // closed on the first PeerConnectionStateConnected
+	finished  chan struct{} // closed when everything is freed
+	helpers   sync.WaitGroup
+
+	mu        sync.Mutex
+	reason    string
+	connOnce  bool
+	discTimer *time.Timer
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) newSession(ctx context.Context, camera string, v Viewer, reader *relay.Reader,
+	tracks []relay.OutTrack, picks []pick, offerSDP string,
+) (*session, string, error) {
+	pc, err := s.newPeerConnection(picks)
+	if err != nil {
+		return nil, "", err
+	}
+	ss := &session{
+		srv: s, id: newSessionID(), etag: randHex(8), camera: camera, viewer: v, started: time.Now(),
+		pc: pc, reader: reader, tracks: make([]*webrtc.TrackLocalStaticRTP, len(tracks)),
+		remoteUfrag: ufragOf(offerSDP),
+		connected:   make(chan struct{}), finished: make(chan struct{}),
+	}
+	ss.ctx, ss.cancel = context.WithCancel(context.Background())
+	fail := func(err error) (*session, string, error) {
+		ss.cancel()
+		_ = pc.Close()
+		return nil, "", err
+	}
+	pc.OnConnectionStateChange(ss.onState)
+
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		return fail(badOfferError{"the offer was refused: " + err.Error()})
+	}
+	for _, p := range picks {
+		tr, err := webrtc.NewTrackLocalStaticRTP(p.codec.RTPCodecCapability, p.kind.String(), "cordon")
+		if err != nil {
+			return fail(err)
+		}
+		snd, err := pc.AddTrack(tr)
+		if err != nil {
+			return fail(err)
+		}
+		ss.tracks[p.track.Index] = tr
+		ss.senders = append(ss.senders, snd)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(badOfferError{"cannot answer the offer: " + err.Error()})
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(badOfferError{"cannot answer the offer: " + err.Error()})
+	}
+	// Host candidates only: gathering is immediate.
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-gathered:
+	case <-t.C:
+		return fail(errors.New("ICE gathering did not complete"))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	// Every chosen track must have landed on an m-line the client receives.
+	for i, snd := range ss.senders {
+		if len(snd.GetParameters().Codecs) == 0 {
+			return fail(badOfferError{"the offer's " + picks[i].kind.String() + " m-line does not receive (use a recvonly transceiver)"})
+		}
+	}
+	return ss, pc.LocalDescription().SDP, nil
+}
+
+func ufragOf(sdp string) string {
+	for line := range strings.SplitSeq(sdp, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			return u
+		}
+	}
+	return ""
+}
+
+func (ss *session) info() SessionInfo {
+	return SessionInfo{
+		ID: ss.id, Camera: ss.camera, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
+		Protocol: "webrtc", Started: ss.started, Bytes: ss.bytes.Load(),
+	}
+}
+
+// end asks the session to stop; the first reason wins. Never blocks.
+func (ss *session) end(reason string) {
+	ss.mu.Lock()
+	if ss.reason == "" {
+		ss.reason = reason
+	}
+	ss.mu.Unlock()
+	ss.cancel()
+}
+
+func (ss *session) onState(st webrtc.PeerConnectionState) {
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		ss.mu.Lock()
+		if !ss.connOnce {
+			ss.connOnce = true
+			close(ss.connected)
+		}
+		if ss.discTimer != nil {
+			ss.discTimer.Stop()
+			ss.discTimer = nil
+		}
+		ss.mu.Unlock()
+	case webrtc.PeerConnectionStateDisconnected:
+		ss.mu.Lock()
+		if ss.discTimer == nil && ss.ctx.Err() == nil {
+			ss.discTimer = time.AfterFunc(ss.srv.DisconnectTimeout, func() { ss.end("disconnected") })
+		}
+		ss.mu.Unlock()
+	case webrtc.PeerConnectionStateFailed:
+		ss.end("ice_failed")
+	case webrtc.PeerConnectionStateClosed:
+		ss.end("closed")
+	}
+}
+
+// run is the session's one goroutine: wait for DTLS/SRTP, then move packets
+// from the reader to the tracks until something ends the session.
+func (ss *session) run() {
+	s := ss.srv
+	defer s.wg.Done()
+	defer ss.cleanup()
+
+	// Incoming RTCP (receiver reports, NACKs feed the responder inside the
+	// interceptor chain, PLIs) is read and dropped so buffers never fill.
+	for _, snd := range ss.senders {
+		ss.helpers.Add(1)
+		go func() {
+			defer ss.helpers.Done()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := snd.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	// pion drops packets written before SRTP is up; a zero read deadline
+	// blocks exactly until then (or until the PeerConnection closes).
+	srtpReady := make(chan struct{})
+	ss.helpers.Add(1)
+	go func() {
+		defer ss.helpers.Done()
+		_ = ss.senders[0].SetReadDeadline(time.Time{})
+		close(srtpReady)
+	}()
+
+	connect := time.NewTimer(s.ICEConnectTimeout)
+	defer connect.Stop()
+	for _, ready := range []<-chan struct{}{ss.connected, srtpReady} {
+		select {
+		case <-ready:
+		case <-ss.ctx.Done():
+			return
+		case <-ss.reader.Done():
+			ss.end("stream_ended")
+			return
+		case <-connect.C:
+			ss.end("ice_timeout")
+			return
+		}
+	}
+	if ss.ctx.Err() != nil {
+		return
+	}
+
+	var idle *time.Timer
+	if s.IdleTimeout > 0 {
+		idle = time.AfterFunc(s.IdleTimeout, func() { ss.end("idle") })
+		defer idle.Stop()
+	}
+	for {
+		d, err := ss.reader.Next(ss.ctx)
+		if err != nil {
+			if ss.ctx.Err() == nil {
+				ss.end("stream_ended")
+			}
+			return
+		}
+		if idle != nil {
+			idle.Reset(s.IdleTimeout)
+		}
+		if d.Track >= len(ss.tracks) || ss.tracks[d.Track] == nil {
+			continue
+		}
+		tr := ss.tracks[d.Track]
+		n := 0
+		for i := range d.Packets {
+			// UDP writes do not block; ICE-TCP writes are bounded by
+			// tcpWriteTimeout. pion sets SSRC and payload type per binding.
+			if err := tr.WriteRTP(&d.Packets[i]); err != nil {
+				if errors.Is(err, io.ErrClosedPipe) {
+					ss.end("closed")
+					return
+				}
+				continue
+			}
+			n += len(d.Packets[i].Payload)
+		}
+		ss.bytes.Add(uint64(n))
+	}
+}
+
+// teardown frees the PeerConnection, the reader and the helper goroutines.
+func (ss *session) teardown() {
+	ss.cancel()
+	ss.mu.Lock()
+	if ss.discTimer != nil {
+		ss.discTimer.Stop()
+		ss.discTimer = nil
+	}
+	ss.mu.Unlock()
+	_ = ss.pc.Close()
+	ss.reader.Close()
+	ss.helpers.Wait()
+}
+
+func (ss *session) cleanup() {
+	ss.teardown()
+	s := ss.srv
+	s.mu.Lock()
+	delete(s.sessions, ss.id)
+	s.mu.Unlock()
+	ss.mu.Lock()
+	reason := ss.reason
+	ss.mu.Unlock()
+	switch reason {
+	case "ice_timeout", "ice_failed", "disconnected":
+		s.Metrics.errors.WithLabelValues(reason).Inc()
+	}
+	dur := time.Since(ss.started)
+	info := ss.info()
+	if s.Events != nil {
+		s.Events.ViewEnd(info, dur, info.Bytes)
+	}
+	s.Log.Info("WHEP session ended", "session", ss.id[:8], "camera", ss.camera, "user", ss.viewer.Name,
+		"reason", reason, "duration", dur.Round(time.Millisecond).String(), "bytes", info.Bytes)
+	close(ss.finished)
+}
+
+// trickle applies a PATCH body (application/trickle-ice-sdpfrag). An ICE
+// restart (a new ice-ufrag) is refused with 422 and the session kept: the
+// client should start a new session.
+func (ss *session) trickle(frag string) (int, string) {
+	var cands []string
+	for line := range strings.SplitSeq(frag, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			if u := strings.TrimPrefix(line, "a=ice-ufrag:"); u != ss.remoteUfrag {
+				return http.StatusUnprocessableEntity, "ICE restart is not supported: start a new session"
+			}
+		case strings.HasPrefix(line, "a=candidate:"):
+			cands = append(cands, strings.TrimPrefix(line, "a="))
+		}
+	}
+	for _, c := range cands {
+		zero := uint16(0)
+		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c, SDPMLineIndex: &zero}); err != nil {
+			return http.StatusBadRequest, "a candidate could not be parsed"
+		}
+	}
+	return http.StatusNoContent, ""
+}
