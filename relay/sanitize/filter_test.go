@@ -92,7 +92,7 @@ func TestFilterMalformedHeaders(t *testing.T) {
 		{"h265 one byte", H265, []byte{19 << 1}, "malformed"},
 		{"h265 forbidden bit", H265, []byte{0x80 | 19<<1, 1, 9, 9}, "forbidden_bit"},
 		{"h265 temporal id plus1 zero", H265, []byte{1 << 1, 0, 9, 9}, "malformed"},
-		{"h265 layer 1 slice", H265, []byte{1 << 1, 1 << 3 | 1, 9, 9}, "extension"},
+		{"h265 layer 1 slice", H265, []byte{1 << 1, 1<<3 | 1, 9, 9}, "extension"},
 		{"h265 layer 32 SPS", H265, []byte{33<<1 | 1, 1, 9, 9}, "extension"},
 		{"h265 header only", H265, []byte{1 << 1, 1}, "malformed"},
 	}
@@ -120,7 +120,7 @@ func TestFilterOnDropReasonsOncePerNAL(t *testing.T) {
 	f := NewVideoFilter(H264, Options{AllowSEIUUIDs: [][16]byte{AxisSignedVideoUUID()}}, nil)
 	f.OnDrop = rec.on
 	au := [][]byte{
-		{0x09, 0xF0},                 // AUD
+		{0x09, 0xF0},                  // AUD
 		sei264(udu(vendorUUID, 1, 2)), // vendor SEI
 		sps, pps,
 		sei264(udu(AxisSignedVideoUUID(), 7, 7, 7)), // allowed
