@@ -138,8 +138,9 @@ func Default() *Config {
 		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
 		StateDir: "./cordon-state",
 		Audit:    Audit{Path: "audit.log", MaxSizeMB: 64},
-		Auth:     Auth{TokenTTL: "8h"},
+		Auth:     Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}},
 		Sanitize: Sanitize{AllowSEIUUIDs: []string{}},
+		Cameras:  []Camera{},
 	}
 }
 
@@ -252,8 +253,20 @@ func (c *Config) normalize() {
 			cam.Name = cam.ID
 		}
 	}
-	if c.HTTP.CORSOrigins == nil {
-		c.HTTP.CORSOrigins = []string{}
+	// Lists are never nil after Load, whether they came from the file, the
+	// environment or the defaults.
+	nonNil(&c.HTTP.CORSOrigins)
+	nonNil(&c.WebRTC.HostIPs)
+	nonNil(&c.WebRTC.ICEServers)
+	nonNil(&c.Auth.Users)
+	nonNil(&c.Auth.APIKeys)
+	nonNil(&c.Sanitize.AllowSEIUUIDs)
+	nonNil(&c.Cameras)
+}
+
+func nonNil[T any](s *[]T) {
+	if *s == nil {
+		*s = []T{}
 	}
 }
 
