@@ -152,7 +152,9 @@ func credentialParam(name string) bool {
 // its scheme and host part with anything before '@' removed.
 func SafeURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || strings.Contains(u.Opaque, "@") {
+		// Unparsable, or "user:pass@host" without "//" (parsed as scheme
+		// "user" with an opaque part): cut by hand.
 		s := raw
 		if i := strings.IndexAny(s, "?#"); i >= 0 {
 			s = s[:i]
