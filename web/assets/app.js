@@ -361,15 +361,18 @@ class Tile {
 function renderSummary() {
   let playing = 0;
   let offline = 0;
+  let denied = 0;
   let trouble = 0;
   for (const t of app.tiles.values()) {
     if (t.state === 'playing') playing++;
     else if (t.state === 'offline') offline++;
+    else if (t.state === 'forbidden') denied++;
     else if (t.state === 'reconnecting' || t.state === 'error' || t.state === 'unsupported') trouble++;
   }
   const n = app.tiles.size;
   const parts = [n + (n === 1 ? ' camera' : ' cameras'), playing + ' playing'];
   if (offline) parts.push(offline + ' offline');
+  if (denied) parts.push(denied + ' not permitted');
   if (trouble) parts.push(trouble + ' degraded');
   el.summary.textContent = parts.join(' · ');
 }
