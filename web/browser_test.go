@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -51,8 +54,11 @@ type fakeGateway struct {
 	mu     sync.Mutex
 	reqs   []recorded
 	tokens map[string]bool // token -> valid
-	pcs    []*webrtc.PeerConnection
+	pcs    map[string]*webrtc.PeerConnection
 	api    *webrtc.API
+	aus    [][]byte // H.264 access units (Annex B) the "lobby" camera loops; nil = silent
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 func newFakeGateway(t *testing.T) *fakeGateway {
@@ -69,6 +75,8 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 	return &fakeGateway{
 		t:      t,
 		tokens: map[string]bool{},
+		pcs:    map[string]*webrtc.PeerConnection{},
+		done:   make(chan struct{}),
 		api:    webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me)),
 	}
 }
@@ -95,6 +103,7 @@ func (g *fakeGateway) revokeAll() {
 }
 
 func (g *fakeGateway) close() {
+	close(g.done)
 	g.mu.Lock()
 	pcs := g.pcs
 	g.pcs = nil
@@ -102,6 +111,97 @@ func (g *fakeGateway) close() {
 	for _, pc := range pcs {
 		_ = pc.Close()
 	}
+	g.wg.Wait()
+}
+
+// loadClip encodes a short H.264 test pattern with ffmpeg (skipped when
+// ffmpeg is missing locally, required under CI) and splits it into access
+// units for the fake "lobby" camera.
+func loadClip(t *testing.T) [][]byte {
+	t.Helper()
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ffmpeg is required under CI=true: %v", err)
+		}
+		t.Log("ffmpeg missing: the playing-video part of the test is skipped")
+		return nil
+	}
+	out := filepath.Join(t.TempDir(), "clip.h264")
+	cmd := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		"-i", "testsrc=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-profile:v", "baseline",
+		"-pix_fmt", "yuv420p", "-bf", "0", "-g", "25", "-f", "h264", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aus [][]byte
+	var cur []byte
+	for {
+		nal, err := r.NextNAL()
+		if err != nil {
+			break
+		}
+		cur = append(cur, 0, 0, 0, 1)
+		cur = append(cur, nal.Data...)
+		if nal.UnitType == h264reader.NalUnitTypeCodedSliceNonIdr || nal.UnitType == h264reader.NalUnitTypeCodedSliceIdr {
+			aus = append(aus, cur)
+			cur = nil
+		}
+	}
+	if len(aus) < 25 {
+		t.Fatalf("clip has %d access units", len(aus))
+	}
+	return aus
+}
+
+// play loops the clip on track at 25 fps once pc is connected, until pc
+// closes or the gateway does.
+func (g *fakeGateway) play(pc *webrtc.PeerConnection, track *webrtc.TrackLocalStaticSample) {
+	connected := make(chan struct{})
+	ended := make(chan struct{})
+	var once, onceEnd sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			once.Do(func() { close(connected) })
+		case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed:
+			onceEnd.Do(func() { close(ended) })
+		}
+	})
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		select {
+		case <-connected:
+		case <-ended:
+			return
+		case <-g.done:
+			return
+		}
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-tick.C:
+			case <-ended:
+				return
+			case <-g.done:
+				return
+			}
+			if err := track.WriteSample(media.Sample{Data: g.aus[i%len(g.aus)], Duration: 40 * time.Millisecond}); err != nil {
+				return
+			}
+		}
+	}()
 }
 
 func jsonError(w http.ResponseWriter, status int, msg string) {
@@ -190,6 +290,15 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *fakeGateway) whep(w http.ResponseWriter, r *http.Request, rest, offer string) {
 	cam, session, _ := strings.Cut(rest, "/")
 	if r.Method == http.MethodDelete && session != "" {
+		g.mu.Lock()
+		pc := g.pcs[session]
+		delete(g.pcs, session)
+		g.mu.Unlock()
+		if pc == nil {
+			jsonError(w, http.StatusNotFound, "no such session")
+			return
+		}
+		_ = pc.Close()
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -204,14 +313,15 @@ func (g *fakeGateway) whep(w http.ResponseWriter, r *http.Request, rest, offer s
 	case "yard-east":
 		jsonError(w, http.StatusForbidden, "camera not permitted")
 	case "lobby":
-		answer, err := g.answer(offer)
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		answer, err := g.answer(id, offer)
 		if err != nil {
 			jsonError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		w.Header().Set("Location", "/whep/lobby/"+hex.EncodeToString(b))
+		w.Header().Set("Location", "/whep/lobby/"+id)
 		w.Header().Set("Content-Type", "application/sdp")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, answer)
@@ -220,14 +330,19 @@ func (g *fakeGateway) whep(w http.ResponseWriter, r *http.Request, rest, offer s
 	}
 }
 
-// answer makes a real (silent) pion answer so the page's 201 path runs.
-func (g *fakeGateway) answer(offer string) (string, error) {
+// answer makes a real pion answer; once connected, it plays the clip.
+func (g *fakeGateway) answer(id, offer string) (string, error) {
 	pc, err := g.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return "", err
 	}
 	g.mu.Lock()
-	g.pcs = append(g.pcs, pc)
+	if g.pcs == nil { // closing
+		g.mu.Unlock()
+		_ = pc.Close()
+		return "", fmt.Errorf("shutting down")
+	}
+	g.pcs[id] = pc
 	g.mu.Unlock()
 	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264}, "video", "lobby")
 	if err != nil {
@@ -235,6 +350,9 @@ func (g *fakeGateway) answer(offer string) (string, error) {
 	}
 	if _, err := pc.AddTrack(track); err != nil {
 		return "", err
+	}
+	if g.aus != nil {
+		g.play(pc, track)
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", err
@@ -374,6 +492,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 func TestBrowserViewer(t *testing.T) {
 	start := time.Now()
 	g := newFakeGateway(t)
+	g.aus = loadClip(t)
 	defer g.close()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -515,8 +634,28 @@ func TestBrowserViewer(t *testing.T) {
 		t.Errorf("cordonStats(gate-north) = %+v", stats)
 	}
 
-	// Lobby got a real 201 answer: its tile left the error paths.
-	waitJS(ctx, t, "lobby session", `['connecting','playing','reconnecting'].includes(document.querySelector('[data-camera="lobby"]').dataset.state)`, 5*time.Second)
+	// Lobby got a real 201 answer: it plays (when ffmpeg made a clip).
+	if g.aus == nil {
+		waitJS(ctx, t, "lobby session", `['connecting','playing','reconnecting'].includes(document.querySelector('[data-camera="lobby"]').dataset.state)`, 5*time.Second)
+	} else {
+		waitJS(ctx, t, "lobby playing", `document.querySelector('[data-camera="lobby"]').dataset.state === 'playing'`, 10*time.Second)
+		waitFor(t, "lobby frames", 5*time.Second, func() bool {
+			var n int
+			_ = chromedp.Run(ctx, chromedp.Evaluate(`window.cordonStats('lobby').then((s) => s.framesDecoded)`, &n,
+				func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+			return n > 10
+		})
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.cordonStats('lobby')`, &stats,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
+			t.Fatal(err)
+		}
+		if stats.State != "playing" || stats.Width != 320 || stats.Height != 240 || stats.FramesDecoded <= 10 {
+			t.Errorf("cordonStats(lobby) = %+v", stats)
+		}
+		if got := tileText("lobby", ".tile-badge"); got != "playing" {
+			t.Errorf("lobby badge %q", got)
+		}
+	}
 
 	shot := screenshot(ctx, t)
 	t.Logf("screenshot: %s", shot)
