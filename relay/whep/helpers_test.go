@@ -1,0 +1,448 @@
+package whep
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"cordon/relay"
+	"cordon/relay/sanitize"
+)
+
+// A real High-profile 1280x720 SPS/PPS pair (x264).
+var (
+	testSPS = []byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02, 0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x07, 0x8c, 0x18, 0xcb}
+	testPPS = []byte{0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0}
+)
+
+const (
+	testFPS = 25
+	testGOP = 25 // frames per GOP: one IDR a second
+)
+
+// slice builds a coded slice NAL: IDR (type 5) or non-IDR (type 1),
+// carrying the frame number after a plausible slice-header start so the
+// client can check order and completeness.
+func slice(idr bool, n uint32, size int) []byte {
+	b := make([]byte, size)
+	if idr {
+		b[0], b[1] = 0x65, 0x88
+	} else {
+		b[0], b[1] = 0x41, 0x9a
+	}
+	for k := range 4 { // 7 bits a byte, high bit set: no 00 00 0x start-code look-alikes
+		b[2+k] = byte(n>>(7*(3-k)))&0x7f | 0x80
+	}
+	for i := 6; i < size; i++ {
+		b[i] = byte(i*7+int(n)) | 0x01 // no 00 00 runs
+	}
+	return b
+}
+
+func frameNo(nalu []byte) uint32 {
+	if len(nalu) < 6 {
+		return 0
+	}
+	var n uint32
+	for k := range 4 {
+		n = n<<7 | uint32(nalu[2+k]&0x7f)
+	}
+	return n
+}
+
+// sanitizerMarksKeyframes tells whether relay/sanitize is past its
+// placeholder (which never reports keyframes, so no reader ever gets video).
+func sanitizerMarksKeyframes() bool {
+	f := sanitize.NewVideoFilter(sanitize.H264, sanitize.Options{}, [][]byte{testSPS, testPPS})
+	_, key := f.Filter([][]byte{testSPS, testPPS, slice(true, 0, 100)})
+	return key
+}
+
+func needMedia(t testing.TB) {
+	t.Helper()
+	if !sanitizerMarksKeyframes() {
+		t.Skip("relay/sanitize is still the placeholder that never marks keyframes: no video reaches readers")
+	}
+}
+
+// camera feeds a relay.Stream like ingest would: H.264 + PCMU.
+type camera struct {
+	stream *relay.Stream
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	frames atomic.Uint32
+}
+
+func startCamera(t testing.TB, hub *relay.Hub, id string) *camera {
+	t.Helper()
+	st := &relay.Stream{Camera: id}
+	if err := st.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	hub.Put(st)
+	if err := st.CameraConnected([]relay.Track{
+		{Kind: relay.KindVideo, Codec: relay.CodecH264, ClockRate: 90000, ParamSets: [][]byte{testSPS, testPPS}},
+		{Kind: relay.KindAudio, Codec: relay.CodecPCMU, ClockRate: 8000, Channels: 1},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &camera{stream: st, cancel: cancel}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tick := time.NewTicker(time.Second / testFPS)
+		defer tick.Stop()
+		var n uint32
+		for {
+			pts := time.Duration(n) * time.Second / testFPS
+			var au [][]byte
+			if n%testGOP == 0 {
+				au = [][]byte{testSPS, testPPS, slice(true, n, 30000)}
+			} else {
+				au = [][]byte{slice(false, n, 3000)}
+			}
+			if err := st.WriteUnit(relay.Unit{Track: 0, PTS: pts, AU: au}); err != nil {
+				t.Error(err)
+				return
+			}
+			// two 20 ms PCMU frames per 40 ms video frame
+			for k := range 2 {
+				_ = st.WriteUnit(relay.Unit{Track: 1, PTS: pts + time.Duration(k)*20*time.Millisecond, AU: [][]byte{make([]byte, 160)}})
+			}
+			n++
+			c.frames.Store(n)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *camera) stop() {
+	c.cancel()
+	c.wg.Wait()
+	c.stream.Close()
+}
+
+// fakeAccess: tokens are user names; "admin" is admin.
+type fakeAccess struct {
+	perms map[string][]string // user -> cameras
+	known map[string]bool
+}
+
+func (a *fakeAccess) Authorize(r *http.Request, cam string) (Viewer, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	cams, known := a.perms[tok]
+	if !ok || !known {
+		return Viewer{}, &HTTPError{Status: 401, Msg: "a valid Bearer token is required"}
+	}
+	if !a.known[cam] {
+		return Viewer{}, &HTTPError{Status: 404, Msg: "unknown camera"}
+	}
+	for _, c := range cams {
+		if c == cam || c == "*" {
+			return Viewer{Name: tok, Kind: "user", TokenID: "t-" + tok, Admin: tok == "admin"}, nil
+		}
+	}
+	return Viewer{}, &HTTPError{Status: 403, Msg: "you may not view this camera"}
+}
+
+type fakeEvents struct {
+	mu     sync.Mutex
+	starts []SessionInfo
+	ends   []SessionInfo
+	bytes  []uint64
+	notOK  error
+}
+
+func (e *fakeEvents) ViewStart(s SessionInfo) { e.mu.Lock(); e.starts = append(e.starts, s); e.mu.Unlock() }
+func (e *fakeEvents) ViewEnd(s SessionInfo, _ time.Duration, b uint64) {
+	e.mu.Lock()
+	e.ends = append(e.ends, s)
+	e.bytes = append(e.bytes, b)
+	e.mu.Unlock()
+}
+func (e *fakeEvents) Ready() error { e.mu.Lock(); defer e.mu.Unlock(); return e.notOK }
+func (e *fakeEvents) counts() (int, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.starts), len(e.ends)
+}
+
+type env struct {
+	srv    *Server
+	hub    *relay.Hub
+	http   *httptest.Server
+	events *fakeEvents
+}
+
+func newEnv(t testing.TB, mod func(*Server)) *env {
+	t.Helper()
+	hub := relay.NewHub()
+	ev := &fakeEvents{}
+	srv := &Server{
+		UDPListen: "127.0.0.1:0",
+		TCPListen: "127.0.0.1:0",
+		Hub:       hub,
+		Access: &fakeAccess{
+			perms: map[string][]string{"alice": {"*"}, "bob": {"cam2"}, "carol": {"*"}, "admin": {"*"}},
+			known: map[string]bool{"cam1": true, "cam2": true, "offline": true, "ghost": true},
+		},
+		Events:            ev,
+		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ReadyTimeout:      500 * time.Millisecond,
+		DisconnectTimeout: 2 * time.Second,
+		RateLimit:         1000,
+		RateBurst:         1000,
+	}
+	if mod != nil {
+		mod(srv)
+	}
+	if err := srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+	})
+	return &env{srv: srv, hub: hub, http: hs, events: ev}
+}
+
+type decodedAU struct {
+	nalus [][]byte
+	at    time.Time
+}
+
+type client struct {
+	pc       *webrtc.PeerConnection
+	location string
+	answer   string
+	aus      chan decodedAU
+	audio    atomic.Int64
+	videoPT  atomic.Int32
+	wg       sync.WaitGroup
+}
+
+type clientOpts struct {
+	tcpOnly bool
+	noRead  bool // never drain the tracks (a stalled viewer)
+	token   string
+}
+
+// newClient acts like a browser: recvonly video+audio transceivers, offer
+// with all candidates, POST, answer.
+func newClient(t testing.TB, e *env, cam string, o clientOpts) (*client, *http.Response) {
+	t.Helper()
+	return newClientWithHook(t, e, cam, o, nil)
+}
+
+func newClientWithHook(t testing.TB, e *env, cam string, o clientOpts, beforePost func()) (*client, *http.Response) {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if o.tcpOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{pc: pc, aus: make(chan decodedAU, 4096)}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if o.noRead {
+			return
+		}
+		c.wg.Add(1)
+		defer c.wg.Done()
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			for {
+				if _, _, err := tr.ReadRTP(); err != nil {
+					return
+				}
+				c.audio.Add(1)
+			}
+		}
+		dec := &rtph264.Decoder{PacketizationMode: 1}
+		if err := dec.Init(); err != nil {
+			panic(err)
+		}
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			c.videoPT.Store(int32(pkt.PayloadType))
+			nalus, err := dec.Decode(pkt)
+			if err != nil {
+				continue
+			}
+			select {
+			case c.aus <- decodedAU{nalus: nalus, at: time.Now()}:
+			default:
+			}
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	tok := o.token
+	if tok == "" {
+		tok = "alice"
+	}
+	if beforePost != nil {
+		beforePost()
+	}
+	resp := post(t, e, cam, tok, "application/sdp", pc.LocalDescription().SDP)
+	if resp.StatusCode != http.StatusCreated {
+		_ = pc.Close()
+		return nil, resp
+	}
+	body, _ := io.ReadAll(resp.Body)
+	c.answer = string(body)
+	c.location = resp.Header.Get("Location")
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: c.answer}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	return c, resp
+}
+
+func (c *client) close() {
+	_ = c.pc.Close()
+	c.wg.Wait()
+}
+
+func post(t testing.TB, e *env, cam, token, ctype, body string) *http.Response {
+	t.Helper()
+	return do(t, e, http.MethodPost, "/whep/"+cam, token, ctype, body)
+}
+
+func do(t testing.TB, e *env, method, path, token, ctype, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.http.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := e.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+// nextAU waits for the next decoded AU.
+func (c *client) nextAU(t testing.TB, within time.Duration) decodedAU {
+	t.Helper()
+	select {
+	case au := <-c.aus:
+		return au
+	case <-time.After(within):
+		t.Fatalf("no video access unit within %v", within)
+	}
+	return decodedAU{}
+}
+
+func naluTypes(au [][]byte) []int {
+	out := make([]int, len(au))
+	for i, n := range au {
+		out[i] = int(n[0] & 0x1f)
+	}
+	return out
+}
+
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// browserOffer returns a pion offer with recvonly video (optional) and audio.
+func browserOffer(t testing.TB, video bool) string {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pc.Close() }()
+	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}
+	if video {
+		kinds = append(kinds, webrtc.RTPCodecTypeVideo)
+	}
+	for _, k := range kinds {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offer.SDP
+}
+
+// cameraOffline is a stream whose camera never connects.
+type cameraOffline struct{ stream *relay.Stream }
+
+func (c *cameraOffline) put(t testing.TB, e *env) {
+	c.stream = &relay.Stream{Camera: "offline"}
+	if err := c.stream.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	c.stream.CameraDisconnected(errors.New("dial tcp 10.20.0.12:554: connect: no route to host"))
+	e.hub.Put(c.stream)
+	t.Cleanup(c.stream.Close)
+}
