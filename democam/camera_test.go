@@ -263,8 +263,8 @@ func TestContinuousTimestampsAndRestart(t *testing.T) {
 				if d := before[i].Timestamp - before[i-1].Timestamp; d != 0 && d != frameTicks {
 					t.Fatalf("timestamp step %d", d)
 				}
-				if before[i].Marker == (before[i].Timestamp == before[i-1].Timestamp) && i > 1 && false {
-					t.Fatal("marker")
+				if before[i-1].Marker != (before[i].Timestamp != before[i-1].Timestamp) {
+					t.Fatalf("packet %d: marker %v but next timestamp step %d", i-1, before[i-1].Marker, before[i].Timestamp-before[i-1].Timestamp)
 				}
 			}
 			if err := c.Restart(); err != nil {
@@ -479,5 +479,19 @@ func TestQuirkKit(t *testing.T) {
 			cp := play(t, c, 2500*time.Millisecond)
 			tc.check(t, c, cp)
 		})
+	}
+}
+
+func TestDemoCameras(t *testing.T) {
+	t.Parallel()
+	cams := DemoCameras(2, "127.0.0.1", "", "", nil)
+	for _, c := range cams {
+		startCamera(t, c)
+	}
+	if cams[0].URL() == cams[1].URL() || !strings.HasPrefix(cams[0].URL(), "rtsp://127.0.0.1:") {
+		t.Fatalf("URLs %s %s", cams[0].URL(), cams[1].URL())
+	}
+	if res := rawDescribe(t, cams[1]); res.StatusCode != base.StatusOK || !bytes.Contains(res.Body, []byte("sprop-parameter-sets=")) {
+		t.Fatalf("DESCRIBE: %d\n%s", res.StatusCode, res.Body)
 	}
 }
