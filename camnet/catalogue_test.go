@@ -24,13 +24,13 @@ func TestDefaultCatalogueMatch(t *testing.T) {
 		{"www.easy4ipcloud.com", "dahua_easy4ip"},
 		{"www.dahuaddns.com", "dahua_ddns"},
 		{"app.lechange.cn", "dahua_imou"},
-		{"p2p.reolink.com", "reolink_p2p"},                   // glob label, 0 chars
-		{"p2p11.reolink.com", "reolink_p2p"},                 // more specific than *.reolink.com
-		{"pushx.reolink.com", "reolink_push"},                // exact beats suffix
-		{"www.reolink.com", "reolink"},                       // falls back to the suffix
-		{"x.p2p1.reolink.com", "reolink"},                    // glob is one label only
+		{"p2p.reolink.com", "reolink_p2p"},    // glob label, 0 chars
+		{"p2p11.reolink.com", "reolink_p2p"},  // more specific than *.reolink.com
+		{"pushx.reolink.com", "reolink_push"}, // exact beats suffix
+		{"www.reolink.com", "reolink"},        // falls back to the suffix
+		{"x.p2p1.reolink.com", "reolink"},     // glob is one label only
 		{"a1.tuyaeu.com", "tuya"},
-		{"de.ezcloud.uniview.com", "uniview_ezcloud"},        // longer suffix wins
+		{"de.ezcloud.uniview.com", "uniview_ezcloud"}, // longer suffix wins
 		{"www.uniview.com", "uniview"},
 		{"0.pool.ntp.org", "ntp_public"},
 		{"time.windows.com", "ntp_public"},

@@ -105,7 +105,8 @@ func PrintTable(w io.Writer, results []CheckResult) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tCHECK\tDETAIL")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.ToUpper(string(r.Status)), r.Name, r.Detail)
+		detail := strings.Join(strings.Fields(r.Detail), " ") // one line per check
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.ToUpper(string(r.Status)), r.Name, detail)
 	}
 	return tw.Flush()
 }
@@ -288,7 +289,7 @@ func checkNftables(opts DoctorOptions) CheckResult {
 	case errors.Is(err, exec.ErrNotFound):
 		r.Status, r.Detail = StatusFail, "nft (nftables) is not installed; install it and load deploy/nftables/cordon.nft"
 	case err != nil:
-		msg := strings.TrimSpace(string(out))
+		msg, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 		if len(msg) > 200 {
 			msg = msg[:200]
 		}

@@ -88,7 +88,7 @@ type harness struct {
 	clock *fakeClock
 }
 
-func newHarness(t *testing.T, start bool, tweak func(*Sinkhole)) *harness {
+func newHarness(t testing.TB, start bool, tweak func(*Sinkhole)) *harness {
 	t.Helper()
 	h := &harness{reg: prometheus.NewRegistry(), audit: &fakeAudit{}, logs: &syncBuf{},
 		clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}}
