@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -92,6 +91,27 @@ func (g *fakeGateway) requests() []recorded {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]recorded(nil), g.reqs...)
+}
+
+func (g *fakeGateway) count(method, url string) int {
+	n := 0
+	for _, r := range g.requests() {
+		if r.Method == method && r.URL == url {
+			n++
+		}
+	}
+	return n
+}
+
+// dropSessions ends every WHEP session from the gateway's side.
+func (g *fakeGateway) dropSessions() {
+	g.mu.Lock()
+	pcs := g.pcs
+	g.pcs = map[string]*webrtc.PeerConnection{}
+	g.mu.Unlock()
+	for _, pc := range pcs {
+		_ = pc.Close()
+	}
 }
 
 func (g *fakeGateway) revokeAll() {
@@ -489,29 +509,27 @@ document.addEventListener('securitypolicyviolation', (e) => {
   window.__cordonCSP.push(e.violatedDirective + ' ' + e.blockedURI);
 });`
 
-func TestBrowserViewer(t *testing.T) {
-	start := time.Now()
+// startViewer runs the fake gateway (serving Handler at "/") and opens the
+// page in a fresh headless chromium.
+func startViewer(t *testing.T, clip bool) (*fakeGateway, context.Context, *pageProblems) {
+	t.Helper()
 	g := newFakeGateway(t)
-	g.aus = loadClip(t)
-	defer g.close()
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if clip {
+		g.aus = loadClip(t)
 	}
+	t.Cleanup(g.close)
 	mux := http.NewServeMux()
 	mux.Handle("/api/", g)
 	mux.Handle("/whep/", SecurityHeaders(g))
 	mux.Handle("/", Handler())
-	srv := httptest.NewUnstartedServer(mux)
-	_ = srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	srv := httptest.NewServer(mux) // 127.0.0.1
+	t.Cleanup(srv.Close)
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("test server not on loopback: %s", srv.URL)
+	}
 
-	ctx := browser(t, 40*time.Second)
+	ctx := browser(t, 60*time.Second)
 	problems := watchPage(ctx)
-
 	if err := chromedp.Run(ctx,
 		chromedp.ActionFunc(func(ctx context.Context) error {
 			_, err := page.AddScriptToEvaluateOnNewDocument(cspProbe).Do(ctx)
@@ -521,6 +539,64 @@ func TestBrowserViewer(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	return g, ctx, problems
+}
+
+// checkClean fails on CSP violations, script errors and exceptions.
+func checkClean(ctx context.Context, t *testing.T, problems *pageProblems) {
+	t.Helper()
+	var csp []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range csp {
+		t.Errorf("CSP violation: %s", v)
+	}
+	for _, p := range problems.all() {
+		t.Errorf("page problem: %s", p)
+	}
+}
+
+func tileState(cam, state string) string {
+	return fmt.Sprintf(`document.querySelector('[data-camera=%q]') && document.querySelector('[data-camera=%q]').dataset.state === %q`, cam, cam, state)
+}
+
+// TestBrowserReconnects: a playing tile whose session the gateway ends goes
+// "reconnecting" and plays again on a new WHEP session, by itself.
+func TestBrowserReconnects(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	g, ctx, problems := startViewer(t, true)
+	if g.aus == nil {
+		t.Skip("no clip (ffmpeg missing)")
+	}
+	signIn(ctx, t, "demo", "demo")
+	waitJS(ctx, t, "lobby playing", tileState("lobby", "playing"), 10*time.Second)
+	posts := g.count(http.MethodPost, "/whep/lobby")
+	g.dropSessions()
+	t0 := time.Now()
+	waitJS(ctx, t, "lobby reconnecting", tileState("lobby", "reconnecting"), 10*time.Second)
+	t.Logf("reconnecting after %s", time.Since(t0).Round(time.Millisecond))
+	waitJS(ctx, t, "lobby playing again", tileState("lobby", "playing"), 10*time.Second)
+	t.Logf("playing again after %s", time.Since(t0).Round(time.Millisecond))
+	if n := g.count(http.MethodPost, "/whep/lobby"); n != posts+1 {
+		t.Errorf("%d new WHEP POSTs for lobby after the drop, want 1", n-posts)
+	}
+	// The other tiles kept their states: no retry storm on 403.
+	if n := g.count(http.MethodPost, "/whep/yard-east"); n != 1 {
+		t.Errorf("%d WHEP POSTs for the forbidden camera, want 1", n)
+	}
+	checkClean(ctx, t, problems)
+	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestBrowserViewer: sign-in errors, tiles and their states, escaping, the
+// admin egress line, playing video and the test hook, 401 sign-out, the
+// sign-out button (logout + DELETE), no token in URLs, a clean CSP.
+func TestBrowserViewer(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	g, ctx, problems := startViewer(t, true)
 
 	// Clock ticks, styles applied (style.css loaded under the CSP).
 	waitJS(ctx, t, "clock", `/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(document.getElementById('clock').textContent)`, 3*time.Second)
@@ -655,6 +731,7 @@ func TestBrowserViewer(t *testing.T) {
 		if got := tileText("lobby", ".tile-badge"); got != "playing" {
 			t.Errorf("lobby badge %q", got)
 		}
+
 	}
 
 	shot := screenshot(ctx, t)
@@ -729,16 +806,7 @@ func TestBrowserViewer(t *testing.T) {
 		}
 	}
 
-	var csp []string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range csp {
-		t.Errorf("CSP violation: %s", v)
-	}
-	for _, p := range problems.all() {
-		t.Errorf("page problem: %s", p)
-	}
+	checkClean(ctx, t, problems)
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
 }
 

@@ -276,7 +276,8 @@ class Tile {
     session.addEventListener('state', (ev) => {
       if (!current()) return;
       const { connection, ice } = ev.detail;
-      if (connection === 'failed' || ice === 'failed') {
+      if (connection === 'failed' || ice === 'failed' || connection === 'closed' || ice === 'closed') {
+        // 'closed' here comes from the far end (our own close emits nothing).
         this.fail('connection failed');
       } else if (ice === 'disconnected' || connection === 'disconnected') {
         if (this.graceTimer) return;
