@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,7 +173,11 @@ type fakeEvents struct {
 	notOK  error
 }
 
-func (e *fakeEvents) ViewStart(s SessionInfo) { e.mu.Lock(); e.starts = append(e.starts, s); e.mu.Unlock() }
+func (e *fakeEvents) ViewStart(s SessionInfo) {
+	e.mu.Lock()
+	e.starts = append(e.starts, s)
+	e.mu.Unlock()
+}
 func (e *fakeEvents) ViewEnd(s SessionInfo, _ time.Duration, b uint64) {
 	e.mu.Lock()
 	e.ends = append(e.ends, s)

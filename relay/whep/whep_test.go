@@ -12,14 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// net/http's keep-alive connections of httptest clients linger briefly.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // checkSPSPPSIDR asserts the first AU a viewer decodes is a full keyframe.
@@ -79,9 +77,11 @@ func TestPlayUDP(t *testing.T) {
 	if r := do(t, e, http.MethodDelete, c.location, "", "", ""); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("DELETE without token: %d", r.StatusCode)
 	}
+	t0 := time.Now()
 	if r := do(t, e, http.MethodDelete, c.location, "alice", "", ""); r.StatusCode != http.StatusOK {
 		t.Fatalf("DELETE: %d", r.StatusCode)
 	}
+	t.Logf("DELETE took %v", time.Since(t0))
 	if n := len(e.srv.Sessions()); n != 0 {
 		t.Fatalf("%d sessions after DELETE", n)
 	}
@@ -442,6 +442,7 @@ func measureTTFF(t testing.TB, e *env, n int) []time.Duration {
 		c, resp := newClientTimed(t, e, &t0)
 		if c == nil {
 			t.Fatalf("POST: %d", resp.StatusCode)
+			return nil
 		}
 		au := c.nextAU(t, 10*time.Second)
 		if !slices.Contains(naluTypes(au.nalus), 5) {
@@ -467,4 +468,42 @@ func pct(d []time.Duration, p int) time.Duration {
 	}
 	i := (len(d)*p + 99) / 100
 	return d[min(max(i-1, 0), len(d)-1)]
+}
+
+// Sessions end by themselves: ICE never connects, the camera's stream
+// closes, the camera stays away longer than IdleTimeout.
+func TestSessionEnds(t *testing.T) {
+	needMedia(t)
+	e := newEnv(t, func(s *Server) { s.ICEConnectTimeout = time.Second; s.IdleTimeout = 700 * time.Millisecond })
+	cam1 := startCamera(t, e.hub, "cam1")
+	cam2 := startCamera(t, e.hub, "cam2")
+	time.Sleep(100 * time.Millisecond)
+
+	// a client that POSTs but never applies the answer
+	resp := post(t, e, "cam1", "alice", "application/sdp", browserOffer(t, true))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+	a, _ := newClient(t, e, "cam1", clientOpts{})
+	b, _ := newClient(t, e, "cam2", clientOpts{})
+	checkSPSPPSIDR(t, a.nextAU(t, 10*time.Second))
+	checkSPSPPSIDR(t, b.nextAU(t, 10*time.Second))
+	waitFor(t, 3*time.Second, "the unconnected session to time out", func() bool { return len(e.srv.Sessions()) == 2 })
+	if v := testutil.ToFloat64(e.srv.Metrics.errors.WithLabelValues("ice_timeout")); v != 1 {
+		t.Errorf("ice_timeout errors: %v", v)
+	}
+	if v := testutil.ToFloat64(e.srv.Metrics.sessions.WithLabelValues("cam1")); v != 2 {
+		t.Errorf("cam1 sessions: %v", v)
+	}
+
+	cam1.stop() // stream closed: the reader ends
+	waitFor(t, 3*time.Second, "the cam1 session to end", func() bool { return len(e.srv.Sessions()) == 1 })
+
+	cam2.cancel() // camera goes quiet, stream stays
+	cam2.wg.Wait()
+	cam2.stream.CameraDisconnected(fmt.Errorf("EOF"))
+	waitFor(t, 3*time.Second, "the idle session to end", func() bool { return len(e.srv.Sessions()) == 0 })
+	if s, en := e.events.counts(); s != 3 || en != 3 {
+		t.Errorf("events: %d starts, %d ends", s, en)
+	}
 }
