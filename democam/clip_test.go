@@ -1,6 +1,8 @@
 package democam
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -110,4 +112,33 @@ func nalTypes(codec string, nalus [][]byte) []int {
 		}
 	}
 	return out
+}
+
+func TestWallClockAlignment(t *testing.T) {
+	c := &Camera{ID: "clock"}
+	clip, err := LoadClip(ClipMain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.clip = clip
+	before := time.Now()
+	e, err := newEmitter(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !clip.AUs[e.g%int64(len(clip.AUs))].Key {
+		t.Fatal("camera does not start at a keyframe")
+	}
+	at := e.videoAt(e.g)
+	if at.After(before) || before.Sub(at) > 2*time.Second+time.Millisecond {
+		t.Fatalf("first frame due at %v, %v before start", at, before.Sub(at))
+	}
+	// The burnt-in text of frame g is floor((g mod 900) / 15) seconds; it
+	// must equal the wall-clock second of the minute the frame is sent at.
+	for g := e.g; g < e.g+3*int64(len(clip.AUs)); g += 7 {
+		shown := (g % int64(len(clip.AUs))) / FPS
+		if sent := e.videoAt(g); int64(sent.Second()) != shown {
+			t.Fatalf("frame %d shows second %d, sent at %v", g, shown, sent)
+		}
+	}
 }

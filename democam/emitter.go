@@ -29,7 +29,6 @@ const (
 type emitter struct {
 	c      *Camera
 	anchor time.Time // start of the minute (monotonic reading kept)
-	frame  time.Duration
 
 	g        int64 // next video frame, decode order, global
 	k        int64 // next audio packet
@@ -51,14 +50,13 @@ func newEmitter(c *Camera) (*emitter, error) {
 	e := &emitter{
 		c:      c,
 		anchor: now.Add(-time.Duration(now.UnixNano() % int64(time.Minute))),
-		frame:  time.Second / FPS,
 		tone:   pcmuTone(),
 	}
 	elapsed := now.Sub(e.anchor)
 	// start at the keyframe of the current GOP (the last even second of the
 	// minute); the frames already due go out at once, before any client can
 	// have connected.
-	e.g = int64(elapsed/(gopFrames*e.frame)) * gopFrames
+	e.g = int64(elapsed/(2*time.Second)) * gopFrames
 	e.k = int64(math.Ceil(float64(elapsed) / float64(audioPacketDur)))
 	e.m = int64(math.Ceil(elapsed.Seconds()))
 	var b [10]byte
@@ -85,7 +83,9 @@ func newEmitter(c *Camera) (*emitter, error) {
 	return e, nil
 }
 
-func (e *emitter) videoAt(g int64) time.Time { return e.anchor.Add(time.Duration(g) * e.frame) }
+func (e *emitter) videoAt(g int64) time.Time {
+	return e.anchor.Add(time.Duration(g) * time.Second / FPS)
+}
 func (e *emitter) audioAt(k int64) time.Time { return e.anchor.Add(time.Duration(k) * audioPacketDur) }
 func (e *emitter) metaAt(m int64) time.Time  { return e.anchor.Add(time.Duration(m) * time.Second) }
 
@@ -160,7 +160,7 @@ func (e *emitter) sendVideo(st *gortsplib.ServerStream, m *description.Media) {
 	au := clip.AUs[e.g%int64(len(clip.AUs))]
 	pts := e.videoPTS(e.g)
 	ts := e.vBase + uint32(pts*frameTicks)
-	ntp := e.anchor.Add(time.Duration(pts) * e.frame)
+	ntp := e.videoAt(pts)
 	pkts, err := e.packetize(e.c.quirkAU(au))
 	if err != nil {
 		e.c.log.Error("packetize", "err", err)
