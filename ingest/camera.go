@@ -125,6 +125,8 @@ type Camera struct {
 
 	stateMu sync.Mutex
 	state   CameraState
+
+	lastLogged string // run goroutine only: last failure logged at warn level
 }
 
 // Initialize validates the configuration and starts pulling (or, on demand,
@@ -134,7 +136,7 @@ func (c *Camera) Initialize() error {
 		return errors.New("camera id is empty")
 	}
 	if c.URL == nil || (c.URL.Scheme != "rtsp" && c.URL.Scheme != "rtsps") || c.URL.Host == "" {
-		return fmt.Errorf("camera %s: url must be rtsp://host[:port]/path or rtsps://...", c.ID)
+		return fmt.Errorf("camera %s: url must be an rtsp:// or rtsps:// URL with a host", c.ID)
 	}
 	switch c.Transport {
 	case "":
@@ -227,9 +229,8 @@ func (c *Camera) updateState(f func(*CameraState)) {
 // run is the camera's only long-lived goroutine.
 func (c *Camera) run() {
 	defer close(c.done)
-	backoff := c.BackoffMin
+	bo := backoff{min: c.BackoffMin, max: c.BackoffMax}
 	retry := false
-	lastLogged := ""
 	for {
 		if c.OnDemand && !c.waitDemand() {
 			return
@@ -239,31 +240,45 @@ func (c *Camera) run() {
 			c.updateState(func(s *CameraState) { s.Reconnects++ })
 		}
 		online, err := c.runSession()
-		if c.ctx.Err() != nil {
+		if errors.Is(err, ErrStopped) || c.ctx.Err() != nil {
 			return
 		}
 		if errors.Is(err, ErrIdle) {
-			retry, backoff, lastLogged = false, c.BackoffMin, ""
+			retry, c.lastLogged = false, ""
+			bo.reset()
 			continue
 		}
 		if online >= c.HealthyAfter {
-			backoff = c.BackoffMin
+			bo.reset()
 		}
-		delay := jitter(backoff)
-		backoff = min(backoff*2, c.BackoffMax)
+		delay := jitter(bo.next())
 		retry = true
-		msg := err.Error()
-		if online > 0 || msg != lastLogged {
-			c.log.Warn("camera connection failed; retrying", "err", msg, "retry_in", delay.Round(time.Millisecond).String())
-		} else {
-			c.log.Debug("camera connection failed; retrying", "err", msg, "retry_in", delay.Round(time.Millisecond).String())
+		if online > 0 {
+			c.lastLogged = "" // log the next failure again
 		}
-		lastLogged = msg
+		c.log.Debug("camera retry scheduled", "retry_in", delay.Round(time.Millisecond).String())
 		if !c.sleep(delay) {
 			return
 		}
 	}
 }
+
+// backoff doubles from min to max; reset starts over.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration // 0: next is min
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(b.cur*2, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
 
 // jitter spreads retries of many cameras: a delay in [3/4 b, b].
 func jitter(b time.Duration) time.Duration {
@@ -299,9 +314,16 @@ func (c *Camera) waitDemand() bool {
 	}
 }
 
-// fail records a connection attempt that did not get online.
+// fail records a connection attempt that did not get online. Repeated
+// identical failures are logged at debug level only.
 func (c *Camera) fail(err error) error {
 	err = c.red.wrap(err)
+	if msg := err.Error(); msg != c.lastLogged {
+		c.log.Warn("camera connection failed", "err", msg)
+		c.lastLogged = msg
+	} else {
+		c.log.Debug("camera connection failed", "err", msg)
+	}
 	c.updateState(func(s *CameraState) {
 		s.LastError = err.Error()
 		if s.Since.IsZero() {

@@ -24,7 +24,10 @@ func newRedactor(u *url.URL) redactor {
 	if u == nil || u.User == nil {
 		return r
 	}
-	if p, ok := u.User.Password(); ok && p != "" {
+	// Passwords also appear in URLs' userinfo, which is always removed.
+	// Shorter ones are not replaced elsewhere: that would mangle every
+	// message (and a 3-character password is no secret anyway).
+	if p, ok := u.User.Password(); ok && len(p) >= 4 {
 		r.secrets = append(r.secrets, p)
 		if e := url.QueryEscape(p); e != p {
 			r.secrets = append(r.secrets, e)
@@ -81,6 +84,9 @@ func (r redactor) wrap(err error) error {
 	}
 	msg := err.Error()
 	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &liberrors.ErrClientH264PacketizationMode0{}) {
+		msg = "the camera sends H.264 with packetization-mode=0, which can only be read over TCP: set the camera's transport to tcp or auto"
+	}
 	if errors.As(err, &bad) {
 		switch bad.Code {
 		case base.StatusUnauthorized:

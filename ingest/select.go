@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -94,7 +95,7 @@ func selectFormat(m *description.Media) (format.Format, relay.Track, bool) {
 				continue
 			}
 			tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH264, ClockRate: f.ClockRate()}
-			if sps, pps := f.SafeParams(); len(sps) > 0 && len(pps) > 0 {
+			if sps, pps := f.SPS, f.PPS; len(sps) > 0 && len(pps) > 0 {
 				tr.ParamSets = [][]byte{clone(sps), clone(pps)}
 			}
 			return f, tr, true
@@ -103,7 +104,7 @@ func selectFormat(m *description.Media) (format.Format, relay.Track, bool) {
 				continue
 			}
 			tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH265, ClockRate: f.ClockRate()}
-			if vps, sps, pps := f.SafeParams(); len(vps) > 0 && len(sps) > 0 && len(pps) > 0 {
+			if vps, sps, pps := f.VPS, f.SPS, f.PPS; len(vps) > 0 && len(sps) > 0 && len(pps) > 0 {
 				tr.ParamSets = [][]byte{clone(vps), clone(sps), clone(pps)}
 			}
 			return f, tr, true
@@ -172,14 +173,7 @@ func dropKind(m *description.Media) string {
 func mediaLabel(m *description.Media) string {
 	codecs := make([]string, 0, len(m.Formats))
 	for _, f := range m.Formats {
-		c := f.Codec()
-		if g, ok := f.(*format.Generic); ok {
-			c = g.RTPMa
-			if i := strings.IndexByte(c, '/'); i >= 0 {
-				c = c[:i]
-			}
-		}
-		codecs = append(codecs, token(c))
+		codecs = append(codecs, codecName(f))
 		if len(codecs) == 3 {
 			break
 		}
@@ -205,4 +199,17 @@ func token(s string) string {
 		return "unknown"
 	}
 	return b.String()
+}
+
+// codecName is the format's encoding name from its rtpmap ("H264"), or
+// "pt<N>" for a static payload type without one.
+func codecName(f format.Format) string {
+	c := f.RTPMap()
+	if i := strings.IndexByte(c, '/'); i >= 0 {
+		c = c[:i]
+	}
+	if c == "" {
+		return "pt" + strconv.Itoa(int(f.PayloadType()))
+	}
+	return token(c)
 }

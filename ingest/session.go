@@ -125,7 +125,7 @@ func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
 			return aus, err
 		}, nil
 	}
-	return nil, fmt.Errorf("no decoder for %s", f.Codec())
+	return nil, fmt.Errorf("no decoder for %s", codecName(f))
 }
 
 // toDuration converts clock-rate ticks to a duration without overflowing.
