@@ -56,7 +56,7 @@ type Clip struct {
 	VPS, SPS, PPS []byte
 }
 
-// Duration returns the number of frames of the clip.
+// Frames returns the number of frames (access units) of the clip.
 func (c *Clip) Frames() int { return len(c.AUs) }
 
 // LoadClip parses one of the embedded clips.

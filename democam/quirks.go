@@ -60,7 +60,7 @@ type Quirks struct {
 	H265 bool
 }
 
-// AxisSignedVideoUUID is the user-data-unregistered UUID of Axis signed video.
+// axisSignedVideoUUID is the user-data-unregistered UUID of Axis signed video.
 var axisSignedVideoUUID = [16]byte{0x53, 0x69, 0x67, 0x6e, 0x65, 0x64, 0x20, 0x56, 0x69, 0x64, 0x65, 0x6f, 0x2e, 0x2e, 0x2e, 0x30}
 
 // AxisSignedVideoUUID returns the Axis signed-video SEI UUID
