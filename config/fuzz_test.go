@@ -1,0 +1,60 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// FuzzLoadValidate: any file gives a Config or FieldErrors, never a panic,
+// and no message echoes the planted secret.
+func FuzzLoadValidate(f *testing.F) {
+	for _, s := range []string{
+		"", "null", "- a", "5", "http: 5", "cameras: 5", "cameras: [5]", "cameras: [{id: 5}]",
+		"auth: {users: {name: x}}", "auth: {users: [null]}", "webrtc: {ice_servers: [5, [1]]}",
+		"cameras: [{id: a, url: 'rtsp://u:" + camSecret + "@h:x/'}]",
+		"cameras: [{id: a, url: rtsp://h/, password: " + camSecret + ", on_demand: " + camSecret + "}]",
+		"state_dir: [a]\naudit: {max_size_mb: 1.5}",
+		ExampleYAML(),
+	} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data string) {
+		fh, err := os.CreateTemp(dir, "f*.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := fh.Name()
+		defer os.Remove(p)
+		_, werr := fh.WriteString(data)
+		if cerr := fh.Close(); werr != nil || cerr != nil {
+			t.Fatal(werr, cerr)
+		}
+		cfg, err := Load(p)
+		if err != nil {
+			if len(AsFieldErrors(err)) == 0 {
+				t.Fatal("error without problems")
+			}
+			if strings.Contains(err.Error(), camSecret) {
+				t.Fatalf("load error echoes the secret: %v", err)
+			}
+			return
+		}
+		for _, fe := range cfg.Validate() {
+			if strings.Contains(fe.Error(), camSecret) {
+				t.Fatalf("validation error echoes the secret: %v", fe)
+			}
+		}
+		_ = cfg.Warnings()
+		r := NewRedactor(cfg)
+		for i := range cfg.Cameras {
+			if u, err := cfg.Cameras[i].PullURL(); err == nil {
+				_ = SafeURL(u.String())
+				if got := r.Redact(u.String()); strings.Contains(got, camSecret) {
+					t.Fatalf("redacted pull URL keeps the secret: %q", got)
+				}
+			}
+		}
+	})
+}
