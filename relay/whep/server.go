@@ -272,17 +272,19 @@ func (s *Server) Kill(id string) bool {
 // and returns how many.
 func (s *Server) KillWhere(pred func(SessionInfo) bool) int {
 	s.mu.Lock()
-	var sel []*session
+	all := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
-		if pred(ss.info()) {
-			sel = append(sel, ss)
-		}
+		all = append(all, ss)
 	}
 	s.mu.Unlock()
-	for _, ss := range sel {
-		ss.end("killed")
+	n := 0
+	for _, ss := range all { // pred runs unlocked: it may call back into the Server
+		if pred(ss.info()) {
+			ss.end("killed")
+			n++
+		}
 	}
-	return len(sel)
+	return n
 }
 
 // ServeHTTP serves /whep/{camera} and /whep/{camera}/{session}.
@@ -540,7 +542,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 	s.Metrics.setup.Observe(time.Since(start).Seconds())
-	s.Log.Info("WHEP session started", "session", ss.id[:8], "camera", camera, "user", viewer.Name, "remote", viewer.Remote)
+	s.Log.Debug("WHEP session started", "session", ss.id[:8], "camera", camera, "user", viewer.Name, "remote", viewer.Remote)
 }
 
 // lookup authorizes a PATCH/DELETE: a valid Bearer of the session's own
