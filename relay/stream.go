@@ -63,7 +63,7 @@ type Stream struct {
 	// MaxGOPBytes bounds the GOP cache. Default 16 MiB; a longer GOP turns
 	// the cache off until the next keyframe.
 	MaxGOPBytes int
-	Demand      Demand // optional
+	Demand      Demand // optional; replace later with SetDemand
 	Metrics     *Metrics
 	Log         *slog.Logger
 
@@ -80,6 +80,7 @@ type Stream struct {
 	gopTrack  int // the video track whose GOP is cached; -1 when none
 	timeline  timeline
 	loggedAAC bool
+	demand    Demand
 }
 
 type outTrack struct {
@@ -113,7 +114,20 @@ func (s *Stream) Initialize() error {
 	s.Log = s.Log.With("camera", s.Camera)
 	s.ready = make(chan struct{})
 	s.gopTrack = -1
+	s.demand = s.Demand
 	return nil
+}
+
+// SetDemand replaces the Demand (a restarted puller) and tells it whether
+// readers are attached now.
+func (s *Stream) SetDemand(d Demand) {
+	s.mu.Lock()
+	s.demand = d
+	n := len(s.readers)
+	s.mu.Unlock()
+	if d != nil {
+		d.SetDemand(n > 0)
+	}
 }
 
 // Close ends every reader with ErrStreamClosed.
@@ -522,12 +536,13 @@ func (s *Stream) AddReader(conf ReaderConf) (*Reader, error) {
 	copy(readers, s.readers)
 	s.readers = append(readers, r)
 	n := len(s.readers)
+	d := s.demand
 	s.mu.Unlock()
 	if r.protocol != "" {
 		s.Metrics.viewers.WithLabelValues(s.Camera, r.protocol).Inc()
 	}
-	if n == 1 && s.Demand != nil {
-		s.Demand.SetDemand(true)
+	if n == 1 && d != nil {
+		d.SetDemand(true)
 	}
 	return r, nil
 }
@@ -550,9 +565,10 @@ func (s *Stream) removeReader(r *Reader) bool {
 	readers = append(readers, s.readers[idx+1:]...)
 	s.readers = readers
 	n := len(readers)
+	d := s.demand
 	s.mu.Unlock()
-	if n == 0 && s.Demand != nil {
-		s.Demand.SetDemand(false)
+	if n == 0 && d != nil {
+		d.SetDemand(false)
 	}
 	return true
 }

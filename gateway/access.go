@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+
+	"cordon/auth"
+	"cordon/auth/audit"
+	"cordon/relay/rtspserve"
+	"cordon/relay/whep"
+)
+
+// whepAccess applies auth to WHEP requests (once per request, never on the
+// media path).
+type whepAccess struct{ g *Gateway }
+
+func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, error) {
+	g := a.g
+	p, err := g.auth.AuthenticateRequest(r)
+	if err != nil {
+		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusUnauthorized, Msg: "a valid bearer token is required"}
+	}
+	if g.hub.Get(camera) == nil {
+		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusNotFound, Msg: "no such camera"}
+	}
+	if !p.CanView(camera) {
+		g.record(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: camera, Remote: remoteHost(r), Protocol: "webrtc", Detail: "camera not permitted"})
+		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusForbidden, Msg: "you may not view this camera"}
+	}
+	return whep.Viewer{Name: p.Name, Kind: p.Kind, TokenID: p.TokenID, Admin: p.Admin}, nil
+}
+
+// rtspAccess applies auth to RTSP clients.
+type rtspAccess struct{ g *Gateway }
+
+func (a rtspAccess) CheckPassword(name, secret, remote string) (rtspserve.Viewer, error) {
+	p, err := a.g.auth.AuthenticatePassword(name, secret, remote, "rtsp")
+	if err != nil {
+		return rtspserve.Viewer{}, err
+	}
+	return rtspserve.Viewer{Name: p.Name, Kind: p.Kind}, nil
+}
+
+func (a rtspAccess) DigestHA1(name string) (rtspserve.Viewer, string, bool) {
+	g := a.g
+	g.camMu.RLock()
+	defer g.camMu.RUnlock()
+	for _, u := range g.cfg.Auth.Users {
+		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(name)) == 1 && u.RTSPDigestHA1 != "" {
+			return rtspserve.Viewer{Name: u.Name, Kind: auth.KindUser}, strings.ToLower(u.RTSPDigestHA1), true
+		}
+	}
+	for _, k := range g.cfg.Auth.APIKeys {
+		if subtle.ConstantTimeCompare([]byte(k.Name), []byte(name)) == 1 && k.RTSPDigestHA1 != "" {
+			return rtspserve.Viewer{Name: k.Name, Kind: auth.KindAPIKey}, strings.ToLower(k.RTSPDigestHA1), true
+		}
+	}
+	return rtspserve.Viewer{}, "", false
+}
+
+// CanView re-reads the principal's current rights, so a reload that narrows
+// them applies to live RTSP sessions.
+func (a rtspAccess) CanView(v rtspserve.Viewer, camera string) bool {
+	p, ok := a.g.auth.Lookup(v.Name, v.Kind)
+	return ok && p.CanView(camera)
+}
+
+func (a rtspAccess) Ready() error { return a.g.audit.Healthy() }
+
+// viewEvents audits view starts and ends for both outputs and fails new
+// sessions closed while the audit log cannot be written.
+type viewEvents struct{ g *Gateway }
+
+func (e viewEvents) Ready() error { return e.g.audit.Healthy() }
+
+func (e viewEvents) ViewStart(s whep.SessionInfo) {
+	e.start(s.User, s.Camera, s.Remote, s.Protocol, s.ID)
+}
+
+func (e viewEvents) ViewEnd(s whep.SessionInfo, dur time.Duration, bytes uint64) {
+	e.end(s.User, s.Camera, s.Remote, s.Protocol, s.ID, dur, bytes)
+}
+
+func (e viewEvents) start(user, camera, remote, proto, id string) {
+	e.g.record(audit.Event{Event: audit.ViewStart, Actor: user, Camera: camera, Remote: remote, Protocol: proto, Detail: "session " + id})
+	e.g.Logger.Info("view started", "user", user, "camera", camera, "remote", remote, "protocol", proto, "session", id)
+}
+
+func (e viewEvents) end(user, camera, remote, proto, id string, dur time.Duration, bytes uint64) {
+	e.g.record(audit.Event{Event: audit.ViewEnd, Actor: user, Camera: camera, Remote: remote, Protocol: proto, Detail: "session " + id,
+		DurationS: dur.Seconds(), Bytes: int64(bytes)})
+	e.g.Logger.Info("view ended", "user", user, "camera", camera, "protocol", proto, "session", id, "duration", dur.Round(time.Millisecond).String(), "bytes", bytes)
+}
+
+// rtspEvents adapts viewEvents to the RTSP server's Events.
+type rtspEvents struct{ viewEvents }
+
+func (e rtspEvents) ViewStart(s rtspserve.SessionInfo) {
+	e.start(s.User, s.Camera, s.Remote, "rtsp", s.ID)
+}
+
+func (e rtspEvents) ViewEnd(s rtspserve.SessionInfo, dur time.Duration, bytes uint64) {
+	e.end(s.User, s.Camera, s.Remote, "rtsp", s.ID, dur, bytes)
+}
+
+func (e rtspEvents) Denied(name, camera, remote, reason string) {
+	e.g.record(audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason})
+}
+
+// egressAudit records the sinkhole's egress attempts.
+type egressAudit struct{ g *Gateway }
+
+func (e egressAudit) Record(event, camera, remote, detail string) {
+	e.g.record(audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
+}
+
+type whepSession = whep.SessionInfo

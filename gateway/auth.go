@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"fmt"
+
+	"cordon/auth"
+	"cordon/config"
+)
+
+func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
+	users := make([]auth.User, 0, len(cfg.Auth.Users))
+	for _, u := range cfg.Auth.Users {
+		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin})
+	}
+	keys := make([]auth.APIKey, 0, len(cfg.Auth.APIKeys))
+	for i := range cfg.Auth.APIKeys {
+		k := &cfg.Auth.APIKeys[i]
+		h, err := k.Hash()
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
+		}
+		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras})
+	}
+	return users, keys, nil
+}
+
+func (g *Gateway) initAuth() error {
+	users, keys, err := principals(g.Config)
+	if err != nil {
+		return err
+	}
+	dir, err := auth.NewDirectory(users, keys)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	g.auth = &auth.Service{
+		StateDir:  g.Config.StateDir,
+		TokenTTL:  g.Config.Auth.TTL(),
+		Directory: dir,
+		Audit:     g.audit,
+		Logger:    g.Logger.With("component", "auth"),
+		Metrics:   auth.NewMetrics(g.reg),
+	}
+	if err := g.auth.Initialize(); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	return nil
+}
+
+// updatePrincipals replaces users and API keys; requests see the new rights
+// at once.
+func (g *Gateway) updatePrincipals(cfg *config.Config) error {
+	users, keys, err := principals(cfg)
+	if err != nil {
+		return err
+	}
+	return g.auth.Directory.Update(users, keys)
+}

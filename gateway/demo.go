@@ -1,0 +1,209 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"cordon/auth"
+	"cordon/config"
+	"cordon/democam"
+)
+
+// DemoOptions configures `cordon demo`. Zero values pick the defaults.
+type DemoOptions struct {
+	HTTPListen    string // default 127.0.0.1:8080
+	RTSPListen    string // default 127.0.0.1:8554
+	WebRTCListen  string // UDP and ICE-TCP, default 127.0.0.1:8189
+	MetricsListen string // default 127.0.0.1:9464
+	StateDir      string // default: a new temporary directory, removed on Close
+	Password      string // default: random, printed
+	SelfSigned    bool
+	Logger        *slog.Logger
+	Stdout        io.Writer
+}
+
+// Demo is a running demo: synthetic cameras and the gateway.
+type Demo struct {
+	Gateway  *Gateway
+	Cameras  []*democam.Camera
+	User     string
+	Password string
+	URL      string
+
+	tmp    string
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// demoCameras are the built-in cameras: one clean, one with Hikvision-style
+// vendor traces, one Dahua-style and on demand. Each sits on its own
+// loopback host so the DNS sinkhole can tell them apart.
+var demoCameras = []struct {
+	id, name, host string
+	quirks         democam.Quirks
+	audio          bool
+	onDemand       bool
+	phoneHome      []string
+}{
+	{id: "lobby", name: "Lobby (clean camera, PCMU audio)", host: "127.0.0.2", audio: true},
+	{id: "gate-north", name: "Gate north (Hikvision-style: private SEI, vendor SDP, ONVIF header extensions)", host: "127.0.0.3",
+		quirks:    democam.Quirks{HikvisionSDP: true, PrivateSEI: true, AUDAndFiller: true, HeaderExtensions: true},
+		phoneHome: []string{"litedev.hik-connect.com.", "api.ezvizlife.com.", "0.pool.ntp.org."}},
+	{id: "yard", name: "Yard (Dahua-style: metadata + back-channel tracks; on demand)", host: "127.0.0.4",
+		quirks: democam.Quirks{DahuaTracks: true, MarkerOnParamSets: true}, onDemand: true,
+		phoneHome: []string{"www.easy4ipcloud.com.", "p2p.easy4ip.com."}},
+}
+
+func randomSecret(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// StartDemo starts the synthetic cameras and the gateway.
+func StartDemo(opts DemoOptions) (d *Demo, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&opts.HTTPListen, "127.0.0.1:8080")
+	def(&opts.RTSPListen, "127.0.0.1:8554")
+	def(&opts.WebRTCListen, "127.0.0.1:8189")
+	def(&opts.MetricsListen, "127.0.0.1:9464")
+	d = &Demo{User: "demo", Password: opts.Password}
+	if d.Password == "" {
+		d.Password = randomSecret(12)
+	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if opts.StateDir == "" {
+		d.tmp, err = os.MkdirTemp("", "cordon-demo-")
+		if err != nil {
+			return nil, err
+		}
+		opts.StateDir = d.tmp
+	}
+
+	cfg := config.Default()
+	cfg.HTTP.Listen = opts.HTTPListen
+	cfg.RTSP.Listen = opts.RTSPListen
+	cfg.WebRTC.UDPListen = opts.WebRTCListen
+	cfg.WebRTC.TCPListen = opts.WebRTCListen
+	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
+	cfg.Metrics.Listen = opts.MetricsListen
+	cfg.CameraNetwork.DNSListen = "127.0.0.1:0"
+	cfg.CameraNetwork.NTPListen = "127.0.0.1:0"
+	cfg.StateDir = opts.StateDir
+	cfg.Audit.Path = filepath.Join(opts.StateDir, "audit.log")
+	hash, err := auth.HashSecret([]byte(d.Password))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Admin: true}}
+
+	var secrets []string
+	for _, dc := range demoCameras {
+		// every demo camera has its own random credentials, so the demo also
+		// shows that camera secrets never reach logs, API or viewer
+		user, pass := "viewer", randomSecret(9)
+		secrets = append(secrets, pass)
+		cam := &democam.Camera{ID: dc.id, Listen: net.JoinHostPort(dc.host, "0"), Path: "Streaming/Channels/101",
+			Username: user, Password: pass, Audio: dc.audio, Quirks: dc.quirks,
+			Logger: opts.Logger.With("component", "democam", "camera", dc.id)}
+		if err := cam.Initialize(); err != nil {
+			return nil, fmt.Errorf("demo camera %s on %s: %w (is 127.0.0.0/8 routed to lo?)", dc.id, dc.host, err)
+		}
+		d.Cameras = append(d.Cameras, cam)
+		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: dc.id, Name: dc.name, URL: cam.URL(), Username: user, Password: pass,
+			Transport: config.TransportAuto, OnDemand: dc.onDemand})
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("demo config: %v", errs)
+	}
+	red := config.NewRedactor(cfg)
+	red.Update(cfg, append(secrets, d.Password)...)
+	g := &Gateway{Config: cfg, Logger: opts.Logger, Redactor: red, Stdout: opts.Stdout, SelfSigned: opts.SelfSigned,
+		ExtraSecrets: []string{d.Password}}
+	if err := g.Initialize(); err != nil {
+		return nil, err
+	}
+	d.Gateway = g
+	scheme := "http"
+	if g.TLS() {
+		scheme = "https"
+	}
+	d.URL = fmt.Sprintf("%s://%s/", scheme, g.HTTPAddr())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.wg.Add(1)
+	go d.phoneHome(ctx, g.DNSAddr())
+	return d, nil
+}
+
+// phoneHome makes the vendor-style demo cameras try to reach their clouds
+// through the sinkhole, as real ones do, so the egress report has content.
+func (d *Demo) phoneHome(ctx context.Context, dnsAddr string) {
+	defer d.wg.Done()
+	if dnsAddr == "" {
+		return
+	}
+	for round := 0; ; round++ {
+		for _, dc := range demoCameras {
+			for _, name := range dc.phoneHome {
+				c := &dns.Client{Net: "udp", Timeout: time.Second,
+					Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(dc.host)}, Timeout: time.Second}}
+				m := new(dns.Msg)
+				m.SetQuestion(name, dns.TypeA)
+				_, _, _ = c.ExchangeContext(ctx, m, dnsAddr)
+			}
+		}
+		wait := 30 * time.Second
+		if round == 0 {
+			wait = 5 * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Close stops the gateway and the cameras and removes the temporary state.
+func (d *Demo) Close() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+	if d.Gateway != nil {
+		d.Gateway.Close()
+	}
+	for _, c := range d.Cameras {
+		c.Close()
+	}
+	if d.tmp != "" {
+		_ = os.RemoveAll(d.tmp)
+	}
+}
