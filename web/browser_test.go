@@ -93,10 +93,11 @@ func (g *fakeGateway) requests() []recorded {
 	return append([]recorded(nil), g.reqs...)
 }
 
+// count counts requests with method to url ("" = any URL).
 func (g *fakeGateway) count(method, url string) int {
 	n := 0
 	for _, r := range g.requests() {
-		if r.Method == method && r.URL == url {
+		if r.Method == method && (r.URL == url || url == "") {
 			n++
 		}
 	}
@@ -587,6 +588,18 @@ func TestBrowserReconnects(t *testing.T) {
 		t.Errorf("%d WHEP POSTs for the forbidden camera, want 1", n)
 	}
 	checkClean(ctx, t, problems)
+
+	// Leaving the page ends the live session (keepalive DELETE on pagehide).
+	dels := g.count(http.MethodDelete, "")
+	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "DELETE on pagehide", 5*time.Second, func() bool { return g.count(http.MethodDelete, "") > dels })
+	waitFor(t, "no live WHEP session after leaving the page", 2*time.Second, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.pcs) == 0
+	})
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
 }
 
