@@ -40,8 +40,11 @@ type HTTP struct {
 }
 
 // RTSP is the authenticated RTSP re-serve. Listen "" = off.
+// AllowBasicWithoutTLS permits RTSP Basic auth (the password in clear text)
+// on a non-loopback listener without TLS; default false (Digest only).
 type RTSP struct {
-	Listen string `mapstructure:"listen"`
+	Listen               string `mapstructure:"listen"`
+	AllowBasicWithoutTLS bool   `mapstructure:"allow_basic_without_tls"`
 }
 
 // WebRTC is the ICE/media side of WHEP.
@@ -90,6 +93,10 @@ type User struct {
 	PasswordHash string   `mapstructure:"password_hash"`
 	Cameras      []string `mapstructure:"cameras"`
 	Admin        bool     `mapstructure:"admin"`
+	// RTSPDigestHA1 is hex MD5(name:cordon:password), optional, for RTSP
+	// clients that only speak Digest (`cordon hash-password --rtsp-digest`).
+	// It is password-equivalent for RTSP Digest: the Redactor masks it.
+	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
 }
 
 // APIKey is a machine client (VMS, NVR, video wall).
@@ -98,6 +105,8 @@ type APIKey struct {
 	KeyHash string   `mapstructure:"key_hash"`
 	KeyFile string   `mapstructure:"key_file"`
 	Cameras []string `mapstructure:"cameras"`
+	// RTSPDigestHA1: as User.RTSPDigestHA1, with the key as the password.
+	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
 
 	fileHash string // KeyFile's content, read by Validate
 }
@@ -394,6 +403,16 @@ func typeMessage(t reflect.Type) string {
 		return "must be a mapping"
 	}
 	return "has the wrong type"
+}
+
+// Host returns the host name or IP of the camera URL, without port ("" when
+// the URL does not parse). The DNS sinkhole matches source addresses by it.
+func (c *Camera) Host() string {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // SafeURL returns the camera URL without credentials, for logs and admins.

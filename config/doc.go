@@ -39,6 +39,11 @@
 //     exact origin (https://console.example:8443); "*" is refused.
 //   - audit.max_size_mb (default 64): the audit log is rotated when it grows
 //     beyond this size; 0 means never rotate.
+//   - rtsp.allow_basic_without_tls (default false): RTSP Basic auth on a
+//     non-loopback listener without TLS.
+//   - auth.users[].rtsp_digest_ha1 and auth.api_keys[].rtsp_digest_ha1
+//     (optional, 32 hex): MD5(name:cordon:secret) for RTSP Digest clients;
+//     argon2id cannot serve Digest. Password-equivalent, so redacted.
 //   - webrtc.ice_servers entries are either a URL string ("stun:host:3478")
 //     or a mapping {urls: [...], username: ..., credential: ...}.
 //

@@ -20,6 +20,7 @@ http:
   cors_origins: ["https://wall.example:8443"]
 rtsp:
   listen: ""
+  allow_basic_without_tls: true
 webrtc:
   udp_listen: ":50000"
   tcp_listen: ":50001"
@@ -45,6 +46,7 @@ auth:
       password_hash: "` + testHash + `"
       cameras: ["*"]
       admin: true
+      rtsp_digest_ha1: "0123456789abcdef0123456789ABCDEF"
   api_keys:
     - name: "vms-1"
       key_file: "` + keyFile + `"
@@ -69,7 +71,7 @@ cameras:
 	}
 	want := &Config{
 		HTTP: HTTP{Listen: "127.0.0.1:8443", CORSOrigins: []string{"https://wall.example:8443"}},
-		RTSP: RTSP{Listen: ""},
+		RTSP: RTSP{Listen: "", AllowBasicWithoutTLS: true},
 		WebRTC: WebRTC{UDPListen: ":50000", TCPListen: ":50001", HostIPs: []string{"192.0.2.7"}, ICEServers: []ICEServer{
 			{URLs: []string{"stun:stun.example:3478"}},
 			{URLs: []string{"turn:turn.example:3478?transport=tcp"}, Username: "turnuser", Credential: "turnpass"},
@@ -79,7 +81,7 @@ cameras:
 		StateDir:      "/var/lib/cordon",
 		Audit:         Audit{Path: "/var/log/cordon/audit.log", MaxSizeMB: 128},
 		Auth: Auth{TokenTTL: "12h",
-			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Admin: true}},
+			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Admin: true, RTSPDigestHA1: "0123456789abcdef0123456789ABCDEF"}},
 			APIKeys: []APIKey{{Name: "vms-1", KeyFile: keyFile, Cameras: []string{"gate-*"}}},
 		},
 		Sanitize: Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
@@ -248,7 +250,7 @@ func TestEnvOverrideBadType(t *testing.T) {
 func TestEveryKeyHasEnvOverride(t *testing.T) {
 	keys := Keys()
 	for _, must := range []string{
-		"http.listen", "http.tls_cert", "http.tls_key", "http.cors_origins", "rtsp.listen",
+		"http.listen", "http.tls_cert", "http.tls_key", "http.cors_origins", "rtsp.listen", "rtsp.allow_basic_without_tls",
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
 		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
@@ -257,7 +259,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 17 {
+	if len(keys) != 18 {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {
@@ -273,6 +275,8 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 			t.Setenv(EnvName(key), "env-"+key)
 		case reflect.Int:
 			t.Setenv(EnvName(key), "4242")
+		case reflect.Bool:
+			t.Setenv(EnvName(key), "true")
 		case reflect.Slice:
 			t.Setenv(EnvName(key), "stun:env-"+key)
 		default:
@@ -291,6 +295,10 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 			got = v.String()
 			if got != "env-"+key {
 				t.Errorf("%s = %q, env not applied", key, got)
+			}
+		case reflect.Bool:
+			if !v.Bool() {
+				t.Errorf("%s = false, env not applied", key)
 			}
 		case reflect.Int:
 			if v.Int() != 4242 {

@@ -18,7 +18,8 @@ const Mask = "***"
 // Redactor replaces every known secret with Mask. It holds the camera
 // passwords (inline, from password_file, and from URL userinfo) together with
 // their URL-escaped forms, "user:password" pairs and their base64 (an HTTP
-// or RTSP Basic Authorization value), and TURN credentials. Bare usernames
+// or RTSP Basic Authorization value), TURN credentials and the RTSP Digest
+// HA1 values of users and API keys (password-equivalent for Digest). Bare usernames
 // are not redacted (a name like "admin" is not a secret and would mangle
 // ordinary words); a "user:password" pair is. Independently of the known
 // secrets, Redact removes the userinfo of any URL in the text.
@@ -84,6 +85,14 @@ func (r *Redactor) Update(cfg *Config, extra ...string) {
 					add(u.User.Username())
 				}
 			}
+		}
+		for i := range cfg.Auth.Users {
+			add(cfg.Auth.Users[i].RTSPDigestHA1)
+			add(strings.ToLower(cfg.Auth.Users[i].RTSPDigestHA1))
+		}
+		for i := range cfg.Auth.APIKeys {
+			add(cfg.Auth.APIKeys[i].RTSPDigestHA1)
+			add(strings.ToLower(cfg.Auth.APIKeys[i].RTSPDigestHA1))
 		}
 		for _, s := range cfg.WebRTC.ICEServers {
 			addPair(s.Username, s.Credential)

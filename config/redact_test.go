@@ -29,6 +29,7 @@ func redactConfig(t *testing.T) *Config {
 		{ID: "c", URL: "rtsp://root:" + url.QueryEscape(urlPW) + "@10.0.0.3/c"},
 	}
 	c.WebRTC.ICEServers = []ICEServer{{URLs: []string{"turn:t"}, Username: "tu", Credential: "turn-cred-1"}}
+	c.Auth.Users[0].RTSPDigestHA1 = "0123456789ABCDEF0123456789ABCDEF"
 	if errs := c.Validate(); errs != nil {
 		t.Fatal(FieldErrors(errs))
 	}

@@ -284,6 +284,7 @@ func (v *validator) auth(a *Auth) {
 		} else if err := checkArgon2id(u.PasswordHash); err != nil {
 			v.add(f+".password_hash", err.Error())
 		}
+		v.ha1(f+".rtsp_digest_ha1", u.RTSPDigestHA1)
 		v.globs(f+".cameras", u.Cameras)
 	}
 	for i := range a.APIKeys {
@@ -311,7 +312,17 @@ func (v *validator) auth(a *Auth) {
 		default:
 			v.add(f+".key_hash", "must be set, or key_file (create one with `cordon hash-password`)")
 		}
+		v.ha1(f+".rtsp_digest_ha1", k.RTSPDigestHA1)
 		v.globs(f+".cameras", k.Cameras)
+	}
+}
+
+func (v *validator) ha1(field, h string) {
+	if h == "" {
+		return
+	}
+	if b, err := hex.DecodeString(h); err != nil || len(b) != 16 {
+		v.add(field, "must be 32 hex digits (`cordon hash-password --rtsp-digest NAME`)")
 	}
 }
 

@@ -188,6 +188,8 @@ func TestValidateTable(t *testing.T) {
 		{"key_file not a hash", func(c *Config, dir string) {
 			c.Auth.APIKeys[1].KeyFile = writeFile(t, dir, "k", "plain-key\n")
 		}, "auth.api_keys[1].key_file", "argon2id"},
+		{"user rtsp_digest_ha1 not hex", func(c *Config, _ string) { c.Auth.Users[0].RTSPDigestHA1 = strings.Repeat("g", 32) }, "auth.users[0].rtsp_digest_ha1", "32 hex"},
+		{"api key rtsp_digest_ha1 short", func(c *Config, _ string) { c.Auth.APIKeys[1].RTSPDigestHA1 = "abcd" }, "auth.api_keys[1].rtsp_digest_ha1", "32 hex"},
 		{"token_ttl garbage", func(c *Config, _ string) { c.Auth.TokenTTL = "eight hours" }, "auth.token_ttl", "duration"},
 		{"token_ttl too short", func(c *Config, _ string) { c.Auth.TokenTTL = "30s" }, "auth.token_ttl", "between 1m and 7d"},
 		{"token_ttl too long", func(c *Config, _ string) { c.Auth.TokenTTL = "7d1m" }, "auth.token_ttl", "between 1m and 7d"},
@@ -344,6 +346,20 @@ func TestPullURL(t *testing.T) {
 	}
 	if p, _ := u.User.Password(); p != "p@ss:w/rd?" {
 		t.Fatalf("password = %q", p)
+	}
+}
+
+func TestCameraHost(t *testing.T) {
+	for raw, want := range map[string]string{
+		"rtsp://u:p@10.20.0.12:554/x": "10.20.0.12",
+		"rtsp://[fd00::5]:554/x":      "fd00::5",
+		"rtsps://cam.example/x":       "cam.example",
+		"rtsp://h:port/":              "",
+	} {
+		c := Camera{URL: raw}
+		if got := c.Host(); got != want {
+			t.Errorf("Host(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
 
