@@ -54,7 +54,11 @@
 //     userinfo in the URL (rtsp://user:pass@host/...). Userinfo in the URL and
 //     username/password/password_file on the camera are mutually exclusive: a
 //     camera with both is an error, so there is never a question of which
-//     one wins. A username without a password is an error (missing secret).
+//     one wins. A username without a password (in the fields or in the URL)
+//     is an error: the contract makes missing secrets start-up errors, so a
+//     camera with an empty password cannot be configured.
+//   - Secret file paths (password_file, key_file, tls_cert, tls_key) are
+//     used as written; relative paths are relative to the working directory.
 //   - API keys: key_hash, or key_file, a file holding the key's argon2id hash
 //     (the plain key is never in the configuration). Exactly one of the two.
 //   - Users: password_hash (argon2id). The contract names no file variant for

@@ -391,3 +391,13 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadNullSections(t *testing.T) {
+	cfg, err := Load(writeFile(t, t.TempDir(), "c.yaml", "http:\nauth: null\ncameras:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Listen != ":8080" || cfg.Auth.TokenTTL != "8h" || cfg.Cameras == nil {
+		t.Fatalf("null sections lost defaults: %+v", cfg)
+	}
+}

@@ -18,11 +18,15 @@ const Mask = "***"
 // Redactor replaces every known secret with Mask. It holds the camera
 // passwords (inline, from password_file, and from URL userinfo) together with
 // their URL-escaped forms, "user:password" pairs and their base64 (an HTTP
-// or RTSP Basic Authorization value), TURN credentials and the RTSP Digest
+// or RTSP Basic Authorization value), the values of credential-like query
+// parameters in camera URLs (see SafeURL), TURN credentials and the RTSP Digest
 // HA1 values of users and API keys (password-equivalent for Digest). Bare usernames
 // are not redacted (a name like "admin" is not a secret and would mangle
 // ordinary words); a "user:password" pair is. Independently of the known
 // secrets, Redact removes the userinfo of any URL in the text.
+//
+// Every secret is masked whatever its length: a weak camera password such
+// as "1234" will mask that text everywhere, which errs on the safe side.
 //
 // A Redactor is safe for concurrent use; Update swaps the secret set
 // atomically on reload. The zero value redacts URL userinfo only.
@@ -77,12 +81,23 @@ func (r *Redactor) Update(cfg *Config, extra ...string) {
 			} else if c.filePassword != "" {
 				addPair(c.Username, c.filePassword)
 			}
-			if u, err := url.Parse(c.URL); err == nil && u.User != nil {
+			u, err := url.Parse(c.URL)
+			if err != nil {
+				continue
+			}
+			if u.User != nil {
 				p, _ := u.User.Password()
 				addPair(u.User.Username(), p)
-				if p == "" {
-					// rtsp://token@host: the lone userinfo is the secret.
-					add(u.User.Username())
+			}
+			// rtsp://host/videoMain?usr=admin&pwd=x: credential-like query
+			// parameters are secrets too (SafeURL drops them).
+			if q, err := url.ParseQuery(u.RawQuery); err == nil {
+				for k, vs := range q {
+					if credentialParam(k) {
+						for _, v := range vs {
+							add(v)
+						}
+					}
 				}
 			}
 		}

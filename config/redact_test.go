@@ -27,6 +27,7 @@ func redactConfig(t *testing.T) *Config {
 		{ID: "a", URL: "rtsp://10.0.0.1/a", Username: "viewer", Password: camSecret},
 		{ID: "b", URL: "rtsp://10.0.0.2/b", Username: "admin", PasswordFile: writeFile(t, dir, "pw", filePW+"\n")},
 		{ID: "c", URL: "rtsp://root:" + url.QueryEscape(urlPW) + "@10.0.0.3/c"},
+		{ID: "d", URL: "rtsp://10.0.0.4/videoMain?usr=operator7&pwd=query-secret-3&channel=1"},
 	}
 	c.WebRTC.ICEServers = []ICEServer{{URLs: []string{"turn:t"}, Username: "tu", Credential: "turn-cred-1"}}
 	c.Auth.Users[0].RTSPDigestHA1 = "0123456789ABCDEF0123456789ABCDEF"
@@ -45,6 +46,7 @@ func TestRedact(t *testing.T) {
 		"escaped " + url.QueryEscape(urlPW):                                       "escaped ***",
 		"basic " + base64.StdEncoding.EncodeToString([]byte("viewer:"+camSecret)): "basic ***",
 		"pair admin:" + filePW + " end":                                           "pair *** end",
+		"q query-secret-3 operator7 channel=1":                                    "q *** *** channel=1",
 		"turn turn-cred-1":                                                        "turn ***",
 		"no secrets here, admin":                                                  "no secrets here, admin",
 		// unknown credentials in any URL are removed too

@@ -372,6 +372,11 @@ func (v *validator) cameras(cams []Camera) {
 				}
 			}
 			urlHasUser = u.User != nil
+			if urlHasUser {
+				if p, ok := u.User.Password(); !ok || p == "" || u.User.Username() == "" {
+					v.add(f+".url", "credentials in the URL need both a user name and a password")
+				}
+			}
 		}
 		switch c.Transport {
 		case "", TransportAuto, TransportTCP, TransportUDP:

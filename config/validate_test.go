@@ -144,6 +144,7 @@ func TestValidateTable(t *testing.T) {
 		{"url userinfo and password_file", func(c *Config, dir string) {
 			c.Cameras[2].PasswordFile = writeFile(t, dir, "p", "x")
 		}, "cameras[2].url", "use one"},
+		{"url userinfo without password", func(c *Config, _ string) { c.Cameras[3].URL = "rtsp://admin@10.0.0.1/x" }, "cameras[3].url", "both a user name and a password"},
 		{"transport", func(c *Config, _ string) { c.Cameras[0].Transport = "http" }, "cameras[0].transport", "auto, tcp or udp"},
 		{"password and password_file", func(c *Config, dir string) {
 			c.Cameras[0].PasswordFile = writeFile(t, dir, "p", "x")
