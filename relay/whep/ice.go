@@ -107,25 +107,29 @@ func isLocalIP(ip net.IP) bool {
 // the connection is closed (the session then ends through ICE).
 const tcpWriteTimeout = 5 * time.Second
 
-type deadlineListener struct{ net.Listener }
+type deadlineListener struct {
+	net.Listener
+	timeout time.Duration
+}
 
 func (l deadlineListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &deadlineConn{Conn: c}, nil
+	return &deadlineConn{Conn: c, timeout: l.timeout}, nil
 }
 
 type deadlineConn struct {
 	net.Conn
-	mu sync.Mutex // serializes writes so a deadline covers one frame
+	timeout time.Duration
+	mu      sync.Mutex // serializes writes so a deadline covers one frame
 }
 
 func (c *deadlineConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	n, err := c.Conn.Write(b)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		_ = c.Conn.Close()

@@ -163,7 +163,7 @@ func (s *Server) Initialize() error {
 			return fmt.Errorf("whep: webrtc.tcp_listen %q: %w", s.TCPListen, err)
 		}
 		s.tcpLn = ln
-		s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{ln}, 8)
+		s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{Listener: ln, timeout: tcpWriteTimeout}, 8)
 		se.SetICETCPMux(s.tcpMux)
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 		// TCP host candidates come from the interface list: restrict it.
