@@ -126,7 +126,9 @@ type Camera struct {
 	stateMu sync.Mutex
 	state   CameraState
 
-	lastLogged string // run goroutine only: last failure logged at warn level
+	// run goroutine only
+	lastLogged    string // last failure logged at warn level
+	loggedDropped string // dropped tracks last logged
 }
 
 // Initialize validates the configuration and starts pulling (or, on demand,

@@ -423,7 +423,7 @@ func TestDroppedTracksNotSetUp(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	st := c.State()
 	c.Close()
-	if len(st.DroppedTracks) != 1 || st.DroppedTracks[0] != "application/vnd.onvif.metadata" {
+	if len(st.DroppedTracks) != 1 || st.DroppedTracks[0] != "application: ONVIF metadata track" {
 		t.Fatalf("dropped %q", st.DroppedTracks)
 	}
 	if got := fc.methodCount(base.Setup); got != 2 {
@@ -437,7 +437,7 @@ func TestDroppedTracksNotSetUp(t *testing.T) {
 		t.Fatalf("tracks %+v", conns[0])
 	}
 	checkUnits(t, units, conns[0])
-	if !strings.Contains(c.logs.String(), "application/vnd.onvif.metadata") {
+	if !strings.Contains(c.logs.String(), "application: ONVIF metadata track") {
 		t.Fatal("dropped track not logged")
 	}
 }

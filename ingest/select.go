@@ -8,6 +8,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
 	"cordon/relay"
+	"cordon/relay/sanitize"
 )
 
 // Kinds of dropped tracks (metric label values; a closed set).
@@ -54,26 +55,26 @@ func (s selection) codecs() (video, audio string) {
 // selectTracks keeps the first H.264/H.265 video and the first
 // PCMU/PCMA/Opus/AAC audio, and drops everything else: back-channels, ONVIF
 // metadata, application/data tracks, other codecs, extra video and audio.
-//
-// TODO(ingest): switch the per-media decision to sanitize.SelectFormat once
-// the sanitize owner lands it; the kept/dropped bookkeeping stays here.
+// Which format of a media is acceptable is sanitize.SelectFormat's call.
 func selectTracks(desc *description.Session) selection {
 	var sel selection
 	var haveVideo, haveAudio bool
 	for _, m := range desc.Medias {
-		label := mediaLabel(m)
-		if m.IsBackChannel {
-			sel.dropped = append(sel.dropped, droppedTrack{kind: dropBackchannel, label: label + " (back-channel)"})
-			continue
+		f, reason := sanitize.SelectFormat(m)
+		var tr relay.Track
+		if f != nil {
+			var ok bool
+			if tr, ok = buildTrack(f); !ok {
+				f, reason = nil, "unusable "+codecName(f)+" parameters"
+			}
 		}
-		f, tr, ok := selectFormat(m)
 		switch {
-		case !ok:
-			sel.dropped = append(sel.dropped, droppedTrack{kind: dropKind(m), label: label})
+		case f == nil:
+			sel.dropped = append(sel.dropped, droppedTrack{kind: dropKind(m), label: mediaType(m) + ": " + reason})
 		case tr.Kind == relay.KindVideo && haveVideo:
-			sel.dropped = append(sel.dropped, droppedTrack{kind: dropVideo, label: label + " (extra)"})
+			sel.dropped = append(sel.dropped, droppedTrack{kind: dropVideo, label: "video: extra video track"})
 		case tr.Kind == relay.KindAudio && haveAudio:
-			sel.dropped = append(sel.dropped, droppedTrack{kind: dropAudio, label: label + " (extra)"})
+			sel.dropped = append(sel.dropped, droppedTrack{kind: dropAudio, label: "audio: extra audio track"})
 		default:
 			if tr.Kind == relay.KindVideo {
 				haveVideo = true
@@ -86,72 +87,64 @@ func selectTracks(desc *description.Session) selection {
 	return sel
 }
 
-// selectFormat picks the format of m cordon can serve, if any.
-func selectFormat(m *description.Media) (format.Format, relay.Track, bool) {
-	for _, f := range m.Formats {
-		switch f := f.(type) {
-		case *format.H264:
-			if m.Type != description.MediaTypeVideo || (f.PacketizationMode != 0 && f.PacketizationMode != 1) {
-				continue
-			}
-			tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH264, ClockRate: f.ClockRate()}
-			if sps, pps := f.SPS, f.PPS; len(sps) > 0 && len(pps) > 0 {
-				tr.ParamSets = [][]byte{clone(sps), clone(pps)}
-			}
-			return f, tr, true
-		case *format.H265:
-			if m.Type != description.MediaTypeVideo {
-				continue
-			}
-			tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH265, ClockRate: f.ClockRate()}
-			if vps, sps, pps := f.VPS, f.SPS, f.PPS; len(vps) > 0 && len(sps) > 0 && len(pps) > 0 {
-				tr.ParamSets = [][]byte{clone(vps), clone(sps), clone(pps)}
-			}
-			return f, tr, true
-		case *format.G711:
-			// G.711 is served with the static payload types 0/8: 8 kHz only.
-			if m.Type != description.MediaTypeAudio || f.SampleRate != 8000 || f.ChannelCount > 1 {
-				continue
-			}
-			codec := relay.CodecPCMA
-			if f.MULaw {
-				codec = relay.CodecPCMU
-			}
-			return f, relay.Track{Kind: relay.KindAudio, Codec: codec, ClockRate: 8000, Channels: 1}, true
-		case *format.Opus:
-			if m.Type != description.MediaTypeAudio {
-				continue
-			}
-			ch := f.ChannelCount
-			if ch == 0 {
-				ch = 2
-			}
-			return f, relay.Track{Kind: relay.KindAudio, Codec: relay.CodecOpus, ClockRate: f.ClockRate(), Channels: ch}, true
-		case *format.MPEG4Audio:
-			if m.Type != description.MediaTypeAudio || f.Config == nil || f.SizeLength == 0 {
-				continue
-			}
-			cfg, err := f.Config.Marshal()
-			if err != nil {
-				continue
-			}
-			ch := int(f.Config.ChannelConfig)
-			switch {
-			case ch == 7:
-				ch = 8
-			case ch == 0 || ch > 7: // defined in-band (PCE) or reserved
-				ch = 2
-			}
-			return f, relay.Track{Kind: relay.KindAudio, Codec: relay.CodecAAC, ClockRate: f.ClockRate(), Channels: ch, AACConfig: cfg}, true
+// buildTrack describes an allowed format for the relay; false when its
+// parameters cannot be used (e.g. AAC without a config).
+func buildTrack(f format.Format) (relay.Track, bool) {
+	switch f := f.(type) {
+	case *format.H264:
+		tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH264, ClockRate: f.ClockRate()}
+		if sps, pps := f.SPS, f.PPS; len(sps) > 0 && len(pps) > 0 {
+			tr.ParamSets = [][]byte{clone(sps), clone(pps)}
 		}
+		return tr, true
+	case *format.H265:
+		tr := relay.Track{Kind: relay.KindVideo, Codec: relay.CodecH265, ClockRate: f.ClockRate()}
+		if vps, sps, pps := f.VPS, f.SPS, f.PPS; len(vps) > 0 && len(sps) > 0 && len(pps) > 0 {
+			tr.ParamSets = [][]byte{clone(vps), clone(sps), clone(pps)}
+		}
+		return tr, true
+	case *format.G711:
+		if f.SampleRate != 8000 || f.ChannelCount > 1 {
+			return relay.Track{}, false
+		}
+		codec := relay.CodecPCMA
+		if f.MULaw {
+			codec = relay.CodecPCMU
+		}
+		return relay.Track{Kind: relay.KindAudio, Codec: codec, ClockRate: 8000, Channels: 1}, true
+	case *format.Opus:
+		ch := f.ChannelCount
+		if ch == 0 {
+			ch = 2
+		}
+		return relay.Track{Kind: relay.KindAudio, Codec: relay.CodecOpus, ClockRate: f.ClockRate(), Channels: ch}, true
+	case *format.MPEG4Audio:
+		if f.Config == nil || f.SizeLength == 0 {
+			return relay.Track{}, false
+		}
+		cfg, err := f.Config.Marshal()
+		if err != nil {
+			return relay.Track{}, false
+		}
+		ch := int(f.Config.ChannelConfig)
+		switch {
+		case ch == 7:
+			ch = 8
+		case ch == 0 || ch > 7: // defined in-band (PCE) or reserved
+			ch = 2
+		}
+		return relay.Track{Kind: relay.KindAudio, Codec: relay.CodecAAC, ClockRate: f.ClockRate(), Channels: ch, AACConfig: cfg}, true
 	}
-	return nil, relay.Track{}, false
+	return relay.Track{}, false
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // dropKind classifies a media cordon does not serve.
 func dropKind(m *description.Media) string {
+	if m.IsBackChannel {
+		return dropBackchannel
+	}
 	for _, f := range m.Formats {
 		if g, ok := f.(*format.Generic); ok && strings.Contains(strings.ToLower(g.RTPMa), "onvif.metadata") {
 			return dropMetadata
@@ -168,20 +161,13 @@ func dropKind(m *description.Media) string {
 	return dropOther
 }
 
-// mediaLabel names a media by type and codec for logs: only short,
-// sanitized tokens, never the camera's SDP text itself.
-func mediaLabel(m *description.Media) string {
-	codecs := make([]string, 0, len(m.Formats))
-	for _, f := range m.Formats {
-		codecs = append(codecs, codecName(f))
-		if len(codecs) == 3 {
-			break
-		}
+// mediaType names a media's type without echoing arbitrary camera text.
+func mediaType(m *description.Media) string {
+	switch m.Type {
+	case description.MediaTypeVideo, description.MediaTypeAudio, description.MediaTypeApplication:
+		return string(m.Type)
 	}
-	if len(codecs) == 0 {
-		codecs = append(codecs, "unknown")
-	}
-	return token(string(m.Type)) + "/" + strings.Join(codecs, ",")
+	return "other"
 }
 
 // token keeps [A-Za-z0-9._+-], at most 32 characters.

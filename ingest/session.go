@@ -60,6 +60,10 @@ type session struct {
 	sinkErr chan error // cap 1
 
 	lastPacket atomic.Int64 // unix nanoseconds of the last RTP packet on a kept track
+
+	// media sections cut from DESCRIBE (written on the client's goroutine
+	// before Describe returns)
+	unparseable atomic.Int32
 }
 
 func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
@@ -174,6 +178,7 @@ func (c *Camera) runSession() (time.Duration, error) {
 			c.log.Debug("camera RTP decode error", "err", c.red.string(err.Error()))
 		},
 	}
+	client.OnResponse = func(res *base.Response) { s.unparseable.Add(int32(fixDescribeResponse(res))) }
 	s.client = client
 	if err := client.Start(); err != nil {
 		return 0, c.fail(err)
@@ -262,14 +267,19 @@ func (s *session) setup() ([]relay.Track, selection, error) {
 		return nil, selection{}, err
 	}
 	sel := selectTracks(desc)
+	for range s.unparseable.Load() {
+		sel.dropped = append(sel.dropped, droppedTrack{kind: dropOther, label: "other: media type not parseable"})
+	}
 	dropped := make([]string, len(sel.dropped))
 	for i, d := range sel.dropped {
 		dropped[i] = d.label
 		c.m.trackDropped(d.kind)
 	}
 	c.updateState(func(st *CameraState) { st.DroppedTracks = dropped })
-	if len(dropped) > 0 {
-		c.log.Info("camera tracks dropped (not re-served)", "dropped", strings.Join(dropped, " "))
+	// one info line per camera (again only if the set changes)
+	if list := strings.Join(dropped, "; "); list != "" && list != c.loggedDropped {
+		c.log.Info("camera tracks dropped (not re-served)", "dropped", list)
+		c.loggedDropped = list
 	}
 	if len(sel.kept) == 0 {
 		return nil, sel, relay.ErrNoTracks
