@@ -292,3 +292,16 @@ type failingAudit struct{}
 
 func (failingAudit) Append(auditEvent) error { return errors.New("disk full") }
 func (failingAudit) Healthy() error          { return errors.New("disk full") }
+
+func TestLoginAlwaysRunsArgon2(t *testing.T) {
+	f := newFixture(t)
+	for range 3 {
+		before := f.svc.hashCount()
+		if w := f.login(t, "bob", bobPW, "192.0.2.1"); w.Code != http.StatusOK {
+			t.Fatal(w.Code)
+		}
+		if f.svc.hashCount()-before != 1 {
+			t.Fatal("interactive login skipped argon2id (cached): correct and wrong passwords would differ in time")
+		}
+	}
+}

@@ -344,6 +344,7 @@ type credentialCheck struct {
 	remote, protocol string
 	lockUser         bool // count failures against the name too
 	auditSuccess     bool // audit login_ok on a verified (uncached) success
+	noCache          bool // always run argon2id (interactive login)
 }
 
 // checkSecret verifies name/secret against the directory with lockout,
@@ -374,7 +375,7 @@ func (s *Service) checkSecret(ctx context.Context, c credentialCheck) (*Principa
 		kind = e.kind
 	}
 	cacheID := s.cache.id(kind, c.name, c.secret)
-	if e != nil {
+	if e != nil && !c.noCache {
 		if ce, ok := s.cache.get(cacheID, now); ok && ce.encoded == e.encoded {
 			return e.principal(), nil
 		}
@@ -398,7 +399,9 @@ func (s *Service) checkSecret(ctx context.Context, c credentialCheck) (*Principa
 			return nil, fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
 		}
 	}
-	s.cache.put(cacheID, cacheEntry{name: e.name, kind: e.kind, encoded: e.encoded}, now)
+	if !c.noCache {
+		s.cache.put(cacheID, cacheEntry{name: e.name, kind: e.kind, encoded: e.encoded}, now)
+	}
 	return e.principal(), nil
 }
 
@@ -601,7 +604,7 @@ func requestFailureReason(err error) string {
 func (s *Service) Login(ctx context.Context, name, password, remote string) (token string, p *Principal, err error) {
 	p, err = s.checkSecret(ctx, credentialCheck{
 		name: name, secret: password, kinds: []string{KindUser},
-		remote: remote, protocol: "http", lockUser: true,
+		remote: remote, protocol: "http", lockUser: true, noCache: true,
 	})
 	if err != nil {
 		return "", nil, err
