@@ -38,6 +38,7 @@ const (
 	DefaultMaxNotices        = 10000 // (camera, name) pairs remembered for log/audit de-duplication
 	DefaultMaxNamesPerCamera = 256   // distinct names counted per camera for the report
 	DefaultMaxTCPConns       = 64
+	maxTCPConnsPerSource     = 4
 	DefaultReportTopNames    = 25
 	maxRemotesPerCamera      = 16
 	tcpIdleTimeout           = 10 * time.Second
@@ -104,6 +105,7 @@ type Sinkhole struct {
 	addr     netip.AddrPort
 	connMu   sync.Mutex
 	conns    map[net.Conn]struct{}
+	perSrc   map[netip.Addr]int
 	closing  bool
 	wg       sync.WaitGroup
 	closeOne sync.Once
@@ -159,6 +161,7 @@ func (s *Sinkhole) setup() {
 		s.notices = map[noticeKey]*list.Element{}
 		s.order = list.New()
 		s.conns = map[net.Conn]struct{}{}
+		s.perSrc = map[netip.Addr]int{}
 	})
 }
 
@@ -306,29 +309,35 @@ func (s *Sinkhole) serveTCP() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 		s.connMu.Lock()
-		if s.closing || len(s.conns) >= s.MaxTCPConns {
+		// Bounded overall and per source: one camera holding connections
+		// open cannot lock the others out of TCP.
+		if s.closing || len(s.conns) >= s.MaxTCPConns || s.perSrc[src] >= maxTCPConnsPerSource {
 			s.connMu.Unlock()
 			s.metrics.dnsDropped.WithLabelValues("tcp_conn_limit").Inc()
 			_ = c.Close()
 			continue
 		}
 		s.conns[c] = struct{}{}
+		s.perSrc[src]++
 		s.wg.Add(1)
 		s.connMu.Unlock()
-		go s.serveConn(c)
+		go s.serveConn(c, src)
 	}
 }
 
-func (s *Sinkhole) serveConn(c *net.TCPConn) {
+func (s *Sinkhole) serveConn(c *net.TCPConn, src netip.Addr) {
 	defer s.wg.Done()
 	defer func() {
 		s.connMu.Lock()
 		delete(s.conns, c)
+		if s.perSrc[src]--; s.perSrc[src] <= 0 {
+			delete(s.perSrc, src)
+		}
 		s.connMu.Unlock()
 		_ = c.Close()
 	}()
-	src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	var lenBuf [2]byte
 	buf := make([]byte, 65535)
 	for {

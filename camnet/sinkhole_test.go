@@ -523,3 +523,36 @@ func TestResolveHosts(t *testing.T) {
 		}
 	}
 }
+
+func TestSinkholeTCPConnLimitPerSource(t *testing.T) {
+	h := newHarness(t, true, nil)
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: camNorth.AsSlice()}, Timeout: time.Second}
+	for i := 0; i < maxTCPConnsPerSource+1; i++ {
+		c, err := d.Dial("tcp", h.s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	// The extra connection is closed by the server.
+	last := held[len(held)-1]
+	_ = last.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err := last.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Errorf("connection over the per-source limit stayed open: %v", err)
+	}
+	// Another camera still gets TCP service.
+	if _, _, err := exchange(t, h.s.Addr(), "tcp", camSouth, "south.example", dns.TypeA, 2*time.Second); err != nil {
+		t.Fatalf("other camera locked out of TCP: %v", err)
+	}
+	if got := testutil.ToFloat64(h.s.Metrics.dnsDropped.WithLabelValues("tcp_conn_limit")); got != 1 {
+		t.Errorf("dropped{tcp_conn_limit} = %v, want 1", got)
+	}
+}
