@@ -117,3 +117,20 @@ func (e egressAudit) Record(event, camera, remote, detail string) {
 }
 
 type whepSession = whep.SessionInfo
+
+// digestConfigured reports whether any principal has an RTSP Digest HA1.
+func (g *Gateway) digestConfigured() bool {
+	g.camMu.RLock()
+	defer g.camMu.RUnlock()
+	for _, u := range g.cfg.Auth.Users {
+		if u.RTSPDigestHA1 != "" {
+			return true
+		}
+	}
+	for _, k := range g.cfg.Auth.APIKeys {
+		if k.RTSPDigestHA1 != "" {
+			return true
+		}
+	}
+	return false
+}

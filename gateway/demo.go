@@ -18,6 +18,7 @@ import (
 	"cordon/auth"
 	"cordon/config"
 	"cordon/democam"
+	"cordon/relay/rtspserve"
 )
 
 // DemoOptions configures `cordon demo`. Zero values pick the defaults.
@@ -120,7 +121,8 @@ func StartDemo(opts DemoOptions) (d *Demo, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Admin: true}}
+	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Admin: true,
+		RTSPDigestHA1: rtspserve.HA1(d.User, d.Password)}}
 
 	var secrets []string
 	for _, dc := range demoCameras {

@@ -156,11 +156,11 @@ func (g *Gateway) Initialize() (err error) {
 			Listen:        cfg.RTSP.Listen,
 			TLSConfig:     g.tls,
 			AllowBasic:    g.tls != nil || isLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
-			DigestEnabled: true,
+			DigestEnabled: g.digestConfigured,
 			Hub:           g.hub,
 			Access:        rtspAccess{g},
 			Events:        rtspEvents{viewEvents{g}},
-			Logger:        g.Logger.With("component", "rtsp"),
+			Logger:        g.Logger.With("component", "rtspserve"),
 		}
 		if err := g.rtsp.Initialize(); err != nil {
 			return err
@@ -197,7 +197,7 @@ func (g *Gateway) initCameraNetwork() error {
 	if cn.DNSListen != "" {
 		g.sinkhole = &camnet.Sinkhole{
 			Listen:  cn.DNSListen,
-			Logger:  g.Logger.With("component", "dns-sinkhole"),
+			Logger:  g.Logger,
 			Metrics: g.camnetM,
 			Audit:   egressAudit{g},
 		}
@@ -209,7 +209,7 @@ func (g *Gateway) initCameraNetwork() error {
 	if cn.NTPListen != "" {
 		g.ntp = &camnet.NTPServer{
 			Listen:       cn.NTPListen,
-			Logger:       g.Logger.With("component", "ntp"),
+			Logger:       g.Logger,
 			Metrics:      g.camnetM,
 			Synchronised: clockSynchronised,
 		}
@@ -229,7 +229,7 @@ func (g *Gateway) resolveCameraHosts() {
 	hosts := map[string]string{}
 	for _, c := range g.cfg.Cameras {
 		if h := c.Host(); h != "" {
-			hosts[h] = c.ID
+			hosts[c.ID] = h
 		}
 	}
 	g.camMu.RUnlock()

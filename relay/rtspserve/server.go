@@ -84,8 +84,10 @@ type Server struct {
 	// AllowBasic permits Basic auth without TLS (loopback demo, or an
 	// explicit operator choice). With TLS, Basic is always allowed.
 	AllowBasic bool
-	// DigestEnabled offers Digest (MD5) auth; principals need an HA1.
-	DigestEnabled bool
+	// DigestEnabled reports whether to offer Digest (MD5) auth: only when
+	// principals have an HA1 configured, since clients prefer Digest when
+	// offered. nil = never.
+	DigestEnabled func() bool
 	// ReadyTimeout bounds waiting for an offline camera. Default 8 s.
 	ReadyTimeout time.Duration
 	Hub          *relay.Hub
@@ -310,7 +312,7 @@ func (s *Server) authenticate(c *gortsplib.ServerConn, req *base.Request, camera
 	}
 	unauthorized := func() *base.Response {
 		var methods []rtspauth.VerifyMethod
-		if s.DigestEnabled {
+		if s.digest() {
 			methods = append(methods, rtspauth.VerifyMethodDigestMD5)
 		}
 		if s.basicAllowed() {
@@ -342,6 +344,8 @@ func (s *Server) authenticate(c *gortsplib.ServerConn, req *base.Request, camera
 	return st, nil
 }
 
+func (s *Server) digest() bool { return s.DigestEnabled != nil && s.DigestEnabled() }
+
 func (s *Server) basicAllowed() bool { return s.AllowBasic || s.TLSConfig != nil }
 
 func (s *Server) verify(st *connState, req *base.Request, raw base.HeaderValue) (Viewer, bool) {
@@ -360,7 +364,7 @@ func (s *Server) verify(st *connState, req *base.Request, raw base.HeaderValue) 
 		}
 		return v, true
 	case headers.AuthMethodDigest:
-		if !s.DigestEnabled || (a.Algorithm != nil && *a.Algorithm != headers.AuthAlgorithmMD5) {
+		if !s.digest() || (a.Algorithm != nil && *a.Algorithm != headers.AuthAlgorithmMD5) {
 			return Viewer{Name: a.Username}, false
 		}
 		v, ha1, ok := s.Access.DigestHA1(a.Username)

@@ -115,7 +115,7 @@ func newFixture(t *testing.T, digest bool) *fixture {
 		events: &events{},
 		stop:   make(chan struct{}),
 	}
-	f.srv = &Server{Listen: "127.0.0.1:0", Hub: hub, Access: f.access, Events: f.events, AllowBasic: !digest, DigestEnabled: digest, ReadyTimeout: 300 * time.Millisecond}
+	f.srv = &Server{Listen: "127.0.0.1:0", Hub: hub, Access: f.access, Events: f.events, AllowBasic: !digest, DigestEnabled: func() bool { return digest }, ReadyTimeout: 300 * time.Millisecond}
 	if err := f.srv.Initialize(); err != nil {
 		t.Fatal(err)
 	}
