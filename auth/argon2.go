@@ -99,6 +99,9 @@ type phc struct {
 }
 
 func (ph phc) verify(secret []byte) bool {
+	if ph.params.validate() != nil || len(ph.key) == 0 {
+		return false // zero value or unvalidated: never panic inside argon2
+	}
 	got := argon2.IDKey(secret, ph.salt, ph.params.Time, ph.params.MemoryKiB, ph.params.Threads, uint32(len(ph.key)))
 	return subtle.ConstantTimeCompare(got, ph.key) == 1
 }

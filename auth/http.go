@@ -35,7 +35,7 @@ func (s *Service) LoginHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeJSONError(w, http.StatusMethodNotAllowed, "use POST")
+			writeJSONError(w, http.StatusMethodNotAllowed, "this endpoint only accepts POST")
 			return
 		}
 		if !isJSON(r.Header.Get("Content-Type")) {
@@ -98,7 +98,7 @@ func (s *Service) LogoutHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeJSONError(w, http.StatusMethodNotAllowed, "use POST")
+			writeJSONError(w, http.StatusMethodNotAllowed, "this endpoint only accepts POST")
 			return
 		}
 		p, err := s.AuthenticateRequest(r)

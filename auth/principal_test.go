@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"os"
+
+	"cordon/auth/audit"
 	"errors"
 	"fmt"
 	"net/http"
@@ -329,5 +332,65 @@ func TestRemoteAddrTrustedProxies(t *testing.T) {
 	r.Header.Set("X-Forwarded-For", "1.2.3.4")
 	if got := none.RemoteAddr(r); got != "10.1.1.1" {
 		t.Fatalf("no trusted proxies: %s", got)
+	}
+}
+
+func TestAuthorizeViewAndRecords(t *testing.T) {
+	f := newFixture(t)
+	p, err := f.svc.AuthenticatePassword("vms-1", vmsKey, "10.9.9.9:554", "rtsp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.AuthorizeView(p, "gate-1", "10.9.9.9", "rtsp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.AuthorizeView(p, "yard-2", "10.9.9.9", "rtsp"); !errors.Is(err, ErrForbidden) || HTTPStatus(err) != 403 {
+		t.Fatalf("forbidden camera: %v", err)
+	}
+	if err := f.svc.RecordViewStart(p, "gate-1", "10.9.9.9", "rtsp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.RecordViewEnd(p, "gate-1", "10.9.9.9", "rtsp", 1500*time.Millisecond, 4096, "client closed"); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.auditEvents(t)
+	last3 := ev[len(ev)-3:]
+	if last3[0].Event != "denied" || last3[0].Camera != "yard-2" || last3[1].Event != "view_start" || last3[2].Event != "view_end" {
+		t.Fatalf("audit %+v", last3)
+	}
+	b, _ := os.ReadFile(f.auditPath)
+	if !strings.Contains(string(b), `"duration_s":1.5,"bytes":4096`) {
+		t.Fatalf("view_end fields missing:\n%s", b)
+	}
+	if _, err := audit.VerifyFile(f.auditPath); err != nil {
+		t.Fatal(err)
+	}
+	// Fail closed when the audit log cannot write.
+	f.svc.Audit = failingAudit{}
+	if err := f.svc.AuthorizeView(p, "gate-1", "10.9.9.9", "rtsp"); !errors.Is(err, ErrAuditUnavailable) || HTTPStatus(err) != 503 {
+		t.Fatalf("broken audit: %v", err)
+	}
+	if err := f.svc.RecordViewStart(p, "gate-1", "10.9.9.9", "rtsp"); !errors.Is(err, ErrAuditUnavailable) {
+		t.Fatalf("view start with broken audit: %v", err)
+	}
+}
+
+func TestZeroDirectoryIsEmptyNotPanicking(t *testing.T) {
+	dir := t.TempDir()
+	al := &audit.Log{Path: dir + "/audit.log", Logger: quiet()}
+	if err := al.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	s := &Service{StateDir: dir + "/state", Directory: &Directory{}, Audit: al, Logger: quiet()}
+	if err := s.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.AuthenticatePassword("x", "y", "10.0.0.1", "rtsp"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticateRequest(bearerRequest("GET", "/", "some-key")); !errors.Is(err, ErrBadCredentials) {
+		t.Fatal(err)
 	}
 }

@@ -167,6 +167,12 @@ func (s *Service) Initialize() error {
 		rev.close()
 		return fmt.Errorf("auth: %w", err)
 	}
+	if s.Directory.snap.Load() == nil { // zero Directory: make it a valid empty one
+		if err := s.Directory.Update(nil, nil); err != nil {
+			rev.close()
+			return fmt.Errorf("auth: %w", err)
+		}
+	}
 	s.tokens = newTokenCodec(key, s.now)
 	s.revoked = rev
 	s.lock = newLockout(s.Lockout)
@@ -641,4 +647,44 @@ func (s *Service) Logout(p *Principal, remote string) error {
 	_ = s.audit(audit.Event{Event: audit.Logout, Actor: p.Name, Remote: remote, Protocol: "http"})
 	s.publish(Change{Kind: TokenRevoked, Name: p.Name, TokenID: p.TokenID})
 	return err
+}
+
+// AuthorizeView is the check a door (WHEP, RTSP) makes before starting a
+// viewing session: the audit log must be writable (fail closed:
+// ErrAuditUnavailable, 503), the principal must still exist with the same
+// credential and its token not be revoked (ErrPrincipalGone /
+// ErrTokenRevoked, 401), and its current globs must allow camera
+// (ErrForbidden, 403, audited as denied). Whether camera exists (404) is
+// the door's business and should be checked after this, so that callers
+// without rights cannot probe camera ids.
+func (s *Service) AuthorizeView(p *Principal, camera, remote, protocol string) error {
+	if err := s.AuditHealthy(); err != nil {
+		return err
+	}
+	err := s.Recheck(p, camera)
+	if errors.Is(err, ErrForbidden) {
+		if aerr := s.audit(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: camera, Remote: remote, Protocol: protocol, Detail: "camera not permitted"}); aerr != nil {
+			return fmt.Errorf("%w: %v", ErrAuditUnavailable, aerr)
+		}
+	}
+	return err
+}
+
+// RecordViewStart durably records a view_start; refuse the session if it
+// returns an error (ErrAuditUnavailable).
+func (s *Service) RecordViewStart(p *Principal, camera, remote, protocol string) error {
+	if err := s.audit(audit.Event{Event: audit.ViewStart, Actor: p.Name, Camera: camera, Remote: remote, Protocol: protocol, Detail: p.Kind}); err != nil {
+		return fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
+	}
+	return nil
+}
+
+// RecordViewEnd records a view_end with the session's duration and bytes
+// sent, and why it ended (a short caller-provided reason, never a secret).
+func (s *Service) RecordViewEnd(p *Principal, camera, remote, protocol string, d time.Duration, bytes int64, reason string) error {
+	if err := s.audit(audit.Event{Event: audit.ViewEnd, Actor: p.Name, Camera: camera, Remote: remote, Protocol: protocol,
+		Detail: reason, DurationS: d.Seconds(), Bytes: bytes}); err != nil {
+		return fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
+	}
+	return nil
 }

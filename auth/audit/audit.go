@@ -208,6 +208,9 @@ func (l *Log) Initialize() error {
 		}
 	}
 	l.seq, l.lastHash, l.active, l.failure = seq, hash, true, nil
+	// A second, independent record of the chain head (journald/syslog):
+	// lines cut from the end of the log cannot be detected otherwise.
+	l.logger().Info("audit log opened", "path", l.Path, "seq", seq, "head", hash)
 	return nil
 }
 
@@ -424,6 +427,9 @@ func (l *Log) Close() {
 	if l.f != nil {
 		_ = l.f.Close()
 		l.f = nil
+	}
+	if l.active {
+		l.logger().Info("audit log closed", "path", l.Path, "seq", l.seq, "head", l.lastHash)
 	}
 	l.active = false
 }
