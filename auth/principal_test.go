@@ -1,20 +1,20 @@
 package auth
 
 import (
-	"os"
-
-	"cordon/auth/audit"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"cordon/auth/audit"
 )
 
 func TestCanViewGlobsDenyByDefault(t *testing.T) {
