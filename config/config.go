@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -279,14 +280,40 @@ func nonNil[T any](s *[]T) {
 	}
 }
 
+// yamlMessage describes a YAML error by line number and a fixed phrase.
+// YAML parser messages quote parts of the document (anchors, tags, keys,
+// scalars) and a password could be among them, so the parser's own text is
+// never passed on.
 func yamlMessage(err error) string {
 	msg := err.Error()
-	// viper: "While parsing config: yaml: line 3: ..."; keep the yaml part.
-	if i := strings.Index(msg, "yaml: "); i >= 0 {
-		msg = msg[i:]
+	out := "invalid YAML"
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		out += " at line " + m[1]
 	}
-	return "invalid YAML: " + msg
+	// parser phrase -> what cordon says about it
+	phrases := [][2]string{
+		{"already defined", "a key is defined twice"},
+		{"cannot unmarshal", "the document must be a mapping of keys"},
+		{"unknown anchor", "unknown anchor"},
+		{"excessive aliasing", "too many aliases"},
+		{"mapping values are not allowed", "unexpected ':' (quote values containing ': ')"},
+		{"could not find expected ':'", "expected 'key: value'"},
+		{"did not find expected key", "bad indentation or a missing key"},
+		{"found a tab character", "tabs are not allowed for indentation"},
+		{"found character that cannot start any token", "a value starts with a reserved character (quote it)"},
+		{"found unknown escape character", "unknown escape sequence in a double-quoted string"},
+		{"did not find expected", "unterminated list, mapping or string"},
+		{"found unexpected end of stream", "unterminated string or block"},
+	}
+	for _, k := range phrases {
+		if strings.Contains(msg, k[0]) {
+			return out + ": " + k[1]
+		}
+	}
+	return out
 }
+
+var yamlLineRe = regexp.MustCompile(`line ([0-9]+)`)
 
 func stringToICEServerHook(from, to reflect.Type, data any) (any, error) {
 	if from.Kind() != reflect.String || to != reflect.TypeFor[ICEServer]() {

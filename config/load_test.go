@@ -196,12 +196,17 @@ func TestLoadFileErrors(t *testing.T) {
 	}
 	bad := writeFile(t, dir, "bad.yaml", "http:\n  listen: [\n")
 	_, err := Load(bad)
-	if err == nil || !strings.Contains(err.Error(), "invalid YAML") {
+	if err == nil || !strings.Contains(err.Error(), "invalid YAML at line ") {
 		t.Fatalf("bad yaml: %v", err)
 	}
 	dup := writeFile(t, dir, "dup.yaml", "state_dir: a\nstate_dir: b\n")
-	if _, err := Load(dup); err == nil {
-		t.Fatal("duplicate YAML key accepted")
+	if _, err := Load(dup); err == nil || !strings.HasSuffix(err.Error(), "invalid YAML at line 2: a key is defined twice") {
+		t.Fatalf("duplicate YAML key: %v", err)
+	}
+	// parser messages quote document content; none of it is passed on
+	anchor := writeFile(t, dir, "anchor.yaml", "state_dir: *"+camSecret+"\n")
+	if _, err := Load(anchor); err == nil || strings.Contains(err.Error(), camSecret) {
+		t.Fatalf("yaml error echoes content: %v", err)
 	}
 }
 
