@@ -160,6 +160,7 @@ func (c *Camera) protocol() *gortsplib.Protocol {
 // connection ended (redacted).
 func (c *Camera) runSession() (time.Duration, error) {
 	s := &session{c: c, sinkErr: make(chan error, 1)}
+	s.lastPacket.Store(time.Now().UnixNano())
 	client := &gortsplib.Client{
 		Scheme:                c.URL.Scheme,
 		Host:                  c.URL.Host,
@@ -168,6 +169,8 @@ func (c *Camera) runSession() (time.Duration, error) {
 		InitialUDPReadTimeout: c.UDPFallbackTimeout,
 		Protocol:              c.protocol(),
 		OnTransportSwitch: func(err error) {
+			// the new transport gets a fresh read-timeout window
+			s.lastPacket.Store(time.Now().UnixNano())
 			c.log.Info("camera transport switch", "reason", c.red.string(err.Error()))
 		},
 		OnPacketsLost: func(lost uint64) {
@@ -214,10 +217,7 @@ func (c *Camera) runSession() (time.Duration, error) {
 	s.open = true
 	s.mu.Unlock()
 
-	transport := ""
-	if tr := client.Transport(); tr != nil && tr.Session != nil {
-		transport = tr.Session.Protocol.String()
-	}
+	transport := s.transport()
 	video, audio := sel.codecs()
 	since := time.Now()
 	c.updateState(func(st *CameraState) {
@@ -256,6 +256,14 @@ func (c *Camera) runSession() (time.Duration, error) {
 		c.log.Warn("camera offline", "err", err.Error(), "online_for", online.Round(time.Second).String())
 	}
 	return online, err
+}
+
+// transport is the protocol in use ("UDP", "TCP"), "" before SETUP.
+func (s *session) transport() string {
+	if tr := s.client.Transport(); tr != nil && tr.Session != nil {
+		return tr.Session.Protocol.String()
+	}
+	return ""
 }
 
 // setup describes the camera, selects tracks and sets up the kept ones.
@@ -353,6 +361,9 @@ func (s *session) loop() error {
 		case err := <-s.sinkErr:
 			return err
 		case <-check.C:
+			if tr := s.transport(); tr != "" {
+				c.updateState(func(st *CameraState) { st.Transport = tr }) // auto: UDP may have become TCP
+			}
 			last := time.Unix(0, s.lastPacket.Load())
 			if d := time.Since(last); d >= c.ReadTimeout {
 				return fmt.Errorf("no media from the camera for %s", d.Round(time.Second))
