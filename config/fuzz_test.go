@@ -41,19 +41,38 @@ func FuzzLoadValidate(f *testing.F) {
 			}
 			return
 		}
-		for _, fe := range cfg.Validate() {
+		errs := cfg.Validate()
+		for _, fe := range errs {
 			if strings.Contains(fe.Error(), camSecret) {
 				t.Fatalf("validation error echoes the secret: %v", fe)
 			}
 		}
 		_ = cfg.Warnings()
 		r := NewRedactor(cfg)
+		if errs != nil {
+			return
+		}
+		// valid configuration: no camera secret survives redaction of the
+		// pull URL
 		for i := range cfg.Cameras {
-			if u, err := cfg.Cameras[i].PullURL(); err == nil {
-				_ = SafeURL(u.String())
-				if got := r.Redact(u.String()); strings.Contains(got, camSecret) {
-					t.Fatalf("redacted pull URL keeps the secret: %q", got)
+			u, err := cfg.Cameras[i].PullURL()
+			if err != nil {
+				t.Fatalf("valid camera without pull URL: %v", err)
+			}
+			secret, _ := cfg.Cameras[i].Secret()
+			if u.User != nil {
+				if p, ok := u.User.Password(); ok {
+					secret = p
 				}
+			}
+			if secret == "" || strings.Contains(Mask, secret) {
+				continue
+			}
+			if got := r.Redact(u.String()); strings.Contains(got, secret) {
+				t.Fatalf("redacted pull URL keeps the secret: %q", got)
+			}
+			if got := SafeURL(u.String()); strings.Contains(got, "@") && strings.Contains(got, secret) {
+				t.Fatalf("SafeURL keeps userinfo: %q", got)
 			}
 		}
 	})
