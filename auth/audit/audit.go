@@ -134,11 +134,12 @@ type Log struct {
 
 	mu       sync.Mutex
 	f        *os.File
-	size     int64  // bytes of complete, fsynced lines in f
-	seq      uint64 // seq of the last line written (0 = none ever)
-	lastHash string // hex SHA-256 of the last line ("" = none ever)
-	failure  error  // sticky until a write succeeds again
-	active   bool   // Initialize succeeded and Close was not called
+	fi       os.FileInfo // identity of f, to notice the path being replaced
+	size     int64       // bytes of complete, fsynced lines in f
+	seq      uint64      // seq of the last line written (0 = none ever)
+	lastHash string      // hex SHA-256 of the last line ("" = none ever)
+	failure  error       // sticky until a write succeeds again
+	active   bool        // Initialize succeeded and Close was not called
 }
 
 // ErrClosed is returned by Append and Healthy before Initialize and after
@@ -245,7 +246,7 @@ func (l *Log) open() error {
 			size = complete
 		}
 	}
-	l.f, l.size = f, size
+	l.f, l.fi, l.size = f, st, size
 	return nil
 }
 
@@ -281,6 +282,13 @@ func (l *Log) Append(e Event) error {
 	defer l.mu.Unlock()
 	if !l.active {
 		return ErrClosed
+	}
+	if l.failure == nil && l.f != nil && !l.sameFile() {
+		// Deleted or replaced underneath us: writing on would go to an
+		// unlinked inode. Reopen the path; the new file's first line will
+		// show the gap to Verify.
+		l.logger().Error("audit log file was removed or replaced; reopening", "path", l.Path, "seq", l.seq)
+		l.failure = errors.New("audit log file was removed or replaced")
 	}
 	if l.failure != nil || l.f == nil {
 		if err := l.recover(); err != nil {
@@ -322,6 +330,11 @@ func (l *Log) Append(e Event) error {
 	l.seq = rec.Seq
 	l.lastHash = hashLine(line)
 	return nil
+}
+
+func (l *Log) sameFile() bool {
+	st, err := os.Stat(l.Path)
+	return err == nil && l.fi != nil && os.SameFile(st, l.fi)
 }
 
 // fail records a write failure: logged, sticky, returned.
@@ -369,7 +382,7 @@ func (l *Log) recover() error {
 			"path", l.Path, "expected_bytes", known, "found_bytes", st.Size())
 		known = st.Size()
 	}
-	l.f, l.size = f, known
+	l.f, l.fi, l.size = f, st, known
 	l.logger().Warn("audit log writable again", "path", l.Path)
 	l.failure = nil
 	return nil
@@ -395,7 +408,12 @@ func (l *Log) rotate() error {
 		return err
 	}
 	syncDir(filepath.Dir(l.Path))
-	l.f, l.size = f, 0
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
+	l.f, l.fi, l.size = f, st, 0
 	l.logger().Info("audit log rotated", "path", l.Path, "rotated_to", dst, "seq", l.seq)
 	return nil
 }

@@ -532,3 +532,29 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+func TestRemovedFileIsNoticed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	var logs bytes.Buffer
+	l := newLog(t, path, 0)
+	l.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	appendN(t, l, 3)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(Event{Event: ViewStart, Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "removed or replaced") {
+		t.Fatalf("not logged: %s", logs.String())
+	}
+	lines := readLinesOf(t, path)
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], `{"seq":4,`) {
+		t.Fatalf("event not written to a new file at the path: %v", lines)
+	}
+	_, err := VerifyFile(path)
+	var ve *VerifyError
+	if !errors.As(err, &ve) || ve.Line != 1 || !strings.Contains(ve.Reason, "starts at seq 4") {
+		t.Fatalf("gap not reported: %v", err)
+	}
+}
