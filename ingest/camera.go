@@ -34,7 +34,8 @@ type Sink interface {
 	WriteUnit(relay.Unit) error
 	// CameraDisconnected is called when a connection ends, and also after a
 	// failed connection attempt so the sink knows why the camera is
-	// unreachable. The error is redacted (no credentials).
+	// unreachable. The error is redacted (no credentials); it is nil when
+	// the stop was intentional (on-demand idle, Close).
 	CameraDisconnected(error)
 }
 
@@ -184,7 +185,8 @@ func (c *Camera) Initialize() error {
 }
 
 // Close stops pulling and waits for every goroutine of the camera to end.
-// If the camera was online, the sink gets CameraDisconnected(ErrStopped).
+// If the camera was online, the sink gets CameraDisconnected(nil) and Events
+// CameraOffline(id, ErrStopped).
 func (c *Camera) Close() {
 	if c.cancel == nil {
 		return

@@ -246,11 +246,16 @@ func (c *Camera) runSession() (time.Duration, error) {
 		}
 	})
 	c.m.up.Set(0)
-	c.Sink.CameraDisconnected(err)
+	intentional := errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped)
+	if intentional {
+		c.Sink.CameraDisconnected(nil)
+	} else {
+		c.Sink.CameraDisconnected(err)
+	}
 	if c.Events != nil {
 		c.Events.CameraOffline(c.ID, err)
 	}
-	if errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped) {
+	if intentional {
 		c.log.Info("camera offline", "reason", err.Error(), "online_for", online.Round(time.Second).String())
 	} else {
 		c.log.Warn("camera offline", "err", err.Error(), "online_for", online.Round(time.Second).String())
