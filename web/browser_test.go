@@ -396,7 +396,13 @@ func (g *fakeGateway) answer(id, offer string) (string, error) {
 // browser starts a fresh headless chromium and returns a tab context.
 func browser(t *testing.T, timeout time.Duration) context.Context {
 	exec := needChromium(t)
-	dir := t.TempDir()
+	// Not t.TempDir: chromium's helper processes may still be writing the
+	// profile for a moment after the browser exits, which would fail the
+	// test in TempDir's cleanup. Removed with retries below.
+	dir, err := os.MkdirTemp("", "cordon-web-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exec),
 		chromedp.Headless,
@@ -420,7 +426,18 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancelTab()
-		cancelAlloc() // waits for chromium to exit before TempDir removal
+		cancelAlloc() // waits for chromium to exit
+		for i := 0; ; i++ {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if i == 20 {
+				t.Logf("leaving chromium profile %s: %v", dir, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 	return ctx
 }
