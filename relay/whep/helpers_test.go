@@ -250,6 +250,10 @@ type clientOpts struct {
 	tcpOnly bool
 	noRead  bool // never drain the tracks (a stalled viewer)
 	token   string
+	// rewriteAnswer edits the answer before it is applied (e.g. to send
+	// the media through a proxy).
+	rewriteAnswer func(string) string
+	rewriteOffer  func(string) string
 }
 
 // newClient acts like a browser: recvonly video+audio transceivers, offer
@@ -334,13 +338,20 @@ func newClientWithHook(t testing.TB, e *env, cam string, o clientOpts, beforePos
 	if beforePost != nil {
 		beforePost()
 	}
-	resp := post(t, e, cam, tok, "application/sdp", pc.LocalDescription().SDP)
+	offerSDP := pc.LocalDescription().SDP
+	if o.rewriteOffer != nil {
+		offerSDP = o.rewriteOffer(offerSDP)
+	}
+	resp := post(t, e, cam, tok, "application/sdp", offerSDP)
 	if resp.StatusCode != http.StatusCreated {
 		_ = pc.Close()
 		return nil, resp
 	}
 	body, _ := io.ReadAll(resp.Body)
 	c.answer = string(body)
+	if o.rewriteAnswer != nil {
+		c.answer = o.rewriteAnswer(c.answer)
+	}
 	c.location = resp.Header.Get("Location")
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: c.answer}); err != nil {
 		t.Fatal(err)
