@@ -90,6 +90,11 @@ func newTestCamera(t *testing.T, rawURL string, mod func(*Camera)) *testCam {
 // that video units carry the NAL units the camera sent.
 func checkUnits(t *testing.T, units []relay.Unit, tracks []relay.Track) (video, audio int) {
 	t.Helper()
+	return checkUnitsCodec(t, units, tracks, 160)
+}
+
+func checkUnitsCodec(t *testing.T, units []relay.Unit, tracks []relay.Track, audioSize int) (video, audio int) {
+	t.Helper()
 	last := map[int]time.Duration{}
 	for i, u := range units {
 		if u.Track < 0 || u.Track >= len(tracks) {
@@ -106,6 +111,14 @@ func checkUnits(t *testing.T, units []relay.Unit, tracks []relay.Track) (video, 
 				if len(n) == 0 {
 					t.Fatalf("unit %d: empty NAL unit", i)
 				}
+				if tracks[u.Track].Codec == relay.CodecH265 {
+					switch n[0] >> 1 & 0x3f {
+					case 1, 19, 32, 33, 34:
+					default:
+						t.Fatalf("unit %d: unexpected H.265 NAL type %d", i, n[0]>>1&0x3f)
+					}
+					continue
+				}
 				switch n[0] & 0x1f {
 				case 1, 5, 7, 8:
 				default:
@@ -114,7 +127,7 @@ func checkUnits(t *testing.T, units []relay.Unit, tracks []relay.Track) (video, 
 			}
 		case relay.KindAudio:
 			audio++
-			if len(u.AU) != 1 || len(u.AU[0]) != 160 {
+			if len(u.AU) != 1 || len(u.AU[0]) != audioSize {
 				t.Fatalf("unit %d: audio frame of %d blocks", i, len(u.AU))
 			}
 		}
@@ -593,5 +606,45 @@ func TestInitializeValidates(t *testing.T) {
 			c.Close()
 			t.Errorf("%+v: no error", c)
 		}
+	}
+}
+
+func TestCodecs(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      camOpts
+		video     relay.Codec
+		audio     relay.Codec
+		rate, chs int
+	}{
+		{"h265+opus", camOpts{h265: true, audio: true, audioCodec: "opus"}, relay.CodecH265, relay.CodecOpus, 48000, 2},
+		{"h264+aac", camOpts{audio: true, audioCodec: "aac"}, relay.CodecH264, relay.CodecAAC, 16000, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.host = "127.0.0.3"
+			fc := newFakeCam(t, tc.opts)
+			c := newTestCamera(t, fc.url("", ""), func(c *Camera) { c.Transport = "tcp" })
+			c.sink.waitEvent(t, "connected", 5*time.Second)
+			c.sink.waitUnits(t, 0, 5, 5*time.Second)
+			st := c.State()
+			c.Close()
+			if st.VideoCodec != string(tc.video) || st.AudioCodec != string(tc.audio) {
+				t.Fatalf("state %+v", st)
+			}
+			conns, units, _ := c.sink.snapshot()
+			tr := conns[0]
+			if tr[0].Codec != tc.video || tr[1].Codec != tc.audio || tr[1].ClockRate != tc.rate || tr[1].Channels != tc.chs {
+				t.Fatalf("tracks %+v", tr)
+			}
+			if tc.video == relay.CodecH265 && (len(tr[0].ParamSets) != 3 || !bytes.Equal(tr[0].ParamSets[0], testVPS)) {
+				t.Fatalf("H.265 param sets %x", tr[0].ParamSets)
+			}
+			if tc.audio == relay.CodecAAC && !bytes.Equal(tr[1].AACConfig, []byte{0x14, 0x08}) {
+				t.Fatalf("AAC config %x", tr[1].AACConfig)
+			}
+			if v, a := checkUnitsCodec(t, units, tr, audioFrameSize(tc.opts.audioCodec)); v < 5 || a < 5 {
+				t.Fatalf("%d video, %d audio units", v, a)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -16,7 +17,10 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
 	"cordon/relay"
@@ -28,15 +32,44 @@ var (
 	testPPS = []byte{0x68, 0xee, 0x3c, 0x80}
 )
 
+// H.265 parameter sets: NAL headers VPS (32), SPS (33), PPS (34); the
+// bodies only need to survive gortsplib's SDP handling.
+var (
+	testVPS    = mustB64("QAEMAf//AWAAAAMAkAAAAwAAAwBdlZgJ")
+	testSPS265 = mustB64("QgEBAWAAAAMAkAAAAwAAAwBdoAKAgC0WWVmkkyvAQEAAAAMAQAAABkI=")
+	testPPS265 = mustB64("RAHBcrRiQA==")
+)
+
+func mustB64(s string) []byte {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// audioFrameSize is the size of the fake camera's audio frames.
+func audioFrameSize(codec string) int {
+	switch codec {
+	case "opus":
+		return 80
+	case "aac":
+		return 100
+	}
+	return 160
+}
+
 // camOpts configures a fake camera: an in-process gortsplib server that
 // publishes synthetic H.264 (+ PCMU) on a loopback host.
 type camOpts struct {
 	host        string // e.g. 127.0.0.2
 	user, pass  string // require credentials when user != ""
 	authMethods []auth.VerifyMethod
-	audio       bool // PCMU track
-	metadata    bool // ONVIF metadata application track
-	udp         bool // enable UDP transport on the server
+	audio       bool   // an audio track (PCMU unless audioCodec says otherwise)
+	audioCodec  string // "", "opus", "aac"
+	h265        bool   // H.265 video instead of H.264
+	metadata    bool   // ONVIF metadata application track
+	udp         bool   // enable UDP transport on the server
 	idleTimeout time.Duration
 	// mode0: packetization-mode=0, every NAL unit in its own packet, and
 	// the marker bit set on SPS and PPS packets too (field quirk).
@@ -152,6 +185,9 @@ func (fc *fakeCam) start() {
 	fc.video = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
 		PayloadTyp: 96, SPS: testSPS, PPS: testPPS, PacketizationMode: pm,
 	}}}
+	if fc.opts.h265 {
+		fc.video.Formats = []format.Format{&format.H265{PayloadTyp: 96, VPS: testVPS, SPS: testSPS265, PPS: testPPS265}}
+	}
 	desc := &description.Session{Medias: []*description.Media{fc.video}}
 	if fc.opts.metadata {
 		g := &format.Generic{PayloadTyp: 107, RTPMa: "vnd.onvif.metadata/90000"}
@@ -165,6 +201,14 @@ func (fc *fakeCam) start() {
 		fc.audioM = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.G711{
 			PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1,
 		}}}
+		switch fc.opts.audioCodec {
+		case "opus":
+			fc.audioM.Formats = []format.Format{&format.Opus{PayloadTyp: 111, ChannelCount: 2}}
+		case "aac":
+			fc.audioM.Formats = []format.Format{&format.MPEG4Audio{PayloadTyp: 97, Config: &mpeg4audio.AudioSpecificConfig{
+				Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 16000, ChannelConfig: 1,
+			}, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}}
+		}
 		desc.Medias = append(desc.Medias, fc.audioM)
 	}
 	st := &gortsplib.ServerStream{Server: srv, Desc: desc}
@@ -216,9 +260,28 @@ func (fc *fakeCam) setupURLs() []string {
 
 func (fc *fakeCam) publish(st *gortsplib.ServerStream, video, audio, meta *description.Media, stop, done chan struct{}) {
 	defer close(done)
-	enc := &rtph264.Encoder{PayloadType: 96, PayloadMaxSize: 1200, PacketizationMode: 1}
-	if err := enc.Init(); err != nil {
-		panic(err)
+	var encode func([][]byte) ([]*rtp.Packet, error)
+	if fc.opts.h265 {
+		enc := &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: 1200}
+		if err := enc.Init(); err != nil {
+			panic(err)
+		}
+		encode = enc.Encode
+	} else {
+		enc := &rtph264.Encoder{PayloadType: 96, PayloadMaxSize: 1200, PacketizationMode: 1}
+		if err := enc.Init(); err != nil {
+			panic(err)
+		}
+		encode = enc.Encode
+	}
+	var aacEnc *rtpmpeg4audio.Encoder
+	if audio != nil {
+		if f, ok := audio.Formats[0].(*format.MPEG4Audio); ok {
+			var err error
+			if aacEnc, err = f.CreateEncoder(); err != nil {
+				panic(err)
+			}
+		}
 	}
 	var aSeq, vSeq uint16
 	vTS := rand.Uint32()
@@ -237,15 +300,32 @@ func (fc *fakeCam) publish(st *gortsplib.ServerStream, video, audio, meta *descr
 		}
 		now := time.Now()
 		if audio != nil {
-			payload := make([]byte, 160)
+			payload := make([]byte, audioFrameSize(fc.opts.audioCodec))
 			for i := range payload {
 				payload[i] = 0xff
 			}
 			aSeq++
-			_ = st.WritePacketRTPWithNTP(audio, &rtp.Packet{Header: rtp.Header{
-				Version: 2, PayloadType: 0, SequenceNumber: aSeq, Timestamp: aTS, SSRC: 1234, Marker: true,
-			}, Payload: payload}, now)
-			aTS += 160
+			pkts := []*rtp.Packet{{Header: rtp.Header{
+				Version: 2, PayloadType: audio.Formats[0].PayloadType(), SequenceNumber: aSeq, Timestamp: aTS, SSRC: 1234, Marker: true,
+			}, Payload: payload}}
+			switch fc.opts.audioCodec {
+			case "opus":
+				aTS += 960 // 20 ms at 48 kHz
+			case "aac":
+				var err error
+				if pkts, err = aacEnc.Encode([][]byte{payload}); err != nil {
+					panic(err)
+				}
+				for _, p := range pkts {
+					p.Timestamp = aTS
+				}
+				aTS += 320 // one frame per 20 ms tick at 16 kHz (real AAC frames are 1024 samples)
+			default:
+				aTS += 160
+			}
+			for _, p := range pkts {
+				_ = st.WritePacketRTPWithNTP(audio, p, now)
+			}
 		}
 		if meta != nil && n%25 == 0 {
 			_ = st.WritePacketRTPWithNTP(meta, &rtp.Packet{Header: rtp.Header{
@@ -259,11 +339,18 @@ func (fc *fakeCam) publish(st *gortsplib.ServerStream, video, audio, meta *descr
 			if fc.opts.bigIDR {
 				idrSize = 3000
 			}
-			if frame%10 == 0 {
+			switch {
+			case fc.opts.h265 && frame%10 == 0:
+				idr := make([]byte, idrSize)
+				idr[0], idr[1] = 19<<1, 1 // IDR_W_RADL
+				au = [][]byte{testVPS, testSPS265, testPPS265, idr}
+			case fc.opts.h265:
+				au = [][]byte{{1 << 1, 1, 0xd0, byte(frame)}} // TRAIL_R
+			case frame%10 == 0:
 				idr := make([]byte, idrSize)
 				idr[0] = 0x65
 				au = [][]byte{testSPS, testPPS, idr}
-			} else {
+			default:
 				au = [][]byte{{0x41, 0x9a, byte(frame)}}
 			}
 			var pkts []*rtp.Packet
@@ -274,7 +361,7 @@ func (fc *fakeCam) publish(st *gortsplib.ServerStream, video, audio, meta *descr
 				}
 			} else {
 				var err error
-				pkts, err = enc.Encode(au)
+				pkts, err = encode(au)
 				if err != nil {
 					panic(err)
 				}
