@@ -43,9 +43,13 @@ type HTTP struct {
 // RTSP is the authenticated RTSP re-serve. Listen "" = off.
 // AllowBasicWithoutTLS permits RTSP Basic auth (the password in clear text)
 // on a non-loopback listener without TLS; default false (Digest only).
+// UDPRTPListen and UDPRTCPListen are the UDP unicast ports (RTP even,
+// RTCP = RTP+1); both "" = TCP interleaved only.
 type RTSP struct {
 	Listen               string `mapstructure:"listen"`
 	AllowBasicWithoutTLS bool   `mapstructure:"allow_basic_without_tls"`
+	UDPRTPListen         string `mapstructure:"udp_rtp_listen"`
+	UDPRTCPListen        string `mapstructure:"udp_rtcp_listen"`
 }
 
 // WebRTC is the ICE/media side of WHEP.
@@ -143,7 +147,7 @@ const (
 func Default() *Config {
 	return &Config{
 		HTTP:     HTTP{Listen: ":8080", CORSOrigins: []string{}},
-		RTSP:     RTSP{Listen: ":8554"},
+		RTSP:     RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
 		WebRTC:   WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
 		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
 		StateDir: "./cordon-state",

@@ -39,6 +39,8 @@
 //     exact origin (https://console.example:8443); "*" is refused.
 //   - audit.max_size_mb (default 64): the audit log is rotated when it grows
 //     beyond this size; 0 means never rotate.
+//   - rtsp.udp_rtp_listen / rtsp.udp_rtcp_listen (default ":8000"/":8001"):
+//     RTSP UDP unicast ports; both "" = TCP interleaved only.
 //   - rtsp.allow_basic_without_tls (default false): RTSP Basic auth on a
 //     non-loopback listener without TLS.
 //   - auth.users[].rtsp_digest_ha1 and auth.api_keys[].rtsp_digest_ha1

@@ -71,7 +71,7 @@ cameras:
 	}
 	want := &Config{
 		HTTP: HTTP{Listen: "127.0.0.1:8443", CORSOrigins: []string{"https://wall.example:8443"}},
-		RTSP: RTSP{Listen: "", AllowBasicWithoutTLS: true},
+		RTSP: RTSP{Listen: "", AllowBasicWithoutTLS: true, UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
 		WebRTC: WebRTC{UDPListen: ":50000", TCPListen: ":50001", HostIPs: []string{"192.0.2.7"}, ICEServers: []ICEServer{
 			{URLs: []string{"stun:stun.example:3478"}},
 			{URLs: []string{"turn:turn.example:3478?transport=tcp"}, Username: "turnuser", Credential: "turnpass"},
@@ -256,6 +256,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 	keys := Keys()
 	for _, must := range []string{
 		"http.listen", "http.tls_cert", "http.tls_key", "http.cors_origins", "rtsp.listen", "rtsp.allow_basic_without_tls",
+		"rtsp.udp_rtp_listen", "rtsp.udp_rtcp_listen",
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
 		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
@@ -264,7 +265,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 18 {
+	if len(keys) != 20 {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {

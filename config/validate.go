@@ -82,6 +82,7 @@ func (c *Config) Validate() []FieldError {
 	v := &validator{}
 	v.http(&c.HTTP)
 	v.listen("rtsp.listen", c.RTSP.Listen, true)
+	v.rtspUDP(&c.RTSP)
 	v.webrtc(&c.WebRTC)
 	v.listen("metrics.listen", c.Metrics.Listen, true)
 	v.listen("camera_network.dns_listen", c.CameraNetwork.DNSListen, true)
@@ -172,6 +173,32 @@ func (v *validator) webrtc(w *WebRTC) {
 }
 
 // listen checks a host:port listen address; "" is allowed when optional.
+// rtspUDP checks the RTSP UDP pair: both or neither, RTP even, RTCP = RTP+1.
+func (v *validator) rtspUDP(r *RTSP) {
+	if r.UDPRTPListen == "" && r.UDPRTCPListen == "" {
+		return
+	}
+	if r.UDPRTPListen == "" || r.UDPRTCPListen == "" {
+		v.add("rtsp.udp_rtp_listen", "udp_rtp_listen and udp_rtcp_listen go together (both empty = TCP only)")
+		return
+	}
+	v.listen("rtsp.udp_rtp_listen", r.UDPRTPListen, false)
+	v.listen("rtsp.udp_rtcp_listen", r.UDPRTCPListen, false)
+	_, rtp, err1 := net.SplitHostPort(r.UDPRTPListen)
+	_, rtcp, err2 := net.SplitHostPort(r.UDPRTCPListen)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	a, _ := strconv.Atoi(rtp)
+	b, _ := strconv.Atoi(rtcp)
+	switch {
+	case a == 0 || a%2 != 0:
+		v.add("rtsp.udp_rtp_listen", "port must be even and not 0")
+	case b != a+1:
+		v.add("rtsp.udp_rtcp_listen", "port must be udp_rtp_listen's port + 1")
+	}
+}
+
 func (v *validator) listen(field, addr string, optional bool) {
 	if addr == "" {
 		if !optional {

@@ -190,6 +190,10 @@ func TestValidateTable(t *testing.T) {
 			c.Auth.APIKeys[1].KeyFile = writeFile(t, dir, "k", "plain-key\n")
 		}, "auth.api_keys[1].key_file", "argon2id"},
 		{"user rtsp_digest_ha1 not hex", func(c *Config, _ string) { c.Auth.Users[0].RTSPDigestHA1 = strings.Repeat("g", 32) }, "auth.users[0].rtsp_digest_ha1", "32 hex"},
+		{"rtsp udp rtp without rtcp", func(c *Config, _ string) { c.RTSP.UDPRTCPListen = "" }, "rtsp.udp_rtp_listen", "go together"},
+		{"rtsp udp rtp odd", func(c *Config, _ string) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = ":8001", ":8002" }, "rtsp.udp_rtp_listen", "even"},
+		{"rtsp udp rtcp not rtp+1", func(c *Config, _ string) { c.RTSP.UDPRTCPListen = ":9001" }, "rtsp.udp_rtcp_listen", "+ 1"},
+		{"rtsp udp bad address", func(c *Config, _ string) { c.RTSP.UDPRTPListen = "nope" }, "rtsp.udp_rtp_listen", "host:port"},
 		{"api key rtsp_digest_ha1 short", func(c *Config, _ string) { c.Auth.APIKeys[1].RTSPDigestHA1 = "abcd" }, "auth.api_keys[1].rtsp_digest_ha1", "32 hex"},
 		{"token_ttl garbage", func(c *Config, _ string) { c.Auth.TokenTTL = "eight hours" }, "auth.token_ttl", "duration"},
 		{"token_ttl too short", func(c *Config, _ string) { c.Auth.TokenTTL = "30s" }, "auth.token_ttl", "between 1m and 7d"},

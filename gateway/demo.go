@@ -25,6 +25,7 @@ import (
 type DemoOptions struct {
 	HTTPListen    string // default 127.0.0.1:8080
 	RTSPListen    string // default 127.0.0.1:8554
+	RTSPUDPPort   int    // RTP port for RTSP over UDP (RTCP +1), default 8000; <0 = TCP only
 	WebRTCListen  string // UDP and ICE-TCP, default 127.0.0.1:8189
 	MetricsListen string // default 127.0.0.1:9464
 	StateDir      string // default: a new temporary directory, removed on Close
@@ -109,6 +110,15 @@ func StartDemo(opts DemoOptions) (d *Demo, err error) {
 	cfg := config.Default()
 	cfg.HTTP.Listen = opts.HTTPListen
 	cfg.RTSP.Listen = opts.RTSPListen
+	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "", ""
+	if opts.RTSPUDPPort == 0 {
+		opts.RTSPUDPPort = 8000
+	}
+	if opts.RTSPUDPPort > 0 {
+		host, _, _ := net.SplitHostPort(opts.RTSPListen)
+		cfg.RTSP.UDPRTPListen = net.JoinHostPort(host, fmt.Sprint(opts.RTSPUDPPort))
+		cfg.RTSP.UDPRTCPListen = net.JoinHostPort(host, fmt.Sprint(opts.RTSPUDPPort+1))
+	}
 	cfg.WebRTC.UDPListen = opts.WebRTCListen
 	cfg.WebRTC.TCPListen = opts.WebRTCListen
 	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}

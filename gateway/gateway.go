@@ -154,8 +154,10 @@ func (g *Gateway) Initialize() (err error) {
 	if cfg.RTSP.Listen != "" {
 		g.rtsp = &rtspserve.Server{
 			Listen:        cfg.RTSP.Listen,
+			UDPRTPListen:  cfg.RTSP.UDPRTPListen,
+			UDPRTCPListen: cfg.RTSP.UDPRTCPListen,
 			TLSConfig:     g.tls,
-			AllowBasic:    g.tls != nil || isLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
+			AllowBasic:    g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
 			DigestEnabled: g.digestConfigured,
 			Hub:           g.hub,
 			Access:        rtspAccess{g},
@@ -346,15 +348,6 @@ func (g *Gateway) record(e audit.Event) {
 	if err := g.audit.Append(e); err != nil {
 		g.Logger.Error("audit append failed", "event", e.Event, "err", err)
 	}
-}
-
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback() || host == "localhost"
 }
 
 func iceURLs(servers []config.ICEServer) []string {

@@ -12,6 +12,7 @@ import (
 
 	"cordon/auth"
 	"cordon/auth/audit"
+	"cordon/config"
 	"cordon/web"
 )
 
@@ -45,7 +46,7 @@ func (g *Gateway) initHTTP() error {
 	}
 	if g.tls != nil {
 		g.httpSrv.TLSConfig = g.tls
-	} else if !isLoopback(ln.Addr().String()) {
+	} else if !config.IsLoopback(ln.Addr().String()) {
 		g.Logger.Warn("HTTP is plain text on a non-loopback address: tokens and passwords cross the network in clear; configure http.tls_cert/tls_key or use --self-signed", "listen", ln.Addr().String())
 	}
 	g.wg.Add(1)

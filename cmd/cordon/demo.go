@@ -45,6 +45,7 @@ func newDemoCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&opts.HTTPListen, "http-listen", "127.0.0.1:8080", "viewer, API and WHEP address")
 	f.StringVar(&opts.RTSPListen, "rtsp-listen", "127.0.0.1:8554", "RTSP re-serve address")
+	f.IntVar(&opts.RTSPUDPPort, "rtsp-udp-port", 8000, "RTSP over UDP: RTP port (RTCP is +1); -1 = TCP only")
 	f.StringVar(&opts.WebRTCListen, "webrtc-listen", "127.0.0.1:8189", "WebRTC UDP and ICE-TCP address")
 	f.StringVar(&opts.MetricsListen, "metrics-listen", "127.0.0.1:9464", "Prometheus metrics address")
 	f.StringVar(&opts.Password, "password", "", "demo user's password (default: random, printed)")

@@ -66,6 +66,7 @@ func Config(t testing.TB, accounts []Account, cams []config.Camera) *config.Conf
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.RTSP.Listen = "127.0.0.1:0"
+	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "", "" // tests that need UDP pick free ports
 	cfg.WebRTC.UDPListen = "127.0.0.1:0"
 	cfg.WebRTC.TCPListen = "127.0.0.1:0"
 	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
