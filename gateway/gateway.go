@@ -120,6 +120,7 @@ func (g *Gateway) Initialize() (err error) {
 	if err := g.audit.Initialize(); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
+	g.record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 
 	if err := g.initAuth(); err != nil {
 		return err
@@ -178,7 +179,6 @@ func (g *Gateway) Initialize() (err error) {
 	if err := g.initMetrics(); err != nil {
 		return err
 	}
-	g.record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	if g.ConfigPath != "" {
 		g.wg.Add(1)
 		go g.watchConfig()
