@@ -475,7 +475,7 @@ func pct(d []time.Duration, p int) time.Duration {
 // closes, the camera stays away longer than IdleTimeout.
 func TestSessionEnds(t *testing.T) {
 	needMedia(t)
-	e := newEnv(t, func(s *Server) { s.ICEConnectTimeout = time.Second; s.IdleTimeout = 700 * time.Millisecond })
+	e := newEnv(t, func(s *Server) { s.ICEConnectTimeout = 3 * time.Second; s.IdleTimeout = 1500 * time.Millisecond })
 	cam1 := startCamera(t, e.hub, "cam1")
 	cam2 := startCamera(t, e.hub, "cam2")
 	time.Sleep(100 * time.Millisecond)
@@ -489,7 +489,7 @@ func TestSessionEnds(t *testing.T) {
 	b, _ := newClient(t, e, "cam2", clientOpts{})
 	checkSPSPPSIDR(t, a.nextAU(t, 10*time.Second))
 	checkSPSPPSIDR(t, b.nextAU(t, 10*time.Second))
-	waitFor(t, 3*time.Second, "the unconnected session to time out", func() bool { return len(e.srv.Sessions()) == 2 })
+	waitFor(t, 8*time.Second, "the unconnected session to time out", func() bool { return len(e.srv.Sessions()) == 2 })
 	if v := testutil.ToFloat64(e.srv.Metrics.errors.WithLabelValues("ice_timeout")); v != 1 {
 		t.Errorf("ice_timeout errors: %v", v)
 	}
@@ -503,7 +503,7 @@ func TestSessionEnds(t *testing.T) {
 	cam2.cancel() // camera goes quiet, stream stays
 	cam2.wg.Wait()
 	cam2.stream.CameraDisconnected(fmt.Errorf("EOF"))
-	waitFor(t, 3*time.Second, "the idle session to end", func() bool { return len(e.srv.Sessions()) == 0 })
+	waitFor(t, 6*time.Second, "the idle session to end", func() bool { return len(e.srv.Sessions()) == 0 })
 	if s, en := e.events.counts(); s != 3 || en != 3 {
 		t.Errorf("events: %d starts, %d ends", s, en)
 	}
