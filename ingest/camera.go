@@ -105,10 +105,15 @@ type Camera struct {
 	BackoffMax   time.Duration // retry delay cap
 	HealthyAfter time.Duration // a connection up this long resets the backoff
 	Linger       time.Duration // on-demand: keep pulling this long after the last viewer
-	// ReadTimeout bounds every RTSP request, and a camera that sends no
-	// media for this long is considered dead and reconnected.
+	// ReadTimeout bounds every RTSP request and is gortsplib's "no data"
+	// timeout. gortsplib tracks inbound data with one-second resolution, so
+	// values under 2 s are raised to 2 s (they would fire spuriously).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// MediaTimeout: a camera that sends no RTP on the kept tracks for this
+	// long (while its connection may still carry RTCP or RTSP) is considered
+	// dead and reconnected. Default: ReadTimeout.
+	MediaTimeout time.Duration
 	// UDPFallbackTimeout: with Transport auto, switch to TCP when no UDP
 	// packet arrives this long after PLAY.
 	UDPFallbackTimeout time.Duration
@@ -161,6 +166,8 @@ func (c *Camera) Initialize() error {
 	def(&c.HealthyAfter, DefaultHealthyAfter)
 	def(&c.Linger, DefaultLinger)
 	def(&c.ReadTimeout, DefaultReadTimeout)
+	c.ReadTimeout = max(c.ReadTimeout, 2*time.Second)
+	def(&c.MediaTimeout, c.ReadTimeout)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.UDPFallbackTimeout, DefaultUDPFallbackTimeout)
 	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)

@@ -560,7 +560,7 @@ func TestNoMarkerUnitsKeepTheirPTS(t *testing.T) {
 // A camera that stops sending media but keeps the connection is dead.
 func TestDeadCameraDetected(t *testing.T) {
 	fc := newFakeCam(t, camOpts{host: "127.0.0.3"})
-	c := newTestCamera(t, fc.url("", ""), func(c *Camera) { c.Transport = "tcp"; c.ReadTimeout = 700 * time.Millisecond })
+	c := newTestCamera(t, fc.url("", ""), func(c *Camera) { c.Transport = "tcp"; c.MediaTimeout = 700 * time.Millisecond })
 	c.sink.waitEvent(t, "connected", 5*time.Second)
 	fc.paused.Store(true)
 	paused := time.Now()
@@ -646,5 +646,16 @@ func TestCodecs(t *testing.T) {
 				t.Fatalf("%d video, %d audio units", v, a)
 			}
 		})
+	}
+}
+
+// auto against a camera without UDP: gortsplib retries the SETUP over TCP.
+func TestAutoFallsBackToTCP(t *testing.T) {
+	fc := newFakeCam(t, camOpts{host: "127.0.0.2", audio: true})
+	c := newTestCamera(t, fc.url("", ""), func(c *Camera) { c.Transport = "auto" })
+	c.sink.waitEvent(t, "connected", 5*time.Second)
+	c.sink.waitUnits(t, 0, 3, 5*time.Second)
+	if st := c.State(); st.Transport != "TCP" || !st.Online {
+		t.Fatalf("state %+v", st)
 	}
 }

@@ -328,7 +328,7 @@ func (s *session) loop() error {
 		s.client.Close()
 		<-waitCh
 	}()
-	check := time.NewTicker(min(time.Second, max(c.ReadTimeout/4, 10*time.Millisecond)))
+	check := time.NewTicker(min(time.Second, max(c.MediaTimeout/4, 10*time.Millisecond)))
 	defer check.Stop()
 
 	var linger *time.Timer
@@ -370,7 +370,7 @@ func (s *session) loop() error {
 				c.updateState(func(st *CameraState) { st.Transport = tr }) // auto: UDP may have become TCP
 			}
 			last := time.Unix(0, s.lastPacket.Load())
-			if d := time.Since(last); d >= c.ReadTimeout {
+			if d := time.Since(last); d >= c.MediaTimeout {
 				return fmt.Errorf("no media from the camera for %s", d.Round(time.Second))
 			}
 		case <-c.demandCh:
