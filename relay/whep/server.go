@@ -1,14 +1,31 @@
 // Package whep serves cordon's cameras to browsers over WHEP
 // (draft-ietf-wish-whep): one pion PeerConnection per viewer, all ICE
 // traffic on one UDP port (and optionally one ICE-TCP port), host
-// candidates only, media taken packetized from relay readers and written
-// as is.
+// candidates only (the configured host IPs, or the listen interfaces), no
+// mDNS, media taken packetized from relay readers and written as is.
+//
+// Requests: POST /whep/{camera} (offer -> 201 + Location + answer with all
+// candidates), PATCH /whep/{camera}/{session} (trickle-ice-sdpfrag: remote
+// candidates are added; an ICE restart, i.e. a new ice-ufrag, is answered
+// 422 and the session is kept: the client should POST a new session),
+// DELETE /whep/{camera}/{session} (200 once media has stopped). PATCH and
+// DELETE need a Bearer of the session's own principal or of an admin; others
+// get 404. OPTIONS answers CORS preflights for CORSOrigins only.
+//
+// A session ends on DELETE, Kill/KillWhere, Close, ICE failed or closed, ICE
+// disconnected (pion: 5 s without traffic) for DisconnectTimeout more, no
+// DTLS connection within ICEConnectTimeout, the reader ending (stream closed,
+// codecs changed, kicked) or no media for IdleTimeout (camera away). ViewEnd
+// is emitted exactly once, with the RTP payload bytes sent.
 //
 // Interceptors: only RTCP sender reports (lip sync in browsers) and a NACK
 // responder (a lost packet is otherwise a broken picture until the next
 // keyframe, since cameras cannot make keyframes on demand). No TWCC, no
 // receiver-side interceptors, no PLI handling: incoming RTCP is read and
 // discarded.
+//
+// ICEServers, when set, add STUN/TURN candidates; pion gathers those on
+// their own sockets, so the single-port property only holds without them.
 package whep
 
 import (
