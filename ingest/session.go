@@ -41,6 +41,7 @@ type trackState struct {
 	pending    bool
 	pendingTS  uint32
 	pendingPTS time.Duration
+	pendingOK  bool // pendingPTS is known
 }
 
 type earlyUnit struct {
@@ -397,10 +398,10 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 	switch {
 	case errors.Is(err, errMore):
 		// a unit starts: either nothing was pending, or the decoder dropped
-		// what was (it returns the pending unit, not errMore, on a new
-		// timestamp)
-		if t.video && ptsOK && (!t.pending || p.Timestamp != t.pendingTS) {
-			t.pending, t.pendingTS, t.pendingPTS = true, p.Timestamp, pts
+		// what was (on a new timestamp it returns the pending unit instead
+		// of errMore)
+		if t.video && (!t.pending || p.Timestamp != t.pendingTS) {
+			t.pending, t.pendingTS, t.pendingPTS, t.pendingOK = true, p.Timestamp, pts, ptsOK
 		}
 		return
 	case err != nil:
@@ -410,10 +411,8 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 	}
 	if t.video && t.pending && p.Timestamp != t.pendingTS {
 		// the decoder returned the previous unit (split by timestamp); the
-		// current packet starts the next one.
-		t.pending = ptsOK
-		pts, ptsOK = t.pendingPTS, true
-		t.pendingTS, t.pendingPTS = p.Timestamp, toDuration(ticks, t.clockRate)
+		// current packet is buffered as the start of the next one.
+		pts, ptsOK, t.pendingTS, t.pendingPTS, t.pendingOK = t.pendingPTS, t.pendingOK, p.Timestamp, pts, ptsOK
 	} else {
 		t.pending = false
 	}
