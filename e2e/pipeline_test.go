@@ -74,8 +74,13 @@ func TestPipelineSeveralCamerasAndViewers(t *testing.T) {
 	if _, status, _ := e2eutil.Dial(t, g.Base, "cam-b", bob, e2eutil.ViewerOptions{}); status != http.StatusForbidden {
 		t.Fatalf("bob on cam-b: %d, want 403", status)
 	}
-	if _, status, _ := e2eutil.Dial(t, g.Base, "nope", alice, e2eutil.ViewerOptions{}); status != http.StatusNotFound {
+	// unknown camera inside the caller's globs: 404; outside them: 403, so
+	// ids outside one's rights cannot be probed
+	if _, status, _ := e2eutil.Dial(t, g.Base, "cam-zzz", alice, e2eutil.ViewerOptions{}); status != http.StatusNotFound {
 		t.Fatalf("unknown camera: %d, want 404", status)
+	}
+	if _, status, _ := e2eutil.Dial(t, g.Base, "nope", alice, e2eutil.ViewerOptions{}); status != http.StatusForbidden {
+		t.Fatalf("unknown camera outside the globs: %d, want 403", status)
 	}
 	if _, status, _ := e2eutil.Dial(t, g.Base, "cam-a", "", e2eutil.ViewerOptions{}); status != http.StatusUnauthorized {
 		t.Fatalf("no token: %d, want 401", status)

@@ -20,14 +20,26 @@ func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, erro
 	g := a.g
 	p, err := g.auth.AuthenticateRequest(r)
 	if err != nil {
-		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusUnauthorized, Msg: "a valid bearer token is required"}
+		status := auth.HTTPStatus(err)
+		msg := "a valid bearer token is required"
+		switch status {
+		case http.StatusTooManyRequests:
+			msg = "too many failed attempts from this address or for this account; retry later"
+		case http.StatusServiceUnavailable:
+			msg = "the audit log cannot be written; new sessions are refused"
+		case http.StatusInternalServerError:
+			status = http.StatusUnauthorized
+		}
+		return whep.Viewer{}, &whep.HTTPError{Status: status, Msg: msg}
 	}
-	if g.hub.Get(camera) == nil {
-		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusNotFound, Msg: "no such camera"}
-	}
+	// permission before existence: a caller cannot probe which camera ids
+	// exist outside their rights
 	if !p.CanView(camera) {
 		g.record(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: camera, Remote: remoteHost(r), Protocol: "webrtc", Detail: "camera not permitted"})
 		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusForbidden, Msg: "you may not view this camera"}
+	}
+	if g.hub.Get(camera) == nil {
+		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusNotFound, Msg: "no such camera"}
 	}
 	return whep.Viewer{Name: p.Name, Kind: p.Kind, TokenID: p.TokenID, Admin: p.Admin}, nil
 }

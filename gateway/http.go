@@ -83,8 +83,7 @@ func (g *Gateway) authed(admin bool, h func(http.ResponseWriter, *http.Request, 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := g.auth.AuthenticateRequest(r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cordon"`)
-			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
+			auth.WriteError(w, err) // 401 + WWW-Authenticate, 429 + Retry-After, 503
 			return
 		}
 		if admin && !p.Admin {
