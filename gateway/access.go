@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -22,15 +23,21 @@ func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, erro
 	if err != nil {
 		status := auth.HTTPStatus(err)
 		msg := "a valid bearer token is required"
+		var retry time.Duration
 		switch status {
 		case http.StatusTooManyRequests:
 			msg = "too many failed attempts from this address or for this account; retry later"
+			var lo *auth.LockedOutError
+			if errors.As(err, &lo) {
+				retry = lo.RetryAfter
+			}
 		case http.StatusServiceUnavailable:
 			msg = "the audit log cannot be written; new sessions are refused"
+			retry = 5 * time.Second
 		case http.StatusInternalServerError:
 			status = http.StatusUnauthorized
 		}
-		return whep.Viewer{}, &whep.HTTPError{Status: status, Msg: msg}
+		return whep.Viewer{}, &whep.HTTPError{Status: status, Msg: msg, RetryAfter: retry}
 	}
 	// permission before existence: a caller cannot probe which camera ids
 	// exist outside their rights

@@ -44,6 +44,17 @@ func (g *Gateway) initAuth() error {
 	if err := g.auth.Initialize(); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
+	// a logout ends the live sessions that token opened
+	g.unsubAuth = g.auth.Subscribe(func(c auth.Change) {
+		if c.Kind != auth.TokenRevoked || c.TokenID == "" || g.whep == nil || g.ctx.Err() != nil {
+			return
+		}
+		g.wg.Add(1)
+		go func() { // subscribers must not block; ending sessions may
+			defer g.wg.Done()
+			g.whep.KillWhere(func(s whepSession) bool { return s.TokenID == c.TokenID })
+		}()
+	})
 	return nil
 }
 

@@ -67,11 +67,11 @@ type Gateway struct {
 	metricsLn net.Listener
 	metricsSr *http.Server
 
-	reloadMu sync.Mutex // serializes Reload
-	camMu    sync.RWMutex
-	cfg      *config.Config // current, guarded by camMu
-	cameras  map[string]*cameraUnit
-	ha1      map[string]string // principal name -> RTSP digest HA1
+	reloadMu  sync.Mutex // serializes Reload
+	camMu     sync.RWMutex
+	cfg       *config.Config // current, guarded by camMu
+	cameras   map[string]*cameraUnit
+	unsubAuth func()
 
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -296,6 +296,9 @@ func (g *Gateway) Close() {
 		g.ntp.Close()
 	}
 	g.wg.Wait()
+	if g.unsubAuth != nil {
+		g.unsubAuth()
+	}
 	if g.auth != nil {
 		g.auth.Close()
 	}

@@ -656,6 +656,32 @@ func (r *Reader) primeLocked() {
 	r.waitKey[s.gopTrack] = false
 }
 
+// Flush drops whatever is queued and re-primes the reader from the current
+// GOP, so a viewer whose transport took a while to come up starts at the
+// newest keyframe instead of replaying the backlog. Call it only before the
+// first Next: sequence numbers restart from the cached keyframe.
+func (r *Reader) Flush() {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		select {
+		case <-r.ch:
+			continue
+		default:
+		}
+		break
+	}
+	for i := range r.want {
+		r.seqDelta[i] = 0
+		r.waitKey[i] = s.tracks[i].Kind == KindVideo
+	}
+	r.primed = false
+	if len(r.want) > 0 {
+		r.primeLocked()
+	}
+}
+
 // SetTracks selects the out tracks this reader wants (after WaitReady).
 func (r *Reader) SetTracks(sel []int) {
 	s := r.s

@@ -31,6 +31,7 @@ type SessionInfo struct {
 	User     string
 	Kind     string
 	Remote   string
+	TokenID  string // the session token that opened it ("" for API keys)
 	Protocol string // always "webrtc"
 	Started  time.Time
 	Bytes    uint64 // RTP payload bytes sent so far
@@ -55,8 +56,9 @@ type Readier interface {
 // HTTPError is an error with the HTTP status to answer. Access
 // implementations may return it or any error with an HTTPStatus() int method.
 type HTTPError struct {
-	Status int
-	Msg    string // a sentence safe to show to the client
+	Status     int
+	Msg        string        // a sentence safe to show to the client
+	RetryAfter time.Duration // sent as Retry-After (seconds) when > 0
 }
 
 func (e *HTTPError) Error() string { return e.Msg }

@@ -423,6 +423,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, camera string
 	if err != nil {
 		st := StatusOf(err)
 		msg := err.Error()
+		var he *HTTPError
+		if errors.As(err, &he) && he.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((he.RetryAfter+time.Second-1)/time.Second))))
+		}
 		if st == http.StatusInternalServerError {
 			s.Log.Warn("access check failed", "camera", camera, "err", err)
 			msg = "internal error"

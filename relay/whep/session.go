@@ -132,7 +132,7 @@ func ufragOf(sdp string) string {
 func (ss *session) info() SessionInfo {
 	return SessionInfo{
 		ID: ss.id, Camera: ss.camera, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
-		Protocol: "webrtc", Started: ss.started, Bytes: ss.bytes.Load(),
+		TokenID: ss.viewer.TokenID, Protocol: "webrtc", Started: ss.started, Bytes: ss.bytes.Load(),
 	}
 }
 
@@ -221,6 +221,9 @@ func (ss *session) run() {
 	if ss.ctx.Err() != nil {
 		return
 	}
+	// frames queued during ICE/DTLS setup are stale: start from the
+	// current GOP instead of replaying the backlog
+	ss.reader.Flush()
 
 	var idle *time.Timer
 	if s.IdleTimeout > 0 {
