@@ -1,0 +1,527 @@
+package e2e
+
+// Helpers of the access-control, reload and audit end-to-end tests
+// (doors_test.go, reload_test.go, audit_test.go). Names carry a "dr"
+// prefix so they never collide with other e2e files.
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"gopkg.in/yaml.v3"
+
+	"cordon/auth"
+	"cordon/auth/audit"
+	"cordon/config"
+	"cordon/democam"
+	"cordon/e2e/e2eutil"
+	"cordon/gateway"
+)
+
+// drCam starts a clean democam on host (one of 127.0.0.61..90).
+func drCam(t *testing.T, id, host string) *democam.Camera {
+	t.Helper()
+	c := &democam.Camera{ID: id, Listen: host + ":0", Path: "Streaming/Channels/101", Username: "cam", Password: "cam-" + id + "-secret", DisableUDP: true}
+	if err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func drCamCfg(c *democam.Camera) config.Camera {
+	return config.Camera{ID: c.ID, Name: "Camera " + c.ID, URL: c.URL(), Username: c.Username, Password: c.Password, Transport: "tcp"}
+}
+
+// drGateway is a running gateway that the test may stop early (Stop is
+// idempotent and also runs at cleanup).
+type drGateway struct {
+	*e2eutil.Gateway
+	stopOnce sync.Once
+}
+
+func (g *drGateway) Stop() { g.stopOnce.Do(g.Gateway.Gateway.Close) }
+
+// drStart runs a gateway like e2eutil.Start, optionally with a config file
+// to reload from (configPath != "": written from cfg first).
+func drStart(t *testing.T, cfg *config.Config, configPath string) *drGateway {
+	t.Helper()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		t.Fatalf("invalid test config: %v", errs)
+	}
+	if configPath != "" {
+		drWriteConfig(t, configPath, cfg)
+		loaded, err := config.LoadAndValidate(configPath)
+		if err != nil {
+			t.Fatalf("the config written to %s does not load: %v", configPath, err)
+		}
+		cfg = loaded
+	}
+	logs := &e2eutil.SyncBuffer{}
+	red := config.NewRedactor(cfg)
+	logger := slog.New(config.NewRedactingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), red))
+	g := &gateway.Gateway{Config: cfg, ConfigPath: configPath, Logger: logger, Redactor: red, Stdout: logs}
+	if err := g.Initialize(); err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	dg := &drGateway{Gateway: &e2eutil.Gateway{Gateway: g, Base: "http://" + g.HTTPAddr(), Config: cfg, Logs: logs}}
+	t.Cleanup(dg.Stop)
+	return dg
+}
+
+// drWriteConfig writes cfg as a YAML file (keys from the mapstructure
+// tags, the names the CONTRACT documents), atomically.
+func drWriteConfig(t *testing.T, path string, cfg *config.Config) {
+	t.Helper()
+	b, err := yaml.Marshal(drYAMLValue(reflect.ValueOf(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drWriteFile(t, path, b)
+}
+
+func drWriteFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func drYAMLValue(v reflect.Value) any {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return drYAMLValue(v.Elem())
+	case reflect.Struct:
+		m := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			tag := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
+			if !f.IsExported() || tag == "" || tag == "-" {
+				continue
+			}
+			m[tag] = drYAMLValue(v.Field(i))
+		}
+		return m
+	case reflect.Slice:
+		out := make([]any, 0, v.Len())
+		for i := 0; i < v.Len(); i++ {
+			out = append(out, drYAMLValue(v.Index(i)))
+		}
+		return out
+	default:
+		return v.Interface()
+	}
+}
+
+// drClient returns an HTTP client whose connections leave from src (a
+// loopback address), so that per-address lockout and rate limits can be
+// exercised without one test's failures locking out another's.
+func drClient(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
+	return &http.Client{
+		Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
+		Timeout:   60 * time.Second,
+	}
+}
+
+// drResp is an HTTP answer.
+type drResp struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+func (r drResp) String() string { return fmt.Sprintf("%d %q", r.Status, r.Body) }
+
+// drDo sends a request from src with the given headers.
+func drDo(t *testing.T, src, method, url string, hdr map[string]string, body string) drResp {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := drClient(src).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return drResp{resp.StatusCode, resp.Header, string(b)}
+}
+
+// drLogin posts a login from src.
+func drLogin(t *testing.T, src, base, user, password string) drResp {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	return drDo(t, src, http.MethodPost, base+"/api/v1/login", map[string]string{"Content-Type": "application/json"}, string(b))
+}
+
+// drJSONError checks the CONTRACT's error shape: application/json with
+// exactly {"error": "<non-empty sentence>"}.
+func drJSONError(t *testing.T, what string, r drResp) {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q, want application/json (body %q)", what, ct, r.Body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.Body), &m); err != nil {
+		t.Errorf("%s: body is not JSON: %q", what, r.Body)
+		return
+	}
+	s, ok := m["error"].(string)
+	if !ok || strings.TrimSpace(s) == "" || len(m) != 1 {
+		t.Errorf(`%s: body %q, want exactly {"error": "<sentence>"}`, what, r.Body)
+	}
+}
+
+// drWant401 checks a refused credential: 401, WWW-Authenticate: Bearer,
+// JSON error.
+func drWant401(t *testing.T, what string, r drResp) {
+	t.Helper()
+	if r.Status != http.StatusUnauthorized {
+		t.Errorf("%s: %s, want 401", what, r)
+		return
+	}
+	if wa := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(wa, "Bearer") {
+		t.Errorf("%s: WWW-Authenticate %q, want a Bearer challenge", what, wa)
+	}
+	drJSONError(t, what, r)
+}
+
+// drOffer returns a browser-like recvonly WHEP offer (video and audio).
+func drOffer(t *testing.T) string {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP
+}
+
+// drMintToken signs in name at the clock now through an auth.Service on
+// stateDir, exactly as the gateway would (same signing key file), and
+// returns the session token. Used before the gateway starts, to present
+// tokens whose lifetime has honestly passed (or, with another state dir,
+// tokens signed by a foreign key).
+func drMintToken(t *testing.T, stateDir string, u config.User, password string, now time.Time, ttl time.Duration) string {
+	t.Helper()
+	dir, err := auth.NewDirectory([]auth.User{{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al := &audit.Log{Path: filepath.Join(t.TempDir(), "mint-audit.log"), Logger: slog.New(slog.DiscardHandler)}
+	if err := al.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	s := &auth.Service{StateDir: stateDir, TokenTTL: ttl, Directory: dir, Audit: al, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
+	if err := s.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tok, _, err := s.Login(context.Background(), u.Name, password, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// drTamper rewrites a token's claims (sub = newSub) keeping its signature.
+func drTamper(t *testing.T, tok, newSub string) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts", len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	claims["sub"] = newSub
+	raw, _ = json.Marshal(claims)
+	parts[1] = base64.RawURLEncoding.EncodeToString(raw)
+	return strings.Join(parts, ".")
+}
+
+// drRTSP sends one raw RTSP request (DESCRIBE by default) from src with
+// optional Basic credentials and returns status and headers.
+func drRTSP(t *testing.T, rtspAddr, src, method, camera, user, pass string) (int, http.Header) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
+	conn, err := d.Dial("tcp", rtspAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s rtsp://%s/%s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n", method, rtspAddr, camera)
+	if user != "" || pass != "" {
+		fmt.Fprintf(&b, "Authorization: Basic %s\r\n", base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	status, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("RTSP %s %s: reading status: %v", method, camera, err)
+	}
+	f := strings.Fields(status)
+	if len(f) < 2 || f[0] != "RTSP/1.0" {
+		t.Fatalf("RTSP status line %q", status)
+	}
+	code, _ := strconv.Atoi(f[1])
+	hdr := http.Header{}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("RTSP headers: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break
+		}
+		k, v, _ := strings.Cut(line, ":")
+		hdr.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return code, hdr
+}
+
+// drPlayer is an RTSP client (gortsplib, TCP) playing a camera.
+type drPlayer struct {
+	c       *gortsplib.Client
+	pkts    atomic.Int64
+	ended   chan struct{}
+	endedAt atomic.Pointer[time.Time]
+	err     error
+}
+
+// drRTSPPlay plays rtsp://user:pass@addr/camera over TCP; it fails the
+// test when the server refuses.
+func drRTSPPlay(t *testing.T, rtspAddr, camera, user, pass string) *drPlayer {
+	t.Helper()
+	u, err := base.ParseURL("rtsp://" + rtspAddr + "/" + camera)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(user, pass)
+	proto := gortsplib.ProtocolTCP
+	p := &drPlayer{ended: make(chan struct{})}
+	p.c = &gortsplib.Client{Scheme: "rtsp", Host: rtspAddr, Protocol: &proto, ReadTimeout: 20 * time.Second}
+	if err := p.c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	desc, _, err := p.c.Describe(u)
+	if err != nil {
+		p.c.Close()
+		t.Fatalf("RTSP DESCRIBE %s as %s: %v", camera, user, err)
+	}
+	if err := p.c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		p.c.Close()
+		t.Fatalf("RTSP SETUP %s: %v", camera, err)
+	}
+	p.c.OnPacketRTPAny(func(_ *description.Media, _ format.Format, _ *rtp.Packet) { p.pkts.Add(1) })
+	if _, err := p.c.Play(nil); err != nil {
+		p.c.Close()
+		t.Fatalf("RTSP PLAY %s: %v", camera, err)
+	}
+	go func() {
+		p.err = p.c.Wait()
+		now := time.Now()
+		p.endedAt.Store(&now)
+		close(p.ended)
+	}()
+	t.Cleanup(func() {
+		p.c.Close()
+		<-p.ended
+	})
+	return p
+}
+
+// waitPackets waits until the player has received more than n packets.
+func (p *drPlayer) waitPackets(t *testing.T, n int64, within time.Duration) {
+	t.Helper()
+	e2eutil.WaitFor(t, within, "RTSP packets", func() bool { return p.pkts.Load() > n })
+}
+
+// auWatch drains a WHEP viewer's access units and remembers when the last
+// one arrived.
+type auWatch struct {
+	n      atomic.Int64
+	last   atomic.Pointer[time.Time]
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func drWatch(t *testing.T, v *e2eutil.Viewer) *auWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &auWatch{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case au := <-v.AUs:
+				at := au.At
+				w.last.Store(&at)
+				w.n.Add(1)
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-w.done })
+	return w
+}
+
+// waitFlowing waits until at least n more AUs arrived.
+func (w *auWatch) waitFlowing(t *testing.T, n int64, within time.Duration) {
+	t.Helper()
+	start := w.n.Load()
+	e2eutil.WaitFor(t, within, "WHEP media", func() bool { return w.n.Load() >= start+n })
+}
+
+// stoppedAt waits until no AU has arrived for quiet and returns the time
+// of the last one; it fails when media keeps flowing past within.
+func (w *auWatch) stoppedAt(t *testing.T, quiet, within time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		l := w.last.Load()
+		if l == nil || time.Since(*l) >= quiet {
+			if l == nil {
+				return time.Time{}
+			}
+			return *l
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("WHEP media still flowing after %v", within)
+	return time.Time{}
+}
+
+// drLine is one parsed audit line.
+type drLine struct {
+	N      int // 1-based line number
+	Raw    string
+	Fields map[string]any
+}
+
+func (l drLine) s(k string) string { v, _ := l.Fields[k].(string); return v }
+
+// drAudit reads the audit file's complete lines.
+func drAudit(t *testing.T, path string) []drLine {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []drLine
+	for i, raw := range strings.SplitAfter(string(b), "\n") {
+		if !strings.HasSuffix(raw, "\n") {
+			break // a line being written
+		}
+		raw = strings.TrimSuffix(raw, "\n")
+		var m map[string]any
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			t.Fatalf("audit line %d is not JSON: %q", i+1, raw)
+		}
+		out = append(out, drLine{N: i + 1, Raw: raw, Fields: m})
+	}
+	return out
+}
+
+// drMatch selects audit lines: every non-empty field must be equal;
+// Detail matches as a prefix.
+type drMatch struct {
+	Event, Actor, Camera, Protocol, DetailPrefix string
+}
+
+func (m drMatch) ok(l drLine) bool {
+	return l.s("event") == m.Event &&
+		(m.Actor == "" || l.s("actor") == m.Actor) &&
+		(m.Camera == "" || l.s("camera") == m.Camera) &&
+		(m.Protocol == "" || l.s("protocol") == m.Protocol) &&
+		strings.HasPrefix(l.s("detail"), m.DetailPrefix)
+}
+
+// drWaitAudit waits for a line matching m after line `after` and returns it.
+func drWaitAudit(t *testing.T, path string, after int, m drMatch, within time.Duration) drLine {
+	t.Helper()
+	var found drLine
+	e2eutil.WaitFor(t, within, fmt.Sprintf("audit %+v after line %d", m, after), func() bool {
+		for _, l := range drAudit(t, path) {
+			if l.N > after && m.ok(l) {
+				found = l
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// drAuditLen returns the number of complete lines.
+func drAuditLen(t *testing.T, path string) int { return len(drAudit(t, path)) }
