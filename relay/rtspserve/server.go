@@ -110,6 +110,9 @@ type connState struct {
 	viewer Viewer
 	remote string
 	descs  map[string]*camStream // by path, from DESCRIBE or SETUP
+	// pendingPlay is the session whose PLAY is being answered; its media
+	// starts once the answer is out (OnResponse)
+	pendingPlay *session
 }
 
 // camStream is one session's gortsplib stream with its media mapping.
@@ -122,14 +125,16 @@ type camStream struct {
 }
 
 type session struct {
-	info   SessionInfo
-	cs     *camStream
-	reader *relay.Reader
-	cancel context.CancelFunc
-	done   chan struct{}
-	ss     *gortsplib.ServerSession
-	once   sync.Once
-	viewer Viewer
+	info    SessionInfo
+	cs      *camStream
+	reader  *relay.Reader
+	cancel  context.CancelFunc
+	pctx    context.Context
+	pumping bool // guarded by Server.mu
+	done    chan struct{}
+	ss      *gortsplib.ServerSession
+	once    sync.Once
+	viewer  Viewer
 }
 
 // Initialize starts listening.
@@ -232,9 +237,27 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// OnResponse replaces the library's Server header with cordon's.
-func (s *Server) OnResponse(_ *gortsplib.ServerConn, res *base.Response) {
+// OnResponse replaces the library's Server header with cordon's, and
+// starts the media of a session whose PLAY succeeded: gortsplib activates
+// the session's stream reader only after OnPlay returns, and packets
+// written before that (the cached keyframe) would be lost.
+func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	res.Header["Server"] = base.HeaderValue{"cordon"}
+	s.mu.Lock()
+	st := s.conns[c]
+	var se *session
+	if st != nil {
+		se, st.pendingPlay = st.pendingPlay, nil
+	}
+	start := se != nil && res.StatusCode == base.StatusOK && s.sessions[se.ss] == se
+	if start {
+		se.pumping = true
+	}
+	s.mu.Unlock()
+	if start {
+		s.wg.Add(1)
+		go s.pump(se.pctx, se)
+	}
 }
 
 // OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.
@@ -279,6 +302,11 @@ func (s *Server) endSession(se *session) {
 	se.once.Do(func() {
 		if se.cancel != nil {
 			se.cancel()
+		}
+		s.mu.Lock()
+		pumping := se.pumping
+		s.mu.Unlock()
+		if pumping {
 			<-se.done
 		}
 		var bytes uint64
@@ -585,13 +613,16 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 	}
 	r.SetTracks(sel)
 	pctx, pcancel := context.WithCancel(s.ctx)
-	se.reader, se.cancel, se.done = r, pcancel, make(chan struct{})
+	se.reader, se.cancel, se.pctx, se.done = r, pcancel, pctx, make(chan struct{})
 	se.info.Started = time.Now()
 	if s.Events != nil {
 		s.Events.ViewStart(se.info)
 	}
-	s.wg.Add(1)
-	go s.pump(pctx, se)
+	s.mu.Lock()
+	if st := s.conns[ctx.Conn]; st != nil {
+		st.pendingPlay = se
+	}
+	s.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
