@@ -493,6 +493,19 @@ func TestSanitizeTimestampResetOnReconnect(t *testing.T) {
 	if int32(last-preHdrs[len(preHdrs)-1].Timestamp) <= 0 {
 		t.Errorf("viewer timestamp went from %d to %d", preHdrs[len(preHdrs)-1].Timestamp, last)
 	}
+	// and after the restart the viewer's clock runs at real speed (not a
+	// clamped crawl, not the camera's jump)
+	var post []e2eutil.AU
+	for _, au := range after {
+		if au.At.Sub(restarted) > 300*time.Millisecond {
+			post = append(post, au)
+		}
+	}
+	media := time.Duration(post[len(post)-1].TS-post[0].TS) * time.Second / 90000
+	wall := post[len(post)-1].At.Sub(post[0].At)
+	if media < wall*6/10 || media > wall*14/10 {
+		t.Errorf("after the restart the viewer's timestamps advanced %v in %v of wall time", media, wall)
+	}
 	checkHeaders(t, hdrs, tap.SSRCs())
 	for i, au := range after {
 		for _, nal := range au.NALUs {
