@@ -525,3 +525,12 @@ func drWaitAudit(t *testing.T, path string, after int, m drMatch, within time.Du
 
 // drAuditLen returns the number of complete lines.
 func drAuditLen(t *testing.T, path string) int { return len(drAudit(t, path)) }
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
