@@ -123,12 +123,14 @@ type cameraJSON struct {
 	VideoCodec string `json:"video_codec"`
 	AudioCodec string `json:"audio_codec"`
 	Viewers    int    `json:"viewers"`
+	// OnDemand cameras are pulled only while watched: idle, they read
+	// offline, and a WHEP or RTSP request starts them.
+	OnDemand bool `json:"on_demand"`
 
 	URL        string `json:"url,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
 	Reconnects uint64 `json:"reconnects,omitempty"`
 	Transport  string `json:"transport,omitempty"`
-	OnDemand   bool   `json:"on_demand,omitempty"`
 }
 
 func (g *Gateway) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Principal) {
@@ -145,7 +147,7 @@ func (g *Gateway) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Pr
 	for _, u := range units {
 		st := u.puller.State()
 		info := u.stream.Info()
-		cj := cameraJSON{ID: u.cfg.ID, Name: u.cfg.Name, Online: info.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec}
+		cj := cameraJSON{ID: u.cfg.ID, Name: u.cfg.Name, Online: info.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec, OnDemand: u.cfg.OnDemand}
 		if cj.Name == "" {
 			cj.Name = u.cfg.ID
 		}
@@ -157,7 +159,6 @@ func (g *Gateway) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Pr
 			cj.LastError = g.Redactor.Redact(st.LastError)
 			cj.Reconnects = st.Reconnects
 			cj.Transport = st.Transport
-			cj.OnDemand = u.cfg.OnDemand
 		}
 		out = append(out, cj)
 	}

@@ -189,12 +189,21 @@ class Tile {
     const v = Number.isFinite(cam.viewers) ? cam.viewers : null;
     this.viewersEl.textContent = v === null ? '' : (v === 1 ? '1 viewer' : v + ' viewers');
 
-    const online = cam.online !== false;
-    const wasOnline = this.online;
-    this.online = online;
-    if (!online) {
-      if (this.state !== 'offline' || this.session) this.goOffline(null);
-    } else if (!wasOnline || this.state === '') {
+    // An on-demand camera is pulled only while someone watches: it reads
+    // offline while idle, and asking for it (WHEP POST) is what starts it.
+    const available = cam.online !== false || cam.on_demand === true;
+    const wasAvailable = this.online;
+    this.online = available;
+    const live = this.session && !this.session.closed;
+    if (!available) {
+      // Keep a live session: the gateway resumes it when the camera comes
+      // back. Without one, show offline and wait for the camera list.
+      if (live) {
+        if (this.state !== 'offline') this.setState('offline');
+      } else if (this.state !== 'offline') {
+        this.goOffline(null);
+      }
+    } else if (!live && (!wasAvailable || this.state === '')) {
       if (this.state === '' || (this.state === 'offline' && !this.retryTimer)) this.connect();
     }
   }
