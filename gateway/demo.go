@@ -58,11 +58,11 @@ var demoCameras = []struct {
 	onDemand       bool
 	phoneHome      []string
 }{
-	{id: "lobby", name: "Lobby (clean camera, PCMU audio)", host: "127.0.0.2", audio: true},
-	{id: "gate-north", name: "Gate north (Hikvision-style: private SEI, vendor SDP, ONVIF header extensions)", host: "127.0.0.3",
+	{id: "lobby", name: "Lobby", host: "127.0.0.2", audio: true},
+	{id: "gate-north", name: "Gate north (Hikvision-style)", host: "127.0.0.3",
 		quirks:    democam.Quirks{HikvisionSDP: true, PrivateSEI: true, AUDAndFiller: true, HeaderExtensions: true},
 		phoneHome: []string{"litedev.hik-connect.com.", "api.ezvizlife.com.", "0.pool.ntp.org."}},
-	{id: "yard", name: "Yard (Dahua-style: metadata + back-channel tracks; on demand)", host: "127.0.0.4",
+	{id: "yard", name: "Yard (Dahua-style, on demand)", host: "127.0.0.4",
 		quirks: democam.Quirks{DahuaTracks: true, MarkerOnParamSets: true}, onDemand: true,
 		phoneHome: []string{"www.easy4ipcloud.com.", "p2p.easy4ip.com."}},
 }
