@@ -578,3 +578,19 @@ func rawRTSP(t *testing.T, addr, method, rawURL string, hdr map[string]string) s
 func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
+
+// capped is a *testing.T whose Errorf reports at most left messages (the
+// test still fails on every one): a broken filter fails every AU.
+type capped struct {
+	*testing.T
+	left int
+}
+
+func (c *capped) Errorf(format string, args ...any) {
+	c.T.Helper()
+	if c.left--; c.left >= 0 {
+		c.T.Errorf(format, args...)
+	} else {
+		c.T.Fail()
+	}
+}

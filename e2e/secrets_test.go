@@ -232,7 +232,14 @@ func TestSecretsNeverLeave(t *testing.T) {
 			t.Errorf("audit log has no %s event: the session did not exercise it", name)
 		}
 	}
-	if !strings.Contains(g.Logs.String(), wrongCamID) {
+	// the failure paths really ran and were logged
+	logs := g.Logs.String()
+	for _, want := range []string{`"camera connection failed"`, `"camera offline"`, `"camera online"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the gateway logs lack %s: the session did not exercise it", want)
+		}
+	}
+	if !strings.Contains(logs, wrongCamID) {
 		t.Errorf("the gateway logged nothing about %s", wrongCamID)
 	}
 	// the state directory (signing key aside, it must not hold secrets either)
