@@ -102,13 +102,13 @@ func measured(fn func()) (cpu time.Duration, mallocs uint64, wall time.Duration)
 // BenchmarkFanOut: one camera at ~2 Mbit/s (ffmpeg publishing a noisy
 // 640x360 15 fps libx264 clip, CBR 2 Mbit/s, GOP 2 s, into an RTSP server
 // cordon pulls) to 50 WHEP viewers, then to 50 RTSP readers (TCP), each for
-// 20 s, the clients in a separate process (cmd/cordon-load). Reports the
+// 18 s (joins ramped over 3 s: the WHEP POST rate limit is per address), the clients in a separate process (cmd/cordon-load). Reports the
 // gateway's CPU seconds per viewer-minute (process user+sys over the
 // window, minus the same window with no viewer, / viewers x minutes) and
 // heap allocations per packet delivered (runtime.MemStats.Mallocs delta /
 // RTP packets the clients received; includes the idle baseline's).
 func BenchmarkFanOut(b *testing.B) {
-	const viewers, secs = 50, 20
+	const viewers, secs = 50, 18
 	clip := coreEncodeClip(b, b.TempDir(), "640x360", 8, 30, "2M")
 	load := buildLoad(b)
 	cam := startFFCam(b, "127.0.0.40", clip)
@@ -135,7 +135,7 @@ func BenchmarkFanOut(b *testing.B) {
 			{"rtsp", []string{"--rtsp", g.RTSPAddr(), "--tcp"}},
 		} {
 			args := append([]string{"--url", g.Base, "--user", "alice", "--password", "alice-pw-1", "--camera", "fan",
-				"--viewers", strconv.Itoa(viewers), "--duration", fmt.Sprintf("%ds", secs), "--quiet"}, mode.args...)
+				"--viewers", strconv.Itoa(viewers), "--duration", fmt.Sprintf("%ds", secs), "--ramp", "3s", "--quiet"}, mode.args...)
 			var out []byte
 			var err error
 			cpu, mallocs, wall := measured(func() {

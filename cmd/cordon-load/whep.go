@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,9 +106,29 @@ func runWHEP(ctx context.Context, o options, token string, c *client) error {
 	}
 	<-gathered
 	base := strings.TrimRight(o.url, "/")
-	status, hdr, body, err := do(ctx, http.MethodPost, base+"/whep/"+url.PathEscape(o.camera), token, pc.LocalDescription().SDP)
-	if err != nil {
-		return err
+	var status int
+	var hdr http.Header
+	var body string
+	// 429 (rate limit per address) and 503 (camera not ready) are retried
+	// after Retry-After, a few times, as a browser's viewer page does
+	for try := 0; ; try++ {
+		start = time.Now()
+		status, hdr, body, err = do(ctx, http.MethodPost, base+"/whep/"+url.PathEscape(o.camera), token, pc.LocalDescription().SDP)
+		if err != nil {
+			return err
+		}
+		if (status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable) || try == 8 {
+			break
+		}
+		wait := time.Second
+		if s, err := strconv.Atoi(hdr.Get("Retry-After")); err == nil && s > 0 {
+			wait = min(time.Duration(s)*time.Second, 10*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	if status != http.StatusCreated {
 		return fmt.Errorf("POST /whep/%s: %d %s", o.camera, status, strings.TrimSpace(body))
