@@ -45,7 +45,7 @@ func quirkCamCfg(c *democam.Camera) config.Camera {
 }
 
 // quirkGateway starts a gateway for one camera with an operator and an admin.
-func quirkGateway(t *testing.T, cam *democam.Camera, allowAxis bool) *e2eutil.Gateway {
+func quirkGateway(t *testing.T, cam *democam.Camera, allowAxis bool, allowOther ...string) *e2eutil.Gateway {
 	t.Helper()
 	cfg := tcpOnlyRTSP(e2eutil.Config(t, []e2eutil.Account{
 		{Name: opUser, Password: opPass, Cameras: []string{"*"}},
@@ -54,6 +54,7 @@ func quirkGateway(t *testing.T, cam *democam.Camera, allowAxis bool) *e2eutil.Ga
 	if allowAxis {
 		cfg.Sanitize.AllowSEIUUIDs = []string{axisUUIDString()}
 	}
+	cfg.Sanitize.AllowSEIUUIDs = append(cfg.Sanitize.AllowSEIUUIDs, allowOther...)
 	return e2eutil.Start(t, cfg)
 }
 
@@ -62,8 +63,11 @@ type quirkCase struct {
 	host      string
 	q         democam.Quirks
 	allowAxis bool // sanitize.allow_sei_uuids = [Axis]
-	wantSEI   bool // the Axis SEI must reach the viewer
-	rtsp      bool // also check the RTSP re-serve
+	// allowOther: an allow-listed UUID the camera does not send (so that a
+	// filter that ignored the UUIDs would be caught)
+	allowOther string
+	wantSEI    bool // the Axis SEI must reach the viewer
+	rtsp       bool // also check the RTSP re-serve
 	// control asserts the camera really shows the quirk (direct tap).
 	control func(t *testing.T, cam *democam.Camera, tap *rtspTap)
 }
@@ -91,6 +95,8 @@ func TestSanitizeQuirkyCameras(t *testing.T) {
 		{name: "SignedSEIAllowListed", host: "127.0.0.8", q: democam.Quirks{SignedSEI: true}, allowAxis: true, wantSEI: true,
 			control: func(t *testing.T, _ *democam.Camera, tap *rtspTap) { mustHaveBytes(t, tap, axis[:]) }},
 		{name: "SignedSEINotAllowListed", host: "127.0.0.9", q: democam.Quirks{SignedSEI: true},
+			control: func(t *testing.T, _ *democam.Camera, tap *rtspTap) { mustHaveBytes(t, tap, axis[:]) }},
+		{name: "SignedSEIOtherUUIDAllowListed", host: "127.0.0.22", q: democam.Quirks{SignedSEI: true}, allowOther: "0123456789abcdef0123456789abcdef",
 			control: func(t *testing.T, _ *democam.Camera, tap *rtspTap) { mustHaveBytes(t, tap, axis[:]) }},
 		{name: "PrivateAndSignedSEIAllowListed", host: "127.0.0.10", q: democam.Quirks{PrivateSEI: true, SignedSEI: true}, allowAxis: true, wantSEI: true,
 			control: func(t *testing.T, cam *democam.Camera, tap *rtspTap) {
@@ -210,7 +216,11 @@ func sdpForCheck(sdp string) string {
 
 func runQuirkCase(t *testing.T, c quirkCase) {
 	cam := quirkyCam(t, "cam-"+strings.ToLower(c.name), c.host, c.q)
-	g := quirkGateway(t, cam, c.allowAxis)
+	var other []string
+	if c.allowOther != "" {
+		other = append(other, c.allowOther)
+	}
+	g := quirkGateway(t, cam, c.allowAxis, other...)
 	tap := tapCamera(t, cam)
 	codec := tap.codec
 	tok := e2eutil.Login(t, g.Base, opUser, opPass)
