@@ -230,10 +230,10 @@ func TestBrowserPlaysDemo(t *testing.T) {
 	}
 
 	// The demo's on-demand camera must be watchable from the page too: an
-	// idle on-demand camera is not an offline one. Known product bug while
-	// this fails: /api/v1/cameras reports an idle on-demand camera as
-	// online:false and web/assets/app.js (Tile.update) never opens a WHEP
-	// session for an offline camera, so nothing ever starts the pull.
+	// idle on-demand camera is not an offline one. Regression test: the
+	// API reports an idle on-demand camera as online:false, and the page
+	// once never opened a WHEP session for it, so nothing started the pull
+	// (fixed in c9d04d5).
 	t.Run("on-demand yard plays", func(t *testing.T) {
 		yard := `document.querySelector('article.tile[data-camera="yard"]')?.dataset.state === 'playing'`
 		if err := chromedp.Run(ctx, chromedp.Poll(yard, &ok, chromedp.WithPollingTimeout(20*time.Second),

@@ -269,11 +269,11 @@ func TestRTSPAndWHEPTwentyEach(t *testing.T) {
 // SPS, PPS, IDR (the cached GOP), so an NVR shows a picture at once and a
 // decoder never sees a P-frame without its reference.
 //
-// Known product bug while this fails: relay/rtspserve/server.go OnPlay
-// starts the pump (go s.pump) before returning, but gortsplib only makes
-// the session an active reader of its ServerStream (readerSetActive) after
-// OnPlay returns; packets written before that are discarded, so the cached
-// keyframe is sometimes lost and the reader starts on a P-frame.
+// Regression test: gortsplib makes a session an active reader of its
+// ServerStream only after OnPlay returns (readerSetActive); packets written
+// before that are discarded. When rtspserve started its pump inside OnPlay,
+// the cached keyframe was sometimes lost and 1-2 of 12 readers started on a
+// P-frame (fixed in 13c941c).
 func TestRTSPReaderStartsOnKeyframe(t *testing.T) {
 	cam := coreCam(t, "keyed", "127.0.0.35", false)
 	g := e2eutil.Start(t, e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}}},
@@ -296,6 +296,6 @@ func TestRTSPReaderStartsOnKeyframe(t *testing.T) {
 		time.Sleep(time.Duration(i*37%200) * time.Millisecond) // join at different points of the GOP
 	}
 	if bad > 0 {
-		t.Fatalf("%d of %d RTSP readers did not start on SPS, PPS, IDR (see relay/rtspserve OnPlay: pump started before the session is active)", bad, n)
+		t.Fatalf("%d of %d RTSP readers did not start on SPS, PPS, IDR (cached keyframe written before gortsplib activated the session?)", bad, n)
 	}
 }
