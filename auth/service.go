@@ -395,7 +395,7 @@ func (s *Service) checkSecret(ctx context.Context, c credentialCheck) (*Principa
 		return nil, err
 	}
 	if !ok || e == nil {
-		return nil, s.failed(now, keys, c, "bad credentials")
+		return nil, s.failed(s.now(), keys, c, "bad credentials") // lock from the end of the attempt, after the hash
 	}
 	if c.lockUser {
 		s.lock.reset(userKey(c.name))

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, erro
 	if g.hub.Get(camera) == nil {
 		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusNotFound, Msg: "no such camera"}
 	}
-	return whep.Viewer{Name: p.Name, Kind: p.Kind, TokenID: p.TokenID, Admin: p.Admin}, nil
+	return whep.Viewer{Name: p.Name, Kind: p.Kind, TokenID: p.TokenID, Admin: p.Admin, Remote: g.auth.RemoteAddr(r)}, nil
 }
 
 // rtspAccess applies auth to RTSP clients.
@@ -56,6 +57,9 @@ type rtspAccess struct{ g *Gateway }
 
 func (a rtspAccess) CheckPassword(name, secret, remote string) (rtspserve.Viewer, error) {
 	p, err := a.g.auth.AuthenticatePassword(name, secret, remote, "rtsp")
+	if errors.Is(err, auth.ErrAuditUnavailable) {
+		return rtspserve.Viewer{}, fmt.Errorf("%w: %v", rtspserve.ErrUnavailable, err)
+	}
 	if err != nil {
 		return rtspserve.Viewer{}, err
 	}
@@ -94,17 +98,22 @@ type viewEvents struct{ g *Gateway }
 
 func (e viewEvents) Ready() error { return e.g.audit.Healthy() }
 
-func (e viewEvents) ViewStart(s whep.SessionInfo) {
-	e.start(s.User, s.Camera, s.Remote, s.Protocol, s.ID)
+func (e viewEvents) ViewStart(s whep.SessionInfo) error {
+	return e.start(s.User, s.Camera, s.Remote, s.Protocol, s.ID)
 }
 
 func (e viewEvents) ViewEnd(s whep.SessionInfo, dur time.Duration, bytes uint64) {
 	e.end(s.User, s.Camera, s.Remote, s.Protocol, s.ID, dur, bytes)
 }
 
-func (e viewEvents) start(user, camera, remote, proto, id string) {
-	e.g.record(audit.Event{Event: audit.ViewStart, Actor: user, Camera: camera, Remote: remote, Protocol: proto, Detail: "session " + id})
+// start records a view start; an error refuses the session (fail closed).
+func (e viewEvents) start(user, camera, remote, proto, id string) error {
+	if err := e.g.audit.Append(audit.Event{Event: audit.ViewStart, Actor: user, Camera: camera, Remote: remote, Protocol: proto, Detail: "session " + id}); err != nil {
+		e.g.Logger.Error("refusing a viewing session: the audit log cannot be written", "user", user, "camera", camera, "protocol", proto, "err", err)
+		return err
+	}
 	e.g.Logger.Info("view started", "user", user, "camera", camera, "remote", remote, "protocol", proto, "session", id)
+	return nil
 }
 
 func (e viewEvents) end(user, camera, remote, proto, id string, dur time.Duration, bytes uint64) {
@@ -116,8 +125,8 @@ func (e viewEvents) end(user, camera, remote, proto, id string, dur time.Duratio
 // rtspEvents adapts viewEvents to the RTSP server's Events.
 type rtspEvents struct{ viewEvents }
 
-func (e rtspEvents) ViewStart(s rtspserve.SessionInfo) {
-	e.start(s.User, s.Camera, s.Remote, "rtsp", s.ID)
+func (e rtspEvents) ViewStart(s rtspserve.SessionInfo) error {
+	return e.start(s.User, s.Camera, s.Remote, "rtsp", s.ID)
 }
 
 func (e rtspEvents) ViewEnd(s rtspserve.SessionInfo, dur time.Duration, bytes uint64) {

@@ -35,6 +35,11 @@ import (
 // Realm is the RTSP authentication realm: cordon's, never a camera's.
 const Realm = "cordon"
 
+// ErrUnavailable, wrapped in an Access error, means the server cannot
+// take sessions now (e.g. the audit log cannot be written): the client gets
+// 503, not 401.
+var ErrUnavailable = errors.New("service unavailable")
+
 // Viewer is an authenticated principal.
 type Viewer struct {
 	Name string
@@ -70,7 +75,8 @@ type SessionInfo struct {
 
 // Events receives session starts and ends (audit, logs).
 type Events interface {
-	ViewStart(s SessionInfo)
+	// ViewStart records a session start; an error refuses it with 503.
+	ViewStart(s SessionInfo) error
 	ViewEnd(s SessionInfo, dur time.Duration, bytes uint64)
 	Denied(name, camera, remote, reason string)
 }
@@ -358,7 +364,10 @@ func (s *Server) authenticate(c *gortsplib.ServerConn, req *base.Request, camera
 	cached := st.authz != "" && st.authz == raw[0]
 	s.mu.Unlock()
 	if !cached {
-		v, ok := s.verify(st, req, raw)
+		v, ok, err := s.verify(st, req, raw)
+		if errors.Is(err, ErrUnavailable) {
+			return nil, errResponse(base.StatusServiceUnavailable)
+		}
 		if !ok {
 			if s.Events != nil {
 				s.Events.Denied(v.Name, camera, st.remote, "rtsp authentication failed")
@@ -376,35 +385,35 @@ func (s *Server) digest() bool { return s.DigestEnabled != nil && s.DigestEnable
 
 func (s *Server) basicAllowed() bool { return s.AllowBasic || s.TLSConfig != nil }
 
-func (s *Server) verify(st *connState, req *base.Request, raw base.HeaderValue) (Viewer, bool) {
+func (s *Server) verify(st *connState, req *base.Request, raw base.HeaderValue) (Viewer, bool, error) {
 	var a headers.Authorization
 	if err := a.Unmarshal(raw); err != nil {
-		return Viewer{}, false
+		return Viewer{}, false, nil
 	}
 	switch a.Method {
 	case headers.AuthMethodBasic:
 		if !s.basicAllowed() {
-			return Viewer{Name: a.Username}, false
+			return Viewer{Name: a.Username}, false, nil
 		}
 		v, err := s.Access.CheckPassword(a.Username, a.BasicPass, st.remote)
 		if err != nil {
-			return Viewer{Name: a.Username}, false
+			return Viewer{Name: a.Username}, false, err
 		}
-		return v, true
+		return v, true, nil
 	case headers.AuthMethodDigest:
 		if !s.digest() || (a.Algorithm != nil && *a.Algorithm != headers.AuthAlgorithmMD5) {
-			return Viewer{Name: a.Username}, false
+			return Viewer{Name: a.Username}, false, nil
 		}
 		v, ha1, ok := s.Access.DigestHA1(a.Username)
 		if !ok {
-			return Viewer{Name: a.Username}, false
+			return Viewer{Name: a.Username}, false, nil
 		}
 		if err := verifyDigest(req, &a, ha1, st.nonce); err != nil {
-			return Viewer{Name: a.Username}, false
+			return Viewer{Name: a.Username}, false, nil
 		}
-		return v, true
+		return v, true, nil
 	}
-	return Viewer{}, false
+	return Viewer{}, false, nil
 }
 
 // cameraOf maps an RTSP path to a camera id ("/gate-north" or with a
@@ -616,7 +625,12 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 	se.reader, se.cancel, se.pctx, se.done = r, pcancel, pctx, make(chan struct{})
 	se.info.Started = time.Now()
 	if s.Events != nil {
-		s.Events.ViewStart(se.info)
+		if err := s.Events.ViewStart(se.info); err != nil {
+			pcancel()
+			r.Close()
+			se.reader, se.cancel = nil, nil
+			return errResponse(base.StatusServiceUnavailable), nil
+		}
 	}
 	s.mu.Lock()
 	if st := s.conns[ctx.Conn]; st != nil {

@@ -73,7 +73,7 @@ type events struct {
 	denied []string
 }
 
-func (e *events) ViewStart(SessionInfo) { e.mu.Lock(); e.starts++; e.mu.Unlock() }
+func (e *events) ViewStart(SessionInfo) error { e.mu.Lock(); e.starts++; e.mu.Unlock(); return nil }
 func (e *events) ViewEnd(SessionInfo, time.Duration, uint64) {
 	e.mu.Lock()
 	e.ends++

@@ -44,7 +44,9 @@ type SessionInfo struct {
 // session; an error fails the POST closed with 503 and the error's text
 // (e.g. the audit log cannot be written).
 type Events interface {
-	ViewStart(s SessionInfo)
+	// ViewStart records a session start; an error (e.g. the audit log
+	// cannot be written) refuses the session with 503.
+	ViewStart(s SessionInfo) error
 	ViewEnd(s SessionInfo, dur time.Duration, bytes uint64)
 }
 

@@ -171,12 +171,18 @@ type fakeEvents struct {
 	ends   []SessionInfo
 	bytes  []uint64
 	notOK  error
+	// startErr makes ViewStart refuse (the audit write failed)
+	startErr error
 }
 
-func (e *fakeEvents) ViewStart(s SessionInfo) {
+func (e *fakeEvents) ViewStart(s SessionInfo) error {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.startErr != nil {
+		return e.startErr
+	}
 	e.starts = append(e.starts, s)
-	e.mu.Unlock()
+	return nil
 }
 func (e *fakeEvents) ViewEnd(s SessionInfo, _ time.Duration, b uint64) {
 	e.mu.Lock()

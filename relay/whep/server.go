@@ -532,10 +532,23 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 	}
 	ok = true // the session owns the reader now
 
+	// fail closed: a session whose start cannot be recorded never starts
+	// (recorded outside the lock: the audit write is fsynced)
+	if s.Events != nil {
+		if err := s.Events.ViewStart(ss.info()); err != nil {
+			ss.teardown()
+			w.Header().Set("Retry-After", "5")
+			s.fail(w, http.StatusServiceUnavailable, "audit_unavailable", "the session cannot be recorded in the audit log; new sessions are refused")
+			return
+		}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		ss.teardown()
+		if s.Events != nil {
+			s.Events.ViewEnd(ss.info(), 0, 0)
+		}
 		w.Header().Set("Retry-After", "5")
 		s.fail(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 		return
@@ -544,9 +557,6 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	if s.Events != nil {
-		s.Events.ViewStart(ss.info())
-	}
 	s.Metrics.sessions.WithLabelValues(camera).Inc()
 	go ss.run()
 

@@ -283,6 +283,17 @@ func TestErrors(t *testing.T) {
 	check("audit broken", r, 503)
 	e.events.mu.Lock()
 	e.events.notOK = nil
+	// Ready still passes but recording the start fails (the log broke on
+	// this very write): the session must not start
+	e.events.startErr = fmt.Errorf("audit append: disk full")
+	e.events.mu.Unlock()
+	r = post(t, e, "cam1", "alice", "application/sdp", offer)
+	check("view_start cannot be recorded", r, 503)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	e.events.mu.Lock()
+	e.events.startErr = nil
 	e.events.mu.Unlock()
 	if n := len(e.srv.Sessions()); n != 0 {
 		t.Errorf("%d sessions left", n)
