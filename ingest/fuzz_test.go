@@ -93,8 +93,8 @@ func FuzzDepacketize(f *testing.F) {
 	seed.WriteByte(0)
 	seed.Write(pkt(96, 1, 0, true, sps))
 	seed.Write(pkt(96, 2, 0, true, pps))
-	seed.Write(pkt(96, 3, 0, false, []byte{0x7c, 0x85, 1, 2, 3})) // FU-A start
-	seed.Write(pkt(96, 4, 0, true, []byte{0x7c, 0x45, 4, 5, 6}))  // FU-A end
+	seed.Write(pkt(96, 3, 0, false, []byte{0x7c, 0x85, 1, 2, 3}))                           // FU-A start
+	seed.Write(pkt(96, 4, 0, true, []byte{0x7c, 0x45, 4, 5, 6}))                            // FU-A end
 	seed.Write(pkt(96, 5, 3000, true, []byte{0x18, 0, 2, 0x09, 0xf0, 0, 3, 0x41, 0x9a, 1})) // STAP-A: AUD + slice
 	f.Add(seed.Bytes())
 	f.Add(append([]byte{1}, pkt(96, 9, 0, true, []byte{0x40, 0x01, 0x0c, 0x01})...))
