@@ -76,7 +76,10 @@ func cpuTime() time.Duration {
 func buildLoad(b *testing.B) string {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "cordon-load")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		b.Fatalf("go toolchain not on PATH: %v", err)
+	}
 	out, err := exec.Command(goBin, "build", "-o", bin, "cordon/cmd/cordon-load").CombinedOutput()
 	if err != nil {
 		b.Fatalf("build cordon-load: %v\n%s", err, out)

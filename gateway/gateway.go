@@ -164,6 +164,7 @@ func (g *Gateway) Initialize() (err error) {
 			Access:        rtspAccess{g},
 			Events:        rtspEvents{viewEvents{g}},
 			Logger:        g.Logger.With("component", "rtspserve"),
+			FrameDropped:  func(camera string) { g.relayM.FrameDropped(camera, "rtsp") },
 		}
 		if err := g.rtsp.Initialize(); err != nil {
 			return err

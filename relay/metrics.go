@@ -29,3 +29,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// FrameDropped counts a frame an output dropped for a slow viewer on its
+// own side (e.g. an RTSP client's write queue overflowed).
+func (m *Metrics) FrameDropped(camera, protocol string) {
+	m.dropped.WithLabelValues(camera, protocol).Inc()
+}

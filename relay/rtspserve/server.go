@@ -19,6 +19,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -100,6 +101,10 @@ type Server struct {
 	Access       Access
 	Events       Events
 	Logger       *slog.Logger
+	// FrameDropped, when set, is called for every frame not sent to a slow
+	// RTSP client (its write queue overflowed; the session then waits for
+	// the next keyframe). For the frames-dropped metric.
+	FrameDropped func(camera string)
 
 	srv      *gortsplib.Server
 	ctx      context.Context
@@ -137,10 +142,13 @@ type session struct {
 	cancel  context.CancelFunc
 	pctx    context.Context
 	pumping bool // guarded by Server.mu
-	done    chan struct{}
-	ss      *gortsplib.ServerSession
-	once    sync.Once
-	viewer  Viewer
+	// overflow is set when the client's write queue overflowed: frames are
+	// skipped until the next keyframe, so the picture resumes cleanly
+	overflow atomic.Bool
+	done     chan struct{}
+	ss       *gortsplib.ServerSession
+	once     sync.Once
+	viewer   Viewer
 }
 
 // Initialize starts listening.
@@ -263,6 +271,21 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	if start {
 		s.wg.Add(1)
 		go s.pump(se.pctx, se)
+	}
+}
+
+// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError:
+// the session's write queue is full (a slow client). Its frames are
+// skipped until the next keyframe; nobody else is affected.
+func (s *Server) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	s.mu.Lock()
+	se := s.sessions[ctx.Session]
+	s.mu.Unlock()
+	if se != nil && !se.overflow.Swap(true) {
+		s.Logger.Debug("rtsp client too slow; skipping to the next keyframe", "camera", se.info.Camera, "user", se.info.User)
+		if s.FrameDropped != nil {
+			s.FrameDropped(se.info.Camera)
+		}
 	}
 }
 
@@ -677,6 +700,15 @@ func (s *Server) pump(ctx context.Context, se *session) {
 		m := se.cs.medias[d.Track]
 		if m == nil {
 			continue
+		}
+		if se.overflow.Load() {
+			if !d.Key {
+				if s.FrameDropped != nil {
+					s.FrameDropped(se.info.Camera)
+				}
+				continue
+			}
+			se.overflow.Store(false)
 		}
 		for i := range d.Packets {
 			// the stream's write queue drops for a slow client; never blocks

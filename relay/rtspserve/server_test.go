@@ -1,9 +1,15 @@
 package rtspserve
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,12 +92,21 @@ func (e *events) Denied(name, camera, _, reason string) {
 }
 
 type fixture struct {
-	srv    *Server
-	stream *relay.Stream
-	access *fakeAccess
-	events *events
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	srv      *Server
+	stream   *relay.Stream
+	access   *fakeAccess
+	events   *events
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	started  time.Time
+}
+
+// stopCamera stops the fixture's synthetic camera (tests that feed the
+// stream themselves).
+func (f *fixture) stopCamera() {
+	f.stopOnce.Do(func() { close(f.stop) })
+	f.wg.Wait()
 }
 
 func newFixture(t *testing.T, digest bool) *fixture {
@@ -115,6 +130,7 @@ func newFixture(t *testing.T, digest bool) *fixture {
 		events: &events{},
 		stop:   make(chan struct{}),
 	}
+	f.started = time.Now()
 	f.srv = &Server{Listen: "127.0.0.1:0", Hub: hub, Access: f.access, Events: f.events, AllowBasic: !digest, DigestEnabled: func() bool { return digest }, ReadyTimeout: 300 * time.Millisecond}
 	if err := f.srv.Initialize(); err != nil {
 		t.Fatal(err)
@@ -141,8 +157,7 @@ func newFixture(t *testing.T, digest bool) *fixture {
 		}
 	}()
 	t.Cleanup(func() {
-		close(f.stop)
-		f.wg.Wait()
+		f.stopCamera()
 		f.srv.Close()
 		st.Close()
 		other.Close()
@@ -328,5 +343,107 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in time")
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// rawPlay runs DESCRIBE/SETUP/PLAY over TCP interleaved with Basic auth on
+// a raw connection and returns it without reading any media: a client that
+// has stopped reading.
+func rawPlay(t *testing.T, addr, cam, user, pass string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	url := "rtsp://" + addr + "/" + cam
+	var session string
+	send := func(cseq int, method, u, extra string) string {
+		fmt.Fprintf(c, "%s %s RTSP/1.0\r\nCSeq: %d\r\nAuthorization: %s\r\n%s\r\n", method, u, cseq, authz, extra)
+		status, _ := br.ReadString('\n')
+		length := 0
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if line == "\r\n" {
+				break
+			}
+			if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+				length, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+			if v, ok := strings.CutPrefix(line, "Session: "); ok {
+				session = strings.Split(strings.TrimSpace(v), ";")[0]
+			}
+		}
+		body := make([]byte, length)
+		_, _ = io.ReadFull(br, body)
+		if !strings.Contains(status, "200") {
+			t.Fatalf("%s: %s", method, status)
+		}
+		return string(body)
+	}
+	sdp := send(1, "DESCRIBE", url, "Accept: application/sdp\r\n")
+	control := ""
+	for _, l := range strings.Split(sdp, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "a=control:"); ok && v != "*" {
+			control = v
+			break
+		}
+	}
+	setupURL := url + "/" + control
+	if strings.HasPrefix(control, "rtsp://") {
+		setupURL = control
+	}
+	send(2, "SETUP", setupURL, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+	send(3, "PLAY", url, "Session: "+session+"\r\n")
+	return c
+}
+
+// A client that stops reading fills its own write queue: its frames are
+// dropped and counted (then it waits for a keyframe); the camera and the
+// other clients carry on.
+func TestSlowClientDropsAreCounted(t *testing.T) {
+	f := newFixture(t, false)
+	var dropped atomic.Int64
+	f.srv.FrameDropped = func(string) { dropped.Add(1) }
+	got, closeOK := play(t, f, "alice:s3cret-A", true)
+	defer closeOK()
+	stalled := rawPlay(t, f.srv.Addr().String(), "gate", "alice", "s3cret-A")
+	defer stalled.Close()
+	// large frames at ~3 MB/s: a reading client keeps up, the stalled
+	// one fills its socket buffers and then its write queue
+	f.stopCamera()
+	big := make([]byte, 60000)
+	for i := range big {
+		big[i] = byte(rand.Uint32())
+	}
+	big[0], big[1] = 0x41, 0x9a // non-IDR slice, first_mb_in_slice 0
+	idr := append([]byte{0x65, 0x88}, big[2:]...)
+	feed := func(i int) {
+		au := [][]byte{big}
+		if i%25 == 0 {
+			au = [][]byte{testSPS, testPPS, idr}
+		}
+		_ = f.stream.WriteUnit(relay.Unit{Track: 0, PTS: time.Since(f.started), AU: au})
+		time.Sleep(20 * time.Millisecond)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	i := 0
+	for ; dropped.Load() == 0 && time.Now().Before(deadline); i++ {
+		feed(i)
+	}
+	if dropped.Load() == 0 {
+		t.Fatal("no frame counted as dropped for a client that stopped reading")
+	}
+	// the reading client still gets the stream
+	before, _ := got()
+	for end := i + 50; i < end; i++ {
+		feed(i)
+	}
+	if v, _ := got(); v < before+100 {
+		t.Fatalf("the reading client got %d packets while the other was stalled", v-before)
 	}
 }
