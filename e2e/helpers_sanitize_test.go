@@ -55,8 +55,8 @@ func quirkyCam(t *testing.T, id, host string, q democam.Quirks) *democam.Camera 
 	return c
 }
 
-// tcpOnlyRTSP turns off the re-serve's UDP ports: e2eutil.Config leaves
-// the defaults (:8000/:8001), which parallel gateways cannot share.
+// tcpOnlyRTSP turns off the re-serve's UDP ports, which parallel gateways
+// cannot share (e2eutil.Config now does the same; kept explicit here).
 func tcpOnlyRTSP(cfg *config.Config) *config.Config {
 	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "", ""
 	return cfg
