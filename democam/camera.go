@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -103,18 +104,26 @@ func (c *Camera) Initialize() error {
 	if c.nonce, err = auth.GenerateNonce(); err != nil {
 		return err
 	}
-	if !c.DisableUDP {
-		host, _, err := net.SplitHostPort(c.Listen)
-		if err != nil {
-			return fmt.Errorf("democam: Listen: %w", err)
+	// A free UDP pair found by probing can be taken by another process
+	// before the server binds it (tests run packages in parallel): retry.
+	for try := 0; ; try++ {
+		if !c.DisableUDP {
+			host, _, err := net.SplitHostPort(c.Listen)
+			if err != nil {
+				return fmt.Errorf("democam: Listen: %w", err)
+			}
+			if c.udpPort, err = freeUDPPair(host); err != nil {
+				return err
+			}
 		}
-		if c.udpPort, err = freeUDPPair(host); err != nil {
+		c.addr = c.Listen
+		err := c.startServer(false)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || try == 20 {
 			return err
 		}
-	}
-	c.addr = c.Listen
-	if err := c.startServer(false); err != nil {
-		return err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.done = make(chan struct{})
