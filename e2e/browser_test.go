@@ -7,11 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -19,99 +17,6 @@ import (
 	"cordon/gateway"
 	"cordon/internal/testtool"
 )
-
-// coreBrowser starts a fresh headless chromium and returns a tab context
-// bounded by timeout. Everything is stopped and the profile removed at
-// cleanup.
-func coreBrowser(t *testing.T, timeout time.Duration) context.Context {
-	t.Helper()
-	execPath := testtool.Chromium(t)
-	// not t.TempDir: chromium helpers may write the profile for a moment
-	// after exit; removed with retries below
-	dir, err := os.MkdirTemp("", "cordon-e2e-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(execPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1400, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelTab()
-		cancelAlloc() // waits for chromium to exit
-		for i := 0; ; i++ {
-			if err := os.RemoveAll(dir); err == nil {
-				return
-			} else if i == 20 {
-				t.Logf("leaving chromium profile %s: %v", dir, err)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	return ctx
-}
-
-// corePageProblems collects CSP violations, script errors and exceptions
-// reported by the page.
-type corePageProblems struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (p *corePageProblems) add(s string) {
-	p.mu.Lock()
-	p.list = append(p.list, s)
-	p.mu.Unlock()
-}
-
-func (p *corePageProblems) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.list...)
-}
-
-func coreWatchPage(ctx context.Context) *corePageProblems {
-	p := &corePageProblems{}
-	chromedp.ListenTarget(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			p.add("exception: " + ev.ExceptionDetails.Error())
-		case *runtime.EventConsoleAPICalled:
-			var parts []string
-			for _, a := range ev.Args {
-				parts = append(parts, string(a.Value)+a.Description)
-			}
-			msg := strings.Join(parts, " ")
-			if ev.Type == runtime.APITypeError || ev.Type == runtime.APITypeAssert || strings.Contains(msg, "Content Security Policy") {
-				p.add("console." + string(ev.Type) + ": " + msg)
-			}
-		case *log.EventEntryAdded:
-			e := ev.Entry
-			if strings.Contains(e.Text, "Content Security Policy") || strings.Contains(e.Text, "Refused to") ||
-				(e.Level == log.LevelError && e.Source != log.SourceNetwork) {
-				p.add("log[" + string(e.Source) + "]: " + e.Text)
-			}
-		}
-	})
-	return p
-}
 
 // cspListener records securitypolicyviolation events from the first script
 // on.
@@ -154,8 +59,8 @@ func TestBrowserPlaysDemo(t *testing.T) {
 		t.Fatalf("demo URL %q is not plain HTTP on loopback", d.URL)
 	}
 
-	ctx := coreBrowser(t, 120*time.Second)
-	problems := coreWatchPage(ctx)
+	ctx := testtool.Browser(t, 120*time.Second)
+	problems := testtool.WatchPage(ctx)
 	if err := chromedp.Run(ctx,
 		chromedp.ActionFunc(func(ctx context.Context) error {
 			_, err := page.AddScriptToEvaluateOnNewDocument(coreCSPProbe).Do(ctx)
@@ -180,7 +85,7 @@ func TestBrowserPlaysDemo(t *testing.T) {
 		chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		var text string
 		_ = chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ''`, &text))
-		t.Fatalf("lobby tile never reached playing: %v\npage text:\n%s\nproblems: %v", err, text, problems.all())
+		t.Fatalf("lobby tile never reached playing: %v\npage text:\n%s\nproblems: %v", err, text, problems.All())
 	}
 
 	var videoWidth float64
@@ -225,7 +130,7 @@ func TestBrowserPlaysDemo(t *testing.T) {
 	for _, v := range csp {
 		t.Errorf("CSP violation: %s", v)
 	}
-	for _, p := range problems.all() {
+	for _, p := range problems.All() {
 		t.Errorf("page problem: %s", p)
 	}
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"cordon/internal/testtool"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -17,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -26,20 +26,6 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// needChromium skips when chromium is missing locally and fails under CI.
-func needChromium(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required under CI=true: %v", err)
-		}
-		t.Skipf("chromium not installed (%v)", err)
-	}
-	return chromiumPath
-}
 
 // recorded is one request seen by the fake gateway.
 type recorded struct {
@@ -393,103 +379,6 @@ func (g *fakeGateway) answer(id, offer string) (string, error) {
 	return pc.LocalDescription().SDP, nil
 }
 
-// browser starts a fresh headless chromium and returns a tab context.
-func browser(t *testing.T, timeout time.Duration) context.Context {
-	exec := needChromium(t)
-	// Not t.TempDir: chromium's helper processes may still be writing the
-	// profile for a moment after the browser exits, which would fail the
-	// test in TempDir's cleanup. Removed with retries below.
-	dir, err := os.MkdirTemp("", "cordon-web-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exec),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1400, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("no-proxy-server", true),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelTab()
-		cancelAlloc() // waits for chromium to exit
-		for i := 0; ; i++ {
-			err := os.RemoveAll(dir)
-			if err == nil {
-				return
-			}
-			if i == 20 {
-				t.Logf("leaving chromium profile %s: %v", dir, err)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	return ctx
-}
-
-// pageProblems collects console errors, exceptions and CSP reports.
-type pageProblems struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (p *pageProblems) add(s string) {
-	p.mu.Lock()
-	p.list = append(p.list, s)
-	p.mu.Unlock()
-}
-
-func (p *pageProblems) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.list...)
-}
-
-func watchPage(ctx context.Context) *pageProblems {
-	p := &pageProblems{}
-	chromedp.ListenTarget(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			p.add("exception: " + ev.ExceptionDetails.Error())
-		case *runtime.EventConsoleAPICalled:
-			var parts []string
-			for _, a := range ev.Args {
-				parts = append(parts, string(a.Value)+a.Description)
-			}
-			msg := strings.Join(parts, " ")
-			if ev.Type == runtime.APITypeError || ev.Type == runtime.APITypeAssert ||
-				strings.Contains(msg, "Content Security Policy") {
-				p.add("console." + string(ev.Type) + ": " + msg)
-			}
-		case *log.EventEntryAdded:
-			e := ev.Entry
-			// Failed HTTP answers (403, 503...) are logged by the browser
-			// as network errors: expected here. CSP reports and script
-			// errors are not.
-			if strings.Contains(e.Text, "Content Security Policy") || strings.Contains(e.Text, "Refused to") ||
-				(e.Level == log.LevelError && e.Source != log.SourceNetwork) {
-				p.add("log[" + string(e.Source) + "]: " + e.Text)
-			}
-		}
-	})
-	return p
-}
-
 func waitJS(ctx context.Context, t *testing.T, what, expr string, timeout time.Duration) {
 	t.Helper()
 	var ok bool
@@ -529,7 +418,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 // startViewer runs the fake gateway (serving Handler at "/") and opens the
 // page in a fresh headless chromium.
-func startViewer(t *testing.T, clip bool) (*fakeGateway, context.Context, *pageProblems) {
+func startViewer(t *testing.T, clip bool) (*fakeGateway, context.Context, *testtool.PageProblems) {
 	t.Helper()
 	g := newFakeGateway(t)
 	if clip {
@@ -546,8 +435,8 @@ func startViewer(t *testing.T, clip bool) (*fakeGateway, context.Context, *pageP
 		t.Fatalf("test server not on loopback: %s", srv.URL)
 	}
 
-	ctx := browser(t, 60*time.Second)
-	problems := watchPage(ctx)
+	ctx := testtool.Browser(t, 60*time.Second)
+	problems := testtool.WatchPage(ctx)
 	if err := chromedp.Run(ctx,
 		chromedp.ActionFunc(func(ctx context.Context) error {
 			_, err := page.AddScriptToEvaluateOnNewDocument(cspProbe).Do(ctx)
@@ -561,7 +450,7 @@ func startViewer(t *testing.T, clip bool) (*fakeGateway, context.Context, *pageP
 }
 
 // checkClean fails on CSP violations, script errors and exceptions.
-func checkClean(ctx context.Context, t *testing.T, problems *pageProblems) {
+func checkClean(ctx context.Context, t *testing.T, problems *testtool.PageProblems) {
 	t.Helper()
 	var csp []string
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
@@ -570,7 +459,7 @@ func checkClean(ctx context.Context, t *testing.T, problems *pageProblems) {
 	for _, v := range csp {
 		t.Errorf("CSP violation: %s", v)
 	}
-	for _, p := range problems.all() {
+	for _, p := range problems.All() {
 		t.Errorf("page problem: %s", p)
 	}
 }

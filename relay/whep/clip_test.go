@@ -2,10 +2,9 @@ package whep
 
 import (
 	"context"
+	"cordon/internal/testtool"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -144,18 +143,6 @@ func TestH265ToAClientThatOffersIt(t *testing.T) {
 	}
 }
 
-func needChromium(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required under CI=true: %v", err)
-		}
-		t.Skip("chromium not installed")
-	}
-	return p
-}
-
 const browserPage = `<!doctype html><html><body><video id="v" autoplay muted playsinline></video><script>
 window.result = null;
 window.start = async function () {
@@ -196,7 +183,6 @@ window.stop = async function () {
 // TestChromium: a real browser plays H.264 from the server (real encoded
 // clip, UDP on loopback) and DELETE ends the session.
 func TestChromium(t *testing.T) {
-	execPath := needChromium(t)
 	e := newEnv(t, nil)
 	clip := startClipCamera(t, e.hub, "cam1", democam.ClipMain)
 	_ = clip
@@ -209,18 +195,7 @@ func TestChromium(t *testing.T) {
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(execPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := testtool.Browser(t, 60*time.Second)
 
 	var res string
 	if err := chromedp.Run(ctx, chromedp.Navigate(hs.URL+"/"),

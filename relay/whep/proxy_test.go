@@ -69,7 +69,6 @@ func (p *udpProxy) port() int { return p.front.LocalAddr().(*net.UDPAddr).Port }
 // close) is ended after ICE reports it disconnected plus DisconnectTimeout,
 // and the other viewer never notices.
 func TestVanishedViewer(t *testing.T) {
-	needMedia(t)
 	e := newEnv(t, func(s *Server) { s.TCPListen = "" })
 	startCamera(t, e.hub, "cam1")
 	time.Sleep(100 * time.Millisecond)

@@ -31,7 +31,6 @@ func checkSPSPPSIDR(t *testing.T, au decodedAU) uint32 {
 }
 
 func TestPlayUDP(t *testing.T) {
-	needMedia(t)
 	e := newEnv(t, nil)
 	cam := startCamera(t, e.hub, "cam1")
 	time.Sleep(100 * time.Millisecond)
@@ -154,7 +153,6 @@ func checkCandidates(t *testing.T, answer, ip string, srv *Server) {
 }
 
 func TestPlayICETCPOnly(t *testing.T) {
-	needMedia(t)
 	e := newEnv(t, nil)
 	startCamera(t, e.hub, "cam1")
 	time.Sleep(100 * time.Millisecond)
@@ -180,7 +178,6 @@ func TestPlayICETCPOnly(t *testing.T) {
 }
 
 func TestSeveralViewersAndAStalledOne(t *testing.T) {
-	needMedia(t)
 	e := newEnv(t, nil)
 	cam := startCamera(t, e.hub, "cam1")
 	time.Sleep(100 * time.Millisecond)
@@ -318,7 +315,6 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestPatchKillClose(t *testing.T) {
-	needMedia(t)
 	e := newEnv(t, nil)
 	startCamera(t, e.hub, "cam1")
 	startCamera(t, e.hub, "cam2")
@@ -385,7 +381,6 @@ func TestInitializePortBusy(t *testing.T) {
 }
 
 func TestHostIPs(t *testing.T) {
-	needMedia(t)
 	// advertise an address that is not the socket's: a 1:1 NAT in front
 	e := newEnv(t, func(s *Server) { s.UDPListen = "0.0.0.0:0"; s.TCPListen = ""; s.HostIPs = []string{"127.0.0.1"} })
 	startCamera(t, e.hub, "cam1")
@@ -423,7 +418,6 @@ func TestChooseH264(t *testing.T) {
 // TestTimeToFirstFrame measures POST -> first complete keyframe decoded at
 // the client with the GOP cache populated.
 func TestTimeToFirstFrame(t *testing.T) {
-	needMedia(t)
 	if testing.Short() {
 		t.Skip("measurement")
 	}
@@ -436,7 +430,6 @@ func TestTimeToFirstFrame(t *testing.T) {
 }
 
 func BenchmarkTimeToFirstFrame(b *testing.B) {
-	needMedia(b)
 	e := newEnv(b, nil)
 	startCamera(b, e.hub, "cam1")
 	time.Sleep(300 * time.Millisecond)
@@ -485,7 +478,6 @@ func pct(d []time.Duration, p int) time.Duration {
 // Sessions end by themselves: ICE never connects, the camera's stream
 // closes, the camera stays away longer than IdleTimeout.
 func TestSessionEnds(t *testing.T) {
-	needMedia(t)
 	e := newEnv(t, func(s *Server) { s.ICEConnectTimeout = 3 * time.Second; s.IdleTimeout = 1500 * time.Millisecond })
 	cam1 := startCamera(t, e.hub, "cam1")
 	cam2 := startCamera(t, e.hub, "cam2")
