@@ -68,6 +68,7 @@ func (o *outputs) request(t *testing.T, method, url, bearer, ctype, body string)
 }
 
 func TestSecretsNeverLeave(t *testing.T) {
+	t.Parallel()
 	testtool.Require(t, "ffmpeg")
 	const (
 		camUser     = "zq7camuser"
