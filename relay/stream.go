@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -13,6 +14,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
 	"cordon/relay/sanitize"
@@ -81,11 +84,17 @@ type Stream struct {
 	timeline  timeline
 	loggedAAC bool
 	demand    Demand
+	// refusedSPS is the SPS of a stream refused for B-frames; a camera that
+	// comes back with the same SPS (or none in its SDP) is refused at
+	// connect, before anything reaches a viewer, until refusedUntil.
+	refusedSPS   []byte
+	refusedUntil time.Time
 }
 
 type outTrack struct {
 	OutTrack
 	filter  *sanitize.VideoFilter
+	checked []byte // the SPS last checked for frame reordering
 	h264    *rtph264.Encoder
 	h265    *rtph265.Encoder
 	aac     *rtpmpeg4audio.Encoder
@@ -157,6 +166,11 @@ func (s *Stream) CameraConnected(tracks []Track) error {
 	if s.closed {
 		s.mu.Unlock()
 		return ErrStreamClosed
+	}
+	if err := s.stillRefusedLocked(tracks); err != nil {
+		s.lastErr = err
+		s.mu.Unlock()
+		return err
 	}
 	var kicked []*Reader
 	if !sameCodecs(s.tracks, tracks) {
@@ -309,7 +323,7 @@ func (s *Stream) WriteUnit(u Unit) error {
 		d := u.PTS - t.lastPTS
 		switch {
 		case d < 0 && d > -time.Second && t.Kind == KindVideo:
-			return ErrBFrames
+			return s.refuseLocked(t)
 		case d < 0 && d > -time.Second:
 			return nil // late audio frame: drop
 		case d < -time.Second || d > 10*time.Second:
@@ -332,6 +346,22 @@ func (s *Stream) WriteUnit(u Unit) error {
 		au, key := t.filter.Filter(u.AU)
 		if len(au) == 0 {
 			return nil
+		}
+		if key {
+			// an SPS that announces frame reordering is refused before its
+			// first frame leaves
+			if ps := t.filter.ParamSets(); len(ps) > 0 {
+				sps := ps[0]
+				if t.Codec == CodecH265 && len(ps) > 1 {
+					sps = ps[1]
+				}
+				if !bytes.Equal(sps, t.checked) {
+					t.checked = sps
+					if spsReorders(t.Codec, sps) {
+						return s.refuseLocked(t)
+					}
+				}
+			}
 		}
 		au = copyAU(au)
 		var pkts []*rtp.Packet
@@ -377,6 +407,74 @@ func (s *Stream) WriteUnit(u Unit) error {
 		r.offer(f)
 	}
 	return nil
+}
+
+// refuseLocked refuses a B-frame stream: it goes offline at once (no more
+// frames leave) and stays refused on reconnect; see stillRefusedLocked.
+func (s *Stream) refuseLocked(t *outTrack) error {
+	s.refusedSPS = nil
+	if ps := t.filter.ParamSets(); len(ps) > 0 {
+		s.refusedSPS = append([]byte(nil), ps[len(ps)-2]...)
+	}
+	s.refusedUntil = time.Now().Add(refuseFor)
+	if s.online {
+		s.online = false
+		s.ready = make(chan struct{})
+		s.resetGOP()
+	}
+	s.lastErr = ErrBFrames
+	s.Log.Warn("camera refused: its stream has B-frames", "err", ErrBFrames.Error())
+	return ErrBFrames
+}
+
+// refuseFor is how long a B-frame refusal holds for a camera whose SDP
+// does not show a changed SPS; then one more attempt is allowed.
+const refuseFor = 5 * time.Minute
+
+// stillRefusedLocked keeps a B-frame refusal across reconnects unless the
+// camera now announces another SPS.
+func (s *Stream) stillRefusedLocked(tracks []Track) error {
+	if s.refusedUntil.IsZero() {
+		return nil
+	}
+	var sdpSPS []byte
+	for _, t := range tracks {
+		if t.Kind == KindVideo && len(t.ParamSets) >= 2 {
+			sdpSPS = t.ParamSets[len(t.ParamSets)-2]
+		}
+	}
+	if time.Now().Before(s.refusedUntil) && (sdpSPS == nil || s.refusedSPS == nil || bytes.Equal(sdpSPS, s.refusedSPS)) {
+		return ErrBFrames
+	}
+	s.refusedUntil, s.refusedSPS = time.Time{}, nil
+	return nil
+}
+
+// spsReorders reports whether an SPS announces frame reordering
+// (B-frames): H.264 VUI max_num_reorder_frames > 0, H.265
+// sps_max_num_reorder_pics > 0. An SPS that does not say (no VUI
+// bitstream restriction) is not refused here; the timestamp check catches
+// it on the first out-of-order frame.
+func spsReorders(codec Codec, sps []byte) bool {
+	switch codec {
+	case CodecH264:
+		var p h264.SPS
+		if p.Unmarshal(sps) != nil || p.VUI == nil || p.VUI.BitstreamRestriction == nil {
+			return false
+		}
+		return p.VUI.BitstreamRestriction.MaxNumReorderFrames > 0
+	case CodecH265:
+		var p h265.SPS
+		if p.Unmarshal(sps) != nil {
+			return false
+		}
+		for _, n := range p.MaxNumReorderPics {
+			if n > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func copyAU(au [][]byte) [][]byte {

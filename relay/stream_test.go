@@ -3,12 +3,15 @@ package relay
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"cordon/democam"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -373,4 +376,51 @@ func BenchmarkFanOut50(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	wg.Wait()
+}
+
+// A camera whose SPS announces frame reordering is refused before its
+// first frame reaches anyone, and a reconnect with the same SPS is refused
+// at connect time (no 201, no frames), naming B-frames.
+func TestBFramesRefusedBeforeAnyFrameAndOnReconnect(t *testing.T) {
+	clip, err := democam.LoadClip(democam.ClipBFrames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := Track{Kind: KindVideo, Codec: CodecH264, ClockRate: 90000, ParamSets: [][]byte{clip.SPS, clip.PPS}}
+	s := newTestStream(t, 64)
+	if err := s.CameraConnected([]Track{tr}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := s.AddReader(ReaderConf{Protocol: "webrtc"})
+	defer r.Close()
+	if _, err := r.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var refused error
+	for i, au := range clip.AUs[:10] {
+		if err := s.WriteUnit(Unit{Track: 0, PTS: time.Duration(i) * 66 * time.Millisecond, AU: au.NALUs}); err != nil {
+			refused = err
+			break
+		}
+	}
+	if !errors.Is(refused, ErrBFrames) {
+		t.Fatalf("got %v, want ErrBFrames from the SPS", refused)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if d, err := r.Next(ctx); err == nil {
+		t.Fatalf("a frame of a refused stream reached a viewer: %+v", d.Key)
+	}
+	s.CameraDisconnected(refused)
+	if err := s.CameraConnected([]Track{tr}); !errors.Is(err, ErrBFrames) {
+		t.Fatalf("reconnect with the same SPS: %v, want ErrBFrames", err)
+	}
+	in := s.Info()
+	if in.Online || !strings.Contains(in.LastError, "B-frames") {
+		t.Fatalf("info after refusal %+v", in)
+	}
+	// the operator fixes the camera: a different SPS in the SDP is let in
+	if err := s.CameraConnected([]Track{h264Track}); err != nil {
+		t.Fatalf("reconnect with another SPS: %v", err)
+	}
 }
