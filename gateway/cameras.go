@@ -102,6 +102,12 @@ func (g *Gateway) applyCameras(cfg *config.Config) error {
 	}
 	g.camMu.Unlock()
 
+	opts := g.sanitizeOptions()
+	g.camMu.RLock()
+	for _, u := range g.cameras {
+		u.stream.SetSanitize(opts)
+	}
+	g.camMu.RUnlock()
 	for _, u := range removed {
 		g.hub.Remove(u.cfg.ID)
 		u.close()

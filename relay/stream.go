@@ -259,10 +259,7 @@ func (s *Stream) buildTracks(tracks []Track) ([]*outTrack, error) {
 			if t.Codec == CodecH265 {
 				codec = sanitize.H265
 			}
-			ot.filter = sanitize.NewVideoFilter(codec, s.Sanitize, t.ParamSets)
-			reason := s.Metrics.sanitizerDropped
-			cam := s.Camera
-			ot.filter.OnDrop = func(r string) { reason.WithLabelValues(cam, r).Inc() }
+			ot.filter = s.newFilter(codec, t.ParamSets)
 			if t.Codec == CodecH264 {
 				ot.h264 = &rtph264.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize, PacketizationMode: 1}
 				if err := ot.h264.Init(); err != nil {
@@ -299,6 +296,35 @@ func (s *Stream) buildTracks(tracks []Track) ([]*outTrack, error) {
 		ots[i] = ot
 	}
 	return ots, nil
+}
+
+func (s *Stream) newFilter(codec sanitize.VideoCodec, paramSets [][]byte) *sanitize.VideoFilter {
+	f := sanitize.NewVideoFilter(codec, s.Sanitize, paramSets)
+	reason, cam := s.Metrics.sanitizerDropped, s.Camera
+	f.OnDrop = func(r string) { reason.WithLabelValues(cam, r).Inc() }
+	return f
+}
+
+// SetSanitize applies new sanitizer options (a config reload changed the
+// SEI allow-list) from the next access unit on; viewers stay attached.
+func (s *Stream) SetSanitize(opts sanitize.Options) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Sanitize = opts
+	for _, t := range s.tracks {
+		if t.filter == nil {
+			continue
+		}
+		codec := sanitize.H264
+		if t.Codec == CodecH265 {
+			codec = sanitize.H265
+		}
+		ps := t.filter.ParamSets()
+		if ps == nil {
+			ps = t.ParamSets
+		}
+		t.filter = s.newFilter(codec, ps)
+	}
 }
 
 func (s *Stream) resetGOP() {

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"cordon/democam"
+	"cordon/relay/sanitize"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -422,5 +424,35 @@ func TestBFramesRefusedBeforeAnyFrameAndOnReconnect(t *testing.T) {
 	// the operator fixes the camera: a different SPS in the SDP is let in
 	if err := s.CameraConnected([]Track{h264Track}); err != nil {
 		t.Fatalf("reconnect with another SPS: %v", err)
+	}
+}
+
+// A reload that changes the SEI allow-list applies to a running stream.
+func TestSetSanitizeAppliesToRunningStream(t *testing.T) {
+	uuid := [16]byte{0x53, 0x69, 0x67, 0x6e, 0x65, 0x64, 0x20, 0x56, 0x69, 0x64, 0x65, 0x6f, 0x2e, 0x2e, 0x2e, 0x30}
+	sei := append([]byte{0x06, 0x05, 0x10}, uuid[:]...)
+	sei = append(sei, 0x80)
+	s := newTestStream(t, 64)
+	_ = s.CameraConnected([]Track{h264Track})
+	r, _ := s.AddReader(ReaderConf{Protocol: "webrtc"})
+	defer r.Close()
+	_, _ = r.WaitReady(context.Background())
+	hasSEI := func(d Delivery) bool {
+		for _, p := range d.Packets {
+			if bytes.Contains(p.Payload, uuid[:]) {
+				return true
+			}
+		}
+		return false
+	}
+	au := [][]byte{testSPS, testPPS, sei, idr(200)}
+	_ = s.WriteUnit(Unit{Track: 0, PTS: 0, AU: au})
+	if hasSEI(next(t, r)) {
+		t.Fatal("SEI passed without being allow-listed")
+	}
+	s.SetSanitize(sanitize.Options{AllowSEIUUIDs: [][16]byte{uuid}})
+	_ = s.WriteUnit(Unit{Track: 0, PTS: 40 * time.Millisecond, AU: au})
+	if !hasSEI(next(t, r)) {
+		t.Fatal("allow-listed SEI dropped after SetSanitize")
 	}
 }
