@@ -26,6 +26,9 @@ func newCheckCmd() *cobra.Command {
 				}
 				return exitError{1}
 			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintln(cmd.OutOrStdout(), "warning: "+w.Error())
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d cameras, %d users, %d API keys)\n",
 				path, len(cfg.Cameras), len(cfg.Auth.Users), len(cfg.Auth.APIKeys))
 			return nil

@@ -36,6 +36,9 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, w := range cfg.Warnings() {
+				logger.Warn("config: "+w.Msg, "field", w.Field)
+			}
 			g := &gateway.Gateway{Config: cfg, ConfigPath: path, Logger: logger, Redactor: red,
 				Stdout: cmd.OutOrStdout(), SelfSigned: selfSigned}
 			if err := g.Initialize(); err != nil {

@@ -205,19 +205,51 @@ type Viewer struct {
 type ViewerOptions struct {
 	TCPOnly bool
 	NoRead  bool // never drain the tracks: a stalled viewer
-	H265    bool // offer H.265 too
+	H265    bool // offer H.265 (like Safari 18+ or Chrome with hardware support)
+}
+
+// browserCodecs is what a typical browser offers: VP8, H.264 in several
+// profiles, Opus, PCMU, PCMA; H.265 only where the browser has it.
+func browserCodecs(h265 bool) (*webrtc.MediaEngine, error) {
+	me := &webrtc.MediaEngine{}
+	video := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}, PayloadType: 102},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 106},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"}, PayloadType: 112},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032"}, PayloadType: 114},
+	}
+	if h265 {
+		video = append(video, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}, PayloadType: 116})
+	}
+	for _, c := range video {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
+	} {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	return me, nil
 }
 
 // Dial opens a WHEP session like a browser. It returns the viewer (nil if
 // the POST was refused) and the POST's status and body.
 func Dial(t testing.TB, base, camera, token string, o ViewerOptions) (*Viewer, int, string) {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
+	me, err := browserCodecs(o.H265)
+	if err != nil {
 		t.Fatal(err)
-	}
-	if o.H265 {
-		_ = me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}, PayloadType: 49}, webrtc.RTPCodecTypeVideo)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
