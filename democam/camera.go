@@ -298,26 +298,19 @@ func (c *Camera) pathMatches(p string) bool {
 type handler struct{ c *Camera }
 
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if !h.c.verify(ctx.Request) {
-		return h.c.unauthorized(), nil, nil
-	}
-	if !h.c.pathMatches(ctx.Path) {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	h.c.mu.RLock()
-	st := h.c.stream
-	h.c.mu.RUnlock()
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, st, nil
+	return h.streamFor(ctx.Request, ctx.Path)
 }
 
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if !h.c.verify(ctx.Request) {
+	return h.streamFor(ctx.Request, ctx.Path)
+}
+
+// streamFor answers DESCRIBE and SETUP: auth, path, then the stream.
+func (h *handler) streamFor(req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
+	if !h.c.verify(req) {
 		return h.c.unauthorized(), nil, nil
 	}
-	if !h.c.pathMatches(ctx.Path) {
+	if !h.c.pathMatches(path) {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
 	h.c.mu.RLock()

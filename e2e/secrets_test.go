@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -43,28 +42,13 @@ func (o *outputs) add(where, text string) {
 // and the body of the answer.
 func (o *outputs) request(t *testing.T, method, url, bearer, ctype, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	status, hdr, b := e2eutil.Do(t, method, url, bearer, ctype, body)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%s\n", resp.Status)
-	_ = resp.Header.Write(&sb)
-	sb.Write(b)
+	fmt.Fprintf(&sb, "%d %s\n", status, http.StatusText(status))
+	_ = hdr.Write(&sb)
+	sb.WriteString(b)
 	o.add(method+" "+strings.SplitN(url, "//", 2)[1], sb.String())
-	return resp.StatusCode, string(b)
+	return status, b
 }
 
 func TestSecretsNeverLeave(t *testing.T) {

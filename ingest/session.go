@@ -98,25 +98,13 @@ func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			b, err := d.Decode(p)
-			if err != nil {
-				return nil, err
-			}
-			return [][]byte{b}, nil
-		}, nil
+		return oneFrame(d.Decode), nil
 	case *format.Opus:
 		d, err := f.CreateDecoder()
 		if err != nil {
 			return nil, err
 		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			b, err := d.Decode(p)
-			if err != nil {
-				return nil, err
-			}
-			return [][]byte{b}, nil
-		}, nil
+		return oneFrame(d.Decode), nil
 	case *format.MPEG4Audio:
 		d, err := f.CreateDecoder()
 		if err != nil {
@@ -134,6 +122,17 @@ func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
 }
 
 // toDuration converts clock-rate ticks to a duration without overflowing.
+// oneFrame adapts a decoder that yields one audio frame per packet.
+func oneFrame(decode func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet) ([][]byte, error) {
+	return func(p *rtp.Packet) ([][]byte, error) {
+		b, err := decode(p)
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{b}, nil
+	}
+}
+
 func toDuration(ticks, rate int64) time.Duration {
 	if rate <= 0 {
 		return 0
