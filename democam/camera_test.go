@@ -113,11 +113,46 @@ func TestFFmpegDecodesCleanly(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ffmpeg: %v\n%s", err, stderr)
 			}
-			if strings.Contains(strings.ToLower(stderr), "error") {
-				t.Fatalf("decode errors:\n%s", stderr)
+			if bad := decodeProblems(stderr); bad != "" {
+				t.Fatalf("decode errors:\n%s", bad)
 			}
 		})
 	}
+}
+
+// joinMidGOP are the messages ffmpeg prints when it starts on the P-frames
+// before the camera's next keyframe: a camera has no GOP cache, so a
+// client that joins mid-GOP sees them, as with real cameras (cordon's own
+// outputs start on a keyframe and are held to zero errors in e2e).
+var joinMidGOP = []string{
+	"reference picture missing during reorder",
+	"missing reference picture",
+	"decode_slice_header error",
+	"no frame!",
+	"last message repeated",
+}
+
+// decodeProblems returns ffmpeg's error lines other than the mid-GOP join
+// ones.
+func decodeProblems(stderr string) string {
+	var bad []string
+	for _, line := range strings.Split(stderr, "\n") {
+		l := strings.ToLower(strings.TrimSpace(line))
+		if l == "" {
+			continue
+		}
+		known := false
+		for _, k := range joinMidGOP {
+			if strings.Contains(l, k) {
+				known = true
+				break
+			}
+		}
+		if !known {
+			bad = append(bad, line)
+		}
+	}
+	return strings.Join(bad, "\n")
 }
 
 func TestAuthRequired(t *testing.T) {
