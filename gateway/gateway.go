@@ -121,6 +121,19 @@ func (g *Gateway) Initialize() (err error) {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	g.record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
+	// the chain's head, scraped and stored elsewhere, anchors the audit log
+	// against truncation of its newest lines
+	g.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cordon_audit_seq", Help: "Sequence number of the last audit log line (anchor it externally to detect truncation).",
+	}, func() float64 { seq, _ := g.audit.Head(); return float64(seq) }))
+	g.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cordon_audit_healthy", Help: "1 while the audit log can be written; 0 means new viewing sessions are refused.",
+	}, func() float64 {
+		if g.audit.Healthy() != nil {
+			return 0
+		}
+		return 1
+	}))
 
 	if err := g.initAuth(); err != nil {
 		return err

@@ -97,10 +97,15 @@ type Server struct {
 	DigestEnabled func() bool
 	// ReadyTimeout bounds waiting for an offline camera. Default 8 s.
 	ReadyTimeout time.Duration
-	Hub          *relay.Hub
-	Access       Access
-	Events       Events
-	Logger       *slog.Logger
+	// MaxSessions caps live RTSP sessions (default 1000) and
+	// MaxSessionsPerViewer one principal's (default 64); <0 = no cap.
+	// Past either, SETUP gets 503.
+	MaxSessions          int
+	MaxSessionsPerViewer int
+	Hub                  *relay.Hub
+	Access               Access
+	Events               Events
+	Logger               *slog.Logger
 	// FrameDropped, when set, is called for every frame not sent to a slow
 	// RTSP client (its write queue overflowed; the session then waits for
 	// the next keyframe). For the frames-dropped metric.
@@ -158,6 +163,12 @@ func (s *Server) Initialize() error {
 	}
 	if s.ReadyTimeout == 0 {
 		s.ReadyTimeout = 8 * time.Second
+	}
+	if s.MaxSessions == 0 {
+		s.MaxSessions = 1000
+	}
+	if s.MaxSessionsPerViewer == 0 {
+		s.MaxSessionsPerViewer = 64
 	}
 	s.conns = map[*gortsplib.ServerConn]*connState{}
 	s.sessions = map[*gortsplib.ServerSession]*session{}
@@ -564,6 +575,24 @@ func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 	return &base.Response{StatusCode: base.StatusOK}, cs.stream, nil
 }
 
+// overLimitLocked reports whether one more session for the named viewer
+// would pass a cap. Called under s.mu.
+func (s *Server) overLimitLocked(name string) bool {
+	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
+		return true
+	}
+	if s.MaxSessionsPerViewer > 0 {
+		n := 0
+		for _, se := range s.sessions {
+			if se.viewer.Name == name {
+				n++
+			}
+		}
+		return n >= s.MaxSessionsPerViewer
+	}
+	return false
+}
+
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
 func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
@@ -584,12 +613,17 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		return &base.Response{StatusCode: base.StatusOK}, se.cs.stream, nil
 	}
 	s.mu.Lock()
+	v := st.viewer
+	if s.overLimitLocked(v.Name) {
+		s.mu.Unlock()
+		s.Logger.Warn("rtsp session refused: session limit", "user", v.Name, "camera", camera)
+		return errResponse(base.StatusServiceUnavailable), nil, nil
+	}
 	cs := st.descs[camera]
 	if cs != nil {
 		delete(st.descs, camera)
 		cs.owned = true
 	}
-	v := st.viewer
 	s.mu.Unlock()
 	if cs == nil { // client skipped DESCRIBE
 		var r *base.Response

@@ -447,3 +447,20 @@ func TestSlowClientDropsAreCounted(t *testing.T) {
 		t.Fatalf("the reading client got %d packets while the other was stalled", v-before)
 	}
 }
+
+// Session caps: one principal past MaxSessionsPerViewer gets 503 at SETUP.
+func TestSessionLimits(t *testing.T) {
+	f := newFixture(t, false)
+	f.srv.MaxSessionsPerViewer = 1
+	_, closeFirst := play(t, f, "alice:s3cret-A", true)
+	defer closeFirst()
+	c, desc, err := dial(t, f.url("alice:s3cret-A", "gate"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.SetupAll(desc.BaseURL, desc.Medias)
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("second session of one principal: %v, want 503", err)
+	}
+}

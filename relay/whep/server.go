@@ -88,6 +88,12 @@ type Server struct {
 	ReadyTimeout      time.Duration // wait for an offline camera before 503; default 8 s
 	RateLimit         float64       // POST/PATCH/DELETE per second per address; default 10; <0 = off
 	RateBurst         int           // default 20
+	// MaxSessions caps live sessions (default 1000, <0 = no cap; 503 past
+	// it); MaxSessionsPerViewer caps one principal's (default 64, <0 = no
+	// cap; 429 past it), so one leaked token or runaway video wall cannot
+	// take the gateway.
+	MaxSessions          int
+	MaxSessionsPerViewer int
 
 	udpConn  net.PacketConn
 	udpMux   *advertUDPMux
@@ -126,6 +132,12 @@ func (s *Server) Initialize() error {
 	}
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
+	}
+	if s.MaxSessions == 0 {
+		s.MaxSessions = 1000
+	}
+	if s.MaxSessionsPerViewer == 0 {
+		s.MaxSessionsPerViewer = 64
 	}
 	if s.RateLimit == 0 {
 		s.RateLimit = 10
@@ -390,6 +402,26 @@ func validSessionID(id string) bool {
 	return err == nil
 }
 
+// overLimitLocked reports whether one more session for the named viewer
+// would pass a cap: the status to answer and why, or 0. Called under s.mu.
+func (s *Server) overLimitLocked(name string) (int, string) {
+	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
+		return http.StatusServiceUnavailable, "the gateway is at its session limit; try again later"
+	}
+	if s.MaxSessionsPerViewer > 0 {
+		n := 0
+		for _, ss := range s.sessions {
+			if ss.viewer.Name == name {
+				n++
+			}
+		}
+		if n >= s.MaxSessionsPerViewer {
+			return http.StatusTooManyRequests, fmt.Sprintf("you already have %d live sessions, the most one account may hold; end one first", n)
+		}
+	}
+	return 0, ""
+}
+
 // fail answers a JSON error and counts it.
 func (s *Server) fail(w http.ResponseWriter, status int, reason, msg string) {
 	s.Metrics.errors.WithLabelValues(reason).Inc()
@@ -457,6 +489,14 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 	stream := s.Hub.Get(camera)
 	if stream == nil {
 		s.fail(w, http.StatusNotFound, "not_found", "unknown camera")
+		return
+	}
+	s.mu.Lock()
+	status, msg := s.overLimitLocked(viewer.Name)
+	s.mu.Unlock()
+	if status != 0 {
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, status, "session_limit", msg)
 		return
 	}
 	if rd, ok := s.Events.(Readier); ok {
@@ -543,14 +583,18 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 		}
 	}
 	s.mu.Lock()
+	status, msg = s.overLimitLocked(viewer.Name) // authoritative: POSTs run concurrently
 	if s.closed {
+		status, msg = http.StatusServiceUnavailable, "the server is shutting down"
+	}
+	if status != 0 {
 		s.mu.Unlock()
 		ss.teardown()
 		if s.Events != nil {
 			s.Events.ViewEnd(ss.info(), 0, 0)
 		}
 		w.Header().Set("Retry-After", "5")
-		s.fail(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+		s.fail(w, status, "session_limit", msg)
 		return
 	}
 	s.sessions[ss.id] = ss

@@ -545,3 +545,27 @@ func TestCORS(t *testing.T) {
 		}
 	}
 }
+
+// One principal cannot hold more than MaxSessionsPerViewer sessions (429),
+// and the gateway as a whole not more than MaxSessions (503).
+func TestSessionLimits(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.TCPListen = ""; s.MaxSessions = 2; s.MaxSessionsPerViewer = 1 })
+	startCamera(t, e.hub, "cam1")
+	if c, r := newClient(t, e, "cam1", clientOpts{token: "alice"}); c == nil {
+		t.Fatalf("first session: %d", r.StatusCode)
+	}
+	_, r := newClient(t, e, "cam1", clientOpts{token: "alice"})
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("second session of one principal: %d, want 429 with Retry-After", r.StatusCode)
+	}
+	if c, r := newClient(t, e, "cam1", clientOpts{token: "carol"}); c == nil {
+		t.Fatalf("another principal: %d", r.StatusCode)
+	}
+	_, r = newClient(t, e, "cam1", clientOpts{token: "admin"})
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("past the gateway's cap: %d, want 503", r.StatusCode)
+	}
+	if n := len(e.srv.Sessions()); n != 2 {
+		t.Fatalf("%d sessions, want 2", n)
+	}
+}
