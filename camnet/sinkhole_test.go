@@ -1,8 +1,8 @@
 package camnet
 
 import (
-	"bytes"
 	"context"
+	"cordon/internal/testtool"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,23 +57,6 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var (
 	camNorth = netip.MustParseAddr("127.0.0.2")
 	camSouth = netip.MustParseAddr("127.0.0.3")
@@ -84,13 +67,13 @@ type harness struct {
 	s     *Sinkhole
 	reg   *prometheus.Registry
 	audit *fakeAudit
-	logs  *syncBuf
+	logs  *testtool.SyncBuffer
 	clock *fakeClock
 }
 
 func newHarness(t testing.TB, start bool, tweak func(*Sinkhole)) *harness {
 	t.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), audit: &fakeAudit{}, logs: &syncBuf{},
+	h := &harness{reg: prometheus.NewRegistry(), audit: &fakeAudit{}, logs: &testtool.SyncBuffer{},
 		clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	h.s = &Sinkhole{
 		Listen:  "127.0.0.1:0",
@@ -476,7 +459,7 @@ func TestSinkholeInitializeErrors(t *testing.T) {
 }
 
 func TestResolveHosts(t *testing.T) {
-	logs := &syncBuf{}
+	logs := &testtool.SyncBuffer{}
 	r := Resolver{
 		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
 		Timeout: 500 * time.Millisecond,

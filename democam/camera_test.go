@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"cordon/internal/testtool"
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -25,20 +25,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// needTool returns the path of a tool the test needs: skip when missing
-// locally, fail when CI=true.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required when CI=true: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
 }
 
 func startCamera(t *testing.T, c *Camera) *Camera {
@@ -73,7 +59,7 @@ func run(t *testing.T, timeout time.Duration, name string, args ...string) (stri
 
 func TestFFprobeSeesH264AndPCMU(t *testing.T) {
 	t.Parallel()
-	ffprobe := needTool(t, "ffprobe")
+	ffprobe := testtool.Require(t, "ffprobe")
 	c := startCamera(t, &Camera{ID: "probe", Audio: true, Path: "Streaming/Channels/101"})
 	out, stderr, err := run(t, 15*time.Second, ffprobe, "-v", "error", "-rtsp_transport", "tcp",
 		"-show_entries", "stream=codec_name,width,height", "-of", "json", c.URL())
@@ -103,7 +89,7 @@ func TestFFprobeSeesH264AndPCMU(t *testing.T) {
 
 func TestFFmpegDecodesCleanly(t *testing.T) {
 	t.Parallel()
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testtool.Require(t, "ffmpeg")
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
@@ -157,7 +143,7 @@ func decodeProblems(stderr string) string {
 
 func TestAuthRequired(t *testing.T) {
 	t.Parallel()
-	ffprobe := needTool(t, "ffprobe")
+	ffprobe := testtool.Require(t, "ffprobe")
 	c := startCamera(t, &Camera{ID: "auth", Username: "viewer", Password: "secret", Quirks: Quirks{HikvisionSDP: true}})
 	_, stderr, err := run(t, 10*time.Second, ffprobe, "-v", "error", "-rtsp_transport", "tcp", c.URL())
 	if err == nil || !strings.Contains(stderr, "401") {

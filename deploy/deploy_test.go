@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bufio"
+	"cordon/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,34 +16,17 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// needTool returns the path of a tool the test needs: skips when it is
-// missing locally, fails when CI=true.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
-
 // needRoot skips (fails under CI=true) when not root: nft and network
 // namespaces need CAP_NET_ADMIN.
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (CAP_NET_ADMIN) in CI")
-		}
-		t.Skip("not root")
+		testtool.Missing(t, "this test needs root (CAP_NET_ADMIN for nft and network namespaces)")
 	}
 }
 
 func TestNftRulesetSyntax(t *testing.T) {
-	nft := needTool(t, "nft")
+	nft := testtool.Require(t, "nft")
 	needRoot(t)
 	// nft -c talks to the kernel; do it in a throw-away network namespace
 	// so that nothing on the host is touched even by mistake.
@@ -153,7 +137,7 @@ func TestSystemdUnitHardening(t *testing.T) {
 }
 
 func TestSystemdUnitVerify(t *testing.T) {
-	sa := needTool(t, "systemd-analyze")
+	sa := testtool.Require(t, "systemd-analyze")
 	// verify wants the executables to exist: check a copy that points at
 	// /bin/true, which is enough to validate every directive.
 	b, err := os.ReadFile("systemd/cordon.service")

@@ -3,6 +3,7 @@
 package deploy
 
 import (
+	"cordon/internal/testtool"
 	"fmt"
 	"io"
 	"net"
@@ -219,8 +220,8 @@ func rulesetFor(t *testing.T, defines map[string]string) string {
 // gateway can still open RTSP connections to the camera, and that the
 // operator side gets the published ports but not metrics.
 func TestCameraNetworkIsolation(t *testing.T) {
-	nft := needTool(t, "nft")
-	ipBin := needTool(t, "ip")
+	nft := testtool.Require(t, "nft")
+	ipBin := testtool.Require(t, "ip")
 	needRoot(t)
 
 	id := os.Getpid() % 100000

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cordon/internal/testtool"
 	"errors"
 	"log/slog"
 	"net"
@@ -25,24 +26,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func mustURL(t *testing.T, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
@@ -55,12 +38,12 @@ func mustURL(t *testing.T, s string) *url.URL {
 type testCam struct {
 	*Camera
 	sink *fakeSink
-	logs *syncBuf
+	logs *testtool.SyncBuffer
 }
 
 func newTestCamera(t *testing.T, rawURL string, mod func(*Camera)) *testCam {
 	t.Helper()
-	logs := &syncBuf{}
+	logs := &testtool.SyncBuffer{}
 	sink := newFakeSink()
 	c := &Camera{
 		ID:          "cam1",

@@ -7,6 +7,7 @@ package e2eutil
 import (
 	"bytes"
 	"context"
+	"cordon/internal/testtool"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -92,24 +93,8 @@ type Gateway struct {
 	Logs   *SyncBuffer // everything the gateway logged (JSON lines)
 }
 
-// SyncBuffer is a goroutine-safe bytes.Buffer.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns everything written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// SyncBuffer is a goroutine-safe log sink.
+type SyncBuffer = testtool.SyncBuffer
 
 // Start validates cfg and runs a gateway until the test ends. Logs go
 // through the same redacting handler the command uses.
