@@ -1,11 +1,9 @@
 package relay
 
-import (
-	"slices"
-	"sync"
-)
+import "sync"
 
-// Hub is the registry of camera streams by camera id.
+// Hub is the registry of camera streams the outputs look up: the main
+// stream by camera id, a named stream (e.g. "sub") by "id/name".
 type Hub struct {
 	mu      sync.RWMutex
 	streams map[string]*Stream
@@ -21,11 +19,33 @@ func (h *Hub) Get(id string) *Stream {
 	return h.streams[id]
 }
 
-// Put registers (or replaces) a camera's stream.
+// Lookup returns a camera's named stream ("" = main), or nil.
+func (h *Hub) Lookup(camera, name string) *Stream { return h.Get(hubKey(camera, name)) }
+
+// Put registers (or replaces) a camera's stream under its camera id and
+// name.
 func (h *Hub) Put(s *Stream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.streams[s.Camera] = s
+	h.streams[hubKey(s.Camera, s.Name)] = s
+}
+
+// RemoveStream unregisters s if it is still the registered stream for its
+// camera and name.
+func (h *Hub) RemoveStream(s *Stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := hubKey(s.Camera, s.Name)
+	if h.streams[k] == s {
+		delete(h.streams, k)
+	}
+}
+
+func hubKey(camera, name string) string {
+	if name == "" {
+		return camera
+	}
+	return camera + "/" + name
 }
 
 // Remove unregisters a camera's stream and returns it (nil if absent).
@@ -35,16 +55,4 @@ func (h *Hub) Remove(id string) *Stream {
 	s := h.streams[id]
 	delete(h.streams, id)
 	return s
-}
-
-// IDs returns the camera ids, sorted.
-func (h *Hub) IDs() []string {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	ids := make([]string, 0, len(h.streams))
-	for id := range h.streams {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"cordon/democam"
+	"cordon/internal/clock"
 	"cordon/relay/sanitize"
 )
 
@@ -197,7 +197,7 @@ func TestSlowReaderDropsOnlyItsOwnFrames(t *testing.T) {
 	_, _ = slow.WaitReady(context.Background())
 	_, _ = fast.WaitReady(context.Background())
 
-	var got atomic.Int64
+	got := make(chan struct{}, 1024)
 	cf := &checker{t: t}
 	done := make(chan struct{})
 	go func() {
@@ -208,27 +208,31 @@ func TestSlowReaderDropsOnlyItsOwnFrames(t *testing.T) {
 				return
 			}
 			cf.check(d)
-			got.Add(1)
+			got <- struct{}{}
 		}
 	}()
+	received := 0
+	waitFast := func(n int) {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for received < n {
+			select {
+			case <-got:
+				received++
+			case <-timeout:
+				t.Fatalf("fast reader got %d of %d frames", received, n)
+			}
+		}
+	}
 	const n = 200
 	for i := 0; i < n; i++ {
 		feed(t, s, 0, i, 1, 25)
 		// pace like a camera so the fast reader keeps up; the slow one never reads
 		if i%8 == 7 {
-			deadline := time.Now().Add(time.Second)
-			for got.Load() < int64(i+1) && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			waitFast(i + 1)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for got.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got.Load() != n {
-		t.Fatalf("fast reader got %d of %d frames", got.Load(), n)
-	}
+	waitFast(n)
 	dropped, _ := slow.Stats()
 	if dropped < n-8-1 {
 		t.Fatalf("slow reader dropped %d, want about %d", dropped, n-8)
@@ -249,7 +253,12 @@ func TestSlowReaderDropsOnlyItsOwnFrames(t *testing.T) {
 }
 
 func TestReconnectKeepsTimelineContinuous(t *testing.T) {
-	s := newTestStream(t, 64)
+	clk := clock.NewFake(time.Time{})
+	s := &Stream{Camera: "cam", QueueFrames: 64, Clock: clk}
+	if err := s.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	_ = s.CameraConnected([]Track{h264Track})
 	r, _ := s.AddReader(ReaderConf{Protocol: "webrtc"})
 	defer r.Close()
@@ -263,7 +272,7 @@ func TestReconnectKeepsTimelineContinuous(t *testing.T) {
 	if s.Info().Online {
 		t.Fatal("still online")
 	}
-	time.Sleep(50 * time.Millisecond)
+	clk.Advance(700 * time.Millisecond)
 	// camera comes back with timestamps reset to 0
 	if err := s.CameraConnected([]Track{h264Track}); err != nil {
 		t.Fatal(err)
@@ -275,8 +284,8 @@ func TestReconnectKeepsTimelineContinuous(t *testing.T) {
 	if !d.Key {
 		t.Fatal("first frame after reconnect is not a keyframe")
 	}
-	if gap := d.Packets[0].Timestamp - before; gap < 90*40 || gap > 90*2000 {
-		t.Fatalf("gap across reconnect %d ticks, want about the wall-clock outage", gap)
+	if gap := d.Packets[0].Timestamp - before; gap != 90*700 {
+		t.Fatalf("gap across reconnect %d ticks, want the 700 ms outage (%d)", gap, 90*700)
 	}
 	for range 4 {
 		c.check(next(t, r))
@@ -326,11 +335,13 @@ func TestDemandAndWaitReady(t *testing.T) {
 		t.Fatal("WaitReady succeeded while offline")
 	}
 	cancel()
+	ready := make(chan error, 1)
 	go func() {
-		time.Sleep(20 * time.Millisecond)
-		_ = s.CameraConnected([]Track{h264Track})
+		_, err := r2.WaitReady(context.Background())
+		ready <- err
 	}()
-	if _, err := r2.WaitReady(context.Background()); err != nil {
+	_ = s.CameraConnected([]Track{h264Track})
+	if err := <-ready; err != nil {
 		t.Fatal(err)
 	}
 	r1.Close()
@@ -454,5 +465,105 @@ func TestSetSanitizeAppliesToRunningStream(t *testing.T) {
 	_ = s.WriteUnit(Unit{Track: 0, PTS: 40 * time.Millisecond, AU: au})
 	if !hasSEI(next(t, r)) {
 		t.Fatal("allow-listed SEI dropped after SetSanitize")
+	}
+}
+
+// Every reader gets the sanitized access unit beside the packets, the same
+// bytes for all (shared, never depacketized again): video NAL units after
+// the sanitizer, audio frames as written.
+func TestFrameCarriesAccessUnit(t *testing.T) {
+	s := newTestStream(t, 64)
+	_ = s.CameraConnected([]Track{h264Track, pcmuTrack})
+	r1, _ := s.AddReader(ReaderConf{Protocol: "webrtc"})
+	defer r1.Close()
+	r2, _ := s.AddReader(ReaderConf{Consumer: "record"})
+	defer r2.Close()
+	_, _ = r1.WaitReady(context.Background())
+	_, _ = r2.WaitReady(context.Background())
+	aud := []byte{0x09, 0xf0} // an access unit delimiter: dropped by the sanitizer
+	in := [][]byte{aud, testSPS, testPPS, idr(3000)}
+	if err := s.WriteUnit(Unit{Track: 0, PTS: time.Second, AU: in}); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 160)
+	frame[0] = 0x7f
+	if err := s.WriteUnit(Unit{Track: 1, PTS: time.Second, AU: [][]byte{frame}}); err != nil {
+		t.Fatal(err)
+	}
+	in[3][100] = 0xee // the stream kept its own copy
+	for _, r := range []*Reader{r1, r2} {
+		v := next(t, r)
+		if v.Track != 0 || !v.Key || len(v.AU) != 3 || !bytes.Equal(v.AU[0], testSPS) || !bytes.Equal(v.AU[1], testPPS) ||
+			len(v.AU[2]) != 3000 || v.AU[2][100] != 0 {
+			t.Fatalf("video delivery: track %d key %v, %d NAL units", v.Track, v.Key, len(v.AU))
+		}
+		if v.Time.IsZero() {
+			t.Fatal("delivery without arrival time")
+		}
+		// the packets carry exactly these NAL units
+		var payload int
+		for _, p := range v.Packets {
+			payload += len(p.Payload)
+		}
+		if payload < len(testSPS)+len(testPPS)+3000 {
+			t.Fatalf("packets carry %d payload bytes", payload)
+		}
+		a := next(t, r)
+		if a.Track != 1 || len(a.AU) != 1 || !bytes.Equal(a.AU[0], frame) || !bytes.Equal(a.Packets[0].Payload, frame) {
+			t.Fatalf("audio delivery %+v", a)
+		}
+	}
+}
+
+// A non-viewer reader (a recorder) keeps an on-demand camera pulled and
+// gets frames, but is not counted as a viewer.
+func TestConsumerReaderDemandsButIsNoViewer(t *testing.T) {
+	d := &demandRec{}
+	s := &Stream{Camera: "od", Demand: d}
+	_ = s.Initialize()
+	defer s.Close()
+	rec, _ := s.AddReader(ReaderConf{Consumer: "record"})
+	in := s.Info()
+	if in.Viewers() != 0 || in.Consumers["record"] != 1 {
+		t.Fatalf("info %+v", in)
+	}
+	v, _ := s.AddReader(ReaderConf{Protocol: "rtsp"})
+	v.Close()
+	_ = s.CameraConnected([]Track{h264Track})
+	if _, err := rec.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	feed(t, s, 0, 0, 3, 25)
+	for range 3 {
+		next(t, rec)
+	}
+	rec.Close()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.calls) != 2 || !d.calls[0] || d.calls[1] {
+		t.Fatalf("demand calls %v: the recorder alone must keep the camera wanted", d.calls)
+	}
+}
+
+// A B-frame refusal holds for refuseFor, then one more attempt is allowed.
+func TestBFrameRefusalExpires(t *testing.T) {
+	clk := clock.NewFake(time.Time{})
+	s := &Stream{Camera: "b", Clock: clk}
+	_ = s.Initialize()
+	defer s.Close()
+	_ = s.CameraConnected([]Track{h264Track})
+	_ = s.WriteUnit(Unit{Track: 0, PTS: 0, AU: [][]byte{testSPS, testPPS, idr(100)}})
+	_ = s.WriteUnit(Unit{Track: 0, PTS: 80 * time.Millisecond, AU: [][]byte{pslice(100)}})
+	if err := s.WriteUnit(Unit{Track: 0, PTS: 40 * time.Millisecond, AU: [][]byte{pslice(100)}}); !errors.Is(err, ErrBFrames) {
+		t.Fatalf("got %v", err)
+	}
+	s.CameraDisconnected(ErrBFrames)
+	clk.Advance(refuseFor - time.Second)
+	if err := s.CameraConnected([]Track{h264Track}); !errors.Is(err, ErrBFrames) {
+		t.Fatalf("within the refusal: %v", err)
+	}
+	clk.Advance(time.Second)
+	if err := s.CameraConnected([]Track{h264Track}); err != nil {
+		t.Fatalf("after the refusal: %v", err)
 	}
 }

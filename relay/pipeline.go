@@ -1,0 +1,189 @@
+package relay
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/pion/rtp"
+
+	"cordon/relay/sanitize"
+)
+
+// The per-track stages of a unit, after the timeline (timeline.go):
+// filter (the sanitizer) -> reorder check (reorder.go) -> packetize, once
+// per camera track. The packets get their timestamps in WriteUnit.
+
+// outTrack is one track of the stream with its stages' state. It is used
+// only under Stream.mu.
+type outTrack struct {
+	OutTrack
+	filter  *sanitize.VideoFilter
+	checked []byte // the SPS last checked for frame reordering
+	h264    *rtph264.Encoder
+	h265    *rtph265.Encoder
+	aac     *rtpmpeg4audio.Encoder
+	ssrc    uint32
+	seq     uint16 // audio (PCMU/PCMA/Opus) sequence
+	tsBase  uint32
+	lastPTS time.Duration // camera PTS of the previous unit, this connection
+	havePTS bool
+	lastOut time.Duration
+}
+
+// errReorders: the track's SPS announces frame reordering (B-frames).
+var errReorders = errors.New("SPS announces frame reordering")
+
+func randU32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// buildTracks sets up the stages of each track: payload types (static for
+// G.711, dynamic from 96 otherwise), a sanitizer for video, a packetizer.
+func (s *Stream) buildTracks(tracks []Track) ([]*outTrack, error) {
+	ots := make([]*outTrack, len(tracks))
+	var nextDyn uint8 = 96
+	dynamic := func() uint8 { nextDyn++; return nextDyn - 1 }
+	for i, t := range tracks {
+		ot := &outTrack{OutTrack: OutTrack{Track: t, Index: i}, ssrc: randU32(), tsBase: randU32(), seq: uint16(randU32())}
+		if ot.Channels == 0 {
+			ot.Channels = 1
+		}
+		seq := ot.seq
+		var err error
+		switch t.Codec {
+		case CodecH264:
+			ot.PayloadType = dynamic()
+			ot.filter = s.newFilter(t.Codec, t.ParamSets)
+			ot.h264 = &rtph264.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize, PacketizationMode: 1}
+			err = ot.h264.Init()
+		case CodecH265:
+			ot.PayloadType = dynamic()
+			ot.filter = s.newFilter(t.Codec, t.ParamSets)
+			ot.h265 = &rtph265.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize}
+			err = ot.h265.Init()
+		case CodecPCMU:
+			ot.PayloadType = 0
+		case CodecPCMA:
+			ot.PayloadType = 8
+		case CodecOpus:
+			ot.PayloadType = dynamic()
+		case CodecAAC:
+			ot.PayloadType = dynamic()
+			ot.aac = &rtpmpeg4audio.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.ssrc, InitialSequenceNumber: &seq,
+				PayloadMaxSize: PayloadMaxSize, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+			err = ot.aac.Init()
+			if !s.loggedAAC {
+				s.loggedAAC = true
+				s.Log.Info("camera audio is AAC, which is not a WebRTC codec: WHEP viewers get video only; RTSP clients get the audio")
+			}
+		default:
+			return nil, fmt.Errorf("codec %q cannot be re-served", t.Codec)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ots[i] = ot
+	}
+	return ots, nil
+}
+
+func (s *Stream) newFilter(c Codec, paramSets [][]byte) *sanitize.VideoFilter {
+	codec := sanitize.H264
+	if c == CodecH265 {
+		codec = sanitize.H265
+	}
+	f := sanitize.NewVideoFilter(codec, s.Sanitize, paramSets)
+	reason, cam := s.Metrics.sanitizerDropped, s.Camera
+	f.OnDrop = func(r string) { reason.WithLabelValues(cam, r).Inc() }
+	return f
+}
+
+// process runs the unit's stages and returns its frame without timestamps,
+// nil when nothing is left to send, errReorders when the stream must be
+// refused, or a packetizer error.
+func (t *outTrack) process(au [][]byte) (*Frame, error) {
+	if t.Kind == KindVideo {
+		return t.video(au)
+	}
+	return t.audio(au)
+}
+
+// video: filter -> reorder check -> packetize.
+func (t *outTrack) video(in [][]byte) (*Frame, error) {
+	au, key := t.filter.Filter(in)
+	if len(au) == 0 {
+		return nil, nil
+	}
+	if key && t.reorders() {
+		return nil, errReorders
+	}
+	// the filter returns views into its own buffers: the frame keeps a copy
+	// that readers share
+	au = copyAU(au)
+	var pkts []*rtp.Packet
+	var err error
+	if t.h264 != nil {
+		pkts, err = t.h264.Encode(au)
+	} else {
+		pkts, err = t.h265.Encode(au)
+	}
+	if err != nil || len(pkts) == 0 {
+		return nil, err
+	}
+	return &Frame{Key: key, AU: au, Packets: pkts}, nil
+}
+
+// audio: packetize (AAC per RFC 3640, G.711 and Opus one frame a packet).
+func (t *outTrack) audio(in [][]byte) (*Frame, error) {
+	au := copyAU(in)
+	f := &Frame{AU: au}
+	if t.aac != nil {
+		pkts, err := t.aac.Encode(au)
+		if err != nil {
+			return nil, err
+		}
+		f.Packets = pkts
+	} else {
+		for _, fr := range au {
+			t.seq++
+			f.Packets = append(f.Packets, &rtp.Packet{
+				Header:  rtp.Header{Version: 2, PayloadType: t.PayloadType, SequenceNumber: t.seq, SSRC: t.ssrc},
+				Payload: fr,
+			})
+		}
+	}
+	if len(f.Packets) == 0 {
+		return nil, nil
+	}
+	return f, nil
+}
+
+// copyAU copies an access unit into one buffer.
+func copyAU(au [][]byte) [][]byte {
+	n := 0
+	for _, b := range au {
+		n += len(b)
+	}
+	buf := make([]byte, 0, n)
+	out := make([][]byte, len(au))
+	for i, b := range au {
+		buf = append(buf, b...)
+		out[i] = buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
+	return out
+}
+
+// ticks converts a duration to clock-rate units without overflowing.
+func ticks(d time.Duration, rate int) uint32 {
+	sec := int64(d / time.Second)
+	rem := int64(d % time.Second)
+	return uint32(sec*int64(rate) + rem*int64(rate)/int64(time.Second))
+}

@@ -1,0 +1,338 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// ReaderConf configures a reader.
+type ReaderConf struct {
+	// Protocol makes the reader a viewer: "webrtc" or "rtsp", counted per
+	// protocol in metrics, the camera's viewers and the admin listing.
+	// "" = not a viewer (see Consumer).
+	Protocol string
+	// Consumer names a non-viewer reader ("record", "cluster", "probe"):
+	// it keeps an on-demand camera pulled like a viewer does but is not
+	// counted as one. Used only when Protocol is "". Default "probe".
+	Consumer string
+	// Tracks selects out-track indexes; nil means all. It may be set later
+	// with Reader.SetTracks once the tracks are known.
+	Tracks []int
+	// QueueFrames overrides the stream's per-reader queue bound (frames).
+	QueueFrames int
+}
+
+// Reader is one output's view of a Stream: a bounded queue of frames.
+type Reader struct {
+	s        *Stream
+	protocol string
+	consumer string
+	ch       chan item
+	done     chan struct{}
+	once     sync.Once
+	err      error
+
+	// producer side, guarded by s.mu
+	want     []bool
+	waitKey  []bool
+	seqDelta []uint16
+	primed   bool
+
+	// consumer side
+	buf []rtp.Packet
+
+	statsMu sync.Mutex
+	dropped uint64
+	bytes   uint64
+}
+
+type item struct {
+	f        *Frame
+	seqDelta uint16
+	tsDelta  uint32
+}
+
+// Delivery is what Next returns: one frame. Packets have headers copied for
+// this reader (sequence numbers continuous for it) and payloads shared and
+// read-only; AU is the frame's sanitized access unit, shared and read-only.
+// Valid until the next call to Next.
+type Delivery struct {
+	Track   int
+	Key     bool
+	PTS     time.Duration
+	Time    time.Time // wall clock when the access unit reached the stream
+	AU      [][]byte
+	Packets []rtp.Packet
+}
+
+// AddReader attaches a reader. It works while the camera is offline (an
+// on-demand camera is started by it); use Reader.WaitReady for the tracks.
+func (s *Stream) AddReader(conf ReaderConf) (*Reader, error) {
+	r := &Reader{s: s, protocol: conf.Protocol, done: make(chan struct{})}
+	if r.protocol == "" {
+		r.consumer = conf.Consumer
+		if r.consumer == "" {
+			r.consumer = "probe"
+		}
+	}
+	queue := conf.QueueFrames
+	if queue <= 0 {
+		queue = s.QueueFrames
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrStreamClosed
+	}
+	r.ch = make(chan item, queue+len(s.gop.frames))
+	r.setTracksLocked(conf.Tracks, len(s.tracks))
+	readers := make([]*Reader, len(s.readers), len(s.readers)+1)
+	copy(readers, s.readers)
+	s.readers = append(readers, r)
+	n := len(s.readers)
+	d := s.demand
+	s.mu.Unlock()
+	if r.protocol != "" {
+		s.Metrics.viewers.WithLabelValues(s.Camera, r.protocol).Inc()
+	}
+	if n == 1 && d != nil {
+		d.SetDemand(true)
+	}
+	return r, nil
+}
+
+func (s *Stream) removeReader(r *Reader) bool {
+	s.mu.Lock()
+	idx := -1
+	for i, x := range s.readers {
+		if x == r {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		s.mu.Unlock()
+		return false
+	}
+	readers := make([]*Reader, 0, len(s.readers)-1)
+	readers = append(readers, s.readers[:idx]...)
+	readers = append(readers, s.readers[idx+1:]...)
+	s.readers = readers
+	n := len(readers)
+	d := s.demand
+	s.mu.Unlock()
+	if n == 0 && d != nil {
+		d.SetDemand(false)
+	}
+	return true
+}
+
+func (r *Reader) setTracksLocked(sel []int, n int) {
+	if len(r.want) != n {
+		r.want = make([]bool, n)
+		r.waitKey = make([]bool, n)
+		r.seqDelta = make([]uint16, n)
+		for i := range n {
+			r.waitKey[i] = r.s.tracks[i].Kind == KindVideo
+		}
+	}
+	for i := range n {
+		r.want[i] = sel == nil
+	}
+	for _, i := range sel {
+		if i >= 0 && i < n {
+			r.want[i] = true
+		}
+	}
+	if n > 0 {
+		r.primeLocked()
+	}
+}
+
+// primeLocked queues the cached GOP so the reader starts on a keyframe at
+// once. Cached frames get timestamps squeezed up to the newest one, so a
+// player shows them at once and then runs live.
+func (r *Reader) primeLocked() {
+	g := &r.s.gop
+	if r.primed || !g.usable(r.want) {
+		return
+	}
+	r.primed = true
+	last := g.frames[len(g.frames)-1].Packets[0].Timestamp
+	n := len(g.frames)
+	for i, f := range g.frames {
+		want := last - uint32(n-1-i)
+		select {
+		case r.ch <- item{f: f, tsDelta: want - f.Packets[0].Timestamp}:
+		default:
+			return
+		}
+	}
+	r.waitKey[g.track] = false
+}
+
+// Flush drops whatever is queued and re-primes the reader from the current
+// GOP, so a viewer whose transport took a while to come up starts at the
+// newest keyframe instead of replaying the backlog. Call it only before the
+// first Next: sequence numbers restart from the cached keyframe.
+func (r *Reader) Flush() {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(r.ch) > 0 {
+		<-r.ch
+	}
+	for i := range r.want {
+		r.seqDelta[i] = 0
+		r.waitKey[i] = s.tracks[i].Kind == KindVideo
+	}
+	r.primed = false
+	if len(r.want) > 0 {
+		r.primeLocked()
+	}
+}
+
+// SetTracks selects the out tracks this reader wants (after WaitReady).
+func (r *Reader) SetTracks(sel []int) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.setTracksLocked(sel, len(s.tracks))
+}
+
+// WaitReady blocks until the camera is online and returns its tracks.
+func (r *Reader) WaitReady(ctx context.Context) ([]OutTrack, error) {
+	for {
+		s := r.s
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrStreamClosed
+		}
+		if s.online && s.tracks != nil {
+			if len(r.want) != len(s.tracks) {
+				r.setTracksLocked(nil, len(s.tracks))
+			}
+			tr := s.tracksLocked()
+			s.mu.Unlock()
+			return tr, nil
+		}
+		ready := s.ready
+		lastErr := s.lastErr
+		s.mu.Unlock()
+		select {
+		case <-ready:
+		case <-r.done:
+			return nil, r.err
+		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("camera unreachable: %w", lastErr)
+			}
+			return nil, fmt.Errorf("camera unreachable: %w", ctx.Err())
+		}
+	}
+}
+
+// offer queues f without blocking; a full queue drops the frame, and for
+// video every following frame until the next keyframe. Called under s.mu.
+func (r *Reader) offer(f *Frame) {
+	if f.Track >= len(r.want) || !r.want[f.Track] {
+		return
+	}
+	if r.waitKey[f.Track] {
+		if !f.Key {
+			r.drop(f)
+			return
+		}
+		r.waitKey[f.Track] = false
+	}
+	select {
+	case r.ch <- item{f: f, seqDelta: r.seqDelta[f.Track]}:
+	default:
+		r.drop(f)
+		if r.s.tracks[f.Track].Kind == KindVideo {
+			r.waitKey[f.Track] = true
+		}
+	}
+}
+
+func (r *Reader) drop(f *Frame) {
+	r.seqDelta[f.Track] += uint16(len(f.Packets))
+	r.statsMu.Lock()
+	r.dropped++
+	r.statsMu.Unlock()
+	label := r.protocol
+	if label == "" {
+		label = r.consumer
+	}
+	r.s.Metrics.dropped.WithLabelValues(r.s.Camera, label).Inc()
+}
+
+// Next blocks until the next frame for this reader, the reader's end, or ctx.
+func (r *Reader) Next(ctx context.Context) (Delivery, error) {
+	var it item
+	select {
+	case it = <-r.ch:
+	case <-r.done:
+		return Delivery{}, r.err
+	case <-ctx.Done():
+		return Delivery{}, ctx.Err()
+	}
+	r.buf = r.buf[:0]
+	n := 0
+	for _, p := range it.f.Packets {
+		c := *p
+		c.SequenceNumber -= it.seqDelta
+		c.Timestamp += it.tsDelta
+		r.buf = append(r.buf, c)
+		n += len(p.Payload)
+	}
+	r.statsMu.Lock()
+	r.bytes += uint64(n)
+	r.statsMu.Unlock()
+	f := it.f
+	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, Time: f.Time, AU: f.AU, Packets: r.buf}, nil
+}
+
+// Done is closed when the reader has ended; Err tells why.
+func (r *Reader) Done() <-chan struct{} { return r.done }
+
+// Err is why the reader ended (nil while running).
+func (r *Reader) Err() error {
+	select {
+	case <-r.done:
+		return r.err
+	default:
+		return nil
+	}
+}
+
+// Stats returns frames dropped for this reader and payload bytes delivered.
+func (r *Reader) Stats() (dropped, bytes uint64) {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	return r.dropped, r.bytes
+}
+
+// Kick ends the reader with err (e.g. permission revoked).
+func (r *Reader) Kick(err error) {
+	r.s.removeReader(r)
+	r.finish(err)
+}
+
+// Close detaches the reader.
+func (r *Reader) Close() { r.Kick(ErrReaderClosed) }
+
+func (r *Reader) finish(err error) {
+	r.once.Do(func() {
+		r.err = err
+		close(r.done)
+		if r.protocol != "" {
+			r.s.Metrics.viewers.WithLabelValues(r.s.Camera, r.protocol).Dec()
+		}
+	})
+}
