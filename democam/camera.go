@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,8 +46,16 @@ type Camera struct {
 	DisableUDP bool
 	// Logger (nil = discard).
 	Logger *slog.Logger
-	// Audio adds a PCMU 8 kHz track: a 500 Hz tone in 20 ms packets.
-	Audio bool
+	// Audio adds an audio track: by default PCMU 8 kHz, a 500 Hz tone in
+	// 20 ms packets; AudioCodec picks another codec (AudioOpus, AudioAAC).
+	Audio      bool
+	AudioCodec string
+	// AuthMethods restricts the auth methods offered and accepted (nil =
+	// Basic and Digest).
+	AuthMethods []auth.VerifyMethod
+	// SessionTimeout is the RTSP session timeout announced to clients and
+	// enforced (0 = gortsplib's 60 s); clients must keep the session alive.
+	SessionTimeout time.Duration
 	// Quirks reproduce field behaviours of real cameras (zero = clean camera).
 	Quirks Quirks
 
@@ -62,6 +71,15 @@ type Camera struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	audio  *audioTrack
+	paused atomic.Bool
+
+	countMu   sync.Mutex
+	requests  map[base.Method]int
+	conns     int
+	open      int
+	connTimes []time.Time
 
 	mu      sync.RWMutex
 	srv     *gortsplib.Server
@@ -103,6 +121,11 @@ func (c *Camera) Initialize() error {
 	}
 	if c.nonce, err = auth.GenerateNonce(); err != nil {
 		return err
+	}
+	if c.Audio {
+		if c.audio, err = c.newAudioTrack(); err != nil {
+			return err
+		}
 	}
 	// A free UDP pair found by probing can be taken by another process
 	// before the server binds it (tests run packages in parallel): retry.
@@ -200,6 +223,7 @@ func (c *Camera) startServer(restart bool) error {
 		RTSPAddress: c.addr,
 		// the camera never waits on a slow client
 		WriteQueueSize: 1024,
+		IdleTimeout:    c.SessionTimeout,
 	}
 	if c.udpPort != 0 {
 		host, _, _ := net.SplitHostPort(c.addr)
@@ -251,10 +275,8 @@ func (c *Camera) buildMedias() streamMedias {
 			PayloadTyp: 96, SPS: c.clip.SPS, PPS: c.clip.PPS, PacketizationMode: 1,
 		}}}
 	}
-	if c.Audio {
-		m.audio = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.G711{
-			PayloadTyp: 0, MULaw: true, SampleRate: 8000, ChannelCount: 1,
-		}}}
+	if c.audio != nil {
+		m.audio = &description.Media{Type: description.MediaTypeAudio, Formats: c.audio.media.Formats}
 	}
 	if c.Quirks.DahuaTracks {
 		meta := &format.Generic{PayloadTyp: 107, RTPMa: "vnd.onvif.metadata/90000"}
@@ -280,13 +302,13 @@ func (c *Camera) verify(req *base.Request) bool {
 	if c.Username == "" {
 		return true
 	}
-	return auth.Verify(req, c.Username, c.Password, nil, c.realm, c.nonce) == nil
+	return auth.Verify(req, c.Username, c.Password, c.AuthMethods, c.realm, c.nonce) == nil
 }
 
 func (c *Camera) unauthorized() *base.Response {
 	return &base.Response{
 		StatusCode: base.StatusUnauthorized,
-		Header:     base.Header{"WWW-Authenticate": auth.GenerateWWWAuthenticate(nil, c.realm, c.nonce)},
+		Header:     base.Header{"WWW-Authenticate": auth.GenerateWWWAuthenticate(c.AuthMethods, c.realm, c.nonce)},
 	}
 }
 
@@ -340,6 +362,9 @@ func (h *handler) OnResponse(_ *gortsplib.ServerConn, res *base.Response) {
 }
 
 func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	h.c.countMu.Lock()
+	h.c.open--
+	h.c.countMu.Unlock()
 	h.c.log.Debug("client connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "err", ctx.Error)
 }
 

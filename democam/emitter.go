@@ -39,7 +39,6 @@ type emitter struct {
 	vSeq     uint16
 	aSeq     uint16
 	mSeq     uint16
-	tone     []byte
 	enc264   *rtph264.Encoder
 	enc265   *rtph265.Encoder
 	onvifSeq uint8
@@ -50,14 +49,15 @@ func newEmitter(c *Camera) (*emitter, error) {
 	e := &emitter{
 		c:      c,
 		anchor: now.Add(-time.Duration(now.UnixNano() % int64(time.Minute))),
-		tone:   pcmuTone(),
 	}
 	elapsed := now.Sub(e.anchor)
 	// start at the keyframe of the current GOP (the last even second of the
 	// minute); the frames already due go out at once, before any client can
 	// have connected.
 	e.g = int64(elapsed/(2*time.Second)) * gopFrames
-	e.k = int64(math.Ceil(float64(elapsed) / float64(audioPacketDur)))
+	if c.audio != nil {
+		e.k = int64(math.Ceil(float64(elapsed) / float64(c.audio.every)))
+	}
 	e.m = int64(math.Ceil(elapsed.Seconds()))
 	var b [10]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -86,7 +86,7 @@ func newEmitter(c *Camera) (*emitter, error) {
 func (e *emitter) videoAt(g int64) time.Time {
 	return e.anchor.Add(time.Duration(g) * time.Second / FPS)
 }
-func (e *emitter) audioAt(k int64) time.Time { return e.anchor.Add(time.Duration(k) * audioPacketDur) }
+func (e *emitter) audioAt(k int64) time.Time { return e.anchor.Add(time.Duration(k) * e.c.audio.every) }
 func (e *emitter) metaAt(m int64) time.Time  { return e.anchor.Add(time.Duration(m) * time.Second) }
 
 func (e *emitter) run(ctx context.Context) {
@@ -94,7 +94,7 @@ func (e *emitter) run(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		next := e.videoAt(e.g)
-		if e.c.Audio {
+		if e.c.audio != nil {
 			if t := e.audioAt(e.k); t.Before(next) {
 				next = t
 			}
@@ -119,7 +119,7 @@ func (e *emitter) run(ctx context.Context) {
 			e.sendVideo(st, medias.video)
 			e.g++
 		}
-		for e.c.Audio && !e.audioAt(e.k).After(now) {
+		for e.c.audio != nil && !e.audioAt(e.k).After(now) {
 			e.sendAudio(st, medias.audio)
 			e.k++
 		}
@@ -134,7 +134,9 @@ func (e *emitter) run(ctx context.Context) {
 // and sequence number 0 (Quirks.TimestampResetOnReconnect).
 func (e *emitter) resetClock() {
 	e.vBase = -uint32(e.videoPTS(e.g) * frameTicks)
-	e.aBase = -uint32(e.k * audioSamples)
+	if e.c.audio != nil {
+		e.aBase = -uint32(e.k) * e.c.audio.samples
+	}
 	e.mBase = -uint32(e.m * videoClock)
 	e.vSeq, e.aSeq, e.mSeq = 0, 0, 0
 }
@@ -147,7 +149,7 @@ func (e *emitter) videoPTS(g int64) int64 {
 }
 
 func (e *emitter) write(st *gortsplib.ServerStream, m *description.Media, pkt *rtp.Packet, ntp time.Time) {
-	if st == nil || m == nil {
+	if st == nil || m == nil || e.c.paused.Load() {
 		return
 	}
 	if err := st.WritePacketRTPWithNTP(m, pkt, ntp); err != nil {
@@ -173,6 +175,9 @@ func (e *emitter) sendVideo(st *gortsplib.ServerStream, m *description.Media) {
 		if e.c.Quirks.HeaderExtensions {
 			e.addExtensions(p, i == 0, ntp)
 		}
+		if e.c.Quirks.NoMarker {
+			p.Marker = false
+		}
 		e.write(st, m, p, ntp)
 	}
 }
@@ -186,7 +191,8 @@ func (e *emitter) packetize(nalus [][]byte) ([]*rtp.Packet, error) {
 			if len(n) > payloadMax {
 				return nil, fmt.Errorf("NAL unit of %d bytes does not fit packetization-mode=0", len(n))
 			}
-			out[i] = &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, Marker: i == len(nalus)-1}, Payload: n}
+			marker := i == len(nalus)-1 || q.MarkerOnParamSets && isParamSet(codec, n)
+			out[i] = &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, Marker: marker}, Payload: n}
 		}
 		return out, nil
 	}
@@ -238,15 +244,13 @@ func (e *emitter) addExtensions(p *rtp.Packet, first bool, ntp time.Time) {
 }
 
 func (e *emitter) sendAudio(st *gortsplib.ServerStream, m *description.Media) {
-	p := &rtp.Packet{
-		Header: rtp.Header{
-			Version: 2, PayloadType: 0, Marker: false,
-			SequenceNumber: e.aSeq, Timestamp: e.aBase + uint32(e.k*audioSamples),
-		},
-		Payload: e.tone,
+	a := e.c.audio
+	for _, p := range a.packets() {
+		p.SequenceNumber = e.aSeq
+		p.Timestamp = e.aBase + uint32(e.k)*a.samples
+		e.aSeq++
+		e.write(st, m, p, e.audioAt(e.k))
 	}
-	e.aSeq++
-	e.write(st, m, p, e.audioAt(e.k))
 }
 
 func (e *emitter) sendMeta(st *gortsplib.ServerStream, m *description.Media) {

@@ -58,6 +58,9 @@ type Quirks struct {
 	// H265: play ClipH265 (4 s, H.265 main, no B-frames). Combines with the
 	// SEI/AUD/extension/param quirks; not with PacketizationMode0 or BFrames.
 	H265 bool
+	// NoMarker: the RTP marker bit is never set; a receiver can only split
+	// access units by timestamp.
+	NoMarker bool
 }
 
 // axisSignedVideoUUID is the user-data-unregistered UUID of Axis signed video.
@@ -153,7 +156,7 @@ func (c *Camera) rewriteSDP(sdp []byte) []byte {
 		// gortsplib only offers back channels to clients that send
 		// "Require: www.onvif.org/ver20/backchannel"; this camera always does.
 		idx := 1
-		if c.Audio {
+		if c.audio != nil {
 			idx++
 		}
 		idx++ // metadata track

@@ -25,6 +25,7 @@ import (
 
 	"cordon/auth"
 	"cordon/auth/audit"
+	"cordon/camera"
 	"cordon/camnet"
 	"cordon/config"
 	"cordon/ingest"
@@ -48,6 +49,9 @@ type Gateway struct {
 	SelfSigned bool
 	// ExtraSecrets are redacted from logs too (e.g. the demo password).
 	ExtraSecrets []string
+	// CameraLinger is how long an on-demand camera keeps pulling after its
+	// last reader left; 0 = camera.DefaultLinger (10 s).
+	CameraLinger time.Duration
 
 	reg      *prometheus.Registry
 	audit    *audit.Log
@@ -55,6 +59,7 @@ type Gateway struct {
 	hub      *relay.Hub
 	relayM   *relay.Metrics
 	ingestM  *ingest.Metrics
+	cameraM  *camera.Metrics
 	camnetM  *camnet.Metrics
 	whep     *whep.Server
 	rtsp     *rtspserve.Server
@@ -70,7 +75,7 @@ type Gateway struct {
 	reloadMu  sync.Mutex // serializes Reload
 	camMu     sync.RWMutex
 	cfg       *config.Config // current, guarded by camMu
-	cameras   map[string]*cameraUnit
+	cameras   *camera.Registry
 	unsubAuth func()
 
 	wg     sync.WaitGroup
@@ -95,7 +100,6 @@ func (g *Gateway) Initialize() (err error) {
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.cfg = g.Config
-	g.cameras = map[string]*cameraUnit{}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -114,6 +118,7 @@ func (g *Gateway) Initialize() (err error) {
 	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.relayM = relay.NewMetrics(g.reg)
 	g.ingestM = ingest.NewMetrics(g.reg)
+	g.cameraM = camera.NewMetrics(g.reg)
 	g.camnetM = camnet.NewMetrics(g.reg)
 
 	g.audit = &audit.Log{Path: cfg.Audit.Path, MaxSizeBytes: int64(cfg.Audit.MaxSizeMB) << 20, Logger: g.Logger.With("component", "audit")}
@@ -143,10 +148,8 @@ func (g *Gateway) Initialize() (err error) {
 	}
 
 	g.hub = relay.NewHub()
-	for _, c := range cfg.Cameras {
-		if err := g.addCamera(c); err != nil {
-			return fmt.Errorf("cameras[%s]: %w", c.ID, err)
-		}
+	if err := g.initCameras(); err != nil {
+		return err
 	}
 
 	g.whep = &whep.Server{
@@ -296,12 +299,8 @@ func (g *Gateway) Close() {
 	if g.rtsp != nil {
 		g.rtsp.Close()
 	}
-	g.camMu.Lock()
-	units := g.cameras
-	g.cameras = nil
-	g.camMu.Unlock()
-	for _, u := range units {
-		u.close()
+	if g.cameras != nil {
+		g.cameras.Close()
 	}
 	if g.sinkhole != nil {
 		g.sinkhole.Close()

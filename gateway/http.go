@@ -134,28 +134,20 @@ type cameraJSON struct {
 }
 
 func (g *Gateway) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Principal) {
-	g.camMu.RLock()
-	order := g.cfg.Cameras
-	units := make([]*cameraUnit, 0, len(order))
-	for _, c := range order {
-		if u := g.cameras[c.ID]; u != nil && p.CanView(c.ID) {
-			units = append(units, u)
+	out := []cameraJSON{}
+	for _, u := range g.cameras.Units() {
+		c := u.Current()
+		if !p.CanView(c.ID) {
+			continue
 		}
-	}
-	g.camMu.RUnlock()
-	out := make([]cameraJSON, 0, len(units))
-	for _, u := range units {
-		st := u.puller.State()
-		info := u.stream.Info()
-		cj := cameraJSON{ID: u.cfg.ID, Name: u.cfg.Name, Online: info.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec, OnDemand: u.cfg.OnDemand}
+		st := u.State()
+		cj := cameraJSON{ID: c.ID, Name: c.Name, Online: st.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec,
+			Viewers: st.Viewers, OnDemand: c.OnDemand}
 		if cj.Name == "" {
-			cj.Name = u.cfg.ID
-		}
-		for _, n := range info.Readers {
-			cj.Viewers += n
+			cj.Name = c.ID
 		}
 		if p.Admin {
-			cj.URL = g.Redactor.Redact(u.cfg.SafeURL())
+			cj.URL = g.Redactor.Redact(c.SafeURL())
 			cj.LastError = g.Redactor.Redact(st.LastError)
 			cj.Reconnects = st.Reconnects
 			cj.Transport = st.Transport

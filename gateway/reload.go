@@ -45,7 +45,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 		return err
 	}
 	ended := g.recheckSessions()
-	err := g.applyCameras(cfg)
+	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
 	g.resolveCameraHosts()
 	g.record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.Logger.Info("config reloaded", "cameras", len(cfg.Cameras), "sessions_ended", ended)

@@ -2,11 +2,11 @@ package ingest
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics are the ingest Prometheus series, shared by all cameras. Labels are
-// camera and kind only: never per session or per address.
+// Metrics are the ingest Prometheus series (what arrives from cameras),
+// shared by all cameras; a camera's up and reconnect series are package
+// camera's. Labels are camera and kind only: never per session or per
+// address.
 type Metrics struct {
-	up            *prometheus.GaugeVec
-	reconnects    *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
 	frames        *prometheus.CounterVec
 	decodeErrors  *prometheus.CounterVec
@@ -18,12 +18,6 @@ type Metrics struct {
 // registered, for tests).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cordon_camera_up", Help: "1 while the camera is connected and playing, else 0.",
-		}, []string{"camera"}),
-		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cordon_camera_reconnects_total", Help: "Connection attempts made after a camera failed or disconnected.",
-		}, []string{"camera"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cordon_ingest_bytes_total", Help: "RTP payload bytes received from the camera on the tracks cordon keeps.",
 		}, []string{"camera"}),
@@ -41,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.up, m.reconnects, m.bytes, m.frames, m.decodeErrors, m.tracksDropped, m.packetsLost)
+		reg.MustRegister(m.bytes, m.frames, m.decodeErrors, m.tracksDropped, m.packetsLost)
 	}
 	return m
 }
@@ -49,8 +43,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // cameraMetrics are one camera's children of the shared vectors, resolved
 // once so the packet path does no label lookups.
 type cameraMetrics struct {
-	up           prometheus.Gauge
-	reconnects   prometheus.Counter
 	bytes        prometheus.Counter
 	videoFrames  prometheus.Counter
 	audioFrames  prometheus.Counter
@@ -62,8 +54,6 @@ type cameraMetrics struct {
 
 func (m *Metrics) forCamera(id string) *cameraMetrics {
 	return &cameraMetrics{
-		up:           m.up.WithLabelValues(id),
-		reconnects:   m.reconnects.WithLabelValues(id),
 		bytes:        m.bytes.WithLabelValues(id),
 		videoFrames:  m.frames.WithLabelValues(id, "video"),
 		audioFrames:  m.frames.WithLabelValues(id, "audio"),

@@ -14,6 +14,13 @@ import (
 	"github.com/pion/rtp"
 )
 
+// A real 352x288 H.264 SPS (from mediacommon's tests) and a typical PPS,
+// as announced by hikSDP and the SDP tests.
+var (
+	testSPS = []byte{0x67, 0x64, 0x00, 0x0c, 0xac, 0x3b, 0x50, 0xb0, 0x4b, 0x42, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x3d, 0x08}
+	testPPS = []byte{0x68, 0xee, 0x3c, 0x80}
+)
+
 // hikSDP has vendor attributes and a private "m=vana" track, which
 // gortsplib's SDP parser rejects outright.
 const hikSDP = `v=0
@@ -188,16 +195,16 @@ func (rc *rawCam) stream(write func([]byte) error, stop chan struct{}) {
 
 func TestVendorSDPWithUnparseableTrack(t *testing.T) {
 	rc := newRawCam(t)
-	c := newTestCamera(t, "rtsp://admin:12345abc@"+rc.l.Addr().String()+"/Streaming/Channels/101", func(c *Camera) { c.Transport = "auto" })
-	c.sink.waitEvent(t, "connected", 5*time.Second)
-	c.sink.waitUnits(t, 0, 10, 5*time.Second)
-	st := c.State()
-	c.Close()
-	if !st.Online || st.Transport != "TCP" || st.VideoCodec != "H264" {
-		t.Fatalf("state %+v", st)
+	p := startPull(t, "rtsp://admin:12345abc@"+rc.l.Addr().String()+"/Streaming/Channels/101", func(p *Puller) { p.Transport = "auto" })
+	p.connected(t, 5*time.Second)
+	p.waitUnits(t, 10, 0)
+	p.stop()
+	conn, transport, dropped := p.obs.get()
+	if transport != "TCP" || conn.VideoCodec != "H264" {
+		t.Fatalf("connection %+v transport %q", conn, transport)
 	}
-	if len(st.DroppedTracks) != 1 || !strings.HasPrefix(st.DroppedTracks[0], "other:") {
-		t.Fatalf("dropped %q", st.DroppedTracks)
+	if len(dropped) != 1 || !strings.HasPrefix(dropped[0], "other:") {
+		t.Fatalf("dropped %q", dropped)
 	}
 	rc.mu.Lock()
 	setups := rc.setups
@@ -205,9 +212,9 @@ func TestVendorSDPWithUnparseableTrack(t *testing.T) {
 	if len(setups) != 1 || !strings.HasSuffix(setups[0], "trackID=video") {
 		t.Fatalf("SETUPs %q", setups)
 	}
-	conns, units, _ := c.sink.snapshot()
-	checkUnits(t, units, conns[0])
-	if strings.Contains(c.logs.String(), "12345abc") {
+	conns, units := p.sink.snapshot()
+	checkUnits(t, units, conns[0], 0)
+	if strings.Contains(p.logs.String(), "12345abc") {
 		t.Fatal("password logged")
 	}
 }

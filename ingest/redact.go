@@ -3,62 +3,28 @@ package ingest
 import (
 	"errors"
 	"net/url"
-	"regexp"
-	"strings"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
+	"cordon/config"
 )
 
-// userinfoRE matches the userinfo part of any URL in a message.
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'"]*@`)
-
-// redactor removes a camera's credentials from text: userinfo in any URL,
-// and the password itself (raw and URL-escaped) wherever it appears.
-type redactor struct {
-	secrets []string
-}
-
-func newRedactor(u *url.URL) redactor {
-	var r redactor
-	if u == nil || u.User == nil {
+// redactorFor returns r, or when nil a redactor for the camera's own
+// password (raw and URL-escaped) and any URL userinfo.
+func redactorFor(r *config.Redactor, u *url.URL) *config.Redactor {
+	if r != nil {
 		return r
 	}
-	// Passwords also appear in URLs' userinfo, which is always removed.
-	// Shorter ones are not replaced elsewhere: that would mangle every
-	// message (and a 3-character password is no secret anyway).
-	if p, ok := u.User.Password(); ok && len(p) >= 4 {
-		r.secrets = append(r.secrets, p)
-		if e := url.QueryEscape(p); e != p {
-			r.secrets = append(r.secrets, e)
-		}
-		if e := url.PathEscape(p); e != p {
-			r.secrets = append(r.secrets, e)
+	r = &config.Redactor{}
+	var secrets []string
+	if u != nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p)
 		}
 	}
+	r.Update(nil, secrets...)
 	return r
-}
-
-func (r redactor) string(s string) string {
-	s = userinfoRE.ReplaceAllString(s, "$1")
-	for _, p := range r.secrets {
-		s = strings.ReplaceAll(s, p, "***")
-	}
-	return s
-}
-
-// safeURL returns u without userinfo, query or fragment, for logs.
-func safeURL(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	c := *u
-	c.User = nil
-	c.RawQuery = ""
-	c.ForceQuery = false
-	c.Fragment = ""
-	c.RawFragment = ""
-	return c.String()
 }
 
 // cameraError is an error from a camera connection with a message safe to
@@ -72,9 +38,9 @@ type cameraError struct {
 func (e *cameraError) Error() string { return e.msg }
 func (e *cameraError) Unwrap() error { return e.err }
 
-// wrap turns err into a cameraError with a redacted, operator-friendly
-// message. It returns nil for nil.
-func (r redactor) wrap(err error) error {
+// wrapCameraError turns err into a cameraError with a redacted,
+// operator-friendly message. It returns nil for nil.
+func wrapCameraError(r *config.Redactor, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -99,5 +65,5 @@ func (r redactor) wrap(err error) error {
 			msg = "the camera answered " + bad.Error()
 		}
 	}
-	return &cameraError{msg: r.string(msg), err: err}
+	return &cameraError{msg: r.Redact(msg), err: err}
 }

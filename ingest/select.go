@@ -1,24 +1,11 @@
 package ingest
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
 	"cordon/relay"
 	"cordon/relay/sanitize"
-)
-
-// Kinds of dropped tracks (metric label values; a closed set).
-const (
-	dropBackchannel = "backchannel"
-	dropMetadata    = "metadata"
-	dropApplication = "application"
-	dropVideo       = "video"
-	dropAudio       = "audio"
-	dropOther       = "other"
 )
 
 // keptTrack is one camera media cordon sets up, with the format it reads.
@@ -28,16 +15,10 @@ type keptTrack struct {
 	track relay.Track
 }
 
-// droppedTrack is a media cordon does not set up.
-type droppedTrack struct {
-	kind  string // metric label
-	label string // for logs and State: "<media type>/<codec>", sanitized
-}
-
 // selection is the result of track selection over a camera's description.
 type selection struct {
 	kept    []keptTrack
-	dropped []droppedTrack
+	dropped []sanitize.Dropped
 }
 
 func (s selection) codecs() (video, audio string) {
@@ -52,43 +33,24 @@ func (s selection) codecs() (video, audio string) {
 	return video, audio
 }
 
-// selectTracks keeps the first H.264/H.265 video and the first
-// PCMU/PCMA/Opus/AAC audio, and drops everything else: back-channels, ONVIF
-// metadata, application/data tracks, other codecs, extra video and audio.
-// Which format of a media is acceptable is sanitize.SelectFormat's call.
+// selectTracks applies sanitize.SelectTracks (the one place that decides
+// which media survive) and describes the kept ones for the relay.
 func selectTracks(desc *description.Session) selection {
-	var sel selection
-	var haveVideo, haveAudio bool
-	for _, m := range desc.Medias {
-		f, reason := sanitize.SelectFormat(m)
-		var tr relay.Track
-		if f != nil {
-			var ok bool
-			if tr, ok = buildTrack(f); !ok {
-				f, reason = nil, "unusable "+codecName(f)+" parameters"
-			}
+	s := sanitize.SelectTracks(desc)
+	sel := selection{dropped: s.Dropped}
+	for _, k := range s.Kept {
+		tr, ok := buildTrack(k.Format)
+		if !ok {
+			sel.dropped = append(sel.dropped, sanitize.Dropped{Kind: sanitize.TrackAudio, Label: "audio: unusable AAC parameters"})
+			continue
 		}
-		switch {
-		case f == nil:
-			sel.dropped = append(sel.dropped, droppedTrack{kind: dropKind(m), label: mediaType(m) + ": " + reason})
-		case tr.Kind == relay.KindVideo && haveVideo:
-			sel.dropped = append(sel.dropped, droppedTrack{kind: dropVideo, label: "video: extra video track"})
-		case tr.Kind == relay.KindAudio && haveAudio:
-			sel.dropped = append(sel.dropped, droppedTrack{kind: dropAudio, label: "audio: extra audio track"})
-		default:
-			if tr.Kind == relay.KindVideo {
-				haveVideo = true
-			} else {
-				haveAudio = true
-			}
-			sel.kept = append(sel.kept, keptTrack{media: m, forma: f, track: tr})
-		}
+		sel.kept = append(sel.kept, keptTrack{media: k.Media, forma: k.Format, track: tr})
 	}
 	return sel
 }
 
-// buildTrack describes an allowed format for the relay; false when its
-// parameters cannot be used (e.g. AAC without a config).
+// buildTrack describes an allowed format for the relay. SelectFormat has
+// checked it; false only when an AAC config cannot be re-encoded.
 func buildTrack(f format.Format) (relay.Track, bool) {
 	switch f := f.(type) {
 	case *format.H264:
@@ -104,9 +66,6 @@ func buildTrack(f format.Format) (relay.Track, bool) {
 		}
 		return tr, true
 	case *format.G711:
-		if f.SampleRate != 8000 || f.ChannelCount > 1 {
-			return relay.Track{}, false
-		}
 		codec := relay.CodecPCMA
 		if f.MULaw {
 			codec = relay.CodecPCMU
@@ -119,9 +78,6 @@ func buildTrack(f format.Format) (relay.Track, bool) {
 		}
 		return relay.Track{Kind: relay.KindAudio, Codec: relay.CodecOpus, ClockRate: f.ClockRate(), Channels: ch}, true
 	case *format.MPEG4Audio:
-		if f.Config == nil || f.SizeLength == 0 {
-			return relay.Track{}, false
-		}
 		cfg, err := f.Config.Marshal()
 		if err != nil {
 			return relay.Track{}, false
@@ -139,63 +95,3 @@ func buildTrack(f format.Format) (relay.Track, bool) {
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
-
-// dropKind classifies a media cordon does not serve.
-func dropKind(m *description.Media) string {
-	if m.IsBackChannel {
-		return dropBackchannel
-	}
-	for _, f := range m.Formats {
-		if g, ok := f.(*format.Generic); ok && strings.Contains(strings.ToLower(g.RTPMa), "onvif.metadata") {
-			return dropMetadata
-		}
-	}
-	switch m.Type {
-	case description.MediaTypeVideo:
-		return dropVideo
-	case description.MediaTypeAudio:
-		return dropAudio
-	case description.MediaTypeApplication:
-		return dropApplication
-	}
-	return dropOther
-}
-
-// mediaType names a media's type without echoing arbitrary camera text.
-func mediaType(m *description.Media) string {
-	switch m.Type {
-	case description.MediaTypeVideo, description.MediaTypeAudio, description.MediaTypeApplication:
-		return string(m.Type)
-	}
-	return "other"
-}
-
-// token keeps [A-Za-z0-9._+-], at most 32 characters.
-func token(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= 32 {
-			break
-		}
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '+' || r == '-' {
-			b.WriteRune(r)
-		}
-	}
-	if b.Len() == 0 {
-		return "unknown"
-	}
-	return b.String()
-}
-
-// codecName is the format's encoding name from its rtpmap ("H264"), or
-// "pt<N>" for a static payload type without one.
-func codecName(f format.Format) string {
-	c := f.RTPMap()
-	if i := strings.IndexByte(c, '/'); i >= 0 {
-		c = c[:i]
-	}
-	if c == "" {
-		return "pt" + strconv.Itoa(int(f.PayloadType()))
-	}
-	return token(c)
-}

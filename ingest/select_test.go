@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/sdpunmarshaler"
 
 	"cordon/relay"
+	"cordon/relay/sanitize"
 )
 
 func parseSDP(t *testing.T, s string) *description.Session {
@@ -105,14 +107,14 @@ func TestSelectDahua(t *testing.T) {
 	}
 	kinds := map[string]int{}
 	for _, d := range sel.dropped {
-		kinds[d.kind]++
+		kinds[d.Kind]++
 	}
-	if kinds[dropMetadata] != 1 || kinds[dropBackchannel] != 1 || len(sel.dropped) != 2 {
+	if kinds[sanitize.TrackMetadata] != 1 || kinds[sanitize.TrackBackchannel] != 1 || len(sel.dropped) != 2 {
 		t.Fatalf("dropped %+v", sel.dropped)
 	}
 	for _, d := range sel.dropped {
-		if strings.Contains(d.label, "DH") || strings.Contains(d.label, "trackID") {
-			t.Fatalf("camera text in label %q", d.label)
+		if strings.Contains(d.Label, "DH") || strings.Contains(d.Label, "trackID") {
+			t.Fatalf("camera text in label %q", d.Label)
 		}
 	}
 }
@@ -131,7 +133,7 @@ func TestSelectMixed(t *testing.T) {
 	}
 	var labels []string
 	for _, d := range sel.dropped {
-		labels = append(labels, d.kind+"="+d.label)
+		labels = append(labels, d.Kind+"="+d.Label)
 	}
 	got := strings.Join(labels, "|")
 	for _, want := range []string{"video=video: unsupported codec MJPEG", "audio=audio: extra audio track", "application=application: application track"} {
@@ -150,23 +152,28 @@ func TestSelectMixed(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	u := mustURL(t, "rtsp://admin:Pa%3Ass%40word@10.0.0.5:554/Streaming/Channels/101?token=x")
-	r := newRedactor(u)
+	r := redactorFor(nil, u)
 	msg := `bad URL rtsp://admin:Pa:ss@word@10.0.0.5/ and "Pa:ss@word" and Pa%3Ass%40word, http://x:y@h/p`
-	got := r.string(msg)
+	got := r.Redact(msg)
 	for _, bad := range []string{"Pa:ss@word", "Pa%3Ass%40word", "x:y@"} {
 		if strings.Contains(got, bad) {
 			t.Fatalf("%q still in %q", bad, got)
 		}
 	}
-	if s := safeURL(u); s != "rtsp://10.0.0.5:554/Streaming/Channels/101" {
+	p := &Puller{ID: "a", URL: u}
+	if err := p.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.SafeURL(); s != "rtsp://10.0.0.5:554/Streaming/Channels/101" {
 		t.Fatal(s)
 	}
 	// a wrapped error keeps errors.Is and hides the original text
-	err := r.wrap(&testErr{"dial rtsp://admin:Pa:ss@word@10.0.0.5 failed"})
-	if strings.Contains(err.Error(), "Pa:ss") {
+	orig := &testErr{"dial rtsp://admin:Pa:ss@word@10.0.0.5 failed"}
+	err := p.wrap(orig)
+	if strings.Contains(err.Error(), "Pa:ss") || !errors.Is(err, orig) {
 		t.Fatal(err)
 	}
-	if r.wrap(nil) != nil {
+	if p.wrap(nil) != nil {
 		t.Fatal("nil")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtp"
 
 	"cordon/relay"
+	"cordon/relay/sanitize"
 )
 
 // errMore means the decoder needs more packets for a unit (not an error).
@@ -51,7 +52,9 @@ type earlyUnit struct {
 
 // session is one RTSP connection to the camera.
 type session struct {
-	c      *Camera
+	p      *Puller
+	sink   Sink
+	obs    Observer
 	client *gortsplib.Client
 
 	mu      sync.Mutex // serializes depacketizing and Sink.WriteUnit
@@ -118,10 +121,9 @@ func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
 			return aus, err
 		}, nil
 	}
-	return nil, fmt.Errorf("no decoder for %s", codecName(f))
+	return nil, fmt.Errorf("no decoder for %T", f)
 }
 
-// toDuration converts clock-rate ticks to a duration without overflowing.
 // oneFrame adapts a decoder that yields one audio frame per packet.
 func oneFrame(decode func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet) ([][]byte, error) {
 	return func(p *rtp.Packet) ([][]byte, error) {
@@ -133,6 +135,7 @@ func oneFrame(decode func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet) ([][]b
 	}
 }
 
+// toDuration converts clock-rate ticks to a duration without overflowing.
 func toDuration(ticks, rate int64) time.Duration {
 	if rate <= 0 {
 		return 0
@@ -142,72 +145,70 @@ func toDuration(ticks, rate int64) time.Duration {
 	return time.Duration(sec)*time.Second + time.Duration(rem*int64(time.Second)/rate)
 }
 
-func (c *Camera) protocol() *gortsplib.Protocol {
-	var p gortsplib.Protocol
-	switch c.Transport {
+func (p *Puller) protocol() *gortsplib.Protocol {
+	var proto gortsplib.Protocol
+	switch p.Transport {
 	case "tcp":
-		p = gortsplib.ProtocolTCP
+		proto = gortsplib.ProtocolTCP
 	case "udp":
-		p = gortsplib.ProtocolUDP
+		proto = gortsplib.ProtocolUDP
 	default:
 		return nil
 	}
-	return &p
+	return &proto
 }
 
-// runSession connects, plays and forwards until the connection ends. It
-// returns how long the camera was online (0: never got online) and why the
-// connection ended (redacted).
-func (c *Camera) runSession() (time.Duration, error) {
-	s := &session{c: c, sinkErr: make(chan error, 1)}
+// Pull connects, plays and forwards to sink until the connection ends or
+// ctx is done. It returns why the connection ended: a redacted camera
+// error, or context.Cause(ctx) when its owner stopped it. No call to sink
+// or obs happens after Pull returns.
+func (p *Puller) Pull(ctx context.Context, sink Sink, obs Observer) error {
+	s := &session{p: p, sink: sink, obs: obs, sinkErr: make(chan error, 1)}
 	s.lastPacket.Store(time.Now().UnixNano())
 	client := &gortsplib.Client{
-		Scheme:                c.URL.Scheme,
-		Host:                  c.URL.Host,
-		ReadTimeout:           c.ReadTimeout,
-		WriteTimeout:          c.WriteTimeout,
-		InitialUDPReadTimeout: c.UDPFallbackTimeout,
-		Protocol:              c.protocol(),
+		Scheme:                p.URL.Scheme,
+		Host:                  p.URL.Host,
+		ReadTimeout:           p.ReadTimeout,
+		WriteTimeout:          p.WriteTimeout,
+		InitialUDPReadTimeout: p.UDPFallbackTimeout,
+		Protocol:              p.protocol(),
 		OnTransportSwitch: func(err error) {
 			// the new transport gets a fresh read-timeout window
 			s.lastPacket.Store(time.Now().UnixNano())
-			c.log.Info("camera transport switch", "reason", c.red.string(err.Error()))
+			p.log.Info("camera transport switch", "reason", p.red.Redact(err.Error()))
 		},
 		OnPacketsLost: func(lost uint64) {
-			c.m.packetsLost.Add(float64(lost))
+			p.m.packetsLost.Add(float64(lost))
 		},
 		OnDecodeError: func(err error) {
-			c.m.decodeErrors.Inc()
-			c.log.Debug("camera RTP decode error", "err", c.red.string(err.Error()))
+			p.m.decodeErrors.Inc()
+			p.log.Debug("camera RTP decode error", "err", p.red.Redact(err.Error()))
 		},
 	}
 	client.OnResponse = func(res *base.Response) { s.unparseable.Add(int32(fixDescribeResponse(res))) }
 	s.client = client
 	if err := client.Start(); err != nil {
-		return 0, c.fail(err)
+		return p.wrap(err)
 	}
-	stop := context.AfterFunc(c.ctx, client.Close)
+	stop := context.AfterFunc(ctx, client.Close)
 	defer func() {
 		stop()
 		client.Close()
 	}()
 
 	tracks, sel, err := s.setup()
-	if err != nil {
-		if c.ctx.Err() != nil {
-			return 0, ErrStopped
-		}
-		return 0, c.fail(err)
+	if err == nil {
+		_, err = client.Play(nil)
 	}
-	if _, err := client.Play(nil); err != nil {
-		if c.ctx.Err() != nil {
-			return 0, ErrStopped
+	if err != nil {
+		if ctx.Err() != nil {
+			return stopped(ctx)
 		}
-		return 0, c.fail(err)
+		return p.wrap(err)
 	}
 	s.lastPacket.Store(time.Now().UnixNano())
-	if err := c.Sink.CameraConnected(tracks); err != nil {
-		return 0, c.fail(err)
+	if err := sink.CameraConnected(tracks); err != nil {
+		return p.wrap(err)
 	}
 	s.mu.Lock()
 	for _, e := range s.early {
@@ -217,50 +218,14 @@ func (c *Camera) runSession() (time.Duration, error) {
 	s.open = true
 	s.mu.Unlock()
 
-	transport := s.transport()
 	video, audio := sel.codecs()
-	since := time.Now()
-	c.updateState(func(st *CameraState) {
-		st.Online, st.Since, st.LastError, st.Transport = true, since, "", transport
-		st.VideoCodec, st.AudioCodec = video, audio
-	})
-	c.m.up.Set(1)
-	c.log.Info("camera online", "transport", transport, "video", video, "audio", audio)
-	if c.Events != nil {
-		c.Events.CameraOnline(c.ID)
-	}
+	obs.Playing(Connection{Transport: s.transport(), VideoCodec: video, AudioCodec: audio})
 
-	err = s.loop()
-
-	// Close the client first so no callback runs after CameraDisconnected.
+	err = s.loop(ctx)
+	// Close the client first so no callback runs after Pull returns.
 	stop()
 	client.Close()
-	online := time.Since(since)
-	err = c.red.wrap(err)
-	c.updateState(func(st *CameraState) {
-		st.Online, st.Since, st.Transport = false, time.Now(), ""
-		if errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped) {
-			st.LastError = ""
-		} else {
-			st.LastError = err.Error()
-		}
-	})
-	c.m.up.Set(0)
-	intentional := errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped)
-	if intentional {
-		c.Sink.CameraDisconnected(nil)
-	} else {
-		c.Sink.CameraDisconnected(err)
-	}
-	if c.Events != nil {
-		c.Events.CameraOffline(c.ID, err)
-	}
-	if intentional {
-		c.log.Info("camera offline", "reason", err.Error(), "online_for", online.Round(time.Second).String())
-	} else {
-		c.log.Warn("camera offline", "err", err.Error(), "online_for", online.Round(time.Second).String())
-	}
-	return online, err
+	return p.wrap(err)
 }
 
 // transport is the protocol in use ("UDP", "TCP"), "" before SETUP.
@@ -273,26 +238,26 @@ func (s *session) transport() string {
 
 // setup describes the camera, selects tracks and sets up the kept ones.
 func (s *session) setup() ([]relay.Track, selection, error) {
-	c := s.c
-	u := *c.URL
+	p := s.p
+	u := *p.URL
 	desc, _, err := s.client.Describe((*base.URL)(&u))
 	if err != nil {
 		return nil, selection{}, err
 	}
 	sel := selectTracks(desc)
 	for range s.unparseable.Load() {
-		sel.dropped = append(sel.dropped, droppedTrack{kind: dropOther, label: "other: media type not parseable"})
+		sel.dropped = append(sel.dropped, sanitize.Dropped{Kind: sanitize.TrackOther, Label: "other: media type not parseable"})
 	}
 	dropped := make([]string, len(sel.dropped))
 	for i, d := range sel.dropped {
-		dropped[i] = d.label
-		c.m.trackDropped(d.kind)
+		dropped[i] = d.Label
+		p.m.trackDropped(d.Kind)
 	}
-	c.updateState(func(st *CameraState) { st.DroppedTracks = dropped })
+	s.obs.Described(dropped)
 	// one info line per camera (again only if the set changes)
-	if list := strings.Join(dropped, "; "); list != "" && list != c.loggedDropped {
-		c.log.Info("camera tracks dropped (not re-served)", "dropped", list)
-		c.loggedDropped = list
+	if list := strings.Join(dropped, "; "); list != "" && list != p.loggedDropped {
+		p.log.Info("camera tracks dropped (not re-served)", "dropped", list)
+		p.loggedDropped = list
 	}
 	if len(sel.kept) == 0 {
 		return nil, sel, relay.ErrNoTracks
@@ -320,63 +285,38 @@ func (s *session) setup() ([]relay.Track, selection, error) {
 }
 
 // loop waits for the end of the connection.
-func (s *session) loop() error {
-	c := s.c
+func (s *session) loop(ctx context.Context) error {
+	p := s.p
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- s.client.Wait() }()
 	defer func() {
 		s.client.Close()
 		<-waitCh
 	}()
-	check := time.NewTicker(min(time.Second, max(c.MediaTimeout/4, 10*time.Millisecond)))
+	check := time.NewTicker(min(time.Second, max(p.MediaTimeout/4, 10*time.Millisecond)))
 	defer check.Stop()
-
-	var linger *time.Timer
-	var lingerC <-chan time.Time
-	stopLinger := func() {
-		if linger != nil {
-			linger.Stop()
-			linger, lingerC = nil, nil
-		}
-	}
-	defer stopLinger()
-	updateDemand := func() {
-		if !c.OnDemand {
-			return
-		}
-		if c.isWanted() {
-			stopLinger()
-		} else if linger == nil {
-			linger = time.NewTimer(c.Linger)
-			lingerC = linger.C
-		}
-	}
-	updateDemand()
-
+	transport := s.transport()
 	for {
 		select {
-		case <-c.ctx.Done():
-			return ErrStopped
+		case <-ctx.Done():
+			return stopped(ctx)
 		case err := <-waitCh:
 			waitCh <- err // for the deferred receive
-			if c.ctx.Err() != nil {
-				return ErrStopped
+			if ctx.Err() != nil {
+				return stopped(ctx)
 			}
 			return err
 		case err := <-s.sinkErr:
 			return err
 		case <-check.C:
-			if tr := s.transport(); tr != "" {
-				c.updateState(func(st *CameraState) { st.Transport = tr }) // auto: UDP may have become TCP
+			if tr := s.transport(); tr != "" && tr != transport {
+				transport = tr
+				s.obs.TransportChanged(tr) // auto: UDP may have become TCP
 			}
 			last := time.Unix(0, s.lastPacket.Load())
-			if d := time.Since(last); d >= c.MediaTimeout {
+			if d := time.Since(last); d >= p.MediaTimeout {
 				return fmt.Errorf("no media from the camera for %s", d.Round(time.Second))
 			}
-		case <-c.demandCh:
-			updateDemand()
-		case <-lingerC:
-			return ErrIdle
 		}
 	}
 }
@@ -384,7 +324,7 @@ func (s *session) loop() error {
 // onRTP runs on gortsplib's reader goroutines.
 func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 	s.lastPacket.Store(time.Now().UnixNano())
-	s.c.m.bytes.Add(float64(len(p.Payload)))
+	s.p.m.bytes.Add(float64(len(p.Payload)))
 	if s.failed.Load() {
 		return
 	}
@@ -404,8 +344,8 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 		}
 		return
 	case err != nil:
-		s.c.m.decodeErrors.Inc()
-		s.c.log.Debug("camera depacketization error", "track", t.idx, "err", s.c.red.string(err.Error()))
+		s.p.m.decodeErrors.Inc()
+		s.p.log.Debug("camera depacketization error", "track", t.idx, "err", s.p.red.Redact(err.Error()))
 		return
 	}
 	if t.video && t.pending && p.Timestamp != t.pendingTS {
@@ -434,7 +374,7 @@ func (s *session) write(u relay.Unit, kind relay.Kind) {
 	if s.failed.Load() {
 		return
 	}
-	if err := s.c.Sink.WriteUnit(u); err != nil {
+	if err := s.sink.WriteUnit(u); err != nil {
 		s.failed.Store(true)
 		select {
 		case s.sinkErr <- err:
@@ -443,9 +383,9 @@ func (s *session) write(u relay.Unit, kind relay.Kind) {
 		return
 	}
 	if kind == relay.KindVideo {
-		s.c.m.videoFrames.Inc()
+		s.p.m.videoFrames.Inc()
 	} else {
-		s.c.m.audioFrames.Inc()
+		s.p.m.audioFrames.Inc()
 	}
 }
 

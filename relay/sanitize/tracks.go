@@ -2,6 +2,7 @@ package sanitize
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
@@ -14,8 +15,9 @@ import (
 //
 // Allowed: H.264 (packetization-mode 0 or 1) and H.265 in video media;
 // G.711 PCMU/PCMA at 8 kHz mono, Opus (mono or stereo) and AAC
-// (MPEG-4 Audio, mpeg4-generic; the relay re-serves it over RTSP only) in
-// audio media. Back-channels (a=sendonly audio the camera would play) and
+// (MPEG-4 Audio, mpeg4-generic, with its config and AU sizes; the relay
+// re-serves it over RTSP only) in audio media. This is the only place these
+// rules live: ingest builds its tracks from what SelectTracks keeps. Back-channels (a=sendonly audio the camera would play) and
 // application media (ONVIF metadata, vendor analytics) are always dropped.
 func SelectFormat(m *description.Media) (format.Format, string) {
 	switch {
@@ -80,8 +82,11 @@ func formatReason(mt description.MediaType, f format.Format) string {
 		}
 		return ""
 	case *format.MPEG4Audio:
-		if video {
+		switch {
+		case video:
 			return "audio format in a video track"
+		case f.Config == nil || f.SizeLength == 0:
+			return "unusable AAC parameters"
 		}
 		return ""
 	}
@@ -126,27 +131,86 @@ func formatName(f format.Format) string {
 	return "(unknown format)"
 }
 
-// DescribeDropped returns, for each media of a camera description that
-// SelectFormat drops, a line "media N (type): reason" (N counts from 1), for
-// a log line or the admin view.
-func DescribeDropped(d *description.Session) []string {
-	if d == nil {
-		return nil
-	}
-	var lines []string
-	for i, m := range d.Medias {
-		if f, reason := SelectFormat(m); f == nil {
-			lines = append(lines, "media "+strconv.Itoa(i+1)+" ("+safeType(m)+"): "+reason)
+// Kinds of dropped tracks (metric label values; a closed set).
+const (
+	TrackBackchannel = "backchannel"
+	TrackMetadata    = "metadata"
+	TrackApplication = "application"
+	TrackVideo       = "video"
+	TrackAudio       = "audio"
+	TrackOther       = "other"
+)
+
+// Selection is what cordon does with each media of a camera description.
+type Selection struct {
+	Kept    []Kept
+	Dropped []Dropped
+}
+
+// Kept is a media cordon sets up, with the format it reads.
+type Kept struct {
+	Media  *description.Media
+	Format format.Format
+}
+
+// Dropped is a media cordon does not set up.
+type Dropped struct {
+	Kind  string // one of the Track* kinds (metric label)
+	Label string // "<media type>: <reason>", free of camera text
+}
+
+// SelectTracks is cordon's one track selection: it keeps the first
+// allowed video and the first allowed audio media (SelectFormat decides
+// which formats are allowed) and drops everything else: back-channels,
+// ONVIF metadata, application/data tracks, other codecs, extra video and
+// audio.
+func SelectTracks(desc *description.Session) Selection {
+	var sel Selection
+	var haveVideo, haveAudio bool
+	for _, m := range desc.Medias {
+		f, reason := SelectFormat(m)
+		switch {
+		case f == nil:
+			sel.Dropped = append(sel.Dropped, Dropped{Kind: dropKind(m), Label: safeType(m) + ": " + reason})
+		case m.Type == description.MediaTypeVideo && haveVideo:
+			sel.Dropped = append(sel.Dropped, Dropped{Kind: TrackVideo, Label: "video: extra video track"})
+		case m.Type == description.MediaTypeAudio && haveAudio:
+			sel.Dropped = append(sel.Dropped, Dropped{Kind: TrackAudio, Label: "audio: extra audio track"})
+		default:
+			if m.Type == description.MediaTypeVideo {
+				haveVideo = true
+			} else {
+				haveAudio = true
+			}
+			sel.Kept = append(sel.Kept, Kept{Media: m, Format: f})
 		}
 	}
-	return lines
+	return sel
+}
+
+// dropKind classifies a media cordon does not serve.
+func dropKind(m *description.Media) string {
+	if m.IsBackChannel {
+		return TrackBackchannel
+	}
+	for _, f := range m.Formats {
+		if g, ok := f.(*format.Generic); ok && strings.Contains(strings.ToLower(g.RTPMa), "onvif.metadata") {
+			return TrackMetadata
+		}
+	}
+	switch m.Type {
+	case description.MediaTypeVideo:
+		return TrackVideo
+	case description.MediaTypeAudio:
+		return TrackAudio
+	case description.MediaTypeApplication:
+		return TrackApplication
+	}
+	return TrackOther
 }
 
 // safeType names a media type without echoing arbitrary camera text.
 func safeType(m *description.Media) string {
-	if m == nil {
-		return "none"
-	}
 	switch m.Type {
 	case description.MediaTypeVideo, description.MediaTypeAudio, description.MediaTypeApplication:
 		return string(m.Type)
