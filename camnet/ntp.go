@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"cordon/internal/ratelimit"
 )
 
 // NTP defaults. cordon serves the gateway's own clock. The gateway itself
@@ -57,7 +59,7 @@ type NTPServer struct {
 	now   func() time.Time
 	log   *slog.Logger
 	m     *Metrics
-	limit *limiter
+	limit *ratelimit.Limiter[netip.Addr]
 	conn  *net.UDPConn
 	addr  netip.AddrPort
 	wg    sync.WaitGroup
@@ -113,7 +115,7 @@ func (n *NTPServer) setup() {
 	if burst <= 0 {
 		burst = DefaultNTPBurst
 	}
-	n.limit = newLimiter(rate, burst, 0)
+	n.limit = ratelimit.New[netip.Addr](rate, burst, 0)
 }
 
 // Addr is the bound address. Valid after Initialize.
@@ -155,7 +157,7 @@ func (n *NTPServer) serve() {
 
 // reply builds the mode-4 reply to req received at recv, or nil to ignore.
 func (n *NTPServer) reply(req []byte, src netip.Addr, recv time.Time) []byte {
-	if !n.limit.allow(src, recv) {
+	if ok, _ := n.limit.Allow(src, recv); !ok {
 		n.m.ntpDropped.WithLabelValues("rate_limit").Inc()
 		return nil
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"cordon/internal/ratelimit"
 )
 
 // UnknownCamera is the camera id recorded for queries from a source address
@@ -90,7 +92,7 @@ type Sinkhole struct {
 	metrics   *Metrics
 	cat       *Catalogue
 	catErr    error
-	limit     *limiter
+	limit     *ratelimit.Limiter[netip.Addr]
 
 	camMu   sync.RWMutex
 	cameras map[netip.Addr]string
@@ -144,7 +146,7 @@ func (s *Sinkhole) setup() {
 		if burst <= 0 {
 			burst = DefaultDNSBurst
 		}
-		s.limit = newLimiter(rate, burst, 0)
+		s.limit = ratelimit.New[netip.Addr](rate, burst, 0)
 		if s.NoticeInterval <= 0 {
 			s.NoticeInterval = DefaultNoticeInterval
 		}
@@ -367,7 +369,7 @@ func (s *Sinkhole) serveConn(c *net.TCPConn, src netip.Addr) {
 func (s *Sinkhole) handle(raw []byte, src netip.Addr, proto string) []byte {
 	s.setup()
 	now := s.now()
-	if !s.limit.allow(src, now) {
+	if ok, _ := s.limit.Allow(src, now); !ok {
 		s.metrics.dnsDropped.WithLabelValues("rate_limit").Inc()
 		return nil
 	}

@@ -2,6 +2,7 @@ package camnet
 
 import (
 	"context"
+	"cordon/internal/ratelimit"
 	"cordon/internal/testtool"
 	"encoding/json"
 	"errors"
@@ -329,13 +330,14 @@ func TestSinkholeBoundedTables(t *testing.T) {
 		t.Errorf("evicted notice not re-issued")
 	}
 
-	l := newLimiter(1, 1, 5)
+	// the per-address limiter's table is bounded too
+	l := ratelimit.New[netip.Addr](1, 1, 5)
 	now := time.Unix(0, 0)
 	for i := 0; i < 100; i++ {
-		l.allow(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), now)
+		l.Allow(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), now)
 	}
-	if l.size() > 5 {
-		t.Errorf("limiter table = %d entries, want <= 5", l.size())
+	if l.Len() > 5 {
+		t.Errorf("limiter table = %d entries, want <= 5", l.Len())
 	}
 }
 

@@ -173,7 +173,8 @@ func (v *validator) webrtc(w *WebRTC) {
 }
 
 // listen checks a host:port listen address; "" is allowed when optional.
-// rtspUDP checks the RTSP UDP pair: both or neither, RTP even, RTCP = RTP+1.
+// rtspUDP checks the RTSP UDP pair: both or neither, RTP even, RTCP = RTP+1
+// (both port 0: a free pair chosen at start-up).
 func (v *validator) rtspUDP(r *RTSP) {
 	if r.UDPRTPListen == "" && r.UDPRTCPListen == "" {
 		return
@@ -192,8 +193,9 @@ func (v *validator) rtspUDP(r *RTSP) {
 	a, _ := strconv.Atoi(rtp)
 	b, _ := strconv.Atoi(rtcp)
 	switch {
+	case a == 0 && b == 0: // a free even/odd pair, chosen at start-up
 	case a == 0 || a%2 != 0:
-		v.add("rtsp.udp_rtp_listen", "port must be even and not 0")
+		v.add("rtsp.udp_rtp_listen", "port must be even and not 0 (both ports 0: a free pair)")
 	case b != a+1:
 		v.add("rtsp.udp_rtcp_listen", "port must be udp_rtp_listen's port + 1")
 	}

@@ -193,6 +193,7 @@ func TestValidateTable(t *testing.T) {
 		{"rtsp udp rtp without rtcp", func(c *Config, _ string) { c.RTSP.UDPRTCPListen = "" }, "rtsp.udp_rtp_listen", "go together"},
 		{"rtsp udp rtp odd", func(c *Config, _ string) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = ":8001", ":8002" }, "rtsp.udp_rtp_listen", "even"},
 		{"rtsp udp rtcp not rtp+1", func(c *Config, _ string) { c.RTSP.UDPRTCPListen = ":9001" }, "rtsp.udp_rtcp_listen", "+ 1"},
+		{"rtsp udp rtp 0 alone", func(c *Config, _ string) { c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = ":0", ":1" }, "rtsp.udp_rtp_listen", "both ports 0"},
 		{"rtsp udp bad address", func(c *Config, _ string) { c.RTSP.UDPRTPListen = "nope" }, "rtsp.udp_rtp_listen", "host:port"},
 		{"api key rtsp_digest_ha1 short", func(c *Config, _ string) { c.Auth.APIKeys[1].RTSPDigestHA1 = "abcd" }, "auth.api_keys[1].rtsp_digest_ha1", "32 hex"},
 		{"token_ttl garbage", func(c *Config, _ string) { c.Auth.TokenTTL = "eight hours" }, "auth.token_ttl", "duration"},
@@ -259,6 +260,16 @@ func TestValidateTable(t *testing.T) {
 				t.Errorf("error leaks the camera secret: %q", errs[0].Error())
 			}
 		})
+	}
+}
+
+// Both RTSP UDP ports 0: a free even/odd pair chosen at start-up (tests,
+// several gateways on one host).
+func TestValidateEphemeralRTSPUDP(t *testing.T) {
+	c := validConfig(t)
+	c.RTSP.UDPRTPListen, c.RTSP.UDPRTCPListen = "127.0.0.1:0", "127.0.0.1:0"
+	if errs := c.Validate(); len(errs) != 0 {
+		t.Fatalf("ephemeral UDP pair: %v", errs)
 	}
 }
 

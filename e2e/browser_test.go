@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"cordon/gateway"
+	"cordon/demo"
 	"cordon/internal/testtool"
 )
 
@@ -39,20 +39,20 @@ func coreEvalStats(ctx context.Context, id string) (*coreStats, error) {
 	return s, err
 }
 
-// TestBrowserPlaysDemo: the real `cordon demo` (gateway.StartDemo on
+// TestBrowserPlaysDemo: the real `cordon demo` (demo.Start on
 // ephemeral loopback ports) in headless chromium: sign in through the form
 // with the demo credentials, the lobby tile reaches "playing", the video
 // has a size, framesDecoded grows over 2 s, and the page reports no CSP
 // violation, script error or exception. Screenshot:
 // e2e/artifacts/browser-demo.png.
 func TestBrowserPlaysDemo(t *testing.T) {
-	d, err := gateway.StartDemo(gateway.DemoOptions{
+	d, err := demo.Start(demo.Options{
 		HTTPListen: "127.0.0.1:0", RTSPListen: "127.0.0.1:0", WebRTCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0",
 		StateDir: filepath.Join(t.TempDir(), "state"),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
-		t.Fatalf("StartDemo: %v", err)
+		t.Fatalf("demo.Start: %v", err)
 	}
 	t.Cleanup(d.Close)
 	if !strings.HasPrefix(d.URL, "http://127.0.0.1:") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,9 +151,8 @@ func TestRTSPReserveUDP(t *testing.T) {
 	cam := coreCam(t, "udpcam", "127.0.0.34", true)
 	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}}},
 		[]config.Camera{camCfg(cam, false)})
-	p1, p2 := coreFreeUDPPair(t, "127.0.0.1")
-	cfg.RTSP.UDPRTPListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(p1))
-	cfg.RTSP.UDPRTCPListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2))
+	// both ports 0: the gateway binds a free even/odd pair itself
+	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Auth.Users[0].RTSPDigestHA1 = rtspserve.HA1("alice", "alice-pw-1")
 	g := e2eutil.Start(t, cfg)
 	token := e2eutil.Login(t, g.Base, "alice", "alice-pw-1")

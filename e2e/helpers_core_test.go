@@ -140,36 +140,6 @@ func coreAuditEvents(t testing.TB, path, camera string) []string {
 	return out
 }
 
-// coreFreeUDPPair returns an even UDP port p on host with p+1 free too
-// (RTP/RTCP), as RTSP servers want.
-func coreFreeUDPPair(t testing.TB, host string) (int, int) {
-	t.Helper()
-	for range 200 {
-		a, err := net.ListenPacket("udp4", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := a.LocalAddr().(*net.UDPAddr).Port
-		_ = a.Close()
-		if p%2 != 0 || p >= 65535 {
-			continue
-		}
-		a, err1 := net.ListenPacket("udp4", net.JoinHostPort(host, strconv.Itoa(p)))
-		b, err2 := net.ListenPacket("udp4", net.JoinHostPort(host, strconv.Itoa(p+1)))
-		if a != nil {
-			_ = a.Close()
-		}
-		if b != nil {
-			_ = b.Close()
-		}
-		if err1 == nil && err2 == nil {
-			return p, p + 1
-		}
-	}
-	t.Fatal("no free UDP port pair")
-	return 0, 0
-}
-
 // coreEncodeClip encodes a test clip with ffmpeg (lavfi testsrc2, libx264,
 // no B-frames, GOP gop, 15 fps) into dir and returns its path. bitrate ""
 // = quality-based (small); otherwise CBR-like at that rate with noise added

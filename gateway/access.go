@@ -11,6 +11,7 @@ import (
 	"cordon/auth"
 	"cordon/auth/audit"
 	"cordon/relay/rtspserve"
+	"cordon/relay/session"
 	"cordon/relay/whep"
 )
 
@@ -43,7 +44,7 @@ func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, erro
 	// permission before existence: a caller cannot probe which camera ids
 	// exist outside their rights
 	if !p.CanView(camera) {
-		g.record(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: camera, Remote: remoteHost(r), Protocol: "webrtc", Detail: "camera not permitted"})
+		g.Record(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: camera, Remote: g.auth.RemoteAddr(r), Protocol: "webrtc", Detail: "camera not permitted"})
 		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusForbidden, Msg: "you may not view this camera"}
 	}
 	if g.hub.Get(camera) == nil {
@@ -68,8 +69,8 @@ func (a rtspAccess) CheckPassword(name, secret, remote string) (rtspserve.Viewer
 
 func (a rtspAccess) DigestHA1(name string) (rtspserve.Viewer, string, bool) {
 	g := a.g
-	g.camMu.RLock()
-	defer g.camMu.RUnlock()
+	g.cfgMu.RLock()
+	defer g.cfgMu.RUnlock()
 	for _, u := range g.cfg.Auth.Users {
 		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(name)) == 1 && u.RTSPDigestHA1 != "" {
 			return rtspserve.Viewer{Name: u.Name, Kind: auth.KindUser}, strings.ToLower(u.RTSPDigestHA1), true
@@ -92,64 +93,47 @@ func (a rtspAccess) CanView(v rtspserve.Viewer, camera string) bool {
 
 func (a rtspAccess) Ready() error { return a.g.audit.Healthy() }
 
-// viewEvents audits view starts and ends for both outputs and fails new
+// viewEvents audits view starts and ends for every door and fails new
 // sessions closed while the audit log cannot be written.
 type viewEvents struct{ g *Gateway }
 
 func (e viewEvents) Ready() error { return e.g.audit.Healthy() }
 
-func (e viewEvents) ViewStart(s whep.SessionInfo) error {
-	return e.start(s.User, s.Camera, s.Remote, s.Protocol, s.ID)
-}
-
-func (e viewEvents) ViewEnd(s whep.SessionInfo, dur time.Duration, bytes uint64) {
-	e.end(s.User, s.Camera, s.Remote, s.Protocol, s.ID, dur, bytes)
-}
-
-// start records a view start; an error refuses the session (fail closed).
-func (e viewEvents) start(user, camera, remote, proto, id string) error {
-	if err := e.g.audit.Append(audit.Event{Event: audit.ViewStart, Actor: user, Camera: camera, Remote: remote, Protocol: proto, Detail: "session " + id}); err != nil {
-		e.g.Logger.Error("refusing a viewing session: the audit log cannot be written", "user", user, "camera", camera, "protocol", proto, "err", err)
+// ViewStart records a view start; an error refuses the session (fail closed).
+func (e viewEvents) ViewStart(s session.Info) error {
+	if err := e.g.audit.Append(audit.Event{Event: audit.ViewStart, Actor: s.User, Camera: s.Camera, Remote: s.Remote, Protocol: s.Protocol, Detail: "session " + s.ID}); err != nil {
+		e.g.Logger.Error("refusing a viewing session: the audit log cannot be written", "user", s.User, "camera", s.Camera, "protocol", s.Protocol, "err", err)
 		return err
 	}
-	e.g.Logger.Info("view started", "user", user, "camera", camera, "remote", remote, "protocol", proto, "session", id)
+	e.g.Logger.Info("view started", "user", s.User, "camera", s.Camera, "remote", s.Remote, "protocol", s.Protocol, "session", s.ID)
 	return nil
 }
 
-func (e viewEvents) end(user, camera, remote, proto, id string, dur time.Duration, bytes uint64) {
-	e.g.record(audit.Event{Event: audit.ViewEnd, Actor: user, Camera: camera, Remote: remote, Protocol: proto, Detail: "session " + id,
+// ViewEnd records a view end with its duration and bytes.
+func (e viewEvents) ViewEnd(s session.Info, dur time.Duration, bytes uint64) {
+	e.g.Record(audit.Event{Event: audit.ViewEnd, Actor: s.User, Camera: s.Camera, Remote: s.Remote, Protocol: s.Protocol, Detail: "session " + s.ID,
 		DurationS: dur.Seconds(), Bytes: int64(bytes)})
-	e.g.Logger.Info("view ended", "user", user, "camera", camera, "protocol", proto, "session", id, "duration", dur.Round(time.Millisecond).String(), "bytes", bytes)
+	e.g.Logger.Info("view ended", "user", s.User, "camera", s.Camera, "protocol", s.Protocol, "session", s.ID, "duration", dur.Round(time.Millisecond).String(), "bytes", bytes)
 }
 
-// rtspEvents adapts viewEvents to the RTSP server's Events.
+// rtspEvents adds the RTSP door's denials.
 type rtspEvents struct{ viewEvents }
 
-func (e rtspEvents) ViewStart(s rtspserve.SessionInfo) error {
-	return e.start(s.User, s.Camera, s.Remote, "rtsp", s.ID)
-}
-
-func (e rtspEvents) ViewEnd(s rtspserve.SessionInfo, dur time.Duration, bytes uint64) {
-	e.end(s.User, s.Camera, s.Remote, "rtsp", s.ID, dur, bytes)
-}
-
 func (e rtspEvents) Denied(name, camera, remote, reason string) {
-	e.g.record(audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason})
+	e.g.Record(audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason})
 }
 
 // egressAudit records the sinkhole's egress attempts.
 type egressAudit struct{ g *Gateway }
 
 func (e egressAudit) Record(event, camera, remote, detail string) {
-	e.g.record(audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
+	e.g.Record(audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
 }
-
-type whepSession = whep.SessionInfo
 
 // digestConfigured reports whether any principal has an RTSP Digest HA1.
 func (g *Gateway) digestConfigured() bool {
-	g.camMu.RLock()
-	defer g.camMu.RUnlock()
+	g.cfgMu.RLock()
+	defer g.cfgMu.RUnlock()
 	for _, u := range g.cfg.Auth.Users {
 		if u.RTSPDigestHA1 != "" {
 			return true

@@ -5,6 +5,7 @@ import (
 
 	"cordon/auth"
 	"cordon/config"
+	"cordon/relay/session"
 )
 
 func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
@@ -46,13 +47,13 @@ func (g *Gateway) initAuth() error {
 	}
 	// a logout ends the live sessions that token opened
 	g.unsubAuth = g.auth.Subscribe(func(c auth.Change) {
-		if c.Kind != auth.TokenRevoked || c.TokenID == "" || g.whep == nil || g.ctx.Err() != nil {
+		if c.Kind != auth.TokenRevoked || c.TokenID == "" || g.sessions == nil || g.ctx.Err() != nil {
 			return
 		}
 		g.wg.Add(1)
 		go func() { // subscribers must not block; ending sessions may
 			defer g.wg.Done()
-			g.whep.KillWhere(func(s whepSession) bool { return s.TokenID == c.TokenID })
+			g.sessions.KillWhere(func(s session.Info) bool { return s.TokenID == c.TokenID }, "logged_out")
 		}()
 	})
 	return nil

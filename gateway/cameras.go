@@ -4,6 +4,7 @@ import (
 	"cordon/auth/audit"
 	"cordon/camera"
 	"cordon/config"
+	"cordon/relay"
 	"cordon/relay/sanitize"
 )
 
@@ -14,6 +15,7 @@ func sanitizeOptions(cfg *config.Config) sanitize.Options {
 // initCameras builds the camera registry: one unit per camera, each
 // registering its streams in the hub the outputs read.
 func (g *Gateway) initCameras() error {
+	g.hub = relay.NewHub()
 	g.cameras = &camera.Registry{
 		Logger: g.Logger,
 		New: func(c config.Camera) *camera.Unit {
@@ -36,7 +38,7 @@ func (g *Gateway) initCameras() error {
 type cameraEvents struct{ g *Gateway }
 
 func (e cameraEvents) CameraOnline(id string) {
-	e.g.record(audit.Event{Event: audit.CameraOnline, Camera: id})
+	e.g.Record(audit.Event{Event: audit.CameraOnline, Camera: id})
 }
 
 func (e cameraEvents) CameraOffline(id string, err error) {
@@ -44,5 +46,5 @@ func (e cameraEvents) CameraOffline(id string, err error) {
 	if err != nil {
 		detail = e.g.Redactor.Redact(err.Error())
 	}
-	e.g.record(audit.Event{Event: audit.CameraOffline, Camera: id, Detail: detail})
+	e.g.Record(audit.Event{Event: audit.CameraOffline, Camera: id, Detail: detail})
 }

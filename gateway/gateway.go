@@ -1,9 +1,9 @@
 // Package gateway is cordon's composition root: it builds every component
-// (audit log, auth, camera streams and pullers, WHEP, RTSP re-serve, the
-// camera-network services, metrics) from a config.Config, owns the HTTP
-// server and its routes, and applies config reloads. It has no other home:
-// cmd/cordon is the command line only, and each component package knows
-// nothing of the others.
+// (audit log, auth, camera units, the session registry, the WHEP and RTSP
+// doors, the HTTP API, the camera-network services, metrics) from a
+// config.Config, wires them and applies config reloads. It decides nothing
+// itself: each component package knows nothing of the others, and cmd/cordon
+// is the command line only.
 package gateway
 
 import (
@@ -21,7 +21,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"cordon/auth"
 	"cordon/auth/audit"
@@ -29,8 +28,10 @@ import (
 	"cordon/camnet"
 	"cordon/config"
 	"cordon/ingest"
+	"cordon/internal/tlscert"
 	"cordon/relay"
 	"cordon/relay/rtspserve"
+	"cordon/relay/session"
 	"cordon/relay/whep"
 )
 
@@ -57,6 +58,8 @@ type Gateway struct {
 	audit    *audit.Log
 	auth     *auth.Service
 	hub      *relay.Hub
+	cameras  *camera.Registry
+	sessions *session.Registry
 	relayM   *relay.Metrics
 	ingestM  *ingest.Metrics
 	cameraM  *camera.Metrics
@@ -72,10 +75,9 @@ type Gateway struct {
 	metricsLn net.Listener
 	metricsSr *http.Server
 
-	reloadMu  sync.Mutex // serializes Reload
-	camMu     sync.RWMutex
-	cfg       *config.Config // current, guarded by camMu
-	cameras   *camera.Registry
+	reloadMu  sync.Mutex   // serializes Reload
+	cfgMu     sync.RWMutex // guards cfg
+	cfg       *config.Config
 	unsubAuth func()
 
 	wg     sync.WaitGroup
@@ -83,8 +85,8 @@ type Gateway struct {
 	cancel context.CancelFunc
 }
 
-// Initialize builds and starts every component. On error, everything
-// already started is stopped again.
+// Initialize builds and starts every component, dependencies first. On
+// error, everything already started is stopped again.
 func (g *Gateway) Initialize() (err error) {
 	if g.Config == nil {
 		return errors.New("gateway: no config")
@@ -105,29 +107,48 @@ func (g *Gateway) Initialize() (err error) {
 			g.Close()
 		}
 	}()
+	for _, step := range []func() error{
+		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
+		g.initCameraNetwork, g.initHTTP, g.initMetrics,
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	if g.ConfigPath != "" {
+		g.wg.Add(1)
+		go g.watchConfig()
+	}
+	return nil
+}
 
-	cfg := g.Config
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+// initState creates state_dir (0700) and the metrics registry.
+func (g *Gateway) initState() error {
+	dir := g.Config.StateDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
-	if err := os.Chmod(cfg.StateDir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
-
 	g.reg = prometheus.NewRegistry()
 	g.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.relayM = relay.NewMetrics(g.reg)
 	g.ingestM = ingest.NewMetrics(g.reg)
 	g.cameraM = camera.NewMetrics(g.reg)
 	g.camnetM = camnet.NewMetrics(g.reg)
+	return nil
+}
 
+// initAudit opens the audit log and exports its head: scraped and stored
+// elsewhere, it anchors the log against truncation of its newest lines.
+func (g *Gateway) initAudit() error {
+	cfg := g.Config
 	g.audit = &audit.Log{Path: cfg.Audit.Path, MaxSizeBytes: int64(cfg.Audit.MaxSizeMB) << 20, Logger: g.Logger.With("component", "audit")}
 	if err := g.audit.Initialize(); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
-	g.record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
-	// the chain's head, scraped and stored elsewhere, anchors the audit log
-	// against truncation of its newest lines
+	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cordon_audit_seq", Help: "Sequence number of the last audit log line (anchor it externally to detect truncation).",
 	}, func() float64 { seq, _ := g.audit.Head(); return float64(seq) }))
@@ -139,19 +160,27 @@ func (g *Gateway) Initialize() (err error) {
 		}
 		return 1
 	}))
+	return nil
+}
 
-	if err := g.initAuth(); err != nil {
+// initTLS loads or creates the certificate HTTP and RTSP serve with.
+func (g *Gateway) initTLS() error {
+	cfg := g.Config
+	tc, fp, err := tlscert.Config(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey, g.SelfSigned, cfg.StateDir, cfg.WebRTC.HostIPs)
+	if err != nil {
 		return err
 	}
-	if err := g.initTLS(); err != nil {
-		return err
+	if tc != nil {
+		fmt.Fprintf(g.Stdout, "TLS certificate SHA-256 fingerprint: %s\n", fp)
 	}
+	g.tls = tc
+	return nil
+}
 
-	g.hub = relay.NewHub()
-	if err := g.initCameras(); err != nil {
-		return err
-	}
-
+// initDoors starts WHEP and the RTSP re-serve on one session registry.
+func (g *Gateway) initDoors() error {
+	cfg := g.Config
+	g.sessions = &session.Registry{}
 	g.whep = &whep.Server{
 		UDPListen:   cfg.WebRTC.UDPListen,
 		TCPListen:   cfg.WebRTC.TCPListen,
@@ -161,46 +190,31 @@ func (g *Gateway) Initialize() (err error) {
 		Hub:         g.hub,
 		Access:      whepAccess{g},
 		Events:      viewEvents{g},
+		Sessions:    g.sessions,
 		Log:         g.Logger,
 		Metrics:     whep.NewMetrics(g.reg),
 	}
 	if err := g.whep.Initialize(); err != nil {
 		return fmt.Errorf("webrtc: %w", err)
 	}
-
-	if cfg.RTSP.Listen != "" {
-		g.rtsp = &rtspserve.Server{
-			Listen:        cfg.RTSP.Listen,
-			UDPRTPListen:  cfg.RTSP.UDPRTPListen,
-			UDPRTCPListen: cfg.RTSP.UDPRTCPListen,
-			TLSConfig:     g.tls,
-			AllowBasic:    g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
-			DigestEnabled: g.digestConfigured,
-			Hub:           g.hub,
-			Access:        rtspAccess{g},
-			Events:        rtspEvents{viewEvents{g}},
-			Logger:        g.Logger.With("component", "rtspserve"),
-			FrameDropped:  func(camera string) { g.relayM.FrameDropped(camera, "rtsp") },
-		}
-		if err := g.rtsp.Initialize(); err != nil {
-			return err
-		}
+	if cfg.RTSP.Listen == "" {
+		return nil
 	}
-
-	if err := g.initCameraNetwork(); err != nil {
-		return err
+	g.rtsp = &rtspserve.Server{
+		Listen:        cfg.RTSP.Listen,
+		UDPRTPListen:  cfg.RTSP.UDPRTPListen,
+		UDPRTCPListen: cfg.RTSP.UDPRTCPListen,
+		TLSConfig:     g.tls,
+		AllowBasic:    g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
+		DigestEnabled: g.digestConfigured,
+		Sessions:      g.sessions,
+		Hub:           g.hub,
+		Access:        rtspAccess{g},
+		Events:        rtspEvents{viewEvents{g}},
+		Logger:        g.Logger.With("component", "rtspserve"),
+		FrameDropped:  func(camera string) { g.relayM.FrameDropped(camera, "rtsp") },
 	}
-	if err := g.initHTTP(); err != nil {
-		return err
-	}
-	if err := g.initMetrics(); err != nil {
-		return err
-	}
-	if g.ConfigPath != "" {
-		g.wg.Add(1)
-		go g.watchConfig()
-	}
-	return nil
+	return g.rtsp.Initialize()
 }
 
 func (g *Gateway) configDetail(cfg *config.Config) string {
@@ -209,75 +223,6 @@ func (g *Gateway) configDetail(cfg *config.Config) string {
 		src = "built-in"
 	}
 	return fmt.Sprintf("%s: %d cameras, %d users, %d api keys", src, len(cfg.Cameras), len(cfg.Auth.Users), len(cfg.Auth.APIKeys))
-}
-
-func (g *Gateway) initCameraNetwork() error {
-	cn := g.Config.CameraNetwork
-	if cn.DNSListen != "" {
-		g.sinkhole = &camnet.Sinkhole{
-			Listen:  cn.DNSListen,
-			Logger:  g.Logger,
-			Metrics: g.camnetM,
-			Audit:   egressAudit{g},
-		}
-		if err := g.sinkhole.Initialize(); err != nil {
-			return fmt.Errorf("camera_network.dns_listen: %w", err)
-		}
-		g.resolveCameraHosts()
-	}
-	if cn.NTPListen != "" {
-		g.ntp = &camnet.NTPServer{
-			Listen:       cn.NTPListen,
-			Logger:       g.Logger,
-			Metrics:      g.camnetM,
-			Synchronised: clockSynchronised,
-		}
-		if err := g.ntp.Initialize(); err != nil {
-			return fmt.Errorf("camera_network.ntp_listen: %w", err)
-		}
-	}
-	return nil
-}
-
-// resolveCameraHosts maps camera source addresses for the sinkhole.
-func (g *Gateway) resolveCameraHosts() {
-	if g.sinkhole == nil {
-		return
-	}
-	g.camMu.RLock()
-	hosts := map[string]string{}
-	for _, c := range g.cfg.Cameras {
-		if h := c.Host(); h != "" {
-			hosts[c.ID] = h
-		}
-	}
-	g.camMu.RUnlock()
-	ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
-	defer cancel()
-	g.sinkhole.SetCameras(camnet.ResolveHosts(ctx, g.Logger, hosts))
-}
-
-func (g *Gateway) initMetrics() error {
-	addr := g.Config.Metrics.Listen
-	if addr == "" {
-		return nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics.listen: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
-	g.metricsLn = ln
-	g.metricsSr = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := g.metricsSr.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.Logger.Error("metrics server stopped", "err", err)
-		}
-	}()
-	return nil
 }
 
 // Close stops everything, most dependent first.
@@ -331,6 +276,15 @@ func (g *Gateway) RTSPAddr() string {
 	return g.rtsp.Addr().String()
 }
 
+// RTSPUDPAddrs are the bound RTP and RTCP addresses of RTSP over UDP (""
+// when off).
+func (g *Gateway) RTSPUDPAddrs() (rtp, rtcp string) {
+	if g.rtsp == nil {
+		return "", ""
+	}
+	return g.rtsp.UDPAddrs()
+}
+
 // MetricsAddr is the bound metrics address ("" when off).
 func (g *Gateway) MetricsAddr() string {
 	if g.metricsLn == nil {
@@ -358,9 +312,15 @@ func (g *Gateway) NTPAddr() string {
 // TLS reports whether the HTTP listener serves TLS.
 func (g *Gateway) TLS() bool { return g.tls != nil }
 
-// record appends an audit event; failures are logged by the audit log and
+// Cameras is the camera registry (the units of the running config).
+func (g *Gateway) Cameras() *camera.Registry { return g.cameras }
+
+// Sessions is the registry of live viewing sessions of every door.
+func (g *Gateway) Sessions() *session.Registry { return g.sessions }
+
+// Record appends an audit event; failures are logged by the audit log and
 // surface through Healthy (fail closed).
-func (g *Gateway) record(e audit.Event) {
+func (g *Gateway) Record(e audit.Event) {
 	if err := g.audit.Append(e); err != nil {
 		g.Logger.Error("audit append failed", "event", e.Event, "err", err)
 	}
@@ -372,11 +332,4 @@ func iceURLs(servers []config.ICEServer) []string {
 		out = append(out, s.URLs...)
 	}
 	return out
-}
-
-// clockSynchronised adapts the host clock check for the SNTP server: an
-// unknown state is served as synchronised rather than alarming cameras.
-func clockSynchronised() bool {
-	ok, err := camnet.ClockSynchronised()
-	return ok || err != nil
 }

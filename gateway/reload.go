@@ -9,6 +9,7 @@ import (
 
 	"cordon/auth/audit"
 	"cordon/config"
+	"cordon/relay/session"
 )
 
 // Reload re-reads the config file and applies it: principals and their
@@ -26,7 +27,7 @@ func (g *Gateway) Reload() error {
 	cfg, err := config.LoadAndValidate(g.ConfigPath)
 	if err != nil {
 		g.Logger.Error("config reload rejected; the running config stays", "err", err)
-		g.record(audit.Event{Event: audit.ConfigLoaded, Detail: "rejected: " + clip(g.Redactor.Redact(err.Error()), 512)})
+		g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: "rejected: " + clip(g.Redactor.Redact(err.Error()), 512)})
 		return err
 	}
 	return g.apply(cfg)
@@ -38,32 +39,28 @@ func (g *Gateway) apply(cfg *config.Config) error {
 		g.Logger.Warn("listener, TLS or state_dir changes need a restart; they are not applied")
 	}
 	g.Redactor.Update(cfg, g.ExtraSecrets...)
-	g.camMu.Lock()
+	g.cfgMu.Lock()
 	g.cfg = cfg
-	g.camMu.Unlock()
+	g.cfgMu.Unlock()
 	if err := g.updatePrincipals(cfg); err != nil {
 		return err
 	}
 	ended := g.recheckSessions()
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
 	g.resolveCameraHosts()
-	g.record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
+	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.Logger.Info("config reloaded", "cameras", len(cfg.Cameras), "sessions_ended", ended)
 	return err
 }
 
 // recheckSessions ends live sessions whose principal is gone or may no
-// longer view the camera.
+// longer view the camera (the decision is auth's; the registry applies it
+// to every door).
 func (g *Gateway) recheckSessions() int {
-	n := 0
-	if g.rtsp != nil {
-		n += g.rtsp.Recheck()
-	}
-	n += g.whep.KillWhere(func(s whepSession) bool {
+	return len(g.sessions.Recheck(func(s session.Info) bool {
 		p, ok := g.auth.Lookup(s.User, s.Kind)
-		return !ok || !p.CanView(s.Camera)
-	})
-	return n
+		return ok && p.CanView(s.Camera)
+	}))
 }
 
 func restartNeeded(a, b *config.Config) bool {

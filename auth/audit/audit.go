@@ -62,12 +62,15 @@ const (
 	CameraOnline  = "camera_online"
 	CameraOffline = "camera_offline"
 	EgressAttempt = "egress_attempt"
+	// SessionKilled: an administrator ended a live session (actor: the
+	// administrator; detail names the session and its principal).
+	SessionKilled = "session_killed"
 )
 
 func knownEvent(e string) bool {
 	switch e {
 	case LoginOK, LoginFailed, Logout, ViewStart, ViewEnd, Denied,
-		ConfigLoaded, CameraOnline, CameraOffline, EgressAttempt:
+		ConfigLoaded, CameraOnline, CameraOffline, EgressAttempt, SessionKilled:
 		return true
 	}
 	return false

@@ -6,11 +6,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"cordon/config"
-	"cordon/gateway"
+	"cordon/demo"
 )
 
 func newDemoCmd() *cobra.Command {
-	var opts gateway.DemoOptions
+	var opts demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole gateway on built-in synthetic cameras, on 127.0.0.1 (no files, no network)",
@@ -22,7 +22,7 @@ func newDemoCmd() *cobra.Command {
 				return err
 			}
 			opts.Logger, opts.Stdout = logger, cmd.OutOrStdout()
-			d, err := gateway.StartDemo(opts)
+			d, err := demo.Start(opts)
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package rtspserve
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -23,7 +22,9 @@ import (
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
+	"cordon/internal/testtool"
 	"cordon/relay"
+	"cordon/relay/session"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -79,8 +80,8 @@ type events struct {
 	denied []string
 }
 
-func (e *events) ViewStart(SessionInfo) error { e.mu.Lock(); e.starts++; e.mu.Unlock(); return nil }
-func (e *events) ViewEnd(SessionInfo, time.Duration, uint64) {
+func (e *events) ViewStart(session.Info) error { e.mu.Lock(); e.starts++; e.mu.Unlock(); return nil }
+func (e *events) ViewEnd(session.Info, time.Duration, uint64) {
 	e.mu.Lock()
 	e.ends++
 	e.mu.Unlock()
@@ -283,21 +284,12 @@ func TestPlayTCPAndUDPWithCordonSDP(t *testing.T) {
 	}
 
 	got, closeTCP := play(t, f, "alice:s3cret-A", true)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if v, a := got(); v > 20 && a > 5 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if v, a := got(); v <= 20 || a <= 5 {
-		t.Fatalf("received video %d audio %d packets", v, a)
-	}
-	if n := len(f.srv.Sessions()); n != 1 {
+	testtool.WaitFor(t, 5*time.Second, "20 video and 5 audio packets", func() bool { v, a := got(); return v > 20 && a > 5 })
+	if n := f.srv.Sessions.Count(""); n != 1 {
 		t.Fatalf("sessions %d", n)
 	}
 	closeTCP()
-	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
+	testtool.WaitFor(t, 5*time.Second, "the condition", func() bool { return f.srv.Sessions.Count("") == 0 })
 	f.events.mu.Lock()
 	if f.events.starts != 1 || f.events.ends != 1 {
 		t.Fatalf("starts %d ends %d", f.events.starts, f.events.ends)
@@ -310,7 +302,7 @@ func TestDigestAuthAndKill(t *testing.T) {
 	// gortsplib's client answers a Digest challenge from URL credentials
 	got, closeFn := play(t, f, "alice:s3cret-A", true)
 	defer closeFn()
-	waitFor(t, func() bool { v, _ := got(); return v > 5 })
+	testtool.WaitFor(t, 5*time.Second, "the condition", func() bool { v, _ := got(); return v > 5 })
 	// Basic is not offered without TLS when Digest is on
 	if cl, _, err := dial(t, f.url("bob:wrong", "yard"), true); err == nil {
 		cl.Close()
@@ -320,29 +312,19 @@ func TestDigestAuthAndKill(t *testing.T) {
 	f.access.mu.Lock()
 	f.access.allowed["alice"] = nil
 	f.access.mu.Unlock()
-	if n := f.srv.Recheck(); n != 1 {
-		t.Fatalf("Recheck ended %d sessions", n)
+	ended := f.srv.Sessions.Recheck(func(in session.Info) bool {
+		return f.access.CanView(Viewer{Name: in.User, Kind: in.Kind}, in.Camera)
+	})
+	if len(ended) != 1 || ended[0].User != "alice" || ended[0].Protocol != "rtsp" || ended[0].Camera != "gate" {
+		t.Fatalf("Recheck ended %+v", ended)
 	}
-	waitFor(t, func() bool { return len(f.srv.Sessions()) == 0 })
+	testtool.WaitFor(t, 5*time.Second, "the condition", func() bool { return f.srv.Sessions.Count("") == 0 })
 }
 
 func TestHA1(t *testing.T) {
 	// RFC 2617 style: MD5("Mufasa:cordon:Circle Of Life")
 	if got := HA1("Mufasa", "Circle Of Life"); len(got) != 32 || got == HA1("Mufasa", "circle of life") {
 		t.Fatalf("HA1 %q", got)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("condition not met in time")
-		case <-time.After(10 * time.Millisecond):
-		}
 	}
 }
 
@@ -422,13 +404,15 @@ func TestSlowClientDropsAreCounted(t *testing.T) {
 	}
 	big[0], big[1] = 0x41, 0x9a // non-IDR slice, first_mb_in_slice 0
 	idr := append([]byte{0x65, 0x88}, big[2:]...)
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
 	feed := func(i int) {
 		au := [][]byte{big}
 		if i%25 == 0 {
 			au = [][]byte{testSPS, testPPS, idr}
 		}
 		_ = f.stream.WriteUnit(relay.Unit{Track: 0, PTS: time.Since(f.started), AU: au})
-		time.Sleep(20 * time.Millisecond)
+		<-pace.C // a camera's frame interval
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	i := 0
@@ -448,10 +432,11 @@ func TestSlowClientDropsAreCounted(t *testing.T) {
 	}
 }
 
-// Session caps: one principal past MaxSessionsPerViewer gets 503 at SETUP.
+// Session caps: one principal past the registry's MaxPerPrincipal gets 503
+// at SETUP.
 func TestSessionLimits(t *testing.T) {
 	f := newFixture(t, false)
-	f.srv.MaxSessionsPerViewer = 1
+	f.srv.Sessions.MaxPerPrincipal = 1
 	_, closeFirst := play(t, f, "alice:s3cret-A", true)
 	defer closeFirst()
 	c, desc, err := dial(t, f.url("alice:s3cret-A", "gate"), true)
@@ -462,5 +447,53 @@ func TestSessionLimits(t *testing.T) {
 	err = c.SetupAll(desc.BaseURL, desc.Medias)
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("second session of one principal: %v, want 503", err)
+	}
+}
+
+// A port in use is a start-up error naming the listener, never a panic;
+// UDP on port 0 binds a free even/odd pair.
+func TestListenErrorsAndEphemeralUDP(t *testing.T) {
+	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.LocalAddr().(*net.UDPAddr).Port
+	rtp := net.JoinHostPort("127.0.0.1", strconv.Itoa(port-port%2))
+	rtcp := net.JoinHostPort("127.0.0.1", strconv.Itoa(port-port%2+1))
+	srv := &Server{Listen: "127.0.0.1:0", UDPRTPListen: rtp, UDPRTCPListen: rtcp, Hub: relay.NewHub(), Access: &fakeAccess{}}
+	err = srv.Initialize()
+	srv.Close() // safe after a failed Initialize
+	key := "rtsp.udp_rtp_listen"
+	if port%2 == 1 {
+		key = "rtsp.udp_rtcp_listen"
+	}
+	if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("Initialize with %s in use: %v", busy.LocalAddr(), err)
+	}
+
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	srv = &Server{Listen: tcp.Addr().String(), Hub: relay.NewHub(), Access: &fakeAccess{}}
+	if err := srv.Initialize(); err == nil || !strings.Contains(err.Error(), "rtsp.listen") {
+		t.Fatalf("Initialize with the TCP port in use: %v", err)
+	}
+	srv.Close()
+
+	srv = &Server{Listen: "127.0.0.1:0", UDPRTPListen: "127.0.0.1:0", UDPRTCPListen: "127.0.0.1:0", Hub: relay.NewHub(), Access: &fakeAccess{}}
+	if err := srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a, b := srv.UDPAddrs()
+	_, pa, _ := net.SplitHostPort(a)
+	_, pb, _ := net.SplitHostPort(b)
+	na, _ := strconv.Atoi(pa)
+	nb, _ := strconv.Atoi(pb)
+	if na == 0 || na%2 != 0 || nb != na+1 {
+		t.Fatalf("ephemeral UDP pair %s %s", a, b)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"cordon/relay/session"
 )
 
 // Viewer is the principal the owner's Access resolved for a request.
@@ -24,19 +26,6 @@ type Access interface {
 	Authorize(r *http.Request, camera string) (Viewer, error)
 }
 
-// SessionInfo describes a live viewing session (admin API, audit).
-type SessionInfo struct {
-	ID       string
-	Camera   string
-	User     string
-	Kind     string
-	Remote   string
-	TokenID  string // the session token that opened it ("" for API keys)
-	Protocol string // always "webrtc"
-	Started  time.Time
-	Bytes    uint64 // RTP payload bytes sent so far
-}
-
 // Events is told when viewing starts and ends (audit log and logs). ViewEnd
 // is called exactly once per started session.
 //
@@ -46,8 +35,8 @@ type SessionInfo struct {
 type Events interface {
 	// ViewStart records a session start; an error (e.g. the audit log
 	// cannot be written) refuses the session with 503.
-	ViewStart(s SessionInfo) error
-	ViewEnd(s SessionInfo, dur time.Duration, bytes uint64)
+	ViewStart(s session.Info) error
+	ViewEnd(s session.Info, dur time.Duration, bytes uint64)
 }
 
 // Readier is the optional fail-closed hook of Events.

@@ -234,8 +234,8 @@ func TestChromium(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.stop()`, &status, awaitPromise)); err != nil {
 		t.Fatal(err)
 	}
-	if status != 200 || len(e.srv.Sessions()) != 0 {
-		t.Fatalf("DELETE from the browser: %d, %d sessions left", status, len(e.srv.Sessions()))
+	if status != 200 || e.srv.Sessions.Count("") != 0 {
+		t.Fatalf("DELETE from the browser: %d, %d sessions left", status, e.srv.Sessions.Count(""))
 	}
 }
 

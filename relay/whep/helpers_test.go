@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"cordon/relay"
+	"cordon/relay/session"
 )
 
 // A real High-profile 1280x720 SPS/PPS pair (x264).
@@ -153,15 +154,15 @@ func (a *fakeAccess) Authorize(r *http.Request, cam string) (Viewer, error) {
 
 type fakeEvents struct {
 	mu     sync.Mutex
-	starts []SessionInfo
-	ends   []SessionInfo
+	starts []session.Info
+	ends   []session.Info
 	bytes  []uint64
 	notOK  error
 	// startErr makes ViewStart refuse (the audit write failed)
 	startErr error
 }
 
-func (e *fakeEvents) ViewStart(s SessionInfo) error {
+func (e *fakeEvents) ViewStart(s session.Info) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.startErr != nil {
@@ -170,7 +171,7 @@ func (e *fakeEvents) ViewStart(s SessionInfo) error {
 	e.starts = append(e.starts, s)
 	return nil
 }
-func (e *fakeEvents) ViewEnd(s SessionInfo, _ time.Duration, b uint64) {
+func (e *fakeEvents) ViewEnd(s session.Info, _ time.Duration, b uint64) {
 	e.mu.Lock()
 	e.ends = append(e.ends, s)
 	e.bytes = append(e.bytes, b)

@@ -98,7 +98,7 @@ func TestVanishedViewer(t *testing.T) {
 
 	proxy.cut.Store(true)
 	t0 := time.Now()
-	waitFor(t, 20*time.Second, "the vanished viewer's session to end", func() bool { return len(e.srv.Sessions()) == 1 })
+	waitFor(t, 20*time.Second, "the vanished viewer's session to end", func() bool { return e.srv.Sessions.Count("") == 1 })
 	t.Logf("vanished viewer ended %v after its network was cut", time.Since(t0).Round(100*time.Millisecond))
 	if v := testutil.ToFloat64(e.srv.Metrics.errors.WithLabelValues("disconnected")); v != 1 {
 		t.Errorf("disconnected sessions: %v", v)

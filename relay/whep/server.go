@@ -29,13 +29,7 @@
 package whep
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -48,12 +42,12 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
+	"cordon/internal/httpx"
+	"cordon/internal/ratelimit"
 	"cordon/relay"
+	"cordon/relay/session"
 )
 
 // Defaults of the Server's timeouts and limits.
@@ -88,38 +82,47 @@ type Server struct {
 	ReadyTimeout      time.Duration // wait for an offline camera before 503; default 8 s
 	RateLimit         float64       // POST/PATCH/DELETE per second per address; default 10; <0 = off
 	RateBurst         int           // default 20
-	// MaxSessions caps live sessions (default 1000, <0 = no cap; 503 past
-	// it); MaxSessionsPerViewer caps one principal's (default 64, <0 = no
-	// cap; 429 past it), so one leaked token or runaway video wall cannot
-	// take the gateway.
-	MaxSessions          int
-	MaxSessionsPerViewer int
+	// Sessions is the registry of live sessions shared with the other doors
+	// (list, kill, caps: past the protocol's cap 503, past a principal's
+	// 429). nil = a registry of its own with the default caps.
+	Sessions *session.Registry
 
 	udpConn  net.PacketConn
 	udpMux   *advertUDPMux
 	tcpLn    net.Listener
 	tcpMux   ice.TCPMux
 	settings webrtc.SettingEngine
-	limiter  *limiter
+	limiter  *ratelimit.Limiter[string]
 	idRe     *regexp.Regexp
 
-	mu       sync.Mutex
-	closed   bool
-	sessions map[string]*session
-	wg       sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+	peers  map[string]*peer // this server's sessions, also in Sessions
+	wg     sync.WaitGroup
 }
 
-// Initialize opens the sockets. It fails when a port is in use.
+// Initialize opens the sockets. It fails when a port is in use, naming it.
 func (s *Server) Initialize() error {
 	if s.Hub == nil || s.Access == nil {
 		return errors.New("whep: Hub and Access are required")
 	}
+	if s.UDPListen == "" {
+		return errors.New("whep: udp_listen is required")
+	}
+	s.defaults()
+	return s.listen()
+}
+
+func (s *Server) defaults() {
 	if s.Log == nil {
 		s.Log = slog.Default()
 	}
 	s.Log = s.Log.With("component", "whep")
 	if s.Metrics == nil {
 		s.Metrics = NewMetrics(nil)
+	}
+	if s.Sessions == nil {
+		s.Sessions = &session.Registry{}
 	}
 	if s.ICEConnectTimeout <= 0 {
 		s.ICEConnectTimeout = DefaultICEConnectTimeout
@@ -133,99 +136,15 @@ func (s *Server) Initialize() error {
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
 	}
-	if s.MaxSessions == 0 {
-		s.MaxSessions = 1000
-	}
-	if s.MaxSessionsPerViewer == 0 {
-		s.MaxSessionsPerViewer = 64
-	}
 	if s.RateLimit == 0 {
 		s.RateLimit = 10
 	}
 	if s.RateBurst <= 0 {
 		s.RateBurst = 20
 	}
-	s.limiter = newLimiter(s.RateLimit, s.RateBurst)
+	s.limiter = ratelimit.New[string](s.RateLimit, s.RateBurst, 65536)
 	s.idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-	s.sessions = map[string]*session{}
-	if s.UDPListen == "" {
-		return errors.New("whep: udp_listen is required")
-	}
-
-	pionLog := pionLogs{log: s.Log}
-	se := webrtc.SettingEngine{LoggerFactory: pionLog}
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.DisableMediaEngineCopy(true) // one MediaEngine per PeerConnection already
-	// pion's ICE timeouts: our own DisconnectTimeout timer ends the session
-	// first; "failed" is the backstop.
-	se.SetICETimeouts(5*time.Second, s.DisconnectTimeout+5*time.Second, 2*time.Second)
-
-	pc, err := net.ListenPacket("udp", s.UDPListen)
-	if err != nil {
-		return fmt.Errorf("whep: webrtc.udp_listen %q: %w", s.UDPListen, err)
-	}
-	local := pc.LocalAddr().(*net.UDPAddr)
-	ips, err := advertisedIPs(local.IP, s.HostIPs)
-	if err != nil {
-		_ = pc.Close()
-		return fmt.Errorf("whep: %w", err)
-	}
-	advert := make([]net.Addr, len(ips))
-	loopback := false
-	for i, ip := range ips {
-		advert[i] = &net.UDPAddr{IP: ip, Port: local.Port}
-		loopback = loopback || ip.IsLoopback()
-	}
-	s.udpConn = pc
-	s.udpMux = &advertUDPMux{
-		UDPMuxDefault: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc, Logger: pionLog.NewLogger("udpmux")}),
-		local:         local,
-		advert:        advert,
-	}
-	se.SetICEUDPMux(s.udpMux)
-	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
-
-	if s.TCPListen != "" {
-		ln, err := net.Listen("tcp", s.TCPListen)
-		if err != nil {
-			s.closeSockets()
-			return fmt.Errorf("whep: webrtc.tcp_listen %q: %w", s.TCPListen, err)
-		}
-		s.tcpLn = ln
-		s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{Listener: ln, timeout: tcpWriteTimeout}, 8)
-		se.SetICETCPMux(s.tcpMux)
-		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
-		// TCP host candidates come from the interface list: restrict it.
-		if len(s.HostIPs) > 0 {
-			allLocal := !slices.ContainsFunc(ips, func(ip net.IP) bool { return !isLocalIP(ip) })
-			switch {
-			case allLocal:
-				se.SetIPFilter(func(ip net.IP) bool {
-					return slices.ContainsFunc(ips, func(h net.IP) bool { return h.Equal(ip) })
-				})
-			case len(ips) == 1:
-				// a 1:1 NAT address: rewrite the TCP host candidates only (UDP ones are ours already)
-				if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
-					External: []string{ips[0].String()}, AsCandidateType: webrtc.ICECandidateTypeHost,
-					Mode: webrtc.ICEAddressRewriteReplace, Networks: []webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6},
-				}); err != nil {
-					s.closeSockets()
-					return fmt.Errorf("whep: host_ips: %w", err)
-				}
-			default:
-				s.closeSockets()
-				return errors.New("whep: with tcp_listen set, host_ips must be addresses of this host or a single 1:1 NAT address")
-			}
-		}
-		if tl := ln.Addr().(*net.TCPAddr); tl.IP.IsLoopback() {
-			loopback = true
-		}
-	}
-	se.SetNetworkTypes(networks)
-	se.SetIncludeLoopbackCandidate(loopback)
-	s.settings = se
-	s.Log.Info("WHEP listening", "udp", pc.LocalAddr().String(), "tcp", s.TCPListen, "advertise", fmt.Sprint(ips))
-	return nil
+	s.peers = map[string]*peer{}
 }
 
 func (s *Server) closeSockets() {
@@ -261,59 +180,16 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	all := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		all = append(all, ss)
+	all := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		all = append(all, p)
 	}
 	s.mu.Unlock()
-	for _, ss := range all {
-		ss.end("server_closed")
+	for _, p := range all {
+		p.End("server_closed")
 	}
 	s.wg.Wait()
 	s.closeSockets()
-}
-
-// Sessions lists the live sessions.
-func (s *Server) Sessions() []SessionInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]SessionInfo, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		out = append(out, ss.info())
-	}
-	slices.SortFunc(out, func(a, b SessionInfo) int { return a.Started.Compare(b.Started) })
-	return out
-}
-
-// Kill ends one session; false if there is none with that id.
-func (s *Server) Kill(id string) bool {
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
-	if ss == nil {
-		return false
-	}
-	ss.end("killed")
-	return true
-}
-
-// KillWhere ends the sessions pred selects (a user removed, rights narrowed)
-// and returns how many.
-func (s *Server) KillWhere(pred func(SessionInfo) bool) int {
-	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	n := 0
-	for _, ss := range all { // pred runs unlocked: it may call back into the Server
-		if pred(ss.info()) {
-			ss.end("killed")
-			n++
-		}
-	}
-	return n
 }
 
 // ServeHTTP serves /whep/{camera} and /whep/{camera}/{session}.
@@ -324,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	camera, sessionID, hasSession := strings.Cut(rest, "/")
-	if !s.idRe.MatchString(camera) || (hasSession && !validSessionID(sessionID)) {
+	if !s.idRe.MatchString(camera) || (hasSession && !session.ValidID(sessionID)) {
 		s.fail(w, http.StatusNotFound, "not_found", "no such camera or session")
 		return
 	}
@@ -349,7 +225,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusMethodNotAllowed, "method", "method not allowed")
 		return
 	}
-	if ok, wait := s.limiter.allow(remoteHost(r), time.Now()); !ok {
+	if ok, wait := s.limiter.Allow(httpx.RemoteHost(r), time.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
 		s.fail(w, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
 		return
@@ -380,58 +256,13 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func remoteHost(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return h
-}
-
-func newSessionID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func validSessionID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	_, err := hex.DecodeString(id)
-	return err == nil
-}
-
-// overLimitLocked reports whether one more session for the named viewer
-// would pass a cap: the status to answer and why, or 0. Called under s.mu.
-func (s *Server) overLimitLocked(name string) (int, string) {
-	if s.MaxSessions > 0 && len(s.sessions) >= s.MaxSessions {
-		return http.StatusServiceUnavailable, "the gateway is at its session limit; try again later"
-	}
-	if s.MaxSessionsPerViewer > 0 {
-		n := 0
-		for _, ss := range s.sessions {
-			if ss.viewer.Name == name {
-				n++
-			}
-		}
-		if n >= s.MaxSessionsPerViewer {
-			return http.StatusTooManyRequests, fmt.Sprintf("you already have %d live sessions, the most one account may hold; end one first", n)
-		}
-	}
-	return 0, ""
-}
-
 // fail answers a JSON error and counts it.
 func (s *Server) fail(w http.ResponseWriter, status int, reason, msg string) {
 	s.Metrics.errors.WithLabelValues(reason).Inc()
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cordon"`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	httpx.WriteError(w, status, msg)
 }
 
 func reasonOf(status int) string {
@@ -478,225 +309,4 @@ func contentType(r *http.Request) string {
 		return ""
 	}
 	return strings.ToLower(mt)
-}
-
-func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
-	start := time.Now()
-	viewer, ok := s.authorize(w, r, camera)
-	if !ok {
-		return
-	}
-	stream := s.Hub.Get(camera)
-	if stream == nil {
-		s.fail(w, http.StatusNotFound, "not_found", "unknown camera")
-		return
-	}
-	s.mu.Lock()
-	status, msg := s.overLimitLocked(viewer.Name)
-	s.mu.Unlock()
-	if status != 0 {
-		w.Header().Set("Retry-After", "5")
-		s.fail(w, status, "session_limit", msg)
-		return
-	}
-	if rd, ok := s.Events.(Readier); ok {
-		if err := rd.Ready(); err != nil {
-			s.Log.Error("refusing to start a session: audit not ready", "err", err)
-			w.Header().Set("Retry-After", "5")
-			s.fail(w, http.StatusServiceUnavailable, "audit_unavailable", "viewing is unavailable: "+err.Error())
-			return
-		}
-	}
-	if ct := contentType(r); ct != "application/sdp" {
-		s.fail(w, http.StatusUnsupportedMediaType, "content_type", "the offer must be sent as Content-Type: application/sdp")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "the offer is larger than 64 KiB")
-			return
-		}
-		s.fail(w, http.StatusBadRequest, "bad_offer", "cannot read the offer")
-		return
-	}
-	off, err := parseOffer(body)
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, "bad_offer", err.Error())
-		return
-	}
-
-	reader, err := stream.AddReader(relay.ReaderConf{Protocol: "webrtc"})
-	if err != nil {
-		w.Header().Set("Retry-After", "5")
-		s.fail(w, http.StatusServiceUnavailable, "camera_unreachable", "the camera is not available")
-		return
-	}
-	ok = false
-	defer func() {
-		if !ok {
-			reader.Close()
-		}
-	}()
-	wctx, cancel := context.WithTimeout(r.Context(), s.ReadyTimeout)
-	tracks, err := reader.WaitReady(wctx)
-	cancel()
-	if err != nil {
-		s.Log.Info("camera unreachable for a WHEP viewer", "camera", camera, "user", viewer.Name, "err", err)
-		w.Header().Set("Retry-After", "5")
-		s.fail(w, http.StatusServiceUnavailable, "camera_unreachable", "the camera is unreachable; try again shortly")
-		return
-	}
-	picks, err := chooseCodecs(off, tracks)
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, "no_codec", err.Error())
-		return
-	}
-	sel := make([]int, len(picks))
-	for i, p := range picks {
-		sel[i] = p.track.Index
-	}
-	reader.SetTracks(sel)
-
-	ss, answer, err := s.newSession(r.Context(), camera, viewer, reader, tracks, picks, string(body))
-	if err != nil {
-		var bad badOfferError
-		if errors.As(err, &bad) {
-			s.fail(w, http.StatusBadRequest, "bad_offer", bad.Error())
-			return
-		}
-		s.Log.Warn("cannot set up WHEP session", "camera", camera, "err", err)
-		s.fail(w, http.StatusInternalServerError, "internal", "cannot set up the session")
-		return
-	}
-	ok = true // the session owns the reader now
-
-	// fail closed: a session whose start cannot be recorded never starts
-	// (recorded outside the lock: the audit write is fsynced)
-	if s.Events != nil {
-		if err := s.Events.ViewStart(ss.info()); err != nil {
-			ss.teardown()
-			w.Header().Set("Retry-After", "5")
-			s.fail(w, http.StatusServiceUnavailable, "audit_unavailable", "the session cannot be recorded in the audit log; new sessions are refused")
-			return
-		}
-	}
-	s.mu.Lock()
-	status, msg = s.overLimitLocked(viewer.Name) // authoritative: POSTs run concurrently
-	if s.closed {
-		status, msg = http.StatusServiceUnavailable, "the server is shutting down"
-	}
-	if status != 0 {
-		s.mu.Unlock()
-		ss.teardown()
-		if s.Events != nil {
-			s.Events.ViewEnd(ss.info(), 0, 0)
-		}
-		w.Header().Set("Retry-After", "5")
-		s.fail(w, status, "session_limit", msg)
-		return
-	}
-	s.sessions[ss.id] = ss
-	s.wg.Add(1)
-	s.mu.Unlock()
-
-	s.Metrics.sessions.WithLabelValues(camera).Inc()
-	go ss.run()
-
-	h := w.Header()
-	h.Set("Location", "/whep/"+camera+"/"+ss.id)
-	h.Set("Content-Type", "application/sdp")
-	h.Set("ETag", `"`+ss.etag+`"`)
-	h.Set("Cache-Control", "no-store")
-	for _, u := range s.ICEServers {
-		if !strings.ContainsAny(u, "<>\"") {
-			h.Add("Link", "<"+u+`>; rel="ice-server"`)
-		}
-	}
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, answer)
-	s.Metrics.setup.Observe(time.Since(start).Seconds())
-	s.Log.Debug("WHEP session started", "session", ss.id[:8], "camera", camera, "user", viewer.Name, "remote", viewer.Remote)
-}
-
-// lookup authorizes a PATCH/DELETE: a valid Bearer of the session's own
-// principal, or an admin. Others get 404, not revealing the session exists.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request, camera, id string) (*session, bool) {
-	v, ok := s.authorize(w, r, camera)
-	if !ok {
-		return nil, false
-	}
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
-	if ss == nil || ss.camera != camera || !(v.Admin || (v.Name == ss.viewer.Name && v.Kind == ss.viewer.Kind)) {
-		s.fail(w, http.StatusNotFound, "not_found", "no such session")
-		return nil, false
-	}
-	return ss, true
-}
-
-func (s *Server) delete(w http.ResponseWriter, r *http.Request, camera, id string) {
-	ss, ok := s.lookup(w, r, camera, id)
-	if !ok {
-		return
-	}
-	ss.end("deleted")
-	<-ss.finished // media has stopped when we answer
-	w.WriteHeader(http.StatusOK)
-}
-
-func (s *Server) patch(w http.ResponseWriter, r *http.Request, camera, id string) {
-	ss, ok := s.lookup(w, r, camera, id)
-	if !ok {
-		return
-	}
-	if ct := contentType(r); ct != "application/trickle-ice-sdpfrag" {
-		s.fail(w, http.StatusUnsupportedMediaType, "content_type", "PATCH takes Content-Type: application/trickle-ice-sdpfrag")
-		return
-	}
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != `"`+ss.etag+`"` {
-		s.fail(w, http.StatusPreconditionFailed, "etag", "the session's ETag does not match")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPatchBytes))
-	if err != nil {
-		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "the SDP fragment is too large")
-		return
-	}
-	status, msg := ss.trickle(string(body))
-	if status != http.StatusNoContent {
-		s.fail(w, status, "trickle", msg)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// newPeerConnection builds a per-session API: a MediaEngine with exactly the
-// chosen codecs and the two light interceptors.
-func (s *Server) newPeerConnection(picks []pick) (*webrtc.PeerConnection, error) {
-	me := &webrtc.MediaEngine{}
-	for _, p := range picks {
-		if err := me.RegisterCodec(p.codec, p.kind); err != nil {
-			return nil, err
-		}
-	}
-	reg := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(sr)
-	nr, err := nack.NewResponderInterceptor(nack.ResponderSize(512))
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(nr)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(s.settings), webrtc.WithInterceptorRegistry(reg))
-	conf := webrtc.Configuration{}
-	if len(s.ICEServers) > 0 {
-		conf.ICEServers = []webrtc.ICEServer{{URLs: s.ICEServers}}
-	}
-	return api.NewPeerConnection(conf)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"cordon/relay"
+	"cordon/relay/session"
 )
 
 // badOfferError is a 400: pion refused the offer.
@@ -22,9 +23,10 @@ type badOfferError struct{ msg string }
 
 func (e badOfferError) Error() string { return e.msg }
 
-// session is one viewer: a PeerConnection, a relay reader and ONE goroutine
-// (run) moving packets from the reader to the tracks.
-type session struct {
+// peer is one viewer's session: a PeerConnection, a relay reader and ONE
+// goroutine (run) moving packets from the reader to the tracks. It is a
+// session.Session of the server's registry.
+type peer struct {
 	srv     *Server
 	id      string
 	etag    string
@@ -57,21 +59,21 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Server) newSession(ctx context.Context, camera string, v Viewer, reader *relay.Reader,
+func (s *Server) newPeer(ctx context.Context, camera string, v Viewer, reader *relay.Reader,
 	tracks []relay.OutTrack, picks []pick, offerSDP string,
-) (*session, string, error) {
+) (*peer, string, error) {
 	pc, err := s.newPeerConnection(picks)
 	if err != nil {
 		return nil, "", err
 	}
-	ss := &session{
-		srv: s, id: newSessionID(), etag: randHex(8), camera: camera, viewer: v, started: time.Now(),
+	ss := &peer{
+		srv: s, id: session.NewID(), etag: randHex(8), camera: camera, viewer: v, started: time.Now(),
 		pc: pc, reader: reader, tracks: make([]*webrtc.TrackLocalStaticRTP, len(tracks)),
 		remoteUfrag: ufragOf(offerSDP),
 		connected:   make(chan struct{}), finished: make(chan struct{}),
 	}
 	ss.ctx, ss.cancel = context.WithCancel(context.Background())
-	fail := func(err error) (*session, string, error) {
+	fail := func(err error) (*peer, string, error) {
 		ss.cancel()
 		_ = pc.Close()
 		return nil, "", err
@@ -129,15 +131,17 @@ func ufragOf(sdp string) string {
 	return ""
 }
 
-func (ss *session) info() SessionInfo {
-	return SessionInfo{
+// Info implements session.Session.
+func (ss *peer) Info() session.Info {
+	return session.Info{
 		ID: ss.id, Camera: ss.camera, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
 		TokenID: ss.viewer.TokenID, Protocol: "webrtc", Started: ss.started, Bytes: ss.bytes.Load(),
 	}
 }
 
-// end asks the session to stop; the first reason wins. Never blocks.
-func (ss *session) end(reason string) {
+// End implements session.Session: it asks the session to stop; the first
+// reason wins. Never blocks.
+func (ss *peer) End(reason string) {
 	ss.mu.Lock()
 	if ss.reason == "" {
 		ss.reason = reason
@@ -146,7 +150,7 @@ func (ss *session) end(reason string) {
 	ss.cancel()
 }
 
-func (ss *session) onState(st webrtc.PeerConnectionState) {
+func (ss *peer) onState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
 		ss.mu.Lock()
@@ -162,19 +166,19 @@ func (ss *session) onState(st webrtc.PeerConnectionState) {
 	case webrtc.PeerConnectionStateDisconnected:
 		ss.mu.Lock()
 		if ss.discTimer == nil && ss.ctx.Err() == nil {
-			ss.discTimer = time.AfterFunc(ss.srv.DisconnectTimeout, func() { ss.end("disconnected") })
+			ss.discTimer = time.AfterFunc(ss.srv.DisconnectTimeout, func() { ss.End("disconnected") })
 		}
 		ss.mu.Unlock()
 	case webrtc.PeerConnectionStateFailed:
-		ss.end("ice_failed")
+		ss.End("ice_failed")
 	case webrtc.PeerConnectionStateClosed:
-		ss.end("closed")
+		ss.End("closed")
 	}
 }
 
 // run is the session's one goroutine: wait for DTLS/SRTP, then move packets
 // from the reader to the tracks until something ends the session.
-func (ss *session) run() {
+func (ss *peer) run() {
 	s := ss.srv
 	defer s.wg.Done()
 	defer ss.cleanup()
@@ -211,10 +215,10 @@ func (ss *session) run() {
 		case <-ss.ctx.Done():
 			return
 		case <-ss.reader.Done():
-			ss.end("stream_ended")
+			ss.End("stream_ended")
 			return
 		case <-connect.C:
-			ss.end("ice_timeout")
+			ss.End("ice_timeout")
 			return
 		}
 	}
@@ -227,14 +231,14 @@ func (ss *session) run() {
 
 	var idle *time.Timer
 	if s.IdleTimeout > 0 {
-		idle = time.AfterFunc(s.IdleTimeout, func() { ss.end("idle") })
+		idle = time.AfterFunc(s.IdleTimeout, func() { ss.End("idle") })
 		defer idle.Stop()
 	}
 	for {
 		d, err := ss.reader.Next(ss.ctx)
 		if err != nil {
 			if ss.ctx.Err() == nil {
-				ss.end("stream_ended")
+				ss.End("stream_ended")
 			}
 			return
 		}
@@ -251,7 +255,7 @@ func (ss *session) run() {
 			// tcpWriteTimeout. pion sets SSRC and payload type per binding.
 			if err := tr.WriteRTP(&d.Packets[i]); err != nil {
 				if errors.Is(err, io.ErrClosedPipe) {
-					ss.end("closed")
+					ss.End("closed")
 					return
 				}
 				continue
@@ -263,7 +267,7 @@ func (ss *session) run() {
 }
 
 // teardown frees the PeerConnection, the reader and the helper goroutines.
-func (ss *session) teardown() {
+func (ss *peer) teardown() {
 	ss.cancel()
 	ss.mu.Lock()
 	if ss.discTimer != nil {
@@ -276,12 +280,13 @@ func (ss *session) teardown() {
 	ss.helpers.Wait()
 }
 
-func (ss *session) cleanup() {
+func (ss *peer) cleanup() {
 	ss.teardown()
 	s := ss.srv
 	s.mu.Lock()
-	delete(s.sessions, ss.id)
+	delete(s.peers, ss.id)
 	s.mu.Unlock()
+	s.Sessions.Remove(ss.id)
 	ss.mu.Lock()
 	reason := ss.reason
 	ss.mu.Unlock()
@@ -290,7 +295,7 @@ func (ss *session) cleanup() {
 		s.Metrics.errors.WithLabelValues(reason).Inc()
 	}
 	dur := time.Since(ss.started)
-	info := ss.info()
+	info := ss.Info()
 	if s.Events != nil {
 		s.Events.ViewEnd(info, dur, info.Bytes)
 	}
@@ -302,7 +307,7 @@ func (ss *session) cleanup() {
 // trickle applies a PATCH body (application/trickle-ice-sdpfrag). An ICE
 // restart (a new ice-ufrag) is refused with 422 and the session kept: the
 // client should start a new session.
-func (ss *session) trickle(frag string) (int, string) {
+func (ss *peer) trickle(frag string) (int, string) {
 	var cands []string
 	for line := range strings.SplitSeq(frag, "\n") {
 		line = strings.TrimSpace(line)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
+
+	"cordon/relay/session"
 )
 
 func TestMain(m *testing.M) {
@@ -63,7 +65,7 @@ func TestPlayUDP(t *testing.T) {
 	if pt := c.videoPT.Load(); pt == 0 {
 		t.Error("no video payload type")
 	}
-	ss := e.srv.Sessions()
+	ss := e.srv.Sessions.List()
 	if len(ss) != 1 || ss[0].Camera != "cam1" || ss[0].User != "alice" || ss[0].Protocol != "webrtc" || ss[0].Bytes == 0 {
 		t.Fatalf("Sessions() = %+v", ss)
 	}
@@ -81,7 +83,7 @@ func TestPlayUDP(t *testing.T) {
 		t.Fatalf("DELETE: %d", r.StatusCode)
 	}
 	t.Logf("DELETE took %v", time.Since(t0))
-	if n := len(e.srv.Sessions()); n != 0 {
+	if n := e.srv.Sessions.Count(""); n != 0 {
 		t.Fatalf("%d sessions after DELETE", n)
 	}
 	if s, en := e.events.counts(); s != 1 || en != 1 || e.events.bytes[0] == 0 {
@@ -201,7 +203,7 @@ func TestSeveralViewersAndAStalledOne(t *testing.T) {
 	}
 	// the vanishing client goes away without DELETE
 	vanishing.close()
-	waitFor(t, 5*time.Second, "the vanished session to end", func() bool { return len(e.srv.Sessions()) == 4 })
+	waitFor(t, 5*time.Second, "the vanished session to end", func() bool { return e.srv.Sessions.Count("") == 4 })
 
 	// over 3 s the others get every frame at the camera's rate
 	for _, c := range good {
@@ -292,7 +294,7 @@ func TestErrors(t *testing.T) {
 	e.events.mu.Lock()
 	e.events.startErr = nil
 	e.events.mu.Unlock()
-	if n := len(e.srv.Sessions()); n != 0 {
+	if n := e.srv.Sessions.Count(""); n != 0 {
 		t.Errorf("%d sessions left", n)
 	}
 	if s, en := e.events.counts(); s != 0 || en != 0 {
@@ -346,15 +348,15 @@ func TestPatchKillClose(t *testing.T) {
 	if r := do(t, e, http.MethodDelete, c.location, "admin", "", ""); r.StatusCode != http.StatusOK {
 		t.Errorf("admin DELETE: %d", r.StatusCode)
 	}
-	if n := e.srv.KillWhere(func(s SessionInfo) bool { return s.User == "bob" }); n != 1 {
+	if n := len(e.srv.Sessions.KillWhere(func(s session.Info) bool { return s.User == "bob" }, "killed")); n != 1 {
 		t.Errorf("KillWhere killed %d", n)
 	}
-	waitFor(t, 3*time.Second, "one session left", func() bool { return len(e.srv.Sessions()) == 1 })
-	if e.srv.Kill("nope") {
+	waitFor(t, 3*time.Second, "one session left", func() bool { return e.srv.Sessions.Count("") == 1 })
+	if _, ok := e.srv.Sessions.Kill("nope", "killed"); ok {
 		t.Error("Kill of an unknown id")
 	}
 	e.srv.Close()
-	if n := len(e.srv.Sessions()); n != 0 {
+	if n := e.srv.Sessions.Count(""); n != 0 {
 		t.Errorf("%d sessions after Close", n)
 	}
 	if s, en := e.events.counts(); s != 3 || en != 3 {
@@ -492,7 +494,7 @@ func TestSessionEnds(t *testing.T) {
 	b, _ := newClient(t, e, "cam2", clientOpts{})
 	checkSPSPPSIDR(t, a.nextAU(t, 10*time.Second))
 	checkSPSPPSIDR(t, b.nextAU(t, 10*time.Second))
-	waitFor(t, 8*time.Second, "the unconnected session to time out", func() bool { return len(e.srv.Sessions()) == 2 })
+	waitFor(t, 8*time.Second, "the unconnected session to time out", func() bool { return e.srv.Sessions.Count("") == 2 })
 	if v := testutil.ToFloat64(e.srv.Metrics.errors.WithLabelValues("ice_timeout")); v != 1 {
 		t.Errorf("ice_timeout errors: %v", v)
 	}
@@ -501,12 +503,12 @@ func TestSessionEnds(t *testing.T) {
 	}
 
 	cam1.stop() // stream closed: the reader ends
-	waitFor(t, 3*time.Second, "the cam1 session to end", func() bool { return len(e.srv.Sessions()) == 1 })
+	waitFor(t, 3*time.Second, "the cam1 session to end", func() bool { return e.srv.Sessions.Count("") == 1 })
 
 	cam2.cancel() // camera goes quiet, stream stays
 	cam2.wg.Wait()
 	cam2.stream.CameraDisconnected(fmt.Errorf("EOF"))
-	waitFor(t, 6*time.Second, "the idle session to end", func() bool { return len(e.srv.Sessions()) == 0 })
+	waitFor(t, 6*time.Second, "the idle session to end", func() bool { return e.srv.Sessions.Count("") == 0 })
 	if s, en := e.events.counts(); s != 3 || en != 3 {
 		t.Errorf("events: %d starts, %d ends", s, en)
 	}
@@ -546,10 +548,13 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-// One principal cannot hold more than MaxSessionsPerViewer sessions (429),
-// and the gateway as a whole not more than MaxSessions (503).
+// One principal cannot hold more than MaxPerPrincipal sessions (429),
+// and the gateway as a whole not more than MaxPerProtocol (503).
 func TestSessionLimits(t *testing.T) {
-	e := newEnv(t, func(s *Server) { s.TCPListen = ""; s.MaxSessions = 2; s.MaxSessionsPerViewer = 1 })
+	e := newEnv(t, func(s *Server) {
+		s.TCPListen = ""
+		s.Sessions = &session.Registry{MaxPerProtocol: 2, MaxPerPrincipal: 1}
+	})
 	startCamera(t, e.hub, "cam1")
 	if c, r := newClient(t, e, "cam1", clientOpts{token: "alice"}); c == nil {
 		t.Fatalf("first session: %d", r.StatusCode)
@@ -565,7 +570,7 @@ func TestSessionLimits(t *testing.T) {
 	if r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("past the gateway's cap: %d, want 503", r.StatusCode)
 	}
-	if n := len(e.srv.Sessions()); n != 2 {
+	if n := e.srv.Sessions.Count(""); n != 2 {
 		t.Fatalf("%d sessions, want 2", n)
 	}
 }

@@ -1,4 +1,8 @@
-package gateway
+// Package tlscert loads the HTTP/RTSP server certificate, or creates a
+// self-signed one kept in state_dir, and prints fingerprints operators can
+// pin. It lives in internal/ because the gateway is its only user and the
+// composition root should only wire.
+package tlscert
 
 import (
 	"crypto/ecdsa"
@@ -20,34 +24,33 @@ import (
 	"time"
 )
 
-// initTLS loads the configured certificate, or with SelfSigned creates one
-// in state_dir (kept across restarts) and prints its fingerprint so
-// operators can pin it. TLS 1.2 is the minimum.
-func (g *Gateway) initTLS() error {
-	cfg := g.Config
+// Config returns the server TLS config (TLS 1.2 minimum) for certFile and
+// keyFile, or with selfSigned for a certificate created once in stateDir,
+// and the SHA-256 fingerprint of the certificate. nil when neither is
+// asked for.
+func Config(certFile, keyFile string, selfSigned bool, stateDir string, hostIPs []string) (*tls.Config, string, error) {
 	var cert tls.Certificate
 	var err error
 	switch {
-	case cfg.HTTP.TLSCert != "":
-		cert, err = tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+	case certFile != "":
+		cert, err = tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return fmt.Errorf("http.tls_cert/tls_key: %w", err)
+			return nil, "", fmt.Errorf("http.tls_cert/tls_key: %w", err)
 		}
-	case g.SelfSigned:
-		cert, err = selfSigned(cfg.StateDir, cfg.WebRTC.HostIPs)
+	case selfSigned:
+		cert, err = SelfSigned(stateDir, hostIPs)
 		if err != nil {
-			return fmt.Errorf("self-signed certificate: %w", err)
+			return nil, "", fmt.Errorf("self-signed certificate: %w", err)
 		}
 	default:
-		return nil
+		return nil, "", nil
 	}
 	sum := sha256.Sum256(cert.Certificate[0])
-	fmt.Fprintf(g.Stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint(sum[:]))
-	g.tls = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	return nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, Fingerprint(sum[:]), nil
 }
 
-func fingerprint(b []byte) string {
+// Fingerprint formats a digest as colon-separated upper-case hex pairs.
+func Fingerprint(b []byte) string {
 	h := strings.ToUpper(hex.EncodeToString(b))
 	var parts []string
 	for i := 0; i < len(h); i += 2 {
@@ -56,9 +59,9 @@ func fingerprint(b []byte) string {
 	return strings.Join(parts, ":")
 }
 
-// selfSigned loads state_dir/tls-cert.pem and tls-key.pem, creating them
+// SelfSigned loads stateDir/tls-cert.pem and tls-key.pem, creating them
 // (ECDSA P-256, valid 2 years, key 0600) when absent.
-func selfSigned(stateDir string, hostIPs []string) (tls.Certificate, error) {
+func SelfSigned(stateDir string, hostIPs []string) (tls.Certificate, error) {
 	certPath := filepath.Join(stateDir, "tls-cert.pem")
 	keyPath := filepath.Join(stateDir, "tls-key.pem")
 	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {

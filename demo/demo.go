@@ -1,4 +1,10 @@
-package gateway
+// Package demo is `cordon demo`: the whole gateway on synthetic cameras
+// (democam, each on its own loopback host, two with vendor quirks and one
+// on demand), a demo user with a random password, everything on
+// 127.0.0.1, and cameras that "phone home" through the DNS sinkhole so the
+// egress report has content. It has no other home: democam is the camera
+// side only and the gateway must not know about demos.
+package demo
 
 import (
 	"context"
@@ -10,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,14 +25,17 @@ import (
 	"cordon/auth"
 	"cordon/config"
 	"cordon/democam"
+	"cordon/gateway"
 	"cordon/relay/rtspserve"
 )
 
-// DemoOptions configures `cordon demo`. Zero values pick the defaults.
-type DemoOptions struct {
-	HTTPListen    string // default 127.0.0.1:8080
-	RTSPListen    string // default 127.0.0.1:8554
-	RTSPUDPPort   int    // RTP port for RTSP over UDP (RTCP +1), default 8000; <0 = TCP only
+// Options configures `cordon demo`. Zero values pick the defaults.
+type Options struct {
+	HTTPListen string // default 127.0.0.1:8080
+	RTSPListen string // default 127.0.0.1:8554
+	// RTSPUDPPort is the RTP port of RTSP over UDP (RTCP +1): default 8000,
+	// or a free pair when RTSPListen's port is 0; <0 = TCP only.
+	RTSPUDPPort   int
 	WebRTCListen  string // UDP and ICE-TCP, default 127.0.0.1:8189
 	MetricsListen string // default 127.0.0.1:9464
 	StateDir      string // default: a new temporary directory, removed on Close
@@ -37,7 +47,7 @@ type DemoOptions struct {
 
 // Demo is a running demo: synthetic cameras and the gateway.
 type Demo struct {
-	Gateway  *Gateway
+	Gateway  *gateway.Gateway
 	Cameras  []*democam.Camera
 	User     string
 	Password string
@@ -67,14 +77,32 @@ var demoCameras = []struct {
 		phoneHome: []string{"www.easy4ipcloud.com.", "p2p.easy4ip.com."}},
 }
 
+// rtspUDP returns the RTSP UDP pair for the demo: none when port < 0, port
+// and port+1 on the RTSP host, 8000 by default, a free pair (port 0) when
+// the RTSP port itself is chosen by the system.
+func rtspUDP(rtspListen string, port int) (string, string) {
+	if port < 0 {
+		return "", ""
+	}
+	host, rtspPort, _ := net.SplitHostPort(rtspListen)
+	if port == 0 && rtspPort == "0" {
+		return net.JoinHostPort(host, "0"), net.JoinHostPort(host, "0")
+	}
+	if port == 0 {
+		port = 8000
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), net.JoinHostPort(host, strconv.Itoa(port+1))
+}
+
 func randomSecret(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// StartDemo starts the synthetic cameras and the gateway.
-func StartDemo(opts DemoOptions) (d *Demo, err error) {
+// Start starts the synthetic cameras and the gateway. It reads long: the
+// demo's whole configuration is written out here, in order.
+func Start(opts Options) (_ *Demo, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -90,7 +118,7 @@ func StartDemo(opts DemoOptions) (d *Demo, err error) {
 	def(&opts.RTSPListen, "127.0.0.1:8554")
 	def(&opts.WebRTCListen, "127.0.0.1:8189")
 	def(&opts.MetricsListen, "127.0.0.1:9464")
-	d = &Demo{User: "demo", Password: opts.Password}
+	d := &Demo{User: "demo", Password: opts.Password}
 	if d.Password == "" {
 		d.Password = randomSecret(12)
 	}
@@ -110,15 +138,7 @@ func StartDemo(opts DemoOptions) (d *Demo, err error) {
 	cfg := config.Default()
 	cfg.HTTP.Listen = opts.HTTPListen
 	cfg.RTSP.Listen = opts.RTSPListen
-	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = "", ""
-	if opts.RTSPUDPPort == 0 {
-		opts.RTSPUDPPort = 8000
-	}
-	if opts.RTSPUDPPort > 0 {
-		host, _, _ := net.SplitHostPort(opts.RTSPListen)
-		cfg.RTSP.UDPRTPListen = net.JoinHostPort(host, fmt.Sprint(opts.RTSPUDPPort))
-		cfg.RTSP.UDPRTCPListen = net.JoinHostPort(host, fmt.Sprint(opts.RTSPUDPPort+1))
-	}
+	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = rtspUDP(opts.RTSPListen, opts.RTSPUDPPort)
 	cfg.WebRTC.UDPListen = opts.WebRTCListen
 	cfg.WebRTC.TCPListen = opts.WebRTCListen
 	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
@@ -155,7 +175,7 @@ func StartDemo(opts DemoOptions) (d *Demo, err error) {
 	}
 	red := config.NewRedactor(cfg)
 	red.Update(cfg, append(secrets, d.Password)...)
-	g := &Gateway{Config: cfg, Logger: opts.Logger, Redactor: red, Stdout: opts.Stdout, SelfSigned: opts.SelfSigned,
+	g := &gateway.Gateway{Config: cfg, Logger: opts.Logger, Redactor: red, Stdout: opts.Stdout, SelfSigned: opts.SelfSigned,
 		ExtraSecrets: []string{d.Password}}
 	if err := g.Initialize(); err != nil {
 		return nil, err

@@ -1,0 +1,171 @@
+// Package api serves cordon's HTTP API (CONTRACT "HTTP"): health, the
+// cameras a caller may view, and the administrators' session list, session
+// kill and egress report. Sign-in and sign-out are auth's handlers, WHEP is
+// relay/whep's; the gateway mounts all of them on one mux. It has no other
+// home: the gateway only wires, and each door owns its own protocol.
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"cordon/auth"
+	"cordon/auth/audit"
+	"cordon/camera"
+	"cordon/config"
+	"cordon/internal/httpx"
+	"cordon/relay/session"
+)
+
+// Authenticator is what the API needs from auth.
+type Authenticator interface {
+	// AuthenticateRequest checks the request's Bearer token.
+	AuthenticateRequest(r *http.Request) (*auth.Principal, error)
+	// RemoteAddr is the client's address (proxy-aware).
+	RemoteAddr(r *http.Request) string
+}
+
+// Auditor records audit events.
+type Auditor interface {
+	Record(audit.Event)
+}
+
+// Server is the HTTP API. Set the fields, then Register it on a mux.
+type Server struct {
+	Auth     Authenticator
+	Cameras  *camera.Registry
+	Sessions *session.Registry
+	// Egress serves the egress report (nil: the sinkhole is off, the report
+	// is an empty list).
+	Egress   http.Handler
+	Audit    Auditor
+	Redactor *config.Redactor
+	// Healthy returns why new sessions are refused, or nil.
+	Healthy func() error
+}
+
+// Register mounts the API's routes.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /api/v1/cameras", s.authed(false, s.listCameras))
+	mux.Handle("GET /api/v1/admin/sessions", s.authed(true, s.listSessions))
+	mux.Handle("DELETE /api/v1/admin/sessions/{id}", s.authed(true, s.killSession))
+	mux.Handle("GET /api/v1/egress", s.authed(true, s.egress))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "no such API endpoint")
+	})
+}
+
+// authed requires a valid Bearer token (and admin rights when admin).
+func (s *Server) authed(admin bool, h func(http.ResponseWriter, *http.Request, *auth.Principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.Auth.AuthenticateRequest(r)
+		if err != nil {
+			auth.WriteError(w, err) // 401 + WWW-Authenticate, 429 + Retry-After, 503
+			return
+		}
+		if admin && !p.Admin {
+			s.Audit.Record(audit.Event{Event: audit.Denied, Actor: p.Name, Remote: s.Auth.RemoteAddr(r), Protocol: "http", Detail: "admin endpoint " + r.URL.Path})
+			httpx.WriteError(w, http.StatusForbidden, "this needs an administrator")
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.Healthy(); err != nil {
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{
+			"status": "failing",
+			"error":  "audit log cannot be written, new viewing sessions are refused: " + err.Error(),
+		})
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// cameraJSON is one entry of GET /api/v1/cameras. The admin-only fields
+// are omitted for everyone else; the URL never carries credentials.
+type cameraJSON struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Online     bool   `json:"online"`
+	VideoCodec string `json:"video_codec"`
+	AudioCodec string `json:"audio_codec"`
+	Viewers    int    `json:"viewers"`
+	// OnDemand cameras are pulled only while watched: idle, they read
+	// offline, and a WHEP or RTSP request starts them.
+	OnDemand bool `json:"on_demand"`
+
+	URL        string `json:"url,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
+	Reconnects uint64 `json:"reconnects,omitempty"`
+	Transport  string `json:"transport,omitempty"`
+}
+
+func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Principal) {
+	out := []cameraJSON{}
+	for _, u := range s.Cameras.Units() {
+		c := u.Current()
+		if !p.CanView(c.ID) {
+			continue
+		}
+		st := u.State()
+		cj := cameraJSON{ID: c.ID, Name: c.Name, Online: st.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec,
+			Viewers: st.Viewers, OnDemand: c.OnDemand}
+		if cj.Name == "" {
+			cj.Name = c.ID
+		}
+		if p.Admin {
+			cj.URL = s.Redactor.Redact(c.SafeURL())
+			cj.LastError = s.Redactor.Redact(st.LastError)
+			cj.Reconnects = st.Reconnects
+			cj.Transport = st.Transport
+		}
+		out = append(out, cj)
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// sessionJSON is one live viewing session (admin API).
+type sessionJSON struct {
+	ID       string    `json:"id"`
+	User     string    `json:"user"`
+	Kind     string    `json:"kind"`
+	Camera   string    `json:"camera"`
+	Remote   string    `json:"remote"`
+	Protocol string    `json:"protocol"`
+	Started  time.Time `json:"started"`
+	Bytes    uint64    `json:"bytes"`
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, _ *http.Request, _ *auth.Principal) {
+	out := []sessionJSON{}
+	for _, in := range s.Sessions.List() {
+		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// killSession ends a live session. The audit line is the administrator's
+// act (session_killed, actor the administrator) naming the session's
+// principal, taken from the one snapshot the kill returned.
+func (s *Server) killSession(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	id := r.PathValue("id")
+	in, ok := s.Sessions.Kill(id, "killed")
+	if !ok {
+		httpx.WriteError(w, http.StatusNotFound, "no such session")
+		return
+	}
+	s.Audit.Record(audit.Event{Event: audit.SessionKilled, Actor: p.Name, Camera: in.Camera, Remote: s.Auth.RemoteAddr(r), Protocol: in.Protocol,
+		Detail: "ended session " + in.ID + " of " + in.Kind + " " + in.User + " from " + in.Remote})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) egress(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	if s.Egress == nil {
+		httpx.WriteJSON(w, http.StatusOK, []struct{}{})
+		return
+	}
+	s.Egress.ServeHTTP(w, r)
+}

@@ -1,0 +1,97 @@
+package whep
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// listen opens the one UDP socket (and the ICE-TCP listener) and builds the
+// setting engine every PeerConnection shares.
+func (s *Server) listen() error {
+	pionLog := pionLogs{log: s.Log}
+	se := webrtc.SettingEngine{LoggerFactory: pionLog}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.DisableMediaEngineCopy(true) // one MediaEngine per PeerConnection already
+	// pion's ICE timeouts: our own DisconnectTimeout timer ends the session
+	// first; "failed" is the backstop.
+	se.SetICETimeouts(5*time.Second, s.DisconnectTimeout+5*time.Second, 2*time.Second)
+
+	pc, err := net.ListenPacket("udp", s.UDPListen)
+	if err != nil {
+		return fmt.Errorf("whep: webrtc.udp_listen %q: %w", s.UDPListen, err)
+	}
+	local := pc.LocalAddr().(*net.UDPAddr)
+	ips, err := advertisedIPs(local.IP, s.HostIPs)
+	if err != nil {
+		_ = pc.Close()
+		return fmt.Errorf("whep: %w", err)
+	}
+	advert := make([]net.Addr, len(ips))
+	loopback := false
+	for i, ip := range ips {
+		advert[i] = &net.UDPAddr{IP: ip, Port: local.Port}
+		loopback = loopback || ip.IsLoopback()
+	}
+	s.udpConn = pc
+	s.udpMux = &advertUDPMux{
+		UDPMuxDefault: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc, Logger: pionLog.NewLogger("udpmux")}),
+		local:         local,
+		advert:        advert,
+	}
+	se.SetICEUDPMux(s.udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+
+	if s.TCPListen != "" {
+		tcpLoopback, err := s.listenTCP(&se, ips, pionLog)
+		if err != nil {
+			s.closeSockets()
+			return err
+		}
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+		loopback = loopback || tcpLoopback
+	}
+	se.SetNetworkTypes(networks)
+	se.SetIncludeLoopbackCandidate(loopback)
+	s.settings = se
+	s.Log.Info("WHEP listening", "udp", pc.LocalAddr().String(), "tcp", s.TCPListen, "advertise", fmt.Sprint(ips))
+	return nil
+}
+
+// listenTCP opens the ICE-TCP listener and restricts the TCP host
+// candidates (which pion takes from the interface list) to the advertised
+// IPs. It reports whether the listener is on loopback.
+func (s *Server) listenTCP(se *webrtc.SettingEngine, ips []net.IP, pionLog pionLogs) (bool, error) {
+	ln, err := net.Listen("tcp", s.TCPListen)
+	if err != nil {
+		return false, fmt.Errorf("whep: webrtc.tcp_listen %q: %w", s.TCPListen, err)
+	}
+	s.tcpLn = ln
+	s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{Listener: ln, timeout: tcpWriteTimeout}, 8)
+	se.SetICETCPMux(s.tcpMux)
+	if len(s.HostIPs) > 0 {
+		allLocal := !slices.ContainsFunc(ips, func(ip net.IP) bool { return !isLocalIP(ip) })
+		switch {
+		case allLocal:
+			se.SetIPFilter(func(ip net.IP) bool {
+				return slices.ContainsFunc(ips, func(h net.IP) bool { return h.Equal(ip) })
+			})
+		case len(ips) == 1:
+			// a 1:1 NAT address: rewrite the TCP host candidates only (UDP ones are ours already)
+			if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+				External: []string{ips[0].String()}, AsCandidateType: webrtc.ICECandidateTypeHost,
+				Mode: webrtc.ICEAddressRewriteReplace, Networks: []webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6},
+			}); err != nil {
+				return false, fmt.Errorf("whep: host_ips: %w", err)
+			}
+		default:
+			return false, errors.New("whep: with tcp_listen set, host_ips must be addresses of this host or a single 1:1 NAT address")
+		}
+	}
+	return ln.Addr().(*net.TCPAddr).IP.IsLoopback(), nil
+}
