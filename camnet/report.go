@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"cordon/internal/httpx"
 )
 
 // CameraEgress is one camera's line of the egress report (GET
@@ -166,20 +168,18 @@ func (c *camStats) report(id string) CameraEgress {
 // the gateway's: mount it behind them.
 func (s *Sinkhole) ReportHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "method not allowed; use GET"})
+			httpx.WriteError(w, http.StatusMethodNotAllowed, "method not allowed; use GET")
 			return
 		}
 		body, err := json.Marshal(s.Report())
 		if err != nil {
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = w.Write([]byte(`{"error":"could not build the egress report"}`))
+			httpx.WriteError(w, http.StatusInternalServerError, "could not build the egress report")
 			return
 		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
 		if r.Method == http.MethodHead {
 			return
 		}

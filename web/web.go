@@ -22,11 +22,12 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
 	"time"
+
+	"cordon/internal/httpx"
 )
 
 // ContentSecurityPolicy is the policy sent with every response of Handler and
@@ -93,12 +94,12 @@ func Handler() http.Handler {
 	return SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := assets[r.URL.Path]
 		if !ok {
-			writeError(w, http.StatusNotFound, "not found")
+			httpx.WriteError(w, http.StatusNotFound, "not found")
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+			httpx.WriteError(w, http.StatusMethodNotAllowed, "method not allowed")
 			return
 		}
 		h := w.Header()
@@ -147,12 +148,4 @@ func SecurityHeaders(h http.Handler) http.Handler {
 		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
 		h.ServeHTTP(w, r)
 	})
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
