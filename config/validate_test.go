@@ -391,3 +391,19 @@ func TestAsFieldErrors(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// ParseUUID is the one UUID parser (sanitize.allow_sei_uuids).
+func TestParseUUID(t *testing.T) {
+	axis := [16]byte{0x53, 0x69, 0x67, 0x6e, 0x65, 0x64, 0x20, 0x56, 0x69, 0x64, 0x65, 0x6f, 0x2e, 0x2e, 0x2e, 0x30}
+	for _, ok := range []string{"5369676e-6564-2056-6964-656f2e2e2e30", "5369676E656420566964656F2E2E2E30"} {
+		if u, err := ParseUUID(ok); err != nil || u != axis {
+			t.Fatalf("%q: %x %v", ok, u, err)
+		}
+	}
+	for _, bad := range []string{"", "xyz", " 5369676E65642056696465 6f2e2e2e30", "5369676e-6564-2056-6964-656f2e2e2e3",
+		"5369676e-6564-2056-6964-656f2e2e2e3g", "5369676e6564-2056-6964-656f2e2e2e30-"} {
+		if _, err := ParseUUID(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -359,11 +359,14 @@ func dialRTSP(addr, camera, user, pass string, udp bool) (*coreRTSPReader, error
 		if err != nil {
 			return
 		}
-		if r.aus.Add(1) == 1 {
+		// the first AU is recorded before aus counts it: a test that saw
+		// aus > 0 reads a first AU that is already stored
+		if r.aus.Load() == 0 {
 			types := e2eutil.H264Types(au)
 			r.firstAU.Store(fmt.Sprint(types))
 			r.first.Store(len(types) >= 3 && types[0] == 7 && types[1] == 8 && types[len(types)-1] == 5)
 		}
+		r.aus.Add(1)
 	})
 	if _, err := r.c.Play(nil); err != nil {
 		r.c.Close()

@@ -1,14 +1,14 @@
 // Package e2eutil holds the fixtures cordon's end-to-end tests share: a
 // gateway running from a real config on loopback, sign-in, and a WHEP
-// viewer that behaves like a browser (pion, recvonly, full ICE) and records
-// exactly what arrives.
+// viewer that behaves like a browser (internal/whepclient) with test
+// helpers.
 package e2eutil
 
 import (
 	"bytes"
 	"context"
-	"cordon/internal/testtool"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,15 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
-	"github.com/pion/ice/v4"
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
-
 	"cordon/auth"
 	"cordon/config"
 	"cordon/gateway"
+	"cordon/internal/testtool"
+	"cordon/internal/whepclient"
 )
 
 // Account is a principal of the test gateway with its clear-text secret.
@@ -159,31 +155,14 @@ func Do(t testing.TB, method, url, token, ctype, body string) (int, http.Header,
 }
 
 // AU is one video access unit a viewer received.
-type AU struct {
-	NALUs [][]byte
-	TS    uint32
-	At    time.Time
-}
+type AU = whepclient.AU
 
-// Viewer is a browser-like WHEP client.
+// Viewer is a browser-like WHEP client (internal/whepclient) with test
+// helpers.
 type Viewer struct {
-	PC       *webrtc.PeerConnection
-	Location string
-	Answer   string
-	AUs      chan AU
-
-	mu          sync.Mutex
-	packets     []rtp.Header // headers of every video packet (for inspection)
-	audioPkts   int
-	videoCodec  string
-	audioCodec  string
-	lastSeq     uint16
-	haveSeq     bool
-	seqGaps     int
-	tsBackwards int
-	lastTS      uint32
-	wg          sync.WaitGroup
-	base, token string
+	*whepclient.Client
+	AUs <-chan AU
+	t   testing.TB
 }
 
 // ViewerOptions tune Dial.
@@ -193,184 +172,38 @@ type ViewerOptions struct {
 	H265    bool // offer H.265 (like Safari 18+ or Chrome with hardware support)
 }
 
-// browserCodecs is what a typical browser offers: VP8, H.264 in several
-// profiles, Opus, PCMU, PCMA; H.265 only where the browser has it.
-func browserCodecs(h265 bool) (*webrtc.MediaEngine, error) {
-	me := &webrtc.MediaEngine{}
-	video := []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}, PayloadType: 102},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 106},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"}, PayloadType: 112},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032"}, PayloadType: 114},
-	}
-	if h265 {
-		video = append(video, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}, PayloadType: 116})
-	}
-	for _, c := range video {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
-		}
-	}
-	for _, c := range []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
-	} {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
-			return nil, err
-		}
-	}
-	return me, nil
-}
-
 // Dial opens a WHEP session like a browser. It returns the viewer (nil if
 // the POST was refused) and the POST's status and body.
 func Dial(t testing.TB, base, camera, token string, o ViewerOptions) (*Viewer, int, string) {
 	t.Helper()
-	me, err := browserCodecs(o.H265)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := whepclient.Dial(ctx, whepclient.Options{URL: base + "/whep/" + camera, Token: token, TCPOnly: o.TCPOnly, NoRead: o.NoRead, H265: o.H265})
+	var se *whepclient.StatusError
+	if errors.As(err, &se) {
+		return nil, se.Status, se.Body
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	if o.TCPOnly {
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
-	} else {
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &Viewer{PC: pc, AUs: make(chan AU, 4096), base: base, token: token}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if o.NoRead {
-			return
-		}
-		v.wg.Add(1)
-		defer v.wg.Done()
-		mime := tr.Codec().MimeType
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
-			v.mu.Lock()
-			v.audioCodec = mime
-			v.mu.Unlock()
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-				v.mu.Lock()
-				v.audioPkts++
-				v.mu.Unlock()
-			}
-		}
-		v.mu.Lock()
-		v.videoCodec = mime
-		v.mu.Unlock()
-		var decode func(*rtp.Packet) ([][]byte, error)
-		if strings.EqualFold(mime, webrtc.MimeTypeH265) {
-			d := &rtph265.Decoder{}
-			_ = d.Init()
-			decode = d.Decode
-		} else {
-			d := &rtph264.Decoder{PacketizationMode: 1}
-			_ = d.Init()
-			decode = d.Decode
-		}
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			v.record(pkt)
-			nalus, err := decode(pkt)
-			if err != nil {
-				continue
-			}
-			select {
-			case v.AUs <- AU{NALUs: nalus, TS: pkt.Timestamp, At: time.Now()}:
-			default:
-			}
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	status, hdr, body := Do(t, http.MethodPost, base+"/whep/"+camera, token, "application/sdp", pc.LocalDescription().SDP)
-	if status != http.StatusCreated {
-		_ = pc.Close()
-		return nil, status, body
-	}
-	v.Answer = body
-	v.Location = hdr.Get("Location")
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
-	return v, status, body
-}
-
-func (v *Viewer) record(p *rtp.Packet) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.packets) < 100000 {
-		v.packets = append(v.packets, p.Header.Clone())
-	}
-	if v.haveSeq {
-		if p.SequenceNumber != v.lastSeq+1 {
-			v.seqGaps++
-		}
-		if int32(p.Timestamp-v.lastTS) < 0 {
-			v.tsBackwards++
-		}
-	}
-	v.haveSeq, v.lastSeq, v.lastTS = true, p.SequenceNumber, p.Timestamp
-}
-
-// Headers returns copies of the headers of the video packets received.
-func (v *Viewer) Headers() []rtp.Header {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return append([]rtp.Header(nil), v.packets...)
+	t.Cleanup(c.Close)
+	return &Viewer{Client: c, AUs: c.AUs(), t: t}, http.StatusCreated, c.Answer
 }
 
 // Continuity returns sequence gaps and backward timestamp steps seen.
 func (v *Viewer) Continuity() (seqGaps, tsBackwards int) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.seqGaps, v.tsBackwards
+	st := v.Stats()
+	return st.SeqGaps, st.TSBackwards
 }
 
 // Codecs returns the negotiated video and audio MIME types seen.
 func (v *Viewer) Codecs() (video, audio string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.videoCodec, v.audioCodec
+	st := v.Stats()
+	return st.VideoCodec, st.AudioCodec
 }
 
 // AudioPackets returns how many audio packets arrived.
-func (v *Viewer) AudioPackets() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.audioPkts
-}
+func (v *Viewer) AudioPackets() int { return int(v.Stats().AudioPackets) }
 
 // NextAU waits for the next access unit.
 func (v *Viewer) NextAU(t testing.TB, within time.Duration) AU {
@@ -387,29 +220,17 @@ func (v *Viewer) NextAU(t testing.TB, within time.Duration) AU {
 // Delete ends the session with WHEP DELETE and returns the status.
 func (v *Viewer) Delete(t testing.TB) int {
 	t.Helper()
-	status, _, _ := Do(t, http.MethodDelete, v.base+v.Location, v.token, "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	status, err := v.Client.Delete(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return status
 }
 
-// Close closes the peer connection and waits for its readers.
-func (v *Viewer) Close() {
-	_ = v.PC.Close()
-	v.wg.Wait()
-}
-
-// WaitFor polls cond until it holds or the deadline passes.
-func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
+// WaitFor is testtool.WaitFor (kept for the e2e tests' call sites).
+var WaitFor = testtool.WaitFor
 
 // AnnexB joins access units into an Annex-B byte stream (for ffmpeg).
 func AnnexB(aus []AU) []byte {

@@ -21,12 +21,6 @@
 // VideoFilter.OnDrop with one of the Drop* reasons.
 package sanitize
 
-import (
-	"encoding/hex"
-	"errors"
-	"strings"
-)
-
 // VideoCodec is the codec a VideoFilter understands.
 type VideoCodec int
 
@@ -77,19 +71,4 @@ func AxisSignedVideoUUID() [16]byte {
 		0x53, 0x69, 0x67, 0x6e, 0x65, 0x64, 0x20, 0x56,
 		0x69, 0x64, 0x65, 0x6f, 0x2e, 0x2e, 0x2e, 0x30,
 	}
-}
-
-// ParseUUID parses a UUID written as 32 hex digits, with or without the
-// usual dashes (e.g. "5369676e-6564-2056-6964-656f2e2e2e30"), for
-// sanitize.allow_sei_uuids in the config file.
-func ParseUUID(s string) ([16]byte, error) {
-	var u [16]byte
-	h := strings.ReplaceAll(strings.TrimSpace(s), "-", "")
-	if len(h) != 32 {
-		return u, errors.New("a UUID has 32 hex digits (dashes optional)")
-	}
-	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
-		return u, errors.New("a UUID has 32 hex digits (dashes optional)")
-	}
-	return u, nil
 }

@@ -407,18 +407,3 @@ func TestNilOnDrop(t *testing.T) {
 		t.Fatalf("out %x", out)
 	}
 }
-
-func TestParseUUID(t *testing.T) {
-	u, err := ParseUUID("5369676e-6564-2056-6964-656f2e2e2e30")
-	if err != nil || u != AxisSignedVideoUUID() {
-		t.Fatalf("%x %v", u, err)
-	}
-	if u2, err := ParseUUID(" 5369676E65642056696465 6f2e2e2e30"); err == nil {
-		t.Fatalf("space inside accepted: %x", u2)
-	}
-	for _, bad := range []string{"", "xyz", "5369676e-6564-2056-6964-656f2e2e2e3", "5369676e-6564-2056-6964-656f2e2e2e3g"} {
-		if _, err := ParseUUID(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}

@@ -2,7 +2,6 @@ package whep
 
 import (
 	"context"
-	"cordon/internal/testtool"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,12 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
 
 	"cordon/democam"
+	"cordon/internal/testtool"
+	"cordon/internal/whepclient"
 	"cordon/relay"
 )
 
@@ -42,6 +42,7 @@ func startClipCamera(t testing.TB, hub *relay.Hub, id string, name democam.ClipN
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
+	firstKey := make(chan struct{}) // the clip starts on a keyframe
 	go func() {
 		defer wg.Done()
 		tick := time.NewTicker(time.Second / democam.FPS)
@@ -53,6 +54,9 @@ func startClipCamera(t testing.TB, hub *relay.Hub, id string, name democam.ClipN
 				t.Error(err)
 				return
 			}
+			if n == 0 {
+				close(firstKey)
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -61,6 +65,7 @@ func startClipCamera(t testing.TB, hub *relay.Hub, id string, name democam.ClipN
 		}
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait(); st.Close() })
+	<-firstKey
 	return clip
 }
 
@@ -69,63 +74,17 @@ func startClipCamera(t testing.TB, hub *relay.Hub, id string, name democam.ClipN
 func TestH265ToAClientThatOffersIt(t *testing.T) {
 	e := newEnv(t, func(s *Server) { s.TCPListen = "" })
 	startClipCamera(t, e.hub, "cam1", democam.ClipH265)
-	time.Sleep(200 * time.Millisecond)
-
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := whepclient.Dial(ctx, whepclient.Options{URL: e.http.URL + "/whep/cam1", Token: "alice", H265: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	aus := make(chan [][]byte, 100)
-	var wg sync.WaitGroup
-	defer func() { _ = pc.Close(); wg.Wait() }()
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		wg.Add(1)
-		defer wg.Done()
-		if tr.Codec().MimeType != webrtc.MimeTypeH265 {
-			t.Errorf("negotiated %s", tr.Codec().MimeType)
-		}
-		dec := &rtph265.Decoder{}
-		_ = dec.Init()
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			if au, err := dec.Decode(pkt); err == nil {
-				select {
-				case aus <- au:
-				default:
-				}
-			}
-		}
-	})
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, _ := pc.CreateOffer(nil)
-	gathered := webrtc.GatheringCompletePromise(pc)
-	_ = pc.SetLocalDescription(offer)
-	<-gathered
-	resp := post(t, e, "cam1", "alice", "application/sdp", pc.LocalDescription().SDP)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST: %d", resp.StatusCode)
-	}
-	var buf [65536]byte
-	n, _ := resp.Body.Read(buf[:])
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(buf[:n])}); err != nil {
-		t.Fatal(err)
-	}
+	defer c.Close()
 	select {
-	case au := <-aus:
+	case au := <-c.AUs():
 		var types []int
-		for _, n := range au {
+		for _, n := range au.NALUs {
 			types = append(types, int(n[0]>>1&0x3f))
 		}
 		if len(types) < 4 || !slices.Equal(types[:3], []int{32, 33, 34}) || types[3] < 16 || types[3] > 21 {
@@ -133,6 +92,9 @@ func TestH265ToAClientThatOffersIt(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no H.265 access unit")
+	}
+	if v, _ := c.Stats().VideoCodec, 0; !strings.EqualFold(v, webrtc.MimeTypeH265) {
+		t.Fatalf("negotiated %s", v)
 	}
 
 	// a client that does not offer H.265 is told so
@@ -212,6 +174,8 @@ func TestChromium(t *testing.T) {
 		State            string `json:"state"`
 	}
 	deadline := time.Now().Add(20 * time.Second)
+	poll := time.NewTicker(200 * time.Millisecond) // evaluating in chromium: not every 10 ms
+	defer poll.Stop()
 	for {
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`window.videoStats()`, &st, awaitPromise)); err != nil {
 			t.Fatal(err)
@@ -222,7 +186,7 @@ func TestChromium(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("chromium decoded %d frames (state %s)", st.FramesDecoded, st.State)
 		}
-		time.Sleep(200 * time.Millisecond)
+		<-poll.C
 	}
 	var first float64
 	_ = chromedp.Run(ctx, chromedp.Evaluate(`window.firstFrameMs || -1`, &first))

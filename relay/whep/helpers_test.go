@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
+	"cordon/internal/whepclient"
 	"cordon/relay"
 	"cordon/relay/session"
 )
@@ -89,6 +88,9 @@ func startCamera(t testing.TB, hub *relay.Hub, id string) *camera {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &camera{stream: st, cancel: cancel}
 	c.wg.Add(1)
+	// startCamera returns once the first keyframe is in the GOP cache, so a
+	// viewer that POSTs next starts on it
+	firstKey := make(chan struct{})
 	go func() {
 		defer c.wg.Done()
 		tick := time.NewTicker(time.Second / testFPS)
@@ -112,6 +114,9 @@ func startCamera(t testing.TB, hub *relay.Hub, id string) *camera {
 			}
 			n++
 			c.frames.Store(n)
+			if n == 1 {
+				close(firstKey)
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -120,6 +125,7 @@ func startCamera(t testing.TB, hub *relay.Hub, id string) *camera {
 		}
 	}()
 	t.Cleanup(c.stop)
+	<-firstKey
 	return c
 }
 
@@ -224,20 +230,18 @@ func newEnv(t testing.TB, mod func(*Server)) *env {
 	return &env{srv: srv, hub: hub, http: hs, events: ev}
 }
 
-type decodedAU struct {
-	nalus [][]byte
-	at    time.Time
-}
-
+// client is a browser-like WHEP viewer (internal/whepclient).
 type client struct {
+	*whepclient.Client
 	pc       *webrtc.PeerConnection
 	location string
 	answer   string
-	aus      chan decodedAU
-	audio    atomic.Int64
-	videoPT  atomic.Int32
-	wg       sync.WaitGroup
+	aus      <-chan whepclient.AU
 }
+
+// audioPackets and videoPT read the client's counters.
+func (c *client) audioPackets() int64 { return c.Stats().AudioPackets }
+func (c *client) videoPT() uint8      { return c.Stats().VideoPT }
 
 type clientOpts struct {
 	tcpOnly bool
@@ -250,7 +254,8 @@ type clientOpts struct {
 }
 
 // newClient acts like a browser: recvonly video+audio transceivers, offer
-// with all candidates, POST, answer.
+// with all candidates, POST, answer. A refused POST returns nil and the
+// response.
 func newClient(t testing.TB, e *env, cam string, o clientOpts) (*client, *http.Response) {
 	t.Helper()
 	return newClientWithHook(t, e, cam, o, nil)
@@ -258,104 +263,29 @@ func newClient(t testing.TB, e *env, cam string, o clientOpts) (*client, *http.R
 
 func newClientWithHook(t testing.TB, e *env, cam string, o clientOpts, beforePost func()) (*client, *http.Response) {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	if o.tcpOnly {
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
-	} else {
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{pc: pc, aus: make(chan decodedAU, 4096)}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if o.noRead {
-			return
-		}
-		c.wg.Add(1)
-		defer c.wg.Done()
-		if tr.Kind() == webrtc.RTPCodecTypeAudio {
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-				c.audio.Add(1)
-			}
-		}
-		dec := &rtph264.Decoder{PacketizationMode: 1}
-		if err := dec.Init(); err != nil {
-			panic(err)
-		}
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			c.videoPT.Store(int32(pkt.PayloadType))
-			nalus, err := dec.Decode(pkt)
-			if err != nil {
-				continue
-			}
-			select {
-			case c.aus <- decodedAU{nalus: nalus, at: time.Now()}:
-			default:
-			}
-		}
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
 	tok := o.token
 	if tok == "" {
 		tok = "alice"
 	}
-	if beforePost != nil {
-		beforePost()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wc, err := whepclient.Dial(ctx, whepclient.Options{URL: e.http.URL + "/whep/" + cam, Token: tok, HTTP: e.http.Client(),
+		TCPOnly: o.tcpOnly, NoRead: o.noRead, RewriteOffer: o.rewriteOffer, RewriteAnswer: o.rewriteAnswer, BeforePost: beforePost})
+	var se *whepclient.StatusError
+	if errors.As(err, &se) {
+		return nil, &http.Response{StatusCode: se.Status, Header: se.Header, Body: io.NopCloser(strings.NewReader(se.Body))}
 	}
-	offerSDP := pc.LocalDescription().SDP
-	if o.rewriteOffer != nil {
-		offerSDP = o.rewriteOffer(offerSDP)
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp := post(t, e, cam, tok, "application/sdp", offerSDP)
-	if resp.StatusCode != http.StatusCreated {
-		_ = pc.Close()
-		return nil, resp
-	}
-	body, _ := io.ReadAll(resp.Body)
-	c.answer = string(body)
+	t.Cleanup(wc.Close)
+	c := &client{Client: wc, pc: wc.PC, location: wc.Location, answer: wc.Answer, aus: wc.AUs()}
 	if o.rewriteAnswer != nil {
 		c.answer = o.rewriteAnswer(c.answer)
 	}
-	c.location = resp.Header.Get("Location")
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: c.answer}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.close)
+	resp := &http.Response{StatusCode: http.StatusCreated, Header: http.Header{"Location": {wc.Location}, "Content-Type": {"application/sdp"}},
+		Body: io.NopCloser(strings.NewReader(wc.Answer))}
 	return c, resp
-}
-
-func (c *client) close() {
-	_ = c.pc.Close()
-	c.wg.Wait()
 }
 
 func post(t testing.TB, e *env, cam, token, ctype, body string) *http.Response {
@@ -384,7 +314,7 @@ func do(t testing.TB, e *env, method, path, token, ctype, body string) *http.Res
 }
 
 // nextAU waits for the next decoded AU.
-func (c *client) nextAU(t testing.TB, within time.Duration) decodedAU {
+func (c *client) nextAU(t testing.TB, within time.Duration) whepclient.AU {
 	t.Helper()
 	select {
 	case au := <-c.aus:
@@ -392,7 +322,7 @@ func (c *client) nextAU(t testing.TB, within time.Duration) decodedAU {
 	case <-time.After(within):
 		t.Fatalf("no video access unit within %v", within)
 	}
-	return decodedAU{}
+	return whepclient.AU{}
 }
 
 func naluTypes(au [][]byte) []int {
@@ -401,17 +331,6 @@ func naluTypes(au [][]byte) []int {
 		out[i] = int(n[0] & 0x1f)
 	}
 	return out
-}
-
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // browserOffer returns a pion offer with recvonly video (optional) and audio.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"cordon/internal/testtool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -71,7 +72,6 @@ func (p *udpProxy) port() int { return p.front.LocalAddr().(*net.UDPAddr).Port }
 func TestVanishedViewer(t *testing.T) {
 	e := newEnv(t, func(s *Server) { s.TCPListen = "" })
 	startCamera(t, e.hub, "cam1")
-	time.Sleep(100 * time.Millisecond)
 	srvPort := strconv.Itoa(e.srv.UDPAddr().(*net.UDPAddr).Port)
 	proxy := newUDPProxy(t, e.srv.UDPAddr().(*net.UDPAddr))
 	viaProxy := func(answer string) string {
@@ -98,7 +98,7 @@ func TestVanishedViewer(t *testing.T) {
 
 	proxy.cut.Store(true)
 	t0 := time.Now()
-	waitFor(t, 20*time.Second, "the vanished viewer's session to end", func() bool { return e.srv.Sessions.Count("") == 1 })
+	testtool.WaitFor(t, 20*time.Second, "the vanished viewer's session to end", func() bool { return e.srv.Sessions.Count("") == 1 })
 	t.Logf("vanished viewer ended %v after its network was cut", time.Since(t0).Round(100*time.Millisecond))
 	if v := testutil.ToFloat64(e.srv.Metrics.errors.WithLabelValues("disconnected")); v != 1 {
 		t.Errorf("disconnected sessions: %v", v)

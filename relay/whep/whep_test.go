@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"cordon/internal/testtool"
+	"cordon/internal/whepclient"
 	"cordon/relay/session"
 )
 
@@ -23,19 +25,18 @@ func TestMain(m *testing.M) {
 }
 
 // checkSPSPPSIDR asserts the first AU a viewer decodes is a full keyframe.
-func checkSPSPPSIDR(t *testing.T, au decodedAU) uint32 {
+func checkSPSPPSIDR(t *testing.T, au whepclient.AU) uint32 {
 	t.Helper()
-	types := naluTypes(au.nalus)
+	types := naluTypes(au.NALUs)
 	if !slices.Equal(types, []int{7, 8, 5}) {
 		t.Fatalf("first access unit has NAL types %v, want [7 8 5] (SPS, PPS, IDR)", types)
 	}
-	return frameNo(au.nalus[2])
+	return frameNo(au.NALUs[2])
 }
 
 func TestPlayUDP(t *testing.T) {
 	e := newEnv(t, nil)
 	cam := startCamera(t, e.hub, "cam1")
-	time.Sleep(100 * time.Millisecond)
 
 	c, resp := newClient(t, e, "cam1", clientOpts{})
 	if c == nil {
@@ -54,15 +55,15 @@ func TestPlayUDP(t *testing.T) {
 	next := first + 1
 	for range 2 * testFPS {
 		au := c.nextAU(t, 2*time.Second)
-		if n := frameNo(au.nalus[len(au.nalus)-1]); n != next {
-			t.Fatalf("got frame %d, want %d (types %v, %x)", n, next, naluTypes(au.nalus), au.nalus[len(au.nalus)-1][:8])
+		if n := frameNo(au.NALUs[len(au.NALUs)-1]); n != next {
+			t.Fatalf("got frame %d, want %d (types %v, %x)", n, next, naluTypes(au.NALUs), au.NALUs[len(au.NALUs)-1][:8])
 		}
 		next++
 	}
-	if c.audio.Load() == 0 {
+	if c.audioPackets() == 0 {
 		t.Error("no audio packets")
 	}
-	if pt := c.videoPT.Load(); pt == 0 {
+	if pt := c.videoPT(); pt == 0 {
 		t.Error("no video payload type")
 	}
 	ss := e.srv.Sessions.List()
@@ -89,9 +90,15 @@ func TestPlayUDP(t *testing.T) {
 	if s, en := e.events.counts(); s != 1 || en != 1 || e.events.bytes[0] == 0 {
 		t.Fatalf("events: %d starts, %d ends, bytes %v", s, en, e.events.bytes)
 	}
-	time.Sleep(300 * time.Millisecond)
-	for len(c.aus) > 0 {
-		<-c.aus
+	// media stops: once what was in flight has arrived (nothing for 300
+	// ms), nothing more comes for 500 ms. There is no signal for "nothing
+	// more will arrive", so this negative check has to wait.
+	for quiet := false; !quiet; {
+		select {
+		case <-c.aus:
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
 	}
 	select {
 	case <-c.aus:
@@ -157,7 +164,6 @@ func checkCandidates(t *testing.T, answer, ip string, srv *Server) {
 func TestPlayICETCPOnly(t *testing.T) {
 	e := newEnv(t, nil)
 	startCamera(t, e.hub, "cam1")
-	time.Sleep(100 * time.Millisecond)
 	c, resp := newClient(t, e, "cam1", clientOpts{tcpOnly: true})
 	if c == nil {
 		t.Fatalf("POST: %d", resp.StatusCode)
@@ -165,7 +171,7 @@ func TestPlayICETCPOnly(t *testing.T) {
 	first := checkSPSPPSIDR(t, c.nextAU(t, 10*time.Second))
 	for i := range uint32(testFPS) {
 		au := c.nextAU(t, 2*time.Second)
-		if n := frameNo(au.nalus[len(au.nalus)-1]); n != first+1+i {
+		if n := frameNo(au.NALUs[len(au.NALUs)-1]); n != first+1+i {
 			t.Fatalf("got frame %d, want %d", n, first+1+i)
 		}
 	}
@@ -182,7 +188,6 @@ func TestPlayICETCPOnly(t *testing.T) {
 func TestSeveralViewersAndAStalledOne(t *testing.T) {
 	e := newEnv(t, nil)
 	cam := startCamera(t, e.hub, "cam1")
-	time.Sleep(100 * time.Millisecond)
 
 	// a viewer that never drains its tracks, and one that vanishes
 	stalled, _ := newClient(t, e, "cam1", clientOpts{noRead: true})
@@ -202,8 +207,8 @@ func TestSeveralViewersAndAStalledOne(t *testing.T) {
 		checkSPSPPSIDR(t, c.nextAU(t, 10*time.Second))
 	}
 	// the vanishing client goes away without DELETE
-	vanishing.close()
-	waitFor(t, 5*time.Second, "the vanished session to end", func() bool { return e.srv.Sessions.Count("") == 4 })
+	vanishing.Close()
+	testtool.WaitFor(t, 5*time.Second, "the vanished session to end", func() bool { return e.srv.Sessions.Count("") == 4 })
 
 	// over 3 s the others get every frame at the camera's rate
 	for _, c := range good {
@@ -212,7 +217,7 @@ func TestSeveralViewersAndAStalledOne(t *testing.T) {
 		}
 	}
 	start := cam.frames.Load()
-	time.Sleep(3 * time.Second)
+	testtool.WaitFor(t, 10*time.Second, "3 s of camera frames", func() bool { return cam.frames.Load()-start >= 3*testFPS })
 	produced := int(cam.frames.Load() - start)
 	for i, c := range good {
 		got := len(c.aus)
@@ -222,7 +227,7 @@ func TestSeveralViewersAndAStalledOne(t *testing.T) {
 		var prev uint32
 		for k := range got {
 			au := <-c.aus
-			n := frameNo(au.nalus[len(au.nalus)-1])
+			n := frameNo(au.NALUs[len(au.NALUs)-1])
 			if k > 0 && n != prev+1 {
 				t.Errorf("viewer %d: frame %d after %d", i, n, prev)
 				break
@@ -300,7 +305,7 @@ func TestErrors(t *testing.T) {
 	if s, en := e.events.counts(); s != 0 || en != 0 {
 		t.Errorf("events for refused requests: %d/%d", s, en)
 	}
-	waitFor(t, 2*time.Second, "the offline camera's readers to go", func() bool {
+	testtool.WaitFor(t, 2*time.Second, "the offline camera's readers to go", func() bool {
 		return len(offline.stream.Info().Readers) == 0 || offline.stream.Info().Readers["webrtc"] == 0
 	})
 }
@@ -320,7 +325,6 @@ func TestPatchKillClose(t *testing.T) {
 	e := newEnv(t, nil)
 	startCamera(t, e.hub, "cam1")
 	startCamera(t, e.hub, "cam2")
-	time.Sleep(100 * time.Millisecond)
 	a, _ := newClient(t, e, "cam1", clientOpts{})
 	b, _ := newClient(t, e, "cam2", clientOpts{token: "bob"})
 	c, _ := newClient(t, e, "cam2", clientOpts{})
@@ -351,7 +355,7 @@ func TestPatchKillClose(t *testing.T) {
 	if n := len(e.srv.Sessions.KillWhere(func(s session.Info) bool { return s.User == "bob" }, "killed")); n != 1 {
 		t.Errorf("KillWhere killed %d", n)
 	}
-	waitFor(t, 3*time.Second, "one session left", func() bool { return e.srv.Sessions.Count("") == 1 })
+	testtool.WaitFor(t, 3*time.Second, "one session left", func() bool { return e.srv.Sessions.Count("") == 1 })
 	if _, ok := e.srv.Sessions.Kill("nope", "killed"); ok {
 		t.Error("Kill of an unknown id")
 	}
@@ -386,7 +390,6 @@ func TestHostIPs(t *testing.T) {
 	// advertise an address that is not the socket's: a 1:1 NAT in front
 	e := newEnv(t, func(s *Server) { s.UDPListen = "0.0.0.0:0"; s.TCPListen = ""; s.HostIPs = []string{"127.0.0.1"} })
 	startCamera(t, e.hub, "cam1")
-	time.Sleep(100 * time.Millisecond)
 	c, resp := newClient(t, e, "cam1", clientOpts{})
 	if c == nil {
 		t.Fatalf("POST: %d", resp.StatusCode)
@@ -425,7 +428,6 @@ func TestTimeToFirstFrame(t *testing.T) {
 	}
 	e := newEnv(t, nil)
 	startCamera(t, e.hub, "cam1")
-	time.Sleep(300 * time.Millisecond)
 	d := measureTTFF(t, e, 40)
 	t.Logf("all: %v", d)
 	t.Logf("time to first frame over %d joins: p50 %v p95 %v max %v", len(d), pct(d, 50), pct(d, 95), d[len(d)-1])
@@ -434,7 +436,6 @@ func TestTimeToFirstFrame(t *testing.T) {
 func BenchmarkTimeToFirstFrame(b *testing.B) {
 	e := newEnv(b, nil)
 	startCamera(b, e.hub, "cam1")
-	time.Sleep(300 * time.Millisecond)
 	b.ResetTimer()
 	d := measureTTFF(b, e, b.N)
 	b.ReportMetric(float64(pct(d, 50).Microseconds())/1000, "p50-ms")
@@ -452,12 +453,12 @@ func measureTTFF(t testing.TB, e *env, n int) []time.Duration {
 			return nil
 		}
 		au := c.nextAU(t, 10*time.Second)
-		if !slices.Contains(naluTypes(au.nalus), 5) {
-			t.Fatalf("first AU is not a keyframe: %v", naluTypes(au.nalus))
+		if !slices.Contains(naluTypes(au.NALUs), 5) {
+			t.Fatalf("first AU is not a keyframe: %v", naluTypes(au.NALUs))
 		}
-		out = append(out, au.at.Sub(t0))
+		out = append(out, au.At.Sub(t0))
 		do(t, e, http.MethodDelete, c.location, "alice", "", "")
-		c.close()
+		c.Close()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
@@ -483,7 +484,6 @@ func TestSessionEnds(t *testing.T) {
 	e := newEnv(t, func(s *Server) { s.ICEConnectTimeout = 3 * time.Second; s.IdleTimeout = 1500 * time.Millisecond })
 	cam1 := startCamera(t, e.hub, "cam1")
 	cam2 := startCamera(t, e.hub, "cam2")
-	time.Sleep(100 * time.Millisecond)
 
 	// a client that POSTs but never applies the answer
 	resp := post(t, e, "cam1", "alice", "application/sdp", browserOffer(t, true))
@@ -494,7 +494,7 @@ func TestSessionEnds(t *testing.T) {
 	b, _ := newClient(t, e, "cam2", clientOpts{})
 	checkSPSPPSIDR(t, a.nextAU(t, 10*time.Second))
 	checkSPSPPSIDR(t, b.nextAU(t, 10*time.Second))
-	waitFor(t, 8*time.Second, "the unconnected session to time out", func() bool { return e.srv.Sessions.Count("") == 2 })
+	testtool.WaitFor(t, 8*time.Second, "the unconnected session to time out", func() bool { return e.srv.Sessions.Count("") == 2 })
 	if v := testutil.ToFloat64(e.srv.Metrics.errors.WithLabelValues("ice_timeout")); v != 1 {
 		t.Errorf("ice_timeout errors: %v", v)
 	}
@@ -503,12 +503,12 @@ func TestSessionEnds(t *testing.T) {
 	}
 
 	cam1.stop() // stream closed: the reader ends
-	waitFor(t, 3*time.Second, "the cam1 session to end", func() bool { return e.srv.Sessions.Count("") == 1 })
+	testtool.WaitFor(t, 3*time.Second, "the cam1 session to end", func() bool { return e.srv.Sessions.Count("") == 1 })
 
 	cam2.cancel() // camera goes quiet, stream stays
 	cam2.wg.Wait()
 	cam2.stream.CameraDisconnected(fmt.Errorf("EOF"))
-	waitFor(t, 6*time.Second, "the idle session to end", func() bool { return e.srv.Sessions.Count("") == 0 })
+	testtool.WaitFor(t, 6*time.Second, "the idle session to end", func() bool { return e.srv.Sessions.Count("") == 0 })
 	if s, en := e.events.counts(); s != 3 || en != 3 {
 		t.Errorf("events: %d starts, %d ends", s, en)
 	}

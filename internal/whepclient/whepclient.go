@@ -1,0 +1,428 @@
+// Package whepclient is a WHEP viewer that behaves like a browser: a pion
+// PeerConnection with recvonly video and audio, a browser's codec list,
+// full ICE gathering before the POST, and a record of exactly what arrives
+// (access units, RTP header continuity, codecs, time to the first
+// keyframe). The tests of several packages and the load tool
+// (cmd/cordon-load) share it; it lives in internal/ because none of them
+// owns it, and apart from the tests' helpers so the load tool does not
+// link the testing package.
+package whepclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Options configure Dial.
+type Options struct {
+	// URL is the WHEP endpoint, e.g. http://host:8080/whep/lobby.
+	URL string
+	// Token is the bearer token ("" = no Authorization header).
+	Token string
+	// HTTP sends the requests (nil = http.DefaultClient).
+	HTTP    *http.Client
+	TCPOnly bool // ICE over TCP only (a firewalled console)
+	H265    bool // offer H.265 too (Safari 18+, Chrome with hardware support)
+	NoRead  bool // never read the tracks: a stalled viewer
+	// RewriteOffer and RewriteAnswer edit the SDP on its way (tests that
+	// route media through a proxy or strip candidates).
+	RewriteOffer  func(string) string
+	RewriteAnswer func(string) string
+	// BeforePost runs after ICE gathering, right before the POST.
+	BeforePost func()
+	// AUQueue bounds the AUs channel (default 4096; full = dropped).
+	AUQueue int
+}
+
+// AU is one video access unit as received.
+type AU struct {
+	NALUs [][]byte
+	TS    uint32    // RTP timestamp
+	At    time.Time // arrival
+	Key   bool      // holds an IDR (H.264) or IRAP (H.265) slice
+}
+
+// StatusError is a POST answered with another status than 201.
+type StatusError struct {
+	Status int
+	Body   string
+	Header http.Header
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("POST: %d %s", e.Status, strings.TrimSpace(e.Body))
+}
+
+// RetryAfter is the answer's Retry-After (0 when absent).
+func (e *StatusError) RetryAfter() time.Duration {
+	s, err := strconv.Atoi(e.Header.Get("Retry-After"))
+	if err != nil || s <= 0 {
+		return 0
+	}
+	return time.Duration(s) * time.Second
+}
+
+// Stats are what a Client saw so far.
+type Stats struct {
+	VideoPackets, VideoBytes int64
+	Frames                   int64 // complete video access units
+	SeqGaps, TSBackwards     int   // video RTP continuity faults
+	AudioPackets             int64
+	VideoCodec, AudioCodec   string // negotiated MIME types, once media flows
+	VideoPT                  uint8
+	// FirstKey is the time from the POST to the first keyframe (0: none yet).
+	FirstKey time.Duration
+}
+
+// Client is one WHEP session.
+type Client struct {
+	PC       *webrtc.PeerConnection
+	Location string // the session's URL path (Location header)
+	Answer   string
+	Posted   time.Time // when the POST was sent
+
+	endpoint *url.URL
+	token    string
+	http     *http.Client
+	aus      chan AU
+	ended    chan error // closed with the reason when the PeerConnection fails or closes
+	endOnce  sync.Once
+	endErr   error
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	st      Stats
+	headers []rtp.Header
+	lastSeq uint16
+	lastTS  uint32
+	haveSeq bool
+}
+
+// Dial offers a session like a browser and returns it once the answer is
+// applied; a refused POST is a *StatusError.
+func Dial(ctx context.Context, o Options) (*Client, error) {
+	endpoint, err := url.Parse(o.URL)
+	if err != nil || endpoint.Host == "" {
+		return nil, fmt.Errorf("WHEP URL %q: want http(s)://host:port/whep/{camera}", o.URL)
+	}
+	if o.HTTP == nil {
+		o.HTTP = http.DefaultClient
+	}
+	if o.AUQueue <= 0 {
+		o.AUQueue = 4096
+	}
+	pc, err := newPeerConnection(o)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{PC: pc, endpoint: endpoint, token: o.Token, http: o.HTTP, aus: make(chan AU, o.AUQueue), ended: make(chan error)}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			c.end(fmt.Errorf("peer connection %s", s))
+		}
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if o.NoRead {
+			return
+		}
+		c.wg.Add(1)
+		defer c.wg.Done()
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			c.readAudio(tr)
+			return
+		}
+		c.readVideo(tr)
+	})
+	if err := c.post(ctx, o); err != nil {
+		_ = pc.Close()
+		c.wg.Wait()
+		return nil, err
+	}
+	return c, nil
+}
+
+func newPeerConnection(o Options) (*webrtc.PeerConnection, error) {
+	me, err := browserCodecs(o.H265)
+	if err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if o.TCPOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			_ = pc.Close()
+			return nil, err
+		}
+	}
+	return pc, nil
+}
+
+// post gathers every candidate, POSTs the offer and applies the answer.
+func (c *Client) post(ctx context.Context, o Options) error {
+	offer, err := c.PC.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(c.PC)
+	if err := c.PC.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	sdp := c.PC.LocalDescription().SDP
+	if o.RewriteOffer != nil {
+		sdp = o.RewriteOffer(sdp)
+	}
+	if o.BeforePost != nil {
+		o.BeforePost()
+	}
+	c.Posted = time.Now()
+	status, hdr, body, err := c.do(ctx, http.MethodPost, c.endpoint.String(), "application/sdp", sdp)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusCreated {
+		return &StatusError{Status: status, Body: body, Header: hdr}
+	}
+	c.Location = hdr.Get("Location")
+	c.Answer = body
+	if o.RewriteAnswer != nil {
+		body = o.RewriteAnswer(body)
+	}
+	return c.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body})
+}
+
+// do sends one request with the client's token.
+func (c *Client) do(ctx context.Context, method, u, ctype, body string) (int, http.Header, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, "", err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, resp.Header, string(b), nil
+}
+
+// SessionURL is the session's absolute URL (the Location resolved against
+// the endpoint).
+func (c *Client) SessionURL() string {
+	loc, err := url.Parse(c.Location)
+	if err != nil {
+		return ""
+	}
+	return c.endpoint.ResolveReference(loc).String()
+}
+
+// Delete ends the session (WHEP DELETE) and returns the status.
+func (c *Client) Delete(ctx context.Context) (int, error) {
+	status, _, _, err := c.do(ctx, http.MethodDelete, c.SessionURL(), "", "")
+	return status, err
+}
+
+// Patch sends a trickle-ICE fragment and returns the status.
+func (c *Client) Patch(ctx context.Context, ctype, frag string) (int, error) {
+	status, _, _, err := c.do(ctx, http.MethodPatch, c.SessionURL(), ctype, frag)
+	return status, err
+}
+
+// AUs delivers the video access units as they complete.
+func (c *Client) AUs() <-chan AU { return c.aus }
+
+// Ended is closed when the PeerConnection failed or closed; Err says why.
+func (c *Client) Ended() <-chan error { return c.ended }
+
+// Err is why the session ended (nil while it runs).
+func (c *Client) Err() error {
+	select {
+	case <-c.ended:
+		return c.endErr
+	default:
+		return nil
+	}
+}
+
+func (c *Client) end(err error) {
+	c.endOnce.Do(func() {
+		c.endErr = err
+		close(c.ended)
+	})
+}
+
+// Stats returns what arrived so far.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}
+
+// Headers returns copies of the headers of the video packets received
+// (the first 100000).
+func (c *Client) Headers() []rtp.Header {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]rtp.Header(nil), c.headers...)
+}
+
+// Close closes the PeerConnection and waits for its readers.
+func (c *Client) Close() {
+	_ = c.PC.Close()
+	c.wg.Wait()
+}
+
+func (c *Client) readAudio(tr *webrtc.TrackRemote) {
+	c.mu.Lock()
+	c.st.AudioCodec = tr.Codec().MimeType
+	c.mu.Unlock()
+	for {
+		if _, _, err := tr.ReadRTP(); err != nil {
+			return
+		}
+		c.mu.Lock()
+		c.st.AudioPackets++
+		c.mu.Unlock()
+	}
+}
+
+func (c *Client) readVideo(tr *webrtc.TrackRemote) {
+	mime := tr.Codec().MimeType
+	c.mu.Lock()
+	c.st.VideoCodec = mime
+	c.mu.Unlock()
+	h265 := strings.EqualFold(mime, webrtc.MimeTypeH265)
+	var decode func(*rtp.Packet) ([][]byte, error)
+	if h265 {
+		d := &rtph265.Decoder{}
+		_ = d.Init()
+		decode = d.Decode
+	} else {
+		d := &rtph264.Decoder{PacketizationMode: 1}
+		_ = d.Init()
+		decode = d.Decode
+	}
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		c.record(pkt)
+		nalus, err := decode(pkt)
+		if err != nil {
+			continue
+		}
+		au := AU{NALUs: nalus, TS: pkt.Timestamp, At: time.Now(), Key: isKey(nalus, h265)}
+		c.mu.Lock()
+		c.st.Frames++
+		if au.Key && c.st.FirstKey == 0 {
+			c.st.FirstKey = max(au.At.Sub(c.Posted), time.Nanosecond)
+		}
+		c.mu.Unlock()
+		select {
+		case c.aus <- au:
+		default:
+		}
+	}
+}
+
+func (c *Client) record(p *rtp.Packet) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.headers) < 100000 {
+		c.headers = append(c.headers, p.Header.Clone())
+	}
+	c.st.VideoPackets++
+	c.st.VideoBytes += int64(len(p.Payload))
+	c.st.VideoPT = p.PayloadType
+	if c.haveSeq {
+		if p.SequenceNumber != c.lastSeq+1 {
+			c.st.SeqGaps++
+		}
+		if int32(p.Timestamp-c.lastTS) < 0 {
+			c.st.TSBackwards++
+		}
+	}
+	c.haveSeq, c.lastSeq, c.lastTS = true, p.SequenceNumber, p.Timestamp
+}
+
+func isKey(nalus [][]byte, h265 bool) bool {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		if h265 {
+			if t := n[0] >> 1 & 0x3f; t >= 16 && t <= 21 {
+				return true
+			}
+		} else if n[0]&0x1f == 5 {
+			return true
+		}
+	}
+	return false
+}
+
+// browserCodecs is what a typical browser offers: VP8, H.264 in several
+// profiles, Opus, PCMU, PCMA; H.265 only where the browser has it.
+func browserCodecs(h265 bool) (*webrtc.MediaEngine, error) {
+	me := &webrtc.MediaEngine{}
+	h264 := func(pt uint8, profile string) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile}, PayloadType: webrtc.PayloadType(pt)}
+	}
+	video := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96},
+		h264(102, "42001f"), h264(106, "42e01f"), h264(112, "4d001f"), h264(114, "640032"),
+	}
+	if h265 {
+		video = append(video, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}, PayloadType: 116})
+	}
+	for _, c := range video {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
+	} {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	return me, nil
+}
