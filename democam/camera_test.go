@@ -208,8 +208,23 @@ func (cp *capture) video() []*rtp.Packet {
 	return append([]*rtp.Packet(nil), cp.pkts["video"]...)
 }
 
-// play reads from a camera with gortsplib for d (TCP), skipping back channels.
-func play(t *testing.T, c *Camera, d time.Duration) *capture {
+// frames counts the video frames (distinct RTP timestamps) captured.
+func (cp *capture) frames() int {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	n := 0
+	for i, p := range cp.pkts["video"] {
+		if i == 0 || p.Timestamp != cp.pkts["video"][i-1].Timestamp {
+			n++
+		}
+	}
+	return n
+}
+
+// play reads from a camera with gortsplib (TCP), skipping back channels,
+// until it has captured frames video frames (plus the packets of the one
+// in progress).
+func play(t *testing.T, c *Camera, frames int) *capture {
 	t.Helper()
 	u, err := base.ParseURL(c.URL())
 	if err != nil {
@@ -246,7 +261,7 @@ func play(t *testing.T, c *Camera, d time.Duration) *capture {
 	if _, err := cl.Play(nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(d)
+	testtool.WaitFor(t, 20*time.Second, fmt.Sprintf("%d video frames", frames), func() bool { return cp.frames() > frames })
 	return cp
 }
 
@@ -273,7 +288,7 @@ func TestContinuousTimestampsAndRestart(t *testing.T) {
 		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
 			t.Parallel()
 			c := startCamera(t, &Camera{ID: "restart", Quirks: Quirks{TimestampResetOnReconnect: reset, BFrames: false}})
-			before := play(t, c, 1500*time.Millisecond).video()
+			before := play(t, c, FPS*3/2).video()
 			if len(before) == 0 {
 				t.Fatal("no video before restart")
 			}
@@ -291,7 +306,7 @@ func TestContinuousTimestampsAndRestart(t *testing.T) {
 			if err := c.Restart(); err != nil {
 				t.Fatal(err)
 			}
-			after := play(t, c, 600*time.Millisecond).video()
+			after := play(t, c, FPS*6/10).video()
 			if len(after) == 0 {
 				t.Fatal("no video after restart")
 			}
@@ -497,7 +512,7 @@ func TestQuirkKit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := startCamera(t, &Camera{ID: strings.ToLower(tc.name), Audio: tc.audio, Quirks: tc.q})
-			cp := play(t, c, 2500*time.Millisecond)
+			cp := play(t, c, FPS*5/2)
 			tc.check(t, c, cp)
 		})
 	}

@@ -120,12 +120,12 @@ func BenchmarkFanOut(b *testing.B) {
 	g := e2eutil.Start(b, cfg)
 	token := e2eutil.Login(b, g.Base, "alice", "alice-pw-1")
 	e2eutil.WaitFor(b, 30*time.Second, "camera online", func() bool { return coreCameras(b, g.Base, token)["fan"].Online })
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // a measurement: let start-up work settle before the idle baseline
 
 	b.ResetTimer()
 	for range b.N {
 		in0, _ := coreMetric(b, g.MetricsAddr(), "cordon_ingest_bytes_total", `camera="fan"`)
-		idleCPU, idleMallocs, idleWall := measured(func() { time.Sleep(8 * time.Second) })
+		idleCPU, idleMallocs, idleWall := measured(func() { time.Sleep(8 * time.Second) }) // the idle window measured
 		in1, _ := coreMetric(b, g.MetricsAddr(), "cordon_ingest_bytes_total", `camera="fan"`)
 		kbps := (in1 - in0) * 8 / 1000 / idleWall.Seconds()
 		b.ReportMetric(kbps, "ingest-kbit/s")

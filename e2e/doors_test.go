@@ -521,7 +521,8 @@ func TestDoorsLockout(t *testing.T) {
 		if r := drLogin(t, "127.0.0.85", base, "root", "root-pw-1"); r.Status != 200 {
 			t.Errorf("login from another address: %s, want 200", r)
 		}
-		// The lock expires after Retry-After.
+		// The lock expires after Retry-After. Nothing signals the expiry,
+		// and polling would be refused attempts: wait it out.
 		time.Sleep(time.Duration(ra)*time.Second + 300*time.Millisecond)
 		if r := drLogin(t, src, base, "root", "root-pw-1"); r.Status != 200 {
 			t.Errorf("login after Retry-After (%d s) elapsed: %s, want 200", ra, r)

@@ -20,7 +20,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +38,6 @@ import (
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
-	"cordon/gateway"
 )
 
 // drCam starts a clean democam on host (one of 127.0.0.61..90).
@@ -59,12 +57,7 @@ func drCamCfg(c *democam.Camera) config.Camera {
 
 // drGateway is a running gateway that the test may stop early (Stop is
 // idempotent and also runs at cleanup).
-type drGateway struct {
-	*e2eutil.Gateway
-	stopOnce sync.Once
-}
-
-func (g *drGateway) Stop() { g.stopOnce.Do(g.Gateway.Gateway.Close) }
+type drGateway struct{ *e2eutil.Gateway }
 
 // drStart runs a gateway like e2eutil.Start, optionally with a config file
 // to reload from (configPath != "": written from cfg first).
@@ -73,35 +66,30 @@ func drStart(t *testing.T, cfg *config.Config, configPath string) *drGateway {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("invalid test config: %v", errs)
 	}
-	if configPath != "" {
-		drWriteConfig(t, configPath, cfg)
-		loaded, err := config.LoadAndValidate(configPath)
-		if err != nil {
-			t.Fatalf("the config written to %s does not load: %v", configPath, err)
-		}
-		cfg = loaded
+	if configPath == "" {
+		return &drGateway{e2eutil.Start(t, cfg)}
 	}
-	logs := &e2eutil.SyncBuffer{}
-	red := config.NewRedactor(cfg)
-	logger := slog.New(config.NewRedactingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), red))
-	g := &gateway.Gateway{Config: cfg, ConfigPath: configPath, Logger: logger, Redactor: red, Stdout: logs}
-	if err := g.Initialize(); err != nil {
-		t.Fatalf("gateway: %v", err)
+	drWriteConfig(t, configPath, cfg)
+	loaded, err := config.LoadAndValidate(configPath)
+	if err != nil {
+		t.Fatalf("the config written to %s does not load: %v", configPath, err)
 	}
-	dg := &drGateway{Gateway: &e2eutil.Gateway{Gateway: g, Base: "http://" + g.HTTPAddr(), Config: cfg, Logs: logs}}
-	t.Cleanup(dg.Stop)
-	return dg
+	return &drGateway{e2eutil.Start(t, loaded, e2eutil.ConfigFile(configPath))}
 }
 
-// drWriteConfig writes cfg as a YAML file (keys from the mapstructure
-// tags, the names the CONTRACT documents), atomically.
 func drWriteConfig(t *testing.T, path string, cfg *config.Config) {
+	t.Helper()
+	drWriteFile(t, path, drConfigBytes(t, cfg))
+}
+
+// drConfigBytes renders cfg as a config file.
+func drConfigBytes(t *testing.T, cfg *config.Config) []byte {
 	t.Helper()
 	b, err := yaml.Marshal(drYAMLValue(reflect.ValueOf(cfg)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	drWriteFile(t, path, b)
+	return b
 }
 
 func drWriteFile(t *testing.T, path string, b []byte) {
@@ -447,19 +435,16 @@ func (w *auWatch) waitFlowing(t *testing.T, n int64, within time.Duration) {
 // of the last one; it fails when media keeps flowing past within.
 func (w *auWatch) stoppedAt(t *testing.T, quiet, within time.Duration) time.Time {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
+	var last time.Time
+	e2eutil.WaitFor(t, within, "WHEP media to stop", func() bool {
 		l := w.last.Load()
-		if l == nil || time.Since(*l) >= quiet {
-			if l == nil {
-				return time.Time{}
-			}
-			return *l
+		if l == nil {
+			return true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("WHEP media still flowing after %v", within)
-	return time.Time{}
+		last = *l
+		return time.Since(last) >= quiet
+	})
+	return last
 }
 
 // drLine is one parsed audit line.

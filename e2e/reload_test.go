@@ -178,12 +178,12 @@ func TestReloadInvalidFileChangesNothing(t *testing.T) {
 		t.Run(bad.name, func(t *testing.T) {
 			mark := drAuditLen(t, auditPath)
 			if bad.mutate != "" {
-				// A valid config plus an unknown top-level key.
+				// A valid config plus an unknown top-level key, written at
+				// once: the watcher must never see the valid half alone.
 				broken := *cfg
 				broken.Auth.Users = slices.Clone(cfg.Auth.Users)
 				broken.Auth.Users[0].Cameras = nil // would remove all rights if applied
-				drWriteConfig(t, path, &broken)
-				appendFile(t, path, bad.mutate)
+				drWriteFile(t, path, append(drConfigBytes(t, &broken), bad.mutate...))
 			} else {
 				broken := *cfg
 				broken.Auth.Users = slices.Clone(cfg.Auth.Users)
@@ -199,8 +199,16 @@ func TestReloadInvalidFileChangesNothing(t *testing.T) {
 					t.Errorf("rejection audit line echoes a secret: %s", l.Raw)
 				}
 			}
-			// Give the file watcher (1 s) time to see the file too.
-			time.Sleep(1500 * time.Millisecond)
+			// The file watcher (1 s) sees the file too and rejects it again.
+			e2eutil.WaitFor(t, 10*time.Second, "the watcher's rejection", func() bool {
+				n := 0
+				for _, l := range drAudit(t, auditPath) {
+					if l.N > mark && l.s("event") == "config_loaded" && strings.HasPrefix(l.s("detail"), "rejected") {
+						n++
+					}
+				}
+				return n >= 2
+			})
 			// Nothing changed: the session continues, rights stand.
 			w.waitFlowing(t, 10, 5*time.Second)
 			if ids := drCameraIDs(t, base, x); !slices.Equal(ids, []string{"i-a"}) {
@@ -218,12 +226,6 @@ func TestReloadInvalidFileChangesNothing(t *testing.T) {
 			}
 		})
 	}
-}
-
-func appendFile(t *testing.T, path, s string) {
-	t.Helper()
-	b := mustRead(t, path)
-	drWriteFile(t, path, append(b, s...))
 }
 
 // A camera added by reload appears in /api/v1/cameras and can be viewed; a

@@ -500,8 +500,8 @@ func TestBrowserReconnects(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "DELETE on pagehide", 5*time.Second, func() bool { return g.count(http.MethodDelete, "") > dels })
-	waitFor(t, "no live WHEP session after leaving the page", 2*time.Second, func() bool {
+	testtool.WaitFor(t, 5*time.Second, "DELETE on pagehide", func() bool { return g.count(http.MethodDelete, "") > dels })
+	testtool.WaitFor(t, 2*time.Second, "no live WHEP session after leaving the page", func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		return len(g.pcs) == 0
@@ -634,7 +634,7 @@ func TestBrowserViewer(t *testing.T) {
 		waitJS(ctx, t, "lobby session", `['connecting','playing','reconnecting'].includes(document.querySelector('[data-camera="lobby"]').dataset.state)`, 5*time.Second)
 	} else {
 		waitJS(ctx, t, "lobby playing", `document.querySelector('[data-camera="lobby"]').dataset.state === 'playing'`, 10*time.Second)
-		waitFor(t, "lobby frames", 5*time.Second, func() bool {
+		testtool.WaitFor(t, 5*time.Second, "lobby frames", func() bool {
 			var n int
 			_ = chromedp.Run(ctx, chromedp.Evaluate(`window.cordonStats('lobby').then((s) => s.framesDecoded)`, &n,
 				func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
@@ -687,7 +687,7 @@ func TestBrowserViewer(t *testing.T) {
 	signIn(ctx, t, "demo", "demo")
 	waitJS(ctx, t, "viewer again", `document.querySelectorAll('article.tile[data-camera]').length === 3 && document.querySelector('[data-camera="yard-east"]').dataset.state === 'forbidden'`, 5*time.Second)
 	var lobbyLocation string
-	waitFor(t, "second lobby answer", 5*time.Second, func() bool {
+	testtool.WaitFor(t, 5*time.Second, "second lobby answer", func() bool {
 		n := 0
 		for _, r := range g.requests() {
 			if r.Method == http.MethodPost && r.URL == "/whep/lobby" {
@@ -700,7 +700,7 @@ func TestBrowserViewer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(ctx, t, "sign-in after sign out", `!document.getElementById('signin').hidden && document.querySelectorAll('article.tile').length === 0`, 5*time.Second)
-	waitFor(t, "logout and DELETE", 5*time.Second, func() bool {
+	testtool.WaitFor(t, 5*time.Second, "logout and DELETE", func() bool {
 		logout, del := false, false
 		for _, r := range g.requests() {
 			if r.Method == http.MethodPost && r.URL == "/api/v1/logout" && strings.HasPrefix(r.Auth, "Bearer tok-") {
@@ -727,17 +727,6 @@ func TestBrowserViewer(t *testing.T) {
 
 	checkClean(ctx, t, problems)
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func screenshot(ctx context.Context, t *testing.T) string {

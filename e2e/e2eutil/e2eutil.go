@@ -87,14 +87,27 @@ type Gateway struct {
 	Base   string // http://127.0.0.1:port
 	Config *config.Config
 	Logs   *SyncBuffer // everything the gateway logged (JSON lines)
+
+	stopOnce sync.Once
 }
 
 // SyncBuffer is a goroutine-safe log sink.
 type SyncBuffer = testtool.SyncBuffer
 
-// Start validates cfg and runs a gateway until the test ends. Logs go
-// through the same redacting handler the command uses.
-func Start(t testing.TB, cfg *config.Config) *Gateway {
+// Option adjusts the gateway Start builds.
+type Option func(*gateway.Gateway)
+
+// ConfigFile makes the gateway reload from path (SIGHUP path and file
+// watcher); path must hold cfg.
+func ConfigFile(path string) Option { return func(g *gateway.Gateway) { g.ConfigPath = path } }
+
+// Linger sets how long an on-demand camera keeps pulling after its last
+// reader (the product's 10 s is tested in package camera on a fake clock).
+func Linger(d time.Duration) Option { return func(g *gateway.Gateway) { g.CameraLinger = d } }
+
+// Start validates cfg and runs a gateway until the test ends (or Stop).
+// Logs go through the same redacting handler the command uses.
+func Start(t testing.TB, cfg *config.Config, opts ...Option) *Gateway {
 	t.Helper()
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("invalid test config: %v", errs)
@@ -103,12 +116,19 @@ func Start(t testing.TB, cfg *config.Config) *Gateway {
 	red := config.NewRedactor(cfg)
 	logger := slog.New(config.NewRedactingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), red))
 	g := &gateway.Gateway{Config: cfg, Logger: logger, Redactor: red, Stdout: logs}
+	for _, o := range opts {
+		o(g)
+	}
 	if err := g.Initialize(); err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
-	t.Cleanup(g.Close)
-	return &Gateway{Gateway: g, Base: "http://" + g.HTTPAddr(), Config: cfg, Logs: logs}
+	eg := &Gateway{Gateway: g, Base: "http://" + g.HTTPAddr(), Config: cfg, Logs: logs}
+	t.Cleanup(eg.Stop)
+	return eg
 }
+
+// Stop closes the gateway (idempotent; also runs at cleanup).
+func (g *Gateway) Stop() { g.stopOnce.Do(g.Gateway.Close) }
 
 // Login signs in and returns the session token.
 func Login(t testing.TB, base, user, password string) string {
