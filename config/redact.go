@@ -49,72 +49,12 @@ func NewRedactor(cfg *Config) *Redactor {
 // Update replaces the secret set with cfg's (after a reload). extra secrets
 // (the demo's credentials, for example) may be added.
 func (r *Redactor) Update(cfg *Config, extra ...string) {
-	set := map[string]struct{}{}
-	add := func(s string) {
-		if s == "" {
-			return
-		}
-		set[s] = struct{}{}
-		if e := url.QueryEscape(s); e != s {
-			set[e] = struct{}{}
-		}
-		if e := url.PathEscape(s); e != s {
-			set[e] = struct{}{}
-		}
-	}
-	addPair := func(user, pass string) {
-		if pass == "" {
-			return
-		}
-		add(pass)
-		if user != "" {
-			set[user+":"+pass] = struct{}{}
-			set[url.UserPassword(user, pass).String()] = struct{}{}
-			set[base64.StdEncoding.EncodeToString([]byte(user+":"+pass))] = struct{}{}
-		}
-	}
+	set := secretSet{}
 	if cfg != nil {
-		for i := range cfg.Cameras {
-			c := &cfg.Cameras[i]
-			if c.Password != "" {
-				addPair(c.Username, c.Password)
-			} else if c.filePassword != "" {
-				addPair(c.Username, c.filePassword)
-			}
-			u, err := url.Parse(c.URL)
-			if err != nil {
-				continue
-			}
-			if u.User != nil {
-				p, _ := u.User.Password()
-				addPair(u.User.Username(), p)
-			}
-			// rtsp://host/videoMain?usr=admin&pwd=x: credential-like query
-			// parameters are secrets too (SafeURL drops them).
-			if q, err := url.ParseQuery(u.RawQuery); err == nil {
-				for k, vs := range q {
-					if credentialParam(k) {
-						for _, v := range vs {
-							add(v)
-						}
-					}
-				}
-			}
-		}
-		for i := range cfg.Auth.Users {
-			add(cfg.Auth.Users[i].RTSPDigestHA1)
-			add(strings.ToLower(cfg.Auth.Users[i].RTSPDigestHA1))
-		}
-		for i := range cfg.Auth.APIKeys {
-			add(cfg.Auth.APIKeys[i].RTSPDigestHA1)
-			add(strings.ToLower(cfg.Auth.APIKeys[i].RTSPDigestHA1))
-		}
-		for _, s := range cfg.WebRTC.ICEServers {
-			addPair(s.Username, s.Credential)
-		}
+		set.addConfig(cfg)
 	}
 	for _, s := range extra {
-		add(s)
+		set.add(s)
 	}
 	secrets := make([]string, 0, len(set))
 	for s := range set {
@@ -136,6 +76,81 @@ func (r *Redactor) Update(cfg *Config, extra ...string) {
 		st.replacer = strings.NewReplacer(args...)
 	}
 	r.state.Store(st)
+}
+
+// secretSet collects the strings a Redactor masks.
+type secretSet map[string]struct{}
+
+// add adds a secret with its URL-escaped forms.
+func (set secretSet) add(s string) {
+	if s == "" {
+		return
+	}
+	set[s] = struct{}{}
+	if e := url.QueryEscape(s); e != s {
+		set[e] = struct{}{}
+	}
+	if e := url.PathEscape(s); e != s {
+		set[e] = struct{}{}
+	}
+}
+
+// addPair adds a password and, with a user, the "user:password" pair in
+// clear, URL-escaped and base64 (a Basic Authorization value).
+func (set secretSet) addPair(user, pass string) {
+	if pass == "" {
+		return
+	}
+	set.add(pass)
+	if user != "" {
+		set[user+":"+pass] = struct{}{}
+		set[url.UserPassword(user, pass).String()] = struct{}{}
+		set[base64.StdEncoding.EncodeToString([]byte(user+":"+pass))] = struct{}{}
+	}
+}
+
+// addConfig adds every secret of cfg: camera passwords (inline, from
+// password_file, from URL userinfo, credential-like query parameters), the
+// RTSP Digest HA1 values and TURN credentials.
+func (set secretSet) addConfig(cfg *Config) {
+	for i := range cfg.Cameras {
+		c := &cfg.Cameras[i]
+		if c.Password != "" {
+			set.addPair(c.Username, c.Password)
+		} else if c.filePassword != "" {
+			set.addPair(c.Username, c.filePassword)
+		}
+		u, err := url.Parse(c.URL)
+		if err != nil {
+			continue
+		}
+		if u.User != nil {
+			p, _ := u.User.Password()
+			set.addPair(u.User.Username(), p)
+		}
+		// rtsp://host/videoMain?usr=admin&pwd=x: credential-like query
+		// parameters are secrets too (SafeURL drops them).
+		if q, err := url.ParseQuery(u.RawQuery); err == nil {
+			for k, vs := range q {
+				if credentialParam(k) {
+					for _, v := range vs {
+						set.add(v)
+					}
+				}
+			}
+		}
+	}
+	for i := range cfg.Auth.Users {
+		set.add(cfg.Auth.Users[i].RTSPDigestHA1)
+		set.add(strings.ToLower(cfg.Auth.Users[i].RTSPDigestHA1))
+	}
+	for i := range cfg.Auth.APIKeys {
+		set.add(cfg.Auth.APIKeys[i].RTSPDigestHA1)
+		set.add(strings.ToLower(cfg.Auth.APIKeys[i].RTSPDigestHA1))
+	}
+	for _, s := range cfg.WebRTC.ICEServers {
+		set.addPair(s.Username, s.Credential)
+	}
 }
 
 // userinfoRe matches the userinfo of a URL: scheme://userinfo@

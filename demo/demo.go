@@ -100,24 +100,9 @@ func randomSecret(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Start starts the synthetic cameras and the gateway. It reads long: the
-// demo's whole configuration is written out here, in order.
+// Start starts the synthetic cameras and the gateway.
 func Start(opts Options) (_ *Demo, err error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Stdout == nil {
-		opts.Stdout = io.Discard
-	}
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	def(&opts.HTTPListen, "127.0.0.1:8080")
-	def(&opts.RTSPListen, "127.0.0.1:8554")
-	def(&opts.WebRTCListen, "127.0.0.1:8189")
-	def(&opts.MetricsListen, "127.0.0.1:9464")
+	opts.defaults()
 	d := &Demo{User: "demo", Password: opts.Password}
 	if d.Password == "" {
 		d.Password = randomSecret(12)
@@ -134,41 +119,13 @@ func Start(opts Options) (_ *Demo, err error) {
 		}
 		opts.StateDir = d.tmp
 	}
-
-	cfg := config.Default()
-	cfg.HTTP.Listen = opts.HTTPListen
-	cfg.RTSP.Listen = opts.RTSPListen
-	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = rtspUDP(opts.RTSPListen, opts.RTSPUDPPort)
-	cfg.WebRTC.UDPListen = opts.WebRTCListen
-	cfg.WebRTC.TCPListen = opts.WebRTCListen
-	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
-	cfg.Metrics.Listen = opts.MetricsListen
-	cfg.CameraNetwork.DNSListen = "127.0.0.1:0"
-	cfg.CameraNetwork.NTPListen = "127.0.0.1:0"
-	cfg.StateDir = opts.StateDir
-	cfg.Audit.Path = filepath.Join(opts.StateDir, "audit.log")
-	hash, err := auth.HashSecret([]byte(d.Password))
+	cfg, err := d.config(opts)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Admin: true,
-		RTSPDigestHA1: rtspserve.HA1(d.User, d.Password)}}
-
-	var secrets []string
-	for _, dc := range demoCameras {
-		// every demo camera has its own random credentials, so the demo also
-		// shows that camera secrets never reach logs, API or viewer
-		user, pass := "viewer", randomSecret(9)
-		secrets = append(secrets, pass)
-		cam := &democam.Camera{ID: dc.id, Listen: net.JoinHostPort(dc.host, "0"), Path: "Streaming/Channels/101",
-			Username: user, Password: pass, Audio: dc.audio, Quirks: dc.quirks,
-			Logger: opts.Logger.With("component", "democam", "camera", dc.id)}
-		if err := cam.Initialize(); err != nil {
-			return nil, fmt.Errorf("demo camera %s on %s: %w (is 127.0.0.0/8 routed to lo?)", dc.id, dc.host, err)
-		}
-		d.Cameras = append(d.Cameras, cam)
-		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: dc.id, Name: dc.name, URL: cam.URL(), Username: user, Password: pass,
-			Transport: config.TransportAuto, OnDemand: dc.onDemand})
+	secrets, err := d.startCameras(cfg, opts.Logger)
+	if err != nil {
+		return nil, err
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("demo config: %v", errs)
@@ -192,6 +149,69 @@ func Start(opts Options) (_ *Demo, err error) {
 	d.wg.Add(1)
 	go d.phoneHome(ctx, g.DNSAddr())
 	return d, nil
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&o.HTTPListen, "127.0.0.1:8080")
+	def(&o.RTSPListen, "127.0.0.1:8554")
+	def(&o.WebRTCListen, "127.0.0.1:8189")
+	def(&o.MetricsListen, "127.0.0.1:9464")
+}
+
+// config is the demo's configuration without cameras: everything on
+// loopback, the demo user an admin with an RTSP Digest HA1.
+func (d *Demo) config(opts Options) (*config.Config, error) {
+	cfg := config.Default()
+	cfg.HTTP.Listen = opts.HTTPListen
+	cfg.RTSP.Listen = opts.RTSPListen
+	cfg.RTSP.UDPRTPListen, cfg.RTSP.UDPRTCPListen = rtspUDP(opts.RTSPListen, opts.RTSPUDPPort)
+	cfg.WebRTC.UDPListen = opts.WebRTCListen
+	cfg.WebRTC.TCPListen = opts.WebRTCListen
+	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
+	cfg.Metrics.Listen = opts.MetricsListen
+	cfg.CameraNetwork.DNSListen = "127.0.0.1:0"
+	cfg.CameraNetwork.NTPListen = "127.0.0.1:0"
+	cfg.StateDir = opts.StateDir
+	cfg.Audit.Path = filepath.Join(opts.StateDir, "audit.log")
+	hash, err := auth.HashSecret([]byte(d.Password))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Admin: true,
+		RTSPDigestHA1: rtspserve.HA1(d.User, d.Password)}}
+	return cfg, nil
+}
+
+// startCameras starts the synthetic cameras, adds them to cfg and returns
+// their secrets. Every demo camera has its own random credentials, so the
+// demo also shows that camera secrets never reach logs, API or viewer.
+func (d *Demo) startCameras(cfg *config.Config, logger *slog.Logger) ([]string, error) {
+	var secrets []string
+	for _, dc := range demoCameras {
+		user, pass := "viewer", randomSecret(9)
+		secrets = append(secrets, pass)
+		cam := &democam.Camera{ID: dc.id, Listen: net.JoinHostPort(dc.host, "0"), Path: "Streaming/Channels/101",
+			Username: user, Password: pass, Audio: dc.audio, Quirks: dc.quirks,
+			Logger: logger.With("component", "democam", "camera", dc.id)}
+		if err := cam.Initialize(); err != nil {
+			return nil, fmt.Errorf("demo camera %s on %s: %w (is 127.0.0.0/8 routed to lo?)", dc.id, dc.host, err)
+		}
+		d.Cameras = append(d.Cameras, cam)
+		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: dc.id, Name: dc.name, URL: cam.URL(), Username: user, Password: pass,
+			Transport: config.TransportAuto, OnDemand: dc.onDemand})
+	}
+	return secrets, nil
 }
 
 // phoneHome makes the vendor-style demo cameras try to reach their clouds

@@ -73,7 +73,15 @@ func load(ctx context.Context, o options, out io.Writer) (*report, error) {
 			}
 		})
 	}
-	end := start.Add(o.ramp + o.duration)
+	printEverySecond(ctx, o, out, clients, start.Add(o.ramp+o.duration))
+	window := time.Since(start)
+	cancel()
+	wg.Wait()
+	return summarize(o, clients, window), nil
+}
+
+// printEverySecond prints the totals once a second until end.
+func printEverySecond(ctx context.Context, o options, out io.Writer, clients []*client, end time.Time) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastFrames, lastBytes int64
@@ -83,7 +91,7 @@ func load(ctx context.Context, o options, out io.Writer) (*report, error) {
 		case <-tick.C:
 		}
 		if ctx.Err() != nil || !time.Now().Before(end) {
-			break
+			return
 		}
 		var frames, bytes int64
 		live := 0
@@ -100,10 +108,10 @@ func load(ctx context.Context, o options, out io.Writer) (*report, error) {
 		}
 		lastFrames, lastBytes = frames, bytes
 	}
-	window := time.Since(start)
-	cancel()
-	wg.Wait()
+}
 
+// summarize turns the clients' counters into the report.
+func summarize(o options, clients []*client, window time.Duration) *report {
 	r := &report{viewers: o.viewers, window: window, errors: map[string]int{}}
 	for _, c := range clients {
 		r.frames += c.frames.Load()
@@ -127,7 +135,7 @@ func load(ctx context.Context, o options, out io.Writer) (*report, error) {
 			r.errors["no keyframe received"]++
 		}
 	}
-	return r, nil
+	return r
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

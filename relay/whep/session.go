@@ -179,10 +179,20 @@ func (ss *peer) onState(st webrtc.PeerConnectionState) {
 // run is the session's one goroutine: wait for DTLS/SRTP, then move packets
 // from the reader to the tracks until something ends the session.
 func (ss *peer) run() {
-	s := ss.srv
-	defer s.wg.Done()
+	defer ss.srv.wg.Done()
 	defer ss.cleanup()
+	if !ss.waitConnected() {
+		return
+	}
+	// frames queued during ICE/DTLS setup are stale: start from the
+	// current GOP instead of replaying the backlog
+	ss.reader.Flush()
+	ss.forward()
+}
 
+// waitConnected drains incoming RTCP and waits for ICE, DTLS and SRTP;
+// false when the session ended first.
+func (ss *peer) waitConnected() bool {
 	// Incoming RTCP (receiver reports, NACKs feed the responder inside the
 	// interceptor chain, PLIs) is read and dropped so buffers never fill.
 	for _, snd := range ss.senders {
@@ -207,28 +217,28 @@ func (ss *peer) run() {
 		close(srtpReady)
 	}()
 
-	connect := time.NewTimer(s.ICEConnectTimeout)
+	connect := time.NewTimer(ss.srv.ICEConnectTimeout)
 	defer connect.Stop()
 	for _, ready := range []<-chan struct{}{ss.connected, srtpReady} {
 		select {
 		case <-ready:
 		case <-ss.ctx.Done():
-			return
+			return false
 		case <-ss.reader.Done():
 			ss.End("stream_ended")
-			return
+			return false
 		case <-connect.C:
 			ss.End("ice_timeout")
-			return
+			return false
 		}
 	}
-	if ss.ctx.Err() != nil {
-		return
-	}
-	// frames queued during ICE/DTLS setup are stale: start from the
-	// current GOP instead of replaying the backlog
-	ss.reader.Flush()
+	return ss.ctx.Err() == nil
+}
 
+// forward moves packets from the reader to the tracks until the session
+// ends; no media for IdleTimeout (the camera is gone) ends it too.
+func (ss *peer) forward() {
+	s := ss.srv
 	var idle *time.Timer
 	if s.IdleTimeout > 0 {
 		idle = time.AfterFunc(s.IdleTimeout, func() { ss.End("idle") })
