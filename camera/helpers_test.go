@@ -98,25 +98,13 @@ func (ss *sources) factory(spec SourceSpec) (Source, error) {
 
 func (ss *sources) next(t testing.TB) *fakeSource {
 	t.Helper()
-	select {
-	case s := <-ss.ch:
-		return s
-	case <-time.After(5 * time.Second):
-		t.Fatal("no new source")
-	}
-	return nil
+	return testtool.Recv(t, ss.ch, 5*time.Second, "a new source")
 }
 
 // nextPull waits for the source's next Pull.
 func (s *fakeSource) nextPull(t testing.TB) *fakePull {
 	t.Helper()
-	select {
-	case p := <-s.pulls:
-		return p
-	case <-time.After(5 * time.Second):
-		t.Fatal("no pull")
-	}
-	return nil
+	return testtool.Recv(t, s.pulls, 5*time.Second, "a pull")
 }
 
 // noPull checks that the unit's main feed waits for demand and has not
@@ -165,13 +153,8 @@ func (e *eventRec) add(s string) {
 
 func (e *eventRec) wait(t testing.TB, want string) {
 	t.Helper()
-	select {
-	case got := <-e.ch:
-		if got != want {
-			t.Fatalf("event %q, want %q", got, want)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no event %q", want)
+	if got := testtool.Recv(t, e.ch, 5*time.Second, "event "+want); got != want {
+		t.Fatalf("event %q, want %q", got, want)
 	}
 }
 

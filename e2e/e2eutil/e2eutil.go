@@ -228,13 +228,7 @@ func (v *Viewer) AudioPackets() int { return int(v.Stats().AudioPackets) }
 // NextAU waits for the next access unit.
 func (v *Viewer) NextAU(t testing.TB, within time.Duration) AU {
 	t.Helper()
-	select {
-	case au := <-v.AUs:
-		return au
-	case <-time.After(within):
-		t.Fatalf("no video access unit within %v", within)
-	}
-	return AU{}
+	return testtool.Recv(t, v.AUs, within, "a video access unit")
 }
 
 // Delete ends the session with WHEP DELETE and returns the status.

@@ -1,8 +1,11 @@
-// Package testtool finds the external programs cordon's tests drive (ffmpeg,
-// ffprobe, chromium, nft). A missing tool skips the test on a developer's
-// machine and fails it in CI (CI=true), so CI can never pass by skipping.
-// It lives in internal/ because it serves tests of several packages and is
-// part of none of them.
+// Package testtool is cordon's one test toolkit: it finds the external
+// programs the tests drive (ffmpeg, ffprobe, chromium, nft; a missing tool
+// skips the test on a developer's machine and fails it in CI=true, so CI
+// can never pass by skipping), starts headless chromium (Browser), and
+// waits on conditions and channels (WaitFor, Recv) instead of sleeping.
+// The browser-like WHEP viewer is internal/whepclient (the load tool uses
+// it too); the synthetic camera is democam. It lives in internal/ because
+// it serves tests of several packages and is part of none of them.
 package testtool
 
 import (

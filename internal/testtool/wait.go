@@ -31,3 +31,22 @@ func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 		}
 	}
 }
+
+// Recv receives from ch, and fails the test naming what it waited for
+// when within passes first (or ch is closed).
+func Recv[T any](t testing.TB, ch <-chan T, within time.Duration, what string) T {
+	t.Helper()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	select {
+	case v, ok := <-ch:
+		if !ok {
+			t.Fatalf("%s: channel closed", what)
+		}
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out after %v waiting for %s", within, what)
+	}
+	var zero T
+	return zero
+}

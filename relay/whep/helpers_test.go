@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"cordon/internal/testtool"
 	"cordon/internal/whepclient"
 	"cordon/relay"
 	"cordon/relay/session"
@@ -316,13 +317,7 @@ func do(t testing.TB, e *env, method, path, token, ctype, body string) *http.Res
 // nextAU waits for the next decoded AU.
 func (c *client) nextAU(t testing.TB, within time.Duration) whepclient.AU {
 	t.Helper()
-	select {
-	case au := <-c.aus:
-		return au
-	case <-time.After(within):
-		t.Fatalf("no video access unit within %v", within)
-	}
-	return whepclient.AU{}
+	return testtool.Recv(t, c.aus, within, "a video access unit")
 }
 
 func naluTypes(au [][]byte) []int {
