@@ -37,6 +37,8 @@ type Options struct {
 	TCPOnly bool // ICE over TCP only (a firewalled console)
 	H265    bool // offer H.265 too (Safari 18+, Chrome with hardware support)
 	NoRead  bool // never read the tracks: a stalled viewer
+	// AudioOnly offers no video m-line (Offer only: the gateway refuses it).
+	AudioOnly bool
 	// RewriteOffer and RewriteAnswer edit the SDP on its way (tests that
 	// route media through a proxy or strip candidates).
 	RewriteOffer  func(string) string
@@ -171,7 +173,11 @@ func newPeerConnection(o Options) (*webrtc.PeerConnection, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio}
+	if o.AudioOnly {
+		kinds = kinds[1:]
+	}
+	for _, k := range kinds {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			_ = pc.Close()
 			return nil, err
@@ -180,22 +186,41 @@ func newPeerConnection(o Options) (*webrtc.PeerConnection, error) {
 	return pc, nil
 }
 
-// post gathers every candidate, POSTs the offer and applies the answer.
-func (c *Client) post(ctx context.Context, o Options) error {
-	offer, err := c.PC.CreateOffer(nil)
+// Offer returns the offer Dial would send (all candidates gathered)
+// without sending it, for tests that make their own requests.
+func Offer(ctx context.Context, o Options) (string, error) {
+	pc, err := newPeerConnection(o)
 	if err != nil {
-		return err
+		return "", err
 	}
-	gathered := webrtc.GatheringCompletePromise(c.PC)
-	if err := c.PC.SetLocalDescription(offer); err != nil {
-		return err
+	defer func() { _ = pc.Close() }()
+	return gatheredOffer(ctx, pc)
+}
+
+// gatheredOffer creates the offer and waits for ICE gathering.
+func gatheredOffer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return "", err
 	}
 	select {
 	case <-gathered:
 	case <-ctx.Done():
-		return ctx.Err()
+		return "", ctx.Err()
 	}
-	sdp := c.PC.LocalDescription().SDP
+	return pc.LocalDescription().SDP, nil
+}
+
+// post gathers every candidate, POSTs the offer and applies the answer.
+func (c *Client) post(ctx context.Context, o Options) error {
+	sdp, err := gatheredOffer(ctx, c.PC)
+	if err != nil {
+		return err
+	}
 	if o.RewriteOffer != nil {
 		sdp = o.RewriteOffer(sdp)
 	}

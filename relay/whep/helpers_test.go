@@ -328,32 +328,17 @@ func naluTypes(au [][]byte) []int {
 	return out
 }
 
-// browserOffer returns a pion offer with recvonly video (optional) and audio.
+// browserOffer returns a browser's offer with recvonly audio and, when
+// video, video.
 func browserOffer(t testing.TB, video bool) string {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me)).NewPeerConnection(webrtc.Configuration{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sdp, err := whepclient.Offer(ctx, whepclient.Options{AudioOnly: !video})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = pc.Close() }()
-	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}
-	if video {
-		kinds = append(kinds, webrtc.RTPCodecTypeVideo)
-	}
-	for _, k := range kinds {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return offer.SDP
+	return sdp
 }
 
 // cameraOffline is a stream whose camera never connects.
