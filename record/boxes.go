@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 )
 
 // Box writing. Codec configuration (avc1/avcC, hvc1/hvcC, Opus/dOps,
@@ -42,11 +43,11 @@ func (w *boxBuf) close() {
 	binary.BigEndian.PutUint32(w.b[pos:], uint32(len(w.b)-pos))
 }
 
-func (w *boxBuf) u16(v uint16)   { w.b = binary.BigEndian.AppendUint16(w.b, v) }
-func (w *boxBuf) u32(v uint32)   { w.b = binary.BigEndian.AppendUint32(w.b, v) }
-func (w *boxBuf) u64(v uint64)   { w.b = binary.BigEndian.AppendUint64(w.b, v) }
-func (w *boxBuf) raw(p []byte)   { w.b = append(w.b, p...) }
-func (w *boxBuf) zeros(n int)    { w.b = append(w.b, make([]byte, n)...) }
+func (w *boxBuf) u16(v uint16)    { w.b = binary.BigEndian.AppendUint16(w.b, v) }
+func (w *boxBuf) u32(v uint32)    { w.b = binary.BigEndian.AppendUint32(w.b, v) }
+func (w *boxBuf) u64(v uint64)    { w.b = binary.BigEndian.AppendUint64(w.b, v) }
+func (w *boxBuf) raw(p []byte)    { w.b = append(w.b, p...) }
+func (w *boxBuf) zeros(n int)     { w.b = append(w.b, make([]byte, n)...) }
 func (w *boxBuf) fourcc(s string) { w.b = append(w.b, s[:4]...) }
 
 var unityMatrix = [9]uint32{0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000}
@@ -84,27 +85,27 @@ const videoTimescale = 90000
 func newTrackDesc(id uint32, t Track, ps [][]byte) (trackDesc, error) {
 	d := trackDesc{ID: id, Video: t.Codec.Video(), Timescale: uint32(t.ClockRate)}
 	ch := max(t.Channels, 1)
-	var c fmp4.Codec
+	var c codecs.Codec
 	switch t.Codec {
 	case CodecH264:
 		if len(ps) < 2 {
 			return d, errors.New("H.264 without SPS/PPS")
 		}
-		c = &fmp4.CodecH264{SPS: ps[0], PPS: ps[1]}
+		c = &codecs.H264{SPS: ps[0], PPS: ps[1]}
 	case CodecH265:
 		if len(ps) < 3 {
 			return d, errors.New("H.265 without VPS/SPS/PPS")
 		}
-		c = &fmp4.CodecH265{VPS: ps[0], SPS: ps[1], PPS: ps[2]}
+		c = &codecs.H265{VPS: ps[0], SPS: ps[1], PPS: ps[2]}
 	case CodecOpus:
-		c = &fmp4.CodecOpus{ChannelCount: ch}
+		c = &codecs.Opus{ChannelCount: ch}
 		d.Timescale = 48000
 	case CodecAAC:
 		var conf mpeg4audio.AudioSpecificConfig
 		if err := conf.Unmarshal(t.AACConfig); err != nil {
 			return d, fmt.Errorf("AAC config: %w", err)
 		}
-		c = &fmp4.CodecMPEG4Audio{Config: conf}
+		c = &codecs.MPEG4Audio{Config: conf}
 		if d.Timescale == 0 {
 			d.Timescale = uint32(conf.SampleRate)
 		}
@@ -134,7 +135,7 @@ func newTrackDesc(id uint32, t Track, ps [][]byte) (trackDesc, error) {
 
 // mediacommonEntry lets mediacommon write an init segment for codec c and
 // returns its sample entry box.
-func mediacommonEntry(c fmp4.Codec, timescale uint32) ([]byte, error) {
+func mediacommonEntry(c codecs.Codec, timescale uint32) ([]byte, error) {
 	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: timescale, Codec: c}}}
 	var buf seekablebuffer.Buffer
 	if err := init.Marshal(&buf); err != nil {
@@ -168,9 +169,9 @@ func g711Entry(c Codec, channels int, rate uint32) []byte {
 	} else {
 		w.open("alaw")
 	}
-	w.zeros(6)       // reserved
-	w.u16(1)         // data_reference_index
-	w.zeros(8)       // version, revision, vendor
+	w.zeros(6) // reserved
+	w.u16(1)   // data_reference_index
+	w.zeros(8) // version, revision, vendor
 	w.u16(uint16(channels))
 	w.u16(16) // sample size as QuickTime writes it for G.711
 	w.u16(0)  // compression id

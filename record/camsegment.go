@@ -46,6 +46,7 @@ func (c *camera) openSegment(s Sample, arrival time.Time) bool {
 	}
 	c.seg = w
 	c.segDTS = s.DTS
+	c.segArrival = arrival
 	c.segParams = make([][][]byte, len(c.params))
 	for i, p := range c.params {
 		c.segParams[i] = cloneAll(p)

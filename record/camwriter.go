@@ -35,13 +35,16 @@ type camera struct {
 	main      int        // feed track that starts segments
 	seg       *segmentWriter
 	segDTS    time.Duration // feed DTS at the segment start
-	frag      fragmenter
-	lastDTS   []time.Duration
-	haveDTS   []bool
-	lastIn    time.Time // arrival of the last sample
-	failUntil time.Time
-	failures  int
-	warned    map[string]bool
+	// segArrival is when the segment's first sample arrived (its start
+	// before any clamping): stalls and jumps are measured against it
+	segArrival time.Time
+	frag       fragmenter
+	lastDTS    []time.Duration
+	haveDTS    []bool
+	lastIn     time.Time // arrival of the last sample
+	failUntil  time.Time
+	failures   int
+	warned     map[string]bool
 }
 
 type feedInfo struct {
@@ -245,6 +248,9 @@ func (c *camera) handle(it queued) {
 		c.m.dropped.Inc()
 		return
 	}
+	if t == c.main && c.haveDTS[t] && s.DTS-c.lastDTS[t] > SpanGap {
+		c.closeSegment() // the stream paused: a new span from the next keyframe
+	}
 	c.lastDTS[t], c.haveDTS[t] = s.DTS, true
 	if s.DTS > s.PTS {
 		s.DTS = s.PTS
@@ -255,8 +261,9 @@ func (c *camera) handle(it queued) {
 		changed = c.updateParams(t, s.Data)
 	}
 	if c.seg != nil {
-		drift := it.arrival.Sub(c.seg.seg.Start.Add(s.DTS - c.segDTS))
-		long := s.DTS-c.segDTS >= c.rec.SegmentDuration || c.seg.size >= maxSegmentBytes
+		drift := it.arrival.Sub(c.segArrival.Add(s.DTS - c.segDTS))
+		// (a millisecond of slack absorbs timestamps rounded down)
+		long := s.DTS-c.segDTS+time.Millisecond >= c.rec.SegmentDuration || c.seg.size >= maxSegmentBytes
 		switch {
 		case drift > SpanGap || drift < -SpanGap:
 			c.closeSegment() // a stall or a jump: a new segment at the next keyframe

@@ -318,7 +318,8 @@ func (e *Exporter) write(ctx context.Context, req ExportRequest, clips []*Clip, 
 	if _, err := zipEntry(ctx, zw, SignatureName, now, strings.NewReader(string(sig))); err != nil {
 		return nil, e.fail("io", err)
 	}
-	if err := zw.Close(); err == nil {
+	err = zw.Close()
+	if err == nil {
 		err = f.Sync()
 	}
 	if err == nil {

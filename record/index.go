@@ -26,7 +26,7 @@ const (
 	segNameLayout = "20060102T150405.000Z"
 	indexName     = "index.jsonl"
 	maxIndexLine  = 4096
-	indexTime     = "2006-01-02T15:04:05.000000Z07:00"
+	indexTime     = "2006-01-02T15:04:05.000000000Z07:00"
 )
 
 var (

@@ -31,6 +31,19 @@ func TestMain(m *testing.M) {
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// testLog logs through t.Log (shown for failed or -v tests).
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
 // virtualClock is a recording clock driven by the test source: it moves
 // with the samples delivered, so a source can deliver minutes of media in
 // milliseconds and the recorder still sees them arrive on time.
@@ -168,7 +181,8 @@ func (s *clipSource) waitDone(t testing.TB, d time.Duration) {
 func newTestRecorder(t testing.TB, dir string, wall time.Time) (*Recorder, *virtualClock) {
 	t.Helper()
 	clock, vc := newVirtualClock(wall)
-	r := &Recorder{Path: dir, Clock: clock, SegmentDuration: 6 * time.Second, Log: quietLog(), Auditor: &memAudit{}}
+	// the queue holds everything a fast test source can send at once
+	r := &Recorder{Path: dir, Clock: clock, SegmentDuration: 6 * time.Second, QueueSamples: 1 << 16, Log: quietLog(), Auditor: &memAudit{}}
 	if err := r.Initialize(); err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,7 @@ func (f *rtspFeed) setup(u *base.URL) error {
 	if err != nil {
 		return err
 	}
-	sps, pps := h.SafeParams()
-	f.tracks = []Track{{Codec: CodecH264, ParamSets: [][]byte{sps, pps}}}
+	f.tracks = []Track{{Codec: CodecH264, ParamSets: [][]byte{h.SPS, h.PPS}}}
 	if _, err := f.cl.Setup(desc.BaseURL, vm, 0, 0); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ type Track struct {
 // (exactly what viewers get).
 type Sample struct {
 	Track int  // index into Feed.Tracks()
-	Key  bool // video: a decoder can start here (IDR/IRAP); ignored for audio
+	Key   bool // video: a decoder can start here (IDR/IRAP); ignored for audio
 	// PTS and DTS are on the feed's own continuous timeline (any origin).
 	// DTS ≤ PTS; a stream without B-frames has DTS == PTS.
 	PTS, DTS time.Duration
