@@ -288,3 +288,17 @@ func copyTo(t testing.TB, path string, r io.Reader) {
 		t.Fatal(err)
 	}
 }
+
+// runFFmpeg runs ffmpeg quietly and returns its standard output.
+func runFFmpeg(t testing.TB, args ...string) string {
+	t.Helper()
+	bin := testtool.Require(t, "ffmpeg")
+	cmd := exec.Command(bin, append([]string{"-v", "error"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffmpeg %v: %v: %s", args, err, stderr.String())
+	}
+	return string(out)
+}
