@@ -152,7 +152,13 @@ func (c *camera) fail(err error) {
 	if c.seg != nil {
 		c.finishSegment()
 	}
-	c.failUntil = c.rec.clock.Now().Add(backoff)
+	// measured on the stream's arrival times, like everything the writer
+	// decides (the writer may be behind the wall clock)
+	base := c.lastIn
+	if base.IsZero() {
+		base = c.rec.clock.Now()
+	}
+	c.failUntil = base.Add(backoff)
 	c.rec.kickRetention()
 }
 

@@ -89,6 +89,10 @@ type clipSource struct {
 	opened  int
 	openMu  sync.Mutex
 	maxOpen int // Open fails after this many feeds (0 = one feed)
+	// pauseAt > 0: before frame pauseAt, close paused and wait for resume
+	pauseAt int
+	paused  chan struct{}
+	resume  chan struct{}
 }
 
 func newClipSource(t testing.TB, name democam.ClipName, frames int, audio bool, vc *virtualClock) *clipSource {
@@ -126,6 +130,7 @@ type clipFeed struct {
 	i      int // next video frame
 	a      int // next audio frame
 	jumped time.Duration
+	didPause bool
 }
 
 func (f *clipFeed) Tracks() []Track { return f.tracks }
@@ -139,6 +144,15 @@ func (f *clipFeed) Next(ctx context.Context) (Sample, error) {
 		s.once.Do(func() { close(s.done) })
 		<-ctx.Done()
 		return Sample{}, ctx.Err()
+	}
+	if s.pauseAt > 0 && f.i == s.pauseAt && !f.didPause {
+		f.didPause = true
+		close(s.paused)
+		select {
+		case <-s.resume:
+		case <-ctx.Done():
+			return Sample{}, ctx.Err()
+		}
 	}
 	if s.gapAt > 0 && f.i == s.gapAt && f.jumped == 0 {
 		f.jumped = s.gap
