@@ -124,12 +124,12 @@ func (s *clipSource) Open(ctx context.Context) (Feed, error) {
 }
 
 type clipFeed struct {
-	src    *clipSource
-	tracks []Track
-	start  time.Time
-	i      int // next video frame
-	a      int // next audio frame
-	jumped time.Duration
+	src      *clipSource
+	tracks   []Track
+	start    time.Time
+	i        int // next video frame
+	a        int // next audio frame
+	jumped   time.Duration
 	didPause bool
 }
 
