@@ -29,6 +29,7 @@ type Config struct {
 	Audit         Audit         `mapstructure:"audit"`
 	Auth          Auth          `mapstructure:"auth"`
 	Sanitize      Sanitize      `mapstructure:"sanitize"`
+	Recording     Recording     `mapstructure:"recording"`
 	Cameras       []Camera      `mapstructure:"cameras"`
 }
 
@@ -121,6 +122,14 @@ type Sanitize struct {
 	AllowSEIUUIDs []string `mapstructure:"allow_sei_uuids"`
 }
 
+// Recording is where and how long cameras with `record: true` are
+// recorded. Path "" = recording off.
+type Recording struct {
+	Path      string `mapstructure:"path"`
+	Retain    string `mapstructure:"retain"`      // Go duration plus "d": "31d", "72h"
+	MaxDiskGB int    `mapstructure:"max_disk_gb"` // 0 = no quota
+}
+
 // Camera is one camera on the isolated network.
 type Camera struct {
 	ID           string `mapstructure:"id"`
@@ -131,6 +140,7 @@ type Camera struct {
 	PasswordFile string `mapstructure:"password_file"`
 	Transport    string `mapstructure:"transport"`
 	OnDemand     bool   `mapstructure:"on_demand"`
+	Record       bool   `mapstructure:"record"` // needs recording.path
 
 	filePassword string // PasswordFile's content, read by Validate
 }
@@ -146,15 +156,16 @@ const (
 // no cameras, users or API keys.
 func Default() *Config {
 	return &Config{
-		HTTP:     HTTP{Listen: ":8080", CORSOrigins: []string{}},
-		RTSP:     RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
-		WebRTC:   WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
-		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
-		StateDir: "./cordon-state",
-		Audit:    Audit{Path: "audit.log", MaxSizeMB: 64},
-		Auth:     Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}},
-		Sanitize: Sanitize{AllowSEIUUIDs: []string{}},
-		Cameras:  []Camera{},
+		HTTP:      HTTP{Listen: ":8080", CORSOrigins: []string{}},
+		RTSP:      RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
+		WebRTC:    WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
+		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
+		StateDir:  "./cordon-state",
+		Audit:     Audit{Path: "audit.log", MaxSizeMB: 64},
+		Auth:      Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}},
+		Sanitize:  Sanitize{AllowSEIUUIDs: []string{}},
+		Recording: Recording{Retain: "31d"},
+		Cameras:   []Camera{},
 	}
 }
 
@@ -457,6 +468,7 @@ func (c Camera) LogValue() slog.Value {
 		slog.String("url", SafeURL(c.URL)),
 		slog.String("transport", c.Transport),
 		slog.Bool("on_demand", c.OnDemand),
+		slog.Bool("record", c.Record),
 	)
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadFullRoundTrip(t *testing.T) {
@@ -53,6 +54,10 @@ auth:
       cameras: ["gate-*"]
 sanitize:
   allow_sei_uuids: ["5369676e-6564-2056-6964-656f2e2e2e30"]
+recording:
+  path: "` + dir + `/rec"
+  retain: "14d"
+  max_disk_gb: 500
 cameras:
   - id: "gate-north"
     name: "Gate north"
@@ -61,6 +66,7 @@ cameras:
     password_file: "` + pwFile + `"
     transport: "tcp"
     on_demand: true
+    record: true
   - id: "gate-south"
     url: "rtsp://10.20.0.13/live"
 `
@@ -84,9 +90,10 @@ cameras:
 			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Admin: true, RTSPDigestHA1: "0123456789abcdef0123456789ABCDEF"}},
 			APIKeys: []APIKey{{Name: "vms-1", KeyFile: keyFile, Cameras: []string{"gate-*"}}},
 		},
-		Sanitize: Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
+		Sanitize:  Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
+		Recording: Recording{Path: dir + "/rec", Retain: "14d", MaxDiskGB: 500},
 		Cameras: []Camera{
-			{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", PasswordFile: pwFile, Transport: "tcp", OnDemand: true},
+			{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", PasswordFile: pwFile, Transport: "tcp", OnDemand: true, Record: true},
 			{ID: "gate-south", Name: "gate-south", URL: "rtsp://10.20.0.13/live", Transport: "auto"},
 		},
 	}
@@ -104,6 +111,9 @@ cameras:
 	}
 	if cfg.Auth.TTL().Hours() != 12 {
 		t.Fatalf("TTL = %v", cfg.Auth.TTL())
+	}
+	if cfg.Recording.RetainDuration() != 14*24*time.Hour || cfg.Recording.MaxDiskBytes() != 500_000_000_000 {
+		t.Fatalf("recording %v %v", cfg.Recording.RetainDuration(), cfg.Recording.MaxDiskBytes())
 	}
 }
 
@@ -260,12 +270,13 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
 		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
+		"recording.path", "recording.retain", "recording.max_disk_gb",
 	} {
 		if !slices.Contains(keys, must) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 20 {
+	if len(keys) != 23 {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -104,6 +106,7 @@ func (c *Config) Validate() []FieldError {
 		}
 	}
 	v.cameras(c.Cameras)
+	v.recording(&c.Recording, c.Cameras)
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -438,6 +441,62 @@ func (v *validator) cameras(cams []Camera) {
 			v.add(f+".password", "must be set (or password_file) when username is set")
 		}
 	}
+}
+
+// Bounds of recording.retain and recording.max_disk_gb.
+const (
+	MinRetain    = time.Hour
+	MaxRetain    = 3650 * 24 * time.Hour
+	MaxDiskGBMax = 1 << 20
+)
+
+func (v *validator) recording(r *Recording, cams []Camera) {
+	if _, err := ParseRetain(r.Retain); err != nil {
+		v.add("recording.retain", err.Error())
+	}
+	if r.MaxDiskGB < 0 || r.MaxDiskGB > MaxDiskGBMax {
+		v.add("recording.max_disk_gb", "must be 0 (no quota) or a number of GB up to 1048576")
+	}
+	if p := strings.TrimSpace(r.Path); p != "" {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			v.add("recording.path", "is not a directory")
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			v.add("recording.path", "cannot be used: "+describeFileErr(err))
+		}
+	}
+	for i, c := range cams {
+		if c.Record && strings.TrimSpace(r.Path) == "" {
+			v.add(fmt.Sprintf("cameras[%d].record", i), "needs recording.path (recording is off while it is empty)")
+		}
+	}
+}
+
+// ParseRetain parses recording.retain: a Go duration plus "d" for 24h
+// ("31d", "72h"), between MinRetain and MaxRetain.
+func ParseRetain(s string) (time.Duration, error) {
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, errors.New(`must be a duration such as "31d" or "72h"`)
+	}
+	if d < MinRetain || d > MaxRetain {
+		return 0, errors.New("must be between 1h and 3650d")
+	}
+	return d, nil
+}
+
+// RetainDuration returns the parsed retention (31 days if Retain is
+// invalid, which Validate reports).
+func (r *Recording) RetainDuration() time.Duration {
+	d, err := ParseRetain(r.Retain)
+	if err != nil {
+		return 31 * 24 * time.Hour
+	}
+	return d
+}
+
+// MaxDiskBytes returns the quota in bytes (0 = none); a GB is 10^9 bytes.
+func (r *Recording) MaxDiskBytes() int64 {
+	return int64(max(r.MaxDiskGB, 0)) * 1_000_000_000
 }
 
 // checkArgon2id checks that h has the PHC argon2id shape
