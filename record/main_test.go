@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -269,13 +268,6 @@ func (p probeStream) frames(t testing.TB) int {
 	return n
 }
 
-func (p probeStream) seconds(t testing.TB, v string) float64 {
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return math.NaN()
-	}
-	return f
-}
 
 // ffmpegDecode decodes a whole file and fails on any error message.
 func ffmpegDecode(t testing.TB, path string) {

@@ -2,7 +2,6 @@ package record
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -300,5 +299,3 @@ func framehashes(t testing.TB, path string) []string {
 	}
 	return hs
 }
-
-func sha256Hex(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
