@@ -268,7 +268,6 @@ func (p probeStream) frames(t testing.TB) int {
 	return n
 }
 
-
 // ffmpegDecode decodes a whole file and fails on any error message.
 func ffmpegDecode(t testing.TB, path string) {
 	t.Helper()
