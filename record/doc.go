@@ -19,7 +19,22 @@
 // returns a Feed with fixed tracks; Feed.Next delivers Samples (one video
 // access unit or one audio frame each, sanitized, with PTS/DTS). A Feed
 // that ends (camera reconnect, codecs changed) is reopened. Audit lines for
-// playback and exports go through the Auditor interface.
+// playback and exports go through the Auditor interface. Wiring, in short:
+//
+//	rec := &record.Recorder{Path: cfg.Recording.Path, Retain: cfg.Recording.RetainDuration(),
+//		MaxDiskBytes: cfg.Recording.MaxDiskBytes(), Auditor: audits, Metrics: record.NewMetrics(reg), Log: log}
+//	err := rec.Initialize()
+//	err = rec.StartCamera(cam.ID, source) // each camera with record: true; StopCamera on removal
+//	exp := &record.Exporter{Recorder: rec, StateDir: cfg.StateDir, Node: nodeID, Version: version}
+//	err = exp.Initialize()
+//	// GET .../recordings: rec.Spans(id, start, end) (+ Span.PlaybackQuery for the url)
+//	// GET .../recording:  clip, err := rec.Playback(record.PlaybackRequest{...}); defer clip.Close()
+//	//                     w.Header().Set("ETag", clip.ETag()); http.ServeContent(w, r, clip.Name, clip.ModTime(), clip)
+//	// POST /api/v1/exports: info, err := exp.Create(ctx, record.ExportRequest{...})
+//	// GET /api/v1/exports/{id}: f, manifest, err := exp.Open(id) (check the right on manifest.Camera.ID)
+//
+// Errors: ErrUnknownCamera and ErrNoRecording (404), ErrBadSpan (400),
+// *CorruptError (409, it names the file), an Auditor error (503).
 //
 // # Time
 //
