@@ -135,6 +135,9 @@ func (c *camera) finishSegment() {
 		}
 	}
 	c.rec.updateGauges(c.id, c.idx)
+	if ok && c.rec.segmentClosed != nil {
+		c.rec.segmentClosed(c.id)
+	}
 }
 
 // fail handles a write error: the segment is closed where it is, the

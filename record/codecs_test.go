@@ -55,6 +55,7 @@ type aacSource struct {
 	conf []byte
 	vc   *virtualClock
 	done chan struct{}
+	opus bool // the frames are 20 ms Opus packets
 }
 
 func (s *aacSource) Open(ctx context.Context) (Feed, error) {
@@ -73,8 +74,11 @@ type aacFeed struct {
 }
 
 func (f *aacFeed) Tracks() []Track {
-	return []Track{{Codec: CodecH264, ParamSets: [][]byte{f.s.clip.SPS, f.s.clip.PPS}},
-		{Codec: CodecAAC, ClockRate: 48000, Channels: 1, AACConfig: f.s.conf}}
+	audio := Track{Codec: CodecAAC, ClockRate: 48000, Channels: 1, AACConfig: f.s.conf}
+	if f.s.opus {
+		audio = Track{Codec: CodecOpus, ClockRate: 48000, Channels: 1}
+	}
+	return []Track{{Codec: CodecH264, ParamSets: [][]byte{f.s.clip.SPS, f.s.clip.PPS}}, audio}
 }
 func (f *aacFeed) Close() {}
 func (f *aacFeed) Next(ctx context.Context) (Sample, error) {
@@ -85,6 +89,9 @@ func (f *aacFeed) Next(ctx context.Context) (Sample, error) {
 	}
 	vpts := time.Duration(f.v) * frameDur
 	apts := time.Duration(f.a) * 1024 * time.Second / 48000
+	if f.s.opus {
+		apts = time.Duration(f.a) * 20 * time.Millisecond
+	}
 	var s Sample
 	if f.a < len(f.s.aus) && apts < vpts {
 		s = Sample{Track: 1, PTS: apts, DTS: apts, Data: [][]byte{f.s.aus[f.a]}}
@@ -149,4 +156,54 @@ func TestUnrecordableTrack(t *testing.T) {
 	if _, err := newTrackDesc(1, Track{Codec: CodecAAC, AACConfig: []byte{1}}, nil); err == nil {
 		t.Fatal("bad AAC config accepted")
 	}
+}
+
+// oggPackets returns the packets of an Ogg stream (RFC 3533), without the
+// two Opus header packets.
+func oggPackets(t *testing.T, b []byte) [][]byte {
+	var out [][]byte
+	var cur []byte
+	for len(b) >= 27 {
+		if string(b[:4]) != "OggS" {
+			t.Fatal("not an Ogg page")
+		}
+		n := int(b[26])
+		lacing := b[27 : 27+n]
+		body := b[27+n:]
+		for _, l := range lacing {
+			cur = append(cur, body[:l]...)
+			body = body[l:]
+			if l < 255 {
+				out = append(out, cur)
+				cur = nil
+			}
+		}
+		b = body
+	}
+	return out[2:]
+}
+
+// Opus is recorded as Opus, each packet one sample of its own duration.
+func TestRecordOpus(t *testing.T) {
+	ogg := runFFmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=5", "-ac", "1", "-c:a", "libopus", "-frame_duration", "20", "-f", "ogg", "-")
+	pkts := oggPackets(t, []byte(ogg))
+	clip, err := democam.LoadClip(democam.ClipMain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &aacSource{clip: clip, aus: pkts, done: make(chan struct{}), opus: true}
+	dir := t.TempDir()
+	r, vc := newTestRecorder(t, dir, wall0)
+	src.vc = vc
+	if err := r.StartCamera("gate", src); err != nil {
+		t.Fatal(err)
+	}
+	<-src.done
+	r.StopCamera("gate")
+	files := segmentFiles(t, dir, "gate")
+	s := ffprobe(t, files[0])
+	if len(s) != 2 || s[1].CodecName != "opus" || s[1].frames(t) < 190 {
+		t.Fatalf("Opus recording %+v", s)
+	}
+	ffmpegDecode(t, files[0])
 }

@@ -52,6 +52,9 @@ type Recorder struct {
 	wg       sync.WaitGroup
 	retainMu sync.Mutex // guards Retain and MaxDiskBytes after Initialize
 	audits   auditDedup
+	// segmentClosed, when set (tests), is called after a segment was
+	// closed and indexed.
+	segmentClosed func(camera string)
 }
 
 type camEntry struct {
@@ -133,8 +136,8 @@ func (r *Recorder) StartCamera(id string, src Source) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.ctx.Err() != nil {
-		return errors.New("record: recorder closed")
+	if r.ctx == nil || r.ctx.Err() != nil {
+		return errors.New("record: recorder not initialized or closed")
 	}
 	e := r.cams[id]
 	if e == nil {
