@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what cordon's tests need when it is missing: Debian packages
 # (ffmpeg/ffprobe, chromium, nftables, iproute2, a font for the demo clip
-# script) and staticcheck at a pinned version. Idempotent; quiet when all is there.
+# script, slapd and ldap-utils for the directory tests) and staticcheck at
+# a pinned version. Idempotent; quiet when all is there.
 set -euo pipefail
 
 need=()
@@ -11,12 +12,17 @@ command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapmodify >/dev/null 2>&1 || need+=(ldap-utils)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
+  # the tests run their own slapd: the package must not configure and
+  # start a system one on port 389
+  echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 

@@ -1,0 +1,60 @@
+package directory
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"cordon/internal/testtool"
+	"cordon/internal/testtool/slapd"
+)
+
+// The real servers of this package's tests, started once in TestMain.
+var (
+	ldapSrv    *slapd.Server
+	ldapSrvErr error
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "dirtest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if _, err := slapd.Binary(); err != nil {
+		ldapSrvErr = err
+	} else if ldapSrv, ldapSrvErr = slapd.Start(dir); ldapSrvErr == nil {
+		fmt.Fprintf(os.Stderr, "slapd %s at %s (LDAPS) and %s (StartTLS)\n", ldapSrv.Version, ldapSrv.LDAPSURL, ldapSrv.LDAPURL)
+	}
+	code := m.Run()
+	if ldapSrv != nil {
+		ldapSrv.Close()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// needSlapd returns the package's slapd, or skips (fails in CI) when slapd
+// is not installed; a slapd that failed to start fails the test.
+func needSlapd(t *testing.T) *slapd.Server {
+	t.Helper()
+	if ldapSrv == nil {
+		if _, err := slapd.Binary(); err != nil {
+			testtool.Missing(t, err.Error())
+		}
+		t.Fatalf("slapd did not start: %v", ldapSrvErr)
+	}
+	return ldapSrv
+}
