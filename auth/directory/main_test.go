@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"cordon/internal/testtool"
+	"cordon/internal/testtool/oidcop"
 	"cordon/internal/testtool/slapd"
 )
 
@@ -15,7 +16,20 @@ import (
 var (
 	ldapSrv    *slapd.Server
 	ldapSrvErr error
+	idp        *oidcop.Provider
 )
+
+// The test provider's client and users.
+const (
+	testClientID     = "cordon"
+	testClientSecret = "client-secret-for-the-cordon-tests-1"
+)
+
+var idpUsers = []oidcop.User{
+	{Username: "alice", Password: "alice-idp-1", Groups: []string{"cctv-operators", "Staff"}},
+	{Username: "bob", Password: "bob-idp-1", Groups: []string{"canteen"}},
+	{Username: "carl", Password: "carl-idp-1", Groups: []string{"cctv-operators"}, GroupsInUserinfoOnly: true},
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -33,7 +47,13 @@ func run(m *testing.M) int {
 	} else if ldapSrv, ldapSrvErr = slapd.Start(dir); ldapSrvErr == nil {
 		fmt.Fprintf(os.Stderr, "slapd %s at %s (LDAPS) and %s (StartTLS)\n", ldapSrv.Version, ldapSrv.LDAPSURL, ldapSrv.LDAPURL)
 	}
+	idp, err = oidcop.Start(dir, testClientID, testClientSecret, idpUsers...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oidc provider:", err)
+		return 1
+	}
 	code := m.Run()
+	idp.Close()
 	if ldapSrv != nil {
 		ldapSrv.Close()
 	}

@@ -22,6 +22,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"html/template"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -97,6 +99,8 @@ func Start(dir, clientID, clientSecret string, users ...User) (*Provider, error)
 	p.srv = httptest.NewUnstartedServer(p.handler())
 	_ = p.srv.Listener.Close()
 	p.srv.Listener = ln
+	// handshakes refused by clients that do not trust the CA are expected
+	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	p.srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
 	p.srv.StartTLS()
 	return p, nil
