@@ -108,12 +108,10 @@ type OIDC struct {
 	pending      *pendingStore
 	health       health
 
-	mu       sync.Mutex
-	disc     *discovered
-	discErr  error
-	discAt   time.Time
-	discCtx  context.Context
-	discStop context.CancelFunc
+	mu      sync.Mutex
+	disc    *discovered
+	discErr error
+	discAt  time.Time
 }
 
 // discovered is the provider's metadata, fetched once.

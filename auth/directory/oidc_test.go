@@ -311,11 +311,14 @@ func TestOIDCBadIDTokens(t *testing.T) {
 			delete(c, "azp")
 			return idp.Sign(c)
 		},
-		"wrong issuer":    func(c map[string]any) (string, error) { c["iss"] = "https://evil.example"; return idp.Sign(c) },
-		"expired":         func(c map[string]any) (string, error) { c["exp"] = time.Now().Add(-time.Minute).Unix(); return idp.Sign(c) },
-		"nonce mismatch":  func(c map[string]any) (string, error) { c["nonce"] = "another-nonce"; return idp.Sign(c) },
-		"no nonce":        func(c map[string]any) (string, error) { delete(c, "nonce"); return idp.Sign(c) },
-		"alg none":        func(c map[string]any) (string, error) { return oidcop.SignNone(c) },
+		"wrong issuer": func(c map[string]any) (string, error) { c["iss"] = "https://evil.example"; return idp.Sign(c) },
+		"expired": func(c map[string]any) (string, error) {
+			c["exp"] = time.Now().Add(-time.Minute).Unix()
+			return idp.Sign(c)
+		},
+		"nonce mismatch": func(c map[string]any) (string, error) { c["nonce"] = "another-nonce"; return idp.Sign(c) },
+		"no nonce":       func(c map[string]any) (string, error) { delete(c, "nonce"); return idp.Sign(c) },
+		"alg none":       func(c map[string]any) (string, error) { return oidcop.SignNone(c) },
 		"HS256 with the client secret": func(c map[string]any) (string, error) {
 			return oidcop.SignHS256(c, testClientSecret)
 		},
@@ -331,8 +334,11 @@ func TestOIDCBadIDTokens(t *testing.T) {
 			c["groups"] = []any{strings.Repeat("x", maxIDTokenLen)}
 			return idp.Sign(c)
 		},
-		"too many groups":  func(c map[string]any) (string, error) { c["groups"] = manyGroups; return idp.Sign(c) },
-		"group too long":   func(c map[string]any) (string, error) { c["groups"] = []any{strings.Repeat("g", MaxGroupLen+1)}; return idp.Sign(c) },
+		"too many groups": func(c map[string]any) (string, error) { c["groups"] = manyGroups; return idp.Sign(c) },
+		"group too long": func(c map[string]any) (string, error) {
+			c["groups"] = []any{strings.Repeat("g", MaxGroupLen+1)}
+			return idp.Sign(c)
+		},
 		"groups not list":  func(c map[string]any) (string, error) { c["groups"] = map[string]any{"a": 1}; return idp.Sign(c) },
 		"control in name":  func(c map[string]any) (string, error) { c["preferred_username"] = "alice\nadmin"; return idp.Sign(c) },
 		"no id_token":      func(c map[string]any) (string, error) { return "", nil },

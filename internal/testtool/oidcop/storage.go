@@ -28,7 +28,7 @@ type User struct {
 
 // key is one RSA signing key (RS256).
 type key struct {
-	id  string
+	id   string
 	priv *rsa.PrivateKey
 }
 
@@ -262,12 +262,14 @@ func (s *storage) Health(context.Context) error { return nil }
 // client is the one registered relying party (cordon).
 type client struct{ p *Provider }
 
-func (c *client) GetID() string                        { return c.p.ClientID }
-func (c *client) RedirectURIs() []string               { return c.p.redirectURIs() }
-func (c *client) PostLogoutRedirectURIs() []string     { return nil }
-func (c *client) ApplicationType() op.ApplicationType  { return op.ApplicationTypeWeb }
-func (c *client) AuthMethod() oidc.AuthMethod          { return oidc.AuthMethodBasic }
-func (c *client) ResponseTypes() []oidc.ResponseType   { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c *client) GetID() string                       { return c.p.ClientID }
+func (c *client) RedirectURIs() []string              { return c.p.redirectURIs() }
+func (c *client) PostLogoutRedirectURIs() []string    { return nil }
+func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
+func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c *client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 func (c *client) GrantTypes() []oidc.GrantType         { return []oidc.GrantType{oidc.GrantTypeCode} }
 func (c *client) LoginURL(id string) string            { return "/login?authRequestID=" + id }
 func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
