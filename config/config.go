@@ -90,6 +90,8 @@ type Auth struct {
 	TokenTTL string   `mapstructure:"token_ttl"`
 	Users    []User   `mapstructure:"users"`
 	APIKeys  []APIKey `mapstructure:"api_keys"`
+	OIDC     OIDC     `mapstructure:"oidc"` // directory sign-in: config/directory.go
+	LDAP     LDAP     `mapstructure:"ldap"`
 }
 
 // User is a person who signs in with a password.
@@ -152,7 +154,7 @@ func Default() *Config {
 		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
 		StateDir: "./cordon-state",
 		Audit:    Audit{Path: "audit.log", MaxSizeMB: 64},
-		Auth:     Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}},
+		Auth:     Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}, OIDC: defaultOIDC(), LDAP: defaultLDAP()},
 		Sanitize: Sanitize{AllowSEIUUIDs: []string{}},
 		Cameras:  []Camera{},
 	}
@@ -274,6 +276,9 @@ func (c *Config) normalize() {
 	nonNil(&c.WebRTC.ICEServers)
 	nonNil(&c.Auth.Users)
 	nonNil(&c.Auth.APIKeys)
+	nonNil(&c.Auth.OIDC.Scopes)
+	nonNil(&c.Auth.OIDC.RoleMap)
+	nonNil(&c.Auth.LDAP.RoleMap)
 	nonNil(&c.Sanitize.AllowSEIUUIDs)
 	nonNil(&c.Cameras)
 }

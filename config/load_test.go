@@ -83,6 +83,8 @@ cameras:
 		Auth: Auth{TokenTTL: "12h",
 			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Admin: true, RTSPDigestHA1: "0123456789abcdef0123456789ABCDEF"}},
 			APIKeys: []APIKey{{Name: "vms-1", KeyFile: keyFile, Cameras: []string{"gate-*"}}},
+			OIDC:    defaultOIDC(),
+			LDAP:    defaultLDAP(),
 		},
 		Sanitize: Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
 		Cameras: []Camera{
@@ -260,12 +262,18 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
 		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
+		"auth.oidc.issuer", "auth.oidc.client_id", "auth.oidc.client_secret_file", "auth.oidc.redirect_url",
+		"auth.oidc.ca_file", "auth.oidc.groups_claim", "auth.oidc.username_claim", "auth.oidc.scopes",
+		"auth.oidc.display_name", "auth.oidc.timeout",
+		"auth.ldap.url", "auth.ldap.ca_file", "auth.ldap.bind_dn", "auth.ldap.bind_password_file",
+		"auth.ldap.user_base_dn", "auth.ldap.user_filter", "auth.ldap.username_attribute", "auth.ldap.group_base_dn",
+		"auth.ldap.group_filter", "auth.ldap.timeout", "auth.ldap.recheck_interval", "auth.ldap.pool_size",
 	} {
 		if !slices.Contains(keys, must) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 20 {
+	if len(keys) != 42 {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {

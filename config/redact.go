@@ -101,6 +101,8 @@ func (r *Redactor) Update(cfg *Config, extra ...string) {
 				}
 			}
 		}
+		add(cfg.Auth.LDAP.bindPassword)
+		add(cfg.Auth.OIDC.clientSecret)
 		for i := range cfg.Auth.Users {
 			add(cfg.Auth.Users[i].RTSPDigestHA1)
 			add(strings.ToLower(cfg.Auth.Users[i].RTSPDigestHA1))

@@ -282,9 +282,11 @@ func (v *validator) auth(a *Auth) {
 	if _, err := ParseTTL(a.TokenTTL); err != nil {
 		v.add("auth.token_ttl", err.Error())
 	}
-	if len(a.Users) == 0 && len(a.APIKeys) == 0 {
-		v.add("auth.users", "no users and no api_keys: nobody could use the gateway")
+	if len(a.Users) == 0 && len(a.APIKeys) == 0 && a.OIDC.Issuer == "" && a.LDAP.URL == "" {
+		v.add("auth.users", "no users, api_keys, oidc or ldap: nobody could use the gateway")
 	}
+	v.oidc(&a.OIDC)
+	v.ldap(&a.LDAP)
 	names := map[string]string{} // folded name -> field that owns it
 	claim := func(field, name string) {
 		if name == "" {

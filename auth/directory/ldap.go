@@ -301,3 +301,9 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// CheckDN reports whether s parses as an LDAP distinguished name.
+func CheckDN(s string) error {
+	_, err := goldap.ParseDN(s)
+	return err
+}
