@@ -55,6 +55,10 @@ func (c *ldapConn) close() {
 	_ = c.l.Close()
 }
 
+// errStartTLS: the server refused StartTLS or its handshake failed; the
+// connection is closed, never used in plain text.
+var errStartTLS = errors.New("StartTLS failed")
+
 // dialLDAP connects to hostport, over TLS at once (ldaps) or after
 // StartTLS (ldap). There is no plain-text mode.
 func dialLDAP(ctx context.Context, hostport string, ldaps bool, tlsConf *tls.Config) (*ldapConn, error) {
@@ -84,7 +88,10 @@ func dialLDAP(ctx context.Context, hostport string, ldaps bool, tlsConf *tls.Con
 		err := c.do(ctx, func() error { return l.StartTLS(tlsConf) })
 		if err != nil {
 			c.close()
-			return nil, err
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %w", errStartTLS, err)
 		}
 		if _, ok := l.TLSConnectionState(); !ok {
 			c.close()

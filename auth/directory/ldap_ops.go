@@ -70,6 +70,8 @@ func (l *LDAP) unreachable(ctx context.Context, err error) error {
 		reason = "closed"
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		reason = "no answer within " + l.Timeout.String()
+	case errors.Is(err, errStartTLS) && !strings.Contains(err.Error(), "x509: "):
+		reason = "StartTLS refused by the directory (cordon never falls back to plain text)"
 	case strings.Contains(err.Error(), "certificate") || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "TLS"):
 		reason = "TLS failed: " + tlsReason(err)
 	case errors.As(err, &opErr) && opErr.Op == "dial":
