@@ -339,7 +339,7 @@ func TestLDAPUnavailable(t *testing.T) {
 			if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), c.reason) {
 				t.Errorf("err = %v, want ErrUnavailable naming %q", err, c.reason)
 			}
-			if took > timeout+300*time.Millisecond {
+			if took > timeout+time.Second {
 				t.Errorf("took %v, timeout %v", took, timeout)
 			}
 			if h := l.Health(); h == nil || !strings.Contains(h.Error(), c.reason) {
@@ -379,7 +379,7 @@ func TestLDAPHungDirectory(t *testing.T) {
 		} else {
 			_, err = l.Lookup(ctxT(t), "alice")
 		}
-		if took := time.Since(start); !errors.Is(err, ErrUnavailable) || took > timeout+300*time.Millisecond {
+		if took := time.Since(start); !errors.Is(err, ErrUnavailable) || took > timeout+time.Second {
 			t.Errorf("%s against a hung slapd: %v after %v", op, err, took)
 		}
 	}
@@ -407,7 +407,7 @@ func TestLDAPEmptyPasswordNeverSent(t *testing.T) {
 	l := newLDAP(t, func(l *LDAP) { l.URL = "ldaps://" + blackholeAddr(t); l.Timeout = 5 * time.Second })
 	start := time.Now()
 	_, err := l.Authenticate(ctxT(t), "alice", "")
-	if !errors.Is(err, ErrInvalidCredentials) || time.Since(start) > 100*time.Millisecond {
+	if !errors.Is(err, ErrInvalidCredentials) || time.Since(start) > time.Second {
 		t.Errorf("empty password: %v after %v", err, time.Since(start))
 	}
 }

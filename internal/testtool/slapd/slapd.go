@@ -293,12 +293,46 @@ func (s *Server) rootPWFile() string {
 	return p
 }
 
-// Pause stops slapd (SIGSTOP): its sockets accept connections and never
-// answer, like a hung directory. Resume undoes it.
-func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+// Pause stops slapd (SIGSTOP) and returns once the kernel reports it
+// stopped: its sockets accept connections and never answer, like a hung
+// directory. Resume undoes it.
+func (s *Server) Pause() error {
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return s.waitState(func(st byte) bool { return st == 'T' || st == 't' })
+}
 
-// Resume continues a paused slapd.
-func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+// Resume continues a paused slapd and returns once it runs again.
+func (s *Server) Resume() error {
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		return err
+	}
+	return s.waitState(func(st byte) bool { return st != 'T' && st != 't' })
+}
+
+// waitState waits until slapd's scheduler state (/proc/PID/stat) passes
+// ok. Signal delivery is asynchronous and nothing notifies another process
+// of it, so the state is polled every millisecond, for at most 5 s.
+func (s *Server) waitState(ok func(byte) bool) error {
+	path := "/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/stat"
+	deadline := time.Now().Add(5 * time.Second)
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && ok(b[i+2]) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("slapd: state %q after 5s", b)
+		}
+		<-t.C
+	}
+}
 
 // Close stops slapd and waits for it.
 func (s *Server) Close() {
