@@ -131,6 +131,11 @@ func TestLDAPRefusals(t *testing.T) {
 	if l.Health() != nil {
 		t.Errorf("refusals made the directory look down: %v", l.Health())
 	}
+	// an unknown name costs a bind too (to an entry that cannot exist), so
+	// it answers in about the time of a wrong password
+	if n := strings.Count(needSlapd(t).Log(), `BIND dn="cn=cordon-no-such-user-`); n < 1 {
+		t.Errorf("unknown user: %d dummy binds in slapd's log", n)
+	}
 }
 
 // Filter metacharacters in the name are matched literally: with alice's

@@ -106,6 +106,17 @@ func (h *health) observe(start time.Time, now time.Time, err error) {
 	}
 }
 
+// up records that the directory answered outside a counted request (the
+// OIDC discovery document arrived).
+func (h *health) up() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err, h.since = nil, time.Time{}
+	if h.metrics != nil {
+		h.metrics.Up.WithLabelValues(h.source).Set(1)
+	}
+}
+
 // status returns nil while the directory answers, or an error naming
 // since when it does not (for /healthz).
 func (h *health) status() error {

@@ -244,6 +244,7 @@ func (o *OIDC) discover(ctx context.Context) (*discovered, error) {
 		return nil, err
 	}
 	o.disc, o.discErr = d, nil
+	o.health.up()
 	return d, nil
 }
 

@@ -24,7 +24,7 @@ const (
 // with a short-lived cookie, and redirects to the provider.
 func (o *OIDC) LoginHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")
 			o.fail(w, r, http.StatusMethodNotAllowed, "Use GET to start signing in.")
 			return
