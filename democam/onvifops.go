@@ -52,10 +52,10 @@ func (s *onvifServer) deviceOps() map[string]opFunc {
 			}
 			return one(res)
 		},
-		"GetNTP":  func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getNTP()) },
-		"SetNTP":  func(r *soap.Element) ([]soap.Node, *soap.Fault) { return one(m.setNTP(r)) },
-		"GetDNS":  func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getDNS()) },
-		"SetDNS":  func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setDNS(r)) },
+		"GetNTP":                   func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getNTP()) },
+		"SetNTP":                   func(r *soap.Element) ([]soap.Node, *soap.Fault) { return one(m.setNTP(r)) },
+		"GetDNS":                   func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getDNS()) },
+		"SetDNS":                   func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setDNS(r)) },
 		"GetNetworkDefaultGateway": func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getGateway()) },
 		"SetNetworkDefaultGateway": func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setGateway(r)) },
 		"GetNetworkProtocols":      func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getProtocols()) },
