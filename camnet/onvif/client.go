@@ -90,7 +90,9 @@ type Error struct {
 	Err        error
 }
 
-func (e *Error) Error() string { return "onvif camera " + e.Camera + ": " + e.Op + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	return "onvif camera " + e.Camera + ": " + e.Op + ": " + e.Err.Error()
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errors a caller may test for (errors.Is).
