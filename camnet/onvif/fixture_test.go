@@ -138,7 +138,7 @@ func TestHikvisionFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ptz.Preset{{"1", "Gate north"}, {"2", "Yard"}, {"3", "3"}}
+	want := []ptz.Preset{{Token: "1", Name: "Gate north"}, {Token: "2", Name: "Yard"}, {Token: "3", Name: "3"}}
 	if len(presets) != 3 || presets[0] != want[0] || presets[1] != want[1] || presets[2] != want[2] {
 		t.Fatalf("%+v", presets)
 	}
