@@ -20,6 +20,8 @@ type DeviceSettings struct {
 	DNSServers  []string
 	Gateway     []string // IPv4 default gateway(s)
 	Protocols   []DeviceProtocol
+	// Discoverable: the camera answers WS-Discovery probes.
+	Discoverable bool
 }
 
 // DeviceProtocol is one network service (HTTP, HTTPS, RTSP).
@@ -33,9 +35,10 @@ type DeviceProtocol struct {
 // FactoryReset: public NTP and DNS, a default route, and every protocol on.
 func FactorySettings() DeviceSettings {
 	return DeviceSettings{
-		NTPServers: []string{"pool.ntp.org", "time.windows.com"},
-		DNSServers: []string{"8.8.8.8", "114.114.114.114"},
-		Gateway:    []string{"192.168.1.1"},
+		NTPServers:   []string{"pool.ntp.org", "time.windows.com"},
+		DNSServers:   []string{"8.8.8.8", "114.114.114.114"},
+		Gateway:      []string{"192.168.1.1"},
+		Discoverable: true,
 		Protocols: []DeviceProtocol{
 			{"HTTP", true, []int{80}}, {"HTTPS", true, []int{443}}, {"RTSP", true, []int{554}},
 		},
@@ -196,4 +199,26 @@ func (m *deviceMgmt) setProtocols(req *soap.Element) (soap.Node, *soap.Fault) {
 	}
 	m.s = next
 	return soap.El("tds:SetNetworkProtocolsResponse"), nil
+}
+
+func (m *deviceMgmt) getDiscovery() soap.Node {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mode := map[bool]string{true: "Discoverable", false: "NonDiscoverable"}[m.s.Discoverable]
+	return soap.El("tds:GetDiscoveryModeResponse", soap.Text("tds:DiscoveryMode", mode))
+}
+
+func (m *deviceMgmt) setDiscovery(req *soap.Element) (soap.Node, *soap.Fault) {
+	var on bool
+	switch req.TextOf("DiscoveryMode") {
+	case "Discoverable":
+		on = true
+	case "NonDiscoverable":
+	default:
+		return soap.Node{}, soap.InvalidArgVal("unknown discovery mode", "")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.s.Discoverable = on
+	return soap.El("tds:SetDiscoveryModeResponse"), nil
 }

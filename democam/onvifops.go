@@ -60,6 +60,8 @@ func (s *onvifServer) deviceOps() map[string]opFunc {
 		"SetNetworkDefaultGateway": func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setGateway(r)) },
 		"GetNetworkProtocols":      func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getProtocols()) },
 		"SetNetworkProtocols":      func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setProtocols(r)) },
+		"GetDiscoveryMode":         func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getDiscovery()) },
+		"SetDiscoveryMode":         func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setDiscovery(r)) },
 		"SetSystemFactoryDefault": func(*soap.Element) ([]soap.Node, *soap.Fault) {
 			s.cam.FactoryReset()
 			return one(soap.El("tds:SetSystemFactoryDefaultResponse"))

@@ -235,3 +235,30 @@ func (c *Client) SetNetworkProtocols(ctx context.Context, protos []NetworkProtoc
 	_, err := c.call(ctx, "SetNetworkProtocols", c.devPath, body, true)
 	return err
 }
+
+// GetDiscoveryMode reports whether the camera answers WS-Discovery probes
+// ("Discoverable") or not ("NonDiscoverable").
+func (c *Client) GetDiscoveryMode(ctx context.Context) (discoverable bool, err error) {
+	p, err := c.call(ctx, "GetDiscoveryMode", c.devPath, soap.El("tds:GetDiscoveryMode"), true)
+	if err != nil {
+		return false, err
+	}
+	switch m := p.TextOf("DiscoveryMode"); m {
+	case "Discoverable":
+		return true, nil
+	case "NonDiscoverable":
+		return false, nil
+	default:
+		return false, &Error{c.CameraID, "GetDiscoveryMode", fmt.Errorf("unknown discovery mode %q", soap.Clip(m, 32))}
+	}
+}
+
+// SetDiscoveryMode turns WS-Discovery answers on or off.
+func (c *Client) SetDiscoveryMode(ctx context.Context, discoverable bool) error {
+	mode := "NonDiscoverable"
+	if discoverable {
+		mode = "Discoverable"
+	}
+	_, err := c.call(ctx, "SetDiscoveryMode", c.devPath, soap.El("tds:SetDiscoveryMode", soap.Text("tds:DiscoveryMode", mode)), true)
+	return err
+}

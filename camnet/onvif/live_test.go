@@ -145,6 +145,13 @@ func TestDeviceManagementRoundTrip(t *testing.T) {
 		protos[i].Enabled = protos[i].Name == "RTSP"
 	}
 	must(c.SetNetworkProtocols(ctx, protos))
+	if on, err := c.GetDiscoveryMode(ctx); err != nil || !on {
+		t.Fatalf("discovery %v %v", on, err)
+	}
+	must(c.SetDiscoveryMode(ctx, false))
+	if on, err := c.GetDiscoveryMode(ctx); err != nil || on {
+		t.Fatalf("discovery after set %v %v", on, err)
+	}
 	ntp, _ = c.GetNTP(ctx)
 	dns, _ := c.GetDNS(ctx)
 	gw, _ := c.GetNetworkDefaultGateway(ctx)
@@ -158,7 +165,7 @@ func TestDeviceManagementRoundTrip(t *testing.T) {
 	}
 	cam.FactoryReset()
 	dns, _ = c.GetDNS(ctx)
-	if !slices.Equal(dns.Manual, democam.FactorySettings().DNSServers) {
+	if on, _ := c.GetDiscoveryMode(ctx); !slices.Equal(dns.Manual, democam.FactorySettings().DNSServers) || !on {
 		t.Fatalf("after reset: %+v", dns)
 	}
 	info, err := c.GetDeviceInformation(ctx)
