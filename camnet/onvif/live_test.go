@@ -228,3 +228,23 @@ func TestControlAgainstDemocam(t *testing.T) {
 		t.Fatalf("%q", names)
 	}
 }
+
+// A camera that loses its profile (reset, reconfigured) is discovered
+// again on the next command.
+func TestRediscoverAfterNoProfile(t *testing.T) {
+	cam := startDome(t, democam.ONVIFQuirks{})
+	c := newClient(t, cam.ONVIFURL())
+	ctx := context.Background()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.disc.profile = "Profile_gone"
+	c.mu.Unlock()
+	if err := c.Stop(ctx); err == nil {
+		t.Fatal("stale profile accepted")
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatalf("not rediscovered: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package onvif
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -42,7 +43,7 @@ func (c *Client) ContinuousMove(ctx context.Context, v ptz.Velocity, timeout tim
 	}
 	body := soap.El("tptz:ContinuousMove", soap.Text("tptz:ProfileToken", d.profile), vel,
 		soap.Text("tptz:Timeout", xsDuration(timeout)))
-	_, err = c.call(ctx, "ContinuousMove", d.ptzPath, body, true)
+	_, err = c.ptzCall(ctx, "ContinuousMove", d.ptzPath, body)
 	return err
 }
 
@@ -54,7 +55,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	}
 	body := soap.El("tptz:Stop", soap.Text("tptz:ProfileToken", d.profile),
 		soap.Text("tptz:PanTilt", "true"), soap.Text("tptz:Zoom", "true"))
-	_, err = c.call(ctx, "Stop", d.ptzPath, body, true)
+	_, err = c.ptzCall(ctx, "Stop", d.ptzPath, body)
 	return err
 }
 
@@ -65,7 +66,7 @@ func (c *Client) Presets(ctx context.Context) ([]ptz.Preset, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := c.call(ctx, "GetPresets", d.ptzPath, soap.El("tptz:GetPresets", soap.Text("tptz:ProfileToken", d.profile)), true)
+	p, err := c.ptzCall(ctx, "GetPresets", d.ptzPath, soap.El("tptz:GetPresets", soap.Text("tptz:ProfileToken", d.profile)))
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func (c *Client) GotoPreset(ctx context.Context, token string) error {
 		return err
 	}
 	body := soap.El("tptz:GotoPreset", soap.Text("tptz:ProfileToken", d.profile), soap.Text("tptz:PresetToken", token))
-	_, err = c.call(ctx, "GotoPreset", d.ptzPath, body, true)
+	_, err = c.ptzCall(ctx, "GotoPreset", d.ptzPath, body)
 	return err
 }
 
@@ -107,8 +108,8 @@ func (c *Client) GotoHome(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.call(ctx, "GotoHomePosition", d.ptzPath,
-		soap.El("tptz:GotoHomePosition", soap.Text("tptz:ProfileToken", d.profile)), true)
+	_, err = c.ptzCall(ctx, "GotoHomePosition", d.ptzPath,
+		soap.El("tptz:GotoHomePosition", soap.Text("tptz:ProfileToken", d.profile)))
 	return err
 }
 
@@ -120,7 +121,7 @@ func (c *Client) Status(ctx context.Context) (ptz.CameraStatus, error) {
 	if err != nil {
 		return st, err
 	}
-	p, err := c.call(ctx, "GetStatus", d.ptzPath, soap.El("tptz:GetStatus", soap.Text("tptz:ProfileToken", d.profile)), true)
+	p, err := c.ptzCall(ctx, "GetStatus", d.ptzPath, soap.El("tptz:GetStatus", soap.Text("tptz:ProfileToken", d.profile)))
 	if err != nil {
 		return st, err
 	}
@@ -175,4 +176,18 @@ func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // xsDuration formats d as an xs:duration in seconds ("PT1.5S").
 func xsDuration(d time.Duration) string {
 	return fmt.Sprintf("PT%sS", strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64))
+}
+
+// ptzCall is call for PTZ operations: when the camera no longer knows the
+// profile (it was reconfigured or reset) or the service path, what
+// discovery learnt is forgotten, so the next command discovers again.
+func (c *Client) ptzCall(ctx context.Context, op, path string, body soap.Node) (*soap.Element, error) {
+	p, err := c.call(ctx, op, path, body, true)
+	var f *soap.Fault
+	if err != nil && (errors.As(err, &f) && (f.Has("", "NoProfile") || f.Has("", "NoEntity")) || strings.HasSuffix(err.Error(), "HTTP 404")) {
+		c.mu.Lock()
+		c.disc = nil
+		c.mu.Unlock()
+	}
+	return p, err
 }
