@@ -437,3 +437,15 @@ func TestConcurrentCommands(t *testing.T) {
 		t.Fatalf("open %q starts %v ends %v", open, starts, ends)
 	}
 }
+
+func TestErrorBody(t *testing.T) {
+	until := time.Date(2026, 11, 30, 12, 0, 10, 0, time.UTC)
+	b, _ := json.Marshal(ErrorBody(&ConflictError{Holder: "alice", Until: until}))
+	if string(b) != `{"error":"PTZ control is held by alice until 2026-11-30T12:00:10Z","holder":"alice","until":"2026-11-30T12:00:10Z"}` {
+		t.Fatal(string(b))
+	}
+	b, _ = json.Marshal(ErrorBody(ErrRateLimited))
+	if string(b) != `{"error":"too many PTZ commands; slow down"}` {
+		t.Fatal(string(b))
+	}
+}

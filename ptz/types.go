@@ -237,3 +237,16 @@ type realClock struct{}
 
 func (realClock) Now() time.Time                            { return time.Now() }
 func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// ErrorBody is the JSON body a door answers an error of Do with:
+// {"error": sentence}, and for a conflict also "holder" and "until"
+// (RFC 3339, UTC).
+func ErrorBody(err error) map[string]any {
+	body := map[string]any{"error": err.Error()}
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		body["holder"] = ce.Holder
+		body["until"] = ce.Until.UTC().Format(time.RFC3339Nano)
+	}
+	return body
+}
