@@ -15,17 +15,17 @@ import (
 
 // Defaults of a Control's limits.
 const (
-	DefaultHold               = 10 * time.Second
-	DefaultMoveTimeout        = time.Second
-	DefaultMinMoveTimeout     = 100 * time.Millisecond
-	DefaultMaxMoveTimeout     = 5 * time.Second
-	DefaultCommandTimeout     = 5 * time.Second
-	DefaultRate               = 10 // commands per second per principal
-	DefaultBurst              = 20
-	maxLimiters               = 1024
-	presetCacheTTL            = 30 * time.Second
-	statusCacheTTL            = 250 * time.Millisecond
-	maxLastErrorLen           = 300
+	DefaultHold           = 10 * time.Second
+	DefaultMoveTimeout    = time.Second
+	DefaultMinMoveTimeout = 100 * time.Millisecond
+	DefaultMaxMoveTimeout = 5 * time.Second
+	DefaultCommandTimeout = 5 * time.Second
+	DefaultRate           = 10 // commands per second per principal
+	DefaultBurst          = 20
+	maxLimiters           = 1024
+	presetCacheTTL        = 30 * time.Second
+	statusCacheTTL        = 250 * time.Millisecond
+	maxLastErrorLen       = 300
 )
 
 // Control is the PTZ lock and command path of one camera. Set the fields,
