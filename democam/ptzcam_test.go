@@ -139,7 +139,7 @@ func grabFrame(t *testing.T, c *PTZCamera) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	u := strings.Replace(c.URL(), "rtsp://", "rtsp://"+c.Username+":"+c.Password+"@", 1)
-	cmd := exec.CommandContext(ctx, ff, "-v", "error", "-rtsp_transport", "tcp", "-i", u,
+	cmd := exec.CommandContext(ctx, ff, "-v", "error", "-analyzeduration", "500000", "-rtsp_transport", "tcp", "-i", u,
 		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -175,7 +175,7 @@ func redCentroidX(f []byte) float64 {
 func TestPTZCameraPictureFollowsPan(t *testing.T) {
 	testtool.Require(t, "ffprobe")
 	c := startPTZ(t, &PTZCamera{ID: "dome-pic", Username: "admin", Password: "pw"})
-	out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name,width,height",
+	out, err := exec.Command("ffprobe", "-v", "error", "-analyzeduration", "500000", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name,width,height",
 		"-of", "csv=p=0", strings.Replace(c.URL(), "rtsp://", "rtsp://admin:pw@", 1)).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "h264,320,180" {
 		t.Fatalf("ffprobe: %v: %s", err, out)
