@@ -77,6 +77,9 @@ type Metrics struct {
 type CameraNetwork struct {
 	DNSListen string `mapstructure:"dns_listen"`
 	NTPListen string `mapstructure:"ntp_listen"`
+	// HardenInterval is how often serve re-checks the cameras' outbound
+	// settings (camnet/harden): a duration such as "6h" or "1d".
+	HardenInterval string `mapstructure:"harden_interval"`
 }
 
 // Audit is the hash-chained audit log.
@@ -133,6 +136,13 @@ type Camera struct {
 	PasswordFile string `mapstructure:"password_file"`
 	Transport    string `mapstructure:"transport"`
 	OnDemand     bool   `mapstructure:"on_demand"`
+	// AdminURL is the camera's HTTP management URL, for hardening
+	// (http:// or https://, no credentials, no path). "" = http://<url
+	// host>:80 (see AdminBase).
+	AdminURL string `mapstructure:"admin_url"`
+	// Vendor says how hardening talks to the camera: auto, hikvision,
+	// dahua or onvif ("" = auto).
+	Vendor string `mapstructure:"vendor"`
 
 	filePassword string // PasswordFile's content, read by Validate
 }
@@ -148,15 +158,16 @@ const (
 // no cameras, users or API keys.
 func Default() *Config {
 	return &Config{
-		HTTP:     HTTP{Listen: ":8080", CORSOrigins: []string{}},
-		RTSP:     RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
-		WebRTC:   WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
-		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
-		StateDir: "./cordon-state",
-		Audit:    Audit{Path: "audit.log", MaxSizeMB: 64},
-		Auth:     Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}, OIDC: defaultOIDC(), LDAP: defaultLDAP()},
-		Sanitize: Sanitize{AllowSEIUUIDs: []string{}},
-		Cameras:  []Camera{},
+		HTTP:          HTTP{Listen: ":8080", CORSOrigins: []string{}},
+		RTSP:          RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
+		WebRTC:        WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
+		Metrics:       Metrics{Listen: "127.0.0.1:9464"},
+		CameraNetwork: CameraNetwork{HardenInterval: DefaultHardenInterval},
+		StateDir:      "./cordon-state",
+		Audit:         Audit{Path: "audit.log", MaxSizeMB: 64},
+		Auth:          Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}, OIDC: defaultOIDC(), LDAP: defaultLDAP()},
+		Sanitize:      Sanitize{AllowSEIUUIDs: []string{}},
+		Cameras:       []Camera{},
 	}
 }
 
@@ -267,6 +278,9 @@ func (c *Config) normalize() {
 		}
 		if cam.Name == "" {
 			cam.Name = cam.ID
+		}
+		if cam.Vendor == "" {
+			cam.Vendor = VendorAuto
 		}
 	}
 	// Lists are never nil after Load, whether they came from the file, the

@@ -35,6 +35,7 @@ metrics:
 camera_network:
   dns_listen: "10.20.0.1:53"
   ntp_listen: "10.20.0.1:123"
+  harden_interval: "12h"
 state_dir: "/var/lib/cordon"
 audit:
   path: "/var/log/cordon/audit.log"
@@ -61,6 +62,8 @@ cameras:
     password_file: "` + pwFile + `"
     transport: "tcp"
     on_demand: true
+    admin_url: "https://10.20.0.12:8443"
+    vendor: "hikvision"
   - id: "gate-south"
     url: "rtsp://10.20.0.13/live"
 `
@@ -77,7 +80,7 @@ cameras:
 			{URLs: []string{"turn:turn.example:3478?transport=tcp"}, Username: "turnuser", Credential: "turnpass"},
 		}},
 		Metrics:       Metrics{Listen: ""},
-		CameraNetwork: CameraNetwork{DNSListen: "10.20.0.1:53", NTPListen: "10.20.0.1:123"},
+		CameraNetwork: CameraNetwork{DNSListen: "10.20.0.1:53", NTPListen: "10.20.0.1:123", HardenInterval: "12h"},
 		StateDir:      "/var/lib/cordon",
 		Audit:         Audit{Path: "/var/log/cordon/audit.log", MaxSizeMB: 128},
 		Auth: Auth{TokenTTL: "12h",
@@ -88,8 +91,9 @@ cameras:
 		},
 		Sanitize: Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
 		Cameras: []Camera{
-			{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", PasswordFile: pwFile, Transport: "tcp", OnDemand: true},
-			{ID: "gate-south", Name: "gate-south", URL: "rtsp://10.20.0.13/live", Transport: "auto"},
+			{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", PasswordFile: pwFile, Transport: "tcp", OnDemand: true,
+				AdminURL: "https://10.20.0.12:8443", Vendor: "hikvision"},
+			{ID: "gate-south", Name: "gate-south", URL: "rtsp://10.20.0.13/live", Transport: "auto", Vendor: "auto"},
 		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -260,7 +264,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"http.listen", "http.tls_cert", "http.tls_key", "http.cors_origins", "rtsp.listen", "rtsp.allow_basic_without_tls",
 		"rtsp.udp_rtp_listen", "rtsp.udp_rtcp_listen",
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
-		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "state_dir",
+		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "camera_network.harden_interval", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
 		"auth.oidc.issuer", "auth.oidc.client_id", "auth.oidc.client_secret_file", "auth.oidc.redirect_url",
 		"auth.oidc.ca_file", "auth.oidc.groups_claim", "auth.oidc.username_claim", "auth.oidc.scopes",
@@ -273,7 +277,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 42 {
+	if len(keys) != 43 {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {

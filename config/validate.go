@@ -87,6 +87,9 @@ func (c *Config) Validate() []FieldError {
 	v.listen("metrics.listen", c.Metrics.Listen, true)
 	v.listen("camera_network.dns_listen", c.CameraNetwork.DNSListen, true)
 	v.listen("camera_network.ntp_listen", c.CameraNetwork.NTPListen, true)
+	if _, err := ParseHardenInterval(c.CameraNetwork.HardenInterval); err != nil {
+		v.add("camera_network.harden_interval", err.Error())
+	}
 	v.tcpCollisions(c)
 	if strings.TrimSpace(c.StateDir) == "" {
 		v.add("state_dir", "must not be empty")
@@ -412,6 +415,7 @@ func (v *validator) cameras(cams []Camera) {
 		default:
 			v.add(f+".transport", "must be auto, tcp or udp")
 		}
+		v.cameraAdmin(f, c)
 		c.filePassword = ""
 		if urlHasUser && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
 			v.add(f+".url", "has credentials and username/password/password_file is also set; use one")
