@@ -201,7 +201,7 @@ func (c *Client) authorization(auth bool, method, pathQuery string, body []byte)
 	if u, err := url.Parse(pathQuery); err == nil {
 		uri = u.RequestURI() // exactly the request-target Go will send
 	}
-	return c.chal.authorization(method, uri, c.Username, c.Password, c.nc, body)
+	return c.chal.authorization(method, uri, c.Username, c.Password, c.nc, randomHex(16), body)
 }
 
 // roundTrip sends one request and reads the whole answer within bounds.

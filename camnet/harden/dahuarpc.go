@@ -29,6 +29,10 @@ type dahuaRPC struct {
 	mu      sync.Mutex
 	session string
 	id      int
+	// written holds the tables set in this run: a later change to the
+	// same config name starts from them, not from the camera's running
+	// values (which a camera needing a reboot still reports).
+	written map[string][]byte
 }
 
 const (
@@ -229,7 +233,15 @@ func (d *dahuaRPC) setConfig(ctx context.Context, name string, changes map[strin
 	if len(changes) == 0 {
 		return Outcome{}, nil
 	}
-	table, err := d.rawTable(ctx, name)
+	var table any
+	var err error
+	if b, ok := d.written[name]; ok {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		err = dec.Decode(&table)
+	} else {
+		table, err = d.rawTable(ctx, name)
+	}
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -248,6 +260,12 @@ func (d *dahuaRPC) setConfig(ctx context.Context, name string, changes map[strin
 	}
 	if !a.ok() {
 		return Outcome{}, fmt.Errorf("configManager.setConfig %s: %s", name, a.errText())
+	}
+	if b, err := json.Marshal(table); err == nil {
+		if d.written == nil {
+			d.written = map[string][]byte{}
+		}
+		d.written[name] = b
 	}
 	var p struct {
 		Options []string `json:"options"`

@@ -30,7 +30,12 @@ const (
 	maxChallengeValue  = 1024
 )
 
-var errBadChallenge = errors.New("malformed WWW-Authenticate header")
+var (
+	errBadChallenge = errors.New("malformed WWW-Authenticate header")
+	// errNoUsableAuth: the camera asks for authentication cordon will not
+	// or cannot give; nothing else on that camera can work.
+	errNoUsableAuth = errors.New("no usable authentication")
+)
 
 // parseChallenges parses the WWW-Authenticate header values of an answer
 // into challenges (a camera may send Digest and Basic, in one header or
@@ -167,15 +172,15 @@ func pickChallenge(cs []challenge, allowBasic bool) (challenge, error) {
 	switch {
 	case digest != nil:
 		if len(digest.qop) > 0 && !hasQop(digest.qop, "auth") && !hasQop(digest.qop, "auth-int") {
-			return challenge{}, errors.New("camera offers Digest only with an unknown qop")
+			return challenge{}, fmt.Errorf("%w: camera offers Digest only with an unknown qop", errNoUsableAuth)
 		}
 		return *digest, nil
 	case basic != nil && allowBasic:
 		return *basic, nil
 	case basic != nil:
-		return challenge{}, errors.New("camera offers only Basic authentication over plain HTTP; cordon sends camera passwords with Digest only (or Basic over https)")
+		return challenge{}, fmt.Errorf("%w: camera offers only Basic authentication over plain HTTP; cordon sends camera passwords with Digest only (or Basic over https)", errNoUsableAuth)
 	}
-	return challenge{}, errors.New("camera asks for authentication cordon does not speak (no Digest MD5/SHA-256)")
+	return challenge{}, fmt.Errorf("%w: camera asks for authentication cordon does not speak (no Digest MD5/SHA-256)", errNoUsableAuth)
 }
 
 func rankAlg(a string) int {
@@ -212,8 +217,9 @@ func hexOf(h func() hash.Hash, s string) string {
 }
 
 // authorization builds the Authorization header value for one request.
-// uri is the request-target exactly as sent; body is hashed for auth-int.
-func (c challenge) authorization(method, uri, user, pass string, nc uint32, body []byte) (string, error) {
+// uri is the request-target exactly as sent; body is hashed for auth-int;
+// cnonce is fresh randomness (randomHex).
+func (c challenge) authorization(method, uri, user, pass string, nc uint32, cnonce string, body []byte) (string, error) {
 	if c.scheme == "basic" {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)), nil
 	}
@@ -221,7 +227,6 @@ func (c challenge) authorization(method, uri, user, pass string, nc uint32, body
 		return "", errors.New("camera username contains a quote, backslash or line break")
 	}
 	h, _ := digestHash(c.algorithm)
-	cnonce := randomHex(16)
 	ha1 := hexOf(h, user+":"+c.realm+":"+pass)
 	if strings.HasSuffix(c.algorithm, "-SESS") {
 		ha1 = hexOf(h, ha1+":"+c.nonce+":"+cnonce)

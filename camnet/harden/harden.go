@@ -221,5 +221,5 @@ func fatal(err error) bool {
 		return false
 	}
 	var ue *unreachableError
-	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrRedirect) || errors.As(err, &ue)
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrRedirect) || errors.Is(err, errNoUsableAuth) || errors.As(err, &ue)
 }

@@ -47,7 +47,7 @@ func (h *hikvision) ntp(w Wanted) Setting {
 			mode := "manual"
 			if w.NTP.IsValid() {
 				mode = "NTP"
-				s, err := h.get(ctx, isapiNTPServer)
+				s, err := h.getForWrite(ctx, isapiNTPServer)
 				if err != nil {
 					return out, err
 				}
@@ -61,7 +61,7 @@ func (h *hikvision) ntp(w Wanted) Setting {
 					return out, err
 				}
 			}
-			t, err := h.get(ctx, isapiTime)
+			t, err := h.getForWrite(ctx, isapiTime)
 			if err != nil {
 				return out, err
 			}
@@ -94,7 +94,7 @@ func (h *hikvision) dns(w Wanted) Setting {
 			return Reading{Have: dnsHave(servers), OK: w.dnsOK(servers)}, nil
 		},
 		Apply: func(ctx context.Context) (Outcome, error) {
-			doc, err := h.get(ctx, isapiIPAddress)
+			doc, err := h.getForWrite(ctx, isapiIPAddress)
 			if err != nil {
 				return Outcome{}, err
 			}
@@ -107,8 +107,12 @@ func (h *hikvision) dns(w Wanted) Setting {
 }
 
 func (h *hikvision) gateway(w Wanted) Setting {
-	read := func(ctx context.Context) (*node, Reading, bool, error) {
-		doc, err := h.get(ctx, isapiIPAddress)
+	read := func(ctx context.Context, forWrite bool) (*node, Reading, bool, error) {
+		get := h.get
+		if forWrite {
+			get = h.getForWrite
+		}
+		doc, err := get(ctx, isapiIPAddress)
 		if err != nil {
 			return nil, Reading{}, false, err
 		}
@@ -126,11 +130,11 @@ func (h *hikvision) gateway(w Wanted) Setting {
 	return Setting{
 		Name: SettingGateway, Want: "none",
 		Read: func(ctx context.Context) (Reading, error) {
-			_, rd, _, err := read(ctx)
+			_, rd, _, err := read(ctx, false)
 			return rd, err
 		},
 		Apply: func(ctx context.Context) (Outcome, error) {
-			doc, _, none, err := read(ctx)
+			doc, _, none, err := read(ctx, true)
 			if err != nil || !none {
 				return Outcome{}, err
 			}

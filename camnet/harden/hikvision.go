@@ -15,8 +15,15 @@ import (
 // /ISAPI/System/time/ntpServers/1 with addressingFormatType/ipAddress/
 // portNo, ResponseStatus statusCode 1 = OK, 7 = Reboot Required). Every
 // change is a read-modify-write of the camera's own document, so fields
-// cordon does not know are sent back unchanged.
-type hikvision struct{ c *Client }
+// cordon does not know are sent back unchanged. A document written in this
+// run is modified from what was written, not re-read: a camera that
+// applies changes only after a reboot still reads back its old values,
+// and a second change to the same document (DNS, then gateway) must not
+// undo the first.
+type hikvision struct {
+	c       *Client
+	written map[string][]byte // path -> body last PUT in this run
+}
 
 const (
 	isapiDeviceInfo = "/ISAPI/System/deviceInfo"
@@ -73,12 +80,25 @@ func (h *hikvision) get(ctx context.Context, path string) (*node, error) {
 	return doc, nil
 }
 
+// getForWrite returns the document to modify: the one written earlier in
+// this run, or the camera's.
+func (h *hikvision) getForWrite(ctx context.Context, path string) (*node, error) {
+	if b, ok := h.written[path]; ok {
+		return parseXML(b)
+	}
+	return h.get(ctx, path)
+}
+
 // put writes an ISAPI document (nil = empty body) and interprets the
 // ResponseStatus.
 func (h *hikvision) put(ctx context.Context, path string, doc *node) (Outcome, error) {
 	var body []byte
 	if doc != nil {
 		body = doc.marshal()
+		if h.written == nil {
+			h.written = map[string][]byte{}
+		}
+		h.written[path] = body
 	}
 	r, err := h.c.Do(ctx, http.MethodPut, path, "application/xml", body)
 	if err != nil {
@@ -163,7 +183,7 @@ func (h *hikvision) flag(name, path, item string, optional bool) Setting {
 			return Reading{Have: onOff(on, len(es)), OK: on == 0}, nil
 		},
 		Apply: func(ctx context.Context) (Outcome, error) {
-			doc, err := h.get(ctx, path)
+			doc, err := h.getForWrite(ctx, path)
 			if err != nil {
 				return Outcome{}, err
 			}
@@ -233,7 +253,7 @@ func (h *hikvision) email() Setting {
 			return Reading{Have: "smtp " + strings.Join(servers, ", ")}, nil
 		},
 		Apply: func(ctx context.Context) (Outcome, error) {
-			doc, err := h.get(ctx, isapiMailing)
+			doc, err := h.getForWrite(ctx, isapiMailing)
 			if err != nil {
 				return Outcome{}, err
 			}

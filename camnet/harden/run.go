@@ -36,7 +36,7 @@ func Run(ctx context.Context, t Target, w Wanted, o Options) CameraResult {
 	for _, s := range settings {
 		if stop != nil {
 			res.Settings = append(res.Settings, SettingResult{Name: s.Name, Want: s.Want, Have: "?",
-				Status: StatusUnknown, Detail: "not checked: " + stop.Error()})
+				Status: StatusUnknown, Detail: describe(t.Camera, s.Name, fmt.Errorf("not checked: %w", stop))})
 			continue
 		}
 		r, err := checkOne(cctx, t.Camera, s, o.Apply)

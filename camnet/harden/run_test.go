@@ -3,6 +3,7 @@ package harden
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"cordon/democam"
 )
@@ -95,5 +96,82 @@ func TestDahuaDryApplyDry(t *testing.T) {
 				t.Fatalf("second dry run: %+v", again)
 			}
 		})
+	}
+}
+
+func TestNeedsReboot(t *testing.T) {
+	for _, tc := range []struct {
+		name, vendor string
+		cgiOff       bool
+		pending      string // status after apply without --reboot
+		key, want    string
+	}{
+		{"hikvision statusCode 7", democam.VendorHikvision, false, StatusNeedsReboot, "EZVIZ.enabled", "false"},
+		{"dahua cgi reads back old", democam.VendorDahua, false, StatusNotApplied, "T2UServer.Enable", "false"},
+		{"dahua rpc2 NeedReboot", democam.VendorDahua, true, StatusNeedsReboot, "T2UServer.Enable", "false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam := startVendor(t, &democam.VendorAPI{Vendor: tc.vendor, NeedsReboot: true, CGIDisabled: tc.cgiOff,
+				RebootDowntime: 100 * time.Millisecond}, "127.0.0.25")
+			tg := targetOf(t, "cam", cam.URL(), tc.vendor)
+			o := fastOptions()
+			o.Apply = true
+			res := runT(t, tg, o)
+			if res.OK() || res.Rebooted || cam.Reboots() != 0 {
+				t.Fatalf("without --reboot: ok=%v rebooted=%v reboots=%d", res.OK(), res.Rebooted, cam.Reboots())
+			}
+			name := SettingHikConnect
+			if tc.vendor == democam.VendorDahua {
+				name = SettingEasy4IP
+			}
+			if s := statusOf(res, name); s.Status != tc.pending || s.OK || !strings.Contains(s.Detail, "--reboot") {
+				t.Fatalf("pending status: %+v", s)
+			}
+			o.Reboot = true
+			res = runT(t, tg, o)
+			if !res.OK() || !res.Rebooted || cam.Reboots() != 1 {
+				t.Fatalf("with --reboot: ok=%v rebooted=%v reboots=%d error=%q\n%+v", res.OK(), res.Rebooted, cam.Reboots(), res.Error, res.Settings)
+			}
+			if got := cam.Setting(tc.key); got != tc.want {
+				t.Fatalf("after reboot %s = %q", tc.key, got)
+			}
+			if again := runT(t, tg, fastOptions()); !again.OK() || cam.Reboots() != 1 {
+				t.Fatalf("dry run after reboot: %+v", again)
+			}
+		})
+	}
+}
+
+func TestWrongCredentialsAndVendor(t *testing.T) {
+	hik := startVendor(t, &democam.VendorAPI{Vendor: democam.VendorHikvision}, "127.0.0.26")
+	dah := startVendor(t, &democam.VendorAPI{Vendor: democam.VendorDahua}, "127.0.0.27")
+	bad := targetOf(t, "gate", hik.URL(), "auto")
+	bad.Password = "wrong-" + camPass
+	res := runT(t, bad, fastOptions())
+	if res.OK() || !strings.Contains(res.Settings[0].Detail, "refused the credentials") {
+		t.Fatalf("wrong password: %+v", res.Settings[0])
+	}
+	for _, s := range res.Settings[1:] {
+		if s.Status != StatusUnknown || !strings.Contains(s.Detail, "camera gate: "+s.Name+": not checked") {
+			t.Fatalf("after refused credentials: %+v", s)
+		}
+	}
+	for _, tc := range []struct{ url, vendor, want string }{
+		{hik.URL(), "dahua", "does not answer like a Dahua camera"},
+		{dah.URL(), "hikvision", "does not answer like a Hikvision camera"},
+		{dah.URL(), "onvif", "ONVIF hardening is not in this build"},
+	} {
+		res := runT(t, targetOf(t, "cam-x", tc.url, tc.vendor), fastOptions())
+		if !strings.Contains(res.Error, "camera cam-x: ") || !strings.Contains(res.Error, tc.want) || len(res.Settings) != 0 {
+			t.Errorf("vendor %s: error %q", tc.vendor, res.Error)
+		}
+	}
+	if n := len(hik.Requests()) + len(dah.Requests()); n != 0 {
+		t.Fatalf("%d authenticated requests reached the cameras with a wrong vendor", n)
+	}
+	for _, r := range []CameraResult{res} {
+		if strings.Contains(r.Error+r.Settings[0].Detail, camPass) {
+			t.Fatal("secret in an error")
+		}
 	}
 }
