@@ -77,8 +77,7 @@ func (v *VendorAPI) serveCGI(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/cgi-bin/magicBox.cgi" && action == "getDeviceType":
 		_, _ = w.Write([]byte("type=IPC-HFW2431S\r\n"))
 	case r.URL.Path == "/cgi-bin/magicBox.cgi" && action == "reboot":
-		_, _ = w.Write([]byte("OK\r\n"))
-		v.rebootAfter(w)
+		v.answerThenReboot(w, r, "text/plain", []byte("OK\r\n"))
 	case action == "getConfig":
 		cfg := v.configOf(q.Get("name"))
 		if len(cfg) == 0 {
@@ -158,10 +157,13 @@ func (v *VendorAPI) serveRPC(w http.ResponseWriter, r *http.Request) {
 	v.requests = append(v.requests, "RPC "+req.Method)
 	v.mu.Unlock()
 	a := v.rpcCall(req)
-	answer(a)
 	if req.Method == "magicBox.reboot" && a["result"] == true {
-		v.rebootAfter(w)
+		a["id"] = req.ID
+		b, _ := json.Marshal(a)
+		v.answerThenReboot(w, r, "application/json", b)
+		return
 	}
+	answer(a)
 }
 
 // rpcLogin is the two-step global.login.

@@ -112,8 +112,7 @@ func (v *VendorAPI) serveISAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	path := r.URL.Path
 	if path == "/ISAPI/System/reboot" && r.Method == http.MethodPut {
-		isapiStatus(w, path, http.StatusOK, "1", "OK", "ok")
-		v.rebootAfter(w)
+		v.answerThenReboot(w, r, "application/xml", []byte(isapiStatusDoc(path, "1", "OK", "ok")))
 		return
 	}
 	doc, ok := isapiDocs[path]
@@ -162,8 +161,12 @@ func (v *VendorAPI) serveISAPI(w http.ResponseWriter, r *http.Request) {
 func isapiStatus(w http.ResponseWriter, path string, status int, code, text, sub string) {
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(status)
-	_, _ = fmt.Fprint(w, withNS(`<ResponseStatus><requestURL>`+esc(path)+`</requestURL><statusCode>`+code+
-		`</statusCode><statusString>`+text+`</statusString><subStatusCode>`+sub+`</subStatusCode></ResponseStatus>`))
+	_, _ = fmt.Fprint(w, isapiStatusDoc(path, code, text, sub))
+}
+
+func isapiStatusDoc(path, code, text, sub string) string {
+	return withNS(`<ResponseStatus><requestURL>` + esc(path) + `</requestURL><statusCode>` + code +
+		`</statusCode><statusString>` + text + `</statusString><subStatusCode>` + sub + `</subStatusCode></ResponseStatus>`)
 }
 
 // leafValues maps the element paths of a PUT body ("EZVIZ/enabled") to

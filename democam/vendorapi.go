@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -321,9 +322,13 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// rebootAfter answers have been flushed; the reboot starts now, tracked
-// so that Close waits for it.
-func (v *VendorAPI) rebootAfter(w http.ResponseWriter) {
+// answerThenReboot sends a complete answer (with Content-Length, flushed)
+// and then reboots once the handler has returned, tracked so that Close
+// waits for it.
+func (v *VendorAPI) answerThenReboot(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -335,6 +340,7 @@ func (v *VendorAPI) rebootAfter(w http.ResponseWriter) {
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
+		<-r.Context().Done() // the handler returned: the answer is out
 		v.reboot()
 	}()
 }

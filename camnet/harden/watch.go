@@ -63,6 +63,9 @@ type Watcher struct {
 	// Ticker makes the periodic tick (nil = time.NewTicker); tests inject
 	// their own channel.
 	Ticker func(time.Duration) (<-chan time.Time, func())
+	// OnResult, when set, is called after each recorded result (outside
+	// the watcher's locks), e.g. to push it to an admin page.
+	OnResult func(CameraResult)
 
 	log     *slog.Logger
 	metrics *Metrics
@@ -395,6 +398,9 @@ func (w *Watcher) record(id string, st *camState, res CameraResult, applied bool
 		w.audit(audit.HardeningDrift, "", id, prefix+strings.Join(drifted, "; "))
 	case res.OK() && wasBad:
 		w.audit(audit.CameraHardened, "", id, "all settings as wanted again (changed outside serve, e.g. cordon harden --apply)")
+	}
+	if w.OnResult != nil {
+		w.OnResult(res)
 	}
 }
 
