@@ -120,7 +120,8 @@ type Options struct {
 	CameraTimeout time.Duration
 	// RebootDown and RebootUp bound waiting for the camera to go away and
 	// to answer again after a reboot (0 = 2 min, 5 min); PollEvery is the
-	// probing interval (0 = 3 s).
+	// probing interval (0 = 500 ms: a camera that restarts quickly must not
+	// slip between two probes).
 	RebootDown, RebootUp, PollEvery time.Duration
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time

@@ -176,7 +176,7 @@ func TestWanted(t *testing.T) {
 			t.Errorf("%s/%s: %q %v %v", tc.ip, tc.mask, want, none, err)
 		}
 	}
-	if want, none, _ := (Wanted{}).gatewayDecision("10.0.0.1", "255.0.0.0"); none || !strings.Contains(want, "unchanged") {
+	if want, none, _ := (Wanted{}).gatewayDecision("10.0.0.1", "255.0.0.0"); none || !strings.Contains(want, "kept") {
 		t.Fatal("no cordon address: gateway must be kept")
 	}
 	if got := clean("a\x1b[31mb\nc"+strings.Repeat("x", 100), 10); strings.ContainsAny(got, "\x1b\n") || len([]rune(got)) != 11 {

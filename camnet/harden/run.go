@@ -119,11 +119,11 @@ func rebootAndReread(ctx context.Context, camera string, v Vendor, settings []Se
 		res.Error = describe(camera, "reboot", err)
 		return
 	}
-	if err := waitProbe(ctx, v, false, orDefault(o.RebootDown, 2*time.Minute), orDefault(o.PollEvery, 3*time.Second)); err != nil {
+	if err := waitProbe(ctx, v, false, orDefault(o.RebootDown, 2*time.Minute), orDefault(o.PollEvery, 500*time.Millisecond)); err != nil {
 		res.Error = describe(camera, "reboot", errors.New("the camera did not go down to restart"))
 		return
 	}
-	if err := waitProbe(ctx, v, true, orDefault(o.RebootUp, 5*time.Minute), orDefault(o.PollEvery, 3*time.Second)); err != nil {
+	if err := waitProbe(ctx, v, true, orDefault(o.RebootUp, 5*time.Minute), orDefault(o.PollEvery, 500*time.Millisecond)); err != nil {
 		res.Error = describe(camera, "reboot", errors.New("the camera did not answer again after its restart"))
 		return
 	}

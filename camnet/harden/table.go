@@ -22,7 +22,7 @@ func PrintTable(w io.Writer, results []CameraResult) error {
 			notes = append(notes, r.Error)
 		}
 		for _, s := range r.Settings {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Camera, s.Name, clean(s.Want, 60), clean(s.Have, 48), s.Status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Camera, s.Name, clean(s.Want, 48), clean(s.Have, 48), s.Status)
 			if s.Detail != "" {
 				notes = append(notes, s.Detail)
 			}

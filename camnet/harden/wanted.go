@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -81,7 +82,7 @@ func emptyAddr(s string) bool { return s == "" || s == "0.0.0.0" }
 func dnsHave(servers []string) string {
 	var set []string
 	for _, s := range servers {
-		if !emptyAddr(s) {
+		if !emptyAddr(s) && !slices.Contains(set, s) {
 			set = append(set, s)
 		}
 	}
@@ -153,7 +154,7 @@ func ntpHave(enabled bool, server string, port int) string {
 // strictly better. It returns the want and whether "none" is wanted.
 func (w Wanted) gatewayDecision(ip, mask string) (string, bool, error) {
 	if len(w.Cordon) == 0 {
-		return "unchanged (no camera-side address configured)", false, nil
+		return "kept (no camera-side address)", false, nil
 	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil || !a.Is4() {
@@ -170,7 +171,7 @@ func (w Wanted) gatewayDecision(ip, mask string) (string, bool, error) {
 	pfx := netip.PrefixFrom(a, ones).Masked()
 	for _, c := range w.Cordon {
 		if !pfx.Contains(c) {
-			return fmt.Sprintf("unchanged (cordon %s is outside the camera's subnet %s)", c, pfx), false, nil
+			return fmt.Sprintf("kept (cordon %s not in %s)", c, pfx), false, nil
 		}
 	}
 	return "none", true, nil

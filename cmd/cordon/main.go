@@ -51,6 +51,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newHashPasswordCmd(),
 		newAuditCmd(),
 		newDoctorCmd(),
+		newHardenCmd(),
 		newVersionCmd(),
 	)
 	return root
