@@ -1,6 +1,7 @@
 package democam
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/subtle"
 	"encoding/hex"
@@ -61,6 +62,7 @@ type VendorAPI struct {
 	pending  map[string]string // NeedsReboot: stored, not yet running
 	requests []string
 	reboots  int
+	rebootCh chan struct{} // closed (and replaced) at each completed reboot
 	nonce    string
 	sessions map[string]bool // RPC2
 	addr     string
@@ -90,6 +92,7 @@ func (v *VendorAPI) Initialize() error {
 	}
 	v.running = v.factory(host)
 	v.sessions = map[string]bool{}
+	v.rebootCh = make(chan struct{})
 	v.nonce = randomHexString(16)
 	v.addr = v.Listen
 	return v.serve()
@@ -182,6 +185,23 @@ func (v *VendorAPI) Reboots() int {
 	return v.reboots
 }
 
+// WaitReboots waits until n reboots have completed (or ctx ends).
+func (v *VendorAPI) WaitReboots(ctx context.Context, n int) error {
+	for {
+		v.mu.Lock()
+		done, ch := v.reboots >= n, v.rebootCh
+		v.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // read returns a setting as the camera runs it.
 func (v *VendorAPI) read(key string) string {
 	v.mu.Lock()
@@ -238,6 +258,8 @@ func (v *VendorAPI) reboot() {
 		}
 		v.nonce, v.sessions = randomHexString(16), map[string]bool{}
 		v.reboots++
+		close(v.rebootCh)
+		v.rebootCh = make(chan struct{})
 		if err := v.serve(); err != nil {
 			v.log.Error("democam: vendor API did not come back after reboot", "error", err)
 		}
