@@ -303,17 +303,20 @@ func (d *dahuaCGI) probe(ctx context.Context) error {
 
 func (d *dahuaCGI) close(context.Context) {}
 
-// dahuaCGIStatus: 200 passes; 400 with "Error" is the CGI's answer for a
-// config name it does not have (ErrAbsent); then the generic meanings.
+// dahuaCGIStatus: 200 passes; 400 "Error / Bad Request!" is the CGI's
+// answer for a config name it does not have (ErrAbsent); any other
+// "Error" is an error (a camera without the right must never look like
+// one without the feature); then the generic meanings.
 func dahuaCGIStatus(r *Response) error {
-	if r.Status == http.StatusOK {
-		if bytes.HasPrefix(bytes.TrimSpace(r.Body), []byte("Error")) {
-			return errors.New("camera answered Error")
+	body := bytes.TrimSpace(r.Body)
+	if bytes.HasPrefix(body, []byte("Error")) {
+		if r.Status == http.StatusBadRequest && bytes.Contains(body, []byte("Bad Request")) && len(body) < 64 {
+			return ErrAbsent
 		}
-		return nil
+		return fmt.Errorf("camera answered %d %q", r.Status, clean(strings.Join(strings.Fields(string(body)), " "), 60))
 	}
-	if r.Status == http.StatusBadRequest && bytes.HasPrefix(bytes.TrimSpace(r.Body), []byte("Error")) {
-		return ErrAbsent
+	if r.Status == http.StatusOK {
+		return nil
 	}
 	if err := checkStatus(r); err != nil {
 		return err

@@ -164,6 +164,10 @@ type CameraResult struct {
 	Error string `json:"error,omitempty"`
 	// Rebooted: cordon rebooted the camera (--reboot) during this run.
 	Rebooted bool `json:"rebooted,omitempty"`
+	// AuthRefused: the camera refused the credentials. Retrying at every
+	// camera connect could lock the account (and with it the RTSP pull),
+	// so the watcher waits for the next periodic check or new credentials.
+	AuthRefused bool `json:"-"`
 }
 
 // OK reports whether every setting is as wanted.

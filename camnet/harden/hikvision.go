@@ -127,8 +127,11 @@ func (h *hikvision) put(ctx context.Context, path string, doc *node) (Outcome, e
 func isapiStatusError(r *Response) error {
 	if st, err := parseXML(r.Body); err == nil && st.local == "ResponseStatus" {
 		sub := st.child("subStatusCode").value()
-		if strings.EqualFold(sub, "notSupport") {
+		switch {
+		case strings.EqualFold(sub, "notSupport"):
 			return ErrAbsent
+		case strings.EqualFold(sub, "lowPrivilege"):
+			return ErrForbidden
 		}
 		if r.Status == http.StatusForbidden || r.Status == http.StatusBadRequest {
 			return fmt.Errorf("camera answered %d, statusCode %s (%s)", r.Status,

@@ -44,6 +44,9 @@ func Run(ctx context.Context, t Target, w Wanted, o Options) CameraResult {
 		if fatal(err) {
 			stop = err
 		}
+		if errors.Is(err, ErrUnauthorized) {
+			res.AuthRefused = true
+		}
 	}
 	if o.Apply && o.Reboot && stop == nil && pendingReboot(&res) {
 		rebootAndReread(ctx, t.Camera, v, settings, o, &res)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +90,9 @@ type camState struct {
 	known  map[string]bool // last known ok per setting
 	last   time.Time       // start of the last check
 	timer  *time.Timer     // a deferred on-demand check
+	// refused: the camera refused the credentials at the last check; no
+	// on-demand checks until the next periodic one or new credentials.
+	refused bool
 }
 
 // Initialize starts the workers and the periodic check, and queues a
@@ -166,8 +170,13 @@ func (w *Watcher) SetTargets(ts []Target) {
 	for _, t := range ts {
 		next[t.Camera] = t
 		w.order = append(w.order, t.Camera)
-		if w.cams[t.Camera] == nil {
+		st := w.cams[t.Camera]
+		if st == nil {
 			w.cams[t.Camera] = &camState{known: map[string]bool{}}
+			continue
+		}
+		if old := w.targets[t.Camera]; old.Username != t.Username || old.Password != t.Password || urlString(old.Base) != urlString(t.Base) {
+			st.refused = false
 		}
 	}
 	for id, st := range w.cams {
@@ -189,6 +198,13 @@ func (w *Watcher) SetTargets(ts []Target) {
 	}
 }
 
+func urlString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
+}
+
 // CheckAll queues a check of every camera.
 func (w *Watcher) CheckAll() {
 	w.mu.Lock()
@@ -206,6 +222,10 @@ func (w *Watcher) CameraConnected(id string) {
 	defer w.mu.Unlock()
 	st := w.cams[id]
 	if st == nil || w.closed || w.wake == nil {
+		return
+	}
+	if st.refused {
+		w.log.Debug("hardening check at connect skipped: the camera refused the credentials last time", "camera", id)
 		return
 	}
 	if wait := st.last.Add(w.MinGap).Sub(w.Now()); !st.last.IsZero() && wait > 0 {
@@ -382,6 +402,7 @@ func (w *Watcher) record(id string, st *camState, res CameraResult, applied bool
 	}
 	r := res
 	st.result = &r
+	st.refused = res.AuthRefused
 	w.mu.Unlock()
 	if w.metrics != nil {
 		w.metrics.observe(id, &res)

@@ -268,3 +268,37 @@ func TestWatcherUnreachableIsNotDrift(t *testing.T) {
 		t.Fatal("unreachable camera: gauge must be 0 and nothing audited")
 	}
 }
+
+func TestWatcherStopsOnRefusedCredentials(t *testing.T) {
+	hik := startVendor(t, &democam.VendorAPI{Vendor: democam.VendorHikvision}, "127.0.0.64")
+	bad := targetOf(t, "gate", hik.URL(), "hikvision")
+	bad.Password = "wrong"
+	results := make(chan CameraResult, 8)
+	w := &Watcher{Wanted: testWanted, Options: fastOptions(), MinGap: time.Millisecond, OnResult: func(r CameraResult) { results <- r },
+		Ticker: func(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }}
+	w.SetTargets([]Target{bad})
+	if err := w.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if r := <-results; !r.AuthRefused {
+		t.Fatalf("first check: %+v", r)
+	}
+	w.CameraConnected("gate") // must not try the wrong password again
+	w.mu.Lock()
+	queued := len(w.queue)
+	w.mu.Unlock()
+	if queued != 0 {
+		t.Fatal("a camera that refused the credentials was queued at connect")
+	}
+	good := bad
+	good.Password = camPass
+	w.SetTargets([]Target{good}) // new credentials: checked again
+	if r := <-results; r.AuthRefused || !strings.Contains(r.Settings[0].Status, StatusDrift) {
+		t.Fatalf("after new credentials: %+v", r.Settings[0])
+	}
+	w.CameraConnected("gate")
+	if r := <-results; r.Camera != "gate" {
+		t.Fatal("connect after good credentials not checked")
+	}
+}
