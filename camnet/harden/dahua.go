@@ -169,6 +169,9 @@ func (d *dahua) dns(w Wanted) Setting {
 			if err != nil {
 				return Reading{}, err
 			}
+			if _, ok := cfg[p+"DnsServers[0]"]; !ok {
+				return Reading{}, errors.New("getConfig Network: the answer has no DnsServers")
+			}
 			servers := []string{cfg[p+"DnsServers[0]"], cfg[p+"DnsServers[1]"]}
 			return Reading{Have: dnsHave(servers), OK: w.dnsOK(servers)}, nil
 		},
@@ -193,7 +196,10 @@ func (d *dahua) gateway(w Wanted) Setting {
 		if err != nil {
 			return Reading{}, "", false, fmt.Errorf("getConfig Network: %w", err)
 		}
-		gw := cfg[p+"DefaultGateway"]
+		gw, ok := cfg[p+"DefaultGateway"]
+		if !ok && none {
+			return Reading{}, "", false, errors.New("getConfig Network: the answer has no DefaultGateway")
+		}
 		have := gw
 		if emptyAddr(gw) {
 			have = "none"

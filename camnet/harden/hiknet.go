@@ -2,6 +2,7 @@ package harden
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -17,7 +18,11 @@ func (h *hikvision) ntpRead(ctx context.Context) (bool, string, int, error) {
 	if err != nil {
 		return false, "", 0, err
 	}
-	if !strings.EqualFold(t.child("timeMode").value(), "NTP") {
+	mode := t.child("timeMode")
+	if mode == nil {
+		return false, "", 0, reqError("GET", isapiTime, errors.New("the answer has no timeMode"))
+	}
+	if !strings.EqualFold(mode.value(), "NTP") {
 		return false, "", 0, nil
 	}
 	s, err := h.get(ctx, isapiNTPServer)
@@ -87,6 +92,9 @@ func (h *hikvision) dns(w Wanted) Setting {
 			if err != nil {
 				return Reading{}, err
 			}
+			if doc.path("PrimaryDNS", "ipAddress") == nil {
+				return Reading{}, reqError("GET", isapiIPAddress, errors.New("the answer has no PrimaryDNS"))
+			}
 			var servers []string
 			for _, n := range dnsNodes(doc) {
 				servers = append(servers, n.value())
@@ -120,7 +128,11 @@ func (h *hikvision) gateway(w Wanted) Setting {
 		if err != nil {
 			return nil, Reading{}, false, reqError("GET", isapiIPAddress, err)
 		}
-		gw := doc.path("DefaultGateway", "ipAddress").value()
+		gwNode := doc.path("DefaultGateway", "ipAddress")
+		if gwNode == nil && none {
+			return nil, Reading{}, false, reqError("GET", isapiIPAddress, errors.New("the answer has no DefaultGateway"))
+		}
+		gw := gwNode.value()
 		have := gw
 		if emptyAddr(gw) {
 			have = "none"

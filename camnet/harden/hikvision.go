@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -77,7 +78,30 @@ func (h *hikvision) get(ctx context.Context, path string) (*node, error) {
 	if err != nil {
 		return nil, reqError("GET", path, err)
 	}
+	if doc.local == "ResponseStatus" { // some firmware answers 200 with a status
+		return nil, reqError("GET", path, isapiStatusError(&Response{Status: http.StatusForbidden, Body: r.Body}))
+	}
+	if roots, ok := isapiRoots[path]; ok && !slices.Contains(roots, doc.local) {
+		return nil, reqError("GET", path, fmt.Errorf("unexpected <%s> document", clean(doc.local, 40)))
+	}
 	return doc, nil
+}
+
+// isapiRoots are the root elements each document may have: anything else
+// is not an answer about that setting.
+var isapiRoots = map[string][]string{
+	"/ISAPI/System/Network/EZVIZ":      {"EZVIZ"},
+	"/ISAPI/System/Network/Ehome":      {"Ehome"},
+	"/ISAPI/System/Network/UPnP":       {"UPnP"},
+	"/ISAPI/System/Network/UPnP/ports": {"ports"},
+	"/ISAPI/System/Network/DDNS":       {"DDNSList", "DDNS"},
+	"/ISAPI/System/Network/ftp":        {"FTPNotificationList", "FTPNotification"},
+	"/ISAPI/System/Network/Bonjour":    {"Bonjour"},
+	isapiMailing:                       {"mailingList", "mailing"},
+	isapiTime:                          {"Time"},
+	isapiNTPServer:                     {"NTPServer"},
+	isapiIPAddress:                     {"IPAddress"},
+	isapiDeviceInfo:                    {"DeviceInfo"},
 }
 
 // getForWrite returns the document to modify: the one written earlier in

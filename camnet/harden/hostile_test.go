@@ -210,3 +210,32 @@ func TestClientNeverDialsElsewhere(t *testing.T) {
 		t.Fatal("a connection reached another host")
 	}
 }
+
+// A camera that answers, but not about the setting asked, never reads as
+// hardened: every setting is unknown, optional ones included.
+func TestGarbledAnswersAreUnknown(t *testing.T) {
+	for i, tc := range []struct{ vendor, realm, body string }{
+		{"hikvision", "hikvision", `<Other><enabled>false</enabled><timeMode>manual</timeMode></Other>`},
+		{"hikvision", "hikvision", `<ResponseStatus><statusCode>1</statusCode><subStatusCode>ok</subStatusCode></ResponseStatus>`},
+		{"dahua", "Login to 12ab", "table.Other.Enable=false\r\ntable.Other[0].Enable=false\r\n"},
+		{"dahua", "Login to 12ab", ""},
+	} {
+		cam := startHostile(t, "127.0.0."+itoa(50+i), func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "" {
+				w.Header().Set("WWW-Authenticate", `Digest realm="`+tc.realm+`", nonce="n", qop="auth"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			_, _ = w.Write([]byte(tc.body))
+		})
+		res := runT(t, targetOf(t, "garbled", cam.url, tc.vendor), fastOptions())
+		if res.Error != "" || len(res.Settings) < 10 {
+			t.Fatalf("%d: %+v", i, res)
+		}
+		for _, s := range res.Settings {
+			if s.OK || s.Status != StatusUnknown || !strings.HasPrefix(s.Detail, "camera garbled: "+s.Name+": ") {
+				t.Errorf("%d %s: %+v", i, s.Name, s)
+			}
+		}
+	}
+}
