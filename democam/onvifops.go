@@ -61,6 +61,7 @@ func (s *onvifServer) deviceOps() map[string]opFunc {
 		"GetNetworkProtocols":      func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getProtocols()) },
 		"SetNetworkProtocols":      func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setProtocols(r)) },
 		"GetDiscoveryMode":         func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(m.getDiscovery()) },
+		"GetNetworkInterfaces":     func(*soap.Element) ([]soap.Node, *soap.Fault) { return one(s.networkInterfaces()) },
 		"SetDiscoveryMode":         func(r *soap.Element) ([]soap.Node, *soap.Fault) { return wrap(m.setDiscovery(r)) },
 		"SetSystemFactoryDefault": func(*soap.Element) ([]soap.Node, *soap.Fault) {
 			s.cam.FactoryReset()
