@@ -11,7 +11,8 @@ import (
 
 // Vendor detection talks only to the configured admin host and sends no
 // credentials: it reads the answers to unauthenticated requests on each
-// vendor's API path. Fingerprints (FIELD-NOTES "Camera behaviour seen in
+// vendor's API path (ONVIF: GetSystemDateAndTime, which ONVIF answers
+// without credentials, asked only when neither ISAPI nor Dahua answered). Fingerprints (FIELD-NOTES "Camera behaviour seen in
 // the field"): Hikvision's web server calls itself Hikvision-Webs or
 // DNVRS-Webs (App-webs on newer firmware) and uses Digest realms such as
 // "hikvision", "DS-..." or "IP Camera(...)"; Dahua's Digest realm is
@@ -171,8 +172,12 @@ func detect(ctx context.Context, c *Client) (Vendor, error) {
 	case hik.api || dah.api:
 		return nil, fmt.Errorf("vendor is ambiguous (%s; %s): set the camera's vendor", hik.seen, dah.seen)
 	}
-	if v, err := resolveONVIF(ctx, c); err == nil {
-		return v, nil
+	onv, err := probeONVIF(ctx, c, false)
+	if err != nil {
+		return nil, err
 	}
-	return nil, errors.New("vendor not recognised (" + hik.seen + "; " + dah.seen + "): set the camera's vendor")
+	if onv.api {
+		return newONVIF(c)
+	}
+	return nil, errors.New("vendor not recognised (" + hik.seen + "; " + dah.seen + "; " + onv.seen + "): set the camera's vendor")
 }

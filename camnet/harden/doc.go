@@ -9,8 +9,10 @@
 // server, the DNS servers and the default gateway; compares them with the
 // wanted state (Wanted, from camera_network); and, when asked, sets them
 // and reads them back (Run). Hikvision is spoken over ISAPI, Dahua over
-// its configManager CGI or, when the CGI is off, its JSON-RPC; a Vendor
-// is a list of Settings, so another vendor (ONVIF) is a small adapter.
+// its configManager CGI or, when the CGI is off, its JSON-RPC, and any
+// other camera over ONVIF (WS-Discovery, NTP, DNS, gateway) through
+// camnet/onvif: a Vendor is a list of Settings, so ONVIF is a small
+// adapter.
 //
 // The camera is the attacker. Client connects only to the camera's
 // configured admin host and port, never follows a redirect, never uses a

@@ -3,6 +3,7 @@ package harden
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"cordon/internal/soap"
 )
 
 // hostileCamera serves handler on its own loopback host. It records
@@ -137,6 +140,19 @@ func TestHostileCameras(t *testing.T) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="hikvision"`)
 			w.WriteHeader(http.StatusUnauthorized)
 		}, "cordon sends camera passwords with Digest only", true},
+		{"onvif redirect", "auto", func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			if r.URL.Path == onvifDevicePath && strings.Contains(string(body), "GetSystemDateAndTime") {
+				w.Header().Set("Content-Type", soap.SOAP12.ContentType())
+				_, _ = w.Write((&soap.Message{Version: soap.SOAP12, Body: []soap.Node{soap.El("tds:GetSystemDateAndTimeResponse")}}).Bytes())
+				return
+			}
+			if r.URL.Path != onvifDevicePath {
+				http.NotFound(w, r)
+				return
+			}
+			http.Redirect(w, r, "http://"+other+onvifDevicePath, http.StatusTemporaryRedirect)
+		}, "redirect", true},
 		{"doctype bomb", "hikvision", func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Authorization") == "" {
 				hikChallenge(w)

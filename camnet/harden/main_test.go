@@ -58,6 +58,10 @@ func targetOf(t *testing.T, id, rawURL, vendor string) Target {
 	return Target{Camera: id, Base: u, Username: camUser, Password: camPass, Vendor: vendor}
 }
 
+func contextWithMinute() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Minute)
+}
+
 func runT(t *testing.T, tg Target, o Options) CameraResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -159,7 +159,7 @@ func TestWrongCredentialsAndVendor(t *testing.T) {
 	for _, tc := range []struct{ url, vendor, want string }{
 		{hik.URL(), "dahua", "does not answer like a Dahua camera"},
 		{dah.URL(), "hikvision", "does not answer like a Hikvision camera"},
-		{dah.URL(), "onvif", "ONVIF hardening is not in this build"},
+		{dah.URL(), "onvif", "does not answer like an ONVIF camera"},
 	} {
 		res := runT(t, targetOf(t, "cam-x", tc.url, tc.vendor), fastOptions())
 		if !strings.Contains(res.Error, "camera cam-x: ") || !strings.Contains(res.Error, tc.want) || len(res.Settings) != 0 {
