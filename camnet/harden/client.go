@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"cordon/internal/httpdigest"
 )
 
 // Defaults of the camera HTTP client's bounds.
@@ -59,9 +62,10 @@ type Client struct {
 	target  string
 	initErr error
 
-	mu   sync.Mutex
-	chal *challenge
-	nc   uint32
+	mu    sync.Mutex
+	chal  *httpdigest.Challenge
+	basic bool // the camera offers Basic only and the URL is https
+	nc    uint32
 }
 
 // Response is a camera's answer, read whole within the bounds.
@@ -155,7 +159,7 @@ func (c *Client) do(ctx context.Context, method, pathQuery, contentType string, 
 	}
 	fresh := false // the challenge in use came from this call's own 401
 	for attempt := 0; attempt < 3; attempt++ {
-		authz, err := c.authorization(auth, method, pathQuery, body)
+		authz, err := c.authorization(auth, method, pathQuery)
 		if err != nil {
 			return nil, err
 		}
@@ -166,19 +170,15 @@ func (c *Client) do(ctx context.Context, method, pathQuery, contentType string, 
 		if resp.Status != http.StatusUnauthorized || !auth {
 			return resp, nil
 		}
-		cs, err := parseChallenges(resp.Header.Values("WWW-Authenticate"))
+		ch, basic, err := pickChallenge(resp.Header.Values("WWW-Authenticate"), c.Base.Scheme == "https")
 		if err != nil {
 			return nil, err
 		}
-		ch, err := pickChallenge(cs, c.Base.Scheme == "https")
-		if err != nil {
-			return nil, err
-		}
-		if authz != "" && fresh && !ch.stale {
+		if authz != "" && fresh && (ch == nil || !ch.Stale) {
 			return nil, ErrUnauthorized
 		}
 		c.mu.Lock()
-		c.chal, c.nc = &ch, 0
+		c.chal, c.basic, c.nc = ch, basic, 0
 		c.mu.Unlock()
 		fresh = true
 	}
@@ -187,12 +187,15 @@ func (c *Client) do(ctx context.Context, method, pathQuery, contentType string, 
 
 // authorization returns the Authorization header for the cached
 // challenge ("" when there is none or auth is off).
-func (c *Client) authorization(auth bool, method, pathQuery string, body []byte) (string, error) {
+func (c *Client) authorization(auth bool, method, pathQuery string) (string, error) {
 	if !auth {
 		return "", nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.basic {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password)), nil
+	}
 	if c.chal == nil {
 		return "", nil
 	}
@@ -201,7 +204,39 @@ func (c *Client) authorization(auth bool, method, pathQuery string, body []byte)
 	if u, err := url.Parse(pathQuery); err == nil {
 		uri = u.RequestURI() // exactly the request-target Go will send
 	}
-	return c.chal.authorization(method, uri, c.Username, c.Password, c.nc, randomHex(16), body)
+	h, err := c.chal.Authorization(method, uri, c.Username, c.Password, c.nc)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errNoUsableAuth, err)
+	}
+	return h, nil
+}
+
+// errNoUsableAuth: the camera asks for authentication cordon will not or
+// cannot give; nothing else on that camera can work.
+var errNoUsableAuth = errors.New("no usable authentication")
+
+// pickChallenge chooses how to answer a 401: Digest (MD5 or SHA-256,
+// internal/httpdigest), or Basic only when the camera offers nothing else
+// and the URL is https (Basic sends the password itself).
+func pickChallenge(values []string, https bool) (*httpdigest.Challenge, bool, error) {
+	ch, err := httpdigest.FindChallenge(values)
+	if err == nil {
+		return ch, false, nil
+	}
+	basic := false
+	for _, v := range values {
+		if len(v) >= 5 && strings.EqualFold(v[:5], "basic") {
+			basic = true
+		}
+	}
+	switch {
+	case basic && https:
+		return nil, true, nil
+	case basic && errors.Is(err, httpdigest.ErrNoDigest):
+		return nil, false, fmt.Errorf("%w: camera offers only Basic authentication over plain HTTP; cordon sends camera passwords with Digest only (or Basic over https)", errNoUsableAuth)
+	}
+	return nil, false, fmt.Errorf("%w: camera asks for authentication cordon does not speak (%s)", errNoUsableAuth,
+		clean(strings.TrimPrefix(err.Error(), "httpdigest: "), 80))
 }
 
 // roundTrip sends one request and reads the whole answer within bounds.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"cordon/internal/httpdigest"
 )
 
 // Vendor detection talks only to the configured admin host and sends no
@@ -26,18 +28,13 @@ type fingerprint struct {
 	seen string // for errors: what the camera answered (sanitized)
 }
 
-// realmOf returns the first realm of an answer's challenges ("" if none).
+// realmOf returns the realm of an answer's Digest challenge ("" if none).
 func realmOf(r *Response) string {
-	cs, err := parseChallenges(r.Header.Values("WWW-Authenticate"))
+	ch, err := httpdigest.FindChallenge(r.Header.Values("WWW-Authenticate"))
 	if err != nil {
 		return ""
 	}
-	for _, c := range cs {
-		if c.realm != "" {
-			return c.realm
-		}
-	}
-	return ""
+	return ch.Realm
 }
 
 func hikMark(r *Response) bool {

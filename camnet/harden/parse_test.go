@@ -2,65 +2,65 @@ package harden
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"cordon/config"
 )
 
-// RFC 2617 §3.5 and RFC 7616 §3.9.1 examples.
-func TestDigestKnownAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		header, cnonce, pass, want string
-	}{
-		{`Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"`,
-			"0a4f113b", "Circle Of Life", `response="6629fae49393a05397450978507c4ef1"`},
-		{`Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS", ` +
-			`Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=MD5, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"`,
-			"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", "Circle of Life", `response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"`},
-	} {
-		cs, err := parseChallenges([]string{tc.header})
-		if err != nil {
-			t.Fatal(err)
+// Basic goes only over https; a camera offering only what cordon does not
+// speak gets no credentials.
+func TestAuthChoices(t *testing.T) {
+	var mu sync.Mutex
+	var saw []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		saw = append(saw, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") == "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="cam"`)
+			w.WriteHeader(http.StatusUnauthorized)
 		}
-		ch, err := pickChallenge(cs, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ch.authorization("GET", "/dir/index.html", "Mufasa", tc.pass, 1, tc.cnonce, nil)
-		if err != nil || !strings.Contains(got, tc.want) || !strings.Contains(got, "nc=00000001") || !strings.Contains(got, `opaque="`) {
-			t.Errorf("authorization = %q, %v; want %s", got, err, tc.want)
-		}
-	}
-}
-
-func TestDigestChallengeShapes(t *testing.T) {
-	cs, err := parseChallenges([]string{`Basic realm="x"`, `Digest realm="a\"b", nonce=abc, stale=TRUE, algorithm=md5-sess, qop="auth-int"`})
-	if err != nil || len(cs) != 2 {
-		t.Fatalf("%v %v", cs, err)
-	}
-	if c := cs[1]; c.realm != `a"b` || c.nonce != "abc" || !c.stale || c.algorithm != "MD5-SESS" || c.qop[0] != "auth-int" {
-		t.Fatalf("parsed %+v", c)
-	}
-	auth, err := cs[1].authorization("PUT", "/x", "u", "p", 2, "cn", []byte("body"))
-	if err != nil || !strings.Contains(auth, "qop=auth-int") || !strings.Contains(auth, `realm="a\"b"`) {
-		t.Fatalf("auth-int: %q %v", auth, err)
-	}
-	if _, err := (challenge{scheme: "digest", nonce: "n"}).authorization("GET", "/", `a"b`, "p", 1, "c", nil); err == nil {
-		t.Fatal("a quote in the username was accepted")
-	}
-	for _, bad := range []string{`Digest realm="unterminated`, `realm="x"`, `Digest realm="a` + "\x01" + `"`, strings.Repeat("Digest a=b, ", 400)} {
-		if _, err := parseChallenges([]string{bad}); err == nil {
-			t.Errorf("accepted %q", bad[:min(len(bad), 40)])
-		}
-	}
-	if _, err := pickChallenge([]challenge{{scheme: "digest", nonce: "n", algorithm: "SHA-512-256"}}, true); !errors.Is(err, errNoUsableAuth) {
-		t.Fatalf("unknown algorithm: %v", err)
-	}
-	if c, err := pickChallenge([]challenge{{scheme: "basic"}}, true); err != nil || c.scheme != "basic" {
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	c := &Client{Camera: "c", Base: u, Username: "admin", Password: "pw"}
+	defer c.Close()
+	if r, err := c.Do(context.Background(), "GET", "/x", "", nil); err != nil || r.Status != 200 {
 		t.Fatalf("basic over https: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(saw) != 2 || saw[0] != "" || saw[1] != "Basic YWRtaW46cHc=" {
+		t.Fatalf("authorization headers %q", saw)
+	}
+	for _, tc := range []struct {
+		values []string
+		https  bool
+		want   string
+	}{
+		{[]string{`Basic realm="x"`}, false, "only Basic authentication over plain HTTP"},
+		{[]string{`Digest realm="x", nonce="n", algorithm=SHA-512-256`}, true, "does not speak"},
+		{[]string{`Negotiate`}, true, "does not speak"},
+	} {
+		if _, _, err := pickChallenge(tc.values, tc.https); !errors.Is(err, errNoUsableAuth) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v", tc.values, err)
+		}
+	}
+	ch, _, err := pickChallenge([]string{`Digest realm="x", nonce="n", qop="auth-int"`}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := &Client{Camera: "c", Base: u, chal: ch}
+	if _, err := c2.authorization(true, "GET", "/"); !errors.Is(err, errNoUsableAuth) {
+		t.Fatalf("auth-int only: %v", err)
 	}
 }
 

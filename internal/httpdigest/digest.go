@@ -38,6 +38,10 @@ type Challenge struct {
 	Algorithm string
 	// QOP: offered qop values ("auth", "auth-int"); empty = RFC 2069.
 	QOP []string
+	// Stale: the previous request's nonce expired but its credentials were
+	// right (RFC 7616 3.3): retry with this challenge, do not count a
+	// refusal.
+	Stale bool
 }
 
 // ErrNoDigest is returned when none of the challenges is Digest.
@@ -69,7 +73,8 @@ func ParseChallenge(v string) (*Challenge, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Challenge{Realm: p["realm"], Nonce: p["nonce"], Opaque: p["opaque"], Algorithm: p["algorithm"]}
+	c := &Challenge{Realm: p["realm"], Nonce: p["nonce"], Opaque: p["opaque"], Algorithm: p["algorithm"],
+		Stale: strings.EqualFold(p["stale"], "true")}
 	if c.Nonce == "" {
 		return nil, errors.New("httpdigest: challenge without nonce")
 	}

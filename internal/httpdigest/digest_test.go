@@ -25,8 +25,11 @@ func TestChallengeParsing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Realm != "IP Camera(C1234)" || c.Nonce != "4e5449794d7a4d7a4e7a6f32:1a2b" || c.Algorithm != "MD5" || len(c.QOP) != 1 {
+	if c.Realm != "IP Camera(C1234)" || c.Nonce != "4e5449794d7a4d7a4e7a6f32:1a2b" || c.Algorithm != "MD5" || len(c.QOP) != 1 || c.Stale {
 		t.Fatalf("%+v", c)
+	}
+	if c, err := ParseChallenge(`Digest realm="r", nonce="new", stale=TRUE`); err != nil || !c.Stale {
+		t.Fatalf("stale: %+v %v", c, err)
 	}
 	c, err = ParseChallenge(`digest realm="a\"b", nonce="n", opaque="o", qop="auth,auth-int", algorithm="SHA-256"`)
 	if err != nil || c.Realm != `a"b` || c.Opaque != "o" || c.Algorithm != "SHA-256" || len(c.QOP) != 2 {
