@@ -49,6 +49,15 @@ func startVendor(t *testing.T, v *democam.VendorAPI, host string) *democam.Vendo
 	return v
 }
 
+func mustURL(tb testing.TB, raw string) *url.URL {
+	tb.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
 func targetOf(t *testing.T, id, rawURL, vendor string) Target {
 	t.Helper()
 	u, err := url.Parse(rawURL)
