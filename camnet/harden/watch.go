@@ -386,6 +386,7 @@ func (w *Watcher) record(id string, st *camState, res CameraResult, applied bool
 		return
 	}
 	first := len(st.known) == 0
+	prevErr := st.result != nil && st.result.Error != ""
 	wasBad := false
 	for _, ok := range st.known {
 		wasBad = wasBad || !ok
@@ -406,6 +407,12 @@ func (w *Watcher) record(id string, st *camState, res CameraResult, applied bool
 	w.mu.Unlock()
 	if w.metrics != nil {
 		w.metrics.observe(id, &res)
+	}
+	switch {
+	case res.Error != "" && !prevErr:
+		w.log.Warn("camera hardening check failed", "camera", id, "error", res.Error)
+	case res.Error == "" && prevErr:
+		w.log.Info("camera hardening check works again", "camera", id)
 	}
 	switch {
 	case applied && res.Changed():
