@@ -1,0 +1,3 @@
+package onvifserve
+
+const netnsEnv = "CORDON_ONVIF_NETNS"
