@@ -2,6 +2,7 @@ package onvifserve
 
 import (
 	"bytes"
+	"flag"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -40,8 +41,11 @@ import (
 var fx *fixture
 
 func TestMain(m *testing.M) {
-	if os.Getenv(netnsEnv) != "" {
-		os.Exit(m.Run()) // re-executed in a private network namespace
+	flag.Parse()
+	if os.Getenv(netnsEnv) != "" || fuzzing() {
+		// re-executed in a private network namespace, or a fuzz run:
+		// neither needs the shared fixture
+		os.Exit(m.Run())
 	}
 	f, err := newFixture()
 	if err != nil {
@@ -69,6 +73,17 @@ const (
 	daveONVIF          = "dave-onvif-secret-5M1"
 	erinONVIF          = "erin-onvif-secret-2P6"
 )
+
+// fuzzing reports whether this process runs a fuzz target (the
+// coordinator or a worker).
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
+}
 
 type fixture struct {
 	access *fakeAccess

@@ -1,3 +1,0 @@
-package onvifserve
-
-const netnsEnv = "CORDON_ONVIF_NETNS"
