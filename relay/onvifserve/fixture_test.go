@@ -2,11 +2,11 @@ package onvifserve
 
 import (
 	"bytes"
-	"flag"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
