@@ -106,10 +106,11 @@ func ffprobeStream(t *testing.T, uri string) string {
 	ffprobe := testtool.Require(t, "ffprobe")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// stdout only: a decoder joining mid-GOP may warn on stderr
 	out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-timeout", "8000000",
-		"-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", uri).CombinedOutput()
+		"-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", uri).Output()
 	if err != nil {
-		t.Fatalf("ffprobe %s: %v: %s", uri, err, out)
+		t.Fatalf("ffprobe %s: %v: %s", uri, err, stderrOf(err))
 	}
 	return strings.TrimSpace(string(out))
 }
