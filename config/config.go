@@ -29,6 +29,7 @@ type Config struct {
 	Audit         Audit         `mapstructure:"audit"`
 	Auth          Auth          `mapstructure:"auth"`
 	Sanitize      Sanitize      `mapstructure:"sanitize"`
+	ONVIF         ONVIF         `mapstructure:"onvif"` // config/onvif.go
 	Cameras       []Camera      `mapstructure:"cameras"`
 }
 
@@ -107,6 +108,10 @@ type User struct {
 	// clients that only speak Digest (`cordon hash-password --rtsp-digest`).
 	// It is password-equivalent for RTSP Digest: the Redactor masks it.
 	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
+	// ONVIFPasswordFile holds the user's ONVIF-only password (config/onvif.go).
+	ONVIFPasswordFile string `mapstructure:"onvif_password_file"`
+
+	onvifPassword string // ONVIFPasswordFile's content, read by Validate
 }
 
 // APIKey is a machine client (VMS, NVR, video wall).
@@ -117,8 +122,12 @@ type APIKey struct {
 	Cameras []string `mapstructure:"cameras"`
 	// RTSPDigestHA1: as User.RTSPDigestHA1, with the key as the password.
 	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
+	// ONVIFPasswordFile: as User.ONVIFPasswordFile, for a VMS signing in
+	// with the key's name.
+	ONVIFPasswordFile string `mapstructure:"onvif_password_file"`
 
-	fileHash string // KeyFile's content, read by Validate
+	fileHash      string // KeyFile's content, read by Validate
+	onvifPassword string // ONVIFPasswordFile's content, read by Validate
 }
 
 // Sanitize is the media allow-list configuration.

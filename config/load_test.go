@@ -272,12 +272,13 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"auth.ldap.url", "auth.ldap.ca_file", "auth.ldap.bind_dn", "auth.ldap.bind_password_file",
 		"auth.ldap.user_base_dn", "auth.ldap.user_filter", "auth.ldap.username_attribute", "auth.ldap.group_base_dn",
 		"auth.ldap.group_filter", "auth.ldap.timeout", "auth.ldap.recheck_interval", "auth.ldap.pool_size",
+		"onvif.listen", "onvif.discovery",
 	} {
 		if !slices.Contains(keys, must) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 43 {
+	if len(keys) != 46 {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {

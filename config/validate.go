@@ -106,6 +106,7 @@ func (c *Config) Validate() []FieldError {
 			v.add(fmt.Sprintf("sanitize.allow_sei_uuids[%d]", i), "must be a UUID (8-4-4-4-12 or 32 hex digits)")
 		}
 	}
+	v.onvif(c)
 	v.cameras(c.Cameras)
 	if len(v.errs) == 0 {
 		return nil
@@ -254,6 +255,7 @@ func (v *validator) tcpCollisions(c *Config) {
 		{"rtsp.listen", c.RTSP.Listen},
 		{"webrtc.tcp_listen", c.WebRTC.TCPListen},
 		{"metrics.listen", c.Metrics.Listen},
+		{"onvif.listen", c.ONVIF.Listen},
 	}
 	seen := map[string]string{}
 	for _, x := range ls {

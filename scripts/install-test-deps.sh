@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what cordon's tests need when it is missing: Debian packages
 # (ffmpeg/ffprobe, chromium, nftables, iproute2, a font for the demo clip
-# script, slapd and ldap-utils for the directory tests) and staticcheck at
-# a pinned version. Idempotent; quiet when all is there.
+# script, slapd and ldap-utils for the directory tests), Node.js and the
+# npm onvif client pinned by its lock file (ONVIF interop test), and
+# staticcheck at a pinned version. Idempotent; quiet when all is there.
 set -euo pipefail
 
 need=()
@@ -31,4 +32,20 @@ GOBIN="$(go env GOPATH)/bin"
 if ! "$GOBIN/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
   echo "installing staticcheck ${STATICCHECK_VERSION}"
   go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+
+# The ONVIF interop test drives cordon with the npm `onvif` client, pinned
+# by relay/onvifserve/testdata/nodeclient/package-lock.json.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing Debian packages: nodejs npm"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+nodeclient="$(dirname "$0")/../relay/onvifserve/testdata/nodeclient"
+# node_modules/.cordon-lock is the lock file it was installed from
+if ! cmp -s "$nodeclient/package-lock.json" "$nodeclient/node_modules/.cordon-lock" 2>/dev/null; then
+  echo "installing the npm onvif client (npm ci)"
+  (cd "$nodeclient" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && cp package-lock.json node_modules/.cordon-lock)
 fi

@@ -215,8 +215,18 @@ type Server struct {
 	Realm    string
 	NonceTTL time.Duration
 	Now      func() time.Time
-	key      [32]byte
+	// Seen, when set, is asked after a response matched whether this
+	// (nonce, cnonce, nc) was already used; true refuses the request as
+	// a replay (ErrReplay). The server must remember answers for at least
+	// NonceTTL. Without qop there is no cnonce or nc: Seen gets "" for
+	// both and should refuse.
+	Seen func(nonce, cnonce, nc string) bool
+	key  [32]byte
 }
+
+// ErrReplay is returned by Verify when Seen reports a used (nonce,
+// cnonce, nc).
+var ErrReplay = errors.New("httpdigest: replayed authorization")
 
 // NewServer returns a Server for realm with a random nonce key, MD5,
 // nonces valid 5 minutes.
@@ -298,6 +308,9 @@ func (s *Server) Verify(r *http.Request, password func(user string) (string, boo
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(p["response"])) != 1 || !known {
 		return "", errors.New("httpdigest: wrong credentials")
+	}
+	if s.Seen != nil && s.Seen(p["nonce"], p["cnonce"], p["nc"]) {
+		return "", ErrReplay
 	}
 	return user, nil
 }
