@@ -89,6 +89,9 @@ func (c *Config) Validate() []FieldError {
 	v.listen("metrics.listen", c.Metrics.Listen, true)
 	v.listen("camera_network.dns_listen", c.CameraNetwork.DNSListen, true)
 	v.listen("camera_network.ntp_listen", c.CameraNetwork.NTPListen, true)
+	if _, err := ParseHardenInterval(c.CameraNetwork.HardenInterval); err != nil {
+		v.add("camera_network.harden_interval", err.Error())
+	}
 	v.tcpCollisions(c)
 	if strings.TrimSpace(c.StateDir) == "" {
 		v.add("state_dir", "must not be empty")
@@ -105,6 +108,7 @@ func (c *Config) Validate() []FieldError {
 			v.add(fmt.Sprintf("sanitize.allow_sei_uuids[%d]", i), "must be a UUID (8-4-4-4-12 or 32 hex digits)")
 		}
 	}
+	v.onvif(c)
 	v.cameras(c.Cameras)
 	v.recording(&c.Recording, c.Cameras)
 	if len(v.errs) == 0 {
@@ -254,6 +258,7 @@ func (v *validator) tcpCollisions(c *Config) {
 		{"rtsp.listen", c.RTSP.Listen},
 		{"webrtc.tcp_listen", c.WebRTC.TCPListen},
 		{"metrics.listen", c.Metrics.Listen},
+		{"onvif.listen", c.ONVIF.Listen},
 	}
 	seen := map[string]string{}
 	for _, x := range ls {
@@ -285,9 +290,11 @@ func (v *validator) auth(a *Auth) {
 	if _, err := ParseTTL(a.TokenTTL); err != nil {
 		v.add("auth.token_ttl", err.Error())
 	}
-	if len(a.Users) == 0 && len(a.APIKeys) == 0 {
-		v.add("auth.users", "no users and no api_keys: nobody could use the gateway")
+	if len(a.Users) == 0 && len(a.APIKeys) == 0 && a.OIDC.Issuer == "" && a.LDAP.URL == "" {
+		v.add("auth.users", "no users, api_keys, oidc or ldap: nobody could use the gateway")
 	}
+	v.oidc(&a.OIDC)
+	v.ldap(&a.LDAP)
 	names := map[string]string{} // folded name -> field that owns it
 	claim := func(field, name string) {
 		if name == "" {
@@ -413,6 +420,7 @@ func (v *validator) cameras(cams []Camera) {
 		default:
 			v.add(f+".transport", "must be auto, tcp or udp")
 		}
+		v.cameraAdmin(f, c)
 		c.filePassword = ""
 		if urlHasUser && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
 			v.add(f+".url", "has credentials and username/password/password_file is also set; use one")

@@ -52,6 +52,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newAuditCmd(),
 		newExportCmd(),
 		newDoctorCmd(),
+		newHardenCmd(),
 		newVersionCmd(),
 	)
 	return root
