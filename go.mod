@@ -34,8 +34,8 @@ require (
 )
 
 require (
-	github.com/abema/go-mp4 v1.7.1 // indirect
 	github.com/Azure/go-ntlmssp v0.1.1 // indirect
+	github.com/abema/go-mp4 v1.7.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/bmatcuk/doublestar/v4 v4.10.4 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
