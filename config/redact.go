@@ -111,6 +111,7 @@ func (set secretSet) addPair(user, pass string) {
 
 // addConfig adds every secret of cfg: camera passwords (inline, from
 // password_file, from URL userinfo, credential-like query parameters), the
+// directory bind password and OIDC client secret, ONVIF-only passwords, the
 // RTSP Digest HA1 values and TURN credentials.
 func (set secretSet) addConfig(cfg *Config) {
 	for i := range cfg.Cameras {
@@ -140,11 +141,15 @@ func (set secretSet) addConfig(cfg *Config) {
 			}
 		}
 	}
+	set.add(cfg.Auth.LDAP.bindPassword)
+	set.add(cfg.Auth.OIDC.clientSecret)
 	for i := range cfg.Auth.Users {
+		set.add(cfg.Auth.Users[i].onvifPassword)
 		set.add(cfg.Auth.Users[i].RTSPDigestHA1)
 		set.add(strings.ToLower(cfg.Auth.Users[i].RTSPDigestHA1))
 	}
 	for i := range cfg.Auth.APIKeys {
+		set.add(cfg.Auth.APIKeys[i].onvifPassword)
 		set.add(cfg.Auth.APIKeys[i].RTSPDigestHA1)
 		set.add(strings.ToLower(cfg.Auth.APIKeys[i].RTSPDigestHA1))
 	}

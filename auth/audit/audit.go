@@ -65,12 +65,23 @@ const (
 	// SessionKilled: an administrator ended a live session (actor: the
 	// administrator; detail names the session and its principal).
 	SessionKilled = "session_killed"
+	// Names shared by the wave-1 branches (SEAMS item 3).
+	Suppressed     = "suppressed"
+	PTZStart       = "ptz_start"
+	PTZEnd         = "ptz_end"
+	PTZTakeover    = "ptz_takeover"
+	Playback       = "playback"
+	Export         = "export"
+	HardeningDrift = "hardening_drift"
+	CameraHardened = "camera_hardened"
 )
 
 func knownEvent(e string) bool {
 	switch e {
 	case LoginOK, LoginFailed, Logout, ViewStart, ViewEnd, Denied,
-		ConfigLoaded, CameraOnline, CameraOffline, EgressAttempt, SessionKilled:
+		ConfigLoaded, CameraOnline, CameraOffline, EgressAttempt, SessionKilled,
+		Suppressed, PTZStart, PTZEnd, PTZTakeover, Playback, Export,
+		HardeningDrift, CameraHardened:
 		return true
 	}
 	return false
