@@ -338,8 +338,9 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	delete(s.sessions, ctx.Session)
 	s.mu.Unlock()
 	if c != nil {
-		s.Sessions.Remove(c.info.ID)
 		s.endSession(c)
+		// listed until its end is recorded
+		s.Sessions.Remove(c.info.ID)
 	}
 }
 

@@ -291,10 +291,11 @@ func TestPlayTCPAndUDPWithCordonSDP(t *testing.T) {
 	closeTCP()
 	testtool.WaitFor(t, 5*time.Second, "the condition", func() bool { return f.srv.Sessions.Count("") == 0 })
 	f.events.mu.Lock()
-	if f.events.starts != 1 || f.events.ends != 1 {
-		t.Fatalf("starts %d ends %d", f.events.starts, f.events.ends)
+	starts, ends := f.events.starts, f.events.ends
+	f.events.mu.Unlock() // not held into Fatalf: the cleanup's ViewEnd needs it
+	if starts != 1 || ends != 1 {
+		t.Fatalf("starts %d ends %d", starts, ends)
 	}
-	f.events.mu.Unlock()
 }
 
 func TestDigestAuthAndKill(t *testing.T) {

@@ -296,7 +296,6 @@ func (ss *peer) cleanup() {
 	s.mu.Lock()
 	delete(s.peers, ss.id)
 	s.mu.Unlock()
-	s.Sessions.Remove(ss.id)
 	ss.mu.Lock()
 	reason := ss.reason
 	ss.mu.Unlock()
@@ -309,6 +308,7 @@ func (ss *peer) cleanup() {
 	if s.Events != nil {
 		s.Events.ViewEnd(info, dur, info.Bytes)
 	}
+	s.Sessions.Remove(ss.id) // listed until its end is recorded
 	s.Log.Info("WHEP session ended", "session", ss.id[:8], "camera", ss.camera, "user", ss.viewer.Name,
 		"reason", reason, "duration", dur.Round(time.Millisecond).String(), "bytes", info.Bytes)
 	close(ss.finished)
