@@ -99,6 +99,11 @@ type Camera struct {
 	Logger   *slog.Logger
 	Metrics  *Metrics // nil: unregistered metrics
 	Events   Events   // optional
+	// Hostile receives the camera's violations of Limits and refused
+	// redirects (optional; e.g. the audit aggregator).
+	Hostile HostileEvents
+	// Limits bound what the camera may send; zero fields take defaults.
+	Limits Limits
 
 	// Tunables; zero means the Default* value.
 	BackoffMin   time.Duration // first retry delay
@@ -171,6 +176,7 @@ func (c *Camera) Initialize() error {
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.UDPFallbackTimeout, DefaultUDPFallbackTimeout)
 	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)
+	c.Limits.setDefaults(c.ReadTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

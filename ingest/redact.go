@@ -84,6 +84,12 @@ func (r redactor) wrap(err error) error {
 	}
 	msg := err.Error()
 	var bad liberrors.ErrClientBadStatusCode
+	switch {
+	case errors.As(err, &liberrors.ErrClientRequestTimedOut{}):
+		msg = "the camera did not answer an RTSP request within the read timeout (it accepts connections but stays silent)"
+	case errors.As(err, &liberrors.ErrClientTCPTimeout{}), errors.As(err, &liberrors.ErrClientUDPTimeout{}):
+		msg = "the camera sent nothing for the read timeout"
+	}
 	if errors.As(err, &liberrors.ErrClientH264PacketizationMode0{}) {
 		msg = "the camera sends H.264 with packetization-mode=0, which can only be read over TCP: set the camera's transport to tcp or auto"
 	}

@@ -12,17 +12,11 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"cordon/relay"
 )
-
-// errMore means the decoder needs more packets for a unit (not an error).
-var errMore = errors.New("more packets needed")
 
 // maxEarlyUnits bounds the units buffered between PLAY and CameraConnected.
 const maxEarlyUnits = 256
@@ -42,6 +36,15 @@ type trackState struct {
 	pendingTS  uint32
 	pendingPTS time.Duration
 	pendingOK  bool // pendingPTS is known
+
+	h265 bool
+	// bounds (see hostile.go): bytes of the access unit being received, and
+	// the previous unit's PTS
+	auStarted bool
+	auTS      uint32
+	auBytes   int
+	lastPTS   time.Duration
+	havePTS   bool
 }
 
 type earlyUnit struct {
@@ -54,92 +57,26 @@ type session struct {
 	c      *Camera
 	client *gortsplib.Client
 
-	mu      sync.Mutex // serializes depacketizing and Sink.WriteUnit
-	open    bool       // CameraConnected done: write units to the sink
-	early   []earlyUnit
-	failed  atomic.Bool
-	sinkErr chan error // cap 1
+	mu         sync.Mutex // serializes depacketizing and Sink.WriteUnit
+	open       bool       // CameraConnected done: write units to the sink
+	early      []earlyUnit
+	earlyBytes int
+	failed     atomic.Bool
+	sinkErr    chan error // cap 1
+
+	// the camera's first violation of a bound (see hostile.go); faultCh is
+	// closed when it is set
+	fault    atomic.Pointer[Violation]
+	faultCh  chan struct{}
+	rate     *byteBucket
+	channels channelSet // interleaved channels set up
+	media    mediaGuard // under mu, except its RTCP counter
 
 	lastPacket atomic.Int64 // unix nanoseconds of the last RTP packet on a kept track
 
 	// media sections cut from DESCRIBE (written on the client's goroutine
 	// before Describe returns)
 	unparseable atomic.Int32
-}
-
-func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
-	switch f := f.(type) {
-	case *format.H264:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			au, err := d.Decode(p)
-			if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
-				return nil, errMore
-			}
-			return au, err
-		}, nil
-	case *format.H265:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			au, err := d.Decode(p)
-			if errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-				return nil, errMore
-			}
-			return au, err
-		}, nil
-	case *format.G711:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return oneFrame(d.Decode), nil
-	case *format.Opus:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return oneFrame(d.Decode), nil
-	case *format.MPEG4Audio:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			aus, err := d.Decode(p)
-			if errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) {
-				return nil, errMore
-			}
-			return aus, err
-		}, nil
-	}
-	return nil, fmt.Errorf("no decoder for %s", codecName(f))
-}
-
-// toDuration converts clock-rate ticks to a duration without overflowing.
-// oneFrame adapts a decoder that yields one audio frame per packet.
-func oneFrame(decode func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet) ([][]byte, error) {
-	return func(p *rtp.Packet) ([][]byte, error) {
-		b, err := decode(p)
-		if err != nil {
-			return nil, err
-		}
-		return [][]byte{b}, nil
-	}
-}
-
-func toDuration(ticks, rate int64) time.Duration {
-	if rate <= 0 {
-		return 0
-	}
-	sec := ticks / rate
-	rem := ticks % rate
-	return time.Duration(sec)*time.Second + time.Duration(rem*int64(time.Second)/rate)
 }
 
 func (c *Camera) protocol() *gortsplib.Protocol {
@@ -159,8 +96,13 @@ func (c *Camera) protocol() *gortsplib.Protocol {
 // returns how long the camera was online (0: never got online) and why the
 // connection ended (redacted).
 func (c *Camera) runSession() (time.Duration, error) {
-	s := &session{c: c, sinkErr: make(chan error, 1)}
+	s := &session{
+		c: c, sinkErr: make(chan error, 1), faultCh: make(chan struct{}),
+		rate:  newByteBucket(c.Limits.MaxBitrate, c.Limits.BitrateWindow),
+		media: newMediaGuard(),
+	}
 	s.lastPacket.Store(time.Now().UnixNano())
+	guard := &netGuard{addr: canonicalAddr(c.URL), limits: &c.Limits, s: s}
 	client := &gortsplib.Client{
 		Scheme:                c.URL.Scheme,
 		Host:                  c.URL.Host,
@@ -168,6 +110,11 @@ func (c *Camera) runSession() (time.Duration, error) {
 		WriteTimeout:          c.WriteTimeout,
 		InitialUDPReadTimeout: c.UDPFallbackTimeout,
 		Protocol:              c.protocol(),
+		// every connection, datagram and name lookup a camera could cause
+		// goes through the guard (guard.go)
+		DialContext:   guard.dial,
+		ListenPacket:  guard.listenPacket,
+		ResolveIPAddr: guard.resolve,
 		OnTransportSwitch: func(err error) {
 			// the new transport gets a fresh read-timeout window
 			s.lastPacket.Store(time.Now().UnixNano())
@@ -181,7 +128,7 @@ func (c *Camera) runSession() (time.Duration, error) {
 			c.log.Debug("camera RTP decode error", "err", c.red.string(err.Error()))
 		},
 	}
-	client.OnResponse = func(res *base.Response) { s.unparseable.Add(int32(fixDescribeResponse(res))) }
+	client.OnResponse = s.onResponse
 	s.client = client
 	if err := client.Start(); err != nil {
 		return 0, c.fail(err)
@@ -191,19 +138,25 @@ func (c *Camera) runSession() (time.Duration, error) {
 		stop()
 		client.Close()
 	}()
+	handshake := time.AfterFunc(c.Limits.HandshakeTimeout, func() {
+		s.violate(&Violation{Reason: ReasonHandshakeTimeout, Msg: fmt.Sprintf(
+			"the camera did not complete DESCRIBE, SETUP and PLAY within %s", c.Limits.HandshakeTimeout)})
+		client.Close()
+	})
+	defer handshake.Stop()
 
 	tracks, sel, err := s.setup()
+	if err == nil {
+		_, err = client.Play(nil)
+	}
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return 0, ErrStopped
 		}
-		return 0, c.fail(err)
+		return 0, c.fail(s.cause(err))
 	}
-	if _, err := client.Play(nil); err != nil {
-		if c.ctx.Err() != nil {
-			return 0, ErrStopped
-		}
-		return 0, c.fail(err)
+	if !handshake.Stop() {
+		return 0, c.fail(s.cause(errors.New("handshake timed out")))
 	}
 	s.lastPacket.Store(time.Now().UnixNano())
 	if err := c.Sink.CameraConnected(tracks); err != nil {
@@ -236,7 +189,7 @@ func (c *Camera) runSession() (time.Duration, error) {
 	stop()
 	client.Close()
 	online := time.Since(since)
-	err = c.red.wrap(err)
+	err = c.red.wrap(s.cause(err))
 	c.updateState(func(st *CameraState) {
 		st.Online, st.Since, st.Transport = false, time.Now(), ""
 		if errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped) {
@@ -311,11 +264,12 @@ func (s *session) setup() ([]relay.Track, selection, error) {
 		}
 		t := &trackState{
 			idx: i, kind: k.track.Kind, clockRate: int64(k.forma.ClockRate()), media: k.media,
-			decode: dec, video: k.track.Kind == relay.KindVideo,
+			decode: dec, video: k.track.Kind == relay.KindVideo, h265: k.track.Codec == relay.CodecH265,
 		}
 		s.client.OnPacketRTP(k.media, k.forma, func(p *rtp.Packet) { s.onRTP(t, p) })
 		tracks[i] = k.track
 	}
+	s.client.OnPacketRTCPAny(func(*description.Media, rtcp.Packet) { s.onRTCP() })
 	return tracks, sel, nil
 }
 
@@ -365,6 +319,8 @@ func (s *session) loop() error {
 			return err
 		case err := <-s.sinkErr:
 			return err
+		case <-s.faultCh:
+			return s.fault.Load()
 		case <-check.C:
 			if tr := s.transport(); tr != "" {
 				c.updateState(func(st *CameraState) { st.Transport = tr }) // auto: UDP may have become TCP
@@ -393,6 +349,10 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if v := s.checkPacket(t, p); v != nil {
+		s.violate(v)
+		return
+	}
 	au, err := t.decode(p)
 	switch {
 	case errors.Is(err, errMore):
@@ -418,9 +378,14 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 	if !ptsOK || len(au) == 0 {
 		return
 	}
+	if v := s.checkUnit(t, au, pts, time.Now()); v != nil {
+		s.violate(v)
+		return
+	}
 	u := relay.Unit{Track: t.idx, PTS: pts, AU: au}
 	if !s.open {
-		if len(s.early) < maxEarlyUnits {
+		if n := auSize(au); len(s.early) < maxEarlyUnits && s.earlyBytes+n <= earlyBufferBytes {
+			s.earlyBytes += n
 			u.AU = copyAU(u.AU)
 			s.early = append(s.early, earlyUnit{u: u, kind: t.kind})
 		}
@@ -447,6 +412,14 @@ func (s *session) write(u relay.Unit, kind relay.Kind) {
 	} else {
 		s.c.m.audioFrames.Inc()
 	}
+}
+
+func auSize(au [][]byte) int {
+	n := 0
+	for _, b := range au {
+		n += len(b)
+	}
+	return n
 }
 
 func copyAU(au [][]byte) [][]byte {
