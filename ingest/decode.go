@@ -69,7 +69,6 @@ func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
 	return nil, fmt.Errorf("no decoder for %s", codecName(f))
 }
 
-// toDuration converts clock-rate ticks to a duration without overflowing.
 // oneFrame adapts a decoder that yields one audio frame per packet.
 func oneFrame(decode func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet) ([][]byte, error) {
 	return func(p *rtp.Packet) ([][]byte, error) {
@@ -81,6 +80,7 @@ func oneFrame(decode func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet) ([][]b
 	}
 }
 
+// toDuration converts clock-rate ticks to a duration without overflowing.
 func toDuration(ticks, rate int64) time.Duration {
 	if rate <= 0 {
 		return 0
