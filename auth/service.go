@@ -60,6 +60,9 @@ type Service struct {
 	Directory *Directory
 	// Audit receives login_ok, login_failed, logout and denied. Required.
 	Audit AuditLog
+	// Hostile, when set, receives login_failed instead of Audit (an
+	// *audit.Aggregator: one line per address and interval, then a count).
+	Hostile HostileAuditor
 	// Logger (nil = slog.Default()). Never receives a secret.
 	Logger *slog.Logger
 	// Metrics (nil = none).
@@ -424,7 +427,7 @@ func (s *Service) failed(now time.Time, keys []string, c credentialCheck, detail
 		detail = fmt.Sprintf("%s; locked out for %s", detail, locked)
 		s.logger().Warn("sign-in lockout", "actor", c.name, "remote", c.remote, "protocol", c.protocol, "for", locked)
 	}
-	_ = s.audit(audit.Event{Event: audit.LoginFailed, Actor: c.name, Remote: c.remote, Protocol: c.protocol, Detail: detail})
+	s.auditHostile(audit.Event{Event: audit.LoginFailed, Actor: c.name, Remote: c.remote, Protocol: c.protocol, Detail: detail})
 	return ErrBadCredentials
 }
 
