@@ -427,7 +427,7 @@ func (s *Service) failed(now time.Time, keys []string, c credentialCheck, detail
 		detail = fmt.Sprintf("%s; locked out for %s", detail, locked)
 		s.logger().Warn("sign-in lockout", "actor", c.name, "remote", c.remote, "protocol", c.protocol, "for", locked)
 	}
-	s.auditHostile(audit.Event{Event: audit.LoginFailed, Actor: c.name, Remote: c.remote, Protocol: c.protocol, Detail: detail})
+	s.auditHostile(locked > 0, audit.Event{Event: audit.LoginFailed, Actor: c.name, Remote: c.remote, Protocol: c.protocol, Detail: detail})
 	return ErrBadCredentials
 }
 

@@ -162,6 +162,9 @@ type Camera struct {
 	// Vendor says how hardening talks to the camera: auto, hikvision,
 	// dahua or onvif ("" = auto).
 	Vendor string `mapstructure:"vendor"`
+	// MaxBitrateMbps bounds the camera's sustained bitrate (0 = 64 Mbit/s):
+	// a camera that sends more is disconnected as hostile.
+	MaxBitrateMbps int `mapstructure:"max_bitrate_mbps"`
 
 	filePassword string // PasswordFile's content, read by Validate
 }
@@ -487,6 +490,10 @@ func (c *Camera) Host() string {
 
 // SafeURL returns the camera URL without credentials, for logs and admins.
 func (c *Camera) SafeURL() string { return SafeURL(c.URL) }
+
+// MaxBitrate is the camera's bitrate bound in bits per second (0 = the
+// ingest default).
+func (c *Camera) MaxBitrate() int64 { return int64(c.MaxBitrateMbps) * 1_000_000 }
 
 // LogValue keeps a Camera logged with slog free of secrets.
 func (c Camera) LogValue() slog.Value {

@@ -421,6 +421,9 @@ func (v *validator) cameras(cams []Camera) {
 			v.add(f+".transport", "must be auto, tcp or udp")
 		}
 		v.cameraAdmin(f, c)
+		if c.MaxBitrateMbps < 0 || c.MaxBitrateMbps > 10000 {
+			v.add(f+".max_bitrate_mbps", "must be from 1 to 10000 (Mbit/s), or 0 for the default of 64")
+		}
 		c.filePassword = ""
 		if urlHasUser && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
 			v.add(f+".url", "has credentials and username/password/password_file is also set; use one")

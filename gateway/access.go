@@ -134,14 +134,19 @@ func (e rtspEvents) ViewEnd(s rtspserve.SessionInfo, dur time.Duration, bytes ui
 }
 
 func (e rtspEvents) Denied(name, camera, remote, reason string) {
-	e.g.record(audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason})
+	ev := audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason}
+	if reason == rtspAuthFailed { // anyone can cause it: aggregated per address
+		e.g.hostile.Record(hostileSource(remote), audit.Denied, ev)
+		return
+	}
+	e.g.record(ev) // an authenticated principal denied a camera
 }
 
 // egressAudit records the sinkhole's egress attempts.
 type egressAudit struct{ g *Gateway }
 
 func (e egressAudit) Record(event, camera, remote, detail string) {
-	e.g.record(audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
+	e.g.hostile.Record(sinkholeSource(camera, remote), event, audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
 }
 
 type whepSession = whep.SessionInfo

@@ -70,6 +70,8 @@ func (g *Gateway) newPuller(c config.Camera, st *relay.Stream) (*ingest.Camera, 
 		Logger:    g.Logger.With("component", "ingest"),
 		Metrics:   g.ingestM,
 		Events:    cameraEvents{g},
+		Hostile:   cameraHostile{g},
+		Limits:    ingest.Limits{MaxBitrate: c.MaxBitrate()},
 	}, nil
 }
 

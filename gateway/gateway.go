@@ -51,6 +51,8 @@ type Gateway struct {
 
 	reg      *prometheus.Registry
 	audit    *audit.Log
+	// hostile events (failed sign-ins, sinkhole queries; camera violations)
+	hostile, camHostile *audit.Aggregator
 	auth     *auth.Service
 	hub      *relay.Hub
 	relayM   *relay.Metrics
@@ -121,6 +123,9 @@ func (g *Gateway) Initialize() (err error) {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	g.record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
+	if err := g.initHostileAudit(); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
 	// the chain's head, scraped and stored elsewhere, anchors the audit log
 	// against truncation of its newest lines
 	g.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -316,6 +321,7 @@ func (g *Gateway) Close() {
 	if g.auth != nil {
 		g.auth.Close()
 	}
+	g.closeHostileAudit()
 	if g.audit != nil {
 		g.audit.Close()
 	}
