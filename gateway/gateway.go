@@ -49,20 +49,18 @@ type Gateway struct {
 	// ExtraSecrets are redacted from logs too (e.g. the demo password).
 	ExtraSecrets []string
 
-	reg   *prometheus.Registry
-	audit *audit.Log
-	// hostile events (failed sign-ins, sinkhole queries; camera violations)
-	hostile, camHostile *audit.Aggregator
-	auth                *auth.Service
-	hub                 *relay.Hub
-	relayM              *relay.Metrics
-	ingestM             *ingest.Metrics
-	camnetM             *camnet.Metrics
-	whep                *whep.Server
-	rtsp                *rtspserve.Server
-	sinkhole            *camnet.Sinkhole
-	ntp                 *camnet.NTPServer
-	tls                 *tls.Config
+	reg      *prometheus.Registry
+	audit    *audit.Log
+	auth     *auth.Service
+	hub      *relay.Hub
+	relayM   *relay.Metrics
+	ingestM  *ingest.Metrics
+	camnetM  *camnet.Metrics
+	whep     *whep.Server
+	rtsp     *rtspserve.Server
+	sinkhole *camnet.Sinkhole
+	ntp      *camnet.NTPServer
+	tls      *tls.Config
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -78,6 +76,9 @@ type Gateway struct {
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// hostile events (failed sign-ins, sinkhole queries; camera violations)
+	hostile, camHostile *audit.Aggregator
 }
 
 // Initialize builds and starts every component. On error, everything
