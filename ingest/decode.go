@@ -10,6 +10,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/pion/rtp"
+
+	"cordon/relay/sanitize"
 )
 
 // errMore means the decoder needs more packets for a unit (not an error).
@@ -52,7 +54,14 @@ func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
 		if err != nil {
 			return nil, err
 		}
-		return oneFrame(d.Decode), nil
+		// Opus padding can carry anything: it never leaves
+		return oneFrame(func(p *rtp.Packet) ([]byte, error) {
+			b, err := d.Decode(p)
+			if err != nil {
+				return nil, err
+			}
+			return sanitize.CleanOpus(b)
+		}), nil
 	case *format.MPEG4Audio:
 		d, err := f.CreateDecoder()
 		if err != nil {

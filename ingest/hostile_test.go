@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -300,5 +303,20 @@ func TestHonestHostileCameraPlays(t *testing.T) {
 		if r, _ := hc.rec.snapshot(); len(r) != 0 {
 			t.Fatalf("an honest camera was reported hostile: %q", r)
 		}
+	}
+}
+
+// TestOpusPaddingNeverLeaves: the Opus depacketizer hands the relay the
+// packet without its padding (RFC 6716 code 3), where a camera could hide
+// anything.
+func TestOpusPaddingNeverLeaves(t *testing.T) {
+	dec, err := newDecoder(&format.Opus{PayloadTyp: 111, ChannelCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := append([]byte{0x7b, 0x42, 12, 0xaa, 0xbb}, []byte("MAC=4419b601")...)
+	au, err := dec(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 1, Timestamp: 960}, Payload: payload})
+	if err != nil || len(au) != 1 || !bytes.Equal(au[0], []byte{0x7b, 0x02, 0xaa, 0xbb}) {
+		t.Fatalf("got %x, %v", au, err)
 	}
 }
