@@ -304,6 +304,9 @@ func (fc *fakeCam) publish(st *gortsplib.ServerStream, video, audio, meta *descr
 			for i := range payload {
 				payload[i] = 0xff
 			}
+			if fc.opts.audioCodec == "opus" {
+				payload[0] = 0xfc // TOC: one frame (code 0); 0xff would be a padded code-3 packet
+			}
 			aSeq++
 			pkts := []*rtp.Packet{{Header: rtp.Header{
 				Version: 2, PayloadType: audio.Formats[0].PayloadType(), SequenceNumber: aSeq, Timestamp: aTS, SSRC: 1234, Marker: true,
