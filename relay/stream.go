@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
@@ -63,6 +64,10 @@ type Stream struct {
 	Sanitize sanitize.Options
 	// QueueFrames bounds each reader's queue (frames). Default 256.
 	QueueFrames int
+	// QueueBytes bounds the payload bytes queued for one reader (a stalled
+	// viewer pins no more). Default 32 MiB; a frame is always accepted by
+	// an empty queue.
+	QueueBytes int
 	// MaxGOPBytes bounds the GOP cache. Default 16 MiB; a longer GOP turns
 	// the cache off until the next keyframe.
 	MaxGOPBytes int
@@ -110,6 +115,9 @@ type outTrack struct {
 func (s *Stream) Initialize() error {
 	if s.QueueFrames <= 0 {
 		s.QueueFrames = 256
+	}
+	if s.QueueBytes <= 0 {
+		s.QueueBytes = 32 << 20
 	}
 	if s.MaxGOPBytes <= 0 {
 		s.MaxGOPBytes = 16 << 20
@@ -718,6 +726,7 @@ type Reader struct {
 	statsMu sync.Mutex
 	dropped uint64
 	bytes   uint64
+	queued  atomic.Int64 // payload bytes in ch
 }
 
 type item struct {
@@ -773,6 +782,7 @@ func (r *Reader) primeLocked() {
 		want := last - uint32(n-1-i)
 		select {
 		case r.ch <- item{f: f, tsDelta: want - f.Packets[0].Timestamp}:
+			r.queued.Add(int64(f.Bytes))
 		default:
 			return
 		}
@@ -790,7 +800,8 @@ func (r *Reader) Flush() {
 	defer s.mu.Unlock()
 	for {
 		select {
-		case <-r.ch:
+		case it := <-r.ch:
+			r.queued.Add(-int64(it.f.Bytes))
 			continue
 		default:
 		}
@@ -847,8 +858,9 @@ func (r *Reader) WaitReady(ctx context.Context) ([]OutTrack, error) {
 	}
 }
 
-// offer queues f without blocking; a full queue drops the frame, and for
-// video every following frame until the next keyframe. Called under s.mu.
+// offer queues f without blocking; a full queue (QueueFrames frames or
+// QueueBytes bytes) drops the frame, and for video every following frame
+// until the next keyframe. Called under s.mu.
 func (r *Reader) offer(f *Frame) {
 	if f.Track >= len(r.want) || !r.want[f.Track] {
 		return
@@ -860,13 +872,18 @@ func (r *Reader) offer(f *Frame) {
 		}
 		r.waitKey[f.Track] = false
 	}
-	select {
-	case r.ch <- item{f: f, seqDelta: r.seqDelta[f.Track]}:
-	default:
-		r.drop(f)
-		if r.s.tracks[f.Track].Kind == KindVideo {
-			r.waitKey[f.Track] = true
+	full := r.queued.Load() > 0 && r.queued.Load()+int64(f.Bytes) > int64(r.s.QueueBytes)
+	if !full {
+		select {
+		case r.ch <- item{f: f, seqDelta: r.seqDelta[f.Track]}:
+			r.queued.Add(int64(f.Bytes))
+			return
+		default:
 		}
+	}
+	r.drop(f)
+	if r.s.tracks[f.Track].Kind == KindVideo {
+		r.waitKey[f.Track] = true
 	}
 }
 
@@ -883,6 +900,7 @@ func (r *Reader) Next(ctx context.Context) (Delivery, error) {
 	var it item
 	select {
 	case it = <-r.ch:
+		r.queued.Add(-int64(it.f.Bytes))
 	case <-r.done:
 		return Delivery{}, r.err
 	case <-ctx.Done():

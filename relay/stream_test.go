@@ -456,3 +456,40 @@ func TestSetSanitizeAppliesToRunningStream(t *testing.T) {
 		t.Fatal("allow-listed SEI dropped after SetSanitize")
 	}
 }
+
+// TestReaderQueueBytesBound: a stalled reader pins at most QueueBytes of
+// frames (plus the one an empty queue always takes), however large the
+// camera's frames.
+func TestReaderQueueBytesBound(t *testing.T) {
+	st := &Stream{Camera: "cam", QueueFrames: 256, QueueBytes: 1 << 20}
+	if err := st.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CameraConnected([]Track{{Kind: KindVideo, Codec: CodecH264, ClockRate: 90000, ParamSets: [][]byte{testSPS, testPPS}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.AddReader(ReaderConf{Protocol: "rtsp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	big := append([]byte{0x65, 0x88}, make([]byte, 300_000)...)
+	for i := range 40 {
+		if err := st.WriteUnit(Unit{Track: 0, PTS: time.Duration(i) * 40 * time.Millisecond, AU: [][]byte{testSPS, testPPS, big}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q := r.queued.Load(); q > 1<<20+400_000 {
+		t.Fatalf("%d bytes queued for a stalled reader", q)
+	}
+	if dropped, _ := r.Stats(); dropped == 0 {
+		t.Fatal("nothing dropped")
+	}
+	// it drains to zero
+	for r.queued.Load() > 0 {
+		if _, err := r.Next(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
