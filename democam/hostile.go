@@ -41,7 +41,7 @@ type Attacks struct {
 	// EndlessTracks: the SDP describes 1,000 video media sections.
 	EndlessTracks bool
 	// HugeNALUnits: after the first two seconds, a NAL unit is sent as FU-A
-	// fragments that never end, as fast as the connection takes them.
+	// fragments that never end, at 100 Mbit/s (a camera's network port).
 	HugeNALUnits bool
 	// SPSChurn: every frame carries an SPS different from the previous one
 	// (level_idc cycling through 40 values).
@@ -114,7 +114,8 @@ type HostileCamera struct {
 	// Username and Password, when Username is set, require Basic auth on
 	// DESCRIBE, SETUP and PLAY.
 	Username, Password string
-	Attacks            Attacks
+	// Attacks may be changed while running with SetAttacks.
+	Attacks Attacks
 	// DripInterval is SlowDrip's delay between bytes (default 1 s).
 	DripInterval time.Duration
 	// FloodMbps is BitrateFlood's target rate (default 100).
@@ -133,6 +134,7 @@ type HostileCamera struct {
 	open     map[net.Conn]struct{}
 	closing  bool
 	redirect atomic.Int64 // redirect counter for RedirectLoop
+	attackMu sync.Mutex   // guards Attacks after Initialize
 
 	conns     atomic.Int64
 	describes atomic.Int64
@@ -146,7 +148,7 @@ func (h *HostileCamera) Initialize() error {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.log = h.log.With("democam", h.ID, "attacks", h.Attacks.String())
+	h.log = h.log.With("democam", h.ID)
 	if h.Path == "" {
 		h.Path = "stream"
 	}
@@ -198,6 +200,30 @@ func (h *HostileCamera) Close() {
 	h.wg.Wait()
 }
 
+// SetAttacks changes the attacks for the connections accepted from now on
+// (DropConnections makes clients reconnect into them).
+func (h *HostileCamera) SetAttacks(a Attacks) {
+	h.attackMu.Lock()
+	h.Attacks = a
+	h.attackMu.Unlock()
+	h.log.Info("hostile camera attacks changed", "attacks", a.String())
+}
+
+func (h *HostileCamera) attacks() Attacks {
+	h.attackMu.Lock()
+	defer h.attackMu.Unlock()
+	return h.Attacks
+}
+
+// DropConnections closes every client connection, as a camera reboot.
+func (h *HostileCamera) DropConnections() {
+	h.connsMu.Lock()
+	defer h.connsMu.Unlock()
+	for c := range h.open {
+		_ = c.Close()
+	}
+}
+
 // URL is the camera's RTSP URL without credentials.
 func (h *HostileCamera) URL() string { return "rtsp://" + h.addr + "/" + h.Path }
 
@@ -235,7 +261,7 @@ func (h *HostileCamera) accept() {
 		h.conns.Add(1)
 		go func() {
 			defer h.wg.Done()
-			hc := &hostileConn{h: h, c: c, done: make(chan struct{})}
+			hc := &hostileConn{h: h, c: c, a: h.attacks(), done: make(chan struct{})}
 			hc.serve()
 			h.connsMu.Lock()
 			delete(h.open, c)
@@ -247,6 +273,7 @@ func (h *HostileCamera) accept() {
 // hostileConn is one client connection.
 type hostileConn struct {
 	h        *HostileCamera
+	a        Attacks // as they were when the connection was accepted
 	c        net.Conn
 	wmu      sync.Mutex
 	done     chan struct{}
@@ -263,7 +290,7 @@ func (hc *hostileConn) serve() {
 		hc.streamWG.Wait()
 	}()
 	br := bufio.NewReaderSize(hc.c, 4096)
-	if hc.h.Attacks.SilentTCP {
+	if hc.a.SilentTCP {
 		buf := make([]byte, 4096)
 		for {
 			if _, err := br.Read(buf); err != nil {
@@ -367,7 +394,7 @@ func (hc *hostileConn) answer(line string, hdr textproto.MIMEHeader) bool {
 }
 
 func (hc *hostileConn) giantHeaders(res *response) {
-	if !hc.h.Attacks.GiantHeaders {
+	if !hc.a.GiantHeaders {
 		return
 	}
 	v := strings.Repeat("x", 2000)
@@ -379,7 +406,7 @@ func (hc *hostileConn) giantHeaders(res *response) {
 func (hc *hostileConn) describe(uri string, res *response) {
 	h := hc.h
 	n := h.describes.Add(1)
-	a := h.Attacks
+	a := hc.a
 	redirect := ""
 	switch {
 	case a.RedirectOnFallback && n >= 2: // gortsplib's fallback starts a new connection
@@ -401,13 +428,13 @@ func (hc *hostileConn) describe(uri string, res *response) {
 	hc.giantHeaders(res)
 	base := strings.TrimSuffix(uri, "/")
 	res.headers = append(res.headers, "Content-Type: application/sdp", "Content-Base: "+base+"/")
-	res.body = h.sdp()
+	res.body = h.sdp(a)
 }
 
 func (hc *hostileConn) setup(transport string, res *response) {
 	res.headers = append(res.headers, "Session: 5e55104;timeout=60")
 	if !strings.Contains(transport, "RTP/AVP/TCP") {
-		if hc.h.Attacks.RedirectOnFallback && !hc.udpAsked {
+		if hc.a.RedirectOnFallback && !hc.udpAsked {
 			hc.udpAsked = true
 			// "I only speak TCP": makes an auto client start over
 			res.headers = append(res.headers, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1")
@@ -449,7 +476,7 @@ func (hc *hostileConn) send(r response) bool {
 	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(r.body))
 	b.Write(r.body)
 	msg := []byte(b.String())
-	if !hc.h.Attacks.SlowDrip {
+	if !hc.a.SlowDrip {
 		return hc.write(msg) == nil
 	}
 	t := time.NewTicker(hc.h.DripInterval)

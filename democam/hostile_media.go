@@ -14,8 +14,7 @@ import (
 )
 
 // sdp is the camera's DESCRIBE body, with the SDP attacks applied.
-func (h *HostileCamera) sdp() []byte {
-	a := h.Attacks
+func (h *HostileCamera) sdp(a Attacks) []byte {
 	sps, pps := h.clip.SPS, h.clip.PPS
 	if a.ParamSetTails {
 		sps, pps = h.withTail(sps), h.withTail(pps)
@@ -48,7 +47,7 @@ func (h *HostileCamera) withTail(nal []byte) []byte {
 // applied.
 func (hc *hostileConn) frameNALUs(g int) [][]byte {
 	h := hc.h
-	a := h.Attacks
+	a := hc.a
 	au := h.clip.AUs[g%len(h.clip.AUs)]
 	out := make([][]byte, 0, len(au.NALUs)+4)
 	if a.SPSChurn && !au.Key {
@@ -120,7 +119,7 @@ func (hc *hostileConn) stream() {
 			return
 		}
 		ts += frameTicks
-		if h.Attacks.TimestampJumps {
+		if hc.a.TimestampJumps {
 			ts += uint32(rand.Int64N(3600*videoClock)) - 1800*videoClock
 		}
 		select {
@@ -135,7 +134,7 @@ func (hc *hostileConn) stream() {
 
 // extras sends what the attacks add after frame n; false ends the stream.
 func (hc *hostileConn) extras(n int, ts uint32, seq *uint16, ssrc uint32) bool {
-	a := hc.h.Attacks
+	a := hc.a
 	if a.InterleavedAbuse {
 		junk := bytes.Repeat([]byte{0xa5}, 1000)
 		for i := range 50 {
@@ -159,14 +158,26 @@ func (hc *hostileConn) extras(n int, ts uint32, seq *uint16, ssrc uint32) bool {
 	return true
 }
 
-// endlessNAL sends FU-A fragments of one IDR slice that never ends.
+// endlessNAL sends FU-A fragments of one IDR slice that never ends, at
+// the 100 Mbit/s of a camera's network port.
 func (hc *hostileConn) endlessNAL(ts uint32, seq *uint16, ssrc uint32) bool {
 	payload := make([]byte, 1400)
 	for i := 2; i < len(payload); i++ {
 		payload[i] = byte(i)
 	}
 	payload[0] = 0x7c // FU indicator: NRI 3, type 28 (FU-A)
+	pace := time.NewTicker(10 * time.Millisecond)
+	defer pace.Stop()
 	for i := 0; ; i++ {
+		if i%89 == 0 { // 89 packets of 1.4 kB per 10 ms: 100 Mbit/s
+			select {
+			case <-hc.done:
+				return false
+			case <-hc.h.stop:
+				return false
+			case <-pace.C:
+			}
+		}
 		payload[1] = 0x05 // FU header: IDR slice, middle fragment
 		if i == 0 {
 			payload[1] = 0x85 // start
@@ -176,15 +187,6 @@ func (hc *hostileConn) endlessNAL(ts uint32, seq *uint16, ssrc uint32) bool {
 		b, _ := p.Marshal()
 		if hc.interleave(hc.channel, b) != nil {
 			return false
-		}
-		if i%1024 == 0 {
-			select {
-			case <-hc.done:
-				return false
-			case <-hc.h.stop:
-				return false
-			default:
-			}
 		}
 	}
 }

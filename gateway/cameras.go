@@ -147,7 +147,7 @@ func (g *Gateway) applyCameras(cfg *config.Config) error {
 type cameraEvents struct{ g *Gateway }
 
 func (e cameraEvents) CameraOnline(id string) {
-	e.g.record(audit.Event{Event: audit.CameraOnline, Camera: id})
+	e.g.auditCameraOnline(audit.Event{Event: audit.CameraOnline, Camera: id})
 }
 
 func (e cameraEvents) CameraOffline(id string, err error) {
@@ -155,5 +155,5 @@ func (e cameraEvents) CameraOffline(id string, err error) {
 	if err != nil {
 		detail = e.g.Redactor.Redact(err.Error())
 	}
-	e.g.record(audit.Event{Event: audit.CameraOffline, Camera: id, Detail: detail})
+	e.g.auditCameraOffline(audit.Event{Event: audit.CameraOffline, Camera: id, Detail: detail}, err)
 }

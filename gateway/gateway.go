@@ -79,6 +79,8 @@ type Gateway struct {
 
 	// hostile events (failed sign-ins, sinkhole queries; camera violations)
 	hostile, camHostile *audit.Aggregator
+	flapMu              sync.Mutex
+	flapping            map[string]bool // camera id: its last disconnect was a violation
 }
 
 // Initialize builds and starts every component. On error, everything

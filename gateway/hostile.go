@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"errors"
 	"net"
 	"time"
 
 	"cordon/auth/audit"
 	"cordon/camnet"
+	"cordon/ingest"
 )
 
 // Events a hostile party can trigger at will go to the audit log through
@@ -22,8 +24,37 @@ func (g *Gateway) initHostileAudit() error {
 	if err := g.hostile.Initialize(); err != nil {
 		return err
 	}
-	g.camHostile = &audit.Aggregator{Log: g.audit, Interval: hostileCameraInterval, Logger: g.Logger.With("component", "audit")}
+	g.camHostile = &audit.Aggregator{Log: g.audit, Interval: hostileCameraInterval, MaxKindsPerSource: 6, Logger: g.Logger.With("component", "audit")}
+	g.flapping = map[string]bool{}
 	return g.camHostile.Initialize()
+}
+
+// auditCameraOffline writes a camera going offline; when a violation took
+// it offline (a hostile camera, which reconnects into it again and again),
+// the transition goes through the camera aggregator, and so does the next
+// camera_online.
+func (g *Gateway) auditCameraOffline(e audit.Event, err error) {
+	var v *ingest.Violation
+	hostile := errors.As(err, &v)
+	g.flapMu.Lock()
+	g.flapping[e.Camera] = hostile
+	g.flapMu.Unlock()
+	if hostile {
+		g.camHostile.Record("camera:"+e.Camera, e.Event, e)
+		return
+	}
+	g.record(e)
+}
+
+func (g *Gateway) auditCameraOnline(e audit.Event) {
+	g.flapMu.Lock()
+	hostile := g.flapping[e.Camera]
+	g.flapMu.Unlock()
+	if hostile {
+		g.camHostile.Record("camera:"+e.Camera, e.Event, e)
+		return
+	}
+	g.record(e)
 }
 
 // closeHostileAudit writes the pending summaries; call it after every
