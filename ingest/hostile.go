@@ -34,7 +34,8 @@ func (s *session) violate(v *Violation) {
 	close(s.faultCh)
 	c := s.c
 	c.m.violation(v.Reason)
-	c.log.Warn("camera violated a bound; disconnecting", "reason", v.Reason, "err", c.red.string(v.Msg))
+	// the connection's end logs the message (once while it repeats)
+	c.log.Debug("camera violated a bound; disconnecting", "reason", v.Reason, "err", c.red.string(v.Msg))
 	if c.Hostile != nil {
 		c.Hostile.CameraHostile(c.ID, v.Reason, c.red.string(v.Msg))
 	}
