@@ -3,7 +3,6 @@ package democam
 import (
 	"bufio"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -455,61 +454,4 @@ func (hc *hostileConn) setup(transport string, res *response) {
 		hc.channel = ch
 	}
 	res.headers = append(res.headers, fmt.Sprintf("Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d", ch, ch+1))
-}
-
-type response struct {
-	code    int
-	headers []string
-	body    []byte
-}
-
-var statusText = map[int]string{200: "OK", 302: "Found", 401: "Unauthorized", 461: "Unsupported Transport", 501: "Not Implemented"}
-
-// send writes a response (byte by byte under SlowDrip); false when the
-// connection is gone.
-func (hc *hostileConn) send(r response) bool {
-	var b strings.Builder
-	fmt.Fprintf(&b, "RTSP/1.0 %d %s\r\n", r.code, statusText[r.code])
-	for _, l := range r.headers {
-		b.WriteString(l + "\r\n")
-	}
-	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(r.body))
-	b.Write(r.body)
-	msg := []byte(b.String())
-	if !hc.a.SlowDrip {
-		return hc.write(msg) == nil
-	}
-	t := time.NewTicker(hc.h.DripInterval)
-	defer t.Stop()
-	for i := range msg {
-		if hc.write(msg[i:i+1]) != nil {
-			return false
-		}
-		select {
-		case <-t.C:
-		case <-hc.h.stop:
-			return false
-		}
-	}
-	return true
-}
-
-func (hc *hostileConn) write(b []byte) error {
-	hc.wmu.Lock()
-	defer hc.wmu.Unlock()
-	_ = hc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	n, err := hc.c.Write(b)
-	hc.h.bytesOut.Add(int64(n))
-	return err
-}
-
-// interleave writes one interleaved frame.
-func (hc *hostileConn) interleave(ch int, payload []byte) error {
-	if len(payload) > 0xffff {
-		return errors.New("interleaved payload too large")
-	}
-	f := make([]byte, 4+len(payload))
-	f[0], f[1], f[2], f[3] = '$', byte(ch), byte(len(payload)>>8), byte(len(payload))
-	copy(f[4:], payload)
-	return hc.write(f)
 }
