@@ -102,34 +102,7 @@ func (c *Camera) runSession() (time.Duration, error) {
 		media: newMediaGuard(),
 	}
 	s.lastPacket.Store(time.Now().UnixNano())
-	guard := &netGuard{addr: canonicalAddr(c.URL), limits: &c.Limits, s: s}
-	client := &gortsplib.Client{
-		Scheme:                c.URL.Scheme,
-		Host:                  c.URL.Host,
-		ReadTimeout:           c.ReadTimeout,
-		WriteTimeout:          c.WriteTimeout,
-		InitialUDPReadTimeout: c.UDPFallbackTimeout,
-		Protocol:              c.protocol(),
-		// every connection, datagram and name lookup a camera could cause
-		// goes through the guard (guard.go)
-		DialContext:   guard.dial,
-		ListenPacket:  guard.listenPacket,
-		ResolveIPAddr: guard.resolve,
-		OnTransportSwitch: func(err error) {
-			// the new transport gets a fresh read-timeout window
-			s.lastPacket.Store(time.Now().UnixNano())
-			c.log.Info("camera transport switch", "reason", c.red.string(err.Error()))
-		},
-		OnPacketsLost: func(lost uint64) {
-			c.m.packetsLost.Add(float64(lost))
-		},
-		OnDecodeError: func(err error) {
-			c.m.decodeErrors.Inc()
-			c.log.Debug("camera RTP decode error", "err", c.red.string(err.Error()))
-		},
-	}
-	client.OnResponse = s.onResponse
-	s.client = client
+	client := s.newClient()
 	if err := client.Start(); err != nil {
 		return 0, c.fail(err)
 	}
@@ -138,25 +111,12 @@ func (c *Camera) runSession() (time.Duration, error) {
 		stop()
 		client.Close()
 	}()
-	handshake := time.AfterFunc(c.Limits.HandshakeTimeout, func() {
-		s.violate(&Violation{Reason: ReasonHandshakeTimeout, Msg: fmt.Sprintf(
-			"the camera did not complete DESCRIBE, SETUP and PLAY within %s", c.Limits.HandshakeTimeout)})
-		client.Close()
-	})
-	defer handshake.Stop()
-
-	tracks, sel, err := s.setup()
-	if err == nil {
-		_, err = client.Play(nil)
-	}
+	tracks, sel, err := s.handshake()
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return 0, ErrStopped
 		}
 		return 0, c.fail(s.cause(err))
-	}
-	if !handshake.Stop() {
-		return 0, c.fail(s.cause(errors.New("handshake timed out")))
 	}
 	s.lastPacket.Store(time.Now().UnixNano())
 	if err := c.Sink.CameraConnected(tracks); err != nil {
@@ -190,6 +150,63 @@ func (c *Camera) runSession() (time.Duration, error) {
 	client.Close()
 	online := time.Since(since)
 	err = c.red.wrap(s.cause(err))
+	c.offline(err, online)
+	return online, err
+}
+
+// newClient is the session's gortsplib client: every connection, datagram
+// and name lookup a camera could cause goes through the guard (guard.go),
+// every answer through onResponse (hostile.go).
+func (s *session) newClient() *gortsplib.Client {
+	c := s.c
+	guard := &netGuard{addr: canonicalAddr(c.URL), limits: &c.Limits, s: s}
+	s.client = &gortsplib.Client{
+		Scheme:                c.URL.Scheme,
+		Host:                  c.URL.Host,
+		ReadTimeout:           c.ReadTimeout,
+		WriteTimeout:          c.WriteTimeout,
+		InitialUDPReadTimeout: c.UDPFallbackTimeout,
+		Protocol:              c.protocol(),
+		DialContext:           guard.dial,
+		ListenPacket:          guard.listenPacket,
+		ResolveIPAddr:         guard.resolve,
+		OnResponse:            s.onResponse,
+		OnTransportSwitch: func(err error) {
+			// the new transport gets a fresh read-timeout window
+			s.lastPacket.Store(time.Now().UnixNano())
+			c.log.Info("camera transport switch", "reason", c.red.string(err.Error()))
+		},
+		OnPacketsLost: func(lost uint64) {
+			c.m.packetsLost.Add(float64(lost))
+		},
+		OnDecodeError: func(err error) {
+			c.m.decodeErrors.Inc()
+			c.log.Debug("camera RTP decode error", "err", c.red.string(err.Error()))
+		},
+	}
+	return s.client
+}
+
+// handshake describes, sets up and plays, within Limits.HandshakeTimeout.
+func (s *session) handshake() ([]relay.Track, selection, error) {
+	c := s.c
+	timer := time.AfterFunc(c.Limits.HandshakeTimeout, func() {
+		s.violate(&Violation{Reason: ReasonHandshakeTimeout, Msg: fmt.Sprintf(
+			"the camera did not complete DESCRIBE, SETUP and PLAY within %s", c.Limits.HandshakeTimeout)})
+		s.client.Close()
+	})
+	tracks, sel, err := s.setup()
+	if err == nil {
+		_, err = s.client.Play(nil)
+	}
+	if !timer.Stop() && err == nil {
+		err = errors.New("handshake timed out") // the violation is the cause
+	}
+	return tracks, sel, err
+}
+
+// offline records the end of a connection that was online.
+func (c *Camera) offline(err error, online time.Duration) {
 	c.updateState(func(st *CameraState) {
 		st.Online, st.Since, st.Transport = false, time.Now(), ""
 		if errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped) {
@@ -213,7 +230,6 @@ func (c *Camera) runSession() (time.Duration, error) {
 	} else {
 		c.log.Warn("camera offline", "err", err.Error(), "online_for", online.Round(time.Second).String())
 	}
-	return online, err
 }
 
 // transport is the protocol in use ("UDP", "TCP"), "" before SETUP.

@@ -137,37 +137,7 @@ func (f *VideoFilter) drop(reason string) {
 // units by timestamp and marker bit, so the filter sees the same [][]byte
 // either way; only the grouping quirk below differs between cameras.
 func (f *VideoFilter) Filter(au [][]byte) (out [][]byte, key bool) {
-	f.kinds = f.kinds[:0]
-	f.clean = f.clean[:0]
-	hasSlice := false
-	for _, nal := range au {
-		k, reason := classify(f.codec, nal)
-		if k == kindSEI && !SEIAllowed(f.codec, nal, f.allow) {
-			k, reason = kindDrop, DropSEI
-		}
-		if s := k.paramSlot(); s >= 0 {
-			clean, ok := f.trimmed(s, nal)
-			if !ok {
-				k, reason = kindDrop, DropMalformed
-			} else {
-				nal = clean
-			}
-		}
-		f.clean = append(f.clean, nal)
-		switch k {
-		case kindDrop:
-			f.drop(reason)
-		case kindSlice:
-			hasSlice = true
-		case kindKey:
-			hasSlice = true
-			key = true
-		case kindVPS, kindSPS, kindPPS:
-			f.track(k.paramSlot(), nal)
-		}
-		f.kinds = append(f.kinds, k)
-	}
-
+	hasSlice, key := f.classifyAU(au)
 	if !hasSlice {
 		// Camera workaround (FIELD-NOTES: "SPS/PPS sent with the RTP marker
 		// bit set"): the marker closes an access unit made of parameter sets
@@ -230,6 +200,40 @@ func (f *VideoFilter) Filter(au [][]byte) (out [][]byte, key bool) {
 	f.heldSEI = f.heldSEI[:0]
 	f.out = out
 	return out, key && complete
+}
+
+// classifyAU fills f.kinds and f.clean (parameter sets trimmed) for au,
+// reports drops and records in-band parameter sets.
+func (f *VideoFilter) classifyAU(au [][]byte) (hasSlice, key bool) {
+	f.kinds = f.kinds[:0]
+	f.clean = f.clean[:0]
+	for _, nal := range au {
+		k, reason := classify(f.codec, nal)
+		if k == kindSEI && !SEIAllowed(f.codec, nal, f.allow) {
+			k, reason = kindDrop, DropSEI
+		}
+		if s := k.paramSlot(); s >= 0 {
+			clean, ok := f.trimmed(s, nal)
+			if !ok {
+				k, reason = kindDrop, DropMalformed
+			} else {
+				nal = clean
+			}
+		}
+		f.clean = append(f.clean, nal)
+		switch k {
+		case kindDrop:
+			f.drop(reason)
+		case kindSlice:
+			hasSlice = true
+		case kindKey:
+			hasSlice, key = true, true
+		case kindVPS, kindSPS, kindPPS:
+			f.track(k.paramSlot(), nal)
+		}
+		f.kinds = append(f.kinds, k)
+	}
+	return hasSlice, key
 }
 
 // track records an in-band parameter set, copying it only when it changed.
