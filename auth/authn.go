@@ -134,6 +134,8 @@ func (s *Service) endFlight(id [32]byte, fl *flight, p *Principal, err error) {
 // follow waits for the verification an identical attempt is running and
 // takes its answer; a failure counts against the follower too.
 func (s *Service) follow(ctx context.Context, fl *flight, c credentialCheck, keys []lockKey) (*Principal, error) {
+	s.followers.Add(1)
+	defer s.followers.Add(-1)
 	select {
 	case <-fl.done:
 	case <-ctx.Done():

@@ -13,7 +13,7 @@ import (
 const (
 	// DefaultHashQueue: argon2id verifications that may wait for a slot
 	// beyond the ones running; more are refused with a BusyError (503).
-	DefaultHashQueue = 16
+	DefaultHashQueue = 8
 	// perAddrHashQueue bounds the verifications one address may have
 	// waiting for its (single) slot; lockout reservations already keep
 	// failing ones at or below the lockout threshold.

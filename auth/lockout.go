@@ -102,16 +102,6 @@ func (l *lockout) check(now time.Time, keys []lockKey) error {
 	return nil
 }
 
-// remaining returns how long key is still locked (0 = not locked).
-func (l *lockout) remaining(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.m[key]; e != nil && now.Before(e.lockedUntil) {
-		return e.lockedUntil.Sub(now)
-	}
-	return 0
-}
-
 // reservation is an attempt counted before its work is done. Exactly one
 // of finish or cancel must be called.
 type reservation struct {

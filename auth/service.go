@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cordon/auth/audit"
@@ -81,8 +82,9 @@ type Service struct {
 	identities *identities
 	unsubDir   func()
 
-	flightMu sync.Mutex
-	flights  map[[32]byte]*flight
+	flightMu  sync.Mutex
+	flights   map[[32]byte]*flight
+	followers atomic.Int32 // attempts waiting on another's verification
 
 	subMu  sync.Mutex
 	subs   map[int]func(Change)
@@ -91,6 +93,8 @@ type Service struct {
 	// hashCount counts argon2id verifications (tests assert timing parity).
 	hashesMu   sync.Mutex
 	hashesDone int
+	// hashHook, in tests, runs inside each verification's slot.
+	hashHook func()
 }
 
 func (s *Service) now() time.Time {
@@ -267,7 +271,11 @@ func (s *Service) verify(ctx context.Context, remote string, h phc, secret []byt
 	defer release()
 	s.hashesMu.Lock()
 	s.hashesDone++
+	hook := s.hashHook
 	s.hashesMu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	return h.verify(secret), nil
 }
 

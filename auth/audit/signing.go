@@ -200,3 +200,109 @@ func write(f *os.File, b []byte) error {
 	_, err := f.Write(b)
 	return err
 }
+
+func (l *Log) initSigner(last *record, line []byte) error {
+	s, created, err := loadSigner(l.KeyPath, l.now())
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	pk := b64.EncodeToString(s.genesis)
+	switch {
+	case created && last != nil && last.Sig != "":
+		l.logger().Error("the audit signing key is missing: a new one starts here and `cordon audit verify` will report the next line as not endorsed",
+			"key_path", l.KeyPath, "public_key", pk)
+	case created:
+		l.logger().Warn("audit signing key created: record this public key off the gateway and give it to `cordon audit verify --pubkey`",
+			"key_path", l.KeyPath, "public_key", pk, "fingerprint", KeyFingerprint(pk))
+	default:
+		problem, err := s.reconcile(last, line, l.now())
+		if err != nil {
+			return fmt.Errorf("audit: signing key: %w", err)
+		}
+		if problem != "" {
+			l.logger().Error(problem, "key_path", l.KeyPath)
+		}
+	}
+	l.signer = s
+	return nil
+}
+
+// line builds the next line (signed when a signer is set). Called with
+// l.mu held.
+func (l *Log) line(e Event) ([]byte, error) {
+	node := l.node
+	rec := record{
+		Seq:      l.seq + 1,
+		Time:     l.now().UTC().Format(TimeFormat),
+		Node:     &node,
+		Event:    e.Event,
+		Actor:    clip(e.Actor, maxFieldLen),
+		Camera:   clip(e.Camera, maxFieldLen),
+		Remote:   clip(e.Remote, maxFieldLen),
+		Protocol: clip(e.Protocol, maxFieldLen),
+		Detail:   clip(e.Detail, maxDetailLen),
+		Prev:     l.lastHash,
+	}
+	if hasSource(e.Event) {
+		src := e.Source
+		if !validSource(src) {
+			src = "local"
+		}
+		rec.Source = &src
+	}
+	if e.Event == ViewEnd {
+		d, b := e.DurationS, e.Bytes
+		rec.DurationS, rec.Bytes = &d, &b
+	}
+	s := l.signer
+	if s != nil {
+		switch {
+		case s.intro:
+			rec.Key = b64.EncodeToString(pub(s.cur))
+		case l.evolve || !l.now().Before(s.since.Add(l.KeyEvolve)) || s.next != nil:
+			if s.next == nil {
+				k, err := newKey()
+				if err != nil {
+					return nil, err
+				}
+				s.next = k
+				if err := s.save(); err != nil { // the new key is durable before it is announced
+					s.next = nil
+					return nil, l.fail("saving the signing key", err)
+				}
+			}
+			rec.NextKey = b64.EncodeToString(pub(s.next))
+		}
+	}
+	line, err := rec.encode()
+	if err != nil { // NaN duration and the like
+		return nil, fmt.Errorf("audit: encoding event: %w", err)
+	}
+	if s != nil {
+		line = withSig(line, s.sign(line))
+	}
+	return line, nil
+}
+
+// signed moves the signer on after a line was written: an introduced key
+// is known, an announced key replaces (and erases) the one that
+// announced it. Called with l.mu held.
+func (l *Log) signed() {
+	s := l.signer
+	if s == nil {
+		return
+	}
+	s.intro = false
+	if s.next == nil {
+		return
+	}
+	s.cur, s.next, s.since = s.next, nil, l.now()
+	l.evolve = false
+	if err := s.save(); err != nil {
+		// The line announcing the new key is durable; at the next start
+		// the key file's pending key is promoted. Until a save succeeds
+		// the old key stays on disk.
+		l.logger().Error("could not erase the previous audit signing key", "key_path", l.KeyPath, "err", err)
+	}
+}
+
