@@ -305,4 +305,3 @@ func (l *Log) signed() {
 		l.logger().Error("could not erase the previous audit signing key", "key_path", l.KeyPath, "err", err)
 	}
 }
-
