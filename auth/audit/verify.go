@@ -37,7 +37,8 @@ type Result struct {
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	// PublicKey (base64url), when set, must be the chain's genesis key:
-	// a log rewritten from the start with another key is refused.
+	// a log rewritten from the start with another key, or stripped of its
+	// signatures, is refused.
 	PublicKey string
 	// RequireSigned refuses a chain without any signed line.
 	RequireSigned bool
@@ -82,7 +83,7 @@ func VerifyFileWith(path string, o VerifyOptions) (Result, error) {
 		return st.res, err
 	}
 	res, err := st.run(paths)
-	if err == nil && o.RequireSigned && res.Signed == 0 {
+	if err == nil && (o.RequireSigned || st.trusted != nil) && res.Signed == 0 {
 		err = &VerifyError{path, 1, "no line is signed"}
 	}
 	return res, err
