@@ -99,6 +99,10 @@ type Log struct {
 	// KeepFiles rotated files and KeepBytes bytes of them (0 = no limit).
 	KeepFiles int
 	KeepBytes int64
+	// WaitForForwarding: forwarding is configured, so retention deletes
+	// nothing until a Forwarder attached (SetForwarded) says what the
+	// collector has.
+	WaitForForwarding bool
 
 	mu       sync.Mutex
 	f        *os.File

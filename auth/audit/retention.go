@@ -64,6 +64,9 @@ func (l *Log) prune() {
 			l.logger().Error("audit retention: cannot read the oldest rotated file; keeping it", "path", oldest, "err", err)
 			return
 		}
+		if l.forwarded == nil && l.WaitForForwarding {
+			return // the forwarder has not attached yet
+		}
 		if l.forwarded != nil && l.forwarded() < last {
 			l.logger().Warn("audit retention: the oldest rotated file is not forwarded yet; keeping it beyond the limits",
 				"path", oldest, "last_seq", last, "forwarded_seq", l.forwarded())
