@@ -426,3 +426,10 @@ func (f *Forwarder) dial() (*link, error) {
 	}
 	return lk, nil
 }
+
+// File names in state_dir for the wiring: the signing key state and the
+// forwarder's cursor.
+const (
+	KeyFileName    = "audit-signing.key"
+	CursorFileName = "audit-forward.cursor"
+)
