@@ -126,23 +126,8 @@ func (s *Service) Initialize() error {
 	case s.MaxConcurrentHashes < 0 || s.MaxHashQueue < 0:
 		return errors.New("auth: hashing bounds must not be negative")
 	}
-	if s.TokenTTL == 0 {
-		s.TokenTTL = DefaultTokenTTL
-	}
-	if s.Lockout == (LockoutPolicy{}) {
-		s.Lockout = DefaultLockoutPolicy()
-	}
-	if !s.Lockout.valid() {
-		return errors.New("auth: invalid lockout policy")
-	}
-	if s.VerifyCacheTTL == 0 {
-		s.VerifyCacheTTL = DefaultVerifyCacheTTL
-	}
-	if s.MaxConcurrentHashes == 0 {
-		s.MaxConcurrentHashes = DefaultMaxConcurrentHashes()
-	}
-	if s.MaxHashQueue == 0 {
-		s.MaxHashQueue = DefaultHashQueue
+	if err := s.defaults(); err != nil {
+		return err
 	}
 	warn, err := ensureStateDir(s.StateDir)
 	if err != nil {
@@ -194,6 +179,29 @@ func (s *Service) Initialize() error {
 	})
 	s.logger().Info("auth ready", "token_ttl", s.TokenTTL, "revocations_pruned", pruned,
 		"hash_concurrency", s.MaxConcurrentHashes, "hash_queue", s.MaxHashQueue)
+	return nil
+}
+
+// defaults fills the zero fields and checks the lockout policy.
+func (s *Service) defaults() error {
+	if s.TokenTTL == 0 {
+		s.TokenTTL = DefaultTokenTTL
+	}
+	if s.Lockout == (LockoutPolicy{}) {
+		s.Lockout = DefaultLockoutPolicy()
+	}
+	if !s.Lockout.valid() {
+		return errors.New("auth: invalid lockout policy")
+	}
+	if s.VerifyCacheTTL == 0 {
+		s.VerifyCacheTTL = DefaultVerifyCacheTTL
+	}
+	if s.MaxConcurrentHashes == 0 {
+		s.MaxConcurrentHashes = DefaultMaxConcurrentHashes()
+	}
+	if s.MaxHashQueue == 0 {
+		s.MaxHashQueue = DefaultHashQueue
+	}
 	return nil
 }
 
