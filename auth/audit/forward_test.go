@@ -212,6 +212,11 @@ func TestForwardAcrossGatewayRestart(t *testing.T) {
 	}
 	verifyCollectorCopy(t, d, 30, l2.PublicKey())
 	waitUntil(t, 10*time.Second, func() bool { return f2.Delivered() == 30 })
+	// The README's recipe (one file per gateway, the message alone) gives a
+	// file `cordon audit verify` accepts as it is.
+	if res, err := VerifyFileWith(c.nodeFile(node), VerifyOptions{PublicKey: l2.PublicKey()}); err != nil || res.LastSeq != 30 {
+		t.Fatalf("the collector's per-gateway file: %+v %v", res, err)
+	}
 }
 
 // RFC 5425: TLS with the collector's CA and a client certificate; a

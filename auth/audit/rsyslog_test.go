@@ -28,7 +28,8 @@ import (
 // collector is a real rsyslogd on loopback, started once for the test
 // package (TestMain): a plain TCP input, a TLS input (RFC 5425, client
 // certificate required) and a UDP input, all writing the raw messages to
-// one file. Tests tell their messages apart by node (one per test).
+// one file, and each gateway's lines to a file of its own as the README's
+// collector recipe does. Tests tell their messages apart by node.
 type collector struct {
 	dir           string
 	conf          string
@@ -101,9 +102,14 @@ input(type="imtcp" address="127.0.0.1" port="%[7]d" listenPortFileName=%[8]q rul
   StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="x509/certvalid")
 input(type="imudp" address="127.0.0.1" port="%[9]d" ruleset="audit")
 template(name="raw" type="string" string="%%rawmsg%%\n")
-ruleset(name="audit") { action(type="omfile" file=%[10]q template="raw") }
+template(name="cordonLine" type="string" string="%%msg%%\n")
+template(name="cordonFile" type="string" string="%[11]s/%%hostname%%.audit.log")
+ruleset(name="audit") {
+  action(type="omfile" file=%[10]q template="raw")
+  action(type="omfile" dynaFile="cordonFile" template="cordonLine")
+}
 `, d, filepath.Join(d, "ca.pem"), filepath.Join(d, "server.pem"), filepath.Join(d, "server.key"),
-		tcp, filepath.Join(d, "tcp.port"), tls, filepath.Join(d, "tls.port"), c.udp, c.out)
+		tcp, filepath.Join(d, "tcp.port"), tls, filepath.Join(d, "tls.port"), c.udp, c.out, d)
 	return os.WriteFile(c.conf, []byte(conf), 0o600)
 }
 
@@ -203,6 +209,12 @@ func (c *collector) ensureRunning() {
 func (c *collector) stderr() string {
 	b, _ := os.ReadFile(c.stderrLog)
 	return string(b)
+}
+
+// nodeFile is the per-gateway file the README's collector recipe writes
+// (the MSG of each message: the audit line).
+func (c *collector) nodeFile(node string) string {
+	return filepath.Join(c.dir, node+".audit.log")
 }
 
 // received returns the raw messages from node, in arrival order.
