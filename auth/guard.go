@@ -33,8 +33,10 @@ type Live struct {
 //
 // On every Change (logout, reload, directory re-check) it re-checks the
 // sessions the change affects at once, on its own goroutine; every
-// Interval it re-checks all of them. End is called from that goroutine,
-// never with a lock of the Guard held.
+// Interval it re-checks all of them. End is called from that goroutine
+// (or from Sweep's caller), never with a lock of the Guard held; it must
+// be idempotent, since a session may be found twice before it is gone
+// from List.
 type Guard struct {
 	Service  *Service
 	List     func() []Live
