@@ -19,6 +19,11 @@ const (
 	// failing ones at or below the lockout threshold.
 	perAddrHashQueue = 8
 	maxBusyRetry     = 30 * time.Second
+	// maxHashWait: a sign-in is not queued when the queue ahead of it is
+	// expected to take longer than this (from the recent average
+	// verification time): on a loaded machine the queue shortens, and a
+	// client gets either its answer within about a second or a 503 at once.
+	maxHashWait = time.Second
 )
 
 // DefaultMaxConcurrentHashes is half the CPUs (at least one): each
@@ -28,7 +33,8 @@ func DefaultMaxConcurrentHashes() int { return max(1, runtime.NumCPU()/2) }
 // hashLimiter bounds argon2id work: at most one verification in flight
 // per address (the others from that address wait their turn, and never
 // hold a place in the global queue while they do), at most cap(sem) in
-// flight in total, and at most maxQueue waiting for a global slot.
+// flight in total, and at most maxQueue waiting for a global slot — fewer
+// when the machine is slow (maxHashWait).
 type hashLimiter struct {
 	sem      chan struct{}
 	maxQueue int
@@ -117,7 +123,8 @@ func (h *hashLimiter) global(ctx context.Context) error {
 	default:
 	}
 	h.mu.Lock()
-	if h.waiting >= h.maxQueue {
+	expected := h.avg * time.Duration(h.waiting+1) / time.Duration(cap(h.sem))
+	if h.waiting >= h.maxQueue || (h.waiting > 0 && expected > maxHashWait) {
 		h.mu.Unlock()
 		return h.busy()
 	}
