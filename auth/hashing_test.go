@@ -22,7 +22,7 @@ type gate struct {
 func newGate(f *fixture) *gate {
 	g := &gate{started: make(chan struct{}, 1024), open: make(chan struct{})}
 	f.svc.hashesMu.Lock()
-	f.svc.hashHook = func() { g.started <- struct{}{}; <-g.open }
+	f.svc.hashHook = func(string) { g.started <- struct{}{}; <-g.open }
 	f.svc.hashesMu.Unlock()
 	return g
 }

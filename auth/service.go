@@ -94,7 +94,7 @@ type Service struct {
 	hashesMu   sync.Mutex
 	hashesDone int
 	// hashHook, in tests, runs inside each verification's slot.
-	hashHook func()
+	hashHook func(remote string)
 }
 
 func (s *Service) now() time.Time {
@@ -282,7 +282,7 @@ func (s *Service) verify(ctx context.Context, remote string, h phc, secret []byt
 	hook := s.hashHook
 	s.hashesMu.Unlock()
 	if hook != nil {
-		hook()
+		hook(remote)
 	}
 	return h.verify(secret), nil
 }
