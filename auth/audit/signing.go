@@ -53,6 +53,9 @@ func pub(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.Pu
 func loadSigner(path string, now time.Time) (s *signer, created bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, false, fmt.Errorf("creating the audit signing key's directory: %w", err)
+		}
 		k, err := newKey()
 		if err != nil {
 			return nil, false, err

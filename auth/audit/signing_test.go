@@ -295,3 +295,16 @@ func TestSignerReconcile(t *testing.T) {
 		t.Fatalf("foreign key: %q %v", p, err)
 	}
 }
+
+func TestKeyFileDirectoryCreated(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Path: filepath.Join(dir, "audit.log"), Logger: quietLogger(), KeyPath: filepath.Join(dir, "state", "sub", "audit-signing.key")}
+	if err := l.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	st, err := os.Stat(filepath.Join(dir, "state", "sub"))
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("%v %v", st, err)
+	}
+}
