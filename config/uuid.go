@@ -35,4 +35,3 @@ func (s *Sanitize) SEIUUIDs() [][16]byte {
 	}
 	return out
 }
-
