@@ -419,3 +419,55 @@ var nodeCounter atomic.Int64
 func uniqueNode(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), nodeCounter.Add(1))
 }
+
+// The reader races a writer that rotates at every line: it must never
+// skip a file (nor report a gap), whatever the interleaving.
+func TestLineReaderRacesRotation(t *testing.T) {
+	dir := t.TempDir()
+	l := forwardedLog(t, dir, "race", 300) // every line rotates
+	const n = 100
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			if err := l.Append(Event{Event: ViewStart, Actor: "op" + strconv.Itoa(i)}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	rd, err := openLineReader(l.Path, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.close()
+	var want uint64 = 1
+	for want <= n {
+		changed := l.Changed()
+		head, _ := l.Head()
+		for {
+			_, rec, ok, err := rd.next(head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if rec.Seq != want {
+				t.Fatalf("read seq %d, want %d", rec.Seq, want)
+			}
+			want++
+		}
+		if rd.gap != 0 {
+			t.Fatalf("gap of %d lines reported", rd.gap)
+		}
+		if want > n {
+			break
+		}
+		select {
+		case <-changed:
+		case <-done:
+		}
+	}
+	<-done
+}

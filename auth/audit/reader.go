@@ -20,6 +20,8 @@ type lineReader struct {
 	want uint64      // next seq wanted
 	held *heldLine   // a complete line beyond the acknowledged head
 	gap  uint64      // lines skipped because they are no longer on disk
+	// retried is the wanted seq for which a gap made the reader look again
+	retried uint64
 }
 
 type heldLine struct {
@@ -38,8 +40,12 @@ func openLineReader(path string, from uint64) (*lineReader, error) {
 }
 
 // position opens the file that holds r.want (or the next line after it).
+// The live file is opened first and kept open if chosen: if it is
+// rotated while the others are listed, the listing shows it under its new
+// name and the open handle still reads it, so no file is ever skipped.
 func (r *lineReader) position() error {
 	r.close()
+	live, liveFI, liveFirst := openLive(r.path)
 	type cand struct {
 		path  string
 		first uint64
@@ -53,6 +59,7 @@ func (r *lineReader) position() error {
 		}
 		rec, err := parseLine(line)
 		if err != nil {
+			closeFile(live)
 			return fmt.Errorf("audit forward: %s: first line: %w", p, err)
 		}
 		cands = append(cands, cand{p, rec.Seq})
@@ -62,19 +69,29 @@ func (r *lineReader) position() error {
 			}
 		}
 	}
-	liveFirst := lastSeq + 1 // an empty live file will hold the next line
-	if line, err := firstLineOfFile(r.path); err == nil && line != nil {
-		if rec, err := parseLine(line); err == nil {
-			liveFirst = rec.Seq
+	if liveFirst == 0 {
+		liveFirst = lastSeq + 1 // an empty live file will hold the next line
+	}
+	chosen := -1 // index in cands; -1 = the live file
+	if live == nil || liveFirst > r.want {
+		for i, c := range cands {
+			if c.first <= r.want {
+				chosen = i
+			}
+		}
+		if chosen < 0 && len(cands) > 0 {
+			chosen = 0 // older lines are gone: start at the oldest there is
 		}
 	}
-	cands = append(cands, cand{r.path, liveFirst})
-	pick := cands[0]
-	for _, c := range cands {
-		if c.first <= r.want {
-			pick = c
+	if chosen < 0 {
+		if live == nil {
+			return fmt.Errorf("audit forward: %s: no audit file to read", r.path)
 		}
+		r.f, r.fi, r.live, r.buf = live, liveFI, true, r.buf[:0]
+		return nil
 	}
+	pick := cands[chosen]
+	closeFile(live)
 	f, err := os.Open(pick.path)
 	if err != nil {
 		return err
@@ -84,8 +101,35 @@ func (r *lineReader) position() error {
 		_ = f.Close()
 		return err
 	}
-	r.f, r.fi, r.live, r.buf = f, st, pick.path == r.path, r.buf[:0]
+	r.f, r.fi, r.live, r.buf = f, st, false, r.buf[:0]
 	return nil
+}
+
+// openLive opens the live file and reads its first seq (0 when empty).
+func openLive(path string) (*os.File, os.FileInfo, uint64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, 0
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, 0
+	}
+	buf := make([]byte, min(st.Size(), int64(maxLineLen)+1))
+	n, _ := f.ReadAt(buf, 0)
+	if i := bytes.IndexByte(buf[:n], '\n'); i > 0 {
+		if rec, err := parseLine(buf[:i]); err == nil {
+			return f, st, rec.Seq
+		}
+	}
+	return f, st, 0
+}
+
+func closeFile(f *os.File) {
+	if f != nil {
+		_ = f.Close()
+	}
 }
 
 // next returns the next line with seq <= head (the log's acknowledged
@@ -140,6 +184,13 @@ func (r *lineReader) scan(head uint64) ([]byte, record, bool, error) {
 			continue
 		}
 		if rec.Seq > r.want {
+			if r.retried != r.want { // look again once: a rotation may have raced the listing
+				r.retried = r.want
+				if err := r.position(); err != nil {
+					return nil, record{}, false, err
+				}
+				continue
+			}
 			r.gap += rec.Seq - r.want // gone from disk (deleted by hand)
 		}
 		if rec.Seq > head {
