@@ -28,6 +28,7 @@ type Config struct {
 	StateDir      string        `mapstructure:"state_dir"`
 	Audit         Audit         `mapstructure:"audit"`
 	Auth          Auth          `mapstructure:"auth"`
+	Cluster       Cluster       `mapstructure:"cluster"`
 	Sanitize      Sanitize      `mapstructure:"sanitize"`
 	Cameras       []Camera      `mapstructure:"cameras"`
 }
@@ -153,6 +154,7 @@ func Default() *Config {
 		StateDir: "./cordon-state",
 		Audit:    Audit{Path: "audit.log", MaxSizeMB: 64},
 		Auth:     Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}},
+		Cluster:  Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
 		Sanitize: Sanitize{AllowSEIUUIDs: []string{}},
 		Cameras:  []Camera{},
 	}
@@ -276,6 +278,7 @@ func (c *Config) normalize() {
 	nonNil(&c.Auth.APIKeys)
 	nonNil(&c.Sanitize.AllowSEIUUIDs)
 	nonNil(&c.Cameras)
+	c.Cluster.normalize()
 }
 
 func nonNil[T any](s *[]T) {

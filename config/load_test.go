@@ -84,6 +84,7 @@ cameras:
 			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Admin: true, RTSPDigestHA1: "0123456789abcdef0123456789ABCDEF"}},
 			APIKeys: []APIKey{{Name: "vms-1", KeyFile: keyFile, Cameras: []string{"gate-*"}}},
 		},
+		Cluster:  Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
 		Sanitize: Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
 		Cameras: []Camera{
 			{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", PasswordFile: pwFile, Transport: "tcp", OnDemand: true},
@@ -260,12 +261,14 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
 		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
+		"cluster.etcd_endpoints", "cluster.etcd_tls.ca", "cluster.etcd_tls.cert", "cluster.etcd_tls.key",
+		"cluster.node_id", "cluster.advertise", "cluster.peer_key_file", "cluster.lease_ttl",
 	} {
 		if !slices.Contains(keys, must) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 20 {
+	if len(keys) != 28 {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {

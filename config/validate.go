@@ -98,6 +98,7 @@ func (c *Config) Validate() []FieldError {
 		v.add("audit.max_size_mb", "must be 0 (never rotate) or more")
 	}
 	v.auth(&c.Auth)
+	v.cluster(&c.Cluster, c.RTSP.Listen)
 	for i, s := range c.Sanitize.AllowSEIUUIDs {
 		if _, err := ParseUUID(s); err != nil {
 			v.add(fmt.Sprintf("sanitize.allow_sei_uuids[%d]", i), "must be a UUID (8-4-4-4-12 or 32 hex digits)")
