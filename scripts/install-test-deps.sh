@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what cordon's tests need when it is missing: Debian packages
-# (ffmpeg/ffprobe, chromium, nftables, iproute2, a font for the demo clip
-# script) and staticcheck at a pinned version. Idempotent; quiet when all is there.
+# (ffmpeg/ffprobe, chromium, nftables, iproute2, etcd for the cluster tests,
+# a font for the demo clip script) and staticcheck at a pinned version. Idempotent; quiet when all is there.
 set -euo pipefail
 
 need=()
@@ -10,6 +10,7 @@ command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -gt 0 ]; then
