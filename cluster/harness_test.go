@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"cordon/cluster/clustertest"
 )
 
 // testTTL is the lease TTL of the tests: short, to keep them quick. The
@@ -185,7 +187,7 @@ func (w *world) eventsSince(t time.Time) []event {
 // its cameras and its world.
 type harness struct {
 	t       testing.TB
-	etcd    *etcdCluster
+	etcd    *clustertest.Etcd
 	prefix  string
 	cameras []string
 	w       *world
@@ -219,8 +221,8 @@ func (h *harness) start(id string, mut ...func(*Node)) *Node {
 	sk := newSink()
 	n := &Node{
 		Revocations: sk,
-		Endpoints:   h.etcd.endpoints(),
-		TLS:         h.etcd.tlsConfig(),
+		Endpoints:   h.etcd.Endpoints(),
+		TLS:         h.etcd.TLSConfig(),
 		Self:        Member{ID: id, Advertise: "127.0.0.1", HTTPPort: 8080, RTSPPort: 8554},
 		LeaseTTL:    testTTL,
 		Cameras:     h.cameras,

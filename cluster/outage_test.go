@@ -54,14 +54,14 @@ func TestEtcdMemberLoss(t *testing.T) {
 	h.settled(ids, 20*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	leader, err := h.etcd.leader(ctx)
+	leader, err := h.etcd.Leader(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	h.etcd.members[leader].kill()
+	h.etcd.Members[leader].Kill()
 	t.Cleanup(func() {
-		if err := h.etcd.restart(context.Background(), leader); err != nil {
+		if err := h.etcd.Restart(context.Background(), leader); err != nil {
 			t.Errorf("restarting etcd member: %v", err)
 		}
 	})
@@ -80,7 +80,7 @@ func TestEtcdMemberLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink.waitFor(t, "0123456789abcdef0123456789abcdef", 2*time.Second)
-	if err := h.etcd.restart(ctx, leader); err != nil {
+	if err := h.etcd.Restart(ctx, leader); err != nil {
 		t.Fatal(err)
 	}
 	noOverlaps(t, h.w)
@@ -100,13 +100,13 @@ func TestEtcdAllDown(t *testing.T) {
 	h.settled(ids, 20*time.Second)
 	before := h.w.describe()
 	start := time.Now()
-	for _, m := range h.etcd.members {
-		m.kill()
+	for _, m := range h.etcd.Members {
+		m.Kill()
 	}
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
-			if err := h.etcd.restart(context.Background(), 0, 1, 2); err != nil {
+			if err := h.etcd.Restart(context.Background(), 0, 1, 2); err != nil {
 				t.Errorf("restarting etcd: %v", err)
 			}
 		}
@@ -133,7 +133,7 @@ func TestEtcdAllDown(t *testing.T) {
 	back := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.etcd.restart(ctx, 0, 1, 2); err != nil {
+	if err := h.etcd.Restart(ctx, 0, 1, 2); err != nil {
 		t.Fatal(err)
 	}
 	restarted = true
@@ -157,7 +157,7 @@ func TestEtcdAllDown(t *testing.T) {
 // them within one lease TTL and follows the new owners.
 func TestPartitionFromEtcd(t *testing.T) {
 	h := newHarness(t, 9)
-	px := newProxy(t, h.etcd.endpoints())
+	px := newProxy(t, h.etcd.Endpoints())
 	a := h.start("a", fastRebalance, func(n *Node) { n.Endpoints = []string{px.addr()} })
 	h.start("b", fastRebalance)
 	h.start("c", fastRebalance)

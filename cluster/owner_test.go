@@ -11,7 +11,8 @@ import (
 )
 
 // settled waits until every camera is pulled by exactly one of ids, and
-// that one is the camera's rendezvous choice among ids (rebalanced).
+// that one is the camera's rendezvous choice among ids (rebalanced), and
+// every node of ids has been told so (their watches have caught up).
 func (h *harness) settled(ids []string, timeout time.Duration) {
 	h.t.Helper()
 	h.w.wait(timeout, "every camera owned by its preferred node", func() bool {
@@ -23,6 +24,21 @@ func (h *harness) settled(ids []string, timeout time.Duration) {
 		}
 		return true
 	})
+	deadline := time.Now().Add(timeout)
+	for _, c := range h.cameras {
+		owner := ranking(ids, c)[0]
+		for _, id := range ids {
+			h.mu.Lock()
+			n := h.nodes[id]
+			h.mu.Unlock()
+			for o := n.Owner(c); o.Node != owner || o.Self != (id == owner); o = n.Owner(c) {
+				if time.Now().After(deadline) {
+					h.t.Fatalf("%s was told %+v about %s, owned by %s", id, o, c, owner)
+				}
+				<-time.After(10 * time.Millisecond) // Owner has no change signal; the watch is milliseconds behind
+			}
+		}
+	}
 }
 
 func fastRebalance(n *Node) { n.RebalanceDelay = 300 * time.Millisecond }
@@ -37,7 +53,7 @@ func noOverlaps(t *testing.T, w *world) {
 // ownersInEtcd reads the ownership keys straight from etcd.
 func (h *harness) ownersInEtcd() map[string]string {
 	h.t.Helper()
-	cli, err := h.etcd.dial(h.etcd.endpoints())
+	cli, err := h.etcd.Dial()
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -253,7 +269,7 @@ func TestNodeIDReuse(t *testing.T) {
 	h.w.wait(10*time.Second, "every camera owned once by a live node", func() bool {
 		return h.w.exactlyOneLocked(h.cameras, []string{"a", "b"})
 	})
-	dup := &Node{Endpoints: h.etcd.endpoints(), TLS: h.etcd.tlsConfig(), Self: Member{ID: "b", Advertise: "127.0.0.9"},
+	dup := &Node{Endpoints: h.etcd.Endpoints(), TLS: h.etcd.TLSConfig(), Self: Member{ID: "b", Advertise: "127.0.0.9"},
 		LeaseTTL: time.Second, Prefix: h.prefix, Handler: h.w.handler("dup"), DialTimeout: time.Second}
 	err := dup.Initialize()
 	if !errors.Is(err, ErrNodeIDInUse) || !strings.Contains(err.Error(), "unique") {

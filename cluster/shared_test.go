@@ -91,7 +91,7 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 // published when it can again.
 func TestRevocationWhileCutOff(t *testing.T) {
 	h := newHarness(t, 0)
-	px := newProxy(t, h.etcd.endpoints())
+	px := newProxy(t, h.etcd.Endpoints())
 	a := h.start("a", func(n *Node) { n.Endpoints = []string{px.addr()} })
 	h.start("c")
 	px.partition()
@@ -269,7 +269,7 @@ func TestStatus(t *testing.T) {
 	h.settled([]string{"a", "b"}, 10*time.Second)
 	h.crash("b")
 	h.w.wait(3*testTTL, "a owns everything", func() bool { return h.w.exactlyOneLocked(h.cameras, []string{"a"}) })
-	cli, err := h.etcd.dial(h.etcd.endpoints())
+	cli, err := h.etcd.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,8 +317,8 @@ func TestStatus(t *testing.T) {
 // never registers (degraded, owning nothing), and says why.
 func TestTLSRequired(t *testing.T) {
 	e := needEtcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints(), DialTimeout: time.Second,
-		TLS: &tls.Config{RootCAs: e.ca, MinVersion: tls.VersionTLS12}})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: time.Second,
+		TLS: &tls.Config{RootCAs: e.CAPool(), MinVersion: tls.VersionTLS12}})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err = cli.Get(ctx, "x")
@@ -330,7 +330,7 @@ func TestTLSRequired(t *testing.T) {
 	}
 	h := newHarness(t, 2)
 	n := h.start("nocert", func(n *Node) {
-		n.TLS = &tls.Config{RootCAs: e.ca, MinVersion: tls.VersionTLS12}
+		n.TLS = &tls.Config{RootCAs: e.CAPool(), MinVersion: tls.VersionTLS12}
 		n.DialTimeout = 500 * time.Millisecond
 	})
 	observe(testTTL)

@@ -1,6 +1,6 @@
 // Command cordon is the gateway's command line. It only parses flags and
 // calls into the packages; everything it runs lives in gateway, config,
-// auth, camnet and democam.
+// auth, camnet, cluster and democam.
 package main
 
 import (
@@ -52,6 +52,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newAuditCmd(),
 		newDoctorCmd(),
 		newVersionCmd(),
+		newClusterCmd(),
 	)
 	return root
 }
