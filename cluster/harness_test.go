@@ -163,6 +163,14 @@ func (w *world) describe() string {
 	return fmt.Sprint(w.ownersLocked())
 }
 
+// isHolder reports whether node pulls camera now.
+func (w *world) isHolder(camera, node string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.holders[camera][node]
+	return ok
+}
+
 // overlaps returns the finished and open overlaps.
 func (w *world) overlaps() []overlap {
 	w.mu.Lock()
@@ -194,6 +202,7 @@ type harness struct {
 	mu      sync.Mutex
 	nodes   map[string]*Node
 	sinks   map[string]*sink
+	proxies []*proxy
 }
 
 func newHarness(t testing.TB, cameras int) *harness {
@@ -211,8 +220,20 @@ func newHarness(t testing.TB, cameras int) *harness {
 		for _, n := range nodes {
 			n.Close()
 		}
+		for _, p := range h.proxies { // after the nodes: they leave through them
+			p.close()
+		}
 	})
 	return h
+}
+
+// proxy starts a proxy to the etcd members, closed after the nodes.
+func (h *harness) proxy() *proxy {
+	p := newProxy(h.t, h.etcd.Endpoints())
+	h.mu.Lock()
+	h.proxies = append(h.proxies, p)
+	h.mu.Unlock()
+	return p
 }
 
 // start initializes a node (mut may change its settings first).
@@ -295,6 +316,7 @@ type proxy struct {
 	cut     bool
 	conns   map[net.Conn]bool
 	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 func newProxy(t testing.TB, targets []string) *proxy {
@@ -305,7 +327,6 @@ func newProxy(t testing.TB, targets []string) *proxy {
 	p := &proxy{ln: ln, targets: targets, conns: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.accept()
-	t.Cleanup(p.close)
 	return p
 }
 
@@ -383,9 +404,11 @@ func (p *proxy) heal() {
 }
 
 func (p *proxy) close() {
-	_ = p.ln.Close()
-	p.partition()
-	p.wg.Wait()
+	p.once.Do(func() {
+		_ = p.ln.Close()
+		p.partition()
+		p.wg.Wait()
+	})
 }
 
 // percentile of durations (sorted copy), p in 0..100.

@@ -68,6 +68,10 @@ type Node struct {
 	etcdErr     error
 	registered  bool
 	inUse       bool
+	// registeredAt is when the current lease was registered; registrations
+	// counts registrations (more than one: the lease lapsed once at least).
+	registeredAt  time.Time
+	registrations int
 	health      Health
 	cameras     map[string]bool
 	status      map[string]CameraStatus
@@ -95,8 +99,11 @@ func (n *Node) Initialize() error {
 		DialKeepAliveTimeout: 3 * time.Second,
 		Logger:               zap.NewNop(), // state changes are logged here, with slog
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			MinConnectTimeout: 2 * time.Second,
+			// Reconnect within a second of etcd coming back: a new etcd
+			// leader extends every lease by one TTL, and the node must
+			// renew within it to keep its cameras.
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
 		})},
 	})
 	if err != nil {

@@ -18,7 +18,11 @@ import (
 // owner: the best-ranked member at once, the member ranked r after r lease
 // TTLs (in case the best one is alive but stuck). An owner hands a camera
 // over to a better-ranked member that has been a member for
-// RebalanceDelay, at most HandoverRate cameras per second.
+// RebalanceDelay, at most HandoverRate cameras per second. For one TTL
+// after it registers, a node claims only the cameras it still pulls (kept
+// through an outage in which its lease lapsed): when etcd comes back after
+// every lease lapsed, each node first takes back its own cameras, and the
+// first node to register does not grab everyone's.
 
 // ownState is the reconcile goroutine's own bookkeeping.
 type ownState struct {
@@ -53,6 +57,7 @@ func (n *Node) reconcileLoop() {
 // pass is what one reconcile pass works from.
 type pass struct {
 	lease      clientv3.LeaseID
+	grace      bool // just registered: claim back only what this node still pulls
 	now        time.Time
 	members    []string
 	peers      map[string]Member
@@ -69,6 +74,7 @@ func (n *Node) reconcile() {
 	p := pass{now: time.Now(), owners: map[string]ownerValue{}, ownerLease: map[string]clientv3.LeaseID{}}
 	n.mu.Lock()
 	lease, leaseRev, degraded := n.lease, n.leaseRev, n.health.Degraded
+	p.grace = p.now.Sub(n.registeredAt) < n.LeaseTTL
 	p.configured = make(map[string]bool, len(n.cameras))
 	for c := range n.cameras {
 		p.configured[c] = true
@@ -161,6 +167,9 @@ func (n *Node) reconcileCamera(p *pass, c string) {
 			}
 			n.tellIfChanged(Owner{Camera: c})
 			r := rankOf(p.members, c, n.Self.ID)
+			if p.grace {
+				break // nodes that lost their leases with ours first claim back what they pull
+			}
 			if r == 0 || (r > 0 && p.now.Sub(since) >= time.Duration(r)*n.LeaseTTL) {
 				p.claims = append(p.claims, c)
 			}

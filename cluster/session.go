@@ -85,6 +85,8 @@ func (n *Node) register(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	n.lease, n.leaseRev, n.lastRenew, n.etcdErr = g.ID, resp.Header.Revision, start, nil
+	n.registeredAt = time.Now()
+	n.registrations++
 	again := n.registered
 	n.registered, n.inUse = true, false
 	n.mu.Unlock()

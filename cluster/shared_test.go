@@ -91,7 +91,7 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 // published when it can again.
 func TestRevocationWhileCutOff(t *testing.T) {
 	h := newHarness(t, 0)
-	px := newProxy(t, h.etcd.Endpoints())
+	px := h.proxy()
 	a := h.start("a", func(n *Node) { n.Endpoints = []string{px.addr()} })
 	h.start("c")
 	px.partition()
