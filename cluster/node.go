@@ -61,23 +61,23 @@ type Node struct {
 	revs     revocationQueue
 	own      ownState // reconcile goroutine only
 
-	mu          sync.Mutex
-	lease       clientv3.LeaseID
-	leaseRev    int64 // revision of the registration under lease
-	lastRenew   time.Time
-	etcdErr     error
-	registered  bool
-	inUse       bool
+	mu         sync.Mutex
+	lease      clientv3.LeaseID
+	leaseRev   int64 // revision of the registration under lease
+	lastRenew  time.Time
+	etcdErr    error
+	registered bool
+	inUse      bool
 	// registeredAt is when the current lease was registered; registrations
 	// counts registrations (more than one: the lease lapsed once at least).
 	registeredAt  time.Time
 	registrations int
-	health      Health
-	cameras     map[string]bool
-	status      map[string]CameraStatus
-	statusDirty map[string]bool
-	told        map[string]Owner
-	closed      bool
+	health        Health
+	cameras       map[string]bool
+	status        map[string]CameraStatus
+	statusDirty   map[string]bool
+	told          map[string]Owner
+	closed        bool
 }
 
 // ErrNodeIDInUse: another live node registered the same node id.
