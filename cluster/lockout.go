@@ -57,6 +57,7 @@ type Lockouts struct {
 	dirty      bool
 	index      map[string]LockoutEntry // other nodes' entries, summed
 	indexValid bool
+	indexAt    time.Time
 }
 
 func newLockouts(n *Node) *Lockouts {
@@ -108,9 +109,9 @@ func (l *Lockouts) evict(now time.Time) {
 // lock they hold on it (as of their last flush).
 func (l *Lockouts) Remote(key string, now time.Time) (failures int, lockedUntil time.Time) {
 	l.mu.Lock()
-	if !l.indexValid {
-		l.index = l.buildIndex()
-		l.indexValid = true
+	if !l.indexValid || now.Sub(l.indexAt) > time.Second { // entries expire too
+		l.index = l.buildIndex(now)
+		l.indexValid, l.indexAt = true, now
 	}
 	e, ok := l.index[key]
 	l.mu.Unlock()
@@ -122,8 +123,7 @@ func (l *Lockouts) Remote(key string, now time.Time) (failures int, lockedUntil 
 
 // buildIndex sums the other nodes' documents per key, dropping expired
 // entries (their own expiry, as the owning node set it).
-func (l *Lockouts) buildIndex() map[string]LockoutEntry {
-	now := time.Now()
+func (l *Lockouts) buildIndex(now time.Time) map[string]LockoutEntry {
 	idx := map[string]LockoutEntry{}
 	l.n.m.view(lockoutDir, func(d map[string]*mirrorEntry) {
 		for node, e := range d {

@@ -118,6 +118,7 @@ func (n *Node) Initialize() error {
 	if err := n.firstRegister(); err != nil {
 		n.cancel()
 		_ = cli.Close()
+		n.cli = nil
 		return err
 	}
 	n.refreshHealth()

@@ -127,6 +127,16 @@ func TestLockoutsShared(t *testing.T) {
 	if f, _ := a.Lockouts().Remote("addr:192.0.2.7", time.Now()); f != 2 {
 		t.Errorf("Remote on a counts a itself: %d, want b's 2", f)
 	}
+	// An entry past its expiry no longer counts, even before a new flush.
+	b.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.10", Failures: 4, Expires: time.Now().Add(1500 * time.Millisecond)})
+	waitUntil(t, 3*time.Second, "c sees the short-lived entry", func() bool {
+		f, _ := c.Lockouts().Remote("addr:192.0.2.10", time.Now())
+		return f == 4
+	})
+	waitUntil(t, 3*time.Second, "the entry expired on c", func() bool {
+		f, _ := c.Lockouts().Remote("addr:192.0.2.10", time.Now())
+		return f == 0
+	})
 	// A success forgets the key everywhere.
 	a.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.7"})
 	b.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.7"})
