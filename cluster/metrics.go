@@ -23,6 +23,9 @@ type Metrics struct {
 	// status, lockout, report, revocation, register): the cluster's write
 	// load at a glance.
 	Writes *prometheus.CounterVec
+	// ReconcileSeconds times the ownership passes (one per change seen,
+	// and a few per second).
+	ReconcileSeconds prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil =
@@ -43,9 +46,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Token revocations shared through etcd, by direction (published, received)."}, []string{"direction"}),
 		Writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cordon_cluster_etcd_writes_total",
 			Help: "Writes this node made to etcd, by kind."}, []string{"kind"}),
+		ReconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cordon_cluster_reconcile_seconds",
+			Help:    "Duration of one ownership pass over every camera (including its etcd writes).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Degraded, m.Members, m.Owned, m.OwnershipChanges, m.RenewalFailures, m.Revocations, m.Writes)
+		reg.MustRegister(m.Degraded, m.Members, m.Owned, m.OwnershipChanges, m.RenewalFailures, m.Revocations, m.Writes, m.ReconcileSeconds)
 	}
 	return m
 }

@@ -211,6 +211,11 @@ func (m *mirror) state() (rev int64, synced bool, since time.Time) {
 	return m.rev, m.synced, m.since
 }
 
+// stateLocked is state for callers inside view (the read lock is held).
+func (m *mirror) stateLocked() (rev int64, synced bool, since time.Time) {
+	return m.rev, m.synced, m.since
+}
+
 // kick makes the watch start over with a fresh listing (it fell behind).
 func (m *mirror) kick() {
 	select {

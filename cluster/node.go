@@ -73,7 +73,7 @@ type Node struct {
 	registeredAt  time.Time
 	registrations int
 	health        Health
-	cameras       map[string]bool
+	cameras       map[string]bool // replaced whole by SetCameras, never changed in place
 	status        map[string]CameraStatus
 	statusDirty   map[string]bool
 	told          map[string]Owner

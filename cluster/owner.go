@@ -15,8 +15,8 @@ import (
 // key vanishes when its owner hands the camera over (after it stopped
 // pulling), leaves (lease revoked) or dies (lease lapsed). Rendezvous
 // hashing over the live members says who should claim a camera without an
-// owner: the best-ranked member at once, the member ranked r after r lease
-// TTLs (in case the best one is alive but stuck). An owner hands a camera
+// owner: the best-ranked member at once, the member ranked r after r+1
+// lease TTLs of its own watching (in case the best one is alive but stuck). An owner hands a camera
 // over to a better-ranked member that has been a member for
 // RebalanceDelay, at most HandoverRate cameras per second. For one TTL
 // after it registers, a node claims only the cameras it still pulls (kept
@@ -30,6 +30,14 @@ type ownState struct {
 	releasing    map[string]time.Time // handed over: not pulled any more, key delete sent at
 	unownedSince map[string]time.Time
 	memberSeen   map[string]time.Time
+	owners       map[string]ownerRef // the mirror's owners at ownersRev (reused while unchanged)
+	ownersRev    int64
+}
+
+// ownerRef is one ownership key as the mirror has it.
+type ownerRef struct {
+	ownerValue
+	lease clientv3.LeaseID
 }
 
 func newOwnState() ownState {
@@ -41,7 +49,9 @@ func newOwnState() ownState {
 const claimBatch = 60
 
 func (n *Node) reconcileLoop() {
-	t := time.NewTicker(max(n.LeaseTTL/10, 100*time.Millisecond))
+	// Changes kick a pass at once; the tick is for what time alone
+	// changes (fallback claims, handovers spread over time, retries).
+	t := time.NewTicker(max(n.LeaseTTL/4, 100*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -50,7 +60,10 @@ func (n *Node) reconcileLoop() {
 		case <-n.kickc:
 		case <-t.C:
 		}
-		n.reconcile()
+		start := time.Now()
+		if n.reconcile() {
+			n.Metrics.ReconcileSeconds.Observe(time.Since(start).Seconds())
+		}
 	}
 }
 
@@ -61,51 +74,41 @@ type pass struct {
 	now        time.Time
 	members    []string
 	peers      map[string]Member
-	owners     map[string]ownerValue
-	ownerLease map[string]clientv3.LeaseID
+	owners     map[string]ownerRef
 	configured map[string]bool
 	claims     []string
 }
 
-// reconcile is one pass over every camera (a few milliseconds for 10,000
-// cameras on three nodes). It changes nothing while the node is degraded
-// or its copy of etcd predates its own registration.
-func (n *Node) reconcile() {
-	p := pass{now: time.Now(), owners: map[string]ownerValue{}, ownerLease: map[string]clientv3.LeaseID{}}
+// reconcile is one pass over every camera. It changes nothing while the
+// node is degraded or its copy of etcd predates its own registration
+// (and then reports false).
+func (n *Node) reconcile() bool {
+	p := pass{now: time.Now()}
 	n.mu.Lock()
 	lease, leaseRev, degraded := n.lease, n.leaseRev, n.health.Degraded
 	p.grace = p.now.Sub(n.registeredAt) < n.LeaseTTL
-	p.configured = make(map[string]bool, len(n.cameras))
-	for c := range n.cameras {
-		p.configured[c] = true
-	}
+	p.configured = n.cameras // never changed in place: SetCameras replaces it
 	n.mu.Unlock()
 	rev, synced, _ := n.m.state()
 	if degraded || lease == 0 || !synced || rev < leaseRev {
-		return
+		return false
 	}
 	p.lease = lease
 	p.members, p.peers = n.liveMembers(p.now)
-	n.m.view(ownersDir, func(d map[string]*mirrorEntry) {
-		for c, e := range d {
-			p.owners[c] = e.value.(ownerValue)
-			p.ownerLease[c] = e.lease
-		}
-	})
+	p.owners = n.ownersSnapshot()
 	s := &n.own
-	all := make([]string, 0, len(p.configured)+len(s.held))
 	for c := range p.configured {
-		all = append(all, c)
+		n.reconcileCamera(&p, c)
 	}
 	for c := range s.held {
-		all = append(all, c)
+		if !p.configured[c] {
+			n.reconcileCamera(&p, c)
+		}
 	}
 	for c := range s.releasing {
-		all = append(all, c)
-	}
-	slices.Sort(all)
-	for _, c := range slices.Compact(all) {
-		n.reconcileCamera(&p, c)
+		if !p.configured[c] && !s.held[c] {
+			n.reconcileCamera(&p, c)
+		}
 	}
 	n.claim(p.claims, lease)
 	n.flushStatus(lease, p.owners)
@@ -117,13 +120,32 @@ func (n *Node) reconcile() {
 	}
 	n.mu.Unlock()
 	n.Metrics.Owned.Set(float64(len(s.held)))
+	return true
+}
+
+// ownersSnapshot returns the ownership keys, copied from the mirror only
+// when it changed since the last pass.
+func (n *Node) ownersSnapshot() map[string]ownerRef {
+	s := &n.own
+	n.m.view(ownersDir, func(d map[string]*mirrorEntry) {
+		rev, _, _ := n.m.stateLocked()
+		if s.owners != nil && rev == s.ownersRev {
+			return
+		}
+		s.owners = make(map[string]ownerRef, len(d))
+		for c, e := range d {
+			s.owners[c] = ownerRef{ownerValue: e.value.(ownerValue), lease: e.lease}
+		}
+		s.ownersRev = rev
+	})
+	return s.owners
 }
 
 func (n *Node) reconcileCamera(p *pass, c string) {
 	s := &n.own
 	o, has := p.owners[c]
 	configured := p.configured[c]
-	mine := has && o.Node == n.Self.ID && p.ownerLease[c] == p.lease
+	mine := has && o.Node == n.Self.ID && o.lease == p.lease
 	switch {
 	case mine && !s.releasing[c].IsZero():
 		if p.now.Sub(s.releasing[c]) > time.Second {
@@ -160,17 +182,17 @@ func (n *Node) reconcileCamera(p *pass, c string) {
 		case s.held[c]:
 			p.claims = append(p.claims, c) // kept through an outage: claim it back
 		case configured:
+			n.tellIfChanged(Owner{Camera: c})
+			if p.grace {
+				break // nodes that lost their leases with ours first claim back what they pull
+			}
 			since, ok := s.unownedSince[c]
 			if !ok {
 				since = p.now
 				s.unownedSince[c] = since
 			}
-			n.tellIfChanged(Owner{Camera: c})
 			r := rankOf(p.members, c, n.Self.ID)
-			if p.grace {
-				break // nodes that lost their leases with ours first claim back what they pull
-			}
-			if r == 0 || (r > 0 && p.now.Sub(since) >= time.Duration(r)*n.LeaseTTL) {
+			if r == 0 || (r > 0 && p.now.Sub(since) >= time.Duration(r+1)*n.LeaseTTL) {
 				p.claims = append(p.claims, c)
 			}
 		}
@@ -312,7 +334,7 @@ func (n *Node) claimed(cameras []string) {
 
 // flushStatus writes the changed statuses of owned cameras into their
 // ownership keys (only while this lease holds the key).
-func (n *Node) flushStatus(lease clientv3.LeaseID, owners map[string]ownerValue) {
+func (n *Node) flushStatus(lease clientv3.LeaseID, owners map[string]ownerRef) {
 	n.mu.Lock()
 	var dirty []string
 	for c := range n.statusDirty {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // settled waits until every camera is pulled by exactly one of ids, and
@@ -313,5 +316,48 @@ func TestCamerasChangeAndStatus(t *testing.T) {
 			t.Fatalf("status not shared: %+v", infos)
 		}
 		<-time.After(20 * time.Millisecond) // polling the mirror: it has no change signal for tests
+	}
+}
+
+// BenchmarkTenThousandCameras: three nodes start together with 10,000
+// cameras: time until each is owned exactly once, the claim transactions
+// it took, and the time of a steady-state ownership pass:
+// `go test -run '^$' -bench TenThousand -benchtime 1x ./cluster/`.
+func BenchmarkTenThousandCameras(b *testing.B) {
+	for b.Loop() {
+		h := newHarness(b, 0)
+		for i := range 10000 {
+			h.cameras = append(h.cameras, fmt.Sprintf("cam-%05d", i))
+		}
+		ids := []string{"a", "b", "c"}
+		start := time.Now()
+		var nodes []*Node
+		for _, id := range ids {
+			nodes = append(nodes, h.start(id))
+		}
+		h.w.wait(time.Minute, "10,000 cameras owned", func() bool { return h.w.exactlyOneLocked(h.cameras, ids) })
+		owned := time.Since(start)
+		passes := func() (sum float64, count uint64) {
+			for _, n := range nodes {
+				var m dto.Metric
+				_ = n.Metrics.ReconcileSeconds.Write(&m)
+				sum += m.GetHistogram().GetSampleSum()
+				count += m.GetHistogram().GetSampleCount()
+			}
+			return sum, count
+		}
+		sum0, count0 := passes()
+		observe(2 * testTTL) // steady state: passes with nothing to do
+		sum1, count1 := passes()
+		var claims float64
+		for _, n := range nodes {
+			claims += testutil.ToFloat64(n.Metrics.Writes.WithLabelValues("claim"))
+		}
+		steady := (sum1 - sum0) / float64(count1-count0) * 1000
+		b.ReportMetric(owned.Seconds(), "s-to-own-all")
+		b.ReportMetric(claims, "claim-txns")
+		b.ReportMetric(steady, "ms/steady-pass")
+		b.Logf("10,000 cameras, 3 nodes: all owned after %s (including one TTL of start-up grace), %.0f claim transactions, a steady-state pass %.1f ms (%d passes)",
+			owned.Round(time.Millisecond), claims, steady, count1-count0)
 	}
 }
