@@ -20,8 +20,8 @@ import (
 // over N nodes gets at most N times the local threshold before the lock is
 // cluster-wide (about one flush interval later).
 
-// LockoutEntry is one lockout key's state on one node. Key is auth's
-// (an address, or a name and address); Expires is when to forget it.
+// LockoutEntry is one lockout key's state on one node, as shared. Key is
+// auth's (an address, or a name and address); Expires is when to forget it.
 type LockoutEntry struct {
 	Key         string    `json:"k"`
 	Failures    int       `json:"f"`
@@ -47,8 +47,10 @@ const (
 )
 
 // Lockouts shares lockout counts between nodes. Auth calls Record after
-// each failure (and with Failures 0 after a success) and adds Remote to
-// its own count. Safe for concurrent use; never blocks on etcd.
+// each failure (and with failures 0 after a success) and adds Remote to
+// its own count. Its methods take plain values, so auth can declare the
+// interface it needs without importing this package (or etcd). Safe for
+// concurrent use; never blocks on etcd.
 type Lockouts struct {
 	n *Node
 
@@ -67,8 +69,10 @@ func newLockouts(n *Node) *Lockouts {
 // Lockouts returns the node's shared lockout counts.
 func (n *Node) Lockouts() *Lockouts { return n.lockouts }
 
-// Record sets this node's state of one key (Failures 0 forgets it).
-func (l *Lockouts) Record(e LockoutEntry) {
+// Record sets this node's state of one key: its failures, the lock it
+// holds (zero = none) and when to forget it (failures 0 forgets it now).
+func (l *Lockouts) Record(key string, failures int, lockedUntil, expires time.Time) {
+	e := LockoutEntry{Key: key, Failures: failures, LockedUntil: lockedUntil, Expires: expires}
 	if e.Key == "" || len(e.Key) > maxLockoutKey {
 		return
 	}

@@ -111,11 +111,11 @@ func TestLockoutsShared(t *testing.T) {
 	h := newHarness(t, 0)
 	a, b, c := h.start("a"), h.start("b"), h.start("c")
 	exp := time.Now().Add(time.Minute)
-	a.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.7", Failures: 3, Expires: exp})
-	b.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.7", Failures: 2, Expires: exp})
+	a.Lockouts().Record("addr:192.0.2.7", 3, time.Time{}, exp)
+	b.Lockouts().Record("addr:192.0.2.7", 2, time.Time{}, exp)
 	locked := time.Now().Add(30 * time.Second).Truncate(time.Second)
-	b.Lockouts().Record(LockoutEntry{Key: "user:alice|192.0.2.8", Failures: 6, LockedUntil: locked, Expires: exp})
-	b.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.9", Failures: 1, Expires: exp}) // single failure: local only
+	b.Lockouts().Record("user:alice|192.0.2.8", 6, locked, exp)
+	b.Lockouts().Record("addr:192.0.2.9", 1, time.Time{}, exp) // single failure: local only
 	waitUntil(t, 3*time.Second, "c sees a's and b's counts", func() bool {
 		f, _ := c.Lockouts().Remote("addr:192.0.2.7", time.Now())
 		f2, l := c.Lockouts().Remote("user:alice|192.0.2.8", time.Now())
@@ -128,7 +128,7 @@ func TestLockoutsShared(t *testing.T) {
 		t.Errorf("Remote on a counts a itself: %d, want b's 2", f)
 	}
 	// An entry past its expiry no longer counts, even before a new flush.
-	b.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.10", Failures: 4, Expires: time.Now().Add(1500 * time.Millisecond)})
+	b.Lockouts().Record("addr:192.0.2.10", 4, time.Time{}, time.Now().Add(1500*time.Millisecond))
 	waitUntil(t, 3*time.Second, "c sees the short-lived entry", func() bool {
 		f, _ := c.Lockouts().Remote("addr:192.0.2.10", time.Now())
 		return f == 4
@@ -138,8 +138,8 @@ func TestLockoutsShared(t *testing.T) {
 		return f == 0
 	})
 	// A success forgets the key everywhere.
-	a.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.7"})
-	b.Lockouts().Record(LockoutEntry{Key: "addr:192.0.2.7"})
+	a.Lockouts().Record("addr:192.0.2.7", 0, time.Time{}, time.Time{})
+	b.Lockouts().Record("addr:192.0.2.7", 0, time.Time{}, time.Time{})
 	waitUntil(t, 3*time.Second, "the reset reaches c", func() bool {
 		f, _ := c.Lockouts().Remote("addr:192.0.2.7", time.Now())
 		return f == 0
@@ -154,7 +154,7 @@ func TestLockoutsShared(t *testing.T) {
 	for i := range 30 {
 		for j := range 1000 {
 			k := i*1000 + j
-			a.Lockouts().Record(LockoutEntry{Key: fmt.Sprintf("addr:10.%d.%d.%d", k>>16&255, k>>8&255, k&255), Failures: 3, Expires: exp})
+			a.Lockouts().Record(fmt.Sprintf("addr:10.%d.%d.%d", k>>16&255, k>>8&255, k&255), 3, time.Time{}, exp)
 		}
 		<-tick.C
 	}
