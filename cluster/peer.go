@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -130,6 +131,18 @@ func (m Member) RTSPURL(camera string) string {
 		scheme = "rtsps"
 	}
 	return scheme + "://" + net.JoinHostPort(m.Advertise, strconv.Itoa(m.RTSPPort)) + "/" + camera
+}
+
+// PullURL is what node self pulls camera from owner with: owner's
+// RTSPURL with self's peer credential as userinfo (for an RTSP client that
+// answers Basic or Digest). It holds a secret: never log it.
+func (k *PeerKey) PullURL(self string, owner Member, camera string) (*url.URL, error) {
+	u, err := url.Parse(owner.RTSPURL(camera))
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: bad address", owner.ID)
+	}
+	u.User = url.UserPassword(k.Credential(self))
+	return u, nil
 }
 
 // TLSConfig is the client TLS configuration for pulling from this member

@@ -68,6 +68,14 @@ func TestPeerCredentials(t *testing.T) {
 	if _, ok := k.DigestHA1("alice", "cordon"); ok {
 		t.Error("DigestHA1 for a non-peer user")
 	}
+	// The URL a relaying node pulls with.
+	u, err := k.PullURL("node-b", Member{ID: "node-a", Advertise: "10.0.0.11", RTSPPort: 8322, RTSPS: true}, "gate")
+	if err != nil || u.Scheme != "rtsps" || u.Host != "10.0.0.11:8322" || u.Path != "/gate" || u.User.Username() != "peer/node-b" {
+		t.Fatalf("PullURL = %v, %v", u, err)
+	}
+	if p, _ := u.User.Password(); p != bPass {
+		t.Fatal("PullURL carries another credential")
+	}
 	// Purposes do not share keys.
 	if bytes.Equal(k.Derive(LabelTokenSigning), k.Derive(LabelRTSPPeer)) || len(k.Derive(LabelTokenSigning)) != 32 {
 		t.Error("derived keys are not separated by label")

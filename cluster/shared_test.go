@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -306,9 +307,22 @@ func TestStatus(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	// A dead node can be forgotten; a live one cannot.
+	if err := Forget(ctx, cli, h.prefix, "a"); !errors.Is(err, ErrNodeAlive) {
+		t.Fatalf("Forget(live a) = %v", err)
+	}
+	if err := Forget(ctx, cli, h.prefix, "nobody"); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("Forget(nobody) = %v", err)
+	}
+	if err := Forget(ctx, cli, h.prefix, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ReadStatus(ctx, cli, h.prefix, h.cameras); len(st.Nodes) != 1 || st.Nodes[0].ID != "a" {
+		t.Fatalf("after forgetting b: %+v", st.Nodes)
+	}
 	// The node's own view (GET /api/v1/admin/cluster) agrees.
 	ns := a.Status(ctx)
-	if ns.Node != "a" || ns.Degraded || len(ns.Nodes) != 2 || len(ns.Cameras) != 4 || ns.Cameras[0].Owner != "a" {
+	if ns.Node != "a" || ns.Degraded || len(ns.Nodes) != 1 || len(ns.Cameras) != 4 || ns.Cameras[0].Owner != "a" {
 		t.Fatalf("node status = %+v", ns)
 	}
 	// A camera owned but no longer configured is listed as such.

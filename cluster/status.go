@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -147,6 +148,40 @@ func assemble(st Status, known, live map[string]Member, owners map[string]ownerV
 	}
 	slices.SortFunc(st.Cameras, func(a, b CameraOwner) int { return compareStrings(a.Camera, b.Camera) })
 	return st
+}
+
+// ErrNodeAlive: Forget refuses a node that is registered now.
+var ErrNodeAlive = errors.New("the node is alive; stop it first")
+
+// ErrUnknownNode: Forget found no record of the node.
+var ErrUnknownNode = errors.New("no such node")
+
+// Forget removes a decommissioned node's record (so status stops listing
+// it as not alive). A live node is refused, in the same transaction that
+// deletes, so a node that registers meanwhile is never forgotten.
+func Forget(ctx context.Context, cli *clientv3.Client, prefix, id string) error {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !nodeIDOK(id) {
+		return fmt.Errorf("%q is not a node id", id)
+	}
+	k := keys{prefix: prefix}
+	resp, err := cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k.node(id)), "=", 0), clientv3.Compare(clientv3.CreateRevision(k.known(id)), ">", 0)).
+		Then(clientv3.OpDelete(k.known(id))).
+		Else(clientv3.OpGet(k.node(id))).
+		Commit()
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses) > 0 && len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
+			return ErrNodeAlive
+		}
+		return ErrUnknownNode
+	}
+	return nil
 }
 
 // WriteTable prints a Status for people: nodes, then cameras.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"cordon/cluster"
 	"cordon/config"
@@ -17,7 +18,66 @@ func newClusterCmd() *cobra.Command {
 		Use:   "cluster",
 		Short: "Inspect a cordon cluster (nodes sharing one config through etcd)",
 	}
-	cmd.AddCommand(newClusterStatusCmd())
+	cmd.AddCommand(newClusterStatusCmd(), newClusterForgetCmd())
+	return cmd
+}
+
+// clusterClient loads the config and connects to its etcd; it prints the
+// problem and returns exitError{1} on failure.
+func clusterClient(cmd *cobra.Command, path string, timeout time.Duration) (*config.Config, *clientv3.Client, error) {
+	errw := cmd.ErrOrStderr()
+	cfg, err := config.LoadAndValidate(path)
+	if err != nil {
+		for _, fe := range config.AsFieldErrors(err) {
+			fmt.Fprintln(errw, fe.Error())
+		}
+		return nil, nil, exitError{1}
+	}
+	if !cfg.Cluster.Enabled() {
+		fmt.Fprintln(errw, "cluster.etcd_endpoints is empty: this configuration runs a single node")
+		return nil, nil, exitError{1}
+	}
+	tlsCfg, err := cfg.Cluster.TLSConfig()
+	if err != nil {
+		fmt.Fprintln(errw, err.Error())
+		return nil, nil, exitError{1}
+	}
+	cli, err := cluster.Dial(cfg.Cluster.Endpoints(), tlsCfg, timeout)
+	if err != nil {
+		fmt.Fprintln(errw, err.Error())
+		return nil, nil, exitError{1}
+	}
+	return cfg, cli, nil
+}
+
+func newClusterForgetCmd() *cobra.Command {
+	var (
+		path    string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "forget --config FILE NODE",
+		Short: "Remove a decommissioned node from `cluster status` (refused while it is alive)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, cli, err := clusterClient(cmd, path, timeout)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = cli.Close() }()
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			if err := cluster.Forget(ctx, cli, cluster.DefaultPrefix, args[0]); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "node %s: %v (etcd %v)\n", args[0], err, cfg.Cluster.EtcdEndpoints)
+				return exitError{1}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %s forgotten\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "config file (YAML)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for etcd")
+	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
 
@@ -33,26 +93,9 @@ func newClusterStatusCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			cfg, err := config.LoadAndValidate(path)
+			cfg, cli, err := clusterClient(cmd, path, timeout)
 			if err != nil {
-				for _, fe := range config.AsFieldErrors(err) {
-					fmt.Fprintln(errw, fe.Error())
-				}
-				return exitError{1}
-			}
-			if !cfg.Cluster.Enabled() {
-				fmt.Fprintln(errw, "cluster.etcd_endpoints is empty: this configuration runs a single node")
-				return exitError{1}
-			}
-			tlsCfg, err := cfg.Cluster.TLSConfig()
-			if err != nil {
-				fmt.Fprintln(errw, err.Error())
-				return exitError{1}
-			}
-			cli, err := cluster.Dial(cfg.Cluster.Endpoints(), tlsCfg, timeout)
-			if err != nil {
-				fmt.Fprintln(errw, err.Error())
-				return exitError{1}
+				return err
 			}
 			defer func() { _ = cli.Close() }()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)

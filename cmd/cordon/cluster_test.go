@@ -80,6 +80,18 @@ state_dir: `+filepath.Join(dir, "state")+`
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}
 
+	// forget: refused while the node lives, done once it left.
+	if _, errOut, code := run(t, "", "cluster", "forget", "--config", cfgPath, "node-a"); code != 1 || !strings.Contains(errOut, "alive") {
+		t.Fatalf("forget a live node: exit %d %q", code, errOut)
+	}
+	n.Close()
+	if out, errOut, code := run(t, "", "cluster", "forget", "--config", cfgPath, "node-a"); code != 0 || !strings.Contains(out, "forgotten") {
+		t.Fatalf("forget a node that left: exit %d %q %q", code, out, errOut)
+	}
+	if out, _, _ := run(t, "", "cluster", "status", "--config", cfgPath); strings.Contains(out, "node-a ") {
+		t.Fatalf("a forgotten node is listed:\n%s", out)
+	}
+
 	// etcd not answering: a clear error, exit 1.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
