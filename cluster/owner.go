@@ -161,6 +161,10 @@ func (n *Node) reconcileCamera(p *pass, c string) {
 		if n.shouldHandOver(c, p.members, p.now) {
 			n.handOver(c, p.lease, "rebalance")
 		}
+	case has && o.Node == n.Self.ID:
+		// Our id under another lease: only a second process with this node
+		// id could have made it, which registration refuses. Leave it be:
+		// never tell the handler to relay a camera from this node itself.
 	case has:
 		delete(s.releasing, c)
 		delete(s.unownedSince, c)

@@ -119,14 +119,16 @@ func (n *Node) leaseLoop() {
 	tick := ttl / 6
 	var lag lagCheck
 	failed := false
+	var retryAt time.Time // after a failure: when to try again
 	for {
 		n.mu.Lock()
 		lease, last := n.lease, n.lastRenew
 		n.mu.Unlock()
-		due := time.Until(last.Add(ttl / 3))
+		at := last.Add(ttl / 3)
 		if lease == 0 || failed {
-			due = min(due, 100*time.Millisecond)
+			at = retryAt
 		}
+		due := time.Until(at)
 		wait := max(min(due, tick), 0)
 		t := time.NewTimer(wait)
 		select {
@@ -141,8 +143,14 @@ func (n *Node) leaseLoop() {
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, ttl/4)
 		if lease == 0 {
-			failed = n.register(ctx) != nil
+			err := n.register(ctx)
 			cancel()
+			switch {
+			case errors.Is(err, ErrNodeIDInUse):
+				retryAt = time.Now().Add(ttl / 2) // another live node has our id: it will not vanish at once
+			case err != nil:
+				retryAt = time.Now().Add(100 * time.Millisecond)
+			}
 			continue
 		}
 		start := time.Now()
@@ -163,7 +171,7 @@ func (n *Node) leaseLoop() {
 			if n.ctx.Err() != nil {
 				return
 			}
-			failed = true
+			failed, retryAt = true, time.Now().Add(100*time.Millisecond)
 			n.Metrics.RenewalFailures.Inc()
 			n.setEtcdErr(err)
 		}
