@@ -156,6 +156,7 @@ func (m *Member) start(bin string) error {
 	}
 	cmd := exec.Command(bin, m.args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
 		return err
