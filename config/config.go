@@ -30,6 +30,8 @@ type Config struct {
 	Auth          Auth          `mapstructure:"auth"`
 	Cluster       Cluster       `mapstructure:"cluster"`
 	Sanitize      Sanitize      `mapstructure:"sanitize"`
+	Recording     Recording     `mapstructure:"recording"`
+	ONVIF         ONVIF         `mapstructure:"onvif"` // config/onvif.go
 	Cameras       []Camera      `mapstructure:"cameras"`
 }
 
@@ -78,6 +80,9 @@ type Metrics struct {
 type CameraNetwork struct {
 	DNSListen string `mapstructure:"dns_listen"`
 	NTPListen string `mapstructure:"ntp_listen"`
+	// HardenInterval is how often serve re-checks the cameras' outbound
+	// settings (camnet/harden): a duration such as "6h" or "1d".
+	HardenInterval string `mapstructure:"harden_interval"`
 }
 
 // Audit is the hash-chained audit log.
@@ -91,6 +96,8 @@ type Auth struct {
 	TokenTTL string   `mapstructure:"token_ttl"`
 	Users    []User   `mapstructure:"users"`
 	APIKeys  []APIKey `mapstructure:"api_keys"`
+	OIDC     OIDC     `mapstructure:"oidc"` // directory sign-in: config/directory.go
+	LDAP     LDAP     `mapstructure:"ldap"`
 }
 
 // User is a person who signs in with a password.
@@ -103,6 +110,10 @@ type User struct {
 	// clients that only speak Digest (`cordon hash-password --rtsp-digest`).
 	// It is password-equivalent for RTSP Digest: the Redactor masks it.
 	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
+	// ONVIFPasswordFile holds the user's ONVIF-only password (config/onvif.go).
+	ONVIFPasswordFile string `mapstructure:"onvif_password_file"`
+
+	onvifPassword string // ONVIFPasswordFile's content, read by Validate
 }
 
 // APIKey is a machine client (VMS, NVR, video wall).
@@ -113,13 +124,25 @@ type APIKey struct {
 	Cameras []string `mapstructure:"cameras"`
 	// RTSPDigestHA1: as User.RTSPDigestHA1, with the key as the password.
 	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
+	// ONVIFPasswordFile: as User.ONVIFPasswordFile, for a VMS signing in
+	// with the key's name.
+	ONVIFPasswordFile string `mapstructure:"onvif_password_file"`
 
-	fileHash string // KeyFile's content, read by Validate
+	fileHash      string // KeyFile's content, read by Validate
+	onvifPassword string // ONVIFPasswordFile's content, read by Validate
 }
 
 // Sanitize is the media allow-list configuration.
 type Sanitize struct {
 	AllowSEIUUIDs []string `mapstructure:"allow_sei_uuids"`
+}
+
+// Recording is where and how long cameras with `record: true` are
+// recorded. Path "" = recording off.
+type Recording struct {
+	Path      string `mapstructure:"path"`
+	Retain    string `mapstructure:"retain"`      // Go duration plus "d": "31d", "72h"
+	MaxDiskGB int    `mapstructure:"max_disk_gb"` // 0 = no quota
 }
 
 // Camera is one camera on the isolated network.
@@ -132,6 +155,14 @@ type Camera struct {
 	PasswordFile string `mapstructure:"password_file"`
 	Transport    string `mapstructure:"transport"`
 	OnDemand     bool   `mapstructure:"on_demand"`
+	Record       bool   `mapstructure:"record"` // needs recording.path
+	// AdminURL is the camera's HTTP management URL, for hardening
+	// (http:// or https://, no credentials, no path). "" = http://<url
+	// host>:80 (see AdminBase).
+	AdminURL string `mapstructure:"admin_url"`
+	// Vendor says how hardening talks to the camera: auto, hikvision,
+	// dahua or onvif ("" = auto).
+	Vendor string `mapstructure:"vendor"`
 
 	filePassword string // PasswordFile's content, read by Validate
 }
@@ -147,16 +178,18 @@ const (
 // no cameras, users or API keys.
 func Default() *Config {
 	return &Config{
-		HTTP:     HTTP{Listen: ":8080", CORSOrigins: []string{}},
-		RTSP:     RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
-		WebRTC:   WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
-		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
-		StateDir: "./cordon-state",
-		Audit:    Audit{Path: "audit.log", MaxSizeMB: 64},
-		Auth:     Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}},
-		Cluster:  Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
-		Sanitize: Sanitize{AllowSEIUUIDs: []string{}},
-		Cameras:  []Camera{},
+		HTTP:          HTTP{Listen: ":8080", CORSOrigins: []string{}},
+		RTSP:          RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
+		WebRTC:        WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
+		Metrics:       Metrics{Listen: "127.0.0.1:9464"},
+		CameraNetwork: CameraNetwork{HardenInterval: DefaultHardenInterval},
+		StateDir:      "./cordon-state",
+		Audit:         Audit{Path: "audit.log", MaxSizeMB: 64},
+		Auth:          Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}, OIDC: defaultOIDC(), LDAP: defaultLDAP()},
+		Cluster:       Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
+		Sanitize:      Sanitize{AllowSEIUUIDs: []string{}},
+		Recording:     Recording{Retain: "31d"},
+		Cameras:       []Camera{},
 	}
 }
 
@@ -268,6 +301,9 @@ func (c *Config) normalize() {
 		if cam.Name == "" {
 			cam.Name = cam.ID
 		}
+		if cam.Vendor == "" {
+			cam.Vendor = VendorAuto
+		}
 	}
 	// Lists are never nil after Load, whether they came from the file, the
 	// environment or the defaults.
@@ -276,6 +312,9 @@ func (c *Config) normalize() {
 	nonNil(&c.WebRTC.ICEServers)
 	nonNil(&c.Auth.Users)
 	nonNil(&c.Auth.APIKeys)
+	nonNil(&c.Auth.OIDC.Scopes)
+	nonNil(&c.Auth.OIDC.RoleMap)
+	nonNil(&c.Auth.LDAP.RoleMap)
 	nonNil(&c.Sanitize.AllowSEIUUIDs)
 	nonNil(&c.Cameras)
 	c.Cluster.normalize()
@@ -460,6 +499,7 @@ func (c Camera) LogValue() slog.Value {
 		slog.String("url", SafeURL(c.URL)),
 		slog.String("transport", c.Transport),
 		slog.Bool("on_demand", c.OnDemand),
+		slog.Bool("record", c.Record),
 	)
 }
 

@@ -81,6 +81,11 @@
 //     "1d12h"; it must lie between 1m and 7d.
 //   - sanitize.allow_sei_uuids accepts 8-4-4-4-12 and 32-hex forms; see
 //     [Sanitize.SEIUUIDs].
+//   - recording.retain accepts the same durations as auth.token_ttl
+//     ("31d", "72h") between 1h and 3650d; recording.max_disk_gb is whole
+//     GB (10^9 bytes), 0 = no quota; recording.path, when it exists, must
+//     be a directory (it is created at start otherwise); a camera with
+//     record: true needs recording.path (cameras[i].record names it).
 //   - Listeners are host:port; rtsp.listen, webrtc.tcp_listen,
 //     metrics.listen, camera_network.dns_listen and ntp_listen may be ""
 //     (off); http.listen and webrtc.udp_listen may not. TCP listeners must not

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadFullRoundTrip(t *testing.T) {
@@ -35,6 +36,7 @@ metrics:
 camera_network:
   dns_listen: "10.20.0.1:53"
   ntp_listen: "10.20.0.1:123"
+  harden_interval: "12h"
 state_dir: "/var/lib/cordon"
 audit:
   path: "/var/log/cordon/audit.log"
@@ -53,6 +55,10 @@ auth:
       cameras: ["gate-*"]
 sanitize:
   allow_sei_uuids: ["5369676e-6564-2056-6964-656f2e2e2e30"]
+recording:
+  path: "` + dir + `/rec"
+  retain: "14d"
+  max_disk_gb: 500
 cameras:
   - id: "gate-north"
     name: "Gate north"
@@ -61,6 +67,9 @@ cameras:
     password_file: "` + pwFile + `"
     transport: "tcp"
     on_demand: true
+    record: true
+    admin_url: "https://10.20.0.12:8443"
+    vendor: "hikvision"
   - id: "gate-south"
     url: "rtsp://10.20.0.13/live"
 `
@@ -77,18 +86,22 @@ cameras:
 			{URLs: []string{"turn:turn.example:3478?transport=tcp"}, Username: "turnuser", Credential: "turnpass"},
 		}},
 		Metrics:       Metrics{Listen: ""},
-		CameraNetwork: CameraNetwork{DNSListen: "10.20.0.1:53", NTPListen: "10.20.0.1:123"},
+		CameraNetwork: CameraNetwork{DNSListen: "10.20.0.1:53", NTPListen: "10.20.0.1:123", HardenInterval: "12h"},
 		StateDir:      "/var/lib/cordon",
 		Audit:         Audit{Path: "/var/log/cordon/audit.log", MaxSizeMB: 128},
 		Auth: Auth{TokenTTL: "12h",
 			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Admin: true, RTSPDigestHA1: "0123456789abcdef0123456789ABCDEF"}},
 			APIKeys: []APIKey{{Name: "vms-1", KeyFile: keyFile, Cameras: []string{"gate-*"}}},
+			OIDC:    defaultOIDC(),
+			LDAP:    defaultLDAP(),
 		},
-		Cluster:  Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
-		Sanitize: Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
+		Cluster:   Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
+		Sanitize:  Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
+		Recording: Recording{Path: dir + "/rec", Retain: "14d", MaxDiskGB: 500},
 		Cameras: []Camera{
-			{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", PasswordFile: pwFile, Transport: "tcp", OnDemand: true},
-			{ID: "gate-south", Name: "gate-south", URL: "rtsp://10.20.0.13/live", Transport: "auto"},
+			{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", PasswordFile: pwFile, Transport: "tcp", OnDemand: true, Record: true,
+				AdminURL: "https://10.20.0.12:8443", Vendor: "hikvision"},
+			{ID: "gate-south", Name: "gate-south", URL: "rtsp://10.20.0.13/live", Transport: "auto", Vendor: "auto"},
 		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -105,6 +118,9 @@ cameras:
 	}
 	if cfg.Auth.TTL().Hours() != 12 {
 		t.Fatalf("TTL = %v", cfg.Auth.TTL())
+	}
+	if cfg.Recording.RetainDuration() != 14*24*time.Hour || cfg.Recording.MaxDiskBytes() != 500_000_000_000 {
+		t.Fatalf("recording %v %v", cfg.Recording.RetainDuration(), cfg.Recording.MaxDiskBytes())
 	}
 }
 
@@ -255,20 +271,29 @@ func TestEnvOverrideBadType(t *testing.T) {
 // and checks that each one reaches its field.
 func TestEveryKeyHasEnvOverride(t *testing.T) {
 	keys := Keys()
-	for _, must := range []string{
+	want := []string{
 		"http.listen", "http.tls_cert", "http.tls_key", "http.cors_origins", "rtsp.listen", "rtsp.allow_basic_without_tls",
 		"rtsp.udp_rtp_listen", "rtsp.udp_rtcp_listen",
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
-		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "state_dir",
+		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "camera_network.harden_interval", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
+		"auth.oidc.issuer", "auth.oidc.client_id", "auth.oidc.client_secret_file", "auth.oidc.redirect_url",
+		"auth.oidc.ca_file", "auth.oidc.groups_claim", "auth.oidc.username_claim", "auth.oidc.scopes",
+		"auth.oidc.display_name", "auth.oidc.timeout",
+		"auth.ldap.url", "auth.ldap.ca_file", "auth.ldap.bind_dn", "auth.ldap.bind_password_file",
+		"auth.ldap.user_base_dn", "auth.ldap.user_filter", "auth.ldap.username_attribute", "auth.ldap.group_base_dn",
+		"auth.ldap.group_filter", "auth.ldap.timeout", "auth.ldap.recheck_interval", "auth.ldap.pool_size",
+		"onvif.listen", "onvif.discovery",
+		"recording.path", "recording.retain", "recording.max_disk_gb",
 		"cluster.etcd_endpoints", "cluster.etcd_tls.ca", "cluster.etcd_tls.cert", "cluster.etcd_tls.key",
 		"cluster.node_id", "cluster.advertise", "cluster.peer_key_file", "cluster.lease_ttl",
-	} {
+	}
+	for _, must := range want {
 		if !slices.Contains(keys, must) {
 			t.Errorf("key %s has no env override", must)
 		}
 	}
-	if len(keys) != 28 {
+	if len(keys) != len(want) {
 		t.Errorf("Keys() = %v: a new key? add it above", keys)
 	}
 	if EnvName("camera_network.dns_listen") != "CORDON_CAMERA_NETWORK_DNS_LISTEN" {

@@ -101,11 +101,15 @@ func (r *Redactor) Update(cfg *Config, extra ...string) {
 				}
 			}
 		}
+		add(cfg.Auth.LDAP.bindPassword)
+		add(cfg.Auth.OIDC.clientSecret)
 		for i := range cfg.Auth.Users {
+			add(cfg.Auth.Users[i].onvifPassword)
 			add(cfg.Auth.Users[i].RTSPDigestHA1)
 			add(strings.ToLower(cfg.Auth.Users[i].RTSPDigestHA1))
 		}
 		for i := range cfg.Auth.APIKeys {
+			add(cfg.Auth.APIKeys[i].onvifPassword)
 			add(cfg.Auth.APIKeys[i].RTSPDigestHA1)
 			add(strings.ToLower(cfg.Auth.APIKeys[i].RTSPDigestHA1))
 		}

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -87,6 +89,9 @@ func (c *Config) Validate() []FieldError {
 	v.listen("metrics.listen", c.Metrics.Listen, true)
 	v.listen("camera_network.dns_listen", c.CameraNetwork.DNSListen, true)
 	v.listen("camera_network.ntp_listen", c.CameraNetwork.NTPListen, true)
+	if _, err := ParseHardenInterval(c.CameraNetwork.HardenInterval); err != nil {
+		v.add("camera_network.harden_interval", err.Error())
+	}
 	v.tcpCollisions(c)
 	if strings.TrimSpace(c.StateDir) == "" {
 		v.add("state_dir", "must not be empty")
@@ -104,7 +109,9 @@ func (c *Config) Validate() []FieldError {
 			v.add(fmt.Sprintf("sanitize.allow_sei_uuids[%d]", i), "must be a UUID (8-4-4-4-12 or 32 hex digits)")
 		}
 	}
+	v.onvif(c)
 	v.cameras(c.Cameras)
+	v.recording(&c.Recording, c.Cameras)
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -252,6 +259,7 @@ func (v *validator) tcpCollisions(c *Config) {
 		{"rtsp.listen", c.RTSP.Listen},
 		{"webrtc.tcp_listen", c.WebRTC.TCPListen},
 		{"metrics.listen", c.Metrics.Listen},
+		{"onvif.listen", c.ONVIF.Listen},
 	}
 	seen := map[string]string{}
 	for _, x := range ls {
@@ -283,9 +291,11 @@ func (v *validator) auth(a *Auth) {
 	if _, err := ParseTTL(a.TokenTTL); err != nil {
 		v.add("auth.token_ttl", err.Error())
 	}
-	if len(a.Users) == 0 && len(a.APIKeys) == 0 {
-		v.add("auth.users", "no users and no api_keys: nobody could use the gateway")
+	if len(a.Users) == 0 && len(a.APIKeys) == 0 && a.OIDC.Issuer == "" && a.LDAP.URL == "" {
+		v.add("auth.users", "no users, api_keys, oidc or ldap: nobody could use the gateway")
 	}
+	v.oidc(&a.OIDC)
+	v.ldap(&a.LDAP)
 	names := map[string]string{} // folded name -> field that owns it
 	claim := func(field, name string) {
 		if name == "" {
@@ -411,6 +421,7 @@ func (v *validator) cameras(cams []Camera) {
 		default:
 			v.add(f+".transport", "must be auto, tcp or udp")
 		}
+		v.cameraAdmin(f, c)
 		c.filePassword = ""
 		if urlHasUser && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
 			v.add(f+".url", "has credentials and username/password/password_file is also set; use one")
@@ -439,6 +450,62 @@ func (v *validator) cameras(cams []Camera) {
 			v.add(f+".password", "must be set (or password_file) when username is set")
 		}
 	}
+}
+
+// Bounds of recording.retain and recording.max_disk_gb.
+const (
+	MinRetain    = time.Hour
+	MaxRetain    = 3650 * 24 * time.Hour
+	MaxDiskGBMax = 1 << 20
+)
+
+func (v *validator) recording(r *Recording, cams []Camera) {
+	if _, err := ParseRetain(r.Retain); err != nil {
+		v.add("recording.retain", err.Error())
+	}
+	if r.MaxDiskGB < 0 || r.MaxDiskGB > MaxDiskGBMax {
+		v.add("recording.max_disk_gb", "must be 0 (no quota) or a number of GB up to 1048576")
+	}
+	if p := strings.TrimSpace(r.Path); p != "" {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			v.add("recording.path", "is not a directory")
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			v.add("recording.path", "cannot be used: "+describeFileErr(err))
+		}
+	}
+	for i, c := range cams {
+		if c.Record && strings.TrimSpace(r.Path) == "" {
+			v.add(fmt.Sprintf("cameras[%d].record", i), "needs recording.path (recording is off while it is empty)")
+		}
+	}
+}
+
+// ParseRetain parses recording.retain: a Go duration plus "d" for 24h
+// ("31d", "72h"), between MinRetain and MaxRetain.
+func ParseRetain(s string) (time.Duration, error) {
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, errors.New(`must be a duration such as "31d" or "72h"`)
+	}
+	if d < MinRetain || d > MaxRetain {
+		return 0, errors.New("must be between 1h and 3650d")
+	}
+	return d, nil
+}
+
+// RetainDuration returns the parsed retention (31 days if Retain is
+// invalid, which Validate reports).
+func (r *Recording) RetainDuration() time.Duration {
+	d, err := ParseRetain(r.Retain)
+	if err != nil {
+		return 31 * 24 * time.Hour
+	}
+	return d
+}
+
+// MaxDiskBytes returns the quota in bytes (0 = none); a GB is 10^9 bytes.
+func (r *Recording) MaxDiskBytes() int64 {
+	return int64(max(r.MaxDiskGB, 0)) * 1_000_000_000
 }
 
 // checkArgon2id checks that h has the PHC argon2id shape

@@ -51,8 +51,9 @@ func validConfig(t *testing.T) *Config {
 		{ID: "gate-north", Name: "Gate north", URL: "rtsp://10.20.0.12:554/Streaming/Channels/101", Username: "viewer", Password: camSecret, Transport: "auto"},
 		{ID: "platform-1", URL: "rtsps://cam2.example/live", Username: "viewer", PasswordFile: writeFile(t, dir, "pw", camSecret+"\r\n"), Transport: "tcp"},
 		{ID: "platform_2", URL: "rtsp://viewer:" + camSecret + "@10.20.0.14/x", Transport: "udp", OnDemand: true},
-		{ID: "depot", URL: "rtsp://10.20.0.15/open"}, // no credentials at all
+		{ID: "depot", URL: "rtsp://10.20.0.15/open", Record: true}, // no credentials at all
 	}
+	c.Recording = Recording{Path: filepath.Join(dir, "recordings"), Retain: "31d", MaxDiskGB: 100}
 	return c
 }
 
@@ -153,6 +154,14 @@ func TestValidateTable(t *testing.T) {
 		{"password_file empty", func(c *Config, dir string) { c.Cameras[1].PasswordFile = writeFile(t, dir, "e", "\n") }, "cameras[1].password_file", "is empty"},
 		{"username without password", func(c *Config, _ string) { c.Cameras[3].Username = "viewer" }, "cameras[3].password", "must be set"},
 		{"password without username", func(c *Config, _ string) { c.Cameras[0].Username = "" }, "cameras[0].username", "must be set"},
+
+		// recording
+		{"record without recording.path", func(c *Config, _ string) { c.Recording.Path = "" }, "cameras[3].record", "needs recording.path"},
+		{"retain not a duration", func(c *Config, _ string) { c.Recording.Retain = "a month" }, "recording.retain", "duration"},
+		{"retain too short", func(c *Config, _ string) { c.Recording.Retain = "10m" }, "recording.retain", "between 1h and 3650d"},
+		{"retain too long", func(c *Config, _ string) { c.Recording.Retain = "4000d" }, "recording.retain", "between 1h and 3650d"},
+		{"negative quota", func(c *Config, _ string) { c.Recording.MaxDiskGB = -1 }, "recording.max_disk_gb", "must be 0"},
+		{"recording path is a file", func(c *Config, dir string) { c.Recording.Path = writeFile(t, dir, "f", "x") }, "recording.path", "not a directory"},
 
 		// users and api keys
 		{"no principals", func(c *Config, _ string) { c.Auth.Users, c.Auth.APIKeys = nil, nil }, "auth.users", "nobody"},

@@ -45,6 +45,11 @@ func (c *Config) Warnings() []FieldError {
 	for i := range c.Auth.APIKeys {
 		check(fmt.Sprintf("auth.api_keys[%d].cameras", i), c.Auth.APIKeys[i].Cameras)
 	}
+	for i := range c.Cameras {
+		if c.Cameras[i].adminHostDiffers() {
+			add(fmt.Sprintf("cameras[%d].admin_url", i), "names another host than url: hardening sends the camera's credentials there")
+		}
+	}
 	for i, ok := range viewable {
 		if !ok {
 			add(fmt.Sprintf("cameras[%d]", i), "no user or API key may view it")

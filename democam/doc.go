@@ -7,6 +7,12 @@
 // ("Camera behaviour seen in the field") so that the sanitizer can be tested
 // end to end against them.
 //
+// PTZCamera is an ONVIF pan-tilt-zoom dome (device, media and PTZ
+// services, WS-Security digest and HTTP Digest, device-management settings
+// with a factory reset) whose RTSP picture is rendered live from its
+// position and encoded by a small pure-Go H.264 encoder (I_PCM and P_Skip
+// macroblocks), so a screenshot shows where it points.
+//
 // The clips are made by clip/make-clip.sh (ffmpeg + libx264/libx265) and
 // embedded with go:embed; the package never runs ffmpeg itself.
 //

@@ -62,12 +62,23 @@ const (
 	CameraOnline  = "camera_online"
 	CameraOffline = "camera_offline"
 	EgressAttempt = "egress_attempt"
+	// Names shared by the wave-1 branches (SEAMS item 3).
+	Suppressed     = "suppressed"
+	PTZStart       = "ptz_start"
+	PTZEnd         = "ptz_end"
+	PTZTakeover    = "ptz_takeover"
+	Playback       = "playback"
+	Export         = "export"
+	HardeningDrift = "hardening_drift"
+	CameraHardened = "camera_hardened"
 )
 
 func knownEvent(e string) bool {
 	switch e {
 	case LoginOK, LoginFailed, Logout, ViewStart, ViewEnd, Denied,
-		ConfigLoaded, CameraOnline, CameraOffline, EgressAttempt:
+		ConfigLoaded, CameraOnline, CameraOffline, EgressAttempt,
+		Suppressed, PTZStart, PTZEnd, PTZTakeover, Playback, Export,
+		HardeningDrift, CameraHardened:
 		return true
 	}
 	return false

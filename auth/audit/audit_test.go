@@ -558,3 +558,16 @@ func TestRemovedFileIsNoticed(t *testing.T) {
 		t.Fatalf("gap not reported: %v", err)
 	}
 }
+
+func TestHardeningEventsAccepted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := newLog(t, path, 0)
+	for _, ev := range []string{HardeningDrift, CameraHardened} {
+		if err := l.Append(Event{Event: ev, Camera: "gate", Detail: "cloud.easy4ip"}); err != nil {
+			t.Fatalf("%s: %v", ev, err)
+		}
+	}
+	if res, err := VerifyFile(path); err != nil || res.Lines != 2 {
+		t.Fatalf("VerifyFile: %d lines, %v", res.Lines, err)
+	}
+}

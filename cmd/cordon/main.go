@@ -1,6 +1,6 @@
 // Command cordon is the gateway's command line. It only parses flags and
 // calls into the packages; everything it runs lives in gateway, config,
-// auth, camnet, cluster and democam.
+// auth, camnet, cluster, democam and record.
 package main
 
 import (
@@ -50,7 +50,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newCheckCmd(),
 		newHashPasswordCmd(),
 		newAuditCmd(),
+		newExportCmd(),
 		newDoctorCmd(),
+		newHardenCmd(),
 		newVersionCmd(),
 		newClusterCmd(),
 	)

@@ -1,0 +1,233 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+)
+
+// dialPlain opens a connection for users' binds.
+func (l *LDAP) dialPlain(ctx context.Context) (*ldapConn, error) {
+	return dialLDAP(ctx, l.hostport, l.ldaps, l.tlsConf)
+}
+
+// dialService opens a connection bound as the service account.
+func (l *LDAP) dialService(ctx context.Context) (*ldapConn, error) {
+	c, err := dialLDAP(ctx, l.hostport, l.ldaps, l.tlsConf)
+	if err != nil {
+		return nil, err
+	}
+	err = c.do(ctx, func() error { return c.l.Bind(l.BindDN, l.BindPassword) })
+	if err != nil {
+		c.close()
+		if isLDAPResult(err) {
+			// the directory answered: the service account is wrong
+			l.Logger.Error("ldap: service account bind refused", "bind_dn", l.BindDN, "code", ldapCode(err))
+			return nil, unavailable(SourceLDAP, "service account bind refused (check bind_dn and bind_password_file)")
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// withConn runs op on a pooled connection. A connection taken from the
+// pool that turns out broken (the server closed it while idle) is replaced
+// by a fresh one once. Network failures and timeouts become ErrUnavailable.
+func (l *LDAP) withConn(ctx context.Context, p *ldapPool, op func(*ldapConn) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := p.get(ctx)
+		if err != nil {
+			return l.unreachable(ctx, err)
+		}
+		err = c.do(ctx, func() error { return op(c) })
+		if err == nil || isLDAPResult(err) {
+			p.put(c, true)
+			return err
+		}
+		p.put(c, false)
+		if c.fresh || attempt > 0 || ctx.Err() != nil {
+			return l.unreachable(ctx, err)
+		}
+	}
+}
+
+// unreachable turns a transport error into an ErrUnavailable that says
+// what failed (never a password).
+func (l *LDAP) unreachable(ctx context.Context, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	reason := "connection failed"
+	var ne net.Error
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, errPoolClosed):
+		reason = "closed"
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		reason = "no answer within " + l.Timeout.String()
+	case errors.Is(err, errStartTLS) && !strings.Contains(err.Error(), "x509: "):
+		reason = "StartTLS refused by the directory (cordon never falls back to plain text)"
+	case strings.Contains(err.Error(), "certificate") || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "TLS"):
+		reason = "TLS failed: " + tlsReason(err)
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		reason = "cannot connect to " + l.hostport
+	}
+	l.Logger.Warn("ldap: directory unreachable", "addr", l.hostport, "reason", reason, "err", err.Error())
+	return unavailable(SourceLDAP, reason)
+}
+
+func tlsReason(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "x509: "); i >= 0 {
+		return s[i:]
+	}
+	if i := strings.Index(s, "tls: "); i >= 0 {
+		return s[i:]
+	}
+	return "handshake"
+}
+
+// isLDAPResult reports whether err is the directory's answer (a result
+// code), as opposed to a transport failure.
+func isLDAPResult(err error) bool {
+	var le *goldap.Error
+	if !errors.As(err, &le) {
+		return false
+	}
+	return le.ResultCode < goldap.ErrorNetwork
+}
+
+func ldapCode(err error) int {
+	var le *goldap.Error
+	if errors.As(err, &le) {
+		return int(le.ResultCode)
+	}
+	return -1
+}
+
+// timeLimit is the server-side time limit for a search, in whole seconds.
+func timeLimit(ctx context.Context) int {
+	dl, _ := ctx.Deadline()
+	s := int(time.Until(dl) / time.Second)
+	return max(s, 1)
+}
+
+// findUser searches the user with the service account: exactly one entry,
+// or ErrGone.
+func (l *LDAP) findUser(ctx context.Context, name string) (*goldap.Entry, error) {
+	attrs := []string{"memberOf"}
+	if l.UsernameAttribute != "" {
+		attrs = append(attrs, l.UsernameAttribute)
+	}
+	req := goldap.NewSearchRequest(l.UserBaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
+		2, timeLimit(ctx), false, fillFilter(l.UserFilter, name), attrs, nil)
+	req.EnforceSizeLimit = true
+	var res *goldap.SearchResult
+	err := l.withConn(ctx, l.search, func(c *ldapConn) error {
+		var err error
+		res, err = c.l.Search(req)
+		if errors.Is(err, goldap.ErrSizeLimitExceeded) || ldapCode(err) == goldap.LDAPResultSizeLimitExceeded {
+			return nil // two entries or more: ambiguous, refused below
+		}
+		return err
+	})
+	if err != nil {
+		if isLDAPResult(err) {
+			l.Logger.Warn("ldap: user search failed", "code", ldapCode(err))
+			if ldapCode(err) == goldap.LDAPResultNoSuchObject {
+				return nil, ErrGone
+			}
+			return nil, unavailable(SourceLDAP, "user search refused by the directory")
+		}
+		return nil, err
+	}
+	switch len(res.Entries) {
+	case 0:
+		return nil, ErrGone
+	case 1:
+		return res.Entries[0], nil
+	}
+	l.Logger.Warn("ldap: user_filter matches more than one entry; sign-in refused")
+	return nil, ErrInvalidCredentials
+}
+
+// userBind checks password by binding as dn on a bind-pool connection.
+func (l *LDAP) userBind(ctx context.Context, dn, password string) error {
+	err := l.withConn(ctx, l.binds, func(c *ldapConn) error {
+		_, err := c.l.SimpleBind(&goldap.SimpleBindRequest{Username: dn, Password: password})
+		return err
+	})
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	switch ldapCode(err) {
+	case goldap.LDAPResultInvalidCredentials:
+	case goldap.LDAPResultBusy, goldap.LDAPResultUnavailable:
+		return unavailable(SourceLDAP, "the directory is busy or unavailable")
+	default:
+		// AD answers 49 with a sub-code for locked, expired and disabled
+		// accounts; others use 50 or 53. All are refusals.
+		l.Logger.Info("ldap: user bind refused", "code", ldapCode(err))
+	}
+	return ErrInvalidCredentials
+}
+
+// groups returns the user's group DNs: memberOf values, plus the
+// group_filter search when group_base_dn is set.
+func (l *LDAP) groups(ctx context.Context, entry *goldap.Entry) ([]string, error) {
+	groups := slices.Clone(entry.GetAttributeValues("memberOf"))
+	if l.GroupBaseDN != "" {
+		req := goldap.NewSearchRequest(l.GroupBaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
+			MaxGroups+1, timeLimit(ctx), false, fillFilter(l.GroupFilter, entry.DN), []string{"1.1"}, nil)
+		req.EnforceSizeLimit = true
+		var res *goldap.SearchResult
+		tooMany := false
+		err := l.withConn(ctx, l.search, func(c *ldapConn) error {
+			var err error
+			res, err = c.l.Search(req)
+			if errors.Is(err, goldap.ErrSizeLimitExceeded) || ldapCode(err) == goldap.LDAPResultSizeLimitExceeded {
+				tooMany = true
+				return nil
+			}
+			return err
+		})
+		switch {
+		case tooMany:
+			l.Logger.Warn("ldap: user is in too many groups; sign-in refused", "dn", entry.DN, "max", MaxGroups)
+			return nil, ErrInvalidCredentials
+		case err != nil && isLDAPResult(err):
+			l.Logger.Warn("ldap: group search failed", "code", ldapCode(err))
+			return nil, unavailable(SourceLDAP, "group search refused by the directory")
+		case err != nil:
+			return nil, err
+		}
+		for _, e := range res.Entries {
+			groups = append(groups, e.DN)
+		}
+	}
+	groups = uniqueFold(groups)
+	if err := checkGroups(groups); err != nil {
+		l.Logger.Warn("ldap: groups refused", "dn", entry.DN, "reason", err.Error())
+		return nil, ErrInvalidCredentials
+	}
+	return groups, nil
+}
+
+// uniqueFold drops case-insensitive duplicates, keeping the first spelling.
+func uniqueFold(in []string) []string {
+	out := make([]string, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for _, s := range in {
+		k := strings.ToLower(s)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,247 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// A clip is a progressive MP4 (ftyp, moov with complete sample tables,
+// mdat) over recorded bytes: its moov is built in memory, its mdat is a
+// list of byte ranges of the segment files, in recorded order. Nothing is
+// decoded or re-encoded; the same segments give the same bytes.
+
+// segSnap is a copy of an index entry taken under the index lock.
+type segSnap struct {
+	segment
+	path string // absolute
+	rel  string // relative to the recording root, for messages
+}
+
+// piece is a range of a segment file placed at out in the clip.
+type piece struct {
+	out  int64
+	file int
+	off  int64
+	n    int64
+}
+
+// trackOut accumulates one output track's sample tables.
+type trackOut struct {
+	desc    trackDesc
+	sizes   []uint32
+	stts    []runEntry // (count, delta)
+	ctts    []runEntry // (count, offset)
+	hasCTTS bool
+	sync    []uint32 // 1-based sample numbers
+	chunks  []chunk
+	first   int64 // output decode time of the first sample (track ticks)
+	last    int64 // of the last sample
+	lastDur uint32
+}
+
+type runEntry struct {
+	count uint32
+	value uint32
+}
+
+type chunk struct {
+	out     int64 // offset within the mdat payload
+	samples uint32
+}
+
+func appendRun(runs []runEntry, v uint32) []runEntry {
+	if n := len(runs); n > 0 && runs[n-1].value == v {
+		runs[n-1].count++
+		return runs
+	}
+	return append(runs, runEntry{1, v})
+}
+
+func (t *trackOut) count() int { return len(t.sizes) }
+
+// add appends one sample at output decode time dts (clamped to follow the
+// previous sample) with its recorded duration dur.
+func (t *trackOut) add(dts int64, size uint32, cto int32, sync bool, dur uint32) {
+	if t.count() == 0 {
+		t.first = dts
+	} else {
+		dts = max(dts, t.last+1)
+		t.stts = appendRun(t.stts, uint32(dts-t.last))
+	}
+	t.sizes = append(t.sizes, size)
+	t.ctts = appendRun(t.ctts, uint32(cto))
+	if cto != 0 {
+		t.hasCTTS = true
+	}
+	if sync {
+		t.sync = append(t.sync, uint32(t.count()))
+	}
+	t.last, t.lastDur = dts, max(dur, 1)
+}
+
+// end is the output time after the last sample (track ticks).
+func (t *trackOut) end() int64 { return t.last + int64(t.lastDur) }
+
+// clipBuilder assembles one clip from consecutive segments.
+type clipBuilder struct {
+	from, to time.Time // requested window
+	tracks   []*trackOut
+	init     string
+	main     int
+	origin   time.Time // UTC at output time 0: the starting keyframe
+	started  bool
+	lastEnd  time.Time // UTC end of the main track so far
+	files    []string
+	pieces   []piece
+	mdatLen  int64
+	done     bool // reached the end of the window
+}
+
+// errBreak means the segment cannot continue the clip (gap, other codecs).
+var errBreak = errors.New("clip break")
+
+// addSegment appends what segment s holds inside the window. It returns
+// errBreak when s cannot continue this clip, or a *CorruptError.
+func (b *clipBuilder) addSegment(s *segSnap) error {
+	if b.started && (s.Init != b.init || s.Start.Sub(b.lastEnd) > SpanGap) {
+		return errBreak
+	}
+	info, err := readSegmentFile(s)
+	if err != nil {
+		return err
+	}
+	if !b.started {
+		if err := b.begin(s, info); err != nil {
+			return err
+		}
+	}
+	b.files = append(b.files, s.path)
+	fileIdx := len(b.files) - 1
+	for _, fr := range info.frags {
+		for _, ft := range fr.tracks {
+			b.addRun(s, info, ft, fileIdx)
+		}
+		if b.done {
+			break
+		}
+	}
+	return nil
+}
+
+// readSegmentFile parses a segment up to its indexed size; any problem is
+// a CorruptError naming the file.
+func readSegmentFile(s *segSnap) (*segInfo, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, &CorruptError{File: s.rel, Reason: "cannot open: " + describe(err)}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &CorruptError{File: s.rel, Reason: describe(err)}
+	}
+	if fi.Size() < s.Bytes {
+		return nil, &CorruptError{File: s.rel, Reason: fmt.Sprintf("%d bytes on disk, %d recorded", fi.Size(), s.Bytes)}
+	}
+	info, err := parseSegment(f, s.Bytes)
+	if err != nil {
+		return nil, &CorruptError{File: s.rel, Reason: err.Error()}
+	}
+	if info.tailErr != nil {
+		return nil, &CorruptError{File: s.rel, Reason: info.tailErr.Error()}
+	}
+	if initKey(info.tracks) != s.Init {
+		return nil, &CorruptError{File: s.rel, Reason: "its tracks differ from the index"}
+	}
+	return info, nil
+}
+
+func describe(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// begin picks the starting keyframe in the first usable segment: the last
+// one at or before the window start, else the first one.
+func (b *clipBuilder) begin(s *segSnap, info *segInfo) error {
+	b.main = mainTrackOf(info.tracks)
+	var pick time.Time
+	found := false
+	for _, fr := range info.frags {
+		for _, ft := range fr.tracks {
+			if ft.track != b.main {
+				continue
+			}
+			t := int64(ft.baseTime)
+			ts := info.tracks[b.main].Timescale
+			for _, smp := range ft.samples {
+				at := s.Start.Add(fromTicks(t, ts))
+				t += int64(smp.dur)
+				if !smp.sync || !at.Before(b.to) {
+					continue
+				}
+				if !found || !at.After(b.from) {
+					pick, found = at, true
+				}
+			}
+		}
+	}
+	if !found {
+		return errNothingHere
+	}
+	b.origin, b.started, b.init = pick, true, s.Init
+	b.lastEnd = pick
+	for _, d := range info.tracks {
+		b.tracks = append(b.tracks, &trackOut{desc: d})
+	}
+	return nil
+}
+
+// errNothingHere: the segment has no keyframe inside the window.
+var errNothingHere = errors.New("no keyframe in the window")
+
+// addRun appends the samples of one track fragment that fall in the
+// clip, merging contiguous bytes into one chunk and one piece.
+func (b *clipBuilder) addRun(s *segSnap, info *segInfo, ft fragTrack, fileIdx int) {
+	to := b.tracks[ft.track]
+	ts := to.desc.Timescale
+	t := int64(ft.baseTime)
+	var cur *chunk
+	for _, smp := range ft.samples {
+		at := s.Start.Add(fromTicks(t, ts))
+		t += int64(smp.dur)
+		if at.Before(b.origin) {
+			continue
+		}
+		if !at.Before(b.to) {
+			if ft.track == b.main {
+				b.done = true
+			}
+			break
+		}
+		to.add(ticks(at.Sub(b.origin), ts), smp.size, smp.cto, smp.sync || !to.desc.Video, smp.dur)
+		if ft.track == b.main {
+			b.lastEnd = at.Add(fromTicks(int64(smp.dur), ts))
+		}
+		n := len(b.pieces)
+		if cur != nil && n > 0 && b.pieces[n-1].file == fileIdx && b.pieces[n-1].off+b.pieces[n-1].n == smp.off {
+			b.pieces[n-1].n += int64(smp.size)
+			cur.samples++
+		} else {
+			b.pieces = append(b.pieces, piece{out: b.mdatLen, file: fileIdx, off: smp.off, n: int64(smp.size)})
+			to.chunks = append(to.chunks, chunk{out: b.mdatLen, samples: 1})
+			cur = &to.chunks[len(to.chunks)-1]
+		}
+		b.mdatLen += int64(smp.size)
+	}
+}
+
+// empty reports whether the clip has no sample of its main track.
+func (b *clipBuilder) empty() bool {
+	return !b.started || b.tracks[b.main].count() == 0
+}

@@ -1,0 +1,62 @@
+// Package record is cordon's recorder and evidence store: it writes each
+// recorded camera's sanitized stream to fragmented MP4 segments on disk,
+// keeps a per-camera index of them, applies retention (age and disk quota),
+// answers playback requests with a seekable progressive MP4 built from the
+// recorded bytes, and builds signed evidence exports (ZIP: clip(s) +
+// manifest.json + manifest.sig) that `cordon export verify` checks offline.
+//
+// It is a new top-level package because it has no other home: it is not
+// part of the live media path (relay only fans frames out and must never
+// wait for a disk), not part of the camera unit (which owns a camera's
+// connection, not years of its files), and not the gateway (the composition
+// root only wires components). It owns files and their integrity, and the
+// command line (`cordon export verify`) uses it without a running gateway.
+//
+// # Seam
+//
+// The recorder reads a camera through the Source interface declared here
+// (the wiring adapts a relay reader to it): Open waits for the camera and
+// returns a Feed with fixed tracks; Feed.Next delivers Samples (one video
+// access unit or one audio frame each, sanitized, with PTS/DTS). A Feed
+// that ends (camera reconnect, codecs changed) is reopened. Audit lines for
+// playback and exports go through the Auditor interface. Wiring, in short:
+//
+//	rec := &record.Recorder{Path: cfg.Recording.Path, Retain: cfg.Recording.RetainDuration(),
+//		MaxDiskBytes: cfg.Recording.MaxDiskBytes(), Auditor: audits, Metrics: record.NewMetrics(reg), Log: log}
+//	err := rec.Initialize()
+//	err = rec.StartCamera(cam.ID, source) // each camera with record: true; StopCamera on removal
+//	exp := &record.Exporter{Recorder: rec, StateDir: cfg.StateDir, Node: nodeID, Version: version}
+//	err = exp.Initialize()
+//	// GET .../recordings: rec.Spans(id, start, end) (+ Span.PlaybackQuery for the url)
+//	// GET .../recording:  clip, err := rec.Playback(record.PlaybackRequest{...}); defer clip.Close()
+//	//                     w.Header().Set("ETag", clip.ETag()); http.ServeContent(w, r, clip.Name, clip.ModTime(), clip)
+//	// POST /api/v1/exports: info, err := exp.Create(ctx, record.ExportRequest{...})
+//	// GET /api/v1/exports/{id}: f, manifest, err := exp.Open(id) (check the right on manifest.Camera.ID)
+//
+// Errors: ErrUnknownCamera and ErrNoRecording (404), ErrBadSpan (400),
+// *CorruptError (409, it names the file), an Auditor error (503).
+//
+// # Time
+//
+// Recording times are UTC assigned by the gateway on arrival: the wall clock
+// read once when the Recorder starts plus the monotonic time elapsed since
+// (see clock.go). A wall-clock step while cordon runs does not move
+// recording times or break spans; it is logged and exported as
+// cordon_recording_clock_offset_seconds, and the next start of cordon uses
+// the new wall clock. A segment never starts more than 2 s before the end of
+// the camera's previous one (a clock set back across a restart continues
+// the previous timeline instead of overlapping it). Within a segment, times
+// follow the stream's own timestamps.
+//
+// # On disk
+//
+//	<path>/<camera>/<YYYY-MM-DD>/<YYYYMMDDTHHMMSS.mmmZ>.mp4   segments (UTC start in the name)
+//	<path>/<camera>/<YYYY-MM-DD>/index.jsonl                  append-only index of that day
+//	<path>/_exports/<id>.zip                                   evidence exports (never removed by retention)
+//
+// Segments are fragmented MP4 (ftyp+moov, then one moof+mdat per fragment
+// of at most one second (700 ms by default), written in one write and fdatasync'ed), so a crash
+// loses at most the fragment being collected. At start-up, segments that
+// are not in the index (left open by a crash) are cut after their last
+// complete fragment and indexed.
+package record

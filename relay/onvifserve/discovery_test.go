@@ -1,0 +1,167 @@
+package onvifserve
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/net/ipv4"
+
+	"cordon/internal/soap"
+	"cordon/internal/testtool"
+)
+
+// netnsEnv marks the test binary re-executed inside a private network
+// namespace (where the discovery test may change interfaces).
+const netnsEnv = "CORDON_ONVIF_NETNS"
+
+func probe(types string) []byte {
+	return []byte(`<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"` +
+		` xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="` + nsWSD + `" xmlns:dn="` + nsDN + `">` +
+		`<s:Header><a:Action>` + actionProbe + `</a:Action><a:MessageID>uuid:probe-1</a:MessageID>` +
+		`<a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>` +
+		`<s:Body><d:Probe><d:Types>` + types + `</d:Types></d:Probe></s:Body></s:Envelope>`)
+}
+
+// The WS-Discovery responder, in a private network namespace: a
+// multicast Probe on the operator interface gets one ProbeMatch naming
+// the device service; a Probe for other device types gets nothing; a
+// Probe arriving on another interface (the camera network, where another
+// program joined the group) is ignored.
+func TestDiscovery(t *testing.T) {
+	if os.Getenv(netnsEnv) == "" {
+		unshare := testtool.Require(t, "unshare")
+		testtool.Require(t, "ip")
+		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestDiscovery$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), netnsEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil && strings.Contains(string(out), "unshare failed") {
+			testtool.Missing(t, "cannot create a network namespace: "+strings.TrimSpace(string(out)))
+		}
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestDiscovery") {
+			t.Fatalf("in a network namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	for _, c := range [][]string{
+		{"link", "set", "lo", "up"}, {"link", "set", "lo", "multicast", "on"},
+		{"link", "add", "cam0", "type", "veth", "peer", "name", "cam1"},
+		{"addr", "add", "10.99.0.1/24", "dev", "cam0"}, {"addr", "add", "10.99.0.2/24", "dev", "cam1"},
+		{"link", "set", "cam0", "up"}, {"link", "set", "cam1", "up"},
+	} {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", c, err, out)
+		}
+	}
+	// both ends of the veth live in this namespace: let cam0 accept
+	// packets from cam1's (local) address
+	for _, f := range []string{"conf/cam0/accept_local", "conf/cam0/rp_filter", "conf/all/rp_filter"} {
+		v := map[bool]string{true: "1", false: "0"}[strings.HasSuffix(f, "accept_local")]
+		if err := os.WriteFile("/proc/sys/net/ipv4/"+f, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := NewMetrics(nil)
+	d := &Discovery{IP: "127.0.0.1", PickPort: true, XAddr: "http://127.0.0.1:8000" + DevicePath,
+		Endpoint: deviceUUID("node-1"), Scopes: []string{"onvif://www.onvif.org/name/cordon"}, Metrics: m}
+	if err := d.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	group := &net.UDPAddr{IP: net.ParseIP(wsdGroup), Port: d.LocalPort()}
+
+	// a prober on the operator side
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lo, _ := net.InterfaceByName("lo")
+	pc := ipv4.NewPacketConn(c)
+	if err := errors.Join(pc.SetMulticastInterface(lo), pc.SetMulticastLoopback(true)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteTo(probe("dn:NetworkVideoTransmitter"), group); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8192)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no ProbeMatch: %v", err)
+	}
+	env, err := soap.ParseEnvelopeBytes(buf[:n], soap.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := env.Payload().Path("ProbeMatch")
+	if match.TextOf("XAddrs") != d.XAddr || match.TextOf("EndpointReference", "Address") != d.Endpoint ||
+		env.Header.TextOf("RelatesTo") != "uuid:probe-1" || !strings.Contains(match.TextOf("Types"), "NetworkVideoTransmitter") {
+		t.Fatalf("ProbeMatch %s", buf[:n])
+	}
+
+	// the camera side: another program joined the group on cam0; a camera
+	// behind cam1 probes
+	other, err := net.ListenPacket("udp4", "0.0.0.0:"+strconv.Itoa(d.LocalPort()+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	cam0, _ := net.InterfaceByName("cam0")
+	if err := ipv4.NewPacketConn(other).JoinGroup(cam0, &net.UDPAddr{IP: group.IP}); err != nil {
+		t.Fatal(err)
+	}
+	camc, err := net.ListenPacket("udp4", "10.99.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer camc.Close()
+	cam1, _ := net.InterfaceByName("cam1")
+	if err := ipv4.NewPacketConn(camc).SetMulticastInterface(cam1); err != nil {
+		t.Fatal(err)
+	}
+	ignored := func() float64 { return testutil.ToFloat64(m.probes.WithLabelValues("ignored")) }
+	before := ignored()
+	if _, err := camc.WriteTo(probe(""), group); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ignored() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the camera-side probe never reached the responder")
+		}
+		time.Sleep(5 * time.Millisecond) // the counter has no event to wait on
+	}
+	_ = camc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := camc.ReadFrom(buf); err == nil {
+		t.Fatalf("the camera side got an answer: %s", buf[:n])
+	}
+
+	// a probe for something cordon is not
+	if _, err := c.WriteTo(probe("dn:Printer"), group); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := c.ReadFrom(buf); err == nil {
+		t.Fatalf("answered a probe for another type: %s", buf[:n])
+	}
+	if got := testutil.ToFloat64(m.probes.WithLabelValues("answered")); got != 1 {
+		t.Fatalf("answered %v", got)
+	}
+}
+
+func TestDiscoveryRefusesUnspecifiedAddress(t *testing.T) {
+	for _, ip := range []string{"", "0.0.0.0", "::1", "192.0.2.77"} {
+		d := &Discovery{IP: ip, XAddr: "http://x" + DevicePath, Endpoint: "urn:uuid:x"}
+		if err := d.Initialize(); err == nil {
+			d.Close()
+			t.Fatalf("%q accepted", ip)
+		}
+	}
+}
