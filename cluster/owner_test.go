@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,8 +229,24 @@ func TestCleanLeave(t *testing.T) {
 // one claims).
 func TestRebalanceOnJoin(t *testing.T) {
 	h := newHarness(t, 16)
+	// The old owners stop slowly (a camera unit closing its RTSP session):
+	// the new owner must not start before that returned.
+	var mu sync.Mutex
+	stopped := map[string]time.Time{} // camera -> when the old owner's stop returned
 	for _, id := range []string{"a", "b"} {
-		h.start(id, func(n *Node) { n.RebalanceDelay = time.Second })
+		world := h.w.handler(id)
+		h.start(id, func(n *Node) {
+			n.RebalanceDelay = time.Second
+			n.Handler = HandlerFunc(func(o Owner) {
+				world.OwnerChanged(o)
+				if !o.Self && o.Node == "" {
+					<-time.After(200 * time.Millisecond) // the stop's own work: nothing to wait on
+					mu.Lock()
+					stopped[o.Camera] = time.Now()
+					mu.Unlock()
+				}
+			})
+		})
 	}
 	h.settled([]string{"a", "b"}, 10*time.Second)
 	before := h.ownersInEtcd()
@@ -255,6 +272,16 @@ func TestRebalanceOnJoin(t *testing.T) {
 	for _, e := range h.w.eventsSince(joined) {
 		if e.node != "c" && !e.o.Self && e.o.Node == "" && e.at.Sub(joined) < time.Second {
 			t.Errorf("%s handed %s over %s after the join, before RebalanceDelay", e.node, e.o.Camera, e.at.Sub(joined))
+		}
+	}
+	// c acquired each moved camera only after its old owner's stop returned.
+	mu.Lock()
+	defer mu.Unlock()
+	for _, e := range h.w.eventsSince(joined) {
+		if e.node == "c" && e.o.Self {
+			if at, ok := stopped[e.o.Camera]; !ok || !e.at.After(at) {
+				t.Errorf("c took %s at %s, before its old owner had stopped (%v)", e.o.Camera, e.at.Format("05.000"), at.Format("05.000"))
+			}
 		}
 	}
 	t.Logf("%d of %d cameras moved to the joining node", moved, len(h.cameras))
