@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -89,13 +90,23 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, prefix string, config
 		prefix = DefaultPrefix
 	}
 	k := keys{prefix: prefix}
-	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
+	// One transaction: the three directories at one revision (and not the
+	// reports, which may be large).
+	resp, err := cli.Txn(ctx).Then(
+		clientv3.OpGet(k.knownAll(), clientv3.WithPrefix()),
+		clientv3.OpGet(prefix+nodesDir, clientv3.WithPrefix()),
+		clientv3.OpGet(prefix+ownersDir, clientv3.WithPrefix()),
+	).Commit()
 	if err != nil {
 		return Status{}, err
 	}
 	known, live := map[string]Member{}, map[string]Member{}
 	owners := map[string]ownerValue{}
-	for _, kv := range resp.Kvs {
+	var kvs []*mvccpb.KeyValue
+	for _, r := range resp.Responses {
+		kvs = append(kvs, r.GetResponseRange().Kvs...)
+	}
+	for _, kv := range kvs {
 		dir, name, ok := k.split(string(kv.Key))
 		if !ok {
 			continue
