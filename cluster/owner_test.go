@@ -229,6 +229,9 @@ func TestCleanLeave(t *testing.T) {
 // one claims).
 func TestRebalanceOnJoin(t *testing.T) {
 	h := newHarness(t, 16)
+	// Longer than the joining node's start-up grace (one TTL), as by
+	// default (2 TTL): the new owner claims the moment a key goes.
+	delay := testTTL + 500*time.Millisecond
 	// The old owners stop slowly (a camera unit closing its RTSP session):
 	// the new owner must not start before that returned.
 	var mu sync.Mutex
@@ -236,10 +239,11 @@ func TestRebalanceOnJoin(t *testing.T) {
 	for _, id := range []string{"a", "b"} {
 		world := h.w.handler(id)
 		h.start(id, func(n *Node) {
-			n.RebalanceDelay = time.Second
+			n.RebalanceDelay = delay
 			n.Handler = HandlerFunc(func(o Owner) {
+				wasHolder := h.w.isHolder(o.Camera, id)
 				world.OwnerChanged(o)
-				if !o.Self && o.Node == "" {
+				if wasHolder && !o.Self {
 					<-time.After(200 * time.Millisecond) // the stop's own work: nothing to wait on
 					mu.Lock()
 					stopped[o.Camera] = time.Now()
@@ -251,7 +255,7 @@ func TestRebalanceOnJoin(t *testing.T) {
 	h.settled([]string{"a", "b"}, 10*time.Second)
 	before := h.ownersInEtcd()
 	joined := time.Now()
-	h.start("c", func(n *Node) { n.RebalanceDelay = time.Second })
+	h.start("c", func(n *Node) { n.RebalanceDelay = delay })
 	all := []string{"a", "b", "c"}
 	h.settled(all, 10*time.Second)
 	noOverlaps(t, h.w)
@@ -270,7 +274,7 @@ func TestRebalanceOnJoin(t *testing.T) {
 	}
 	// No handover before the new node was a member for RebalanceDelay.
 	for _, e := range h.w.eventsSince(joined) {
-		if e.node != "c" && !e.o.Self && e.o.Node == "" && e.at.Sub(joined) < time.Second {
+		if e.node != "c" && !e.o.Self && e.o.Node == "" && e.at.Sub(joined) < delay {
 			t.Errorf("%s handed %s over %s after the join, before RebalanceDelay", e.node, e.o.Camera, e.at.Sub(joined))
 		}
 	}
