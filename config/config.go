@@ -28,6 +28,7 @@ type Config struct {
 	Audit         Audit         `mapstructure:"audit"`
 	Auth          Auth          `mapstructure:"auth"`
 	Limits        Limits        `mapstructure:"limits"`
+	Cluster       Cluster       `mapstructure:"cluster"`
 	Sanitize      Sanitize      `mapstructure:"sanitize"`
 	Recording     Recording     `mapstructure:"recording"`
 	ONVIF         ONVIF         `mapstructure:"onvif"` // config/onvif.go
@@ -223,6 +224,7 @@ func Default() *Config {
 		Auth: Auth{TokenTTL: "8h", Lockout: DefaultLockout(), Roles: []Role{},
 			Users: []User{}, APIKeys: []APIKey{}, OIDC: defaultOIDC(), LDAP: defaultLDAP()},
 		Limits:    DefaultLimits(),
+		Cluster:   Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
 		Sanitize:  Sanitize{AllowSEIUUIDs: []string{}},
 		Recording: Recording{Retain: "31d"},
 		Cameras:   []Camera{},
@@ -359,6 +361,7 @@ func (c *Config) normalize() {
 	nonNil(&c.Auth.LDAP.RoleMap)
 	nonNil(&c.Sanitize.AllowSEIUUIDs)
 	nonNil(&c.Cameras)
+	c.Cluster.normalize()
 }
 
 func nonNil[T any](s *[]T) {

@@ -113,6 +113,7 @@ cameras:
 		},
 		Limits: Limits{HTTP: ConnLimit{PerAddress: 32, Total: 512}, RTSP: ConnLimit{PerAddress: 128, Total: 1024},
 			ICETCP: ConnLimit{PerAddress: 256, Total: 1024}, HeaderTimeout: "10s", IdleTimeout: "5m", Argon2Queue: 8},
+		Cluster:   Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
 		Sanitize:  Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
 		Recording: Recording{Path: dir + "/rec", Retain: "14d", MaxDiskGB: 500},
 		Cameras: []Camera{
@@ -308,6 +309,8 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"auth.ldap.group_filter", "auth.ldap.timeout", "auth.ldap.recheck_interval", "auth.ldap.pool_size",
 		"onvif.listen", "onvif.discovery",
 		"recording.path", "recording.retain", "recording.max_disk_gb",
+		"cluster.etcd_endpoints", "cluster.etcd_tls.ca", "cluster.etcd_tls.cert", "cluster.etcd_tls.key",
+		"cluster.node_id", "cluster.advertise", "cluster.peer_key_file", "cluster.lease_ttl",
 	}
 	for _, must := range want {
 		if !slices.Contains(keys, must) {

@@ -116,6 +116,7 @@ func (r *Redactor) Update(cfg *Config, extra ...string) {
 		for _, s := range cfg.WebRTC.ICEServers {
 			addPair(s.Username, s.Credential)
 		}
+		add(string(cfg.Cluster.peerKey)) // the cluster's shared secret
 	}
 	for _, s := range extra {
 		add(s)

@@ -96,6 +96,7 @@ func (c *Config) Validate() []FieldError {
 	v.audit(&c.Audit)
 	v.auth(&c.Auth)
 	v.limits(&c.Limits)
+	v.cluster(&c.Cluster, c.RTSP.Listen)
 	for i, s := range c.Sanitize.AllowSEIUUIDs {
 		if _, err := ParseUUID(s); err != nil {
 			v.add(fmt.Sprintf("sanitize.allow_sei_uuids[%d]", i), "must be a UUID (8-4-4-4-12 or 32 hex digits)")

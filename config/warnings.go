@@ -26,6 +26,7 @@ func (c *Config) Warnings() []FieldError {
 	if c.Metrics.Listen != "" && !IsLoopback(c.Metrics.Listen) {
 		add("metrics.listen", "/metrics has no authentication and listens beyond loopback")
 	}
+	c.Cluster.warnings(c, add)
 	viewable := make([]bool, len(c.Cameras))
 	check := func(field string, globs []string) {
 		for j, g := range globs {
