@@ -16,7 +16,7 @@ func fuzzCodec() (*tokenCodec, string) {
 	}
 	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 	c := newTokenCodec(ed25519.NewKeyFromSeed(seed), func() time.Time { return now })
-	good, err := c.issue("alice", KindUser, "0123456789abcdef", strings.Repeat("ab", 16), now, now.Add(time.Hour))
+	good, err := c.issue(tokenSubject{name: "alice", kind: KindUser, credential: "0123456789abcdef"}, strings.Repeat("ab", 16), now, now.Add(time.Hour))
 	if err != nil {
 		panic(err)
 	}

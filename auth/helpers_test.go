@@ -197,3 +197,8 @@ func (f *fixture) countEvents(t testing.TB, event string) int {
 type auditEvent = audit.Event
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func readFile(p string) (string, error) {
+	b, err := os.ReadFile(p)
+	return string(b), err
+}

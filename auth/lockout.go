@@ -7,9 +7,19 @@ import (
 	"time"
 )
 
-// LockoutPolicy: after Threshold failures for one key (a remote address or
-// a user name), each further failure locks that key for Base doubling up
-// to Max. Failures are forgotten after Decay without one.
+// LockoutPolicy: after Threshold failures for one key, each further
+// failure locks that key for Base doubling up to Max. Failures are
+// forgotten after Decay without one.
+//
+// Keys are a remote address (all names tried from it) and a (name,
+// address) pair. There is deliberately no key for a name alone: failures
+// from one address must never refuse correct credentials from another
+// (anyone could lock anyone out). A distributed guesser is slowed by the
+// per-address keys and by the bounded hashing queue instead.
+//
+// Attempts are reserved before the work (argon2id) is done: while a key
+// has n failures, at most Threshold-n attempts (at least one) may be in
+// flight for it, so a parallel burst is locked out like a serial one.
 type LockoutPolicy struct {
 	Threshold int
 	Base      time.Duration
@@ -23,14 +33,23 @@ func DefaultLockoutPolicy() LockoutPolicy {
 	return LockoutPolicy{Threshold: 5, Base: time.Second, Max: 15 * time.Minute, Decay: 30 * time.Minute}
 }
 
+func (p LockoutPolicy) valid() bool {
+	return p.Threshold >= 1 && p.Base > 0 && p.Max >= p.Base && p.Decay > 0
+}
+
 // maxLockoutEntries bounds the memory an attacker spraying names or
 // addresses can make the limiter use.
 const maxLockoutEntries = 1 << 16
+
+// busyRetry is the Retry-After of an attempt refused because the key's
+// allowance is taken by attempts still in flight.
+const busyRetry = time.Second
 
 type lockEntry struct {
 	failures    int
 	last        time.Time
 	lockedUntil time.Time
+	inflight    int
 }
 
 type lockout struct {
@@ -43,21 +62,86 @@ func newLockout(p LockoutPolicy) *lockout {
 	return &lockout{policy: p, m: map[string]*lockEntry{}}
 }
 
-// remaining returns how long key is still locked (0 = not locked).
-func (l *lockout) remaining(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.m[key]; e != nil && now.Before(e.lockedUntil) {
-		return e.lockedUntil.Sub(now)
-	}
-	return 0
+// lockKey is one key an attempt counts against; reset: a success forgets
+// its failures (the (name, address) key; never the address key, or a
+// guesser could interleave his own valid sign-ins to keep guessing).
+type lockKey struct {
+	key   string
+	reset bool
 }
 
-// fail records a failure for key and returns the lock it now has (0 if
-// none yet).
-func (l *lockout) fail(key string, now time.Time) time.Duration {
+// attemptKeys are the keys of a sign-in as name from remote.
+func attemptKeys(name, remote string) []lockKey {
+	a := addrKey(remote)
+	if name == "" {
+		return []lockKey{{key: a}}
+	}
+	return []lockKey{{key: a}, {key: nameAddrKey(name, a), reset: true}}
+}
+
+// decay forgets failures after a quiet Decay. Called with l.mu held.
+func (l *lockout) decay(e *lockEntry, now time.Time) {
+	if e.failures > 0 && now.Sub(e.last) > l.policy.Decay && !now.Before(e.lockedUntil) {
+		e.failures = 0
+	}
+}
+
+// check returns a *LockedOutError if any key is locked now.
+func (l *lockout) check(now time.Time, keys []lockKey) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var worst time.Duration
+	for _, k := range keys {
+		if e := l.m[k.key]; e != nil && now.Before(e.lockedUntil) {
+			worst = max(worst, e.lockedUntil.Sub(now))
+		}
+	}
+	if worst > 0 {
+		return &LockedOutError{RetryAfter: worst}
+	}
+	return nil
+}
+
+// reservation is an attempt counted before its work is done. Exactly one
+// of finish or cancel must be called.
+type reservation struct {
+	l    *lockout
+	keys []lockKey
+}
+
+// reserve admits an attempt against keys, or refuses it with a
+// *LockedOutError: a key is locked, or its remaining allowance is taken by
+// attempts in flight.
+func (l *lockout) reserve(now time.Time, keys []lockKey) (*reservation, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var worst time.Duration
+	for _, k := range keys {
+		e := l.m[k.key]
+		if e == nil {
+			continue
+		}
+		l.decay(e, now)
+		if now.Before(e.lockedUntil) {
+			worst = max(worst, e.lockedUntil.Sub(now))
+			continue
+		}
+		if e.inflight >= max(l.policy.Threshold-e.failures, 1) {
+			worst = max(worst, busyRetry)
+		}
+	}
+	if worst > 0 {
+		return nil, &LockedOutError{RetryAfter: worst}
+	}
+	for _, k := range keys {
+		l.entry(k.key, now).inflight++
+	}
+	return &reservation{l: l, keys: keys}, nil
+}
+
+// entry returns key's entry, creating it (evicting if full). Called with
+// l.mu held.
+func (l *lockout) entry(key string, now time.Time) *lockEntry {
 	e := l.m[key]
 	if e == nil {
 		if len(l.m) >= maxLockoutEntries {
@@ -66,9 +150,63 @@ func (l *lockout) fail(key string, now time.Time) time.Duration {
 		e = &lockEntry{}
 		l.m[key] = e
 	}
-	if now.Sub(e.last) > l.policy.Decay {
-		e.failures = 0
+	return e
+}
+
+// finish ends the attempt: a success forgets the reset keys' failures, a
+// failure counts against every key and returns the lock it now causes
+// (0 = none yet).
+func (r *reservation) finish(now time.Time, ok bool) time.Duration {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var locked time.Duration
+	for _, k := range r.keys {
+		e := l.m[k.key]
+		if e == nil {
+			continue
+		}
+		e.inflight = max(e.inflight-1, 0)
+		switch {
+		case ok && k.reset:
+			e.failures, e.lockedUntil = 0, time.Time{}
+			if e.inflight == 0 {
+				delete(l.m, k.key)
+			}
+		case !ok:
+			locked = max(locked, l.failLocked(e, now))
+		}
 	}
+	return locked
+}
+
+// cancel releases the attempt without judging it (the work was not done:
+// overload, cancelled request).
+func (r *reservation) cancel() {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range r.keys {
+		if e := l.m[k.key]; e != nil {
+			e.inflight = max(e.inflight-1, 0)
+		}
+	}
+}
+
+// fail records a failure that was not reserved (an invalid token, a
+// failure a door detected) against keys; returns the lock now in force.
+func (l *lockout) fail(now time.Time, keys []lockKey) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var locked time.Duration
+	for _, k := range keys {
+		locked = max(locked, l.failLocked(l.entry(k.key, now), now))
+	}
+	return locked
+}
+
+func (l *lockout) failLocked(e *lockEntry, now time.Time) time.Duration {
+	l.decay(e, now)
 	e.failures++
 	e.last = now
 	over := e.failures - l.policy.Threshold
@@ -83,19 +221,15 @@ func (l *lockout) fail(key string, now time.Time) time.Duration {
 	return d
 }
 
-// reset forgets key's failures (after a success).
-func (l *lockout) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.m, key)
-}
-
 // evict drops stale entries, and if none are stale the least recently
-// failed one. Called with l.mu held.
+// failed one without attempts in flight. Called with l.mu held.
 func (l *lockout) evict(now time.Time) {
 	var oldestKey string
 	var oldest time.Time
 	for k, e := range l.m {
+		if e.inflight > 0 {
+			continue
+		}
 		if now.Sub(e.last) > l.policy.Decay && !now.Before(e.lockedUntil) {
 			delete(l.m, k)
 			continue
@@ -104,7 +238,7 @@ func (l *lockout) evict(now time.Time) {
 			oldestKey, oldest = k, e.last
 		}
 	}
-	if len(l.m) >= maxLockoutEntries {
+	if len(l.m) >= maxLockoutEntries && oldestKey != "" {
 		delete(l.m, oldestKey)
 	}
 }
@@ -112,23 +246,29 @@ func (l *lockout) evict(now time.Time) {
 // addrKey is the lockout key of a remote address: the IP, with IPv6
 // aggregated to its /64 (one host usually owns a whole /64).
 func addrKey(remote string) string {
+	return "addr:" + addrID(remote)
+}
+
+// addrID is the address identity used for lockout and hashing slots.
+func addrID(remote string) string {
 	host := remote
 	if h, _, err := net.SplitHostPort(remote); err == nil {
 		host = h
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return "addr:" + clipKey(host)
+		return clipKey(host)
 	}
 	ip = ip.Unmap().WithZone("")
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
-		return "addr:" + p.String()
+		return p.String()
 	}
-	return "addr:" + ip.String()
+	return ip.String()
 }
 
-func userKey(name string) string { return "user:" + clipKey(name) }
+// nameAddrKey is the key of name tried from the address whose addrKey is a.
+func nameAddrKey(name, a string) string { return "name:" + clipKey(name) + "|" + a }
 
 func clipKey(s string) string {
 	if len(s) > maxNameLen {

@@ -224,29 +224,49 @@ func TestLockoutPerAddressExponentialAndExpiry(t *testing.T) {
 	}
 }
 
-func TestLockoutPerUserAcrossAddresses(t *testing.T) {
+// Failures for a name from some addresses never refuse that name's
+// correct credentials from an address that has not failed (anyone could
+// otherwise lock anyone out); the (name, address) pair is locked.
+func TestLockoutNeverExcludesOtherAddresses(t *testing.T) {
 	f := newFixture(t)
 	for i := range 5 {
-		f.login(t, "alice", "wrong", "203.0.113."+strconv.Itoa(i+1))
+		if w := f.login(t, "alice", "wrong", "203.0.113.1"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i+1, w.Code)
+		}
 	}
-	w := f.login(t, "alice", alicePW, "203.0.113.200")
-	if w.Code != http.StatusTooManyRequests {
-		t.Fatalf("user lock from a fresh address: %d", w.Code)
+	for i := range 5 { // and spread over many addresses
+		f.login(t, "alice", "wrong", "203.0.113."+strconv.Itoa(i+10))
 	}
-	// Unknown names lock the same way (no user enumeration via 429).
-	for i := range 5 {
-		f.login(t, "ghost", "wrong", "203.0.113."+strconv.Itoa(i+50))
+	if w := f.login(t, "alice", alicePW, "203.0.113.1"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("the guessing address itself: %d", w.Code)
 	}
-	if w := f.login(t, "ghost", "x", "203.0.113.201"); w.Code != http.StatusTooManyRequests {
-		t.Fatalf("unknown user not locked: %d", w.Code)
+	if w := f.login(t, "alice", alicePW, "203.0.113.200"); w.Code != http.StatusOK {
+		t.Fatalf("alice from a fresh address was refused: %d %s", w.Code, w.Body)
 	}
-	// Bob is unaffected.
-	if w := f.login(t, "bob", bobPW, "203.0.113.202"); w.Code != http.StatusOK {
+	// The (name, address) pair locks even when the address tries other
+	// names successfully in between (a success for bob does not reset the
+	// address, nor alice's pair).
+	const a = "203.0.113.50"
+	for range 4 {
+		f.login(t, "alice", "wrong", a)
+	}
+	if w := f.login(t, "bob", bobPW, a); w.Code != http.StatusOK {
 		t.Fatalf("bob: %d", w.Code)
 	}
+	f.login(t, "alice", "wrong", a)
+	if w := f.login(t, "alice", alicePW, a); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("alice's pair after 5 failures: %d", w.Code)
+	}
 	f.clock.Advance(1100 * time.Millisecond)
-	if w := f.login(t, "alice", alicePW, "203.0.113.200"); w.Code != http.StatusOK {
+	if w := f.login(t, "alice", alicePW, a); w.Code != http.StatusOK {
 		t.Fatalf("alice after expiry: %d", w.Code)
+	}
+	// Unknown names lock the same way (no user enumeration via 429).
+	for range 5 {
+		f.login(t, "ghost", "wrong", "203.0.113.60")
+	}
+	if w := f.login(t, "ghost", "x", "203.0.113.60"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("unknown user not locked: %d", w.Code)
 	}
 }
 
@@ -266,7 +286,7 @@ func TestLockoutMemoryBounded(t *testing.T) {
 	l := newLockout(DefaultLockoutPolicy())
 	now := time.Unix(1000, 0)
 	for i := range maxLockoutEntries + 100 {
-		l.fail("user:"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Millisecond))
+		l.fail(now.Add(time.Duration(i)*time.Millisecond), []lockKey{{key: "addr:" + strconv.Itoa(i)}})
 	}
 	if len(l.m) > maxLockoutEntries {
 		t.Fatalf("%d entries", len(l.m))

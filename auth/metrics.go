@@ -4,10 +4,13 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics of package auth. No per-user or per-address labels.
 type Metrics struct {
-	LoginFailures   *prometheus.CounterVec // reason: bad_credentials, locked_out
+	LoginFailures   *prometheus.CounterVec // reason: bad_credentials, locked_out, busy
 	Logins          prometheus.Counter
 	RequestFailures *prometheus.CounterVec // reason: no_credentials, invalid_token, expired, revoked, bad_api_key, locked_out, token_in_query
 	TokenCheck      prometheus.Histogram
+	HashesInFlight  prometheus.Gauge   // argon2id verifications running
+	HashesQueued    prometheus.Gauge   // waiting for a global slot
+	HashesRefused   prometheus.Counter // refused: queue full (503)
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil = not
@@ -31,14 +34,44 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to authenticate a request bearing a session token.",
 			Buckets: []float64{1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2},
 		}),
+		HashesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cordon_auth_hashes_in_flight",
+			Help: "argon2id verifications running now (bounded: one per address, limits.argon2_concurrent in total).",
+		}),
+		HashesQueued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cordon_auth_hashes_queued",
+			Help: "argon2id verifications waiting for a slot (bounded by limits.argon2_queue).",
+		}),
+		HashesRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cordon_auth_hashes_refused_total",
+			Help: "Sign-ins refused with 503 because the hashing queue was full.",
+		}),
 	}
-	for _, r := range []string{"bad_credentials", "locked_out"} {
+	for _, r := range []string{"bad_credentials", "locked_out", "busy"} {
 		m.LoginFailures.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.LoginFailures, m.Logins, m.RequestFailures, m.TokenCheck)
+		reg.MustRegister(m.LoginFailures, m.Logins, m.RequestFailures, m.TokenCheck, m.HashesInFlight, m.HashesQueued, m.HashesRefused)
 	}
 	return m
+}
+
+func (m *Metrics) hashInflight(delta float64) {
+	if m != nil {
+		m.HashesInFlight.Add(delta)
+	}
+}
+
+func (m *Metrics) hashQueued(n int) {
+	if m != nil {
+		m.HashesQueued.Set(float64(n))
+	}
+}
+
+func (m *Metrics) hashBusy() {
+	if m != nil {
+		m.HashesRefused.Inc()
+	}
 }
 
 func (m *Metrics) loginFailed(reason string) {

@@ -17,8 +17,19 @@ import (
 	"cordon/auth/audit"
 )
 
+// principalWith returns a configured user's principal with these globs.
+func principalWith(t *testing.T, cameras ...string) *Principal {
+	t.Helper()
+	d, err := NewDirectory([]User{{Name: "u", PasswordHash: mustHash(t, "x"), Cameras: cameras}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := d.Lookup("u", KindUser)
+	return p
+}
+
 func TestCanViewGlobsDenyByDefault(t *testing.T) {
-	p := &Principal{Cameras: []string{"gate-*", "yard-1"}}
+	p := principalWith(t, "gate-*", "yard-1")
 	for cam, want := range map[string]bool{
 		"gate-north": true, "gate-": true, "yard-1": true,
 		"yard-2": false, "gate": false, "": false, "xgate-1": false,
@@ -27,18 +38,15 @@ func TestCanViewGlobsDenyByDefault(t *testing.T) {
 			t.Errorf("CanView(%q) = %v", cam, !want)
 		}
 	}
-	if (&Principal{}).CanView("gate-1") {
-		t.Error("no globs grants access")
+	if principalWith(t).CanView("gate-1") || (&Principal{Cameras: []string{"*"}}).CanView("gate-1") {
+		t.Error("no globs (or globs not from the directory) grant access")
 	}
 	var nilP *Principal
 	if nilP.CanView("x") {
 		t.Error("nil principal grants access")
 	}
-	if !(&Principal{Cameras: []string{"*"}}).CanView("anything") {
+	if !principalWith(t, "*").CanView("anything") {
 		t.Error("* does not match")
-	}
-	if (&Principal{Cameras: []string{"[z-a]"}}).CanView("x") {
-		t.Error("bad glob grants access")
 	}
 }
 
@@ -81,47 +89,47 @@ func TestDirectoryUpdateValidation(t *testing.T) {
 	}
 }
 
-func TestAPIKeyBearerFormsAndCache(t *testing.T) {
+func TestAPIKeyBearerByNameAndCache(t *testing.T) {
 	f := newFixture(t)
-	forms := map[string]string{"named": "key:vms-1:" + vmsKey, "bare": vmsKey}
-	for name, cred := range forms {
-		before := f.svc.hashCount()
-		p, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/whep/gate-1", cred))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+	cred := "key:vms-1:" + vmsKey
+	before := f.svc.hashCount()
+	p, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/whep/gate-1", cred))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "vms-1" || p.Kind != KindAPIKey || p.Source != SourceLocal || p.Admin || p.TokenID != "" || !p.CanView("yard-1") || p.CanView("yard-2") {
+		t.Fatalf("principal %+v", p)
+	}
+	if f.svc.hashCount()-before != 1 {
+		t.Fatalf("%d verifications", f.svc.hashCount()-before)
+	}
+	// Cached: no argon2id on the next requests.
+	for range 5 {
+		if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", cred)); err != nil {
+			t.Fatal(err)
 		}
-		if p.Name != "vms-1" || p.Kind != KindAPIKey || p.Admin || p.TokenID != "" || !p.CanView("yard-1") || p.CanView("yard-2") {
-			t.Fatalf("%s: principal %+v", name, p)
-		}
-		if f.svc.hashCount()-before != 1 {
-			t.Fatalf("%s: %d verifications", name, f.svc.hashCount()-before)
-		}
-		// Cached: no argon2id on the next requests.
-		for range 5 {
-			if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", cred)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if f.svc.hashCount()-before != 1 {
-			t.Fatalf("%s: not cached (%d verifications)", name, f.svc.hashCount()-before)
-		}
+	}
+	if f.svc.hashCount()-before != 1 {
+		t.Fatalf("not cached (%d verifications)", f.svc.hashCount()-before)
 	}
 	// The cache expires.
 	f.clock.Advance(61 * time.Second)
-	before := f.svc.hashCount()
-	if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", "key:vms-1:"+vmsKey)); err != nil {
+	before = f.svc.hashCount()
+	if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", cred)); err != nil {
 		t.Fatal(err)
 	}
 	if f.svc.hashCount()-before != 1 {
 		t.Fatal("cache did not expire")
 	}
-	// A wrong key fails (and is never cached as good).
-	for i, cred := range []string{"key:vms-1:wrong", "wrong-bare-key", "key:nokey:" + vmsKey, "key:vms-1", "key::x"} {
+	// Wrong keys fail (and are never cached as good); one verification
+	// each at most, never one per configured key.
+	for i, cred := range []string{"key:vms-1:wrong", "key:nokey:" + vmsKey, "key:vms-1", "key::x", vmsKey} {
 		r := bearerRequest("GET", "/", cred)
 		r.RemoteAddr = fmt.Sprintf("198.51.100.%d:1000", i+1) // stay clear of the lockout
+		before := f.svc.hashCount()
 		_, err := f.svc.AuthenticateRequest(r)
-		if HTTPStatus(err) != http.StatusUnauthorized {
-			t.Errorf("%q: %v", cred, err)
+		if HTTPStatus(err) != http.StatusUnauthorized || f.svc.hashCount()-before > 1 {
+			t.Errorf("%q: %v, %d verifications", cred, err, f.svc.hashCount()-before)
 		}
 	}
 	// Rotating the key in config invalidates the cached old one at once.
@@ -129,32 +137,44 @@ func TestAPIKeyBearerFormsAndCache(t *testing.T) {
 	if err := f.dir.Update(f.users, keys); err != nil {
 		t.Fatal(err)
 	}
-	for _, cred := range forms {
-		if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", cred)); !errors.Is(err, ErrBadCredentials) {
-			t.Fatalf("old key after rotation: %v", err)
-		}
+	if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", cred)); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("old key after rotation: %v", err)
 	}
-	if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", "new-key")); err != nil {
+	if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", "key:vms-1:new-key")); err != nil {
 		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(f.svc.Metrics.RequestFailures.WithLabelValues("bad_api_key")); got < 5 {
+	if got := testutil.ToFloat64(f.svc.Metrics.RequestFailures.WithLabelValues("bad_api_key")); got < 3 {
 		t.Fatalf("request failure metric %v", got)
 	}
 }
 
-func TestBareKeyLockoutAndLimit(t *testing.T) {
+// A bare "Bearer <secret>" is refused with a sentence naming the right
+// form, costs no argon2id, and counts towards the address's lockout.
+func TestBareKeyRefusedAndCounted(t *testing.T) {
 	f := newFixture(t)
-	for range 5 {
-		_, _ = f.svc.AuthenticateRequest(bearerRequest("GET", "/", "guess"))
-	}
 	before := f.svc.hashCount()
-	_, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", vmsKey))
+	for range 5 {
+		_, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", vmsKey))
+		w := httptest.NewRecorder()
+		WriteError(w, err)
+		if !errors.Is(err, ErrBareAPIKey) || w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "key:<name>:<secret>") ||
+			!strings.Contains(w.Header().Get("WWW-Authenticate"), "invalid_request") {
+			t.Fatalf("bare key: %v %d %s", err, w.Code, w.Body)
+		}
+	}
+	if f.svc.hashCount() != before {
+		t.Fatal("a bare key ran argon2id")
+	}
+	_, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", "key:vms-1:"+vmsKey))
 	var lo *LockedOutError
 	if !errors.As(err, &lo) || HTTPStatus(err) != http.StatusTooManyRequests {
 		t.Fatalf("bare key guessing not locked out: %v", err)
 	}
 	if f.svc.hashCount() != before {
 		t.Fatal("argon2id ran while locked out")
+	}
+	if n := f.countEvents(t, "login_failed"); n != 5 {
+		t.Fatalf("%d login_failed lines", n)
 	}
 }
 
@@ -202,11 +222,14 @@ func TestAuthenticatePassword(t *testing.T) {
 			t.Fatalf("secret in audit: %+v", e)
 		}
 	}
-	for range 4 {
+	for range 5 {
 		_, _ = f.svc.AuthenticatePassword("bob", "wrong", "10.1.1.4", "rtsp")
 	}
-	if _, err := f.svc.AuthenticatePassword("bob", bobPW, "10.1.1.5", "rtsp"); !errors.Is(err, ErrLockedOut) {
-		t.Fatalf("rtsp lockout per name: %v", err)
+	if _, err := f.svc.AuthenticatePassword("bob", bobPW, "10.1.1.4", "rtsp"); !errors.Is(err, ErrLockedOut) {
+		t.Fatalf("rtsp lockout per (name, address): %v", err)
+	}
+	if _, err := f.svc.AuthenticatePassword("bob", bobPW, "10.1.1.5", "rtsp"); err != nil {
+		t.Fatalf("bob from another address: %v", err)
 	}
 }
 
@@ -217,7 +240,7 @@ func TestRecheckAfterDirectoryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.Recheck(p, "gate-2"); err != nil {
+	if err := f.svc.Recheck(p, RightView, "gate-2"); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -227,13 +250,13 @@ func TestRecheckAfterDirectoryChange(t *testing.T) {
 	if err := f.dir.Update(users, f.keys); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Kind != DirectoryChanged {
+	if len(got) != 2 || got[0] != (Change{Kind: RightsChanged, Name: "bob", PrincipalKind: KindUser, Source: SourceLocal}) || got[1].Kind != DirectoryChanged {
 		t.Fatalf("%+v", got)
 	}
-	if err := f.svc.Recheck(p, "gate-1"); !errors.Is(err, ErrForbidden) {
+	if err := f.svc.Recheck(p, RightView, "gate-1"); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("narrowed glob: %v", err)
 	}
-	if err := f.svc.Recheck(p, "gate-2"); err != nil {
+	if err := f.svc.Recheck(p, RightView, "gate-2"); err != nil {
 		t.Fatal(err)
 	}
 	cur, ok := f.svc.Lookup("bob", KindUser)
@@ -247,10 +270,10 @@ func TestRecheckAfterDirectoryChange(t *testing.T) {
 	if err := f.dir.Update(users[:1], f.keys); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 {
+	if len(got) != 2 {
 		t.Fatal("cancelled subscriber still called")
 	}
-	if err := f.svc.Recheck(p, "gate-2"); !errors.Is(err, ErrPrincipalGone) {
+	if err := f.svc.Recheck(p, RightView, "gate-2"); !errors.Is(err, ErrPrincipalGone) {
 		t.Fatalf("removed user: %v", err)
 	}
 }
@@ -390,7 +413,7 @@ func TestZeroDirectoryIsEmptyNotPanicking(t *testing.T) {
 	if _, err := s.AuthenticatePassword("x", "y", "10.0.0.1", "rtsp"); !errors.Is(err, ErrBadCredentials) {
 		t.Fatal(err)
 	}
-	if _, err := s.AuthenticateRequest(bearerRequest("GET", "/", "some-key")); !errors.Is(err, ErrBadCredentials) {
+	if _, err := s.AuthenticateRequest(bearerRequest("GET", "/", "key:some:key")); !errors.Is(err, ErrBadCredentials) {
 		t.Fatal(err)
 	}
 }

@@ -32,7 +32,17 @@ const (
 type tokenClaims struct {
 	Kind       string `json:"knd"`
 	Credential string `json:"crd"` // fingerprint of the password hash
+	// Source and Roles are set for directory identities only: where the
+	// identity was proven and the roles its groups mapped to at sign-in.
+	Source string   `json:"src,omitempty"`
+	Roles  []string `json:"rls,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// tokenSubject is what a session token is issued for.
+type tokenSubject struct {
+	name, kind, credential, source string
+	roles                          []string
 }
 
 type tokenCodec struct {
@@ -65,18 +75,21 @@ func newTokenID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-func (c *tokenCodec) issue(name, kind, credential, jti string, iat, exp time.Time) (string, error) {
+func (c *tokenCodec) issue(sub tokenSubject, jti string, iat, exp time.Time) (string, error) {
 	claims := tokenClaims{
-		Kind:       kind,
-		Credential: credential,
+		Kind:       sub.kind,
+		Credential: sub.credential,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    tokenIssuer,
-			Subject:   name,
+			Subject:   sub.name,
 			ID:        jti,
 			IssuedAt:  jwt.NewNumericDate(iat),
 			NotBefore: jwt.NewNumericDate(iat),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
+	}
+	if sub.source != "" && sub.source != SourceLocal {
+		claims.Source, claims.Roles = sub.source, sub.roles
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(c.priv)
 }
@@ -102,7 +115,8 @@ func (c *tokenCodec) parse(tok string) (*tokenClaims, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, jwtReason(err))
 	}
-	if claims.Subject == "" || claims.Kind != KindUser || !isHex(claims.ID, jtiHexLength) || claims.ExpiresAt == nil || claims.IssuedAt == nil {
+	if claims.Subject == "" || claims.Kind != KindUser || !isHex(claims.ID, jtiHexLength) || claims.ExpiresAt == nil || claims.IssuedAt == nil ||
+		(claims.Source != "" && claims.Source != SourceLDAP && claims.Source != SourceOIDC) || len(claims.Roles) > maxIdentityRoles {
 		return nil, fmt.Errorf("%w: missing or malformed claims", ErrInvalidToken)
 	}
 	return &claims, nil

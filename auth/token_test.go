@@ -60,10 +60,10 @@ func TestLogoutRevokesEverywhereAndAcrossRestart(t *testing.T) {
 	if err := authErr(f, f.svc, tok); !errors.Is(err, ErrTokenRevoked) {
 		t.Fatalf("after logout: %v", err)
 	}
-	if len(changes) != 1 || changes[0] != (Change{Kind: TokenRevoked, Name: "bob", TokenID: p.TokenID}) {
+	if len(changes) != 1 || changes[0] != (Change{Kind: TokenRevoked, Name: "bob", PrincipalKind: KindUser, Source: SourceLocal, TokenID: p.TokenID}) {
 		t.Fatalf("changes %+v", changes)
 	}
-	if err := f.svc.Recheck(p, "gate-1"); !errors.Is(err, ErrTokenRevoked) {
+	if err := f.svc.Recheck(p, RightView, "gate-1"); !errors.Is(err, ErrTokenRevoked) {
 		t.Fatalf("recheck after logout: %v", err)
 	}
 	if f.countEvents(t, "logout") != 1 {
@@ -192,7 +192,7 @@ func TestTokenRejections(t *testing.T) {
 		"oversized":                    {good + strings.Repeat("A", MaxTokenLen), ErrInvalidToken},
 		"bad base64":                   {parts[0] + ".!!!." + parts[2], ErrInvalidToken},
 		"padded base64":                {parts[0] + "." + parts[1] + "==." + parts[2], ErrInvalidToken},
-		"two parts (tried as API key)": {parts[0] + "." + parts[1], ErrBadCredentials},
+		"two parts (a bare key)":       {parts[0] + "." + parts[1], ErrBareAPIKey},
 		"empty parts":                  {"..", ErrInvalidToken},
 		"wrong issuer":                 {signed(with("iss", "other")), ErrInvalidToken},
 		"no exp":                       {signed(with("exp", nil)), ErrInvalidToken},
@@ -283,7 +283,7 @@ func TestPasswordChangeAndRemovalInvalidateTokens(t *testing.T) {
 	if err := f.dir.Update(users, f.keys); err != nil {
 		t.Fatal(err)
 	}
-	if len(kinds) != 1 || kinds[0] != DirectoryChanged {
+	if len(kinds) != 2 || kinds[0] != CredentialChanged || kinds[1] != DirectoryChanged {
 		t.Fatalf("changes %v", kinds)
 	}
 	if err := authErr(f, f.svc, tokBob); !errors.Is(err, ErrPrincipalGone) {

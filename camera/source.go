@@ -48,11 +48,13 @@ func streamSpecs(c config.Camera) ([]SourceSpec, error) {
 	return []SourceSpec{{Camera: c, Stream: "", URL: u}}, nil
 }
 
-// pullSettingsEqual reports whether two configs pull the same way, so a
-// change elsewhere (the display name) does not restart the pull.
+// pullSettingsEqual reports whether two configs pull the same way (URL,
+// credentials, transport, on_demand, bitrate bound), so a change elsewhere
+// (the display name) does not restart the pull.
 func pullSettingsEqual(a, b config.Camera) bool {
 	sa, errA := a.Secret()
 	sb, errB := b.Secret()
 	return a.URL == b.URL && a.Username == b.Username && sa == sb && (errA == nil) == (errB == nil) &&
-		a.PasswordFile == b.PasswordFile && a.Transport == b.Transport && a.OnDemand == b.OnDemand
+		a.PasswordFile == b.PasswordFile && a.Transport == b.Transport && a.OnDemand == b.OnDemand &&
+		a.MaxBitrateMbps == b.MaxBitrateMbps
 }

@@ -72,9 +72,12 @@ type Unit struct {
 	// (with IngestMetrics and Redactor).
 	NewSource SourceFactory
 	Events    Events // optional
-	Logger    *slog.Logger
-	Redactor  *config.Redactor // nil: each puller redacts its own URL's secrets
-	Clock     clock.Clock      // nil: wall clock
+	// Hostile receives the default puller's reports of a camera breaking
+	// its bounds (refused redirects, limits), e.g. the audit aggregator.
+	Hostile  ingest.HostileEvents
+	Logger   *slog.Logger
+	Redactor *config.Redactor // nil: each puller redacts its own URL's secrets
+	Clock    clock.Clock      // nil: wall clock
 
 	Metrics       *Metrics        // nil: unregistered
 	RelayMetrics  *relay.Metrics  // nil: unregistered
@@ -144,7 +147,8 @@ func (u *Unit) Initialize() error {
 	return nil
 }
 
-// pullerSource is the default SourceFactory: ingest's RTSP puller.
+// pullerSource is the default SourceFactory: ingest's RTSP puller, bounded
+// by the camera's limits.
 func (u *Unit) pullerSource(spec SourceSpec) (Source, error) {
 	p := &ingest.Puller{
 		ID:        spec.Camera.ID,
@@ -153,6 +157,8 @@ func (u *Unit) pullerSource(spec SourceSpec) (Source, error) {
 		Logger:    u.Logger,
 		Metrics:   u.IngestMetrics,
 		Redactor:  u.Redactor,
+		Hostile:   u.Hostile,
+		Limits:    ingest.Limits{MaxBitrate: spec.Camera.MaxBitrate()},
 	}
 	if err := p.Initialize(); err != nil {
 		return nil, err

@@ -26,8 +26,10 @@ const UnknownCamera = "unknown"
 const EventEgressAttempt = "egress_attempt"
 
 // Auditor receives egress attempts; the gateway adapts it to the audit log
-// (event "egress_attempt", camera, remote address, detail). Record must not
-// block for long: it is called on the DNS serving path.
+// (event "egress_attempt", camera, remote address, detail) through an
+// audit.Aggregator, since anyone on the camera network can send queries at
+// will: one line per camera (or address) and minute, then a count. Record
+// must not block for long: it is called on the DNS serving path.
 type Auditor interface {
 	Record(event, camera, remote, detail string)
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"regexp"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -28,6 +27,8 @@ type Config struct {
 	StateDir      string        `mapstructure:"state_dir"`
 	Audit         Audit         `mapstructure:"audit"`
 	Auth          Auth          `mapstructure:"auth"`
+	Limits        Limits        `mapstructure:"limits"`
+	Cluster       Cluster       `mapstructure:"cluster"`
 	Sanitize      Sanitize      `mapstructure:"sanitize"`
 	Recording     Recording     `mapstructure:"recording"`
 	ONVIF         ONVIF         `mapstructure:"onvif"` // config/onvif.go
@@ -60,6 +61,12 @@ type WebRTC struct {
 	TCPListen  string      `mapstructure:"tcp_listen"`
 	HostIPs    []string    `mapstructure:"host_ips"`
 	ICEServers []ICEServer `mapstructure:"ice_servers"`
+	// ViewerNetworks (CIDRs): remote ICE candidates must be in one; empty
+	// = any address except loopback, link-local, multicast and the camera
+	// network (see internal/icepolicy).
+	ViewerNetworks []string `mapstructure:"viewer_networks"`
+	// MaxRemoteCandidates bounds the remote candidates of one session.
+	MaxRemoteCandidates int `mapstructure:"max_remote_candidates"`
 }
 
 // ICEServer is a STUN/TURN server advertised to clients. In YAML an entry is
@@ -84,30 +91,55 @@ type CameraNetwork struct {
 	HardenInterval string `mapstructure:"harden_interval"`
 }
 
-// Audit is the hash-chained audit log.
+// Audit is the signed, hash-chained audit log and its forwarding.
 type Audit struct {
 	Path      string `mapstructure:"path"`
 	MaxSizeMB int    `mapstructure:"max_size_mb"`
+	// KeepFiles and KeepMB: retention of rotated files (0 = keep all).
+	// With Forward set, a file is never deleted before it was forwarded.
+	KeepFiles int `mapstructure:"keep_files"`
+	KeepMB    int `mapstructure:"keep_mb"`
+	// Forward ships every line to a syslog collector: tcp+tls://host:6514,
+	// tcp://host:514 or udp://host:514; "" = off.
+	Forward string `mapstructure:"forward"`
+	// ForwardCAFile verifies a tcp+tls collector ("" = system roots);
+	// ForwardCertFile and ForwardKeyFile are a client certificate.
+	ForwardCAFile   string `mapstructure:"forward_ca_file"`
+	ForwardCertFile string `mapstructure:"forward_cert_file"`
+	ForwardKeyFile  string `mapstructure:"forward_key_file"`
 }
 
-// Auth holds token lifetime and the principals.
+// Auth holds token lifetime, lockout, roles and the principals.
 type Auth struct {
 	TokenTTL string   `mapstructure:"token_ttl"`
+	Lockout  Lockout  `mapstructure:"lockout"`
+	Roles    []Role   `mapstructure:"roles"`
 	Users    []User   `mapstructure:"users"`
 	APIKeys  []APIKey `mapstructure:"api_keys"`
 	OIDC     OIDC     `mapstructure:"oidc"` // directory sign-in: config/directory.go
 	LDAP     LDAP     `mapstructure:"ldap"`
 }
 
+// Role is a named set of rights over camera globs.
+type Role struct {
+	Name        string   `mapstructure:"name"`
+	Cameras     []string `mapstructure:"cameras"`
+	Rights      []string `mapstructure:"rights"` // view | ptz | playback | export
+	PTZPriority int      `mapstructure:"ptz_priority"`
+}
+
 // User is a person who signs in with a password.
 type User struct {
 	Name         string   `mapstructure:"name"`
 	PasswordHash string   `mapstructure:"password_hash"`
-	Cameras      []string `mapstructure:"cameras"`
-	Admin        bool     `mapstructure:"admin"`
-	// RTSPDigestHA1 is hex MD5(name:cordon:password), optional, for RTSP
-	// clients that only speak Digest (`cordon hash-password --rtsp-digest`).
-	// It is password-equivalent for RTSP Digest: the Redactor masks it.
+	Cameras      []string `mapstructure:"cameras"` // the view right on these globs
+	Roles        []string `mapstructure:"roles"`
+	Admin        bool     `mapstructure:"admin"` // the admin API only
+	// RTSPDigestHA1 is hex MD5(name:cordon:digest-secret), optional, for
+	// RTSP clients that only speak Digest. The digest secret is a random
+	// RTSP-only secret (`cordon hash-password --rtsp-digest NAME`), never
+	// the login password. It is password-equivalent for RTSP Digest: the
+	// Redactor masks it.
 	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
 	// ONVIFPasswordFile holds the user's ONVIF-only password (config/onvif.go).
 	ONVIFPasswordFile string `mapstructure:"onvif_password_file"`
@@ -121,7 +153,8 @@ type APIKey struct {
 	KeyHash string   `mapstructure:"key_hash"`
 	KeyFile string   `mapstructure:"key_file"`
 	Cameras []string `mapstructure:"cameras"`
-	// RTSPDigestHA1: as User.RTSPDigestHA1, with the key as the password.
+	Roles   []string `mapstructure:"roles"`
+	// RTSPDigestHA1: as User.RTSPDigestHA1.
 	RTSPDigestHA1 string `mapstructure:"rtsp_digest_ha1"`
 	// ONVIFPasswordFile: as User.ONVIFPasswordFile, for a VMS signing in
 	// with the key's name.
@@ -162,6 +195,9 @@ type Camera struct {
 	// Vendor says how hardening talks to the camera: auto, hikvision,
 	// dahua or onvif ("" = auto).
 	Vendor string `mapstructure:"vendor"`
+	// MaxBitrateMbps bounds the camera's sustained bitrate (0 = 64 Mbit/s):
+	// a camera that sends more is disconnected as hostile.
+	MaxBitrateMbps int `mapstructure:"max_bitrate_mbps"`
 
 	filePassword string // PasswordFile's content, read by Validate
 }
@@ -177,17 +213,21 @@ const (
 // no cameras, users or API keys.
 func Default() *Config {
 	return &Config{
-		HTTP:          HTTP{Listen: ":8080", CORSOrigins: []string{}},
-		RTSP:          RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
-		WebRTC:        WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{}},
+		HTTP: HTTP{Listen: ":8080", CORSOrigins: []string{}},
+		RTSP: RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
+		WebRTC: WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{},
+			ViewerNetworks: []string{}, MaxRemoteCandidates: 16},
 		Metrics:       Metrics{Listen: "127.0.0.1:9464"},
 		CameraNetwork: CameraNetwork{HardenInterval: DefaultHardenInterval},
 		StateDir:      "./cordon-state",
 		Audit:         Audit{Path: "audit.log", MaxSizeMB: 64},
-		Auth:          Auth{TokenTTL: "8h", Users: []User{}, APIKeys: []APIKey{}, OIDC: defaultOIDC(), LDAP: defaultLDAP()},
-		Sanitize:      Sanitize{AllowSEIUUIDs: []string{}},
-		Recording:     Recording{Retain: "31d"},
-		Cameras:       []Camera{},
+		Auth: Auth{TokenTTL: "8h", Lockout: DefaultLockout(), Roles: []Role{},
+			Users: []User{}, APIKeys: []APIKey{}, OIDC: defaultOIDC(), LDAP: defaultLDAP()},
+		Limits:    DefaultLimits(),
+		Cluster:   Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
+		Sanitize:  Sanitize{AllowSEIUUIDs: []string{}},
+		Recording: Recording{Retain: "31d"},
+		Cameras:   []Camera{},
 	}
 }
 
@@ -291,6 +331,10 @@ func LoadAndValidate(path string) (*Config, error) {
 
 // normalize fills defaults inside list items, which viper cannot default.
 func (c *Config) normalize() {
+	for i := range c.Auth.Roles {
+		nonNil(&c.Auth.Roles[i].Cameras)
+		nonNil(&c.Auth.Roles[i].Rights)
+	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		if cam.Transport == "" {
@@ -308,6 +352,8 @@ func (c *Config) normalize() {
 	nonNil(&c.HTTP.CORSOrigins)
 	nonNil(&c.WebRTC.HostIPs)
 	nonNil(&c.WebRTC.ICEServers)
+	nonNil(&c.WebRTC.ViewerNetworks)
+	nonNil(&c.Auth.Roles)
 	nonNil(&c.Auth.Users)
 	nonNil(&c.Auth.APIKeys)
 	nonNil(&c.Auth.OIDC.Scopes)
@@ -315,164 +361,13 @@ func (c *Config) normalize() {
 	nonNil(&c.Auth.LDAP.RoleMap)
 	nonNil(&c.Sanitize.AllowSEIUUIDs)
 	nonNil(&c.Cameras)
+	c.Cluster.normalize()
 }
 
 func nonNil[T any](s *[]T) {
 	if *s == nil {
 		*s = []T{}
 	}
-}
-
-// yamlMessage describes a YAML error by line number and a fixed phrase.
-// YAML parser messages quote parts of the document (anchors, tags, keys,
-// scalars) and a password could be among them, so the parser's own text is
-// never passed on.
-func yamlMessage(err error) string {
-	msg := err.Error()
-	out := "invalid YAML"
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		out += " at line " + m[1]
-	}
-	// parser phrase -> what cordon says about it
-	phrases := [][2]string{
-		{"already defined", "a key is defined twice"},
-		{"cannot unmarshal", "the document must be a mapping of keys"},
-		{"unknown anchor", "unknown anchor"},
-		{"excessive aliasing", "too many aliases"},
-		{"mapping values are not allowed", "unexpected ':' (quote values containing ': ')"},
-		{"could not find expected ':'", "expected 'key: value'"},
-		{"did not find expected key", "bad indentation or a missing key"},
-		{"found a tab character", "tabs are not allowed for indentation"},
-		{"found character that cannot start any token", "a value starts with a reserved character (quote it)"},
-		{"found unknown escape character", "unknown escape sequence in a double-quoted string"},
-		{"did not find expected", "unterminated list, mapping or string"},
-		{"found unexpected end of stream", "unterminated string or block"},
-	}
-	for _, k := range phrases {
-		if strings.Contains(msg, k[0]) {
-			return out + ": " + k[1]
-		}
-	}
-	return out
-}
-
-var yamlLineRe = regexp.MustCompile(`line ([0-9]+)`)
-
-func stringToICEServerHook(from, to reflect.Type, data any) (any, error) {
-	if from.Kind() != reflect.String || to != reflect.TypeFor[ICEServer]() {
-		return data, nil
-	}
-	return ICEServer{URLs: []string{strings.TrimSpace(data.(string))}}, nil
-}
-
-// stringToSliceHook splits comma-separated strings (environment values) into
-// lists, trimming blanks. "" is an empty list.
-func stringToSliceHook(from, to reflect.Type, data any) (any, error) {
-	if from.Kind() != reflect.String || to.Kind() != reflect.Slice {
-		return data, nil
-	}
-	raw := strings.TrimSpace(data.(string))
-	out := []string{}
-	if raw == "" {
-		return out, nil
-	}
-	for _, s := range strings.Split(raw, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
-// decodeErrors turns mapstructure's error tree into FieldErrors whose
-// messages never contain the offending values.
-func decodeErrors(err error) FieldErrors {
-	var out FieldErrors
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil {
-			return
-		}
-		var de *mapstructure.DecodeError
-		if errors.As(e, &de) && isDirect(e, de) {
-			out = append(out, fromDecodeError(de)...)
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, sub := range j.Unwrap() {
-				walk(sub)
-			}
-			return
-		}
-		if u := errors.Unwrap(e); u != nil {
-			walk(u)
-			return
-		}
-		out = append(out, FieldError{Field: "config", Msg: "cannot decode"})
-	}
-	walk(err)
-	sortFieldErrors(out)
-	return out
-}
-
-// isDirect reports whether de is e itself (not buried under a join).
-func isDirect(e error, de *mapstructure.DecodeError) bool {
-	d, ok := e.(*mapstructure.DecodeError)
-	return ok && d == de
-}
-
-func fromDecodeError(de *mapstructure.DecodeError) FieldErrors {
-	name := de.Name()
-	inner := de.Unwrap()
-	var pe *mapstructure.ParseError
-	var ue *mapstructure.UnconvertibleTypeError
-	switch {
-	case errors.As(inner, &pe):
-		return FieldErrors{{Field: name, Msg: typeMessage(pe.Expected.Type())}}
-	case errors.As(inner, &ue):
-		return FieldErrors{{Field: name, Msg: typeMessage(ue.Expected.Type())}}
-	}
-	msg := inner.Error()
-	if rest, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
-		var out FieldErrors
-		for _, k := range strings.Split(rest, ", ") {
-			out = append(out, FieldError{Field: joinPath(name, k), Msg: "unknown key"})
-		}
-		return out
-	}
-	if strings.Contains(msg, "expected a map") || strings.Contains(msg, "expected a map or struct") {
-		return FieldErrors{{Field: name, Msg: "must be a mapping"}}
-	}
-	if strings.Contains(msg, "source data must be an array or slice") {
-		return FieldErrors{{Field: name, Msg: "must be a list"}}
-	}
-	// Unknown shape: keep mapstructure's message only if it cannot carry a
-	// value; otherwise say something generic.
-	return FieldErrors{{Field: name, Msg: "has the wrong type"}}
-}
-
-func joinPath(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
-func typeMessage(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "must be true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "must be an integer"
-	case reflect.String:
-		return "must be a string"
-	case reflect.Slice:
-		return "must be a list"
-	case reflect.Struct, reflect.Map:
-		return "must be a mapping"
-	}
-	return "has the wrong type"
 }
 
 // Host returns the host name or IP of the camera URL, without port ("" when
@@ -487,6 +382,10 @@ func (c *Camera) Host() string {
 
 // SafeURL returns the camera URL without credentials, for logs and admins.
 func (c *Camera) SafeURL() string { return SafeURL(c.URL) }
+
+// MaxBitrate is the camera's bitrate bound in bits per second (0 = the
+// ingest default).
+func (c *Camera) MaxBitrate() int64 { return int64(c.MaxBitrateMbps) * 1_000_000 }
 
 // LogValue keeps a Camera logged with slog free of secrets.
 func (c Camera) LogValue() slog.Value {

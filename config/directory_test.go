@@ -22,6 +22,7 @@ func directoryConfig(t *testing.T) *Config {
 		t.Fatal(err)
 	}
 	cfg := Default()
+	cfg.Auth.Roles = []Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view"}}}
 	cfg.Auth.OIDC.Issuer = "https://idp.force.local/realms/police"
 	cfg.Auth.OIDC.ClientID = "cordon"
 	cfg.Auth.OIDC.ClientSecretFile = secret
@@ -84,14 +85,15 @@ func TestDirectoryConfigErrorsNameFields(t *testing.T) {
 			_ = os.WriteFile(p, []byte("\n"), 0o600)
 			c.Auth.LDAP.BindPasswordFile = p
 		},
-		"auth.ldap.user_base_dn: must not be empty":         func(c *Config) { c.Auth.LDAP.UserBaseDN = "" },
-		"auth.ldap.user_filter: must contain %s":            func(c *Config) { c.Auth.LDAP.UserFilter = "(uid=alice)" },
-		"auth.ldap.user_filter: is not a valid LDAP filter": func(c *Config) { c.Auth.LDAP.UserFilter = "uid=%s)" },
-		"auth.ldap.group_filter: must contain %s":           func(c *Config) { c.Auth.LDAP.GroupFilter = "" },
-		"auth.ldap.timeout: must be a duration":             func(c *Config) { c.Auth.LDAP.Timeout = "2h" },
-		"auth.ldap.recheck_interval: must be a duration":    func(c *Config) { c.Auth.LDAP.RecheckInterval = "1s" },
-		"auth.ldap.pool_size: must be 1 to 64":              func(c *Config) { c.Auth.LDAP.PoolSize = 0 },
-		"auth.ldap.role_map[0].group: must be a group DN":   func(c *Config) { c.Auth.LDAP.RoleMap[0].Group = "cctv-operators" },
+		"auth.ldap.user_base_dn: must not be empty":                     func(c *Config) { c.Auth.LDAP.UserBaseDN = "" },
+		"auth.ldap.user_filter: must contain %s":                        func(c *Config) { c.Auth.LDAP.UserFilter = "(uid=alice)" },
+		"auth.ldap.user_filter: is not a valid LDAP filter":             func(c *Config) { c.Auth.LDAP.UserFilter = "uid=%s)" },
+		"auth.ldap.group_filter: must contain %s":                       func(c *Config) { c.Auth.LDAP.GroupFilter = "" },
+		"auth.ldap.timeout: must be a duration":                         func(c *Config) { c.Auth.LDAP.Timeout = "2h" },
+		"auth.ldap.recheck_interval: must be a duration":                func(c *Config) { c.Auth.LDAP.RecheckInterval = "1s" },
+		"auth.ldap.pool_size: must be 1 to 64":                          func(c *Config) { c.Auth.LDAP.PoolSize = 0 },
+		"auth.ldap.role_map[0].group: must be a group DN":               func(c *Config) { c.Auth.LDAP.RoleMap[0].Group = "cctv-operators" },
+		"auth.ldap.role_map[0].roles[0]: role \"ghost\" is not defined": func(c *Config) { c.Auth.LDAP.RoleMap[0].Roles = []string{"ghost"} },
 	}
 	for want, edit := range cases {
 		cfg := directoryConfig(t)

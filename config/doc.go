@@ -44,8 +44,26 @@
 //   - rtsp.allow_basic_without_tls (default false): RTSP Basic auth on a
 //     non-loopback listener without TLS.
 //   - auth.users[].rtsp_digest_ha1 and auth.api_keys[].rtsp_digest_ha1
-//     (optional, 32 hex): MD5(name:cordon:secret) for RTSP Digest clients;
-//     argon2id cannot serve Digest. Password-equivalent, so redacted.
+//     (optional, 32 hex): MD5(name:cordon:digest-secret) for RTSP Digest
+//     clients, where the digest secret is a random RTSP-only secret that
+//     `cordon hash-password --rtsp-digest NAME` generates (never the login
+//     password: MD5 is cracked quickly). Password-equivalent, so redacted.
+//   - auth.lockout (threshold 5, base 1s, max 15m, decay 30m): lockout per
+//     address and per (name, address); never per name alone.
+//   - auth.roles[] and auth.users[].roles / auth.api_keys[].roles: the
+//     CONTRACT's rights model. A referenced role must be defined; rights
+//     are view, ptz, playback, export; ptz_priority 1..1000 (0 = 100) and
+//     only with the ptz right.
+//   - limits.{http,rtsp,ice_tcp}.{per_address,total}, limits.header_timeout,
+//     limits.idle_timeout, limits.argon2_concurrent, limits.argon2_queue:
+//     connection caps and timeouts, bounded password hashing. The totals
+//     must leave descriptors for the cameras (Config.DescriptorTotals with
+//     internal/connlimit.CheckBudget, at start).
+//   - webrtc.viewer_networks (CIDRs) and webrtc.max_remote_candidates (16):
+//     which remote ICE candidates a viewer may offer (internal/icepolicy).
+//   - audit.forward (+ forward_ca_file, forward_cert_file, forward_key_file)
+//     and audit.keep_files / audit.keep_mb: forwarding to a syslog collector
+//     and the retention of rotated audit files (never before forwarding).
 //   - webrtc.ice_servers entries are either a URL string ("stun:host:3478")
 //     or a mapping {urls: [...], username: ..., credential: ...}.
 //

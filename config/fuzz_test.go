@@ -15,6 +15,9 @@ func FuzzLoadValidate(f *testing.F) {
 		"cameras: [{id: a, url: 'rtsp://u:" + camSecret + "@h:x/'}]",
 		"cameras: [{id: a, url: rtsp://h/, password: " + camSecret + ", on_demand: " + camSecret + "}]",
 		"state_dir: [a]\naudit: {max_size_mb: 1.5}",
+		"auth: {roles: [{name: r, cameras: ['[', '*'], rights: [view, x, view], ptz_priority: 2000}], users: [{name: u, roles: [r, q]}]}",
+		"limits: {http: {per_address: 5, total: -1}, idle_timeout: 1d2h, argon2_queue: 99999}",
+		"audit: {forward: 'tcp+tls://[::1', forward_ca_file: /nonexistent, keep_files: -3}\nwebrtc: {viewer_networks: [10.0.0.0/33, ::/0], max_remote_candidates: 0}",
 		ExampleYAML(),
 	} {
 		f.Add(s)

@@ -31,6 +31,7 @@ webrtc:
     - urls: ["turn:turn.example:3478?transport=tcp"]
       username: "turnuser"
       credential: "turnpass"
+  viewer_networks: ["10.50.0.0/16"]
 metrics:
   listen: ""
 camera_network:
@@ -41,18 +42,31 @@ state_dir: "/var/lib/cordon"
 audit:
   path: "/var/log/cordon/audit.log"
   max_size_mb: 128
+  keep_files: 10
+  forward: "tcp://127.0.0.1:514"
 auth:
   token_ttl: "12h"
+  lockout:
+    threshold: 10
+  roles:
+    - name: "operator"
+      cameras: ["gate-*"]
+      rights: ["view", "ptz"]
+      ptz_priority: 200
   users:
     - name: "alice"
       password_hash: "` + testHash + `"
       cameras: ["*"]
+      roles: ["operator"]
       admin: true
       rtsp_digest_ha1: "0123456789abcdef0123456789ABCDEF"
   api_keys:
     - name: "vms-1"
       key_file: "` + keyFile + `"
       cameras: ["gate-*"]
+limits:
+  http: {per_address: 32, total: 512}
+  idle_timeout: "5m"
 sanitize:
   allow_sei_uuids: ["5369676e-6564-2056-6964-656f2e2e2e30"]
 recording:
@@ -84,17 +98,22 @@ cameras:
 		WebRTC: WebRTC{UDPListen: ":50000", TCPListen: ":50001", HostIPs: []string{"192.0.2.7"}, ICEServers: []ICEServer{
 			{URLs: []string{"stun:stun.example:3478"}},
 			{URLs: []string{"turn:turn.example:3478?transport=tcp"}, Username: "turnuser", Credential: "turnpass"},
-		}},
+		}, ViewerNetworks: []string{"10.50.0.0/16"}, MaxRemoteCandidates: 16},
 		Metrics:       Metrics{Listen: ""},
 		CameraNetwork: CameraNetwork{DNSListen: "10.20.0.1:53", NTPListen: "10.20.0.1:123", HardenInterval: "12h"},
 		StateDir:      "/var/lib/cordon",
-		Audit:         Audit{Path: "/var/log/cordon/audit.log", MaxSizeMB: 128},
+		Audit:         Audit{Path: "/var/log/cordon/audit.log", MaxSizeMB: 128, KeepFiles: 10, Forward: "tcp://127.0.0.1:514"},
 		Auth: Auth{TokenTTL: "12h",
-			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Admin: true, RTSPDigestHA1: "0123456789abcdef0123456789ABCDEF"}},
+			Lockout: Lockout{Threshold: 10, Base: "1s", Max: "15m", Decay: "30m"},
+			Roles:   []Role{{Name: "operator", Cameras: []string{"gate-*"}, Rights: []string{"view", "ptz"}, PTZPriority: 200}},
+			Users:   []User{{Name: "alice", PasswordHash: testHash, Cameras: []string{"*"}, Roles: []string{"operator"}, Admin: true, RTSPDigestHA1: "0123456789abcdef0123456789ABCDEF"}},
 			APIKeys: []APIKey{{Name: "vms-1", KeyFile: keyFile, Cameras: []string{"gate-*"}}},
 			OIDC:    defaultOIDC(),
 			LDAP:    defaultLDAP(),
 		},
+		Limits: Limits{HTTP: ConnLimit{PerAddress: 32, Total: 512}, RTSP: ConnLimit{PerAddress: 128, Total: 1024},
+			ICETCP: ConnLimit{PerAddress: 256, Total: 1024}, HeaderTimeout: "10s", IdleTimeout: "5m", Argon2Queue: 8},
+		Cluster:   Cluster{EtcdEndpoints: []string{}, LeaseTTL: "5s"},
 		Sanitize:  Sanitize{AllowSEIUUIDs: []string{"5369676e-6564-2056-6964-656f2e2e2e30"}},
 		Recording: Recording{Path: dir + "/rec", Retain: "14d", MaxDiskGB: 500},
 		Cameras: []Camera{
@@ -276,6 +295,12 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
 		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "camera_network.harden_interval", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
+		"webrtc.viewer_networks", "webrtc.max_remote_candidates",
+		"audit.keep_files", "audit.keep_mb", "audit.forward", "audit.forward_ca_file", "audit.forward_cert_file", "audit.forward_key_file",
+		"auth.lockout.threshold", "auth.lockout.base", "auth.lockout.max", "auth.lockout.decay",
+		"limits.http.per_address", "limits.http.total", "limits.rtsp.per_address", "limits.rtsp.total",
+		"limits.ice_tcp.per_address", "limits.ice_tcp.total", "limits.header_timeout", "limits.idle_timeout",
+		"limits.argon2_concurrent", "limits.argon2_queue",
 		"auth.oidc.issuer", "auth.oidc.client_id", "auth.oidc.client_secret_file", "auth.oidc.redirect_url",
 		"auth.oidc.ca_file", "auth.oidc.groups_claim", "auth.oidc.username_claim", "auth.oidc.scopes",
 		"auth.oidc.display_name", "auth.oidc.timeout",
@@ -284,6 +309,8 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"auth.ldap.group_filter", "auth.ldap.timeout", "auth.ldap.recheck_interval", "auth.ldap.pool_size",
 		"onvif.listen", "onvif.discovery",
 		"recording.path", "recording.retain", "recording.max_disk_gb",
+		"cluster.etcd_endpoints", "cluster.etcd_tls.ca", "cluster.etcd_tls.cert", "cluster.etcd_tls.key",
+		"cluster.node_id", "cluster.advertise", "cluster.peer_key_file", "cluster.lease_ttl",
 	}
 	for _, must := range want {
 		if !slices.Contains(keys, must) {

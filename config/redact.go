@@ -112,7 +112,7 @@ func (set secretSet) addPair(user, pass string) {
 // addConfig adds every secret of cfg: camera passwords (inline, from
 // password_file, from URL userinfo, credential-like query parameters), the
 // directory bind password and OIDC client secret, ONVIF-only passwords, the
-// RTSP Digest HA1 values and TURN credentials.
+// RTSP Digest HA1 values, TURN credentials and the cluster's peer key.
 func (set secretSet) addConfig(cfg *Config) {
 	for i := range cfg.Cameras {
 		c := &cfg.Cameras[i]
@@ -156,6 +156,7 @@ func (set secretSet) addConfig(cfg *Config) {
 	for _, s := range cfg.WebRTC.ICEServers {
 		set.addPair(s.Username, s.Credential)
 	}
+	set.add(string(cfg.Cluster.peerKey)) // the cluster's shared secret
 }
 
 // userinfoRe matches the userinfo of a URL: scheme://userinfo@

@@ -2,8 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -70,7 +68,6 @@ const (
 var (
 	cameraIDRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	principalRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
-	argon2Re    = regexp.MustCompile(`^\$argon2id\$v=19\$m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,3})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
 )
 
 // Validate checks the whole configuration and returns every problem found
@@ -96,13 +93,10 @@ func (c *Config) Validate() []FieldError {
 	if strings.TrimSpace(c.StateDir) == "" {
 		v.add("state_dir", "must not be empty")
 	}
-	if strings.TrimSpace(c.Audit.Path) == "" {
-		v.add("audit.path", "must not be empty")
-	}
-	if c.Audit.MaxSizeMB < 0 {
-		v.add("audit.max_size_mb", "must be 0 (never rotate) or more")
-	}
+	v.audit(&c.Audit)
 	v.auth(&c.Auth)
+	v.limits(&c.Limits)
+	v.cluster(&c.Cluster, c.RTSP.Listen)
 	for i, s := range c.Sanitize.AllowSEIUUIDs {
 		if _, err := ParseUUID(s); err != nil {
 			v.add(fmt.Sprintf("sanitize.allow_sei_uuids[%d]", i), "must be a UUID (8-4-4-4-12 or 32 hex digits)")
@@ -159,6 +153,7 @@ func (v *validator) http(h *HTTP) {
 func (v *validator) webrtc(w *WebRTC) {
 	v.listen("webrtc.udp_listen", w.UDPListen, false)
 	v.listen("webrtc.tcp_listen", w.TCPListen, true)
+	v.iceHygiene(w)
 	for i, ip := range w.HostIPs {
 		if net.ParseIP(ip) == nil {
 			v.add(fmt.Sprintf("webrtc.host_ips[%d]", i), "must be an IP address")
@@ -288,83 +283,6 @@ func (v *validator) readable(field, p string) bool {
 	return true
 }
 
-func (v *validator) auth(a *Auth) {
-	if _, err := ParseTTL(a.TokenTTL); err != nil {
-		v.add("auth.token_ttl", err.Error())
-	}
-	if len(a.Users) == 0 && len(a.APIKeys) == 0 && a.OIDC.Issuer == "" && a.LDAP.URL == "" {
-		v.add("auth.users", "no users, api_keys, oidc or ldap: nobody could use the gateway")
-	}
-	v.oidc(&a.OIDC)
-	v.ldap(&a.LDAP)
-	names := map[string]string{} // folded name -> field that owns it
-	claim := func(field, name string) {
-		if name == "" {
-			v.add(field, "must not be empty")
-			return
-		}
-		if !principalRe.MatchString(name) {
-			v.add(field, "must match [A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-			return
-		}
-		k := strings.ToLower(name)
-		if prev, ok := names[k]; ok {
-			v.add(field, fmt.Sprintf("%q is already used by %s", name, prev))
-			return
-		}
-		names[k] = strings.TrimSuffix(field, ".name")
-	}
-	for i := range a.Users {
-		u := &a.Users[i]
-		f := fmt.Sprintf("auth.users[%d]", i)
-		claim(f+".name", u.Name)
-		if u.PasswordHash == "" {
-			v.add(f+".password_hash", "must be set (create one with `cordon hash-password`)")
-		} else if err := checkArgon2id(u.PasswordHash); err != nil {
-			v.add(f+".password_hash", err.Error())
-		}
-		v.ha1(f+".rtsp_digest_ha1", u.RTSPDigestHA1)
-		v.globs(f+".cameras", u.Cameras)
-	}
-	for i := range a.APIKeys {
-		k := &a.APIKeys[i]
-		f := fmt.Sprintf("auth.api_keys[%d]", i)
-		claim(f+".name", k.Name)
-		k.fileHash = ""
-		switch {
-		case k.KeyHash != "" && k.KeyFile != "":
-			v.add(f+".key_file", "key_hash and key_file are exclusive; set one")
-		case k.KeyHash != "":
-			if err := checkArgon2id(k.KeyHash); err != nil {
-				v.add(f+".key_hash", err.Error())
-			}
-		case k.KeyFile != "":
-			h, err := readSecretFile(k.KeyFile)
-			switch {
-			case err != nil:
-				v.add(f+".key_file", "cannot read "+k.KeyFile+": "+describeFileErr(err))
-			case checkArgon2id(strings.TrimSpace(h)) != nil:
-				v.add(f+".key_file", "content: "+checkArgon2id(strings.TrimSpace(h)).Error())
-			default:
-				k.fileHash = strings.TrimSpace(h)
-			}
-		default:
-			v.add(f+".key_hash", "must be set, or key_file (create one with `cordon hash-password`)")
-		}
-		v.ha1(f+".rtsp_digest_ha1", k.RTSPDigestHA1)
-		v.globs(f+".cameras", k.Cameras)
-	}
-}
-
-func (v *validator) ha1(field, h string) {
-	if h == "" {
-		return
-	}
-	if b, err := hex.DecodeString(h); err != nil || len(b) != 16 {
-		v.add(field, "must be 32 hex digits (`cordon hash-password --rtsp-digest NAME`)")
-	}
-}
-
 func (v *validator) globs(field string, pats []string) {
 	for j, p := range pats {
 		f := fmt.Sprintf("%s[%d]", field, j)
@@ -423,6 +341,9 @@ func (v *validator) cameras(cams []Camera) {
 			v.add(f+".transport", "must be auto, tcp or udp")
 		}
 		v.cameraAdmin(f, c)
+		if c.MaxBitrateMbps < 0 || c.MaxBitrateMbps > 10000 {
+			v.add(f+".max_bitrate_mbps", "must be from 1 to 10000 (Mbit/s), or 0 for the default of 64")
+		}
 		c.filePassword = ""
 		if urlHasUser && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
 			v.add(f+".url", "has credentials and username/password/password_file is also set; use one")
@@ -509,31 +430,6 @@ func (r *Recording) MaxDiskBytes() int64 {
 	return int64(max(r.MaxDiskGB, 0)) * 1_000_000_000
 }
 
-// checkArgon2id checks that h has the PHC argon2id shape
-// $argon2id$v=19$m=..,t=..,p=..$salt$hash with sane parameters.
-func checkArgon2id(h string) error {
-	bad := errors.New("must be an argon2id hash ($argon2id$v=19$m=..,t=..,p=..$salt$hash; see `cordon hash-password`)")
-	m := argon2Re.FindStringSubmatch(h)
-	if m == nil {
-		return bad
-	}
-	mem, err1 := strconv.ParseUint(m[1], 10, 32)
-	t, err2 := strconv.ParseUint(m[2], 10, 32)
-	p, err3 := strconv.ParseUint(m[3], 10, 8)
-	if err1 != nil || err2 != nil || err3 != nil || p < 1 || t < 1 || t > 64 || mem < 8*p || mem > 4<<20 {
-		return errors.New("argon2id parameters out of range (t 1..64, p 1..255, m 8*p..4194304 KiB)")
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(m[4])
-	if err != nil || len(salt) < 8 {
-		return errors.New("argon2id salt must be at least 8 bytes of unpadded base64")
-	}
-	sum, err := base64.RawStdEncoding.DecodeString(m[5])
-	if err != nil || len(sum) < 16 {
-		return errors.New("argon2id hash must be at least 16 bytes of unpadded base64")
-	}
-	return nil
-}
-
 // ParseTTL parses auth.token_ttl: a Go duration, plus "d" for 24h
 // ("8h", "7d", "1d12h"), between MinTokenTTL and MaxTokenTTL.
 func ParseTTL(s string) (time.Duration, error) {
@@ -579,37 +475,6 @@ func (a *Auth) TTL() time.Duration {
 		return 8 * time.Hour
 	}
 	return d
-}
-
-// ParseUUID parses a UUID in 8-4-4-4-12 or 32-hex form (case-insensitive).
-func ParseUUID(s string) ([16]byte, error) {
-	var u [16]byte
-	h := s
-	if len(s) == 36 {
-		if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-			return u, errors.New("bad UUID")
-		}
-		h = s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
-	}
-	if len(h) != 32 {
-		return u, errors.New("bad UUID")
-	}
-	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
-		return u, errors.New("bad UUID")
-	}
-	return u, nil
-}
-
-// SEIUUIDs returns sanitize.allow_sei_uuids as bytes, skipping invalid
-// entries (which Validate reports).
-func (s *Sanitize) SEIUUIDs() [][16]byte {
-	out := make([][16]byte, 0, len(s.AllowSEIUUIDs))
-	for _, str := range s.AllowSEIUUIDs {
-		if u, err := ParseUUID(str); err == nil {
-			out = append(out, u)
-		}
-	}
-	return out
 }
 
 func sortStrings(s []string) { slices.Sort(s) }

@@ -147,6 +147,7 @@ func TestValidateTable(t *testing.T) {
 		}, "cameras[2].url", "use one"},
 		{"url userinfo without password", func(c *Config, _ string) { c.Cameras[3].URL = "rtsp://admin@10.0.0.1/x" }, "cameras[3].url", "both a user name and a password"},
 		{"transport", func(c *Config, _ string) { c.Cameras[0].Transport = "http" }, "cameras[0].transport", "auto, tcp or udp"},
+		{"max bitrate", func(c *Config, _ string) { c.Cameras[0].MaxBitrateMbps = -1 }, "cameras[0].max_bitrate_mbps", "from 1 to 10000"},
 		{"password and password_file", func(c *Config, dir string) {
 			c.Cameras[0].PasswordFile = writeFile(t, dir, "p", "x")
 		}, "cameras[0].password_file", "exclusive"},

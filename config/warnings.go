@@ -5,6 +5,8 @@ import (
 	"net"
 	"path"
 	"strings"
+
+	"cordon/auth/audit"
 )
 
 // Warnings returns things that are valid but probably not intended, named
@@ -24,6 +26,7 @@ func (c *Config) Warnings() []FieldError {
 	if c.Metrics.Listen != "" && !IsLoopback(c.Metrics.Listen) {
 		add("metrics.listen", "/metrics has no authentication and listens beyond loopback")
 	}
+	c.Cluster.warnings(c, add)
 	viewable := make([]bool, len(c.Cameras))
 	check := func(field string, globs []string) {
 		for j, g := range globs {
@@ -49,10 +52,83 @@ func (c *Config) Warnings() []FieldError {
 			add(fmt.Sprintf("cameras[%d].admin_url", i), "names another host than url: hardening sends the camera's credentials there")
 		}
 	}
+	w = append(w, c.roleWarnings(viewable)...)
 	for i, ok := range viewable {
 		if !ok {
 			add(fmt.Sprintf("cameras[%d]", i), "no user or API key may view it")
 		}
+	}
+	return append(w, c.auditWarnings()...)
+}
+
+// roleWarnings: role globs matching no camera, roles nobody holds; marks
+// the cameras a held role lets someone view.
+func (c *Config) roleWarnings(viewable []bool) []FieldError {
+	var w []FieldError
+	held := map[string]bool{}
+	for _, u := range c.Auth.Users {
+		for _, r := range u.Roles {
+			held[r] = true
+		}
+	}
+	for _, k := range c.Auth.APIKeys {
+		for _, r := range k.Roles {
+			held[r] = true
+		}
+	}
+	for _, m := range append(append([]RoleMapping{}, c.Auth.OIDC.RoleMap...), c.Auth.LDAP.RoleMap...) {
+		for _, r := range m.Roles {
+			held[r] = true // directory users may hold it
+		}
+	}
+	for i, r := range c.Auth.Roles {
+		f := fmt.Sprintf("auth.roles[%d]", i)
+		if !held[r.Name] {
+			w = append(w, FieldError{Field: f, Msg: "no user, API key or directory role map has this role"})
+		}
+		if len(r.Cameras) == 0 {
+			w = append(w, FieldError{Field: f + ".cameras", Msg: "empty: the role grants nothing"})
+		}
+		view := contains(r.Rights, "view")
+		for j, g := range r.Cameras {
+			hit := false
+			for ci := range c.Cameras {
+				if ok, _ := path.Match(g, c.Cameras[ci].ID); ok {
+					hit = true
+					if view && held[r.Name] {
+						viewable[ci] = true
+					}
+				}
+			}
+			if !hit && len(c.Cameras) > 0 {
+				w = append(w, FieldError{Field: fmt.Sprintf("%s.cameras[%d]", f, j), Msg: "matches no configured camera"})
+			}
+		}
+	}
+	return w
+}
+
+func (c *Config) auditWarnings() []FieldError {
+	var w []FieldError
+	a := &c.Audit
+	if a.Forward == "" {
+		if a.KeepFiles > 0 || a.KeepMB > 0 {
+			w = append(w, FieldError{Field: "audit.keep_files", Msg: "rotated audit files are deleted by this policy with no copy off the gateway (set audit.forward)"})
+		}
+		return w
+	}
+	t, err := audit.ParseForwardURL(a.Forward)
+	if err != nil {
+		return w
+	}
+	host, _, _ := net.SplitHostPort(t.Addr)
+	ip := net.ParseIP(host)
+	remote := !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback())
+	switch {
+	case t.Scheme == audit.SchemeUDP:
+		w = append(w, FieldError{Field: "audit.forward", Msg: "UDP has no acknowledgement: lines sent while the collector is away are lost (use tcp+tls://)"})
+	case t.Scheme == audit.SchemeTCP && remote:
+		w = append(w, FieldError{Field: "audit.forward", Msg: "audit lines cross the network unencrypted and unauthenticated (use tcp+tls://)"})
 	}
 	return w
 }

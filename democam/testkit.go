@@ -59,6 +59,7 @@ func (c *Camera) newAudioTrack() (*audioTrack, error) {
 	case AudioOpus:
 		p := make([]byte, AudioFrameSize(AudioOpus))
 		_, _ = rand.Read(p)
+		p[0] = 0xfc // TOC: one frame (code 0); code 3 would carry padding, which cordon drops
 		return &audioTrack{
 			media: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.Opus{PayloadTyp: 97, ChannelCount: 2}}},
 			every: 20 * time.Millisecond, samples: 960, payload: p,

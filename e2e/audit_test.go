@@ -45,7 +45,23 @@ func drVerify(t *testing.T, bin, file string) (int, string) {
 	return -1, ""
 }
 
-var drAuditKeys = []string{"seq", "time", "event", "actor", "camera", "remote", "protocol", "detail", "prev"}
+// drAuditKeys is the key order of a line; source only on login_ok and
+// login_failed, duration_s and bytes only on view_end (drWantKeys).
+var drAuditKeys = []string{"seq", "time", "node", "event", "actor", "camera", "remote", "protocol", "detail", "prev"}
+
+func drWantKeys(event string) []string {
+	var out []string
+	for _, k := range drAuditKeys {
+		if k == "detail" && (event == "login_ok" || event == "login_failed") {
+			out = append(out, "source")
+		}
+		if k == "prev" && event == "view_end" {
+			out = append(out, "duration_s", "bytes")
+		}
+		out = append(out, k)
+	}
+	return out
+}
 
 // A scripted session leaves exactly the CONTRACT's trail: the events in
 // order, every line with the CONTRACT's fields, seq gap-free, prev the
@@ -104,10 +120,7 @@ func TestAuditTrailScriptedSession(t *testing.T) {
 	var prevTime time.Time
 	for i, l := range lines {
 		keys := drKeyOrder(t, l.Raw)
-		want := drAuditKeys
-		if l.s("event") == "view_end" {
-			want = append(append([]string{}, drAuditKeys...), "duration_s", "bytes")
-		}
+		want := drWantKeys(l.s("event"))
 		if strings.Join(keys, ",") != strings.Join(want, ",") {
 			t.Errorf("line %d keys %v, want %v", l.N, keys, want)
 		}

@@ -120,14 +120,19 @@ func (e viewEvents) ViewEnd(s session.Info, dur time.Duration, bytes uint64) {
 type rtspEvents struct{ viewEvents }
 
 func (e rtspEvents) Denied(name, camera, remote, reason string) {
-	e.g.Record(audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason})
+	ev := audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason}
+	if reason == rtspAuthFailed { // anyone can cause it: aggregated per address
+		e.g.hostile.Record(hostileSource(remote), audit.Denied, ev)
+		return
+	}
+	e.g.Record(ev) // an authenticated principal denied a camera
 }
 
 // egressAudit records the sinkhole's egress attempts.
 type egressAudit struct{ g *Gateway }
 
 func (e egressAudit) Record(event, camera, remote, detail string) {
-	e.g.Record(audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
+	e.g.hostile.Record(sinkholeSource(camera, remote), event, audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
 }
 
 // digestConfigured reports whether any principal has an RTSP Digest HA1.

@@ -39,6 +39,7 @@ func (g *Gateway) initAuth() error {
 		TokenTTL:  g.Config.Auth.TTL(),
 		Directory: dir,
 		Audit:     g.audit,
+		Hostile:   g.hostile,
 		Logger:    g.Logger.With("component", "auth"),
 		Metrics:   auth.NewMetrics(g.reg),
 	}

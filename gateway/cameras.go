@@ -28,6 +28,7 @@ func (g *Gateway) initCameras() error {
 				RelayMetrics:  g.relayM,
 				IngestMetrics: g.ingestM,
 				Linger:        g.CameraLinger,
+				Hostile:       cameraHostile{g},
 			}
 		},
 	}
@@ -38,7 +39,7 @@ func (g *Gateway) initCameras() error {
 type cameraEvents struct{ g *Gateway }
 
 func (e cameraEvents) CameraOnline(id string) {
-	e.g.Record(audit.Event{Event: audit.CameraOnline, Camera: id})
+	e.g.auditCameraOnline(audit.Event{Event: audit.CameraOnline, Camera: id})
 }
 
 func (e cameraEvents) CameraOffline(id string, err error) {
@@ -46,5 +47,5 @@ func (e cameraEvents) CameraOffline(id string, err error) {
 	if err != nil {
 		detail = e.g.Redactor.Redact(err.Error())
 	}
-	e.g.Record(audit.Event{Event: audit.CameraOffline, Camera: id, Detail: detail})
+	e.g.auditCameraOffline(audit.Event{Event: audit.CameraOffline, Camera: id, Detail: detail}, err)
 }

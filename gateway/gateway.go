@@ -83,6 +83,11 @@ type Gateway struct {
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// hostile events (failed sign-ins, sinkhole queries; camera violations)
+	hostile, camHostile *audit.Aggregator
+	flapMu              sync.Mutex
+	flapping            map[string]bool // camera id: its last disconnect was a violation
 }
 
 // Initialize builds and starts every component, dependencies first. On
@@ -149,6 +154,9 @@ func (g *Gateway) initAudit() error {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
+	if err := g.initHostileAudit(); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
 	g.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cordon_audit_seq", Help: "Sequence number of the last audit log line (anchor it externally to detect truncation).",
 	}, func() float64 { seq, _ := g.audit.Head(); return float64(seq) }))
@@ -260,6 +268,7 @@ func (g *Gateway) Close() {
 	if g.auth != nil {
 		g.auth.Close()
 	}
+	g.closeHostileAudit()
 	if g.audit != nil {
 		g.audit.Close()
 	}

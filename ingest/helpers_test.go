@@ -226,7 +226,7 @@ func (tp *pull) connected(t testing.TB, within time.Duration) {
 // the other tracks.
 func (tp *pull) waitUnits(t testing.TB, video, other int) {
 	t.Helper()
-	testtool.WaitFor(t, 10*time.Second, "units", func() bool {
+	testtool.WaitFor(t, 30*time.Second, "units", func() bool {
 		v, o := tp.sink.count()
 		return v >= video && o >= other
 	})

@@ -12,6 +12,8 @@ type Metrics struct {
 	decodeErrors  *prometheus.CounterVec
 	tracksDropped *prometheus.CounterVec
 	packetsLost   *prometheus.CounterVec
+	violations    *prometheus.CounterVec
+	redirects     *prometheus.CounterVec
 }
 
 // NewMetrics creates the ingest metrics and registers them on reg (nil: not
@@ -33,9 +35,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		packetsLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cordon_ingest_packets_lost_total", Help: "RTP packets from the camera detected as lost.",
 		}, []string{"camera"}),
+		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cordon_camera_violations_total", Help: "Connections dropped because the camera broke a bound or the protocol, per reason (redirect, header_size, body_size, tracks, access_unit, bitrate, junk, stray_frames, param_set_churn, timestamps, rtcp_flood, slow, handshake_timeout, dial_refused).",
+		}, []string{"camera", "reason"}),
+		redirects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cordon_camera_redirects_refused_total", Help: "RTSP redirects from the camera that cordon refused to follow.",
+		}, []string{"camera"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.bytes, m.frames, m.decodeErrors, m.tracksDropped, m.packetsLost)
+		reg.MustRegister(m.bytes, m.frames, m.decodeErrors, m.tracksDropped, m.packetsLost, m.violations, m.redirects)
 	}
 	return m
 }
@@ -48,7 +56,9 @@ type cameraMetrics struct {
 	audioFrames  prometheus.Counter
 	decodeErrors prometheus.Counter
 	packetsLost  prometheus.Counter
+	redirects    prometheus.Counter
 	dropped      *prometheus.CounterVec
+	violations   *prometheus.CounterVec
 	camera       string
 }
 
@@ -59,11 +69,20 @@ func (m *Metrics) forCamera(id string) *cameraMetrics {
 		audioFrames:  m.frames.WithLabelValues(id, "audio"),
 		decodeErrors: m.decodeErrors.WithLabelValues(id),
 		packetsLost:  m.packetsLost.WithLabelValues(id),
+		redirects:    m.redirects.WithLabelValues(id),
 		dropped:      m.tracksDropped,
+		violations:   m.violations,
 		camera:       id,
 	}
 }
 
 func (cm *cameraMetrics) trackDropped(kind string) {
 	cm.dropped.WithLabelValues(cm.camera, kind).Inc()
+}
+
+func (cm *cameraMetrics) violation(reason string) {
+	cm.violations.WithLabelValues(cm.camera, reason).Inc()
+	if reason == ReasonRedirect {
+		cm.redirects.Inc()
+	}
 }

@@ -76,6 +76,11 @@ type Puller struct {
 	// Redactor cleans errors and log lines; nil: the URL's password and any
 	// URL userinfo.
 	Redactor *config.Redactor
+	// Hostile receives the camera's violations of Limits and refused
+	// redirects (optional; e.g. the audit aggregator).
+	Hostile HostileEvents
+	// Limits bound what the camera may send; zero fields take defaults.
+	Limits Limits
 
 	// Tunables; zero means the Default* value.
 	//
@@ -94,7 +99,7 @@ type Puller struct {
 
 	log *slog.Logger
 	m   *cameraMetrics
-	red *config.Redactor
+	red redactor
 
 	loggedDropped string // dropped tracks last logged (Pull's goroutine only)
 }
@@ -124,6 +129,7 @@ func (p *Puller) Initialize() error {
 	def(&p.MediaTimeout, p.ReadTimeout)
 	def(&p.WriteTimeout, DefaultWriteTimeout)
 	def(&p.UDPFallbackTimeout, DefaultUDPFallbackTimeout)
+	p.Limits.setDefaults(p.ReadTimeout)
 	if p.Logger == nil {
 		p.Logger = slog.Default()
 	}
@@ -132,7 +138,7 @@ func (p *Puller) Initialize() error {
 	}
 	p.log = p.Logger.With("camera", p.ID)
 	p.m = p.Metrics.forCamera(p.ID)
-	p.red = redactorFor(p.Redactor, p.URL)
+	p.red = redactor{redactorFor(p.Redactor, p.URL)}
 	return nil
 }
 
@@ -140,7 +146,7 @@ func (p *Puller) Initialize() error {
 func (p *Puller) SafeURL() string { return config.SafeURL(p.URL.String()) }
 
 // wrap redacts an error of this camera's connection.
-func (p *Puller) wrap(err error) error { return wrapCameraError(p.red, err) }
+func (p *Puller) wrap(err error) error { return p.red.wrap(err) }
 
 // stopped returns why ctx ended, for a Pull cut short by its owner.
 func stopped(ctx context.Context) error {

@@ -27,6 +27,13 @@ func redactorFor(r *config.Redactor, u *url.URL) *config.Redactor {
 	return r
 }
 
+// redactor is a camera's config.Redactor as ingest uses it.
+type redactor struct{ r *config.Redactor }
+
+func (r redactor) string(s string) string { return r.r.Redact(s) }
+
+func (r redactor) wrap(err error) error { return wrapCameraError(r.r, err) }
+
 // cameraError is an error from a camera connection with a message safe to
 // show and log: credentials removed. It unwraps to the original error so
 // errors.Is works (e.g. relay.ErrBFrames); never print the unwrapped error.
@@ -50,6 +57,12 @@ func wrapCameraError(r *config.Redactor, err error) error {
 	}
 	msg := err.Error()
 	var bad liberrors.ErrClientBadStatusCode
+	switch {
+	case errors.As(err, &liberrors.ErrClientRequestTimedOut{}):
+		msg = "the camera did not answer an RTSP request within the read timeout (it accepts connections but stays silent)"
+	case errors.As(err, &liberrors.ErrClientTCPTimeout{}), errors.As(err, &liberrors.ErrClientUDPTimeout{}):
+		msg = "the camera sent nothing for the read timeout"
+	}
 	if errors.As(err, &liberrors.ErrClientH264PacketizationMode0{}) {
 		msg = "the camera sends H.264 with packetization-mode=0, which can only be read over TCP: set the camera's transport to tcp or auto"
 	}

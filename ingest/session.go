@@ -12,18 +12,12 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"cordon/relay"
 	"cordon/relay/sanitize"
 )
-
-// errMore means the decoder needs more packets for a unit (not an error).
-var errMore = errors.New("more packets needed")
 
 // maxEarlyUnits bounds the units buffered between PLAY and CameraConnected.
 const maxEarlyUnits = 256
@@ -43,6 +37,15 @@ type trackState struct {
 	pendingTS  uint32
 	pendingPTS time.Duration
 	pendingOK  bool // pendingPTS is known
+
+	h265 bool
+	// bounds (see hostile.go): bytes of the access unit being received, and
+	// the previous unit's PTS
+	auStarted bool
+	auTS      uint32
+	auBytes   int
+	lastPTS   time.Duration
+	havePTS   bool
 }
 
 type earlyUnit struct {
@@ -52,16 +55,25 @@ type earlyUnit struct {
 
 // session is one RTSP connection to the camera.
 type session struct {
-	p      *Puller
+	c      *Puller
 	sink   Sink
 	obs    Observer
 	client *gortsplib.Client
 
-	mu      sync.Mutex // serializes depacketizing and Sink.WriteUnit
-	open    bool       // CameraConnected done: write units to the sink
-	early   []earlyUnit
-	failed  atomic.Bool
-	sinkErr chan error // cap 1
+	mu         sync.Mutex // serializes depacketizing and Sink.WriteUnit
+	open       bool       // CameraConnected done: write units to the sink
+	early      []earlyUnit
+	earlyBytes int
+	failed     atomic.Bool
+	sinkErr    chan error // cap 1
+
+	// the camera's first violation of a bound (see hostile.go); faultCh is
+	// closed when it is set
+	fault    atomic.Pointer[Violation]
+	faultCh  chan struct{}
+	rate     *byteBucket
+	channels channelSet // interleaved channels set up
+	media    mediaGuard // under mu, except its RTCP counter
 
 	lastPacket atomic.Int64 // unix nanoseconds of the last RTP packet on a kept track
 
@@ -70,145 +82,50 @@ type session struct {
 	unparseable atomic.Int32
 }
 
-func newDecoder(f format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
-	switch f := f.(type) {
-	case *format.H264:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			au, err := d.Decode(p)
-			if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
-				return nil, errMore
-			}
-			return au, err
-		}, nil
-	case *format.H265:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			au, err := d.Decode(p)
-			if errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-				return nil, errMore
-			}
-			return au, err
-		}, nil
-	case *format.G711:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return oneFrame(d.Decode), nil
-	case *format.Opus:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return oneFrame(d.Decode), nil
-	case *format.MPEG4Audio:
-		d, err := f.CreateDecoder()
-		if err != nil {
-			return nil, err
-		}
-		return func(p *rtp.Packet) ([][]byte, error) {
-			aus, err := d.Decode(p)
-			if errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) {
-				return nil, errMore
-			}
-			return aus, err
-		}, nil
-	}
-	return nil, fmt.Errorf("no decoder for %T", f)
-}
-
-// oneFrame adapts a decoder that yields one audio frame per packet.
-func oneFrame(decode func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet) ([][]byte, error) {
-	return func(p *rtp.Packet) ([][]byte, error) {
-		b, err := decode(p)
-		if err != nil {
-			return nil, err
-		}
-		return [][]byte{b}, nil
-	}
-}
-
-// toDuration converts clock-rate ticks to a duration without overflowing.
-func toDuration(ticks, rate int64) time.Duration {
-	if rate <= 0 {
-		return 0
-	}
-	sec := ticks / rate
-	rem := ticks % rate
-	return time.Duration(sec)*time.Second + time.Duration(rem*int64(time.Second)/rate)
-}
-
-func (p *Puller) protocol() *gortsplib.Protocol {
-	var proto gortsplib.Protocol
-	switch p.Transport {
+func (c *Puller) protocol() *gortsplib.Protocol {
+	var p gortsplib.Protocol
+	switch c.Transport {
 	case "tcp":
-		proto = gortsplib.ProtocolTCP
+		p = gortsplib.ProtocolTCP
 	case "udp":
-		proto = gortsplib.ProtocolUDP
+		p = gortsplib.ProtocolUDP
 	default:
 		return nil
 	}
-	return &proto
+	return &p
 }
 
 // Pull connects, plays and forwards to sink until the connection ends or
-// ctx is done. It returns why the connection ended: a redacted camera
-// error, or context.Cause(ctx) when its owner stopped it. No call to sink
-// or obs happens after Pull returns.
-func (p *Puller) Pull(ctx context.Context, sink Sink, obs Observer) error {
-	s := &session{p: p, sink: sink, obs: obs, sinkErr: make(chan error, 1)}
-	s.lastPacket.Store(time.Now().UnixNano())
-	client := &gortsplib.Client{
-		Scheme:                p.URL.Scheme,
-		Host:                  p.URL.Host,
-		ReadTimeout:           p.ReadTimeout,
-		WriteTimeout:          p.WriteTimeout,
-		InitialUDPReadTimeout: p.UDPFallbackTimeout,
-		Protocol:              p.protocol(),
-		OnTransportSwitch: func(err error) {
-			// the new transport gets a fresh read-timeout window
-			s.lastPacket.Store(time.Now().UnixNano())
-			p.log.Info("camera transport switch", "reason", p.red.Redact(err.Error()))
-		},
-		OnPacketsLost: func(lost uint64) {
-			p.m.packetsLost.Add(float64(lost))
-		},
-		OnDecodeError: func(err error) {
-			p.m.decodeErrors.Inc()
-			p.log.Debug("camera RTP decode error", "err", p.red.Redact(err.Error()))
-		},
+// ctx is done. It returns why the connection ended: a redacted camera error
+// (a bound the camera broke, see hostile.go, wins over its consequence), or
+// context.Cause(ctx) when its owner stopped it. No call to sink or obs
+// happens after Pull returns.
+func (c *Puller) Pull(ctx context.Context, sink Sink, obs Observer) error {
+	s := &session{
+		c: c, sink: sink, obs: obs, sinkErr: make(chan error, 1), faultCh: make(chan struct{}),
+		rate:  newByteBucket(c.Limits.MaxBitrate, c.Limits.BitrateWindow),
+		media: newMediaGuard(),
 	}
-	client.OnResponse = func(res *base.Response) { s.unparseable.Add(int32(fixDescribeResponse(res))) }
-	s.client = client
+	s.lastPacket.Store(time.Now().UnixNano())
+	client := s.newClient()
 	if err := client.Start(); err != nil {
-		return p.wrap(err)
+		return c.red.wrap(err)
 	}
 	stop := context.AfterFunc(ctx, client.Close)
 	defer func() {
 		stop()
 		client.Close()
 	}()
-
-	tracks, sel, err := s.setup()
-	if err == nil {
-		_, err = client.Play(nil)
-	}
+	tracks, sel, err := s.handshake()
 	if err != nil {
 		if ctx.Err() != nil {
 			return stopped(ctx)
 		}
-		return p.wrap(err)
+		return c.red.wrap(s.cause(err))
 	}
 	s.lastPacket.Store(time.Now().UnixNano())
 	if err := sink.CameraConnected(tracks); err != nil {
-		return p.wrap(err)
+		return c.red.wrap(err)
 	}
 	s.mu.Lock()
 	for _, e := range s.early {
@@ -225,7 +142,58 @@ func (p *Puller) Pull(ctx context.Context, sink Sink, obs Observer) error {
 	// Close the client first so no callback runs after Pull returns.
 	stop()
 	client.Close()
-	return p.wrap(err)
+	return c.red.wrap(s.cause(err))
+}
+
+// newClient is the session's gortsplib client: every connection, datagram
+// and name lookup a camera could cause goes through the guard (guard.go),
+// every answer through onResponse (hostile.go).
+func (s *session) newClient() *gortsplib.Client {
+	c := s.c
+	guard := &netGuard{addr: canonicalAddr(c.URL), limits: &c.Limits, s: s}
+	s.client = &gortsplib.Client{
+		Scheme:                c.URL.Scheme,
+		Host:                  c.URL.Host,
+		ReadTimeout:           c.ReadTimeout,
+		WriteTimeout:          c.WriteTimeout,
+		InitialUDPReadTimeout: c.UDPFallbackTimeout,
+		Protocol:              c.protocol(),
+		DialContext:           guard.dial,
+		ListenPacket:          guard.listenPacket,
+		ResolveIPAddr:         guard.resolve,
+		OnResponse:            s.onResponse,
+		OnTransportSwitch: func(err error) {
+			// the new transport gets a fresh read-timeout window
+			s.lastPacket.Store(time.Now().UnixNano())
+			c.log.Info("camera transport switch", "reason", c.red.string(err.Error()))
+		},
+		OnPacketsLost: func(lost uint64) {
+			c.m.packetsLost.Add(float64(lost))
+		},
+		OnDecodeError: func(err error) {
+			c.m.decodeErrors.Inc()
+			c.log.Debug("camera RTP decode error", "err", c.red.string(err.Error()))
+		},
+	}
+	return s.client
+}
+
+// handshake describes, sets up and plays, within Limits.HandshakeTimeout.
+func (s *session) handshake() ([]relay.Track, selection, error) {
+	c := s.c
+	timer := time.AfterFunc(c.Limits.HandshakeTimeout, func() {
+		s.violate(&Violation{Reason: ReasonHandshakeTimeout, Msg: fmt.Sprintf(
+			"the camera did not complete DESCRIBE, SETUP and PLAY within %s", c.Limits.HandshakeTimeout)})
+		s.client.Close()
+	})
+	tracks, sel, err := s.setup()
+	if err == nil {
+		_, err = s.client.Play(nil)
+	}
+	if !timer.Stop() && err == nil {
+		err = errors.New("handshake timed out") // the violation is the cause
+	}
+	return tracks, sel, err
 }
 
 // transport is the protocol in use ("UDP", "TCP"), "" before SETUP.
@@ -238,8 +206,8 @@ func (s *session) transport() string {
 
 // setup describes the camera, selects tracks and sets up the kept ones.
 func (s *session) setup() ([]relay.Track, selection, error) {
-	p := s.p
-	u := *p.URL
+	c := s.c
+	u := *c.URL
 	desc, _, err := s.client.Describe((*base.URL)(&u))
 	if err != nil {
 		return nil, selection{}, err
@@ -251,13 +219,13 @@ func (s *session) setup() ([]relay.Track, selection, error) {
 	dropped := make([]string, len(sel.dropped))
 	for i, d := range sel.dropped {
 		dropped[i] = d.Label
-		p.m.trackDropped(d.Kind)
+		c.m.trackDropped(d.Kind)
 	}
 	s.obs.Described(dropped)
 	// one info line per camera (again only if the set changes)
-	if list := strings.Join(dropped, "; "); list != "" && list != p.loggedDropped {
-		p.log.Info("camera tracks dropped (not re-served)", "dropped", list)
-		p.loggedDropped = list
+	if list := strings.Join(dropped, "; "); list != "" && list != c.loggedDropped {
+		c.log.Info("camera tracks dropped (not re-served)", "dropped", list)
+		c.loggedDropped = list
 	}
 	if len(sel.kept) == 0 {
 		return nil, sel, relay.ErrNoTracks
@@ -276,24 +244,25 @@ func (s *session) setup() ([]relay.Track, selection, error) {
 		}
 		t := &trackState{
 			idx: i, kind: k.track.Kind, clockRate: int64(k.forma.ClockRate()), media: k.media,
-			decode: dec, video: k.track.Kind == relay.KindVideo,
+			decode: dec, video: k.track.Kind == relay.KindVideo, h265: k.track.Codec == relay.CodecH265,
 		}
 		s.client.OnPacketRTP(k.media, k.forma, func(p *rtp.Packet) { s.onRTP(t, p) })
 		tracks[i] = k.track
 	}
+	s.client.OnPacketRTCPAny(func(*description.Media, rtcp.Packet) { s.onRTCP() })
 	return tracks, sel, nil
 }
 
 // loop waits for the end of the connection.
 func (s *session) loop(ctx context.Context) error {
-	p := s.p
+	c := s.c
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- s.client.Wait() }()
 	defer func() {
 		s.client.Close()
 		<-waitCh
 	}()
-	check := time.NewTicker(min(time.Second, max(p.MediaTimeout/4, 10*time.Millisecond)))
+	check := time.NewTicker(min(time.Second, max(c.MediaTimeout/4, 10*time.Millisecond)))
 	defer check.Stop()
 	transport := s.transport()
 	for {
@@ -308,13 +277,15 @@ func (s *session) loop(ctx context.Context) error {
 			return err
 		case err := <-s.sinkErr:
 			return err
+		case <-s.faultCh:
+			return s.fault.Load()
 		case <-check.C:
 			if tr := s.transport(); tr != "" && tr != transport {
 				transport = tr
 				s.obs.TransportChanged(tr) // auto: UDP may have become TCP
 			}
 			last := time.Unix(0, s.lastPacket.Load())
-			if d := time.Since(last); d >= p.MediaTimeout {
+			if d := time.Since(last); d >= c.MediaTimeout {
 				return fmt.Errorf("no media from the camera for %s", d.Round(time.Second))
 			}
 		}
@@ -324,7 +295,7 @@ func (s *session) loop(ctx context.Context) error {
 // onRTP runs on gortsplib's reader goroutines.
 func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 	s.lastPacket.Store(time.Now().UnixNano())
-	s.p.m.bytes.Add(float64(len(p.Payload)))
+	s.c.m.bytes.Add(float64(len(p.Payload)))
 	if s.failed.Load() {
 		return
 	}
@@ -333,6 +304,10 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if v := s.checkPacket(t, p); v != nil {
+		s.violate(v)
+		return
+	}
 	au, err := t.decode(p)
 	switch {
 	case errors.Is(err, errMore):
@@ -344,8 +319,8 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 		}
 		return
 	case err != nil:
-		s.p.m.decodeErrors.Inc()
-		s.p.log.Debug("camera depacketization error", "track", t.idx, "err", s.p.red.Redact(err.Error()))
+		s.c.m.decodeErrors.Inc()
+		s.c.log.Debug("camera depacketization error", "track", t.idx, "err", s.c.red.string(err.Error()))
 		return
 	}
 	if t.video && t.pending && p.Timestamp != t.pendingTS {
@@ -358,9 +333,14 @@ func (s *session) onRTP(t *trackState, p *rtp.Packet) {
 	if !ptsOK || len(au) == 0 {
 		return
 	}
+	if v := s.checkUnit(t, au, pts, time.Now()); v != nil {
+		s.violate(v)
+		return
+	}
 	u := relay.Unit{Track: t.idx, PTS: pts, AU: au}
 	if !s.open {
-		if len(s.early) < maxEarlyUnits {
+		if n := auSize(au); len(s.early) < maxEarlyUnits && s.earlyBytes+n <= earlyBufferBytes {
+			s.earlyBytes += n
 			u.AU = copyAU(u.AU)
 			s.early = append(s.early, earlyUnit{u: u, kind: t.kind})
 		}
@@ -383,10 +363,18 @@ func (s *session) write(u relay.Unit, kind relay.Kind) {
 		return
 	}
 	if kind == relay.KindVideo {
-		s.p.m.videoFrames.Inc()
+		s.c.m.videoFrames.Inc()
 	} else {
-		s.p.m.audioFrames.Inc()
+		s.c.m.audioFrames.Inc()
 	}
+}
+
+func auSize(au [][]byte) int {
+	n := 0
+	for _, b := range au {
+		n += len(b)
+	}
+	return n
 }
 
 func copyAU(au [][]byte) [][]byte {

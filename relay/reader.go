@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -48,6 +49,7 @@ type Reader struct {
 	statsMu sync.Mutex
 	dropped uint64
 	bytes   uint64
+	queued  atomic.Int64 // payload bytes in ch
 }
 
 type item struct {
@@ -168,6 +170,7 @@ func (r *Reader) primeLocked() {
 		want := last - uint32(n-1-i)
 		select {
 		case r.ch <- item{f: f, tsDelta: want - f.Packets[0].Timestamp}:
+			r.queued.Add(int64(f.Bytes))
 		default:
 			return
 		}
@@ -184,7 +187,8 @@ func (r *Reader) Flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for len(r.ch) > 0 {
-		<-r.ch
+		it := <-r.ch
+		r.queued.Add(-int64(it.f.Bytes))
 	}
 	for i := range r.want {
 		r.seqDelta[i] = 0
@@ -237,8 +241,9 @@ func (r *Reader) WaitReady(ctx context.Context) ([]OutTrack, error) {
 	}
 }
 
-// offer queues f without blocking; a full queue drops the frame, and for
-// video every following frame until the next keyframe. Called under s.mu.
+// offer queues f without blocking; a full queue (QueueFrames frames or
+// QueueBytes bytes) drops the frame, and for video every following frame
+// until the next keyframe. Called under s.mu.
 func (r *Reader) offer(f *Frame) {
 	if f.Track >= len(r.want) || !r.want[f.Track] {
 		return
@@ -250,13 +255,18 @@ func (r *Reader) offer(f *Frame) {
 		}
 		r.waitKey[f.Track] = false
 	}
-	select {
-	case r.ch <- item{f: f, seqDelta: r.seqDelta[f.Track]}:
-	default:
-		r.drop(f)
-		if r.s.tracks[f.Track].Kind == KindVideo {
-			r.waitKey[f.Track] = true
+	full := r.queued.Load() > 0 && r.queued.Load()+int64(f.Bytes) > int64(r.s.QueueBytes)
+	if !full {
+		select {
+		case r.ch <- item{f: f, seqDelta: r.seqDelta[f.Track]}:
+			r.queued.Add(int64(f.Bytes))
+			return
+		default:
 		}
+	}
+	r.drop(f)
+	if r.s.tracks[f.Track].Kind == KindVideo {
+		r.waitKey[f.Track] = true
 	}
 }
 
@@ -277,6 +287,7 @@ func (r *Reader) Next(ctx context.Context) (Delivery, error) {
 	var it item
 	select {
 	case it = <-r.ch:
+		r.queued.Add(-int64(it.f.Bytes))
 	case <-r.done:
 		return Delivery{}, r.err
 	case <-ctx.Done():

@@ -68,6 +68,10 @@ type Stream struct {
 	Sanitize sanitize.Options
 	// QueueFrames bounds each reader's queue (frames). Default 256.
 	QueueFrames int
+	// QueueBytes bounds the payload bytes queued for one reader (a stalled
+	// viewer pins no more). Default 32 MiB; a frame is always accepted by
+	// an empty queue.
+	QueueBytes int
 	// MaxGOPBytes bounds the GOP cache. Default 16 MiB; a longer GOP turns
 	// the cache off until the next keyframe.
 	MaxGOPBytes int
@@ -94,6 +98,9 @@ type Stream struct {
 func (s *Stream) Initialize() error {
 	if s.QueueFrames <= 0 {
 		s.QueueFrames = 256
+	}
+	if s.QueueBytes <= 0 {
+		s.QueueBytes = 32 << 20
 	}
 	if s.MaxGOPBytes <= 0 {
 		s.MaxGOPBytes = 16 << 20

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // A real 320x240 constrained-baseline SPS/PPS pair (x264).
 var (
-	testSPS = []byte{0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x01, 0x40, 0x7b, 0x60, 0x22, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x64, 0x1e, 0x2c, 0x5c, 0x90}
+	testSPS = []byte{0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xb0, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2e, 0x48} // x264 baseline 3.0, 640x480 (the sanitizer drops parameter sets that do not parse)
 	testPPS = []byte{0x68, 0xcb, 0x83, 0xcb, 0x20}
 )
 
@@ -565,5 +565,42 @@ func TestBFrameRefusalExpires(t *testing.T) {
 	clk.Advance(time.Second)
 	if err := s.CameraConnected([]Track{h264Track}); err != nil {
 		t.Fatalf("after the refusal: %v", err)
+	}
+}
+
+// TestReaderQueueBytesBound: a stalled reader pins at most QueueBytes of
+// frames (plus the one an empty queue always takes), however large the
+// camera's frames.
+func TestReaderQueueBytesBound(t *testing.T) {
+	st := &Stream{Camera: "cam", QueueFrames: 256, QueueBytes: 1 << 20}
+	if err := st.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CameraConnected([]Track{{Kind: KindVideo, Codec: CodecH264, ClockRate: 90000, ParamSets: [][]byte{testSPS, testPPS}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.AddReader(ReaderConf{Protocol: "rtsp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	big := append([]byte{0x65, 0x88}, make([]byte, 300_000)...)
+	for i := range 40 {
+		if err := st.WriteUnit(Unit{Track: 0, PTS: time.Duration(i) * 40 * time.Millisecond, AU: [][]byte{testSPS, testPPS, big}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q := r.queued.Load(); q > 1<<20+400_000 {
+		t.Fatalf("%d bytes queued for a stalled reader", q)
+	}
+	if dropped, _ := r.Stats(); dropped == 0 {
+		t.Fatal("nothing dropped")
+	}
+	// it drains to zero
+	for r.queued.Load() > 0 {
+		if _, err := r.Next(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

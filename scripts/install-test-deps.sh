@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what cordon's tests need when it is missing: Debian packages
 # (ffmpeg/ffprobe, chromium, nftables, iproute2, a font for the demo clip
-# script, slapd and ldap-utils for the directory tests), Node.js and the
-# npm onvif client pinned by its lock file (ONVIF interop test), and
-# staticcheck at a pinned version. Idempotent; quiet when all is there.
+# script, slapd and ldap-utils for the directory tests, rsyslog with its
+# OpenSSL driver as the audit forwarding collector, etcd for the cluster
+# tests), Node.js and the npm onvif client pinned by its lock file (ONVIF
+# interop test), and staticcheck at a pinned version. Idempotent; quiet when
+# all is there.
 set -euo pipefail
 
 need=()
@@ -12,9 +14,12 @@ command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapmodify >/dev/null 2>&1 || need+=(ldap-utils)
+command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
+compgen -G '/usr/lib/*/rsyslog/lmnsd_ossl.so' >/dev/null || need+=(rsyslog-openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"

@@ -1,136 +1,77 @@
 // Package audit is cordon's tamper-evident audit trail: one JSON object per
-// line, each line carrying the hex SHA-256 of the previous line's bytes
-// ("prev") and a gap-free sequence number ("seq"), appended and fsynced
-// before Append returns.
+// line, appended and fsynced before Append returns, each line carrying a
+// gap-free sequence number ("seq"), the hex SHA-256 of the previous line's
+// bytes ("prev"), the gateway that wrote it ("node") and, when a signing
+// key is configured (KeyPath), an Ed25519 signature ("sig").
 //
-// On-disk format (fields in this order):
+// On-disk format (fields in this order; optional ones in brackets):
 //
-//	{"seq":1,"time":"2026-01-02T03:04:05.000000Z","event":"login_ok","actor":"alice",
-//	 "camera":"","remote":"10.0.0.5","protocol":"http","detail":"","prev":""}
+//	{"seq":1,"time":"2026-01-02T03:04:05.000000Z","node":"gw1","event":"login_ok",
+//	 "actor":"alice","camera":"","remote":"10.0.0.5","protocol":"http",["source":"local",]
+//	 "detail":"",["duration_s":1.5,"bytes":1234,]"prev":"",["key":"..."|"next_key":"...",]"sig":"..."}
 //
-// A view_end line also carries "duration_s" (seconds, float) and "bytes".
-// "prev" is the SHA-256 of the previous line exactly as stored, without its
-// trailing newline; it is "" only for the first line ever written.
+// "source" is on login_ok and login_failed only; "duration_s" and "bytes"
+// on view_end only. "prev" is the SHA-256 of the previous line exactly as
+// stored (signature included), without its trailing newline; it is "" only
+// for the first line ever written. Lines written by older versions (no
+// node, no signature) stay valid; see "Migration".
 //
-// Rotation: when a line would take the file past MaxSizeBytes, the file is
-// renamed to <path>.<n> (n = 1, 2, ... in order of age: .1 is the OLDEST)
-// and a new file is started whose first line chains to the last line of
-// the rotated one. Rotated files are never deleted by cordon: archiving
-// them is the operator's decision.
+// # Signed chain
+//
+// With KeyPath set (state_dir/audit-signing.key), every line is signed
+// with an Ed25519 key. The first signed line introduces its key ("key":
+// the genesis public key, printed at creation and by `cordon audit
+// pubkey`: record it off the gateway). Every hour and at every rotation
+// the current key announces its successor in a signed line ("next_key")
+// and is then erased from the key file, so the chain of keys is endorsed
+// from the genesis key on.
+//
+// What it protects against: anyone who can edit the files but not read
+// the key file (a backup operator, a stolen disk, a process running as
+// another user) cannot delete, insert, reorder or renumber lines and
+// recompute the chain: `cordon audit verify --pubkey KEY` names the first
+// line whose signature or link fails. A root attacker who reads the key
+// file gets only the current key: he can forge lines signed since the
+// last key change (at most an hour) and future ones, never older ones
+// (their keys are gone). He can also delete the newest lines or whole
+// files: nothing on the box can prove what is missing at the end. That is
+// what forwarding (Forwarder, audit.forward) is for: each line leaves for
+// a syslog collector within seconds of being written, so what was shipped
+// before the compromise stays on a machine the attacker does not control,
+// with seq and signatures that prove order and origin.
+//
+// # Migration
+//
+// A log written before signing (or with KeyPath empty) continues: the
+// first signed line chains to the last unsigned one by "prev" and
+// introduces the genesis key, which from then on covers the older lines
+// through the hash chain. Verify accepts unsigned lines before the first
+// signed one and refuses any after it (a stripped signature).
+//
+// # Rotation and retention
+//
+// When a line would take the file past MaxSizeBytes, the file is renamed
+// to <path>.<n> (n = 1, 2, ... in order of age: .1 is the OLDEST) and a new
+// file is started whose first line chains to the last line of the rotated
+// one. Rotated files are deleted only by an explicit policy (KeepFiles,
+// KeepBytes), never while they hold a line not yet forwarded, and never
+// silently (retention.go).
 //
 // Secrets: every field is caller-provided text. Callers must never put a
 // password, key, token or camera URL with credentials into any field,
 // in particular Detail. Fields are length-limited, not filtered.
-//
-// What the chain proves and what it does not: editing, deleting, inserting
-// or reordering any line (other than the very last ones) is detected by
-// Verify, naming the first broken line. Removing lines from the END of the
-// newest file cannot be detected from the file alone; anchor the chain
-// externally (e.g. ship the last line's hash, printed by Verify, to a
-// remote syslog or a paper log) if that matters.
 package audit
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
-
-// Event names (the CONTRACT's list; Append refuses anything else).
-const (
-	LoginOK       = "login_ok"
-	LoginFailed   = "login_failed"
-	Logout        = "logout"
-	ViewStart     = "view_start"
-	ViewEnd       = "view_end"
-	Denied        = "denied"
-	ConfigLoaded  = "config_loaded"
-	CameraOnline  = "camera_online"
-	CameraOffline = "camera_offline"
-	EgressAttempt = "egress_attempt"
-	// SessionKilled: an administrator ended a live session (actor: the
-	// administrator; detail names the session and its principal).
-	SessionKilled = "session_killed"
-	// Names shared by the wave-1 branches (SEAMS item 3).
-	Suppressed     = "suppressed"
-	PTZStart       = "ptz_start"
-	PTZEnd         = "ptz_end"
-	PTZTakeover    = "ptz_takeover"
-	Playback       = "playback"
-	Export         = "export"
-	HardeningDrift = "hardening_drift"
-	CameraHardened = "camera_hardened"
-)
-
-func knownEvent(e string) bool {
-	switch e {
-	case LoginOK, LoginFailed, Logout, ViewStart, ViewEnd, Denied,
-		ConfigLoaded, CameraOnline, CameraOffline, EgressAttempt, SessionKilled,
-		Suppressed, PTZStart, PTZEnd, PTZTakeover, Playback, Export,
-		HardeningDrift, CameraHardened:
-		return true
-	}
-	return false
-}
-
-// TimeFormat is the layout of the "time" field: RFC 3339, UTC, microseconds.
-const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
-
-// Field length limits applied by Append (bytes; longer values are cut at
-// a rune boundary and suffixed with "…").
-const (
-	maxFieldLen  = 256
-	maxDetailLen = 2048
-	// maxLineLen bounds what Verify and Initialize will read as one line.
-	maxLineLen = 64 * 1024
-)
-
-// Event is one audit record. Callers fill Event, Actor, Camera, Remote,
-// Protocol, Detail and, for view_end, DurationS and Bytes. Seq, Time and
-// Prev are assigned by Append (values set by the caller are ignored).
-type Event struct {
-	Seq       uint64
-	Time      time.Time
-	Event     string
-	Actor     string
-	Camera    string
-	Remote    string
-	Protocol  string
-	Detail    string
-	Prev      string
-	DurationS float64 // view_end only
-	Bytes     int64   // view_end only
-}
-
-// record is the on-disk shape; field order is the line's key order.
-type record struct {
-	Seq      uint64 `json:"seq"`
-	Time     string `json:"time"`
-	Event    string `json:"event"`
-	Actor    string `json:"actor"`
-	Camera   string `json:"camera"`
-	Remote   string `json:"remote"`
-	Protocol string `json:"protocol"`
-	Detail   string `json:"detail"`
-	Prev     string `json:"prev"`
-	// Pointers so that they are present exactly on view_end lines.
-	DurationS *float64 `json:"duration_s,omitempty"`
-	Bytes     *int64   `json:"bytes,omitempty"`
-}
 
 // Log is the audit log component. Set the exported fields, then call
 // Initialize. All methods are safe for concurrent use.
@@ -145,6 +86,23 @@ type Log struct {
 	Logger *slog.Logger
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// KeyPath is the signing key state file (in state_dir, mode 0600).
+	// "" = lines are not signed (hash chain only).
+	KeyPath string
+	// KeyEvolve: how long one signing key signs before it is replaced
+	// and erased (0 = DefaultKeyEvolve; the key also changes at every
+	// rotation).
+	KeyEvolve time.Duration
+	// Node names this gateway in every line ("" = the host name).
+	Node string
+	// Retention of rotated files (see retention.go): keep at most
+	// KeepFiles rotated files and KeepBytes bytes of them (0 = no limit).
+	KeepFiles int
+	KeepBytes int64
+	// WaitForForwarding: forwarding is configured, so retention deletes
+	// nothing until a Forwarder attached (SetForwarded) says what the
+	// collector has.
+	WaitForForwarding bool
 
 	mu       sync.Mutex
 	f        *os.File
@@ -154,6 +112,13 @@ type Log struct {
 	lastHash string      // hex SHA-256 of the last line ("" = none ever)
 	failure  error       // sticky until a write succeeds again
 	active   bool        // Initialize succeeded and Close was not called
+	node     string
+	signer   *signer // nil = unsigned
+	evolve   bool    // the next line announces a new key (after rotation)
+	changed  chan struct{}
+	// forwarded, when set, says up to which seq lines have left the box;
+	// retention never deletes a file holding a later line.
+	forwarded func() uint64
 }
 
 // ErrClosed is returned by Append and Healthy before Initialize and after
@@ -180,53 +145,75 @@ func (l *Log) now() time.Time {
 // during a write that was never acknowledged) is moved to
 // <path>.torn-<unix nanos> and cut off. A last line that is not a valid
 // record is an error: the log has been tampered with or damaged, and
-// cordon refuses to write after it (run `cordon audit verify`).
+// cordon refuses to write after it (run `cordon audit verify`). With
+// KeyPath set, the signing key is loaded (or created: its public key is
+// logged for the operator to record) and matched with the last line.
 func (l *Log) Initialize() error {
 	if l.Path == "" {
 		return errors.New("audit: path is empty")
 	}
-	if l.MaxSizeBytes < 0 {
-		return errors.New("audit: max size must not be negative")
+	if l.MaxSizeBytes < 0 || l.KeepFiles < 0 || l.KeepBytes < 0 {
+		return errors.New("audit: sizes and counts must not be negative")
 	}
+	if l.KeyEvolve == 0 {
+		l.KeyEvolve = DefaultKeyEvolve
+	}
+	l.node = l.Node
+	if l.node == "" {
+		l.node, _ = os.Hostname()
+	}
+	l.node = cleanNode(l.node)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.open(); err != nil {
 		return err
 	}
+	last, line, err := l.lastRecord()
+	if err != nil {
+		_ = l.f.Close()
+		return err
+	}
 	seq, hash := uint64(0), ""
-	if l.size > 0 {
-		line, err := lastLine(l.f, l.size)
-		if err != nil {
+	if last != nil {
+		seq, hash = last.Seq, hashLine(line)
+	}
+	if l.KeyPath != "" {
+		if err := l.initSigner(last, line); err != nil {
 			_ = l.f.Close()
-			return fmt.Errorf("audit: reading %s: %w", l.Path, err)
-		}
-		rec, err := parseLine(line)
-		if err != nil {
-			_ = l.f.Close()
-			return fmt.Errorf("audit: last line of %s is not a valid record (%v); refusing to continue the chain", l.Path, err)
-		}
-		seq, hash = rec.Seq, hashLine(line)
-	} else if rotated := rotatedFiles(l.Path); len(rotated) > 0 {
-		prevPath := rotated[len(rotated)-1]
-		line, err := lastLineOfFile(prevPath)
-		if err != nil {
-			_ = l.f.Close()
-			return fmt.Errorf("audit: reading %s: %w", prevPath, err)
-		}
-		if line != nil {
-			rec, err := parseLine(line)
-			if err != nil {
-				_ = l.f.Close()
-				return fmt.Errorf("audit: last line of %s is not a valid record (%v); refusing to continue the chain", prevPath, err)
-			}
-			seq, hash = rec.Seq, hashLine(line)
+			return err
 		}
 	}
 	l.seq, l.lastHash, l.active, l.failure = seq, hash, true, nil
+	l.changed = make(chan struct{})
 	// A second, independent record of the chain head (journald/syslog):
 	// lines cut from the end of the log cannot be detected otherwise.
-	l.logger().Info("audit log opened", "path", l.Path, "seq", seq, "head", hash)
+	l.logger().Info("audit log opened", "path", l.Path, "seq", seq, "head", hash, "node", l.node, "signed", l.signer != nil)
 	return nil
+}
+
+// lastRecord returns the last line of the chain: the live file's, or the
+// newest rotated file's when the live one is empty (nil when none).
+func (l *Log) lastRecord() (*record, []byte, error) {
+	src := l.Path
+	var line []byte
+	var err error
+	if l.size > 0 {
+		line, err = lastLine(l.f, l.size)
+	} else if rotated := rotatedFiles(l.Path); len(rotated) > 0 {
+		src = rotated[len(rotated)-1]
+		line, err = lastLineOfFile(src)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: reading %s: %w", src, err)
+	}
+	if line == nil {
+		return nil, nil, nil
+	}
+	rec, err := parseLine(line)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: last line of %s is not a valid record (%v); refusing to continue the chain", src, err)
+	}
+	return &rec, line, nil
 }
 
 // open opens l.Path for appending and sets l.f and l.size to the length of
@@ -309,24 +296,9 @@ func (l *Log) Append(e Event) error {
 			return l.fail("recovering", err)
 		}
 	}
-	rec := record{
-		Seq:      l.seq + 1,
-		Time:     l.now().UTC().Format(TimeFormat),
-		Event:    e.Event,
-		Actor:    clip(e.Actor, maxFieldLen),
-		Camera:   clip(e.Camera, maxFieldLen),
-		Remote:   clip(e.Remote, maxFieldLen),
-		Protocol: clip(e.Protocol, maxFieldLen),
-		Detail:   clip(e.Detail, maxDetailLen),
-		Prev:     l.lastHash,
-	}
-	if e.Event == ViewEnd {
-		d, b := e.DurationS, e.Bytes
-		rec.DurationS, rec.Bytes = &d, &b
-	}
-	line, err := json.Marshal(rec)
-	if err != nil { // NaN duration and the like
-		return fmt.Errorf("audit: encoding event: %w", err)
+	line, err := l.line(e)
+	if err != nil {
+		return err
 	}
 	if l.MaxSizeBytes > 0 && l.size > 0 && l.size+int64(len(line))+1 > l.MaxSizeBytes {
 		if err := l.rotate(); err != nil {
@@ -341,8 +313,11 @@ func (l *Log) Append(e Event) error {
 		return l.fail("syncing", err)
 	}
 	l.size += int64(len(buf))
-	l.seq = rec.Seq
+	l.seq++
 	l.lastHash = hashLine(line)
+	l.signed()
+	close(l.changed)
+	l.changed = make(chan struct{})
 	return nil
 }
 
@@ -428,17 +403,10 @@ func (l *Log) rotate() error {
 		return err
 	}
 	l.f, l.fi, l.size = f, st, 0
+	l.evolve = l.signer != nil
 	l.logger().Info("audit log rotated", "path", l.Path, "rotated_to", dst, "seq", l.seq)
+	l.prune()
 	return nil
-}
-
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }
 
 // Healthy returns nil while the log is writable, else the last write
@@ -474,162 +442,31 @@ func (l *Log) Head() (seq uint64, hash string) {
 	return l.seq, l.lastHash
 }
 
-func hashLine(line []byte) string {
-	sum := sha256.Sum256(line)
-	return hex.EncodeToString(sum[:])
+// Changed returns a channel closed at the next successful Append (the
+// forwarder waits on it).
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.changed == nil {
+		l.changed = make(chan struct{})
+	}
+	return l.changed
 }
 
-// clip bounds s to n bytes at a rune boundary and replaces invalid UTF-8.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
+// PublicKey returns the chain's genesis public key (base64url), "" when
+// the log is not signed.
+func (l *Log) PublicKey() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.signer == nil {
+		return ""
 	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return b64.EncodeToString(l.signer.genesis)
 }
 
-// completeLength returns the length of the prefix of f (of size size)
-// that ends in a newline.
-func completeLength(f *os.File, size int64) (int64, error) {
-	const chunk = 4096
-	buf := make([]byte, chunk)
-	end := size
-	for end > 0 {
-		start := max(end-chunk, 0)
-		n, err := f.ReadAt(buf[:end-start], start)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, err
-		}
-		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-			return start + int64(i) + 1, nil
-		}
-		if size-start > maxLineLen {
-			break
-		}
-		end = start
-	}
-	return 0, nil
-}
-
-// lastLine returns the last complete line (without newline) of f, whose
-// complete content is size bytes ending in '\n'.
-func lastLine(f *os.File, size int64) ([]byte, error) {
-	n := min(size, int64(maxLineLen)+1)
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, size-n); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	buf = bytes.TrimSuffix(buf, []byte{'\n'})
-	i := bytes.LastIndexByte(buf, '\n')
-	if i < 0 && n < size {
-		return nil, errors.New("last line too long")
-	}
-	return buf[i+1:], nil
-}
-
-func lastLineOfFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size, err := completeLength(f, st.Size())
-	if err != nil || size == 0 {
-		return nil, err
-	}
-	return lastLine(f, size)
-}
-
-// rotatedFiles returns path.1, path.2, ... that exist, oldest first.
-func rotatedFiles(path string) []string {
-	matches, _ := filepath.Glob(globEscape(path) + ".*")
-	type rf struct {
-		n    int
-		path string
-	}
-	var out []rf
-	for _, m := range matches {
-		if n, ok := rotatedIndex(path, m); ok {
-			out = append(out, rf{n, m})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].n < out[j].n })
-	paths := make([]string, len(out))
-	for i, r := range out {
-		paths[i] = r.path
-	}
-	return paths
-}
-
-func rotatedIndex(base, p string) (int, bool) {
-	suffix, ok := strings.CutPrefix(p, base+".")
-	if !ok || suffix == "" || suffix[0] == '0' {
-		return 0, false
-	}
-	n, err := strconv.Atoi(suffix)
-	if err != nil || n < 1 || strconv.Itoa(n) != suffix {
-		return 0, false
-	}
-	return n, true
-}
-
-func globEscape(p string) string {
-	var b strings.Builder
-	for _, r := range p {
-		if strings.ContainsRune(`*?[\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// readLines calls fn for each line of r (without newline), 1-based.
-// A final line without newline is reported with complete=false.
-func readLines(r io.Reader, fn func(n int, line []byte, complete bool) error) error {
-	br := bufio.NewReaderSize(r, 64*1024)
-	for n := 1; ; n++ {
-		line, err := readLine(br)
-		if err != nil && !errors.Is(err, io.EOF) {
-			if errors.Is(err, errLineTooLong) {
-				return fn(n, nil, false)
-			}
-			return err
-		}
-		if len(line) == 0 && errors.Is(err, io.EOF) {
-			return nil
-		}
-		complete := !errors.Is(err, io.EOF)
-		if ferr := fn(n, bytes.TrimSuffix(line, []byte{'\n'}), complete); ferr != nil {
-			return ferr
-		}
-		if !complete {
-			return nil
-		}
-	}
-}
-
-var errLineTooLong = errors.New("line too long")
-
-func readLine(br *bufio.Reader) ([]byte, error) {
-	var out []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		out = append(out, frag...)
-		if len(out) > maxLineLen+1 {
-			return nil, errLineTooLong
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		return out, err
-	}
+// NodeName returns the node recorded in every line.
+func (l *Log) NodeName() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.node
 }

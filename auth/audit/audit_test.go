@@ -17,7 +17,21 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain stops the package's rsyslog collector (started by the first
+// test that needs it) and checks for leaked goroutines.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if rsys != nil {
+		rsys.close()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -36,7 +50,7 @@ func (c *fakeClock) Now() time.Time {
 func newLog(t *testing.T, path string, maxSize int64) *Log {
 	t.Helper()
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600))}
-	l := &Log{Path: path, MaxSizeBytes: maxSize, Logger: quietLogger(), Now: clk.Now}
+	l := &Log{Path: path, MaxSizeBytes: maxSize, Logger: quietLogger(), Now: clk.Now, Node: "gw1"}
 	if err := l.Initialize(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +111,11 @@ func TestAppendFormatAndChain(t *testing.T) {
 	if len(lines) != 6 {
 		t.Fatalf("%d lines", len(lines))
 	}
-	wantFirst := `{"seq":1,"time":"2026-01-02T02:04:06.000000Z","event":"login_ok","actor":"user0","camera":"","remote":"10.0.0.1","protocol":"http","detail":"","prev":""}` + "\n"
+	wantFirst := `{"seq":1,"time":"2026-01-02T02:04:06.000000Z","node":"gw1","event":"login_ok","actor":"user0","camera":"","remote":"10.0.0.1","protocol":"http","source":"local","detail":"","prev":""}` + "\n"
 	if lines[0] != wantFirst {
 		t.Fatalf("first line\n got %s want %s", lines[0], wantFirst)
 	}
-	if !strings.Contains(lines[2], `"duration_s":12.5,"bytes":1048576}`) {
+	if !strings.Contains(lines[2], `"duration_s":12.5,"bytes":1048576,"prev":"`) {
 		t.Fatalf("view_end line lacks duration/bytes: %s", lines[2])
 	}
 	if strings.Contains(lines[1], "duration_s") {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"net"
 	"testing"
 )
 
@@ -27,6 +28,26 @@ func FuzzVerifyLine(f *testing.F) {
 		}
 		if rec2.Seq != rec.Seq || rec2.Prev != rec.Prev || rec2.Event != rec.Event || rec2.Detail != rec.Detail {
 			t.Fatalf("round trip changed the record: %+v vs %+v", rec, rec2)
+		}
+	})
+}
+
+// FuzzParseForwardURL: audit.forward never panics the parser, and what it
+// accepts is a host:port of the three schemes.
+func FuzzParseForwardURL(f *testing.F) {
+	for _, s := range []string{"tcp+tls://syslog.example:6514", "tcp://10.0.0.5", "udp://[2001:db8::1]:1514", "tcp://u:p@h:1/x?y#z", "tls://h", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tg, err := ParseForwardURL(s)
+		if err != nil {
+			return
+		}
+		if tg.Scheme != SchemeTLS && tg.Scheme != SchemeTCP && tg.Scheme != SchemeUDP {
+			t.Fatalf("scheme %q", tg.Scheme)
+		}
+		if _, _, err := net.SplitHostPort(tg.Addr); err != nil || tg.Host == "" {
+			t.Fatalf("addr %q", tg.Addr)
 		}
 	})
 }

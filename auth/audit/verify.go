@@ -1,16 +1,10 @@
 package audit
 
 import (
-	"bytes"
-	"encoding/json"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"os"
-	"strconv"
-	"time"
-	"unicode/utf8"
 )
 
 // VerifyError names the first line that breaks the chain.
@@ -26,21 +20,40 @@ func (e *VerifyError) Error() string {
 
 // Result summarizes a verified chain.
 type Result struct {
-	Files    []string // in the order verified
+	Files    []string // in the order verified (the anchor file first, if any)
 	Lines    int
 	FirstSeq uint64 // 0 when there are no lines
 	LastSeq  uint64
 	LastHash string // hex SHA-256 of the last line: anchor it externally
+	Signed   int    // lines with a valid signature
+	Unsigned int    // lines written before the log was signed
+	// GenesisKey is the chain's first signing key (base64url), "" when no
+	// line is signed. Compare it with the one recorded at installation
+	// (or pass it as VerifyOptions.PublicKey).
+	GenesisKey string
+	KeysUsed   int // signing keys seen (the key changes hourly and at rotation)
+}
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// PublicKey (base64url), when set, must be the chain's genesis key:
+	// a log rewritten from the start with another key, or stripped of its
+	// signatures, is refused.
+	PublicKey string
+	// RequireSigned refuses a chain without any signed line.
+	RequireSigned bool
 }
 
 // Verify checks the given files as one chain, in the order given (oldest
 // first): JSON shape of every line, seq continuity and prev hashes, also
-// across files. The first line of the first file is checked only as far
-// as possible: if its seq is 1 its prev must be "", otherwise its prev
-// cannot be checked without the predecessor file. It returns the first
+// across files, and signatures. The first line of the first file is
+// checked only as far as possible: if its seq is 1 its prev must be "",
+// otherwise its prev cannot be checked without the predecessor file (and
+// its signature only if it introduces its key). It returns the first
 // broken line (1-based) and its file, or 0, "" and nil.
 func Verify(paths ...string) (badLine int, badFile string, err error) {
-	_, err = verifyChain(paths, false)
+	st := &chainState{}
+	_, err = st.run(paths)
 	var ve *VerifyError
 	if errors.As(err, &ve) {
 		return ve.Line, ve.File, err
@@ -49,13 +62,31 @@ func Verify(paths ...string) (badLine int, badFile string, err error) {
 }
 
 // VerifyFile verifies path together with its rotated predecessors
-// (path.1, path.2, ... oldest first, as Log writes them), and requires the
-// chain to start at seq 1: a missing oldest file is reported. Use Verify
-// with explicit paths to check a chain whose beginning was archived
-// elsewhere. The error is a *VerifyError when the chain is broken.
-func VerifyFile(path string) (Result, error) {
+// (path.1, path.2, ... oldest first, as Log writes them) and, when
+// retention deleted older files, the anchor file (path.anchor); the chain
+// must start at seq 1. The error is a *VerifyError when the chain is
+// broken.
+func VerifyFile(path string) (Result, error) { return VerifyFileWith(path, VerifyOptions{}) }
+
+// VerifyFileWith is VerifyFile with options.
+func VerifyFileWith(path string, o VerifyOptions) (Result, error) {
+	st := &chainState{strict: true, opts: o}
+	if o.PublicKey != "" {
+		k, err := b64.DecodeString(o.PublicKey)
+		if err != nil || len(k) != ed25519.PublicKeySize {
+			return Result{}, errors.New("the public key must be a base64url Ed25519 public key (as `cordon audit pubkey` prints it)")
+		}
+		st.trusted = k
+	}
 	paths := append(rotatedFiles(path), path)
-	return verifyChain(paths, true)
+	if err := st.anchor(path+AnchorSuffix, paths[0]); err != nil {
+		return st.res, err
+	}
+	res, err := st.run(paths)
+	if err == nil && (o.RequireSigned || st.trusted != nil) && res.Signed == 0 {
+		err = &VerifyError{path, 1, "no line is signed"}
+	}
+	return res, err
 }
 
 type lineRef struct {
@@ -77,11 +108,14 @@ type chainState struct {
 	hash    string  // its hash
 	res     Result
 	strict  bool
+	opts    VerifyOptions
+	trusted ed25519.PublicKey
 	pending *pendingBreak
+	key     ed25519.PublicKey // the key signing the next line
+	signed  bool              // a signed line was seen
 }
 
-func verifyChain(paths []string, strictStart bool) (Result, error) {
-	st := &chainState{strict: strictStart}
+func (st *chainState) run(paths []string) (Result, error) {
 	for _, p := range paths {
 		if err := st.verifyFile(p); err != nil {
 			return st.res, err
@@ -94,6 +128,54 @@ func verifyChain(paths []string, strictStart bool) (Result, error) {
 		return st.res, st.pending.modifiedBefore()
 	}
 	return st.res, nil
+}
+
+// anchor reads the anchor file (if any): the key lines and last lines of
+// files retention deleted. Only its lines before the first kept file
+// count (a crash may leave them duplicated there).
+func (st *chainState) anchor(anchorPath, firstFile string) error {
+	f, err := os.Open(anchorPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	limit := ^uint64(0)
+	if line, err := firstLineOfFile(firstFile); err == nil && line != nil {
+		if rec, err := parseLine(line); err == nil {
+			limit = rec.Seq
+		}
+	}
+	st.res.Files = append(st.res.Files, anchorPath)
+	return readLines(f, func(n int, line []byte, complete bool) error {
+		if !complete {
+			return &VerifyError{anchorPath, n, "incomplete line in the anchor file"}
+		}
+		rec, err := parseLine(line)
+		if err != nil {
+			return &VerifyError{anchorPath, n, err.Error()}
+		}
+		if rec.Seq >= limit {
+			return nil
+		}
+		switch {
+		case !st.started && st.strict && rec.Seq != 1:
+			return &VerifyError{anchorPath, n, fmt.Sprintf("chain starts at seq %d: earlier records are missing", rec.Seq)}
+		case st.started && rec.Seq <= st.last.seq:
+			return &VerifyError{anchorPath, n, fmt.Sprintf("seq %d follows %d in the anchor file", rec.Seq, st.last.seq)}
+		}
+		if err := st.checkSig(anchorPath, n, line, &rec); err != nil {
+			return err
+		}
+		if !st.started {
+			st.res.FirstSeq = rec.Seq
+		}
+		st.started = true
+		st.last, st.hash = lineRef{anchorPath, n, rec.Seq}, hashLine(line)
+		return nil
+	})
 }
 
 func (st *chainState) verifyFile(path string) error {
@@ -148,10 +230,55 @@ func (st *chainState) check(file string, n int, line []byte) error {
 	case rec.Prev != st.hash:
 		st.pending = &pendingBreak{at: lineRef{file, n, rec.Seq}, before: st.last, atHash: h}
 	}
+	if err := st.checkSig(file, n, line, &rec); err != nil {
+		return err
+	}
 	st.started = true
 	st.last, st.hash = lineRef{file, n, rec.Seq}, h
 	st.res.Lines++
 	st.res.LastSeq, st.res.LastHash = rec.Seq, h
+	return nil
+}
+
+// checkSig checks a line's signature against the key chain: the genesis
+// line introduces its key (which must be the trusted one when given),
+// each key announces its successor, and no unsigned line may follow a
+// signed one.
+func (st *chainState) checkSig(file string, n int, line []byte, rec *record) error {
+	if rec.Sig == "" {
+		if st.signed {
+			return &VerifyError{file, n, "unsigned line after signed lines: its signature was removed or the line was inserted"}
+		}
+		st.res.Unsigned++
+		return nil
+	}
+	if rec.Key != "" {
+		k, _ := b64.DecodeString(rec.Key)
+		switch {
+		case st.key != nil:
+			return &VerifyError{file, n, "introduces a signing key the previous key did not announce (key file lost or replaced, or lines forged)"}
+		case st.trusted != nil && !st.trusted.Equal(ed25519.PublicKey(k)):
+			return &VerifyError{file, n, fmt.Sprintf("the chain's first signing key (fingerprint %s) is not the trusted public key (fingerprint %s)",
+				KeyFingerprint(rec.Key), KeyFingerprint(b64.EncodeToString(st.trusted)))}
+		}
+		st.key, st.res.GenesisKey = k, rec.Key
+		st.res.KeysUsed++
+	}
+	if st.key == nil {
+		return &VerifyError{file, n, "signed by a key introduced in an earlier file that is not here (verify from the first file, or keep the .anchor file)"}
+	}
+	msg, _ := signedPart(line, rec.Sig)
+	sig, _ := b64.DecodeString(rec.Sig)
+	if !ed25519.Verify(st.key, msg, sig) {
+		return &VerifyError{file, n, fmt.Sprintf("record seq %d: signature does not verify (line modified or forged)", rec.Seq)}
+	}
+	if rec.NextKey != "" {
+		k, _ := b64.DecodeString(rec.NextKey)
+		st.key = k
+		st.res.KeysUsed++
+	}
+	st.signed = true
+	st.res.Signed++
 	return nil
 }
 
@@ -163,145 +290,4 @@ func (p *pendingBreak) modifiedBefore() error {
 func (p *pendingBreak) modifiedAt() error {
 	return &VerifyError{p.at.file, p.at.line,
 		fmt.Sprintf("prev does not match the hash of the previous record (seq %d): records modified", p.before.seq)}
-}
-
-// parseLine parses one line strictly: a JSON object with exactly the
-// record's keys (duration_s and bytes exactly on view_end), no duplicate
-// keys, nothing after it, values of the right types and ranges.
-func parseLine(line []byte) (record, error) {
-	var rec record
-	if len(line) == 0 {
-		return rec, errors.New("empty line")
-	}
-	if len(line) > maxLineLen {
-		return rec, fmt.Errorf("line longer than %d bytes", maxLineLen)
-	}
-	if !utf8.Valid(line) {
-		return rec, errors.New("line is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return rec, errors.New("line is not a JSON object")
-	}
-	vals := make(map[string]any, 11)
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return rec, errors.New("malformed JSON")
-		}
-		key, ok := kt.(string)
-		if !ok {
-			return rec, errors.New("malformed JSON")
-		}
-		vt, err := dec.Token()
-		if err != nil {
-			return rec, errors.New("malformed JSON")
-		}
-		if _, isDelim := vt.(json.Delim); isDelim || vt == nil {
-			return rec, fmt.Errorf("field %q must be a string or a number", key)
-		}
-		if _, dup := vals[key]; dup {
-			return rec, fmt.Errorf("duplicate field %q", key)
-		}
-		vals[key] = vt
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return rec, errors.New("malformed JSON")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return rec, errors.New("data after the JSON object")
-	}
-
-	str := func(k string) (string, error) {
-		v, ok := vals[k]
-		if !ok {
-			return "", fmt.Errorf("missing field %q", k)
-		}
-		s, ok := v.(string)
-		if !ok {
-			return "", fmt.Errorf("field %q must be a string", k)
-		}
-		return s, nil
-	}
-	num := func(k string) (json.Number, error) {
-		v, ok := vals[k]
-		if !ok {
-			return "", fmt.Errorf("missing field %q", k)
-		}
-		n, ok := v.(json.Number)
-		if !ok {
-			return "", fmt.Errorf("field %q must be a number", k)
-		}
-		return n, nil
-	}
-
-	seqN, err := num("seq")
-	if err != nil {
-		return rec, err
-	}
-	if rec.Seq, err = strconv.ParseUint(seqN.String(), 10, 64); err != nil || rec.Seq == 0 {
-		return rec, errors.New("seq must be a positive integer")
-	}
-	for _, f := range []struct {
-		k string
-		p *string
-	}{
-		{"time", &rec.Time}, {"event", &rec.Event}, {"actor", &rec.Actor},
-		{"camera", &rec.Camera}, {"remote", &rec.Remote}, {"protocol", &rec.Protocol},
-		{"detail", &rec.Detail}, {"prev", &rec.Prev},
-	} {
-		if *f.p, err = str(f.k); err != nil {
-			return rec, err
-		}
-	}
-	ts, err := time.Parse(time.RFC3339Nano, rec.Time)
-	if err != nil || ts.Location() != time.UTC || rec.Time[len(rec.Time)-1] != 'Z' {
-		return rec, errors.New("time must be RFC 3339 in UTC")
-	}
-	if !knownEvent(rec.Event) {
-		return rec, fmt.Errorf("unknown event %q", clip(rec.Event, 64))
-	}
-	if rec.Prev != "" && !isLowerHex64(rec.Prev) {
-		return rec, errors.New("prev must be 64 lowercase hex digits or empty")
-	}
-	want := 9
-	if rec.Event == ViewEnd {
-		want = 11
-		dn, err := num("duration_s")
-		if err != nil {
-			return rec, err
-		}
-		d, err := strconv.ParseFloat(dn.String(), 64)
-		if err != nil || d < 0 || math.IsInf(d, 0) || math.IsNaN(d) {
-			return rec, errors.New("duration_s must be a non-negative number")
-		}
-		bn, err := num("bytes")
-		if err != nil {
-			return rec, err
-		}
-		b, err := strconv.ParseInt(bn.String(), 10, 64)
-		if err != nil || b < 0 {
-			return rec, errors.New("bytes must be a non-negative integer")
-		}
-		rec.DurationS, rec.Bytes = &d, &b
-	}
-	if len(vals) != want {
-		return rec, errors.New("unexpected fields for this event")
-	}
-	return rec, nil
-}
-
-func isLowerHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

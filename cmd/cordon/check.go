@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"cordon/config"
+	"cordon/internal/connlimit"
 )
 
 func newCheckCmd() *cobra.Command {
@@ -28,6 +29,14 @@ func newCheckCmd() *cobra.Command {
 			}
 			for _, w := range cfg.Warnings() {
 				fmt.Fprintln(cmd.OutOrStdout(), "warning: "+w.Error())
+			}
+			// The descriptor budget depends on where cordon runs (systemd's
+			// LimitNOFILE); `serve` refuses to start over it, check warns.
+			if limit, err := connlimit.OpenFileLimit(); err == nil {
+				b := connlimit.Budget{Totals: cfg.DescriptorTotals(), Cameras: len(cfg.Cameras)}
+				if err := connlimit.CheckBudget(b, limit); err != nil {
+					fmt.Fprintln(cmd.OutOrStdout(), "warning (this process's limit): "+err.Error())
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d cameras, %d users, %d API keys)\n",
 				path, len(cfg.Cameras), len(cfg.Auth.Users), len(cfg.Auth.APIKeys))

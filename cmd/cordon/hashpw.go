@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"cordon/auth"
-	"cordon/relay/rtspserve"
 )
 
 // maxSecret bounds what hash-password reads.
@@ -22,10 +21,29 @@ func newHashPasswordCmd() *cobra.Command {
 		Use:   "hash-password",
 		Short: "Read a secret from stdin and print its argon2id hash (for users and API keys)",
 		Long: "Reads one secret (the first line of stdin, without its line ending) and prints its\n" +
-			"argon2id hash for password_hash or key_hash. With --rtsp-digest NAME it also prints the\n" +
-			"RTSP Digest HA1 for that principal (rtsp_digest_ha1), for NVRs that only speak Digest.",
+			"argon2id hash for password_hash or key_hash.\n\n" +
+			"With --rtsp-digest NAME it reads nothing: it generates a random RTSP-only secret for\n" +
+			"that user or API key, prints it ONCE (configure it as the password in the NVR or VMS\n" +
+			"that only speaks RTSP Digest) and the rtsp_digest_ha1 to put in the config. The HA1 is\n" +
+			"an MD5, so it is never made from the login password. Prefer RTSP Basic over TLS\n" +
+			"(RTSPS) where the client supports it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if digestName != "" {
+				if err := auth.ValidateName(digestName); err != nil {
+					return fmt.Errorf("--rtsp-digest: %w", err)
+				}
+				secret, err := auth.NewDigestSecret()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "# RTSP-only Digest secret for %s: the password to configure in the RTSP client.\n", digestName)
+				fmt.Fprintln(out, "# It is shown only this once; cordon keeps only the HA1 below.")
+				fmt.Fprintf(out, "secret: %s\n", secret)
+				fmt.Fprintf(out, "rtsp_digest_ha1: %q\n", auth.DigestHA1(digestName, secret))
+				return nil
+			}
 			secret, err := readSecret(cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -34,14 +52,11 @@ func newHashPasswordCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), h)
-			if digestName != "" {
-				fmt.Fprintln(cmd.OutOrStdout(), rtspserve.HA1(digestName, secret))
-			}
+			fmt.Fprintln(out, h)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&digestName, "rtsp-digest", "", "also print the RTSP Digest HA1 for this user or API key name")
+	cmd.Flags().StringVar(&digestName, "rtsp-digest", "", "generate an RTSP-only Digest secret and its HA1 for this user or API key name")
 	return cmd
 }
 

@@ -1,6 +1,6 @@
 // Command cordon is the gateway's command line. It only parses flags and
 // calls into the packages; everything it runs lives in gateway, config,
-// auth, camnet, democam and record.
+// auth, camnet, cluster, democam and record.
 package main
 
 import (
@@ -54,6 +54,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDoctorCmd(),
 		newHardenCmd(),
 		newVersionCmd(),
+		newClusterCmd(),
 	)
 	return root
 }

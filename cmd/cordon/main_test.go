@@ -10,7 +10,7 @@ import (
 
 	"cordon/auth"
 	"cordon/auth/audit"
-	"cordon/relay/rtspserve"
+	"cordon/config"
 )
 
 // run executes the CLI in-process and returns stdout, stderr and the exit
@@ -45,14 +45,52 @@ func TestHashPassword(t *testing.T) {
 	if ok, _ := auth.VerifySecret(h, []byte("correct horse\n")); ok {
 		t.Fatal("the line ending became part of the secret")
 	}
-	out, _, _ = run(t, "s3cret", "hash-password", "--rtsp-digest", "vms-1")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || lines[1] != rtspserve.HA1("vms-1", "s3cret") {
-		t.Fatalf("--rtsp-digest output %q", out)
-	}
 	if _, _, code := run(t, "", "hash-password"); code == 0 {
 		t.Fatal("empty stdin accepted")
 	}
+}
+
+// --rtsp-digest generates a separate random RTSP-only secret (never the
+// login password, which is not even read), prints it once with its HA1.
+func TestHashPasswordRTSPDigest(t *testing.T) {
+	out1, _, code := run(t, "the-login-password\n", "hash-password", "--rtsp-digest", "vms-1")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	secret, ha1 := digestOutput(t, out1)
+	if len(secret) != 32 || ha1 != auth.DigestHA1("vms-1", secret) || strings.Contains(out1, "the-login-password") ||
+		ha1 == auth.DigestHA1("vms-1", "the-login-password") {
+		t.Fatalf("output %q", out1)
+	}
+	out2, _, _ := run(t, "", "hash-password", "--rtsp-digest", "vms-1")
+	if s2, _ := digestOutput(t, out2); s2 == secret {
+		t.Fatal("the same secret twice")
+	}
+	// The printed line is valid config.
+	c := config.Default()
+	c.Auth.APIKeys = []config.APIKey{{Name: "vms-1", KeyHash: "$argon2id$v=19$m=65536,t=3,p=2$Y29yZG9uLWV4YW1wbGUtcw$AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o", RTSPDigestHA1: ha1}}
+	if errs := c.Validate(); errs != nil {
+		t.Fatal(config.FieldErrors(errs))
+	}
+	if _, _, code := run(t, "", "hash-password", "--rtsp-digest", "bad:name"); code == 0 {
+		t.Fatal("bad name accepted")
+	}
+}
+
+func digestOutput(t *testing.T, out string) (secret, ha1 string) {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "secret: "); ok {
+			secret = v
+		}
+		if v, ok := strings.CutPrefix(l, "rtsp_digest_ha1: "); ok {
+			ha1 = strings.Trim(v, `"`)
+		}
+	}
+	if secret == "" || len(ha1) != 32 {
+		t.Fatalf("output %q", out)
+	}
+	return secret, ha1
 }
 
 func TestCheck(t *testing.T) {
@@ -139,5 +177,68 @@ func writeFile(t *testing.T, p, s string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestAuditSignedVerifyAndPubkey(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "audit.log")
+	l := &audit.Log{Path: path, KeyPath: filepath.Join(state, audit.KeyFileName)}
+	if err := l.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{audit.ConfigLoaded, audit.LoginOK, audit.SessionKilled} {
+		if err := l.Append(audit.Event{Event: e, Actor: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	cfgPath := filepath.Join(dir, "cordon.yaml")
+	writeFile(t, cfgPath, "state_dir: "+state+"\n")
+	out, errOut, code := run(t, "", "audit", "pubkey", "--config", cfgPath)
+	pk := strings.TrimSpace(out)
+	if code != 0 || pk != l.PublicKey() || !strings.Contains(errOut, "fingerprint "+audit.KeyFingerprint(pk)) {
+		t.Fatalf("pubkey: exit %d %q %q", code, out, errOut)
+	}
+	if out2, _, _ := run(t, "", "audit", "pubkey", "--key", filepath.Join(state, audit.KeyFileName)); strings.TrimSpace(out2) != pk {
+		t.Fatal("--key differs from --config")
+	}
+	if _, _, code := run(t, "", "audit", "pubkey"); code == 0 {
+		t.Fatal("pubkey without a source")
+	}
+	out, _, code = run(t, "", "audit", "verify", path, "--pubkey", pk)
+	if code != 0 || !strings.HasPrefix(out, "OK 3 lines") || !strings.Contains(out, "from the trusted key") {
+		t.Fatalf("verify with the key: exit %d %q", code, out)
+	}
+	keyFile := filepath.Join(dir, "audit.pub")
+	writeFile(t, keyFile, pk+"\n")
+	if _, _, code := run(t, "", "audit", "verify", path, "--pubkey", "@"+keyFile); code != 0 {
+		t.Fatal("--pubkey @FILE")
+	}
+	out, _, _ = run(t, "", "audit", "verify", path)
+	if !strings.Contains(out, "genesis key fingerprint "+audit.KeyFingerprint(pk)) {
+		t.Fatalf("verify without a key does not show the fingerprint: %q", out)
+	}
+	// Another key: refused, naming line 1.
+	other := filepath.Join(t.TempDir(), "other.log")
+	o := &audit.Log{Path: other, KeyPath: filepath.Join(t.TempDir(), "k")}
+	if err := o.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	out, _, code = run(t, "", "audit", "verify", path, "--pubkey", o.PublicKey())
+	if code != 1 || !strings.Contains(out, "BROKEN") || !strings.Contains(out, "line 1") {
+		t.Fatalf("wrong key: exit %d %q", code, out)
+	}
+	// An edited signed line is named.
+	b, _ := os.ReadFile(path)
+	writeFile(t, path, strings.Replace(string(b), `"event":"session_killed","actor":"alice"`, `"event":"session_killed","actor":"alicf"`, 1))
+	out, _, code = run(t, "", "audit", "verify", path, "--pubkey", pk)
+	if code != 1 || !strings.Contains(out, "line 3") || !strings.Contains(out, "signature") {
+		t.Fatalf("edited line: exit %d %q", code, out)
 	}
 }

@@ -26,7 +26,10 @@ type VideoFilter struct {
 	params      [][]byte // ParamSets result, rebuilt when a parameter set changes
 	paramsValid bool
 
+	ps psCache // parameter sets trimmed after their trailing bits
+
 	kinds []nalKind // scratch: classification of the current AU
+	clean [][]byte  // scratch: the NAL units of the AU, parameter sets trimmed
 	out   [][]byte  // returned by Filter, reused
 }
 
@@ -64,8 +67,10 @@ func (f *VideoFilter) setSDP(ps [][]byte) bool {
 	for _, p := range ps {
 		k, _ := classify(f.codec, p)
 		if s := k.paramSlot(); s >= 0 && f.sdp[s] == nil {
-			f.sdp[s] = bytes.Clone(p)
-			stored = true
+			if clean, ok := f.trimmed(s, p); ok {
+				f.sdp[s] = bytes.Clone(clean)
+				stored = true
+			}
 		}
 	}
 	return stored
@@ -132,27 +137,7 @@ func (f *VideoFilter) drop(reason string) {
 // units by timestamp and marker bit, so the filter sees the same [][]byte
 // either way; only the grouping quirk below differs between cameras.
 func (f *VideoFilter) Filter(au [][]byte) (out [][]byte, key bool) {
-	f.kinds = f.kinds[:0]
-	hasSlice := false
-	for _, nal := range au {
-		k, reason := classify(f.codec, nal)
-		if k == kindSEI && !SEIAllowed(f.codec, nal, f.allow) {
-			k, reason = kindDrop, DropSEI
-		}
-		switch k {
-		case kindDrop:
-			f.drop(reason)
-		case kindSlice:
-			hasSlice = true
-		case kindKey:
-			hasSlice = true
-			key = true
-		case kindVPS, kindSPS, kindPPS:
-			f.track(k.paramSlot(), nal)
-		}
-		f.kinds = append(f.kinds, k)
-	}
-
+	hasSlice, key := f.classifyAU(au)
 	if !hasSlice {
 		// Camera workaround (FIELD-NOTES: "SPS/PPS sent with the RTP marker
 		// bit set"): the marker closes an access unit made of parameter sets
@@ -161,7 +146,7 @@ func (f *VideoFilter) Filter(au [][]byte) (out [][]byte, key bool) {
 		// keyframe after them would not start with them. So hold them (and
 		// any allowed SEI that came with them) and prepend them to the next
 		// access unit.
-		for i, nal := range au {
+		for i, nal := range f.clean {
 			switch k := f.kinds[i]; k {
 			case kindVPS, kindSPS, kindPPS:
 				f.held[k.paramSlot()] = true
@@ -186,7 +171,7 @@ func (f *VideoFilter) Filter(au [][]byte) (out [][]byte, key bool) {
 		}
 		if inAU[s] {
 			want := kindVPS + nalKind(s)
-			for i, nal := range au {
+			for i, nal := range f.clean {
 				if f.kinds[i] == want {
 					out = append(out, nal)
 				}
@@ -215,6 +200,40 @@ func (f *VideoFilter) Filter(au [][]byte) (out [][]byte, key bool) {
 	f.heldSEI = f.heldSEI[:0]
 	f.out = out
 	return out, key && complete
+}
+
+// classifyAU fills f.kinds and f.clean (parameter sets trimmed) for au,
+// reports drops and records in-band parameter sets.
+func (f *VideoFilter) classifyAU(au [][]byte) (hasSlice, key bool) {
+	f.kinds = f.kinds[:0]
+	f.clean = f.clean[:0]
+	for _, nal := range au {
+		k, reason := classify(f.codec, nal)
+		if k == kindSEI && !SEIAllowed(f.codec, nal, f.allow) {
+			k, reason = kindDrop, DropSEI
+		}
+		if s := k.paramSlot(); s >= 0 {
+			clean, ok := f.trimmed(s, nal)
+			if !ok {
+				k, reason = kindDrop, DropMalformed
+			} else {
+				nal = clean
+			}
+		}
+		f.clean = append(f.clean, nal)
+		switch k {
+		case kindDrop:
+			f.drop(reason)
+		case kindSlice:
+			hasSlice = true
+		case kindKey:
+			hasSlice, key = true, true
+		case kindVPS, kindSPS, kindPPS:
+			f.track(k.paramSlot(), nal)
+		}
+		f.kinds = append(f.kinds, k)
+	}
+	return hasSlice, key
 }
 
 // track records an in-band parameter set, copying it only when it changed.

@@ -23,6 +23,12 @@ func TestFilterH264EveryNALType(t *testing.T) {
 		f := NewVideoFilter(H264, Options{}, nil)
 		f.OnDrop = rec.on
 		nal := slice264(typ, 20) // an SEI of junk for type 6: dropped
+		switch typ {             // parameter sets must parse
+		case 7:
+			nal = b64(t, sps264B64)
+		case 8:
+			nal = b64(t, pps264B64)
+		}
 		p := slice264(1, 50)
 		out, _ := f.Filter([][]byte{nal, p})
 		kept := slices.ContainsFunc(out, func(b []byte) bool { return bytes.Equal(b, nal) })
@@ -63,6 +69,14 @@ func TestFilterH265EveryNALType(t *testing.T) {
 		f := NewVideoFilter(H265, Options{}, nil)
 		f.OnDrop = rec.on
 		nal := nal265(typ, 20)
+		switch typ { // parameter sets must parse
+		case 32:
+			nal = b64(t, vps265B64)
+		case 33:
+			nal = b64(t, sps265B64)
+		case 34:
+			nal = b64(t, pps265B64)
+		}
 		p := nal265(1, 50)
 		out, _ := f.Filter([][]byte{nal, p})
 		kept := slices.ContainsFunc(out, func(b []byte) bool { return bytes.Equal(b, nal) })
@@ -209,7 +223,8 @@ func TestKeyNeedsParamSets(t *testing.T) {
 func TestInBandWinsAndTracksChanges(t *testing.T) {
 	sps, pps := b64(t, sps264B64), b64(t, pps264B64)
 	f := NewVideoFilter(H264, Options{}, [][]byte{sps, pps})
-	sps2 := append(bytes.Clone(sps), 0x11) // "new resolution"
+	sps2 := bytes.Clone(sps)
+	sps2[3] = 0x28 // "new level"
 	pps2 := []byte{0x68, 0xCE, 0x3C, 0x80}
 	idr := slice264(5, 100)
 	before := f.ParamSets()
@@ -224,9 +239,9 @@ func TestInBandWinsAndTracksChanges(t *testing.T) {
 		t.Fatal("an earlier ParamSets result changed under its holder")
 	}
 	// the caller's buffers are reused by the depacketizer: history is a copy
-	sps2[len(sps2)-1] = 0xEE
+	sps2[3] = 0xEE
 	out, _ = f.Filter([][]byte{idr})
-	if out[0][len(out[0])-1] != 0x11 {
+	if out[0][3] != 0x28 {
 		t.Fatal("in-band history aliases the caller's buffer")
 	}
 	// Reconnect with SDP sets: SDP is fresher than the old in-band ones.
@@ -285,7 +300,8 @@ func TestParamOnlyAUIsHeldAndMerged(t *testing.T) {
 	t.Run("no duplicates", func(t *testing.T) {
 		f := NewVideoFilter(H264, Options{}, nil)
 		f.Filter([][]byte{sps, pps})
-		sps2 := append(bytes.Clone(sps), 1)
+		sps2 := bytes.Clone(sps)
+		sps2[3] = 0x28
 		out, key := f.Filter([][]byte{sps2, idr})
 		if !key || !sameAU(out, [][]byte{sps2, pps, idr}) {
 			t.Fatalf("out %x key %v", out, key)

@@ -1,0 +1,239 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// gate blocks every verification until opened, and reports each start.
+type gate struct {
+	started chan struct{}
+	open    chan struct{}
+}
+
+func newGate(f *fixture) *gate {
+	g := &gate{started: make(chan struct{}, 1024), open: make(chan struct{})}
+	f.svc.hashesMu.Lock()
+	f.svc.hashHook = func(string) { g.started <- struct{}{}; <-g.open }
+	f.svc.hashesMu.Unlock()
+	return g
+}
+
+// 24 parallel bad logins from one address: the attempts are reserved
+// before hashing, so at most the threshold (5) are judged (401) and the
+// rest are refused at once (429), while only one argon2id computation
+// runs for that address at a time; a correct login from another address
+// still works.
+func TestParallelBurstIsLockedOut(t *testing.T) {
+	f := newFixture(t)
+	g := newGate(f)
+	const burst = 24
+	codes := make(chan int, burst)
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := httptest.NewRecorder()
+			f.svc.LoginHandler().ServeHTTP(w, loginRequestFor("alice", fmt.Sprintf("guess-%d", i), "198.51.100.77"))
+			codes <- w.Code
+		}()
+	}
+	<-g.started // the first verification is running (and held)
+	// Everything not reserved is answered without waiting for it.
+	counts := map[int]int{}
+	for range burst - f.svc.Lockout.Threshold {
+		counts[<-codes]++
+	}
+	if counts[http.StatusTooManyRequests] != burst-f.svc.Lockout.Threshold {
+		t.Fatalf("while 5 were in flight: %v", counts)
+	}
+	if f.svc.HashesInFlightMax() != 1 {
+		t.Fatalf("%d verifications in flight for one address", f.svc.HashesInFlightMax())
+	}
+	close(g.open)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		counts[c]++
+	}
+	if counts[http.StatusUnauthorized] != f.svc.Lockout.Threshold || counts[http.StatusTooManyRequests] != burst-f.svc.Lockout.Threshold {
+		t.Fatalf("burst answers %v", counts)
+	}
+	if f.svc.HashesInFlightMax() != 1 {
+		t.Fatalf("%d verifications in flight for one address", f.svc.HashesInFlightMax())
+	}
+	if w := f.login(t, "alice", alicePW, "198.51.100.77"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("the burst's address is not locked: %d", w.Code)
+	}
+	if w := f.login(t, "alice", alicePW, "203.0.113.9"); w.Code != http.StatusOK {
+		t.Fatalf("correct login from another address: %d %s", w.Code, w.Body)
+	}
+	if n := f.countEvents(t, "login_failed"); n != f.svc.Lockout.Threshold {
+		t.Fatalf("%d login_failed lines, want the %d judged attempts", n, f.svc.Lockout.Threshold)
+	}
+}
+
+// The global queue is bounded: beyond MaxConcurrentHashes running and
+// MaxHashQueue waiting, sign-ins are refused with 503 + Retry-After (and
+// are not counted as failures); a client that goes away releases its
+// place without a failure.
+func TestHashingQueueBounded(t *testing.T) {
+	users, keys := defaultUsers(t)
+	f := newFixtureWith(t, t.TempDir(), users, keys)
+	f.svc.Close()
+	f.svc = &Service{StateDir: f.stateDir, Directory: f.dir, Audit: f.audit, Logger: quiet(), Metrics: NewMetrics(nil), Now: f.clock.Now,
+		MaxConcurrentHashes: 1, MaxHashQueue: 2}
+	if err := f.svc.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.svc.Close)
+	g := newGate(f)
+	const n = 5
+	type answer struct {
+		code  int
+		retry string
+	}
+	answers := make(chan answer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := httptest.NewRecorder()
+			f.svc.LoginHandler().ServeHTTP(w, loginRequestFor("bob", bobPW, fmt.Sprintf("198.51.100.%d", i+1)))
+			answers <- answer{w.Code, w.Header().Get("Retry-After")}
+		}()
+	}
+	<-g.started
+	for range n - 3 { // 1 running + 2 queued; the others refused
+		a := <-answers
+		if a.code != http.StatusServiceUnavailable || a.retry == "" {
+			t.Fatalf("over the queue: %+v", a)
+		}
+	}
+	if q := testutil.ToFloat64(f.svc.Metrics.HashesQueued); q != 2 {
+		t.Fatalf("queued gauge %v", q)
+	}
+	if r := testutil.ToFloat64(f.svc.Metrics.HashesRefused); r != n-3 {
+		t.Fatalf("refused counter %v", r)
+	}
+	// A queued client that goes away gives its place back.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.AuthenticatePasswordContext(ctx, "vms-1", "wrong-but-cancelled", "198.51.100.200", "rtsp")
+		done <- err
+	}()
+	cancel()
+	if err := <-done; err == nil || (!errors.Is(err, context.Canceled) && !errors.Is(err, ErrBusy)) {
+		t.Fatalf("cancelled attempt: %v", err)
+	}
+	close(g.open)
+	wg.Wait()
+	close(answers)
+	for a := range answers {
+		if a.code != http.StatusOK {
+			t.Fatalf("queued login: %+v", a)
+		}
+	}
+	if f.svc.HashesInFlightMax() != 1 {
+		t.Fatalf("%d in flight with MaxConcurrentHashes 1", f.svc.HashesInFlightMax())
+	}
+	if f.countEvents(t, "login_failed") != 0 {
+		t.Fatal("refused (503) or cancelled attempts were counted as failures")
+	}
+	if w := f.login(t, "bob", bobPW, "198.51.100.200"); w.Code != http.StatusOK {
+		t.Fatalf("after the flood: %d", w.Code)
+	}
+}
+
+func TestHashLimiterPerAddressQueue(t *testing.T) {
+	h := newHashLimiter(4, 100, nil)
+	ctx := context.Background()
+	rel, err := h.acquire(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan func(), perAddrHashQueue)
+	for range perAddrHashQueue - 1 {
+		go func() {
+			r, err := h.acquire(ctx, "a")
+			if err != nil {
+				t.Error(err)
+				waiting <- func() {}
+				return
+			}
+			waiting <- r
+		}()
+	}
+	// wait until all are queued on the address slot
+	for {
+		h.mu.Lock()
+		refs := h.slots["a"].refs
+		h.mu.Unlock()
+		if refs == perAddrHashQueue {
+			break
+		}
+		time.Sleep(time.Millisecond) // polling a counter: the waiters have no other signal
+	}
+	if _, err := h.acquire(ctx, "a"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("9th from one address: %v", err)
+	}
+	rb, err := h.acquire(ctx, "b") // another address is not affected
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb()
+	if h.maxInflight.Load() != 2 {
+		t.Fatalf("max in flight %d", h.maxInflight.Load())
+	}
+	rel()
+	for range perAddrHashQueue - 1 {
+		(<-waiting)()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.slots) != 0 || h.waiting != 0 {
+		t.Fatalf("leaked slots %d waiting %d", len(h.slots), h.waiting)
+	}
+}
+
+// Identical concurrent attempts on a cacheable path (an NVR opening many
+// streams at once) share one verification; none is refused.
+func TestIdenticalAttemptsShareOneVerification(t *testing.T) {
+	f := newFixture(t)
+	g := newGate(f)
+	const n = 12
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := f.svc.AuthenticatePassword("vms-1", vmsKey, "10.7.7.7:5000", "rtsp")
+			errs <- err
+		}()
+	}
+	<-g.started
+	for f.svc.followers.Load() != n-1 {
+		time.Sleep(time.Millisecond) // polling a counter: followers have no other signal
+	}
+	close(g.open)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.svc.hashCount() != 1 {
+		t.Fatalf("%d verifications for %d identical attempts", f.svc.hashCount(), n)
+	}
+	if n := f.countEvents(t, "login_ok"); n != 1 {
+		t.Fatalf("%d login_ok", n)
+	}
+}
