@@ -76,6 +76,7 @@ type LDAP struct {
 	roleDNs  []*goldap.DN // parsed RoleMap groups (nil where unparsable)
 	search   *ldapPool    // bound as the service account
 	binds    *ldapPool    // users' binds
+	bg       background   // abandoned operations and teardowns, waited for by Close
 	health   health
 }
 
@@ -178,11 +179,13 @@ func fillFilter(filter, value string) string {
 	return strings.ReplaceAll(filter, "%s", goldap.EscapeFilter(value))
 }
 
-// Close closes the pools' idle connections.
+// Close closes the pools' idle connections and waits for the teardown of
+// connections given up at a deadline.
 func (l *LDAP) Close() {
 	if l.search != nil {
 		l.search.close()
 		l.binds.close()
+		l.bg.wait()
 	}
 }
 
@@ -193,6 +196,9 @@ func (l *LDAP) Health() error { return l.health.status() }
 // Authenticate checks name and password against the directory and returns
 // the identity with its groups and roles. An empty password is refused
 // before anything is sent (never an anonymous or unauthenticated bind).
+// It returns by Timeout (one deadline for every step); when ctx is
+// cancelled first, with an error matching context.Canceled that is neither
+// ErrUnavailable nor ErrInvalidCredentials.
 func (l *LDAP) Authenticate(ctx context.Context, name, password string) (Identity, error) {
 	start := l.Now()
 	id, err := l.authenticate(ctx, name, password)
@@ -214,7 +220,7 @@ func (l *LDAP) authenticate(ctx context.Context, name, password string) (Identit
 		if err == nil {
 			return Identity{}, errors.New("ldap: bind to a non-existent entry succeeded")
 		}
-		if errors.Is(err, ErrUnavailable) {
+		if notAVerdict(err) {
 			return Identity{}, err
 		}
 		return Identity{}, ErrInvalidCredentials

@@ -3,7 +3,6 @@ package directory
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -13,12 +12,12 @@ import (
 
 // dialPlain opens a connection for users' binds.
 func (l *LDAP) dialPlain(ctx context.Context) (*ldapConn, error) {
-	return dialLDAP(ctx, l.hostport, l.ldaps, l.tlsConf)
+	return dialLDAP(ctx, l.hostport, l.ldaps, l.tlsConf, &l.bg)
 }
 
 // dialService opens a connection bound as the service account.
 func (l *LDAP) dialService(ctx context.Context) (*ldapConn, error) {
-	c, err := dialLDAP(ctx, l.hostport, l.ldaps, l.tlsConf)
+	c, err := dialLDAP(ctx, l.hostport, l.ldaps, l.tlsConf, &l.bg)
 	if err != nil {
 		return nil, err
 	}
@@ -35,61 +34,60 @@ func (l *LDAP) dialService(ctx context.Context) (*ldapConn, error) {
 	return c, nil
 }
 
-// withConn runs op on a pooled connection. A connection taken from the
-// pool that turns out broken (the server closed it while idle) is replaced
-// by a fresh one once. Network failures and timeouts become ErrUnavailable.
-func (l *LDAP) withConn(ctx context.Context, p *ldapPool, op func(*ldapConn) error) error {
+// withConn runs op on a connection of pool p, under ctx's deadline (the
+// whole request's, see authenticate). A connection taken from the pool
+// that turns out broken (the server closed it while idle) is replaced by a
+// fresh one once, within the same deadline. Network failures and timeouts
+// become ErrUnavailable; an answer from the directory (a result code) is
+// returned as is.
+func withConn[T any](ctx context.Context, l *LDAP, p *ldapPool, op func(*ldapConn) (T, error)) (T, error) {
+	var zero T
 	for attempt := 0; ; attempt++ {
 		c, err := p.get(ctx)
 		if err != nil {
-			return l.unreachable(ctx, err)
+			return zero, l.unreachable(ctx, err)
 		}
-		err = c.do(ctx, func() error { return op(c) })
+		v, err := runOp(ctx, c, func() (T, error) { return op(c) })
 		if err == nil || isLDAPResult(err) {
 			p.put(c, true)
-			return err
+			return v, err
 		}
 		p.put(c, false)
-		if c.fresh || attempt > 0 || ctx.Err() != nil {
-			return l.unreachable(ctx, err)
+		if c.fresh || attempt > 0 || expired(ctx) {
+			return zero, l.unreachable(ctx, err)
 		}
 	}
 }
 
 // unreachable turns a transport error into an ErrUnavailable that says
-// what failed (never a password).
+// what failed (never a password); a request its caller cancelled is
+// errCanceled.
 func (l *LDAP) unreachable(ctx context.Context, err error) error {
-	if errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, errCanceled) {
 		return err
 	}
-	reason := "connection failed"
-	var ne net.Error
-	var opErr *net.OpError
+	if canceled(ctx) {
+		return errCanceled
+	}
+	var reason string
 	switch {
 	case errors.Is(err, errPoolClosed):
 		reason = "closed"
-	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		reason = "no answer within " + l.Timeout.String()
-	case errors.Is(err, errStartTLS) && !strings.Contains(err.Error(), "x509: "):
+	case errors.Is(err, errStartTLS):
 		reason = "StartTLS refused by the directory (cordon never falls back to plain text)"
-	case strings.Contains(err.Error(), "certificate") || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "TLS"):
-		reason = "TLS failed: " + tlsReason(err)
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		reason = "cannot connect to " + l.hostport
+	default:
+		if reason = failureReason(err, expired(ctx), l.Timeout, l.hostport); reason == "" {
+			reason = "connection failed"
+		}
 	}
 	l.Logger.Warn("ldap: directory unreachable", "addr", l.hostport, "reason", reason, "err", err.Error())
 	return unavailable(SourceLDAP, reason)
 }
 
-func tlsReason(err error) string {
-	s := err.Error()
-	if i := strings.Index(s, "x509: "); i >= 0 {
-		return s[i:]
-	}
-	if i := strings.Index(s, "tls: "); i >= 0 {
-		return s[i:]
-	}
-	return "handshake"
+// notAVerdict reports an error that says nothing about the credentials:
+// the directory could not be asked, or the caller gave up.
+func notAVerdict(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, errCanceled)
 }
 
 // isLDAPResult reports whether err is the directory's answer (a result
@@ -127,14 +125,12 @@ func (l *LDAP) findUser(ctx context.Context, name string) (*goldap.Entry, error)
 	req := goldap.NewSearchRequest(l.UserBaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
 		2, timeLimit(ctx), false, fillFilter(l.UserFilter, name), attrs, nil)
 	req.EnforceSizeLimit = true
-	var res *goldap.SearchResult
-	err := l.withConn(ctx, l.search, func(c *ldapConn) error {
-		var err error
-		res, err = c.l.Search(req)
+	res, err := withConn(ctx, l, l.search, func(c *ldapConn) (*goldap.SearchResult, error) {
+		res, err := c.l.Search(req)
 		if errors.Is(err, goldap.ErrSizeLimitExceeded) || ldapCode(err) == goldap.LDAPResultSizeLimitExceeded {
-			return nil // two entries or more: ambiguous, refused below
+			return res, nil // two entries or more: ambiguous, refused below
 		}
-		return err
+		return res, err
 	})
 	if err != nil {
 		if isLDAPResult(err) {
@@ -158,11 +154,10 @@ func (l *LDAP) findUser(ctx context.Context, name string) (*goldap.Entry, error)
 
 // userBind checks password by binding as dn on a bind-pool connection.
 func (l *LDAP) userBind(ctx context.Context, dn, password string) error {
-	err := l.withConn(ctx, l.binds, func(c *ldapConn) error {
-		_, err := c.l.SimpleBind(&goldap.SimpleBindRequest{Username: dn, Password: password})
-		return err
+	_, err := withConn(ctx, l, l.binds, func(c *ldapConn) (*goldap.SimpleBindResult, error) {
+		return c.l.SimpleBind(&goldap.SimpleBindRequest{Username: dn, Password: password})
 	})
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	if err == nil || notAVerdict(err) {
 		return err
 	}
 	switch ldapCode(err) {
@@ -185,19 +180,19 @@ func (l *LDAP) groups(ctx context.Context, entry *goldap.Entry) ([]string, error
 		req := goldap.NewSearchRequest(l.GroupBaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
 			MaxGroups+1, timeLimit(ctx), false, fillFilter(l.GroupFilter, entry.DN), []string{"1.1"}, nil)
 		req.EnforceSizeLimit = true
-		var res *goldap.SearchResult
-		tooMany := false
-		err := l.withConn(ctx, l.search, func(c *ldapConn) error {
-			var err error
-			res, err = c.l.Search(req)
+		type found struct {
+			res     *goldap.SearchResult
+			tooMany bool
+		}
+		f, err := withConn(ctx, l, l.search, func(c *ldapConn) (found, error) {
+			res, err := c.l.Search(req)
 			if errors.Is(err, goldap.ErrSizeLimitExceeded) || ldapCode(err) == goldap.LDAPResultSizeLimitExceeded {
-				tooMany = true
-				return nil
+				return found{tooMany: true}, nil
 			}
-			return err
+			return found{res: res}, err
 		})
 		switch {
-		case tooMany:
+		case f.tooMany:
 			l.Logger.Warn("ldap: user is in too many groups; sign-in refused", "dn", entry.DN, "max", MaxGroups)
 			return nil, ErrInvalidCredentials
 		case err != nil && isLDAPResult(err):
@@ -206,7 +201,7 @@ func (l *LDAP) groups(ctx context.Context, entry *goldap.Entry) ([]string, error
 		case err != nil:
 			return nil, err
 		}
-		for _, e := range res.Entries {
+		for _, e := range f.res.Entries {
 			groups = append(groups, e.DN)
 		}
 	}

@@ -74,7 +74,7 @@ func refuseStartTLS(t *testing.T) (addr string, later func() []int64) {
 // no search and no password, only ErrUnavailable.
 func TestLDAPStartTLSRefusedNoPlainText(t *testing.T) {
 	addr, later := refuseStartTLS(t)
-	l := newLDAP(t, func(l *LDAP) { l.URL = "ldap://" + addr; l.Timeout = 2 * time.Second })
+	l := newLDAP(t, func(l *LDAP) { l.URL = "ldap://" + addr })
 	_, err := l.Authenticate(ctxT(t), "alice", "alice-pw-1")
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "StartTLS refused") {
 		t.Errorf("err = %v, want ErrUnavailable naming StartTLS", err)

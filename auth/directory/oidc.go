@@ -256,7 +256,7 @@ func (o *OIDC) fetchDiscovery(ctx context.Context) (*discovered, error) {
 	p, err := gooidc.NewProvider(ctx, o.Issuer)
 	if err != nil {
 		o.Logger.Warn("oidc: discovery failed", "issuer", o.Issuer, "err", err.Error())
-		return nil, unavailable(SourceOIDC, "discovery at "+o.Issuer+" failed")
+		return nil, o.unreachable(ctx, "discovery at "+o.Issuer, err)
 	}
 	var meta struct {
 		JWKS     string `json:"jwks_uri"`
@@ -285,4 +285,17 @@ func (o *OIDC) fetchDiscovery(ctx context.Context) (*discovered, error) {
 		hasUserinfo: meta.Userinfo != "",
 	}
 	return d, nil
+}
+
+// unreachable is the ErrUnavailable for a request to the issuer that
+// failed: what was asked, and why when the error says (see failureReason).
+// A request its caller cancelled (the browser went away) is errCanceled.
+func (o *OIDC) unreachable(ctx context.Context, what string, err error) error {
+	if canceled(ctx) {
+		return errCanceled
+	}
+	if reason := failureReason(err, expired(ctx), o.Timeout, o.issuer.Host); reason != "" {
+		return unavailable(SourceOIDC, what+" failed: "+reason)
+	}
+	return unavailable(SourceOIDC, what+" failed")
 }

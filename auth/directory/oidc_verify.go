@@ -32,7 +32,7 @@ func (o *OIDC) exchange(ctx context.Context, code string, p *pending) (Identity,
 			return Identity{}, fmt.Errorf("%w: token endpoint refused the code (%s)", ErrInvalidCredentials, clip(re.ErrorCode, 64))
 		}
 		o.Logger.Warn("oidc: token endpoint failed", "err", err.Error())
-		return Identity{}, unavailable(SourceOIDC, "token endpoint failed")
+		return Identity{}, o.unreachable(ctx, "token endpoint", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -57,7 +57,7 @@ func (o *OIDC) verifyIDToken(ctx context.Context, d *discovered, raw, nonce stri
 	if err != nil {
 		if strings.Contains(err.Error(), "fetching keys") {
 			o.Logger.Warn("oidc: JWKS fetch failed", "err", err.Error())
-			return nil, nil, unavailable(SourceOIDC, "JWKS fetch failed")
+			return nil, nil, o.unreachable(ctx, "JWKS fetch", err)
 		}
 		return nil, nil, fmt.Errorf("%w: ID token: %s", ErrInvalidCredentials, clip(err.Error(), 200))
 	}
@@ -126,7 +126,7 @@ func (o *OIDC) userinfoGroups(ctx context.Context, d *discovered, tok *oauth2.To
 		if errors.Is(err, errTooLarge) {
 			return nil, false, fmt.Errorf("%w: userinfo response too large", ErrInvalidCredentials)
 		}
-		return nil, false, unavailable(SourceOIDC, "userinfo endpoint failed")
+		return nil, false, o.unreachable(ctx, "userinfo endpoint", err)
 	}
 	if ui.Subject != sub {
 		return nil, false, fmt.Errorf("%w: userinfo is about another subject", ErrInvalidCredentials)

@@ -233,6 +233,12 @@ func (s *Server) run(bin, conf string) error {
 	select {
 	case <-ready:
 		s.cmd = cmd
+		if err := s.waitListening(ports); err != nil {
+			_ = cmd.Process.Kill()
+			<-s.done
+			s.cmd = nil
+			return err
+		}
 		return nil
 	case <-s.done:
 		return fmt.Errorf("slapd exited at start (%v): %s", s.waitErr, s.Log())
@@ -241,6 +247,41 @@ func (s *Server) run(bin, conf string) error {
 		<-s.done
 		return fmt.Errorf("slapd did not start within 20s: %s", s.Log())
 	}
+}
+
+// waitListening returns once the ldapi socket and both TCP listeners
+// accept connections. slapd prints "slapd starting" before its daemon
+// loop calls listen() on the sockets it has bound, so a client that
+// connects on that line alone is refused now and then on a loaded
+// machine. Nothing announces the listen() calls (short of debug levels
+// that log every poll), so each listener is tried every 5 ms, for at most
+// 20 s or until slapd exits.
+func (s *Server) waitListening(ports []int) error {
+	addrs := [][2]string{{"unix", s.ldapi}}
+	for _, p := range ports {
+		addrs = append(addrs, [2]string{"tcp", "127.0.0.1:" + strconv.Itoa(p)})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for _, a := range addrs {
+		for {
+			c, err := net.DialTimeout(a[0], a[1], time.Second)
+			if err == nil {
+				_ = c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("slapd: %s %s not accepting connections 20s after start: %v", a[0], a[1], err)
+			}
+			select {
+			case <-t.C:
+			case <-s.done:
+				return fmt.Errorf("slapd exited at start (%v): %s", s.waitErr, s.Log())
+			}
+		}
+	}
+	return nil
 }
 
 const maxLog = 256 * 1024
