@@ -75,8 +75,10 @@ func TestFullTableEvictsLRU(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	l := New(0.001, 2, 8, c.now)
 	// the real client spends its burst
-	if !l.Allow("10.9.9.9") || !l.Allow("10.9.9.9") || l.Allow("10.9.9.9") {
-		t.Fatal("burst")
+	for i, want := range []bool{true, true, false} {
+		if l.Allow("10.9.9.9") != want {
+			t.Fatalf("burst: request %d", i)
+		}
 	}
 	for i := range 1000 {
 		if i%5 == 0 {
