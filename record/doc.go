@@ -22,7 +22,8 @@
 // playback and exports go through the Auditor interface. Wiring, in short:
 //
 //	rec := &record.Recorder{Path: cfg.Recording.Path, Retain: cfg.Recording.RetainDuration(),
-//		MaxDiskBytes: cfg.Recording.MaxDiskBytes(), Auditor: audits, Metrics: record.NewMetrics(reg), Log: log}
+//		MaxDiskBytes: cfg.Recording.MaxDiskBytes(), Auditor: record.AuditLog{Trail: auditLog},
+//		Metrics: record.NewMetrics(reg), Log: log}
 //	err := rec.Initialize()
 //	err = rec.StartCamera(cam.ID, source) // each camera with record: true; StopCamera on removal
 //	exp := &record.Exporter{Recorder: rec, StateDir: cfg.StateDir, Node: nodeID, Version: version}
@@ -35,6 +36,14 @@
 //
 // Errors: ErrUnknownCamera and ErrNoRecording (404), ErrBadSpan (400),
 // *CorruptError (409, it names the file), an Auditor error (503).
+//
+// An export is audited before its manifest is signed (the manifest holds
+// the line's seq as audit_seq; AuditLog takes it from audit.Log.AppendSeq,
+// so concurrent exports each get their own). Everything that can fail on
+// the recordings happens before that line; a failure after it (disk full
+// while finishing, the rename) is audited as a second `export` line naming
+// the id and why it does not exist, and an export interrupted there by a
+// crash is audited so at the next start.
 //
 // # Time
 //
