@@ -346,5 +346,5 @@ func (timeoutError) Is(target error) bool { return target == context.DeadlineExc
 // nsOfPrefix maps a Node name's prefix to its namespace (for SOAP action).
 func nsOfPrefix(name string) string {
 	p, _, _ := strings.Cut(name, ":")
-	return soap.Prefixes[p]
+	return soap.Prefix(p)
 }
