@@ -52,7 +52,6 @@ func Prefix(p string) string {
 	return ""
 }
 
-
 // EnvNS returns the envelope namespace of v.
 func (v Version) EnvNS() string {
 	if v == SOAP11 {
