@@ -102,6 +102,19 @@ func (l *lockout) check(now time.Time, keys []lockKey) error {
 	return nil
 }
 
+// clean reports whether remote's address has no failure on record (after
+// decay): its sign-ins go first in the hashing queue.
+func (l *lockout) clean(remote string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[addrKey(remote)]
+	if e == nil {
+		return true
+	}
+	l.decay(e, now)
+	return e.failures == 0
+}
+
 // reservation is an attempt counted before its work is done. Exactly one
 // of finish or cancel must be called.
 type reservation struct {
