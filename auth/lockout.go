@@ -262,7 +262,13 @@ func addrKey(remote string) string {
 	return "addr:" + addrID(remote)
 }
 
-// addrID is the address identity used for lockout and hashing slots.
+// AddrID is the identity of a remote address ("ip", "ip:port", an IPv6
+// literal with zone): the IP, IPv6 aggregated to its /64. Lockout,
+// hashing slots and the audit aggregation of failed sign-ins all key
+// addresses by it, so that one host is one source everywhere.
+func AddrID(remote string) string { return addrID(remote) }
+
+// addrID is AddrID.
 func addrID(remote string) string {
 	host := remote
 	if h, _, err := net.SplitHostPort(remote); err == nil {

@@ -49,8 +49,10 @@ type Service struct {
 	Directory *Directory
 	// Audit receives login_ok, login_failed, logout and denied. Required.
 	Audit AuditLog
-	// Hostile, when set, receives login_failed instead of Audit (an
-	// *audit.Aggregator: one line per address and interval, then a count).
+	// Hostile, when set, receives instead of Audit what a client can
+	// repeat at will: login_failed (per address, lockouts as their own
+	// kind) and denied (per principal) — an *audit.Aggregator: the first
+	// line per source, kind and interval, then a count.
 	Hostile HostileAuditor
 	// Cameras, when set, makes Authorize answer ErrNoSuchCamera for a
 	// permitted camera that does not exist (nil: the door checks).
