@@ -107,8 +107,11 @@ func trustedAuditKey(pubkey, cfgPath, keyPath string) (key, from string, err err
 	// --config, or the defaults and CORDON_* overrides: the key file in
 	// state_dir, when the gateway made one
 	cfg, err := config.Load(cfgPath)
-	if err != nil {
+	switch {
+	case err != nil && cfgPath != "":
 		return "", "", err
+	case err != nil: // CORDON_* overrides that do not parse: no default key file
+		return "", "", nil
 	}
 	keyPath = filepath.Join(cfg.StateDir, audit.KeyFileName)
 	if _, err := os.Stat(keyPath); errors.Is(err, os.ErrNotExist) {
