@@ -42,8 +42,8 @@ func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, erro
 	}
 	// permission before existence: a caller cannot probe which camera ids
 	// exist outside their rights
-	if !p.CanView(camera) {
-		g.record(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: camera, Remote: remoteHost(r), Protocol: "webrtc", Detail: "camera not permitted"})
+	if !p.CanView(camera) { // repeatable at will: aggregated per principal
+		_ = g.auth.RecordDenied(audit.Event{Actor: p.Name, Camera: camera, Remote: remoteHost(r), Protocol: "webrtc", Detail: "camera not permitted"})
 		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusForbidden, Msg: "you may not view this camera"}
 	}
 	if g.hub.Get(camera) == nil {
@@ -139,7 +139,7 @@ func (e rtspEvents) Denied(name, camera, remote, reason string) {
 		e.g.hostile.Record(hostileSource(remote), audit.Denied, ev)
 		return
 	}
-	e.g.record(ev) // an authenticated principal denied a camera
+	_ = e.g.auth.RecordDenied(ev) // an authenticated principal denied a camera: per principal
 }
 
 // egressAudit records the sinkhole's egress attempts.

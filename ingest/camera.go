@@ -11,6 +11,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,6 +105,9 @@ type Camera struct {
 	Hostile HostileEvents
 	// Limits bound what the camera may send; zero fields take defaults.
 	Limits Limits
+	// TLSConfig verifies an rtsps:// camera (nil: the system roots, with
+	// the URL's host as the server name, as gortsplib does by default).
+	TLSConfig *tls.Config
 
 	// Tunables; zero means the Default* value.
 	BackoffMin   time.Duration // first retry delay

@@ -119,6 +119,12 @@ type Log struct {
 	// forwarded, when set, says up to which seq lines have left the box;
 	// retention never deletes a file holding a later line.
 	forwarded func() uint64
+	pruneDue  bool // a rotation happened: Append prunes after unlocking
+
+	pruneMu     sync.Mutex // serializes Prune (it reads and deletes without mu)
+	pruneWarned string     // the oldest file last reported as not forwarded
+	pruneScans  int        // whole-file reads retention did (tests)
+	pruneHook   func()     // tests: runs before a file is read, without mu
 }
 
 // ErrClosed is returned by Append and Healthy before Initialize and after
@@ -274,7 +280,9 @@ func (l *Log) saveTorn(f *os.File, from, to int64) error {
 
 // Append writes e as the next line and fsyncs it. When it returns nil the
 // event is durable. When it returns an error the log is unhealthy (see
-// Healthy) until a later Append succeeds; callers must fail closed.
+// Healthy) until a later Append succeeds; callers must fail closed. The
+// Append that rotated the file applies the retention policy after it has
+// released the log (Prune), so other writers never wait for it.
 func (l *Log) Append(e Event) error {
 	_, err := l.AppendSeq(e)
 	return err
@@ -289,7 +297,18 @@ func (l *Log) AppendSeq(e Event) (uint64, error) {
 		return 0, fmt.Errorf("audit: unknown event %q", e.Event)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	err := l.appendLocked(e)
+	prune := l.pruneDue
+	l.pruneDue = false
+	l.mu.Unlock()
+	if prune {
+		l.Prune()
+	}
+	return err
+}
+
+// appendLocked is Append with l.mu held.
+func (l *Log) appendLocked(e Event) error {
 	if !l.active {
 		return 0, ErrClosed
 	}
@@ -414,7 +433,7 @@ func (l *Log) rotate() error {
 	l.f, l.fi, l.size = f, st, 0
 	l.evolve = l.signer != nil
 	l.logger().Info("audit log rotated", "path", l.Path, "rotated_to", dst, "seq", l.seq)
-	l.prune()
+	l.pruneDue = true
 	return nil
 }
 

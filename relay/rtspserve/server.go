@@ -79,6 +79,10 @@ type Events interface {
 	// ViewStart records a session start; an error refuses it with 503.
 	ViewStart(s SessionInfo) error
 	ViewEnd(s SessionInfo, dur time.Duration, bytes uint64)
+	// Denied records a refusal: a camera not permitted, or credentials
+	// the server rejected itself (Digest, a malformed header, Basic where
+	// it is not offered). A password Access.CheckPassword rejected is not
+	// reported: Access counts and audits its own failures.
 	Denied(name, camera, remote, reason string)
 }
 
@@ -403,7 +407,9 @@ func (s *Server) authenticate(c *gortsplib.ServerConn, req *base.Request, camera
 			return nil, errResponse(base.StatusServiceUnavailable)
 		}
 		if !ok {
-			if s.Events != nil {
+			// a failure Access judged (err) is Access's to audit: one
+			// failure, one audit line
+			if s.Events != nil && err == nil {
 				s.Events.Denied(v.Name, camera, st.remote, "rtsp authentication failed")
 			}
 			return nil, unauthorized()

@@ -1,0 +1,114 @@
+package ingest
+
+import (
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"cordon/democam"
+	"cordon/internal/testtool/testca"
+)
+
+// rtspsRig is a hostile-kit camera speaking RTSPS with a certificate from
+// a throw-away CA, and the client configuration that trusts that CA.
+type rtspsRig struct {
+	serve *tls.Config
+	trust *tls.Config
+}
+
+func newRTSPSRig(t *testing.T, host string) *rtspsRig {
+	t.Helper()
+	ca, err := testca.New(t.TempDir(), "camera-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue("camera", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rtspsRig{
+		serve: &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12},
+		trust: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
+	}
+}
+
+func (r *rtspsRig) camera(t *testing.T, h *democam.HostileCamera, trusted bool, mod func(*Camera)) *hostileCam {
+	t.Helper()
+	rec := &hostileRec{}
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	u := "rtsps://admin:" + hostilePassword + "@" + h.Addr() + "/stream"
+	if !strings.HasPrefix(h.URL(), "rtsps://") {
+		t.Fatalf("the camera serves %s", h.URL())
+	}
+	tc := newTestCamera(t, u, func(c *Camera) {
+		c.Transport = "tcp"
+		c.Hostile = rec
+		c.Metrics = m
+		if trusted {
+			c.TLSConfig = r.trust
+		}
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return &hostileCam{testCam: tc, rec: rec, reg: reg, m: m}
+}
+
+// TestRTSPSCamera: an rtsps:// camera is read through the stream guard on
+// the plaintext side of TLS. Guarding the TCP connection under TLS fed the
+// tokenizer ciphertext, which cut honest cameras off within a second
+// (bogus header_size violations after 80-640 KB).
+func TestRTSPSCamera(t *testing.T) {
+	const host = "127.0.0.9"
+	r := newRTSPSRig(t, host)
+	withTLS := func(mbps int) func(*democam.HostileCamera) {
+		return func(h *democam.HostileCamera) { h.TLS = r.serve; h.FloodMbps = mbps }
+	}
+
+	t.Run("honest camera streams megabytes", func(t *testing.T) {
+		// filler NAL units bring the stream to 16 Mbit/s (the bitrate bound
+		// is 64): 8 MiB of RTSP through TLS
+		h := startHostile(t, host, democam.Attacks{BitrateFlood: true}, withTLS(16))
+		hc := r.camera(t, h, true, nil)
+		hc.sink.waitEvent(t, "connected", 10*time.Second)
+		waitFor(t, "8 MiB through TLS, or a violation", 60*time.Second, func() bool {
+			reasons, _ := hc.rec.snapshot()
+			return h.BytesSent() >= 8<<20 || len(reasons) > 0
+		})
+		if reasons, details := hc.rec.snapshot(); len(reasons) > 0 {
+			t.Fatalf("an honest rtsps camera was cut off after %d bytes: %q %q", h.BytesSent(), reasons, details)
+		}
+		if st := hc.State(); !st.Online || st.Transport != "TCP" || st.LastError != "" {
+			t.Fatalf("state %+v", st)
+		}
+		hc.sink.waitUnits(t, 0, 60, 10*time.Second)
+		if n := h.Connections(); n != 1 {
+			t.Fatalf("%d connections: the camera was reconnected", n)
+		}
+	})
+
+	t.Run("bounds hold inside TLS", func(t *testing.T) {
+		h := startHostile(t, host, democam.Attacks{GiantHeaders: true}, withTLS(0))
+		hc := r.camera(t, h, true, nil)
+		if msg := hc.waitViolation(t, ReasonHeaderSize, 20*time.Second); !strings.Contains(msg, "headers exceed") {
+			t.Fatalf("last error %q", msg)
+		}
+	})
+
+	t.Run("certificate verified", func(t *testing.T) {
+		// nil TLSConfig: the system roots, which do not hold the test CA
+		h := startHostile(t, host, democam.Attacks{}, withTLS(0))
+		hc := r.camera(t, h, false, nil)
+		waitFor(t, "a last error", 10*time.Second, func() bool { return hc.State().LastError != "" })
+		if msg := hc.State().LastError; !strings.Contains(msg, "certificate") {
+			t.Fatalf("last error %q does not name the certificate", msg)
+		}
+		if n := h.AuthorizedRequests(); n != 0 {
+			t.Fatalf("the credentials reached an unverified camera %d times", n)
+		}
+	})
+}
