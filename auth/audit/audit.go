@@ -297,18 +297,18 @@ func (l *Log) AppendSeq(e Event) (uint64, error) {
 		return 0, fmt.Errorf("audit: unknown event %q", e.Event)
 	}
 	l.mu.Lock()
-	err := l.appendLocked(e)
+	seq, err := l.appendLocked(e)
 	prune := l.pruneDue
 	l.pruneDue = false
 	l.mu.Unlock()
 	if prune {
 		l.Prune()
 	}
-	return err
+	return seq, err
 }
 
-// appendLocked is Append with l.mu held.
-func (l *Log) appendLocked(e Event) error {
+// appendLocked is AppendSeq with l.mu held.
+func (l *Log) appendLocked(e Event) (uint64, error) {
 	if !l.active {
 		return 0, ErrClosed
 	}
