@@ -28,7 +28,8 @@ type Access struct {
 //     it still exists with the credential it proved, and a directory
 //     identity is neither removed nor expired (ErrPrincipalGone);
 //  3. its CURRENT grants must hold Right on Camera (ErrForbidden, audited
-//     as denied);
+//     as denied, through Service.Hostile when set: the first per principal,
+//     protocol and interval, then a count);
 //  4. only then, when Service.Cameras is set, the camera must exist
 //     (ErrNoSuchCamera): a caller cannot tell a camera outside its rights
 //     from one that does not exist.
@@ -53,7 +54,7 @@ func (s *Service) Authorize(ctx context.Context, a Access) error {
 		return err
 	}
 	if !cur.Has(a.Right, a.Camera) {
-		if aerr := s.audit(audit.Event{Event: audit.Denied, Actor: cur.Name, Camera: a.Camera, Remote: a.Remote, Protocol: a.Protocol,
+		if aerr := s.auditDenied(audit.Event{Event: audit.Denied, Actor: cur.Name, Camera: a.Camera, Remote: a.Remote, Protocol: a.Protocol,
 			Detail: "right " + string(a.Right) + " not granted on this camera"}); aerr != nil {
 			return fmt.Errorf("%w: %v", ErrAuditUnavailable, aerr)
 		}

@@ -169,10 +169,17 @@ func (a *Attempt) Cancel() {
 // detected on its own (no attempt was reserved: e.g. a malformed
 // Authorization header on RTSP). It returns ErrBadCredentials, or a
 // *LockedOutError when the address or (name, address) is now locked.
+// While one of them is already locked the failure is refused like any
+// attempt during a lock: not counted, not audited, and no lockout entry
+// is made for the name it carries.
 func (s *Service) RecordAuthFailure(name, remote, protocol, source, detail string) error {
 	remote = hostOnly(remote)
-	locked := s.lock.fail(s.now(), attemptKeys(name, remote))
-	err := s.failed(authFailure{name: name, remote: remote, protocol: protocol, source: source, detail: detail, locked: locked})
+	locked, err := s.lock.failUnlessLocked(s.now(), attemptKeys(name, remote))
+	if err != nil {
+		s.Metrics.loginFailed("locked_out")
+		return err
+	}
+	err = s.failed(authFailure{name: name, remote: remote, protocol: protocol, source: source, detail: detail, locked: locked})
 	if locked > 0 {
 		return &LockedOutError{RetryAfter: locked}
 	}

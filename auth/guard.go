@@ -48,6 +48,7 @@ type Guard struct {
 	pending []Change
 	all     bool // a full sweep is due
 	kick    chan struct{}
+	flushes chan chan struct{} // tests: a barrier through the goroutine
 	stop    chan struct{}
 	done    chan struct{}
 	unsub   func()
@@ -70,6 +71,7 @@ func (g *Guard) Initialize() error {
 		g.Logger = slog.Default()
 	}
 	g.kick = make(chan struct{}, 1)
+	g.flushes = make(chan chan struct{})
 	g.stop = make(chan struct{})
 	g.done = make(chan struct{})
 	g.unsub = g.Service.Subscribe(g.notify)
@@ -113,14 +115,34 @@ func (g *Guard) run() {
 		case <-g.stop:
 			return
 		case <-g.kick:
-			g.mu.Lock()
-			all, pending := g.all, g.pending
-			g.all, g.pending = false, nil
-			g.mu.Unlock()
-			g.sweep(all, pending)
+			g.sweepPending()
+		case done := <-g.flushes:
+			g.sweepPending()
+			close(done)
 		case <-t.C:
 			g.sweep(true, nil)
 		}
+	}
+}
+
+// sweepPending sweeps for the changes notified so far. Called on the
+// guard goroutine.
+func (g *Guard) sweepPending() {
+	g.mu.Lock()
+	all, pending := g.all, g.pending
+	g.all, g.pending = false, nil
+	g.mu.Unlock()
+	g.sweep(all, pending)
+}
+
+// flush returns once every change notified before the call has been swept
+// (tests: a signal instead of a wait).
+func (g *Guard) flush() {
+	done := make(chan struct{})
+	select {
+	case g.flushes <- done:
+		<-done
+	case <-g.done:
 	}
 }
 

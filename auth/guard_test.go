@@ -63,8 +63,11 @@ func (r *registry) waitEnded(t *testing.T, limit time.Duration) endedSession {
 	return endedSession{}
 }
 
-func (r *registry) assertNoneEnded(t *testing.T) {
+// assertNoneEnded checks that nothing else ended, once the guard has
+// swept every change notified so far.
+func (r *registry) assertNoneEnded(t *testing.T, g *Guard) {
 	t.Helper()
+	g.flush()
 	select {
 	case e := <-r.ended:
 		t.Fatalf("session %s ended: %v", e.id, e.err)
@@ -87,7 +90,7 @@ func startGuard(t *testing.T, f *fixture, r *registry, interval time.Duration) *
 func TestGuardEndsWhatIsNoLongerAllowed(t *testing.T) {
 	f := rolesFixture(t)
 	r := newRegistry()
-	startGuard(t, f, r, time.Hour) // only changes, no periodic sweep
+	g := startGuard(t, f, r, time.Hour) // only changes, no periodic sweep
 	carolHash := f.dir.current().users["carol"].encoded
 	daveHash := f.dir.current().users["dave"].encoded
 	carolTok := f.token(t, "carol", "carol-pw")
@@ -124,7 +127,7 @@ func TestGuardEndsWhatIsNoLongerAllowed(t *testing.T) {
 	if !got["carol-gate"] || !got["carol-ptz"] || time.Since(start) > 5*time.Second {
 		t.Fatalf("logout ended %v after %v", got, time.Since(start))
 	}
-	r.assertNoneEnded(t)
+	r.assertNoneEnded(t, g)
 
 	// 2. A role narrowed: the operator role loses yard-*: the NVR's yard
 	// session ends, nothing else.
@@ -140,7 +143,7 @@ func TestGuardEndsWhatIsNoLongerAllowed(t *testing.T) {
 	if e := r.waitEnded(t, 5*time.Second); e.id != "nvr-yard" || !errors.Is(e.err, ErrForbidden) {
 		t.Fatalf("narrowed role: %s %v", e.id, e.err)
 	}
-	r.assertNoneEnded(t)
+	r.assertNoneEnded(t, g)
 
 	// 3. A changed password ends every session authenticated with the old
 	// one (carol2's token carries the old credential).

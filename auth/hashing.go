@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"math"
 	"runtime"
 	"sync"
@@ -12,7 +13,8 @@ import (
 // Defaults of the hashing bounds.
 const (
 	// DefaultHashQueue: argon2id verifications that may wait for a slot
-	// beyond the ones running; more are refused with a BusyError (503).
+	// beyond the ones running, in each admission lane (clean and failing
+	// addresses); more are refused with a BusyError (503).
 	DefaultHashQueue = 8
 	// perAddrHashQueue bounds the verifications one address may have
 	// waiting for its (single) slot; lockout reservations already keep
@@ -26,21 +28,53 @@ const (
 	maxHashWait = time.Second
 )
 
+// maxQueueWait bounds how long a queued sign-in waits for a slot (a
+// failing address's attempt can be passed over by clean ones): beyond it,
+// 503 + Retry-After rather than an answer that never comes.
+const maxQueueWait = 3 * time.Second
+
 // DefaultMaxConcurrentHashes is half the CPUs (at least one): each
 // argon2id verification (p=2) keeps two cores busy and takes 64 MiB.
 func DefaultMaxConcurrentHashes() int { return max(1, runtime.NumCPU()/2) }
 
+// Admission lanes of the hashing queue.
+const (
+	// laneClean: an address with no failed sign-in on record (within the
+	// lockout's Decay). Served first.
+	laneClean = iota
+	// laneFailing: an address that has failed recently. Served when no
+	// clean address waits.
+	laneFailing
+	numLanes
+)
+
 // hashLimiter bounds argon2id work: at most one verification in flight
 // per address (the others from that address wait their turn, and never
-// hold a place in the global queue while they do), at most cap(sem) in
-// flight in total, and at most maxQueue waiting for a global slot — fewer
+// hold a place in the global queue while they do), at most `concurrent`
+// in flight in total, and at most maxQueue waiting in each lane — fewer
 // when the machine is slow (maxHashWait).
+//
+// Fair admission: an address that has failed recently (a guesser, a
+// flood) waits in the failing lane; an address with no failure on record
+// waits in the clean lane, which is always served first. A flood from
+// any number of addresses therefore delays a clean address's sign-in by
+// at most the verification running when it arrived, once each flooding
+// address has failed once — which each of them does with its first
+// attempt. What is left to an attacker: the first attempt of each of his
+// addresses competes in the clean lane (bounded like the other, 503
+// beyond it), so a burst from many never-seen addresses can delay or
+// refuse (503 + Retry-After) clean sign-ins arriving at the same moment;
+// keeping that up needs a fresh address for every attempt, about one per
+// argon2id verification (10-15 a second here), since an address stays in
+// the failing lane until the lockout forgets its failures (auth.lockout
+// decay, 30 min by default).
 type hashLimiter struct {
-	sem      chan struct{}
-	maxQueue int
+	concurrent int
+	maxQueue   int
 
 	mu      sync.Mutex
-	waiting int
+	running int
+	lanes   [numLanes][]*hashWaiter // FIFO each
 	slots   map[string]*addrSlot
 	avg     time.Duration // moving average of one verification
 
@@ -49,6 +83,10 @@ type hashLimiter struct {
 	metrics     *Metrics
 }
 
+// hashWaiter is a queued verification; ready is closed when it was given
+// a slot (running already counts it).
+type hashWaiter struct{ ready chan struct{} }
+
 type addrSlot struct {
 	ch   chan struct{} // capacity 1: the address's one verification
 	refs int
@@ -56,15 +94,18 @@ type addrSlot struct {
 
 func newHashLimiter(concurrent, queue int, m *Metrics) *hashLimiter {
 	return &hashLimiter{
-		sem: make(chan struct{}, concurrent), maxQueue: queue,
+		concurrent: max(concurrent, 1), maxQueue: queue,
 		slots: map[string]*addrSlot{}, avg: 100 * time.Millisecond, metrics: m,
 	}
 }
 
-// acquire waits for addr's slot and then a global one. It fails with a
-// *BusyError when addr already has perAddrHashQueue verifications waiting
-// or the global queue is full, or with ctx's error.
-func (h *hashLimiter) acquire(ctx context.Context, addr string) (release func(), err error) {
+// acquire waits for addr's slot and then a global one, in the lane
+// clean() names once the address's turn has come (so that a second
+// attempt from an address sees the failure of its first). It fails with
+// a *BusyError when addr already has perAddrHashQueue verifications
+// waiting, the lane is full, or no slot came within maxQueueWait, or with
+// ctx's error.
+func (h *hashLimiter) acquire(ctx context.Context, addr string, clean func() bool) (release func(), err error) {
 	h.mu.Lock()
 	s := h.slots[addr]
 	if s == nil {
@@ -91,7 +132,11 @@ func (h *hashLimiter) acquire(ctx context.Context, addr string) (release func(),
 		drop()
 		return nil, ctx.Err()
 	}
-	if err := h.global(ctx); err != nil {
+	lane := laneFailing
+	if clean == nil || clean() {
+		lane = laneClean
+	}
+	if err := h.global(ctx, lane); err != nil {
 		<-s.ch
 		drop()
 		return nil, err
@@ -109,47 +154,107 @@ func (h *hashLimiter) acquire(ctx context.Context, addr string) (release func(),
 		h.observe(time.Since(start))
 		h.inflight.Add(-1)
 		h.metrics.hashInflight(-1)
-		<-h.sem
+		h.mu.Lock()
+		h.releaseLocked()
+		h.mu.Unlock()
 		<-s.ch
 		drop()
 	}, nil
 }
 
-// global takes a global slot, waiting in the bounded queue if needed.
-func (h *hashLimiter) global(ctx context.Context) error {
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	default:
-	}
+// global takes a global slot, waiting in lane if needed.
+func (h *hashLimiter) global(ctx context.Context, lane int) error {
 	h.mu.Lock()
-	expected := h.avg * time.Duration(h.waiting+1) / time.Duration(cap(h.sem))
-	if h.waiting >= h.maxQueue || (h.waiting > 0 && expected > maxHashWait) {
+	if h.running < h.concurrent { // free slots mean empty lanes
+		h.running++
+		h.mu.Unlock()
+		return nil
+	}
+	ahead := len(h.lanes[laneClean])
+	if lane == laneFailing {
+		ahead += len(h.lanes[laneFailing])
+	}
+	expected := h.avg * time.Duration(ahead+1) / time.Duration(h.concurrent)
+	if len(h.lanes[lane]) >= h.maxQueue || (ahead > 0 && expected > maxHashWait) {
 		h.mu.Unlock()
 		return h.busy()
 	}
-	h.waiting++
-	h.metrics.hashQueued(h.waiting)
+	w := &hashWaiter{ready: make(chan struct{})}
+	h.lanes[lane] = append(h.lanes[lane], w)
+	h.metrics.hashQueued(h.waitingLocked())
 	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		h.waiting--
-		h.metrics.hashQueued(h.waiting)
-		h.mu.Unlock()
-	}()
+	timer := time.NewTimer(maxQueueWait)
+	defer timer.Stop()
+	var err error
 	select {
-	case h.sem <- struct{}{}:
+	case <-w.ready:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
+	case <-timer.C:
+		err = errQueueWait
 	}
+	h.mu.Lock()
+	select {
+	case <-w.ready: // granted meanwhile: pass the slot on
+		h.releaseLocked()
+	default:
+		q := h.lanes[lane]
+		for i, x := range q {
+			if x == w {
+				h.lanes[lane] = append(q[:i:i], q[i+1:]...)
+				break
+			}
+		}
+		h.metrics.hashQueued(h.waitingLocked())
+	}
+	h.mu.Unlock()
+	if err == errQueueWait {
+		return h.busy()
+	}
+	return err
+}
+
+var errQueueWait = errors.New("no hashing slot in time")
+
+// releaseLocked frees a running slot and gives it to the first waiter of
+// the clean lane, else of the failing lane. Called with h.mu held.
+func (h *hashLimiter) releaseLocked() {
+	h.running--
+	for lane := range h.lanes {
+		if q := h.lanes[lane]; len(q) > 0 {
+			w := q[0]
+			q[0] = nil
+			h.lanes[lane] = q[1:]
+			h.running++
+			close(w.ready)
+			h.metrics.hashQueued(h.waitingLocked())
+			return
+		}
+	}
+}
+
+// queued counts the queued verifications (tests).
+func (h *hashLimiter) queued() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waitingLocked()
+}
+
+// waitingLocked counts the queued verifications. Called with h.mu held.
+func (h *hashLimiter) waitingLocked() int {
+	n := 0
+	for _, q := range h.lanes {
+		n += len(q)
+	}
+	return n
 }
 
 // busy returns a BusyError whose Retry-After estimates when the queue
 // will have drained.
 func (h *hashLimiter) busy() error {
 	h.mu.Lock()
-	est := h.avg * time.Duration(h.waiting+1) / time.Duration(cap(h.sem))
+	est := h.avg * time.Duration(h.waitingLocked()+1) / time.Duration(h.concurrent)
 	h.mu.Unlock()
 	h.metrics.hashBusy()
 	secs := math.Ceil(est.Seconds())

@@ -159,14 +159,14 @@ func TestHashingQueueBounded(t *testing.T) {
 func TestHashLimiterPerAddressQueue(t *testing.T) {
 	h := newHashLimiter(4, 100, nil)
 	ctx := context.Background()
-	rel, err := h.acquire(ctx, "a")
+	rel, err := h.acquire(ctx, "a", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waiting := make(chan func(), perAddrHashQueue)
 	for range perAddrHashQueue - 1 {
 		go func() {
-			r, err := h.acquire(ctx, "a")
+			r, err := h.acquire(ctx, "a", nil)
 			if err != nil {
 				t.Error(err)
 				waiting <- func() {}
@@ -185,10 +185,10 @@ func TestHashLimiterPerAddressQueue(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond) // polling a counter: the waiters have no other signal
 	}
-	if _, err := h.acquire(ctx, "a"); !errors.Is(err, ErrBusy) {
+	if _, err := h.acquire(ctx, "a", nil); !errors.Is(err, ErrBusy) {
 		t.Fatalf("9th from one address: %v", err)
 	}
-	rb, err := h.acquire(ctx, "b") // another address is not affected
+	rb, err := h.acquire(ctx, "b", nil) // another address is not affected
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +202,104 @@ func TestHashLimiterPerAddressQueue(t *testing.T) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.slots) != 0 || h.waiting != 0 {
-		t.Fatalf("leaked slots %d waiting %d", len(h.slots), h.waiting)
+	if len(h.slots) != 0 || h.waitingLocked() != 0 || h.running != 0 {
+		t.Fatalf("leaked slots %d waiting %d running %d", len(h.slots), h.waitingLocked(), h.running)
 	}
+}
+
+// Fair admission: with every slot taken, an address with no failure on
+// record is served before every waiting address that has failed, and
+// queued addresses of one lane are served in arrival order.
+func TestHashLimiterCleanLaneFirst(t *testing.T) {
+	h := newHashLimiter(1, 8, nil)
+	ctx := context.Background()
+	hold, err := h.acquire(ctx, "holder", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := make(chan string, 8)
+	var wg sync.WaitGroup
+	enqueue := func(addr string, clean bool) {
+		before := h.queued()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err := h.acquire(ctx, addr, func() bool { return clean })
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- addr
+			rel()
+		}()
+		for h.queued() == before {
+			time.Sleep(time.Millisecond) // polling a counter: a queued waiter has no other signal
+		}
+	}
+	for _, a := range []string{"failing-1", "failing-2", "failing-3"} {
+		enqueue(a, false)
+	}
+	enqueue("clean-1", true)
+	enqueue("clean-2", true)
+	hold()
+	var order []string
+	for range 5 {
+		order = append(order, <-granted)
+	}
+	wg.Wait()
+	want := []string{"clean-1", "clean-2", "failing-1", "failing-2", "failing-3"}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("served %v, want %v", order, want)
+	}
+}
+
+// A clean address's sign-in during a flood from addresses that have
+// failed before is the next verification, whatever the queue holds; the
+// lane is the address's, decided when its turn comes.
+func TestCleanSignInOvertakesFlood(t *testing.T) {
+	users, keys := defaultUsers(t)
+	f := newFixtureWith(t, t.TempDir(), users, keys)
+	f.svc.Close()
+	f.svc = &Service{StateDir: f.stateDir, Directory: f.dir, Audit: f.audit, Logger: quiet(), Metrics: NewMetrics(nil), Now: f.clock.Now,
+		MaxConcurrentHashes: 1, MaxHashQueue: 8}
+	if err := f.svc.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.svc.Close)
+	const flood = 6
+	for i := range flood { // each flooding address has failed once
+		_ = f.svc.RecordAuthFailure("bob", fmt.Sprintf("198.18.0.%d", i+1), "http", "", "earlier failure")
+	}
+	order := make(chan string, flood+2)
+	open := make(chan struct{})
+	f.svc.hashesMu.Lock()
+	f.svc.hashHook = func(remote string) { order <- remote; <-open }
+	f.svc.hashesMu.Unlock()
+	var wg sync.WaitGroup
+	for i := range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.login(t, "bob", "guess", fmt.Sprintf("198.18.0.%d", i+1))
+		}()
+	}
+	first := <-order // one flood verification runs (held); the others queue
+	for f.svc.hashes.queued() < flood-1 {
+		time.Sleep(time.Millisecond) // polling a counter: queued sign-ins have no other signal
+	}
+	legit := make(chan int, 1)
+	go func() { legit <- f.login(t, "bob", bobPW, "203.0.113.5").Code }()
+	for f.svc.hashes.queued() < flood {
+		time.Sleep(time.Millisecond) // as above
+	}
+	close(open)
+	if next := <-order; next != "203.0.113.5" {
+		t.Fatalf("after %s the next verification was %s, not the clean address's", first, next)
+	}
+	if code := <-legit; code != http.StatusOK {
+		t.Fatalf("clean sign-in during the flood: %d", code)
+	}
+	wg.Wait()
 }
 
 // Identical concurrent attempts on a cacheable path (an NVR opening many

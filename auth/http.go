@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"cordon/auth/audit"
@@ -154,8 +155,20 @@ func (s *Service) RequireAuth(next http.Handler) http.Handler {
 // Middleware is RequireAuth.
 func (s *Service) Middleware(next http.Handler) http.Handler { return s.RequireAuth(next) }
 
+// maxAuditPath bounds the request path an audit line repeats (the client
+// chooses it).
+const maxAuditPath = 128
+
+func clipPath(p string) string {
+	if len(p) <= maxAuditPath {
+		return p
+	}
+	return strings.ToValidUTF8(p[:maxAuditPath], "") + "..."
+}
+
 // RequireAdmin is RequireAuth plus: the principal must (currently) be an
-// admin, else 403 (audited as denied).
+// admin, else 403 (audited as denied, aggregated per principal when
+// Service.Hostile is set).
 func (s *Service) RequireAdmin(next http.Handler) http.Handler {
 	return s.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := PrincipalFrom(r.Context())
@@ -164,7 +177,8 @@ func (s *Service) RequireAdmin(next http.Handler) http.Handler {
 			return
 		}
 		if !p.Admin {
-			_ = s.audit(audit.Event{Event: audit.Denied, Actor: p.Name, Remote: s.RemoteAddr(r), Protocol: "http", Detail: "admin required: " + r.Method + " " + r.URL.Path})
+			_ = s.auditDenied(audit.Event{Event: audit.Denied, Actor: p.Name, Remote: s.RemoteAddr(r), Protocol: "http",
+				Detail: "admin required: " + r.Method + " " + clipPath(r.URL.Path)})
 			WriteError(w, ErrForbidden)
 			return
 		}

@@ -3,6 +3,7 @@ package auth
 import (
 	"net"
 	"net/netip"
+	"sort"
 	"sync"
 	"time"
 )
@@ -38,7 +39,9 @@ func (p LockoutPolicy) valid() bool {
 }
 
 // maxLockoutEntries bounds the memory an attacker spraying names or
-// addresses can make the limiter use.
+// addresses can make the limiter use. When it is reached, one scan frees
+// a batch of 1/16 of it, so the scan's cost is spread over the next 4,096
+// new keys rather than paid by each.
 const maxLockoutEntries = 1 << 16
 
 // busyRetry is the Retry-After of an attempt refused because the key's
@@ -54,12 +57,14 @@ type lockEntry struct {
 
 type lockout struct {
 	policy LockoutPolicy
+	max    int // entries (maxLockoutEntries; tests lower it)
 	mu     sync.Mutex
 	m      map[string]*lockEntry
+	scans  int // evictions run (tests)
 }
 
 func newLockout(p LockoutPolicy) *lockout {
-	return &lockout{policy: p, m: map[string]*lockEntry{}}
+	return &lockout{policy: p, max: maxLockoutEntries, m: map[string]*lockEntry{}}
 }
 
 // lockKey is one key an attempt counts against; reset: a success forgets
@@ -100,6 +105,19 @@ func (l *lockout) check(now time.Time, keys []lockKey) error {
 		return &LockedOutError{RetryAfter: worst}
 	}
 	return nil
+}
+
+// clean reports whether remote's address has no failure on record (after
+// decay): its sign-ins go first in the hashing queue.
+func (l *lockout) clean(remote string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[addrKey(remote)]
+	if e == nil {
+		return true
+	}
+	l.decay(e, now)
+	return e.failures == 0
 }
 
 // reservation is an attempt counted before its work is done. Exactly one
@@ -144,7 +162,7 @@ func (l *lockout) reserve(now time.Time, keys []lockKey) (*reservation, error) {
 func (l *lockout) entry(key string, now time.Time) *lockEntry {
 	e := l.m[key]
 	if e == nil {
-		if len(l.m) >= maxLockoutEntries {
+		if len(l.m) >= l.max {
 			l.evict(now)
 		}
 		e = &lockEntry{}
@@ -205,6 +223,27 @@ func (l *lockout) fail(now time.Time, keys []lockKey) time.Duration {
 	return locked
 }
 
+// failUnlessLocked is fail, unless a key is locked now: then nothing is
+// counted or created and the *LockedOutError is returned.
+func (l *lockout) failUnlessLocked(now time.Time, keys []lockKey) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var worst time.Duration
+	for _, k := range keys {
+		if e := l.m[k.key]; e != nil && now.Before(e.lockedUntil) {
+			worst = max(worst, e.lockedUntil.Sub(now))
+		}
+	}
+	if worst > 0 {
+		return 0, &LockedOutError{RetryAfter: worst}
+	}
+	var locked time.Duration
+	for _, k := range keys {
+		locked = max(locked, l.failLocked(l.entry(k.key, now), now))
+	}
+	return locked, nil
+}
+
 func (l *lockout) failLocked(e *lockEntry, now time.Time) time.Duration {
 	l.decay(e, now)
 	e.failures++
@@ -221,11 +260,20 @@ func (l *lockout) failLocked(e *lockEntry, now time.Time) time.Duration {
 	return d
 }
 
-// evict drops stale entries, and if none are stale the least recently
-// failed one without attempts in flight. Called with l.mu held.
+// evict makes room for a batch of new keys (1/16 of the bound) in one
+// scan: stale entries go first, then, if that is not enough, the entries
+// without attempts in flight that are not locked, least recently failed
+// first, and only then locked ones (an attacker spraying fresh keys
+// should not free the addresses he locked). Called with l.mu held.
 func (l *lockout) evict(now time.Time) {
-	var oldestKey string
-	var oldest time.Time
+	l.scans++
+	target := l.max - max(l.max/16, 1)
+	type cand struct {
+		key    string
+		locked bool
+		last   time.Time
+	}
+	var cands []cand
 	for k, e := range l.m {
 		if e.inflight > 0 {
 			continue
@@ -234,12 +282,22 @@ func (l *lockout) evict(now time.Time) {
 			delete(l.m, k)
 			continue
 		}
-		if oldestKey == "" || e.last.Before(oldest) {
-			oldestKey, oldest = k, e.last
-		}
+		cands = append(cands, cand{k, now.Before(e.lockedUntil), e.last})
 	}
-	if len(l.m) >= maxLockoutEntries && oldestKey != "" {
-		delete(l.m, oldestKey)
+	if len(l.m) <= target {
+		return
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].locked != cands[j].locked {
+			return !cands[i].locked
+		}
+		return cands[i].last.Before(cands[j].last)
+	})
+	for _, c := range cands {
+		if len(l.m) <= target {
+			break
+		}
+		delete(l.m, c.key)
 	}
 }
 
@@ -249,7 +307,13 @@ func addrKey(remote string) string {
 	return "addr:" + addrID(remote)
 }
 
-// addrID is the address identity used for lockout and hashing slots.
+// AddrID is the identity of a remote address ("ip", "ip:port", an IPv6
+// literal with zone): the IP, IPv6 aggregated to its /64. Lockout,
+// hashing slots and the audit aggregation of failed sign-ins all key
+// addresses by it, so that one host is one source everywhere.
+func AddrID(remote string) string { return addrID(remote) }
+
+// addrID is AddrID.
 func addrID(remote string) string {
 	host := remote
 	if h, _, err := net.SplitHostPort(remote); err == nil {

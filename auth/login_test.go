@@ -291,6 +291,73 @@ func TestLockoutMemoryBounded(t *testing.T) {
 	if len(l.m) > maxLockoutEntries {
 		t.Fatalf("%d entries", len(l.m))
 	}
+	// One scan per batch of 4,096 new keys, not one per key.
+	if l.scans > 1 {
+		t.Fatalf("%d eviction scans for 100 keys over the bound", l.scans)
+	}
+}
+
+// Once full, eviction runs once per batch of new keys; it frees stale and
+// unlocked entries before locked ones, so spraying fresh keys does not
+// unlock an address.
+func TestLockoutEvictionInBatches(t *testing.T) {
+	p := DefaultLockoutPolicy()
+	p.Base = time.Minute // outlasts the spray
+	l := newLockout(p)
+	l.max = 64
+	now := time.Unix(1000, 0)
+	locked := attemptKeys("", "203.0.113.66")
+	for range p.Threshold {
+		l.fail(now, locked)
+	}
+	for i := range 1000 {
+		now = now.Add(time.Millisecond)
+		l.fail(now, []lockKey{{key: "addr:10.9." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)}})
+		if len(l.m) > l.max {
+			t.Fatalf("%d entries", len(l.m))
+		}
+	}
+	if want := (1000 - 63) / 4; l.scans > want+1 {
+		t.Fatalf("%d eviction scans for 1,000 new keys over a bound of 64 (want about %d)", l.scans, want)
+	}
+	if err := l.check(now, locked); err == nil {
+		t.Fatal("spraying fresh keys evicted a locked address")
+	}
+}
+
+// A failure a door records while the address is locked is refused like
+// any attempt then: no count, no audit line, and no entry for the name.
+func TestRecordAuthFailureWhileLocked(t *testing.T) {
+	f := newFixture(t)
+	const remote = "198.51.100.40"
+	var lo *LockedOutError
+	for i := range f.svc.Lockout.Threshold {
+		err := f.svc.RecordAuthFailure("x", remote, "rtsp", "", "malformed")
+		if i == f.svc.Lockout.Threshold-1 && !errors.As(err, &lo) {
+			t.Fatalf("threshold reached: %v", err)
+		}
+	}
+	f.svc.lock.mu.Lock()
+	entries := len(f.svc.lock.m)
+	f.svc.lock.mu.Unlock()
+	lines := len(f.auditEvents(t))
+	for i := range 100 {
+		if err := f.svc.RecordAuthFailure("name-"+strconv.Itoa(i), remote, "rtsp", "", "malformed"); !errors.As(err, &lo) {
+			t.Fatalf("failure during the lock: %v", err)
+		}
+	}
+	f.svc.lock.mu.Lock()
+	after := len(f.svc.lock.m)
+	f.svc.lock.mu.Unlock()
+	if after != entries {
+		t.Fatalf("lockout entries %d -> %d during the lock", entries, after)
+	}
+	if n := len(f.auditEvents(t)); n != lines {
+		t.Fatalf("audit %d -> %d lines during the lock", lines, n)
+	}
+	if lo.RetryAfter > f.svc.Lockout.Base {
+		t.Fatalf("the lock grew during it: %v", lo.RetryAfter)
+	}
 }
 
 func TestLoginFailsClosedWhenAuditFails(t *testing.T) {

@@ -49,8 +49,10 @@ type Service struct {
 	Directory *Directory
 	// Audit receives login_ok, login_failed, logout and denied. Required.
 	Audit AuditLog
-	// Hostile, when set, receives login_failed instead of Audit (an
-	// *audit.Aggregator: one line per address and interval, then a count).
+	// Hostile, when set, receives instead of Audit what a client can
+	// repeat at will: login_failed (per address, lockouts as their own
+	// kind) and denied (per principal) — an *audit.Aggregator: the first
+	// line per source, kind and interval, then a count.
 	Hostile HostileAuditor
 	// Cameras, when set, makes Authorize answer ErrNoSuchCamera for a
 	// permitted camera that does not exist (nil: the door checks).
@@ -70,8 +72,10 @@ type Service struct {
 	// MaxConcurrentHashes bounds simultaneous argon2id verifications
 	// (0 = DefaultMaxConcurrentHashes()). Each address has at most one.
 	MaxConcurrentHashes int
-	// MaxHashQueue bounds verifications waiting for a slot; beyond it the
-	// answer is 503 + Retry-After (0 = DefaultHashQueue).
+	// MaxHashQueue bounds verifications waiting for a slot, in each of the
+	// two admission lanes (addresses without a recent failure, which go
+	// first, and the others); beyond it the answer is 503 + Retry-After
+	// (0 = DefaultHashQueue).
 	MaxHashQueue int
 	// TrustedProxies: peers whose X-Forwarded-For is believed. Empty =
 	// the remote address is always the TCP peer.
@@ -273,9 +277,10 @@ func (s *Service) trusted(a netip.Addr) bool {
 }
 
 // verify runs one argon2id verification under the hashing bounds: one
-// per address, a bounded global queue (BusyError beyond it).
+// per address, a bounded global queue (BusyError beyond it) in which
+// addresses without a recent failure go first (hashLimiter).
 func (s *Service) verify(ctx context.Context, remote string, h phc, secret []byte) (bool, error) {
-	release, err := s.hashes.acquire(ctx, addrID(remote))
+	release, err := s.hashes.acquire(ctx, addrID(remote), func() bool { return s.lock.clean(remote, s.now()) })
 	if err != nil {
 		return false, err
 	}

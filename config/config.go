@@ -192,6 +192,15 @@ type Camera struct {
 	// (http:// or https://, no credentials, no path). "" = http://<url
 	// host>:80 (see AdminBase).
 	AdminURL string `mapstructure:"admin_url"`
+	// AdminCertSHA256 pins the SHA-256 (hex, colons allowed) of the
+	// camera's https certificate for hardening; AdminCAFile is a PEM CA
+	// that verifies it instead. Either is needed before hardening sends a
+	// password as Basic (cameras that offer nothing else).
+	AdminCertSHA256 string `mapstructure:"admin_cert_sha256"`
+	AdminCAFile     string `mapstructure:"admin_ca_file"`
+	// AdminOtherHost allows an admin_url whose host differs from url's:
+	// hardening sends the camera's credentials there only with it set.
+	AdminOtherHost bool `mapstructure:"admin_other_host"`
 	// Vendor says how hardening talks to the camera: auto, hikvision,
 	// dahua or onvif ("" = auto).
 	Vendor string `mapstructure:"vendor"`

@@ -1,10 +1,14 @@
 package config
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +52,11 @@ func (v *validator) cameraAdmin(f string, c *Camera) {
 	default:
 		v.add(f+".vendor", "must be auto, hikvision, dahua or onvif")
 	}
+	v.cameraAdminTLS(f, c)
 	if c.AdminURL == "" {
+		if c.AdminOtherHost {
+			v.add(f+".admin_other_host", "needs an admin_url")
+		}
 		return
 	}
 	u, err := url.Parse(c.AdminURL)
@@ -70,6 +78,70 @@ func (v *validator) cameraAdmin(f string, c *Camera) {
 			}
 		}
 	}
+}
+
+// cameraAdminTLS checks admin_cert_sha256 and admin_ca_file: they need an
+// https admin_url, a pin is 32 bytes of hex, a CA file holds certificates.
+func (v *validator) cameraAdminTLS(f string, c *Camera) {
+	if c.AdminCertSHA256 == "" && c.AdminCAFile == "" {
+		return
+	}
+	if u, err := url.Parse(c.AdminURL); c.AdminURL == "" || err != nil || u.Scheme != "https" {
+		if c.AdminCertSHA256 != "" {
+			v.add(f+".admin_cert_sha256", "needs an https:// admin_url")
+		}
+		if c.AdminCAFile != "" {
+			v.add(f+".admin_ca_file", "needs an https:// admin_url")
+		}
+	}
+	if c.AdminCertSHA256 != "" {
+		if _, err := c.AdminCertPin(); err != nil {
+			v.add(f+".admin_cert_sha256", err.Error())
+		}
+	}
+	if c.AdminCAFile != "" && v.readable(f+".admin_ca_file", c.AdminCAFile) {
+		if _, err := c.AdminRootCAs(); err != nil {
+			v.add(f+".admin_ca_file", err.Error())
+		}
+	}
+}
+
+// AdminCertPin returns admin_cert_sha256 as 32 bytes (nil when unset).
+// It accepts 64 hex digits, with or without colons between bytes (as
+// `openssl x509 -fingerprint -sha256` prints them), in either case.
+func (c *Camera) AdminCertPin() ([]byte, error) {
+	if c.AdminCertSHA256 == "" {
+		return nil, nil
+	}
+	s := strings.ReplaceAll(strings.TrimSpace(c.AdminCertSHA256), ":", "")
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != sha256.Size {
+		return nil, errors.New("must be the certificate's SHA-256: 64 hex digits (colons allowed)")
+	}
+	return b, nil
+}
+
+// AdminRootCAs reads admin_ca_file (nil when unset).
+func (c *Camera) AdminRootCAs() (*x509.CertPool, error) {
+	if c.AdminCAFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.AdminCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %s", c.AdminCAFile, describeFileErr(err))
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New("holds no PEM certificate")
+	}
+	return pool, nil
+}
+
+// AdminHostRefused reports whether hardening must not send the camera's
+// credentials to admin_url: it names another host than url and
+// admin_other_host is not set.
+func (c *Camera) AdminHostRefused() bool {
+	return c.adminHostDiffers() && !c.AdminOtherHost
 }
 
 // Bounds of camera_network.harden_interval.

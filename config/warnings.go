@@ -48,8 +48,9 @@ func (c *Config) Warnings() []FieldError {
 		check(fmt.Sprintf("auth.api_keys[%d].cameras", i), c.Auth.APIKeys[i].Cameras)
 	}
 	for i := range c.Cameras {
-		if c.Cameras[i].adminHostDiffers() {
-			add(fmt.Sprintf("cameras[%d].admin_url", i), "names another host than url: hardening sends the camera's credentials there")
+		if c.Cameras[i].AdminHostRefused() {
+			add(fmt.Sprintf("cameras[%d].admin_url", i), "names another host than url: hardening will not send the camera's credentials there "+
+				"unless admin_other_host is true")
 		}
 	}
 	w = append(w, c.roleWarnings(viewable)...)

@@ -2,6 +2,7 @@ package democam
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -121,7 +122,11 @@ type HostileCamera struct {
 	FloodMbps int
 	// VendorTail is ParamSetTails' appendix (default DefaultVendorTail).
 	VendorTail []byte
-	Logger     *slog.Logger
+	// TLS, when set, makes the camera speak RTSPS: every connection is TLS
+	// (with this configuration's certificate) and URL is rtsps://. The
+	// attacks are the same, inside TLS.
+	TLS    *tls.Config
+	Logger *slog.Logger
 
 	log      *slog.Logger
 	clip     *Clip
@@ -170,7 +175,11 @@ func (h *HostileCamera) Initialize() error {
 	if err != nil {
 		return fmt.Errorf("democam %s: %w", h.ID, err)
 	}
-	h.l, h.addr = l, l.Addr().String()
+	h.addr = l.Addr().String()
+	if h.TLS != nil {
+		l = tls.NewListener(l, h.TLS)
+	}
+	h.l = l
 	h.stop = make(chan struct{})
 	h.open = map[net.Conn]struct{}{}
 	h.wg.Add(1)
@@ -224,7 +233,12 @@ func (h *HostileCamera) DropConnections() {
 }
 
 // URL is the camera's RTSP URL without credentials.
-func (h *HostileCamera) URL() string { return "rtsp://" + h.addr + "/" + h.Path }
+func (h *HostileCamera) URL() string {
+	if h.TLS != nil {
+		return "rtsps://" + h.addr + "/" + h.Path
+	}
+	return "rtsp://" + h.addr + "/" + h.Path
+}
 
 // Addr is the camera's TCP address (host:port).
 func (h *HostileCamera) Addr() string { return h.addr }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,12 @@ type VendorAPI struct {
 	CGIDisabled bool
 	// RebootDowntime is how long a reboot keeps the API away (0 = 300 ms).
 	RebootDowntime time.Duration
+	// TLS, when set, serves the API over https with this configuration
+	// (its certificate), as cameras with "HTTPS only" do.
+	TLS *tls.Config
+	// BasicOnly: the API asks for and accepts only HTTP Basic (older
+	// firmware, or "digest off" in the camera's web settings).
+	BasicOnly bool
 	// Logger (nil = discard).
 	Logger *slog.Logger
 
@@ -111,6 +118,9 @@ func (v *VendorAPI) serve() error {
 		return fmt.Errorf("democam: %w", err)
 	}
 	v.addr = ln.Addr().String()
+	if v.TLS != nil {
+		ln = tls.NewListener(ln, v.TLS)
+	}
 	var h http.Handler = http.HandlerFunc(v.serveISAPI)
 	if v.Vendor == VendorDahua {
 		h = http.HandlerFunc(v.serveDahua)
@@ -144,8 +154,13 @@ func (v *VendorAPI) Close() {
 // Addr is the listening address (host:port).
 func (v *VendorAPI) Addr() string { return v.addr }
 
-// URL is the admin URL (http://host:port).
-func (v *VendorAPI) URL() string { return "http://" + v.addr }
+// URL is the admin URL (http://host:port, or https:// with TLS).
+func (v *VendorAPI) URL() string {
+	if v.TLS != nil {
+		return "https://" + v.addr
+	}
+	return "http://" + v.addr
+}
 
 // FactoryReset puts every setting back to its factory value (cloud on),
 // as a firmware reset would; pending changes are lost.
@@ -266,9 +281,13 @@ func (v *VendorAPI) reboot() {
 	})
 }
 
-// authorized checks HTTP Digest (MD5, qop=auth) and answers 401 with the
-// vendor's challenge otherwise. It logs authorized requests.
+// authorized checks HTTP Digest (MD5, qop=auth), or Basic with BasicOnly,
+// and answers 401 with the vendor's challenge otherwise. It logs
+// authorized requests.
 func (v *VendorAPI) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if v.BasicOnly {
+		return v.basicAuthorized(w, r)
+	}
 	v.mu.Lock()
 	nonce := v.nonce
 	v.mu.Unlock()
@@ -288,6 +307,20 @@ func (v *VendorAPI) authorized(w http.ResponseWriter, r *http.Request) bool {
 		stale = ", stale=true"
 	}
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Digest realm="%s", nonce="%s", qop="auth", algorithm=MD5%s`, v.realm, nonce, stale))
+	w.WriteHeader(http.StatusUnauthorized)
+	return false
+}
+
+func (v *VendorAPI) basicAuthorized(w http.ResponseWriter, r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if ok && subtle.ConstantTimeCompare([]byte(user), []byte(v.Username)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(pass), []byte(v.Password)) == 1 {
+		v.mu.Lock()
+		v.requests = append(v.requests, r.Method+" "+r.URL.Path)
+		v.mu.Unlock()
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Basic realm="%s"`, v.realm))
 	w.WriteHeader(http.StatusUnauthorized)
 	return false
 }

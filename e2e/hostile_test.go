@@ -25,11 +25,10 @@ const hsBudget = 48 << 20
 // and checks: the gateway stays up; the honest viewer keeps getting frames;
 // the live heap stays within the per-camera budget; the hostile camera's
 // last error names the cause; nothing connects to the redirect target; the
-// audit log grows by a bounded number of lines.
+// audit log grows by a bounded number of lines, among them exactly one
+// `denied` line for the camera naming the cause and at most one
+// `suppressed` line counting the repeats.
 func TestHostileCameraKit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("long: one gateway per attack")
-	}
 	for _, tc := range []struct {
 		name    string
 		attacks func(target string) democam.Attacks
@@ -108,8 +107,45 @@ func TestHostileCameraKit(t *testing.T) {
 			if auditAdded > 6 {
 				t.Fatalf("the audit log grew by %d lines", auditAdded)
 			}
+			// The gateway's close writes the aggregator's summaries.
+			r.g.Gateway.Close()
+			hsCheckCameraAudit(t, r.g.Config.Audit.Path, auditBefore, "hostile", tc.want, tc.name != "silent TCP")
 		})
 	}
+}
+
+// hsCheckCameraAudit checks the audit lines after line `from` about a
+// hostile camera: its violations reach the audit log through the camera
+// aggregator as exactly one `denied` line whose detail names the cause
+// (want), the repeats as at most one `suppressed` line. A camera that is
+// merely silent (a request timeout, not a violation) has no `denied` line.
+func hsCheckCameraAudit(t *testing.T, path string, from int, camera, want string, violation bool) {
+	t.Helper()
+	var denied, suppressed []drLine
+	for _, l := range drAudit(t, path)[from:] {
+		if l.s("camera") != camera {
+			continue
+		}
+		switch l.s("event") {
+		case "denied":
+			denied = append(denied, l)
+		case "suppressed":
+			suppressed = append(suppressed, l)
+		}
+	}
+	if !violation {
+		if len(denied) != 0 {
+			t.Fatalf("a silent camera was audited as denied: %v", denied[0].Raw)
+		}
+		return
+	}
+	if len(denied) != 1 || !strings.Contains(denied[0].s("detail"), want) || denied[0].s("protocol") != "rtsp" {
+		t.Fatalf("want exactly one denied line for camera %s naming %q, got %d: %v", camera, want, len(denied), denied)
+	}
+	if len(suppressed) > 1 {
+		t.Fatalf("%d suppressed lines for camera %s", len(suppressed), camera)
+	}
+	t.Logf("audit: %s; %d suppressed line(s)", denied[0].s("detail"), len(suppressed))
 }
 
 // TestHostileParamSetTails: a camera that appends a serial number and MAC
@@ -259,9 +295,17 @@ func TestHostileAuditFlood(t *testing.T) {
 	if dnsEvents < 1900 {
 		t.Fatalf("only %d DNS answers", dnsEvents)
 	}
-	// per source: one line per kind and one summary (the locked-out
-	// address also has its lockout line); 20 DNS and 4 sign-in sources
-	if limit := 20*2 + 4*3 + 2; added > limit {
+	// One failure is one audit event: auth's login_failed, never also a
+	// denied line from the RTSP door.
+	if n := hist["denied/rtsp"]; n != 0 {
+		t.Fatalf("%d denied lines for failed RTSP sign-ins that login_failed already records: %v", n, hist)
+	}
+	// Per source and minute: DNS, the first query and a summary (20 × 2);
+	// the locked-out address, its first failure, the failure that locked
+	// it and a summary (3); the three others, their first failure and a
+	// summary (3 × 2). Besides: the honest camera online (when it came up
+	// after the count began) and offline at the close.
+	if limit := 20*2 + 3 + 3*2 + 2; added > limit {
 		t.Fatalf("the audit log grew by %d lines (limit %d): %v", added, limit, hist)
 	}
 	for _, l := range lines {

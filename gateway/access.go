@@ -43,8 +43,8 @@ func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, erro
 	}
 	// permission before existence: a caller cannot probe which camera ids
 	// exist outside their rights
-	if !p.CanView(camera) {
-		g.Record(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: camera, Remote: g.auth.RemoteAddr(r), Protocol: "webrtc", Detail: "camera not permitted"})
+	if !p.CanView(camera) { // repeatable at will: aggregated per principal
+		_ = g.auth.RecordDenied(audit.Event{Actor: p.Name, Camera: camera, Remote: g.auth.RemoteAddr(r), Protocol: "webrtc", Detail: "camera not permitted"})
 		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusForbidden, Msg: "you may not view this camera"}
 	}
 	if g.hub.Get(camera) == nil {
@@ -125,7 +125,7 @@ func (e rtspEvents) Denied(name, camera, remote, reason string) {
 		e.g.hostile.Record(hostileSource(remote), audit.Denied, ev)
 		return
 	}
-	e.g.Record(ev) // an authenticated principal denied a camera
+	_ = e.g.auth.RecordDenied(ev) // an authenticated principal denied a camera: per principal
 }
 
 // egressAudit records the sinkhole's egress attempts.

@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"errors"
-	"net"
 	"time"
 
+	"cordon/auth"
 	"cordon/auth/audit"
 	"cordon/camnet"
 	"cordon/ingest"
@@ -72,14 +72,9 @@ func (g *Gateway) closeHostileAudit() {
 // credentials.
 const rtspAuthFailed = "rtsp authentication failed"
 
-// hostileSource keys an address-triggered event by host (the port changes
-// with every connection).
-func hostileSource(remote string) string {
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		return h
-	}
-	return remote
-}
+// hostileSource keys an address-triggered event as auth keys its own
+// (auth.AddrID: the host, IPv6 per /64), so that one host is one source.
+func hostileSource(remote string) string { return auth.AddrID(remote) }
 
 // cameraHostile sends a camera's violations to the audit aggregator.
 type cameraHostile struct{ g *Gateway }
@@ -94,5 +89,5 @@ func sinkholeSource(camera, remote string) string {
 	if camera != "" && camera != camnet.UnknownCamera {
 		return "camera:" + camera
 	}
-	return remote
+	return hostileSource(remote)
 }

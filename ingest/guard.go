@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -26,7 +27,8 @@ import (
 type netGuard struct {
 	addr   string // canonical host:port of the configured URL
 	limits *Limits
-	s      *session // violations go here; nil in unit tests
+	s      *session    // violations go here; nil in unit tests
+	tls    *tls.Config // rtsps:// (dialTLS); nil = system roots
 
 	mu   sync.Mutex
 	peer net.IP // the camera's IP address, once connected
@@ -52,8 +54,47 @@ func (g *netGuard) violate(v *Violation) error {
 	return v
 }
 
-// dial is gortsplib's DialContext.
+// dial is gortsplib's DialContext (rtsp://): the guarded TCP connection,
+// read through the stream guard.
 func (g *netGuard) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := g.dialTCP(ctx, network, address)
+	if err != nil || g.s == nil {
+		return c, err
+	}
+	return newStreamGuard(c, c, g.s), nil
+}
+
+// dialTLS is gortsplib's DialTLSContext (rtsps://): the same guarded TCP
+// connection, TLS over it, and the stream guard over the TLS connection,
+// so that the bounds follow the RTSP bytes and never the ciphertext (fed
+// TLS records, the tokenizer would cut an honest camera off within a
+// second). The certificate is verified as gortsplib does by default: the
+// system roots (or tls.RootCAs), the URL's host as the server name.
+func (g *netGuard) dialTLS(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := g.dialTCP(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{}
+	if g.tls != nil {
+		cfg = g.tls.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = net.SplitHostPort(address)
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("TLS with the camera: %w", err)
+	}
+	if g.s == nil {
+		return tc, nil
+	}
+	return newStreamGuard(tc, c, g.s), nil
+}
+
+// dialTCP connects to the configured address, and nowhere else.
+func (g *netGuard) dialTCP(ctx context.Context, network, address string) (net.Conn, error) {
 	if address != g.addr || (network != "tcp" && network != "tcp4" && network != "tcp6") {
 		return nil, g.violate(&Violation{Reason: ReasonDialRefused,
 			Msg: fmt.Sprintf("refused to connect to %s: cordon connects only to the camera's configured address %s", address, g.addr)})
@@ -67,10 +108,7 @@ func (g *netGuard) dial(ctx context.Context, network, address string) (net.Conn,
 		g.peer = a.IP
 		g.mu.Unlock()
 	}
-	if g.s == nil {
-		return c, nil
-	}
-	return newStreamGuard(c, g.s), nil
+	return c, nil
 }
 
 func (g *netGuard) peerIP() net.IP {

@@ -103,9 +103,15 @@ type hostileCam struct {
 
 func newHostileTestCamera(t *testing.T, h *democam.HostileCamera, mod func(*Puller)) *hostileCam {
 	t.Helper()
+	return newPullLoop(t, "rtsp://admin:"+hostilePassword+"@"+h.Addr()+"/stream", mod)
+}
+
+// newPullLoop pulls rawURL again and again until the test ends.
+func newPullLoop(t *testing.T, rawURL string, mod func(*Puller)) *hostileCam {
+	t.Helper()
 	hc := &hostileCam{rec: &hostileRec{}, m: NewMetrics(prometheus.NewRegistry()),
 		sink: &fakeSink{connCh: make(chan struct{}, 1024)}, obs: &fakeObserver{}, done: make(chan struct{})}
-	p := &Puller{ID: "cam1", URL: mustURL(t, "rtsp://admin:"+hostilePassword+"@"+h.Addr()+"/stream"), Transport: "tcp",
+	p := &Puller{ID: "cam1", URL: mustURL(t, rawURL), Transport: "tcp",
 		Hostile: hc.rec, Metrics: hc.m, ReadTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(p)

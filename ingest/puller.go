@@ -12,6 +12,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,6 +82,9 @@ type Puller struct {
 	Hostile HostileEvents
 	// Limits bound what the camera may send; zero fields take defaults.
 	Limits Limits
+	// TLSConfig verifies an rtsps:// camera (nil: the system roots, with
+	// the URL's host as the server name, as gortsplib does by default).
+	TLSConfig *tls.Config
 
 	// Tunables; zero means the Default* value.
 	//

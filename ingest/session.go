@@ -150,7 +150,7 @@ func (c *Puller) Pull(ctx context.Context, sink Sink, obs Observer) error {
 // every answer through onResponse (hostile.go).
 func (s *session) newClient() *gortsplib.Client {
 	c := s.c
-	guard := &netGuard{addr: canonicalAddr(c.URL), limits: &c.Limits, s: s}
+	guard := &netGuard{addr: canonicalAddr(c.URL), limits: &c.Limits, s: s, tls: c.TLSConfig}
 	s.client = &gortsplib.Client{
 		Scheme:                c.URL.Scheme,
 		Host:                  c.URL.Host,
@@ -159,6 +159,7 @@ func (s *session) newClient() *gortsplib.Client {
 		InitialUDPReadTimeout: c.UDPFallbackTimeout,
 		Protocol:              c.protocol(),
 		DialContext:           guard.dial,
+		DialTLSContext:        guard.dialTLS,
 		ListenPacket:          guard.listenPacket,
 		ResolveIPAddr:         guard.resolve,
 		OnResponse:            s.onResponse,

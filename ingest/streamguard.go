@@ -24,19 +24,28 @@ import (
 //
 // It never changes the bytes: on a violation the connection is closed and
 // gortsplib's read fails.
+//
+// c is what gortsplib reads and writes: the TCP connection for rtsp://, the
+// TLS connection over it for rtsps:// (the guard must see plaintext). raw
+// is the TCP connection: closing it never waits on the camera (a TLS
+// close_notify is a write a camera could hold up).
 type streamGuard struct {
 	net.Conn
+	raw net.Conn
 	s   *session
 	err error // sticky; only the reader goroutine calls Read
 	tok tokenizer
 }
 
-func newStreamGuard(c net.Conn, s *session) *streamGuard {
+func newStreamGuard(c, raw net.Conn, s *session) *streamGuard {
 	// half the read timeout: the slow message is named before gortsplib's
 	// request timer fires with a vaguer error
 	slow := max(s.c.ReadTimeout/2, time.Second)
-	return &streamGuard{Conn: c, s: s, tok: tokenizer{lim: &s.c.Limits, slow: slow, channels: &s.channels}}
+	return &streamGuard{Conn: c, raw: raw, s: s, tok: tokenizer{lim: &s.c.Limits, slow: slow, channels: &s.channels}}
 }
+
+// Close closes the TCP connection.
+func (g *streamGuard) Close() error { return g.raw.Close() }
 
 func (g *streamGuard) Read(p []byte) (int, error) {
 	if g.err != nil {
@@ -52,7 +61,7 @@ func (g *streamGuard) Read(p []byte) (int, error) {
 		if v != nil {
 			g.s.violate(v)
 			g.err = v
-			_ = g.Conn.Close()
+			_ = g.raw.Close()
 			return 0, v
 		}
 	}

@@ -3,12 +3,9 @@ package ptz
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-
-	"cordon/auth/audit"
 
 	"golang.org/x/time/rate"
 )
@@ -25,18 +22,26 @@ const (
 	maxLimiters           = 1024
 	presetCacheTTL        = 30 * time.Second
 	statusCacheTTL        = 250 * time.Millisecond
+	capsFailureTTL        = 10 * time.Second
 	maxLastErrorLen       = 300
 )
 
 // Control is the PTZ lock and command path of one camera. Set the fields,
 // call Initialize, then Do / Status / Release / EndPrincipal from any
 // goroutine; Close when the camera goes away.
+//
+// Lock decisions (and their audit lines) are taken apart from camera
+// commands: a slow or hostile camera never delays a decision, and when
+// control moves, the previous holder's command in flight is cancelled so
+// the new holder's Stop and command go out at once.
 type Control struct {
 	// CameraID names the camera in audit lines, logs and metrics.
 	CameraID string
 	// Camera is the camera's PTZ (camnet/onvif).
 	Camera Camera
 	// Auditor receives ptz_start, ptz_end and ptz_takeover (nil = none).
+	// Control is granted only once its ptz_start (and ptz_takeover) line
+	// is recorded: an audit failure refuses the command (ErrAudit, 503).
 	Auditor Auditor
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -54,20 +59,24 @@ type Control struct {
 	Burst int
 
 	log     *slog.Logger
-	sem     chan struct{} // serializes lock decisions and camera commands
+	dmu     sync.Mutex    // serializes lock decisions and their audit lines; never held over a camera call
+	sem     chan struct{} // the camera command slot: one camera call at a time
 	wg      sync.WaitGroup
 	closeCh chan struct{}
 
-	mu        sync.Mutex
+	mu        sync.Mutex // the state below; never held over a camera call or an audit write
 	closed    bool
 	cur       *session
-	gen       uint64 // bumped by every command and every end of control
+	gen       uint64 // bumped by every decision and every end of control
+	needStop  bool   // control moved or ended: Stop goes out before the next command
+	inflight  *inflight
 	expiry    Timer
 	moveStop  Timer
 	limiters  map[string]*limiter
 	lastErr   string
 	lastErrAt time.Time
 	caps      *Capabilities
+	capsErrAt time.Time // when the last capabilities call failed
 	presets   []Preset
 	presetsAt time.Time
 	status    *CameraStatus
@@ -79,6 +88,12 @@ type session struct {
 	start    time.Time
 	last     time.Time
 	commands int
+}
+
+// inflight is the camera command running for a session.
+type inflight struct {
+	sess   *session
+	cancel context.CancelFunc
 }
 
 type limiter struct {
@@ -129,7 +144,7 @@ func setDefault(d *time.Duration, v time.Duration) {
 }
 
 // Close ends control (ptz_end, Stop to the camera) and refuses further
-// commands. It waits for a command in progress.
+// commands. It cancels a command in progress and waits for it.
 func (c *Control) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -139,8 +154,9 @@ func (c *Control) Close() {
 	c.closed = true
 	close(c.closeCh)
 	c.mu.Unlock()
+	c.endControl(func(*session) bool { return true }, "closed")
 	c.sem <- struct{}{}
-	c.endControl("closed", true)
+	c.flushStop()
 	<-c.sem
 	c.wg.Wait()
 }
@@ -185,127 +201,101 @@ func (c *Control) do(ctx context.Context, ctl Controller, cmd Command) error {
 			return err
 		}
 	}
+	sess, gen, err := c.decide(ctl)
+	if err != nil {
+		c.stopIfOwed(ctx) // a refused takeover may still have ended the previous control
+		return err
+	}
 	if err := c.acquire(ctx); err != nil {
+		c.stopLater()
 		return err
 	}
 	defer c.release()
-	events, stop, gen, err := c.take(ctl)
-	c.record(events)
-	if err != nil {
+	c.flushStop()
+	cctx, done, err := c.begin(ctx, sess, gen)
+	if err != nil || cctx == nil {
 		return err
 	}
-	if stop {
-		c.cameraStop("control moved")
+	err = c.run(cctx, cmd, gen)
+	if lost := done(); lost != nil && err != nil {
+		return lost // cancelled because control moved on: say so
 	}
-	return c.run(ctx, cmd, gen)
+	return err
 }
 
-// take applies the lock rules for one command of ctl; it returns the audit
-// events to write, whether the camera must be stopped first (control moved
-// or lapsed), and the command's generation.
-func (c *Control) take(ctl Controller) ([]audit.Event, bool, uint64, error) {
+// begin checks, with the command slot held, that the decision for sess
+// still stands and registers the command as in flight. A nil context and
+// nil error: a newer command of the same holder superseded this one (it
+// is dropped). done unregisters and returns the error to give if control
+// moved on meanwhile.
+func (c *Control) begin(ctx context.Context, sess *session, gen uint64) (context.Context, func() error, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, nil, ErrClosed
+	case c.cur != sess:
+		return nil, nil, c.lostLocked()
+	case c.gen != gen:
+		return nil, nil, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.CommandTimeout)
+	inf := &inflight{sess: sess, cancel: cancel}
+	c.inflight = inf
+	return cctx, func() error {
+		cancel()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.inflight == inf {
+			c.inflight = nil
+		}
+		if c.cur != sess {
+			return c.lostLocked()
+		}
+		return nil
+	}, nil
+}
+
+// lostLocked is the error of a command whose control ended before it ran.
+func (c *Control) lostLocked() error {
 	if c.closed {
-		return nil, false, 0, ErrClosed
+		return ErrClosed
 	}
-	now := c.Clock.Now()
-	var events []audit.Event
-	stop := false
-	if c.cur != nil && !now.Before(c.cur.last.Add(c.Hold)) {
-		events = append(events, c.endLocked(now, "expired"))
-		stop = true
+	if c.cur != nil {
+		return &ConflictError{Holder: c.cur.ctl.Name, Until: c.cur.last.Add(c.Hold)}
 	}
-	if c.cur != nil && c.cur.ctl.Name != ctl.Name {
-		if ctl.Priority <= c.cur.ctl.Priority {
-			return events, stop, 0, &ConflictError{Holder: c.cur.ctl.Name, Until: c.cur.last.Add(c.Hold)}
-		}
-		prev := c.cur.ctl
-		events = append(events, c.endLocked(now, "taken over by "+ctl.Name))
-		events = append(events, c.event(audit.PTZTakeover, ctl,
-			fmt.Sprintf("from %s (priority %d) to %s (priority %d)", prev.Name, prev.Priority, ctl.Name, ctl.Priority)))
-		c.Metrics.takeover(c.CameraID)
-		stop = true
-	}
-	if c.cur == nil {
-		c.cur = &session{ctl: ctl, start: now}
-		events = append(events, c.event(audit.PTZStart, ctl, fmt.Sprintf("priority %d", ctl.Priority)))
-	}
-	c.cur.ctl = ctl
-	c.cur.last = now
-	c.cur.commands++
-	c.gen++
-	gen := c.gen
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
-	c.expiry = c.Clock.AfterFunc(c.Hold, func() { c.expire(gen) })
-	return events, stop, gen, nil
-}
-
-// endLocked ends the current session and returns its ptz_end event.
-func (c *Control) endLocked(now time.Time, reason string) audit.Event {
-	s := c.cur
-	c.cur = nil
-	c.gen++
-	if c.expiry != nil {
-		c.expiry.Stop()
-		c.expiry = nil
-	}
-	if c.moveStop != nil {
-		c.moveStop.Stop()
-		c.moveStop = nil
-	}
-	e := c.event(audit.PTZEnd, s.ctl, fmt.Sprintf("commands=%d duration_s=%.1f reason=%s",
-		s.commands, now.Sub(s.start).Seconds(), reason))
-	e.DurationS = now.Sub(s.start).Seconds()
-	return e
-}
-
-func (c *Control) event(name string, ctl Controller, detail string) audit.Event {
-	return audit.Event{Event: name, Actor: ctl.Name, Camera: c.CameraID, Remote: ctl.Remote, Protocol: ctl.Protocol, Detail: detail}
-}
-
-func (c *Control) record(events []audit.Event) {
-	if c.Auditor == nil {
-		return
-	}
-	for _, e := range events {
-		if err := c.Auditor.Record(e); err != nil {
-			c.log.Error("audit write failed", "event", e.Event, "err", err)
-		}
-	}
+	return ErrControlLost
 }
 
 // run sends the command to the camera (the command slot is held).
 func (c *Control) run(ctx context.Context, cmd Command, gen uint64) error {
-	cctx, cancel := context.WithTimeout(ctx, c.CommandTimeout)
-	defer cancel()
 	var op string
 	var err error
 	switch {
 	case cmd.Move != nil:
 		op = "ContinuousMove"
 		d := c.moveTimeout(cmd.TimeoutMS)
-		err = c.Camera.ContinuousMove(cctx, *cmd.Move, d)
+		err = c.Camera.ContinuousMove(ctx, *cmd.Move, d)
 		if err == nil {
 			c.scheduleMoveStop(gen, d)
 		}
 	case cmd.Stop:
 		op = "Stop"
-		err = c.Camera.Stop(cctx)
+		err = c.Camera.Stop(ctx)
 	case cmd.Preset != "":
 		op = "GotoPreset"
-		err = c.Camera.GotoPreset(cctx, cmd.Preset)
+		err = c.Camera.GotoPreset(ctx, cmd.Preset)
 	case cmd.Home:
 		op = "GotoHomePosition"
-		err = c.Camera.GotoHome(cctx)
+		err = c.Camera.GotoHome(ctx)
 	}
 	c.mu.Lock()
 	c.status = nil // the next Status asks the camera
 	c.mu.Unlock()
 	if err != nil {
-		c.noteError(op, err)
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			c.noteError(op, err)
+		}
 		return &CameraError{Op: op, Err: err}
 	}
 	return nil
@@ -328,15 +318,11 @@ func (c *Control) scheduleMoveStop(gen uint64, d time.Duration) {
 	if c.moveStop != nil {
 		c.moveStop.Stop()
 	}
-	c.moveStop = c.Clock.AfterFunc(d, func() { c.timerStop(gen, "") })
+	c.moveStop = c.Clock.AfterFunc(d, func() { c.moveTimedOut(gen) })
 }
 
-// expire ends control Hold after the last command of generation gen.
-func (c *Control) expire(gen uint64) { c.timerStop(gen, "expired") }
-
-// timerStop runs a timer's work if no command came since gen: end control
-// (reason != "") and/or Stop the camera.
-func (c *Control) timerStop(gen uint64, reason string) {
+// moveTimedOut stops the camera if no command came since gen.
+func (c *Control) moveTimedOut(gen uint64) {
 	if !c.enterTimer() {
 		return
 	}
@@ -347,18 +333,32 @@ func (c *Control) timerStop(gen uint64, reason string) {
 		return
 	}
 	defer c.release()
+	c.flushStop()
 	c.mu.Lock()
-	if c.gen != gen || c.closed {
-		c.mu.Unlock()
+	stale := c.gen != gen || c.closed
+	c.mu.Unlock()
+	if !stale {
+		c.cameraStop("move timeout")
+	}
+}
+
+// expire ends control Hold after the last command of generation gen.
+func (c *Control) expire(gen uint64) {
+	if !c.enterTimer() {
 		return
 	}
-	var events []audit.Event
-	if reason != "" && c.cur != nil {
-		events = append(events, c.endLocked(c.Clock.Now(), reason))
+	defer c.wg.Done()
+	// c.mu is held while the predicate runs
+	if !c.endControl(func(*session) bool { return c.gen == gen }, "expired") {
+		return
 	}
-	c.mu.Unlock()
-	c.record(events)
-	c.cameraStop(map[bool]string{true: "control " + reason, false: "move timeout"}[reason != ""])
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.closeCh:
+		return // Close sends the Stop
+	}
+	defer c.release()
+	c.flushStop()
 }
 
 func (c *Control) enterTimer() bool {
@@ -371,6 +371,52 @@ func (c *Control) enterTimer() bool {
 	return true
 }
 
+// flushStop sends the Stop owed since control moved or ended (command
+// slot held).
+func (c *Control) flushStop() {
+	c.mu.Lock()
+	owed := c.needStop
+	c.needStop = false
+	c.mu.Unlock()
+	if owed {
+		c.cameraStop("control moved or ended")
+	}
+}
+
+// stopIfOwed sends the owed Stop, if any (see stopNow).
+func (c *Control) stopIfOwed(ctx context.Context) {
+	c.mu.Lock()
+	owed := c.needStop
+	c.mu.Unlock()
+	if owed {
+		c.stopNow(ctx)
+	}
+}
+
+// stopLater sends the owed Stop from a goroutine that waits for the
+// command slot (when the caller could not get it; Close sends it anyway).
+func (c *Control) stopLater() {
+	c.mu.Lock()
+	owed := c.needStop && !c.closed
+	if owed {
+		c.wg.Add(1)
+	}
+	c.mu.Unlock()
+	if !owed {
+		return
+	}
+	go func() {
+		defer c.wg.Done()
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.closeCh:
+			return
+		}
+		defer c.release()
+		c.flushStop()
+	}()
+}
+
 // cameraStop sends Stop (command slot held); a failure is the camera's
 // last error.
 func (c *Control) cameraStop(why string) {
@@ -380,60 +426,6 @@ func (c *Control) cameraStop(why string) {
 		c.noteError("Stop", err)
 		c.log.Warn("PTZ stop failed", "why", why, "err", err)
 	}
-}
-
-// endControl ends the current session (if any) for reason and stops the
-// camera (command slot held).
-func (c *Control) endControl(reason string, stop bool) bool {
-	c.mu.Lock()
-	if c.cur == nil {
-		c.mu.Unlock()
-		return false
-	}
-	e := c.endLocked(c.Clock.Now(), reason)
-	c.mu.Unlock()
-	c.record([]audit.Event{e})
-	if stop {
-		c.cameraStop(reason)
-	}
-	return true
-}
-
-// Release ends whoever holds control (an administrator's "release PTZ");
-// by names the administrator in the ptz_end line. It reports whether
-// someone held control.
-func (c *Control) Release(ctx context.Context, by string) (bool, error) {
-	if err := c.acquire(ctx); err != nil {
-		return false, err
-	}
-	defer c.release()
-	return c.endControl("released by "+by, true), nil
-}
-
-// EndPrincipal ends control if name holds it (its session ended, it
-// logged out, or its rights changed); reason goes into ptz_end.
-func (c *Control) EndPrincipal(ctx context.Context, name, reason string) (bool, error) {
-	if err := c.acquire(ctx); err != nil {
-		return false, err
-	}
-	defer c.release()
-	c.mu.Lock()
-	held := c.cur != nil && c.cur.ctl.Name == name
-	c.mu.Unlock()
-	if !held {
-		return false, nil
-	}
-	return c.endControl(reason, true), nil
-}
-
-// Holder returns who holds control and until when ("" when nobody).
-func (c *Control) Holder() (Controller, time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil || !c.Clock.Now().Before(c.cur.last.Add(c.Hold)) {
-		return Controller{}, time.Time{}
-	}
-	return c.cur.ctl, c.cur.last.Add(c.Hold)
 }
 
 func (c *Control) noteError(op string, err error) {

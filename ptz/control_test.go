@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"cordon/auth/audit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -344,30 +346,140 @@ func TestCloseEndsControl(t *testing.T) {
 }
 
 // A waiting command gives up with its context while a slow camera command
-// holds the slot.
+// of the same holder holds the slot.
 func TestWaitingCommandHonoursContext(t *testing.T) {
 	r := newRig(t)
 	block := make(chan struct{})
+	entered := make(chan string, 4)
 	r.cam.mu.Lock()
-	r.cam.block = block
+	r.cam.block, r.cam.entered = block, entered
 	r.cam.mu.Unlock()
 	done := make(chan error)
 	go func() { done <- r.c.Do(context.Background(), alice, move(1, 0, 0)) }()
-	for r.cam.inFlight.Load() == 0 {
-		time.Sleep(time.Millisecond) // polling a counter the goroutine sets; nothing to wait on
-	}
+	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := r.c.Do(ctx, chief, move(-1, 0, 0)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := r.c.Do(ctx, alice, move(-1, 0, 0)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("%v", err)
 	}
 	close(block)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A higher priority takes control at once even while a slow (or hostile)
+// camera sits on the holder's command: the decision does not wait for the
+// command slot, the holder's command is cancelled (the holder is told who
+// took over), then Stop and the new holder's command go out.
+func TestTakeoverCancelsSlowCommand(t *testing.T) {
+	r := newRig(t)
+	r.c.CommandTimeout = time.Hour // waiting for it would hang the test
+	block := make(chan struct{})
+	defer close(block)
+	entered := make(chan string, 8)
 	r.cam.mu.Lock()
-	r.cam.block = nil
+	r.cam.block, r.cam.entered = block, entered
 	r.cam.mu.Unlock()
+	aliceDone := make(chan error, 1)
+	go func() { aliceDone <- r.c.Do(context.Background(), alice, move(1, 0, 0)) }()
+	if call := <-entered; call != "move 1.0 0.0 0.0 1s" {
+		t.Fatalf("first call %q", call)
+	}
+	// Lower priorities are answered at once too (no waiting for the slot).
+	if err := r.do(t, intern, move(0, 1, 0)); StatusCode(err) != 409 {
+		t.Fatalf("intern: %v", err)
+	}
+	chiefDone := make(chan error, 1)
+	go func() { chiefDone <- r.c.Do(context.Background(), chief, move(0, -1, 0)) }()
+	select {
+	case err := <-chiefDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // generous: the bug is a wait of CommandTimeout (1 h here)
+		t.Fatal("the takeover waited for the slow camera's command")
+	}
+	var ce *ConflictError
+	if err := <-aliceDone; !errors.As(err, &ce) || ce.Holder != "chief" || StatusCode(err) != 409 {
+		t.Fatalf("alice's cancelled command: %v", err)
+	}
+	eq(t, "camera", r.cam.Calls(), []string{"move 1.0 0.0 0.0 1s", "stop", "move 0.0 -1.0 0.0 1s"})
+	eq(t, "audit", r.audit.Names(), []string{"ptz_start:alice", "ptz_end:alice", "ptz_takeover:chief", "ptz_start:chief"})
+	if st := r.c.Status(context.Background()); st.LastError != "" {
+		t.Fatalf("a cancelled command became the camera's last error: %q", st.LastError)
+	}
+}
+
+// PTZ control is granted only when it is on record: a ptz_start or
+// ptz_takeover that cannot be written refuses the command (503) and
+// leaves nobody steering on the strength of an unrecorded line.
+func TestAuditFailureRefusesControl(t *testing.T) {
+	r := newRig(t)
+	r.audit.fail(audit.PTZStart)
+	err := r.do(t, alice, move(1, 0, 0))
+	if !errors.Is(err, ErrAudit) || StatusCode(err) != 503 {
+		t.Fatalf("ptz_start not recorded: %v", err)
+	}
+	if h, _ := r.c.Holder(); h.Name != "" || len(r.cam.Calls()) != 0 {
+		t.Fatalf("control granted without its audit line: holder %q, camera %q", h.Name, r.cam.Calls())
+	}
+
+	r.audit.fail()
+	if err := r.do(t, alice, move(1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// ptz_end of alice cannot be written: nothing changes, alice keeps control
+	r.audit.fail(audit.PTZEnd)
+	if err := r.do(t, chief, move(0, 1, 0)); !errors.Is(err, ErrAudit) {
+		t.Fatalf("takeover with ptz_end failing: %v", err)
+	}
+	if h, _ := r.c.Holder(); h.Name != "alice" {
+		t.Fatalf("holder %q, want alice", h.Name)
+	}
+	// ptz_takeover cannot be written: alice's end is on record, so her
+	// control ends (Stop), but chief does not get it
+	r.audit.fail(audit.PTZTakeover)
+	if err := r.do(t, chief, move(0, 1, 0)); !errors.Is(err, ErrAudit) || StatusCode(err) != 503 {
+		t.Fatalf("takeover with ptz_takeover failing: %v", err)
+	}
+	if h, _ := r.c.Holder(); h.Name != "" {
+		t.Fatalf("holder %q after a refused takeover", h.Name)
+	}
+	eq(t, "camera", r.cam.Calls(), []string{"move 1.0 0.0 0.0 1s", "stop"})
+	eq(t, "audit", r.audit.Names(), []string{"ptz_start:alice", "ptz_end:alice"})
+
+	r.audit.fail()
+	if err := r.do(t, chief, move(0, 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "audit", r.audit.Names(), []string{"ptz_start:alice", "ptz_end:alice", "ptz_start:chief"})
+}
+
+// A camera that fails its capabilities call is not asked again for a
+// while: status polls of a dead camera answer at once.
+func TestCapabilitiesFailureCached(t *testing.T) {
+	r := newRig(t)
+	r.cam.capsFail = errors.New("onvif camera dome-1: GetNodes: no complete answer within 5s")
+	for range 5 {
+		st := r.c.Status(context.Background())
+		if st.Capabilities != nil || !strings.Contains(st.LastError, "no complete answer") {
+			t.Fatalf("%+v", st)
+		}
+	}
+	if r.cam.capsN != 1 || r.cam.statusN != 0 {
+		t.Fatalf("dead camera asked %d times for capabilities, %d for status; want 1 and 0", r.cam.capsN, r.cam.statusN)
+	}
+	r.clock.Advance(capsFailureTTL)
+	r.cam.capsFail = nil
+	if st := r.c.Status(context.Background()); st.Capabilities == nil || r.cam.capsN != 2 {
+		t.Fatalf("after %v: %+v, %d calls", capsFailureTTL, st, r.cam.capsN)
+	}
+	r.clock.Advance(time.Hour)
+	r.c.Status(context.Background())
+	if r.cam.capsN != 2 {
+		t.Fatalf("capabilities not kept: %d calls", r.cam.capsN)
+	}
 }
 
 // Many principals at once on the real clock: camera calls never overlap,

@@ -13,11 +13,15 @@
 //     ends (expiry, Release by an administrator, EndPrincipal when a session
 //     ends or rights change), and when a continuous move's timeout elapses,
 //     besides the camera's own ONVIF Timeout, so no move can stay stuck;
+//   - decides the lock at once, apart from the camera: camera commands
+//     are serialized, but a slow or hostile camera never delays a decision;
+//     when control moves, the previous holder's command in flight is
+//     cancelled so the new holder's Stop and command go out at once;
 //   - validates velocities and preset tokens, rate-limits commands per
-//     principal, serializes camera commands in arrival order, and keeps the
-//     camera's last PTZ error;
+//     principal, and keeps the camera's last PTZ error;
 //   - audits ptz_start, ptz_end (commands, duration) and ptz_takeover
-//     through Auditor.
+//     through Auditor, and fails closed: control is granted only when its
+//     ptz_start (and ptz_takeover) line is written, else ErrAudit (503).
 //
 // The camera is the Camera interface, implemented by camnet/onvif. The
 // package knows nothing of auth. It is a top-level package because both

@@ -111,24 +111,37 @@ type fakeCamera struct {
 	presets  []Preset
 	status   CameraStatus
 	statusN  int
-	block    chan struct{} // when set, commands wait on it
+	block    chan struct{} // when set, the next command waits on it (or its context)
+	entered  chan string   // when set, receives each call as it starts
 	noPreset bool
+	capsFail error
+	capsN    int
 }
 
-func (f *fakeCamera) enter(call string) error {
+// enter records call, then waits on block (a slow camera) or ctx, as a
+// real client's HTTP request would.
+func (f *fakeCamera) enter(ctx context.Context, call string) error {
 	if f.inFlight.Add(1) > 1 {
 		f.overlap.Store(true)
 	}
 	defer f.inFlight.Add(-1)
 	f.mu.Lock()
-	block := f.block
+	f.calls = append(f.calls, call)
+	block, entered := f.block, f.entered
+	f.block = nil
 	f.mu.Unlock()
+	if entered != nil {
+		entered <- call
+	}
 	if block != nil {
-		<-block
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, call)
 	return f.fail
 }
 
@@ -139,6 +152,12 @@ func (f *fakeCamera) Calls() []string {
 }
 
 func (f *fakeCamera) Capabilities(context.Context) (Capabilities, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.capsN++
+	if f.capsFail != nil {
+		return Capabilities{}, f.capsFail
+	}
 	return Capabilities{PanTilt: true, Zoom: true, Presets: !f.noPreset, Home: true, Status: true, MaxPresets: 8}, nil
 }
 
@@ -158,26 +177,40 @@ func (f *fakeCamera) Status(context.Context) (CameraStatus, error) {
 	return f.status, f.fail
 }
 
-func (f *fakeCamera) ContinuousMove(_ context.Context, v Velocity, d time.Duration) error {
-	return f.enter(fmt.Sprintf("move %.1f %.1f %.1f %v", v.Pan, v.Tilt, v.Zoom, d))
+func (f *fakeCamera) ContinuousMove(ctx context.Context, v Velocity, d time.Duration) error {
+	return f.enter(ctx, fmt.Sprintf("move %.1f %.1f %.1f %v", v.Pan, v.Tilt, v.Zoom, d))
 }
-func (f *fakeCamera) Stop(context.Context) error { return f.enter("stop") }
-func (f *fakeCamera) GotoPreset(_ context.Context, t string) error {
-	return f.enter("preset " + t)
+func (f *fakeCamera) Stop(ctx context.Context) error { return f.enter(ctx, "stop") }
+func (f *fakeCamera) GotoPreset(ctx context.Context, t string) error {
+	return f.enter(ctx, "preset "+t)
 }
-func (f *fakeCamera) GotoHome(context.Context) error { return f.enter("home") }
+func (f *fakeCamera) GotoHome(ctx context.Context) error { return f.enter(ctx, "home") }
 
-// auditSink keeps events in order.
+// auditSink keeps events in order; failing names events it refuses (as
+// a full or broken audit log would).
 type auditSink struct {
-	mu     sync.Mutex
-	events []audit.Event
+	mu      sync.Mutex
+	events  []audit.Event
+	failing map[string]bool
 }
 
 func (a *auditSink) Record(e audit.Event) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.failing[e.Event] {
+		return errors.New("audit: writing audit.log: no space left on device")
+	}
 	a.events = append(a.events, e)
 	return nil
+}
+
+func (a *auditSink) fail(events ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failing = map[string]bool{}
+	for _, e := range events {
+		a.failing[e] = true
+	}
 }
 
 func (a *auditSink) Events() []audit.Event {

@@ -24,8 +24,8 @@ type Status struct {
 
 // Status reports capabilities, presets, the camera's position and motion,
 // and the lock. Camera answers are cached briefly (capabilities for good,
-// presets 30 s, position 250 ms) so that many viewers polling do not
-// flood the camera; camera errors become LastError, never a failure of
+// a failure to get them 10 s, presets 30 s, position 250 ms) so that many
+// viewers polling do not flood the camera (or wait on a dead one); camera errors become LastError, never a failure of
 // Status.
 func (c *Control) Status(ctx context.Context) Status {
 	ctx, cancel := context.WithTimeout(ctx, c.CommandTimeout)
@@ -38,7 +38,9 @@ func (c *Control) Status(ctx context.Context) Status {
 	if st.Presets == nil {
 		st.Presets = []Preset{}
 	}
-	if st.Capabilities == nil || st.Capabilities.Status {
+	// without capabilities the camera did not answer just now (or within
+	// capsFailureTTL): do not wait on it again for its position
+	if st.Capabilities != nil && st.Capabilities.Status {
 		st.Status = c.cameraStatus(ctx)
 	}
 	holder, until := c.Holder()
@@ -54,16 +56,25 @@ func (c *Control) Status(ctx context.Context) Status {
 	return st
 }
 
+// capabilities asks the camera once and keeps the answer; a failure is
+// kept for capsFailureTTL, so that status polls of a dead camera do not
+// each wait for it (up to CommandTimeout).
 func (c *Control) capabilities(ctx context.Context) *Capabilities {
 	c.mu.Lock()
-	caps := c.caps
+	caps, failedAt := c.caps, c.capsErrAt
 	c.mu.Unlock()
 	if caps != nil {
 		return caps
 	}
+	if !failedAt.IsZero() && c.Clock.Now().Sub(failedAt) < capsFailureTTL {
+		return nil
+	}
 	got, err := c.Camera.Capabilities(ctx)
 	if err != nil {
 		c.noteError("capabilities", err)
+		c.mu.Lock()
+		c.capsErrAt = c.Clock.Now()
+		c.mu.Unlock()
 		return nil
 	}
 	c.mu.Lock()

@@ -195,6 +195,12 @@ var (
 	ErrRateLimited = errors.New("too many PTZ commands; slow down")
 	// ErrClosed: the camera's PTZ is shut down (503).
 	ErrClosed = errors.New("PTZ is not available for this camera")
+	// ErrAudit: control could not be recorded in the audit log, so it was
+	// not granted (503).
+	ErrAudit = errors.New("PTZ control refused: the audit log cannot be written")
+	// ErrControlLost: control ended (released, expired) before the
+	// command reached the camera (409).
+	ErrControlLost = errors.New("PTZ control ended before the command reached the camera")
 )
 
 // StatusCode maps an error of this package to the HTTP status a door
@@ -206,7 +212,7 @@ func StatusCode(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusNoContent
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.Is(err, ErrControlLost):
 		return http.StatusConflict
 	case errors.As(err, &ie):
 		return http.StatusBadRequest
@@ -214,7 +220,7 @@ func StatusCode(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrAudit):
 		return http.StatusServiceUnavailable
 	case errors.As(err, &cam):
 		return http.StatusBadGateway

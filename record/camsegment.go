@@ -6,7 +6,7 @@ import (
 
 // openSegment starts a segment at keyframe s; false when it cannot (the
 // reason is logged once, counted, and retried at the next keyframe).
-func (c *camera) openSegment(s Sample, arrival time.Time) bool {
+func (c *camera) openSegment(s Sample, arrival time.Time, epoch uint64) bool {
 	start := arrival.UTC().Truncate(time.Millisecond)
 	c.idx.mu.Lock()
 	last := c.idx.lastEnd()
@@ -14,7 +14,8 @@ func (c *camera) openSegment(s Sample, arrival time.Time) bool {
 	if start.Before(last.Add(-SpanGap)) {
 		// the clock was set back across a restart: continue the previous
 		// timeline rather than overlap recordings already made
-		c.warnOnce("clock", "the clock is behind this camera's newest recording; new recordings continue from its end",
+		c.warnOnce("clock", "the clock is behind this camera's newest recording; new recordings continue from its end "+
+			"(they never overlap what was recorded), so their times are ahead until the camera's next break at least that long",
 			"behind", last.Sub(start).String())
 		start = last.Truncate(time.Millisecond)
 	}
@@ -47,6 +48,7 @@ func (c *camera) openSegment(s Sample, arrival time.Time) bool {
 	c.seg = w
 	c.segDTS = s.DTS
 	c.segArrival = arrival
+	c.segEpoch = epoch
 	c.segParams = make([][][]byte, len(c.params))
 	for i, p := range c.params {
 		c.segParams[i] = cloneAll(p)

@@ -38,10 +38,12 @@ type camera struct {
 	// segArrival is when the segment's first sample arrived (its start
 	// before any clamping): stalls and jumps are measured against it
 	segArrival time.Time
+	segEpoch   uint64 // the clock's anchor when the segment opened
 	frag       fragmenter
 	lastDTS    []time.Duration
 	haveDTS    []bool
-	lastIn     time.Time // arrival of the last sample
+	lastIn     time.Time // arrival of the last sample, on epoch lastInEpoch
+	lastInEp   uint64
 	failUntil  time.Time
 	failures   int
 	warned     map[string]bool
@@ -54,7 +56,9 @@ type feedInfo struct {
 type queued struct {
 	feed    *feedInfo
 	sample  Sample
-	arrival time.Time
+	arrival time.Time // recording time of arrival, on the clock's anchor epoch
+	epoch   uint64
+	wall    time.Time // the wall clock at arrival
 	size    int64
 	discont bool // samples were dropped just before this one
 	end     bool // the feed ended
@@ -134,7 +138,8 @@ func (c *camera) pullFeed(feed Feed) {
 		if s.Track < 0 || s.Track >= len(fi.tracks) {
 			continue
 		}
-		it := queued{feed: fi, sample: s, arrival: c.rec.clock.Now(), size: sampleSize(s)}
+		arrival, epoch, wall := c.rec.clock.Stamp()
+		it := queued{feed: fi, sample: s, arrival: arrival, epoch: epoch, wall: wall, size: sampleSize(s)}
 		if dropping {
 			if !isKeyOf(fi.tracks, s) {
 				c.m.dropped.Inc()
@@ -193,16 +198,17 @@ func (c *camera) write() {
 }
 
 func (c *camera) tick() {
-	now := c.rec.clock.Now()
+	now, epoch := c.rec.clock.NowEpoch()
 	if c.seg == nil {
 		return
 	}
-	if !c.frag.empty() && now.Sub(c.frag.first) >= c.rec.FragmentMax {
+	if !c.frag.empty() && (c.frag.epoch != epoch || now.Sub(c.frag.first) >= c.rec.FragmentMax) {
 		c.flush()
 	}
 	// a source that went quiet without ending its feed: close the segment
 	// so that its index line is written; the next keyframe opens a new one
-	if c.seg != nil && now.Sub(c.lastIn) > 2*SpanGap {
+	lastIn, _ := c.rec.clock.Convert(c.lastIn, c.lastInEp)
+	if c.seg != nil && now.Sub(lastIn) > 2*SpanGap {
 		c.closeSegment()
 	}
 }
@@ -230,6 +236,7 @@ func cloneAll(ps [][]byte) [][]byte {
 }
 
 // handle processes one queued item; see the package doc for the rules.
+// (Function over 80 lines: the writer's rules in the order they apply.)
 func (c *camera) handle(it queued) {
 	if it.feed != c.feed {
 		c.startFeed(it.feed)
@@ -240,7 +247,9 @@ func (c *camera) handle(it queued) {
 	}
 	s := it.sample
 	t := s.Track
-	c.lastIn = it.arrival
+	// on the current anchor; the drift test below compares like with like
+	arrival, epoch := c.rec.clock.Convert(it.arrival, it.epoch)
+	c.lastIn, c.lastInEp = arrival, epoch
 	if it.discont {
 		c.closeSegment()
 	}
@@ -261,21 +270,30 @@ func (c *camera) handle(it queued) {
 		changed = c.updateParams(t, s.Data)
 	}
 	if c.seg != nil {
-		drift := it.arrival.Sub(c.segArrival.Add(s.DTS - c.segDTS))
+		// re-anchored since the segment opened: it keeps its timeline and
+		// ends at the next keyframe (the step is not a stall)
+		reanchored := epoch != c.segEpoch
+		drift := arrival.Sub(c.segArrival.Add(s.DTS - c.segDTS))
 		// (a millisecond of slack absorbs timestamps rounded down)
 		long := s.DTS-c.segDTS+time.Millisecond >= c.rec.SegmentDuration || c.seg.size >= maxSegmentBytes
+		if reanchored && !c.frag.empty() && c.frag.epoch != epoch {
+			c.flush() // its arrival times are on the old anchor
+		}
 		switch {
-		case drift > SpanGap || drift < -SpanGap:
+		case !reanchored && (drift > SpanGap || drift < -SpanGap):
 			c.closeSegment() // a stall or a jump: a new segment at the next keyframe
-		case key && (long || changed):
+		case key && (long || changed || reanchored):
 			c.closeSegment()
 		}
 	}
 	if c.seg == nil {
-		if !key || it.arrival.Before(c.failUntil) {
+		if !key || arrival.Before(c.failUntil) {
 			return // waiting for a keyframe, or for the retry after a write error
 		}
-		if !c.openSegment(s, it.arrival) {
+		if c.rec.checkClock(it.arrival, it.epoch, it.wall) {
+			arrival, epoch = c.rec.clock.Convert(it.arrival, it.epoch)
+		}
+		if !c.openSegment(s, arrival, epoch) {
 			return
 		}
 	}
@@ -283,8 +301,11 @@ func (c *camera) handle(it queued) {
 	if st < 0 || s.DTS < c.segDTS {
 		return // not recorded, or audio from before the segment's keyframe
 	}
-	c.frag.add(st, s.DTS-c.segDTS, s.PTS-s.DTS, s.Key, s.Data, it.arrival)
-	if it.arrival.Sub(c.frag.first) >= c.rec.FragmentMax {
+	if c.frag.empty() {
+		c.frag.epoch = epoch
+	}
+	c.frag.add(st, s.DTS-c.segDTS, s.PTS-s.DTS, s.Key, s.Data, arrival)
+	if arrival.Sub(c.frag.first) >= c.rec.FragmentMax {
 		c.flush()
 	}
 }

@@ -22,7 +22,8 @@
 // playback and exports go through the Auditor interface. Wiring, in short:
 //
 //	rec := &record.Recorder{Path: cfg.Recording.Path, Retain: cfg.Recording.RetainDuration(),
-//		MaxDiskBytes: cfg.Recording.MaxDiskBytes(), Auditor: audits, Metrics: record.NewMetrics(reg), Log: log}
+//		MaxDiskBytes: cfg.Recording.MaxDiskBytes(), Auditor: record.AuditLog{Trail: auditLog},
+//		Metrics: record.NewMetrics(reg), Log: log}
 //	err := rec.Initialize()
 //	err = rec.StartCamera(cam.ID, source) // each camera with record: true; StopCamera on removal
 //	exp := &record.Exporter{Recorder: rec, StateDir: cfg.StateDir, Node: nodeID, Version: version}
@@ -36,17 +37,48 @@
 // Errors: ErrUnknownCamera and ErrNoRecording (404), ErrBadSpan (400),
 // *CorruptError (409, it names the file), an Auditor error (503).
 //
+// An export is audited before its manifest is signed (the manifest holds
+// the line's seq as audit_seq; AuditLog takes it from audit.Log.AppendSeq,
+// so concurrent exports each get their own). Everything that can fail on
+// the recordings happens before that line; a failure after it (disk full
+// while finishing, the rename) is audited as a second `export` line naming
+// the id and why it does not exist, and an export interrupted there by a
+// crash is audited so at the next start.
+//
 // # Time
 //
-// Recording times are UTC assigned by the gateway on arrival: the wall clock
-// read once when the Recorder starts plus the monotonic time elapsed since
-// (see clock.go). A wall-clock step while cordon runs does not move
-// recording times or break spans; it is logged and exported as
-// cordon_recording_clock_offset_seconds, and the next start of cordon uses
-// the new wall clock. A segment never starts more than 2 s before the end of
-// the camera's previous one (a clock set back across a restart continues
-// the previous timeline instead of overlapping it). Within a segment, times
-// follow the stream's own timestamps.
+// Recording times are UTC assigned by the gateway on arrival, from the
+// recording clock (clock.go): the wall clock read at an anchor plus the
+// monotonic time elapsed since. The anchor is taken when the Recorder
+// starts. A segment's start is the recording time at which its first
+// keyframe arrived (to the millisecond); times within a segment follow the
+// stream's own timestamps (DTS) from there, and its end is its start plus
+// the duration of what it holds.
+//
+// The wall clock may step while cordon runs (a box without a real-time
+// clock boots with a wrong time and NTP corrects it later; an operator
+// sets it). The difference is exported every minute as
+// cordon_recording_clock_offset_seconds; beyond MaxClockOffset (2 s) it is
+// logged as a warning, and at the next segment boundary of any camera the
+// recording clock is re-anchored to the wall clock (logged with the step,
+// counted in cordon_recording_clock_reanchors_total). A segment open at
+// that moment keeps its own timeline and ends at its camera's next
+// keyframe (nothing is lost; no segment has a jump inside it); every
+// camera's next segment starts on the new anchor. What a step does to
+// spans:
+//   - forward (the clock was behind): the next segment starts later than
+//     the previous one ended, by about the step, so the span splits there
+//     (a gap of more than 2 s); recordings before the re-anchor keep the
+//     times the old clock gave them.
+//   - back by more than 2 s (the clock was ahead): recordings never overlap
+//     what was already recorded, so a segment that would start more than
+//     2 s before the end of the camera's newest recording starts at that
+//     end instead (logged); its times stay ahead of the wall clock by up to
+//     the step until the camera's next break at least that long. The same
+//     holds across a restart with the clock set back.
+//
+// Steps of up to 2 s (NTP slewing, leap smearing) are absorbed: the
+// recording clock keeps the monotonic rate.
 //
 // # On disk
 //

@@ -4,10 +4,8 @@ import (
 	"archive/zip"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +64,8 @@ var exportIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 const maxReason = 1000
 
-// Initialize creates Dir and removes exports left half-built by a crash.
+// Initialize creates Dir and removes exports left half-built by a crash
+// (auditing those that may have had their audit line: see recoverPending).
 func (e *Exporter) Initialize() error {
 	if e.Recorder == nil {
 		return errors.New("record: Exporter needs a Recorder")
@@ -87,10 +86,11 @@ func (e *Exporter) Initialize() error {
 	if err := os.MkdirAll(e.Dir, 0o750); err != nil {
 		return fmt.Errorf("record: exports: %w", err)
 	}
-	stale, _ := filepath.Glob(filepath.Join(e.Dir, ".tmp-*.zip"))
+	stale, _ := filepath.Glob(filepath.Join(e.Dir, tmpPrefix+"*.zip"))
 	for _, p := range stale {
-		os.Remove(p)
+		os.Remove(p) // never audited
 	}
+	e.recoverPending()
 	return nil
 }
 
@@ -262,80 +262,6 @@ func buildClips(req ExportRequest, segs []*segSnap) ([]*Clip, error) {
 		return nil, ErrNoRecording
 	}
 	return clips, nil
-}
-
-// write builds the ZIP in a temporary file and renames it into place.
-func (e *Exporter) write(ctx context.Context, req ExportRequest, clips []*Clip, key ed25519.PrivateKey) (*ExportInfo, error) {
-	var idb [16]byte
-	_, _ = rand.Read(idb[:])
-	id := hex.EncodeToString(idb[:])
-	tmp := filepath.Join(e.Dir, ".tmp-"+id+".zip")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-	if err != nil {
-		return nil, e.fail("io", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	now := e.Recorder.clock.Now()
-	zw := zip.NewWriter(f)
-	m := Manifest{
-		Camera: ManifestCamera{ID: req.Camera, Name: req.CameraName},
-		Start:  FormatTime(req.Start), End: FormatTime(req.End),
-		Principal: req.Principal, Reason: req.Reason, Node: e.Node, CordonVersion: e.Version,
-	}
-	for _, c := range clips {
-		sum, err := zipEntry(ctx, zw, c.Name, now, c)
-		if err != nil {
-			return nil, e.fail("io", err)
-		}
-		m.Files = append(m.Files, ManifestFile{Name: c.Name, SHA256: sum})
-	}
-	pubPEM := PublicKeyPEM(key.Public().(ed25519.PublicKey))
-	sum, err := zipEntry(ctx, zw, SignerName, now, strings.NewReader(string(pubPEM)))
-	if err != nil {
-		return nil, e.fail("io", err)
-	}
-	m.Files = append(m.Files, ManifestFile{Name: SignerName, SHA256: sum})
-	seq, err := e.auditor().Export(ExportAudit{
-		Principal: req.Principal, Remote: req.Remote, Camera: req.Camera, ID: id, Reason: req.Reason,
-		Start: req.Start, End: req.End, Files: m.Files,
-	})
-	if err != nil {
-		return nil, e.fail("audit", fmt.Errorf("export refused: the audit log cannot be written: %w", err))
-	}
-	m.AuditSeq = seq
-	mb, _ := json.MarshalIndent(m, "", "  ")
-	mb = append(mb, '\n')
-	sig := ed25519.Sign(key, mb)
-	if _, err := zipEntry(ctx, zw, ManifestName, now, strings.NewReader(string(mb))); err != nil {
-		return nil, e.fail("io", err)
-	}
-	if _, err := zipEntry(ctx, zw, SignatureName, now, strings.NewReader(string(sig))); err != nil {
-		return nil, e.fail("io", err)
-	}
-	err = zw.Close()
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = f.Close()
-	}
-	path := filepath.Join(e.Dir, id+".zip")
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return nil, e.fail("io", err)
-	}
-	ok = true
-	syncDir(e.Dir)
-	fi, _ := os.Stat(path)
-	return &ExportInfo{ID: id, Path: path, Size: fi.Size(), Manifest: m}, nil
 }
 
 func (e *Exporter) auditor() Auditor {

@@ -15,6 +15,7 @@ type fragmenter struct {
 	tracks  []*trackBuf
 	main    int       // index of the segment's main track
 	first   time.Time // arrival of the oldest pending sample (zero: none)
+	epoch   uint64    // the clock anchor first was measured on
 	part    fmp4.Part
 	ptracks []*fmp4.PartTrack
 }

@@ -15,15 +15,19 @@ import (
 	"cordon/democam"
 )
 
-// seedRecording records 5 frames of clip with audio and exports it, for fuzz
+// seedRecording records 2 frames of clip with audio and exports it, for fuzz
 // seeds: a real segment and a real export. Slices are cut to a few bytes
 // (the recorder never decodes them) to keep the seeds small: the fuzzer
-// minimizes every new input it finds, which takes long on large ones.
+// minimizes every input that finds new coverage, by default for up to a
+// minute each, which on inputs of kilobytes is what made `go test -fuzz`
+// of these targets run a few execs per second (each exec takes ~0.1 ms).
+// scripts/fuzz.sh bounds minimization (-fuzzminimizetime=1000x); do the
+// same when fuzzing them by hand.
 func seedRecording(f testing.TB) (segment, export []byte) {
 	f.Helper()
 	dir := f.TempDir()
 	r, vc := newTestRecorder(f, dir, time.Now().UTC().Add(-time.Hour))
-	src := newClipSource(f, democam.ClipMain, 5, true, vc)
+	src := newClipSource(f, democam.ClipMain, 2, true, vc)
 	for i, au := range src.clip.AUs {
 		for j, n := range au.NALUs {
 			if t := n[0] & 0x1f; t == 1 || t == 5 {
@@ -84,10 +88,21 @@ func TestFuzzSeeds(t *testing.T) {
 	if rep, err := VerifyExport(zr, nil); err != nil || !rep.OK() {
 		t.Fatalf("export seed: %v %+v", err, rep)
 	}
+	// the index seeds reach the accepting path too, not only refusals
+	for _, name := range []string{"segment", "repaired"} {
+		if seg, _, err := parseIndexLine("2026-03-01", readSeedFile(t, "FuzzIndexLine", name)); err != nil || seg == nil {
+			t.Fatalf("index seed %s: %v", name, err)
+		}
+	}
+	if _, del, err := parseIndexLine("2026-03-01", readSeedFile(t, "FuzzIndexLine", "tombstone")); err != nil || del == "" {
+		t.Fatalf("tombstone seed: %q %v", del, err)
+	}
 }
 
-func readSeed(t *testing.T, name string) []byte {
-	raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", name, "recorded"))
+func readSeed(t *testing.T, name string) []byte { return readSeedFile(t, name, "recorded") }
+
+func readSeedFile(t *testing.T, target, file string) []byte {
+	raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", target, file))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,6 +209,7 @@ type memAudit struct {
 	playbacks []PlaybackAudit
 	exports   []ExportAudit
 	fail      bool
+	onExport  func(ExportAudit) // called after an export line is kept
 }
 
 func (m *memAudit) Playback(a PlaybackAudit) error {
@@ -228,7 +229,11 @@ func (m *memAudit) Export(a ExportAudit) (uint64, error) {
 		return 0, errors.New("audit log unwritable")
 	}
 	m.exports = append(m.exports, a)
-	return uint64(100 + len(m.exports)), nil
+	seq := uint64(100 + len(m.exports))
+	if m.onExport != nil {
+		m.onExport(a)
+	}
+	return seq, nil
 }
 
 // probeStream is what ffprobe says about one stream.

@@ -13,6 +13,7 @@ type Metrics struct {
 	dropped     *prometheus.CounterVec
 	deleted     *prometheus.CounterVec
 	clockOffset prometheus.Gauge
+	clockSteps  prometheus.Counter
 	playbacks   prometheus.Counter
 	exports     prometheus.Counter
 	exportFail  *prometheus.CounterVec
@@ -44,7 +45,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cordon_recording_deleted_segments_total", Help: "Segments deleted by retention, per camera and reason (age, quota, missing).",
 		}, []string{"camera", "reason"}),
 		clockOffset: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cordon_recording_clock_offset_seconds", Help: "Wall clock minus the recording clock (monotonic since start); non-zero after the wall clock was stepped.",
+			Name: "cordon_recording_clock_offset_seconds", Help: "Wall clock minus the recording clock (monotonic since its anchor); beyond 2 s the clock is re-anchored at the next segment boundary.",
+		}),
+		clockSteps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cordon_recording_clock_reanchors_total", Help: "Times the recording clock was re-anchored to a stepped wall clock.",
 		}),
 		playbacks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cordon_playback_requests_total", Help: "Playback clips served.",
@@ -58,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.bytes, m.segments, m.diskBytes, m.oldest, m.errors, m.dropped,
-			m.deleted, m.clockOffset, m.playbacks, m.exports, m.exportFail)
+			m.deleted, m.clockOffset, m.clockSteps, m.playbacks, m.exports, m.exportFail)
 	}
 	return m
 }

@@ -26,11 +26,15 @@ type PlaybackAudit struct {
 }
 
 // ExportAudit is one export line, written before the manifest is signed.
+// With Failed set it is the line that says export ID, audited before,
+// failed and does not exist (Failed says why; Principal and Camera are
+// empty for an export interrupted by a crash).
 type ExportAudit struct {
 	Principal, Remote, Camera string
 	ID, Reason                string
 	Start, End                time.Time // the requested span
 	Files                     []ManifestFile
+	Failed                    string
 }
 
 // Span is a stretch of continuous recording.

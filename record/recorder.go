@@ -43,15 +43,17 @@ type Recorder struct {
 	Metrics *Metrics
 	Log     *slog.Logger
 
-	clock    *Clock
-	mu       sync.Mutex
-	cams     map[string]*camEntry
-	kick     chan struct{}
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	retainMu sync.Mutex // guards Retain and MaxDiskBytes after Initialize
-	audits   auditDedup
+	clock       *Clock
+	mu          sync.Mutex
+	cams        map[string]*camEntry
+	kick        chan struct{}
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	retainMu    sync.Mutex // guards Retain and MaxDiskBytes after Initialize
+	audits      auditDedup
+	clockMu     sync.Mutex
+	clockWarned uint64 // 1 + the clock epoch already warned about
 	// segmentClosed, when set (tests), is called after a segment was
 	// closed and indexed.
 	segmentClosed func(camera string)

@@ -1,10 +1,13 @@
 package record
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,24 +137,48 @@ func TestGapSplitsSpan(t *testing.T) {
 	}
 }
 
-// The wall clock is stepped back and forth while recording: recording
-// times follow the monotonic clock, the span stays whole, the offset shows.
-func TestClockJumpDoesNotBreakSpans(t *testing.T) {
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The wall clock is an hour behind when recording starts (a box without a
+// real-time clock), NTP corrects it at 6 s, and an operator sets it back
+// 30 s at 14 s. Recording times follow the wall clock from the next
+// segment boundary after each step (segments are cut every 4 s): the
+// forward step splits the span; the step back cannot be followed without
+// overlapping what was recorded, so the timeline continues; no segment
+// holds a jump; the re-anchors are logged and counted.
+func TestClockStepReanchorsAtSegmentBoundary(t *testing.T) {
 	dir := t.TempDir()
 	vc := &virtualClock{}
-	step := time.Duration(0)
 	clock := &Clock{Mono: vc.Mono, Wall: func() time.Time {
 		m := vc.Mono()
 		switch {
-		case m > 12*time.Second:
-			step = 10 * time.Minute // set forward
-		case m > 6*time.Second:
-			step = -time.Hour // set back
+		case m >= 14*time.Second:
+			return wall0.Add(m - 30*time.Second)
+		case m >= 6*time.Second:
+			return wall0.Add(m)
 		}
-		return wall0.Add(m + step)
+		return wall0.Add(m - time.Hour)
 	}}
+	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
-	r := &Recorder{Path: dir, Clock: clock, SegmentDuration: 4 * time.Second, QueueSamples: 1 << 16, Log: quietLog(), Metrics: NewMetrics(reg)}
+	r := &Recorder{Path: dir, Clock: clock, SegmentDuration: 4 * time.Second, QueueSamples: 1 << 16,
+		Log: slog.New(slog.NewTextHandler(logs, nil)), Metrics: NewMetrics(reg)}
 	if err := r.Initialize(); err != nil {
 		t.Fatal(err)
 	}
@@ -162,17 +189,91 @@ func TestClockJumpDoesNotBreakSpans(t *testing.T) {
 	}
 	src.waitDone(t, 30*time.Second)
 	r.StopCamera("gate")
-	spans, _ := r.Spans("gate", wall0.Add(-2*time.Hour), wall0.Add(2*time.Hour))
-	if len(spans) != 1 || !spans[0].Start.Equal(wall0.Add(50*time.Millisecond)) || !near(spans[0].End.Sub(spans[0].Start), 20*time.Second) {
-		t.Fatalf("spans after clock steps: %v", spans)
+	behind := wall0.Add(-time.Hour)
+	spans, _ := r.Spans("gate", behind.Add(-time.Hour), wall0.Add(time.Hour))
+	// (5 ms: starts are kept in whole milliseconds, once per segment)
+	about := func(d, want time.Duration) bool { return d >= want-5*time.Millisecond && d <= want+5*time.Millisecond }
+	if len(spans) != 2 ||
+		!about(spans[0].Start.Sub(behind), 50*time.Millisecond) || !about(spans[0].End.Sub(behind), 8050*time.Millisecond) ||
+		!about(spans[1].Start.Sub(wall0), 8050*time.Millisecond) || !about(spans[1].End.Sub(wall0), 20050*time.Millisecond) {
+		t.Fatalf("spans %v; want [%s, +8.05s] on the old clock and [%s, +20.05s] from the re-anchor at 8.05 s",
+			spans, FormatTime(behind.Add(50*time.Millisecond)), FormatTime(wall0.Add(8050*time.Millisecond)))
+	}
+	ci := r.index("gate")
+	for i := 1; i < len(ci.segs); i++ {
+		if ci.segs[i].Start.Before(ci.segs[i-1].End.Add(-SpanGap)) {
+			t.Fatalf("overlapping segments %v and %v", ci.segs[i-1], ci.segs[i])
+		}
+	}
+	if len(ci.segs) != 5 {
+		t.Fatalf("%d segments, want 5 (cut every 4 s)", len(ci.segs))
+	}
+	if n := testutil.ToFloat64(r.Metrics.clockSteps); n != 2 {
+		t.Fatalf("%v re-anchors, want 2", n)
+	}
+	out := logs.String()
+	if strings.Count(out, "wall clock stepped") != 2 || !strings.Contains(out, "step=1h0m0s") || !strings.Contains(out, "step=-30s") ||
+		!strings.Contains(out, "continue from its end") {
+		t.Fatalf("log:\n%s", out)
 	}
 	r.enforce()
-	if off := testutil.ToFloat64(r.Metrics.clockOffset); off != 600 {
-		t.Fatalf("clock offset metric %v, want 600", off)
+	if off := testutil.ToFloat64(r.Metrics.clockOffset); off != 0 {
+		t.Fatalf("clock offset %v after the re-anchor", off)
 	}
+}
 
-	// a restart with the clock set back an hour: new recordings continue
-	// the timeline instead of overlapping the old ones
+// The retention pass exports the offset and warns once per anchor when
+// it exceeds 2 s; a segment boundary then re-anchors.
+func TestClockOffsetWarning(t *testing.T) {
+	var mu sync.Mutex
+	step := time.Duration(0)
+	vc := &virtualClock{}
+	clock := &Clock{Mono: vc.Mono, Wall: func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return wall0.Add(vc.Mono() + step)
+	}}
+	logs := &syncBuffer{}
+	r := &Recorder{Path: t.TempDir(), Clock: clock, Log: slog.New(slog.NewTextHandler(logs, nil))}
+	if err := r.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	mu.Lock()
+	step = 1500 * time.Millisecond // within bounds: nothing to say
+	mu.Unlock()
+	r.watchClock()
+	if r.checkClock(clock.Stamp()) || logs.String() != "" {
+		t.Fatalf("a 1.5 s offset re-anchored or warned: %s", logs)
+	}
+	mu.Lock()
+	step = -5 * time.Second
+	mu.Unlock()
+	r.watchClock()
+	r.watchClock()
+	if got := testutil.ToFloat64(r.Metrics.clockOffset); got != -5 || strings.Count(logs.String(), "wall clock differs") != 1 {
+		t.Fatalf("offset %v, log %s", got, logs)
+	}
+	if !r.checkClock(clock.Stamp()) || !r.clock.Now().Equal(clock.wall()) {
+		t.Fatal("no re-anchor at the boundary")
+	}
+	r.watchClock()
+	if got := testutil.ToFloat64(r.Metrics.clockOffset); got != 0 {
+		t.Fatalf("offset %v after the re-anchor", got)
+	}
+}
+
+// A restart with the clock set back an hour: new recordings continue the
+// timeline instead of overlapping the old ones.
+func TestRestartWithClockBehind(t *testing.T) {
+	dir := t.TempDir()
+	r, vc := newTestRecorder(t, dir, wall0)
+	src := newClipSource(t, democam.ClipMain, 300, false, vc)
+	if err := r.StartCamera("gate", src); err != nil {
+		t.Fatal(err)
+	}
+	src.waitDone(t, 30*time.Second)
+	r.StopCamera("gate")
 	r.Close()
 	clock2, vc2 := newVirtualClock(wall0.Add(-time.Hour))
 	r2 := &Recorder{Path: dir, Clock: clock2, SegmentDuration: 4 * time.Second, QueueSamples: 1 << 16, Log: quietLog()}

@@ -38,7 +38,7 @@ type victim struct {
 
 // enforce runs one retention pass.
 func (r *Recorder) enforce() {
-	r.Metrics.clockOffset.Set(r.clock.Offset().Seconds())
+	r.watchClock()
 	r.retainMu.Lock()
 	retain, quota := r.Retain, r.MaxDiskBytes
 	r.retainMu.Unlock()

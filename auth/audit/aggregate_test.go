@@ -156,12 +156,11 @@ func (b *blockingLog) Append(Event) error {
 }
 
 // TestAggregatorNeverBlocks: with the log stuck (a slow disk, a held
-// lock), Record still returns at once and at most the bounded number of
-// lines is ever written.
+// lock), every Record returns while no line could be written, and at most
+// the bounded number of lines is ever written.
 func TestAggregatorNeverBlocks(t *testing.T) {
 	bl := &blockingLog{release: make(chan struct{})}
 	a := newAggregator(t, bl, func(a *Aggregator) { a.MaxLines = 10 })
-	start := time.Now()
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -173,9 +172,9 @@ func TestAggregatorNeverBlocks(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("80,000 Records took %v with the log blocked", d)
+	wg.Wait() // a Record that waited for the log would never return
+	if n := bl.n.Load(); n != 0 {
+		t.Fatalf("%d lines written while the log was stuck", n)
 	}
 	close(bl.release)
 	a.Flush()
@@ -184,18 +183,45 @@ func TestAggregatorNeverBlocks(t *testing.T) {
 	}
 }
 
-// TestLegitEventsNotDelayed measures a legitimate Append's latency on a
-// real log while 8 goroutines flood the aggregator: the worst latency stays
-// within a few fsyncs, because at most MaxLines hostile lines exist to wait
-// behind.
+// countingLog is the real log as the aggregator sees it: it counts the
+// hostile appends in flight, and notes for each legitimate append how many
+// were in flight when it began (what it can have to wait behind).
+type countingLog struct {
+	*Log
+	inFlight atomic.Int64
+	maxAhead atomic.Int64
+}
+
+func (c *countingLog) Append(e Event) error {
+	c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+	return c.Log.Append(e)
+}
+
+func (c *countingLog) legit(e Event) error {
+	ahead := c.inFlight.Load()
+	for {
+		m := c.maxAhead.Load()
+		if ahead <= m || c.maxAhead.CompareAndSwap(m, ahead) {
+			break
+		}
+	}
+	return c.Log.Append(e)
+}
+
+// TestLegitEventsNotDelayed: while 8 goroutines flood the aggregator, a
+// legitimate Append on the same real log never finds more than one
+// hostile line being written ahead of it (one writer goroutine, paced),
+// and the flood adds at most the bounded number of lines. Latencies are
+// logged, not asserted: they are the machine's.
 func TestLegitEventsNotDelayed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l := newLog(t, path, 0)
-	a := newAggregator(t, l, nil)
+	cl := &countingLog{Log: newLog(t, path, 0)}
+	a := newAggregator(t, cl, nil)
 	// baseline: one fsynced append
 	t0 := time.Now()
 	for range 20 {
-		if err := l.Append(Event{Event: LoginOK, Actor: "alice"}); err != nil {
+		if err := cl.legit(Event{Event: LoginOK, Actor: "alice"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -222,7 +248,7 @@ func TestLegitEventsNotDelayed(t *testing.T) {
 	var worst time.Duration
 	for range 50 {
 		s := time.Now()
-		if err := l.Append(Event{Event: ViewStart, Actor: "alice", Camera: "gate"}); err != nil {
+		if err := cl.legit(Event{Event: ViewStart, Actor: "alice", Camera: "gate"}); err != nil {
 			t.Fatal(err)
 		}
 		worst = max(worst, time.Since(s))
@@ -235,9 +261,7 @@ func TestLegitEventsNotDelayed(t *testing.T) {
 	if lines > 2*DefaultMaxLinesPerInterval+1 {
 		t.Fatalf("%d hostile lines", lines)
 	}
-	// generous: a loaded 2-core machine under -race; without pacing and
-	// bounds a flood of this size queues thousands of fsyncs ahead
-	if worst > 250*time.Millisecond {
-		t.Fatalf("a legitimate append waited %v during the flood", worst)
+	if n := cl.maxAhead.Load(); n > 1 {
+		t.Fatalf("a legitimate append found %d hostile appends ahead of it", n)
 	}
 }

@@ -119,6 +119,12 @@ type Log struct {
 	// forwarded, when set, says up to which seq lines have left the box;
 	// retention never deletes a file holding a later line.
 	forwarded func() uint64
+	pruneDue  bool // a rotation happened: Append prunes after unlocking
+
+	pruneMu     sync.Mutex // serializes Prune (it reads and deletes without mu)
+	pruneWarned string     // the oldest file last reported as not forwarded
+	pruneScans  int        // whole-file reads retention did (tests)
+	pruneHook   func()     // tests: runs before a file is read, without mu
 }
 
 // ErrClosed is returned by Append and Healthy before Initialize and after
@@ -274,15 +280,37 @@ func (l *Log) saveTorn(f *os.File, from, to int64) error {
 
 // Append writes e as the next line and fsyncs it. When it returns nil the
 // event is durable. When it returns an error the log is unhealthy (see
-// Healthy) until a later Append succeeds; callers must fail closed.
+// Healthy) until a later Append succeeds; callers must fail closed. The
+// Append that rotated the file applies the retention policy after it has
+// released the log (Prune), so other writers never wait for it.
 func (l *Log) Append(e Event) error {
+	_, err := l.AppendSeq(e)
+	return err
+}
+
+// AppendSeq is Append that also returns the seq of the line it wrote
+// (taken under the same lock as the write, so concurrent callers each get
+// their own line's seq; Head afterwards may already name a later line).
+// On error the seq is 0.
+func (l *Log) AppendSeq(e Event) (uint64, error) {
 	if !knownEvent(e.Event) {
-		return fmt.Errorf("audit: unknown event %q", e.Event)
+		return 0, fmt.Errorf("audit: unknown event %q", e.Event)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	seq, err := l.appendLocked(e)
+	prune := l.pruneDue
+	l.pruneDue = false
+	l.mu.Unlock()
+	if prune {
+		l.Prune()
+	}
+	return seq, err
+}
+
+// appendLocked is AppendSeq with l.mu held.
+func (l *Log) appendLocked(e Event) (uint64, error) {
 	if !l.active {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if l.failure == nil && l.f != nil && !l.sameFile() {
 		// Deleted or replaced underneath us: writing on would go to an
@@ -293,24 +321,24 @@ func (l *Log) Append(e Event) error {
 	}
 	if l.failure != nil || l.f == nil {
 		if err := l.recover(); err != nil {
-			return l.fail("recovering", err)
+			return 0, l.fail("recovering", err)
 		}
 	}
 	line, err := l.line(e)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if l.MaxSizeBytes > 0 && l.size > 0 && l.size+int64(len(line))+1 > l.MaxSizeBytes {
 		if err := l.rotate(); err != nil {
-			return l.fail("rotating", err)
+			return 0, l.fail("rotating", err)
 		}
 	}
 	buf := append(line, '\n')
 	if _, err := l.f.Write(buf); err != nil {
-		return l.fail("writing", err)
+		return 0, l.fail("writing", err)
 	}
 	if err := l.f.Sync(); err != nil {
-		return l.fail("syncing", err)
+		return 0, l.fail("syncing", err)
 	}
 	l.size += int64(len(buf))
 	l.seq++
@@ -318,7 +346,7 @@ func (l *Log) Append(e Event) error {
 	l.signed()
 	close(l.changed)
 	l.changed = make(chan struct{})
-	return nil
+	return l.seq, nil
 }
 
 func (l *Log) sameFile() bool {
@@ -405,7 +433,7 @@ func (l *Log) rotate() error {
 	l.f, l.fi, l.size = f, st, 0
 	l.evolve = l.signer != nil
 	l.logger().Info("audit log rotated", "path", l.Path, "rotated_to", dst, "seq", l.seq)
-	l.prune()
+	l.pruneDue = true
 	return nil
 }
 

@@ -51,6 +51,13 @@ type Forwarder struct {
 	WriteTimeout time.Duration
 	RetryMax     time.Duration
 
+	// batches: a backlog goes out batchLines lines (or batchBytes) at a
+	// time, with confirmation between batches, and no more than
+	// maxPending lines are out unconfirmed (forwardBatch*).
+	batchLines int
+	batchBytes int
+	maxPending int
+
 	target    ForwardTarget
 	delivered atomic.Uint64 // confirmed
 	persisted atomic.Uint64 // confirmed and in CursorPath
@@ -63,6 +70,16 @@ type Forwarder struct {
 }
 
 var errStopped = errors.New("stopped")
+
+// Batches of a backlog (a collector back after an outage, a restart with
+// a cursor far behind): the cursor advances batch by batch instead of
+// after the whole backlog went out, and what is held in memory for
+// confirmation stays bounded.
+const (
+	forwardBatchLines = 1000
+	forwardBatchBytes = 1 << 20
+	forwardMaxPending = 16 * forwardBatchLines
+)
 
 // Initialize checks the configuration, reads the cursor and starts
 // shipping.
@@ -84,6 +101,9 @@ func (f *Forwarder) Initialize() error {
 	f.DialTimeout = orDefault(f.DialTimeout, 5*time.Second)
 	f.WriteTimeout = orDefault(f.WriteTimeout, 10*time.Second)
 	f.RetryMax = orDefault(f.RetryMax, 30*time.Second)
+	if f.batchLines <= 0 {
+		f.batchLines, f.batchBytes, f.maxPending = forwardBatchLines, forwardBatchBytes, forwardMaxPending
+	}
 	if f.Logger == nil {
 		f.Logger = slog.Default()
 	}
@@ -208,14 +228,31 @@ func (f *Forwarder) session() (int, error) {
 	sent := 0
 	for {
 		changed := f.Log.Changed()
-		n, err := f.sendAvailable(lk, rd, &pending)
-		sent += n
-		if err != nil {
-			return sent, err
+		more := false
+		if len(pending) < f.maxPending {
+			var n int
+			var err error
+			n, more, err = f.sendAvailable(lk, rd, &pending)
+			sent += n
+			if err != nil {
+				return sent, err
+			}
 		}
 		if rd.gap > 0 {
 			f.Logger.Error("audit forward: lines are missing from the audit files and cannot be sent (deleted by hand?)", "lines", rd.gap)
 			rd.gap = 0
+		}
+		if more && len(pending) < f.maxPending { // a backlog: the next batch at once
+			select {
+			case <-f.stop:
+				f.confirm(lk, &pending, true)
+				return sent, errStopped
+			case err := <-dead:
+				return sent, fmt.Errorf("the collector closed the connection: %w", err)
+			default:
+			}
+			f.confirm(lk, &pending, false)
+			continue
 		}
 		select {
 		case <-f.stop:
@@ -230,14 +267,18 @@ func (f *Forwarder) session() (int, error) {
 	}
 }
 
-// sendAvailable writes every acknowledged line the reader has.
-func (f *Forwarder) sendAvailable(lk *link, rd *lineReader, pending *[]sentLine) (int, error) {
-	n := 0
+// sendAvailable writes the lines the reader has, one batch at most (more:
+// the batch is full, lines may be waiting).
+func (f *Forwarder) sendAvailable(lk *link, rd *lineReader, pending *[]sentLine) (n int, more bool, err error) {
+	bytes := 0
 	for {
+		if n >= f.batchLines || bytes >= f.batchBytes {
+			return n, true, nil
+		}
 		head, _ := f.Log.Head()
 		line, rec, ok, err := rd.next(head)
 		if err != nil || !ok {
-			return n, err
+			return n, false, err
 		}
 		msg := syslogMessage(&rec, line)
 		if f.target.Scheme != SchemeUDP {
@@ -245,9 +286,10 @@ func (f *Forwarder) sendAvailable(lk *link, rd *lineReader, pending *[]sentLine)
 		}
 		_ = lk.conn.SetWriteDeadline(time.Now().Add(f.WriteTimeout))
 		if _, err := lk.conn.Write(msg); err != nil {
-			return n, err
+			return n, false, err
 		}
 		n++
+		bytes += len(msg)
 		f.Metrics.sent()
 		if lk.tcp == nil { // UDP: no acknowledgement to wait for
 			f.delivered.Store(rec.Seq)

@@ -2,11 +2,14 @@ package audit
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -470,4 +473,57 @@ func TestLineReaderRacesRotation(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// A backlog goes out in batches, the cursor advancing between them: the
+// forwarder never has more than maxPending lines (plus the batch being
+// written) out unconfirmed, so a long backlog neither waits for its last
+// line to confirm its first nor piles up in memory.
+func TestForwardBacklogInBatches(t *testing.T) {
+	dir := t.TempDir()
+	l := forwardedLog(t, dir, uniqueNode("batches"), 0)
+	const backlog = 300
+	appendTagged(t, l, 0, backlog)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Add(1)
+	go func() { // a collector that reads everything
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	m := NewForwardMetrics(nil)
+	f := &Forwarder{Log: l, URL: "tcp://" + ln.Addr().String(), CursorPath: filepath.Join(dir, "cursor"), Logger: quietLogger(), Metrics: m,
+		ConfirmAfter: 200 * time.Millisecond, batchLines: 10, batchBytes: 1 << 20, maxPending: 30}
+	if err := f.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const bound = 30 + 10
+	steps := map[uint64]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for f.Delivered() < backlog {
+		sent := uint64(testutil.ToFloat64(m.Sent)) // read before Delivered: sent-delivered can only be overstated
+		delivered := f.Delivered()
+		if sent > delivered+bound {
+			t.Fatalf("%d lines sent while %d were confirmed: more than %d unconfirmed", sent, delivered, bound)
+		}
+		steps[delivered] = true
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of %d", f.Delivered(), backlog)
+		}
+		time.Sleep(time.Millisecond) // sampling the forwarder's progress: there is nothing to wait on
+	}
+	if len(steps) < backlog/bound {
+		t.Fatalf("the cursor moved in %d steps", len(steps))
+	}
 }

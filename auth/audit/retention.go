@@ -35,57 +35,103 @@ func (l *Log) SetForwarded(fn func() uint64) {
 	l.forwarded = fn
 }
 
-// Prune applies the retention policy now.
+// Prune applies the retention policy now. The cheap checks (is the policy
+// exceeded, the oldest file's last seq read from its end, has it been
+// forwarded) hold the log's lock; reading the oldest file for its anchor
+// lines, writing the anchor and deleting the file do not (rotated files
+// change only here, and Prune calls are serialized), so writers never
+// wait for a scan of up to audit.max_size_mb.
 func (l *Log) Prune() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.prune()
+	l.pruneMu.Lock()
+	defer l.pruneMu.Unlock()
+	for {
+		l.mu.Lock()
+		oldest, last, ok := l.pruneCandidate()
+		hook := l.pruneHook
+		l.mu.Unlock()
+		if !ok {
+			return
+		}
+		if hook != nil {
+			hook()
+		}
+		if !l.pruneFile(oldest, last) {
+			return
+		}
+	}
 }
 
-// prune deletes the oldest rotated files beyond the policy. Called with
-// l.mu held.
-func (l *Log) prune() {
+// pruneCandidate returns the oldest rotated file when the policy wants it
+// gone and its lines have left the box (when forwarding is on). Called
+// with l.mu held; reads only the end of the file.
+func (l *Log) pruneCandidate() (oldest string, last uint64, ok bool) {
 	if l.KeepFiles == 0 && l.KeepBytes == 0 {
-		return
+		return "", 0, false
 	}
 	files := rotatedFiles(l.Path)
-	sizes := make([]int64, len(files))
 	var total int64
-	for i, f := range files {
+	for _, f := range files {
 		if st, err := os.Stat(f); err == nil {
-			sizes[i] = st.Size()
-			total += sizes[i]
+			total += st.Size()
 		}
 	}
-	for len(files) > 0 && ((l.KeepFiles > 0 && len(files) > l.KeepFiles) || (l.KeepBytes > 0 && total > l.KeepBytes)) {
-		oldest := files[0]
-		first, last, keep, err := anchorLines(oldest)
-		if err != nil {
-			l.logger().Error("audit retention: cannot read the oldest rotated file; keeping it", "path", oldest, "err", err)
-			return
-		}
-		if l.forwarded == nil && l.WaitForForwarding {
-			return // the forwarder has not attached yet
-		}
-		if l.forwarded != nil && l.forwarded() < last {
+	if len(files) == 0 || !((l.KeepFiles > 0 && len(files) > l.KeepFiles) || (l.KeepBytes > 0 && total > l.KeepBytes)) {
+		return "", 0, false
+	}
+	if l.forwarded == nil && l.WaitForForwarding {
+		return "", 0, false // the forwarder has not attached yet
+	}
+	oldest = files[0]
+	line, err := lastLineOfFile(oldest)
+	var rec record
+	if err == nil {
+		rec, err = parseLine(line)
+	}
+	if err != nil {
+		l.logger().Error("audit retention: cannot read the oldest rotated file's last line; keeping it", "path", oldest, "err", err)
+		return "", 0, false
+	}
+	if l.forwarded != nil && l.forwarded() < rec.Seq {
+		if l.pruneWarned != oldest { // once per file, not at every cursor save
+			l.pruneWarned = oldest
 			l.logger().Warn("audit retention: the oldest rotated file is not forwarded yet; keeping it beyond the limits",
-				"path", oldest, "last_seq", last, "forwarded_seq", l.forwarded())
-			return
+				"path", oldest, "last_seq", rec.Seq, "forwarded_seq", l.forwarded())
 		}
-		if err := appendAnchor(l.Path+AnchorSuffix, keep); err != nil {
-			l.logger().Error("audit retention: cannot write the anchor file; keeping the oldest rotated file", "path", oldest, "err", err)
-			return
-		}
-		if err := os.Remove(oldest); err != nil {
-			l.logger().Error("audit retention: cannot delete the oldest rotated file", "path", oldest, "err", err)
-			return
-		}
-		syncDir(filepath.Dir(oldest))
-		l.logger().Info("audit retention: deleted the oldest rotated file (policy: audit.keep_files / audit.keep_mb)",
-			"path", oldest, "first_seq", first, "last_seq", last, "forwarded", l.forwarded != nil)
-		files, total = files[1:], total-sizes[0]
-		sizes = sizes[1:]
+		return "", 0, false
 	}
+	return oldest, rec.Seq, true
+}
+
+// pruneFile anchors and deletes a rotated file whose last seq is last.
+// Called without l.mu (under pruneMu); false stops the pruning.
+func (l *Log) pruneFile(oldest string, last uint64) bool {
+	l.mu.Lock()
+	l.pruneScans++
+	l.mu.Unlock()
+	first, scanned, keep, err := anchorLines(oldest)
+	if err != nil {
+		l.logger().Error("audit retention: cannot read the oldest rotated file; keeping it", "path", oldest, "err", err)
+		return false
+	}
+	if scanned != last {
+		l.logger().Error("audit retention: the oldest rotated file changed while it was read; keeping it", "path", oldest)
+		return false
+	}
+	if err := appendAnchor(l.Path+AnchorSuffix, keep); err != nil {
+		l.logger().Error("audit retention: cannot write the anchor file; keeping the oldest rotated file", "path", oldest, "err", err)
+		return false
+	}
+	if err := os.Remove(oldest); err != nil {
+		l.logger().Error("audit retention: cannot delete the oldest rotated file", "path", oldest, "err", err)
+		return false
+	}
+	syncDir(filepath.Dir(oldest))
+	l.mu.Lock()
+	forwarded := l.forwarded != nil
+	l.mu.Unlock()
+	l.logger().Info("audit retention: deleted the oldest rotated file (policy: audit.keep_files / audit.keep_mb)",
+		"path", oldest, "first_seq", first, "last_seq", last, "forwarded", forwarded)
+	return true
 }
 
 // anchorLines reads a rotated file and returns its first and last seq and

@@ -75,9 +75,21 @@ func TestRetentionWaitsForForwarding(t *testing.T) {
 		t.Fatal(first, err)
 	}
 	forwarded.Store(last - 1) // one line short of the oldest file
-	l.Prune()
+	l.mu.Lock()
+	l.pruneScans = 0
+	l.mu.Unlock()
+	for range 10 { // as the forwarder does at every cursor save
+		l.Prune()
+	}
 	if len(rotatedFiles(l.Path)) != len(rotated) {
 		t.Fatal("a file was deleted before its last line was forwarded")
+	}
+	// Deciding that cost a read of the file's end, never of the file.
+	l.mu.Lock()
+	scans := l.pruneScans
+	l.mu.Unlock()
+	if scans != 0 {
+		t.Fatalf("%d whole-file reads to keep a file that is not forwarded", scans)
 	}
 	forwarded.Store(last)
 	l.Prune()
@@ -109,6 +121,37 @@ func TestRetentionBySize(t *testing.T) {
 		t.Fatalf("rotated files hold %d bytes", total)
 	}
 	if _, err := VerifyFile(l.Path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A prune reads and deletes the oldest file without holding the log: an
+// Append completes while it is under way.
+func TestPruneDoesNotHoldTheLog(t *testing.T) {
+	dir := t.TempDir()
+	l := signedLog(t, dir, 600, time.Hour)
+	appendN(t, l, 20)
+	l.mu.Lock()
+	l.MaxSizeBytes = 0 // no rotation (and so no prune) from the Append below
+	l.KeepFiles = 1
+	appended := make(chan error, 1)
+	l.pruneHook = func() {
+		go func() { appended <- l.Append(Event{Event: LoginOK, Actor: "during-prune"}) }()
+		select {
+		case err := <-appended:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second): // only a deadlock gets here
+			t.Error("an Append waited for the prune")
+		}
+	}
+	l.mu.Unlock()
+	l.Prune()
+	if n := len(rotatedFiles(l.Path)); n != 1 {
+		t.Fatalf("%d rotated files after the prune", n)
+	}
+	if _, err := VerifyFileWith(l.Path, VerifyOptions{PublicKey: l.PublicKey()}); err != nil {
 		t.Fatal(err)
 	}
 }

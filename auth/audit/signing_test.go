@@ -127,9 +127,15 @@ func TestDeleteRenumberRecomputeIsDetected(t *testing.T) {
 		stripped = append(stripped, string(b)+"\n")
 	}
 	writeLines(t, l.Path, stripped)
+	// It is a well-formed hash chain (VerifyFile alone, the legacy check,
+	// accepts it): requiring signatures (`cordon audit verify` does when it
+	// knows the gateway's key, or with --require-signed) or the operator's
+	// key refuses it.
 	if _, err := VerifyFile(l.Path); err != nil {
-		t.Fatalf("a plain legacy log verifies without a key: %v", err)
+		t.Fatalf("the stripped log is not even a chain: %v", err)
 	}
+	_, err = VerifyFileWith(l.Path, VerifyOptions{RequireSigned: true})
+	mustVerifyError(t, err, 1, "no line is signed")
 	_, err = VerifyFileWith(l.Path, VerifyOptions{PublicKey: l.PublicKey()})
 	mustVerifyError(t, err, 1, "no line is signed")
 }

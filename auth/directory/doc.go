@@ -14,7 +14,8 @@
 //	//   errors.Is(err, directory.ErrUnavailable)        -> 503 (local users keep working)
 //	r := &directory.Rechecker{Directory: l, Owner: owner, Interval: l.RecheckInterval}
 //
-//	o := &directory.OIDC{Issuer: ..., ClientID: ..., RedirectURL: ..., SignIn: owner.signIn}
+//	o := &directory.OIDC{Issuer: ..., ClientID: ..., RedirectURL: ..., SignIn: owner.signIn,
+//		RemoteAddr: authService.RemoteAddr} // the client address behind trusted proxies
 //	err = o.Initialize()
 //	mux.Handle("GET /api/v1/oidc/login", o.LoginHandler())
 //	mux.Handle("GET /api/v1/oidc/callback", o.CallbackHandler())

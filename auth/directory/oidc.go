@@ -13,13 +13,23 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"cordon/internal/addrlimit"
 )
 
 // OIDC defaults.
 const (
-	DefaultOIDCTimeout   = 10 * time.Second
-	DefaultStateTTL      = 10 * time.Minute
-	DefaultMaxPending    = 10000
+	DefaultOIDCTimeout = 10 * time.Second
+	DefaultStateTTL    = 10 * time.Minute
+	DefaultMaxPending  = 10000
+	// DefaultMaxPendingPerAddr bounds sign-ins in progress from one
+	// address (IPv6: one /64): a control room behind one NAT starting a
+	// shift fits; one attacker cannot fill DefaultMaxPending.
+	DefaultMaxPendingPerAddr = 32
+	// DefaultLoginRate and DefaultLoginBurst limit GET /oidc/login per
+	// address (sign-ins per second, and at once).
+	DefaultLoginRate     = 0.5
+	DefaultLoginBurst    = 20
 	DefaultGroupsClaim   = "groups"
 	DefaultUsernameClaim = "preferred_username"
 	// discoveryRetry is the least time between two discovery attempts
@@ -87,9 +97,19 @@ type OIDC struct {
 	// Timeout bounds each request to the issuer (0 = DefaultOIDCTimeout).
 	Timeout time.Duration
 	// StateTTL is how long a started sign-in may take (0 = DefaultStateTTL);
-	// MaxPending bounds sign-ins in progress (0 = DefaultMaxPending).
-	StateTTL   time.Duration
-	MaxPending int
+	// MaxPending bounds sign-ins in progress (0 = DefaultMaxPending),
+	// MaxPendingPerAddr those from one address (0 =
+	// DefaultMaxPendingPerAddr).
+	StateTTL          time.Duration
+	MaxPending        int
+	MaxPendingPerAddr int
+	// LoginRate (per second) and LoginBurst limit starting sign-ins per
+	// address (0 = DefaultLoginRate, DefaultLoginBurst).
+	LoginRate  float64
+	LoginBurst int
+	// RemoteAddr returns a request's client address (the wiring passes
+	// auth's, which honours trusted proxies); nil = the TCP peer.
+	RemoteAddr func(*http.Request) string
 	// SignIn receives verified identities. Required.
 	SignIn SignInFunc
 	// ErrorPage writes a failed sign-in's page (nil = a plain HTML page).
@@ -106,6 +126,7 @@ type OIDC struct {
 	client       *http.Client
 	secureCookie bool
 	pending      *pendingStore
+	logins       *addrlimit.Limiter
 	health       health
 
 	mu      sync.Mutex
@@ -140,7 +161,8 @@ func (o *OIDC) Initialize() error {
 		o.Now = time.Now
 	}
 	o.client = issuerClient(o.issuer, roots, o.Timeout)
-	o.pending = newPendingStore(o.MaxPending, o.StateTTL, o.Now)
+	o.pending = newPendingStore(o.MaxPending, o.MaxPendingPerAddr, o.StateTTL, o.Now)
+	o.logins = addrlimit.New(o.LoginRate, o.LoginBurst, 0, o.Now)
 	o.health.init(SourceOIDC, o.Metrics)
 	return nil
 }
@@ -188,6 +210,15 @@ func (o *OIDC) configure() error {
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
+	}
+	if o.MaxPendingPerAddr <= 0 {
+		o.MaxPendingPerAddr = DefaultMaxPendingPerAddr
+	}
+	if o.LoginRate <= 0 {
+		o.LoginRate = DefaultLoginRate
+	}
+	if o.LoginBurst <= 0 {
+		o.LoginBurst = DefaultLoginBurst
 	}
 	if o.SignIn == nil {
 		return errors.New("SignIn is required")

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"cordon/internal/addrlimit"
 )
 
 // cookiePrefix names the browser-binding cookie of one sign-in; the rest
@@ -29,6 +31,13 @@ func (o *OIDC) LoginHandler() http.Handler {
 			o.fail(w, r, http.StatusMethodNotAllowed, "Use GET to start signing in.")
 			return
 		}
+		addr := o.remoteAddr(r)
+		if !o.logins.Allow(addr) {
+			o.Logger.Debug("oidc: sign-in refused", "reason", "rate limit", "remote", addr)
+			w.Header().Set("Retry-After", "10")
+			o.fail(w, r, http.StatusTooManyRequests, "Too many sign-ins from your address. Try again in a few seconds.")
+			return
+		}
 		d, err := o.discover(r.Context())
 		if err != nil {
 			o.health.observe(o.Now(), o.Now(), err)
@@ -41,10 +50,16 @@ func (o *OIDC) LoginHandler() http.Handler {
 			verifier: randomToken(),
 			binding:  bindingHash(binding),
 			returnTo: localPath(r.URL.Query().Get("return_to")),
+			addr:     addrlimit.Key(addr),
 		}
 		if err := o.pending.put(state, p); err != nil {
-			o.Logger.Warn("oidc: sign-in refused", "reason", err.Error())
 			w.Header().Set("Retry-After", "60")
+			if errors.Is(err, errBusyAddr) {
+				o.Logger.Debug("oidc: sign-in refused", "reason", err.Error(), "remote", addr)
+				o.fail(w, r, http.StatusTooManyRequests, "Too many sign-ins in progress from your address. Finish one, or try again in a few minutes.")
+				return
+			}
+			o.Logger.Warn("oidc: sign-in refused", "reason", err.Error())
 			o.fail(w, r, http.StatusServiceUnavailable, "Too many sign-ins in progress. Try again in a minute.")
 			return
 		}
@@ -64,6 +79,14 @@ func (o *OIDC) LoginHandler() http.Handler {
 			oauth2.SetAuthURLParam("code_challenge_method", "S256"))
 		http.Redirect(w, r, u, http.StatusFound)
 	})
+}
+
+// remoteAddr is the client address of r (RemoteAddr, or the TCP peer).
+func (o *OIDC) remoteAddr(r *http.Request) string {
+	if o.RemoteAddr != nil {
+		return o.RemoteAddr(r)
+	}
+	return r.RemoteAddr
 }
 
 // CallbackHandler completes a sign-in (GET /api/v1/oidc/callback): the

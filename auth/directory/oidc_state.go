@@ -16,46 +16,72 @@ type pending struct {
 	verifier string   // PKCE code verifier
 	binding  [32]byte // SHA-256 of the browser's binding cookie
 	returnTo string
+	addr     string // addrlimit.Key of the address that started it
 	expires  time.Time
 }
 
-// errBusy: too many sign-ins in progress.
-var errBusy = errors.New("too many sign-ins in progress")
+// Refusals of a new sign-in.
+var (
+	// errBusy: too many sign-ins in progress altogether.
+	errBusy = errors.New("too many sign-ins in progress")
+	// errBusyAddr: too many sign-ins in progress from one address (IPv6:
+	// one /64).
+	errBusyAddr = errors.New("too many sign-ins in progress from this address")
+)
 
 // pendingStore keeps started sign-ins by state, each usable once, for at
-// most ttl, at most max at a time (expired ones are dropped first; when
-// still full, new sign-ins are refused rather than evicting others').
+// most ttl, at most max at a time and at most perAddr from one address
+// (so that one address cannot fill the store and block everyone's single
+// sign-on). Expired ones are dropped first; when still full, new sign-ins
+// are refused rather than evicting others'.
 type pendingStore struct {
-	mu    sync.Mutex
-	m     map[string]*pending
-	max   int
-	ttl   time.Duration
-	now   func() time.Time
-	sweep time.Time
+	mu      sync.Mutex
+	m       map[string]*pending
+	perAddr map[string]int // sign-ins in m per address key
+	max     int
+	maxAddr int
+	ttl     time.Duration
+	now     func() time.Time
+	sweep   time.Time
 }
 
-func newPendingStore(max int, ttl time.Duration, now func() time.Time) *pendingStore {
-	return &pendingStore{m: map[string]*pending{}, max: max, ttl: ttl, now: now}
+func newPendingStore(max, maxAddr int, ttl time.Duration, now func() time.Time) *pendingStore {
+	return &pendingStore{m: map[string]*pending{}, perAddr: map[string]int{}, max: max, maxAddr: maxAddr, ttl: ttl, now: now}
 }
 
+// put records p under state for the address key p.addr.
 func (s *pendingStore) put(state string, p *pending) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if len(s.m) >= s.max || now.Sub(s.sweep) > s.ttl {
+	full := len(s.m) >= s.max || s.perAddr[p.addr] >= s.maxAddr
+	// A full sweep costs O(max): at most once a second when a cap is
+	// hit (the login handler is rate-limited too), else once per ttl.
+	if (full && now.Sub(s.sweep) >= time.Second) || now.Sub(s.sweep) > s.ttl {
 		for k, v := range s.m {
 			if now.After(v.expires) {
-				delete(s.m, k)
+				s.remove(k, v)
 			}
 		}
 		s.sweep = now
+	}
+	if s.perAddr[p.addr] >= s.maxAddr {
+		return errBusyAddr
 	}
 	if len(s.m) >= s.max {
 		return errBusy
 	}
 	p.expires = now.Add(s.ttl)
 	s.m[state] = p
+	s.perAddr[p.addr]++
 	return nil
+}
+
+func (s *pendingStore) remove(state string, p *pending) {
+	delete(s.m, state)
+	if s.perAddr[p.addr]--; s.perAddr[p.addr] <= 0 {
+		delete(s.perAddr, p.addr)
+	}
 }
 
 // take removes and returns the sign-in of state: a state is used once,
@@ -67,7 +93,7 @@ func (s *pendingStore) take(state string) (*pending, bool) {
 	if !ok {
 		return nil, false
 	}
-	delete(s.m, state)
+	s.remove(state, p)
 	if s.now().After(p.expires) {
 		return nil, false
 	}

@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-// Looker re-reads one user from a directory (*LDAP).
+// Looker re-reads one signed-in user from a directory (*LDAP): by its
+// Subject (the entry it signed in as), never by re-running the sign-in
+// search with its name.
 type Looker interface {
-	Lookup(ctx context.Context, name string) (Identity, error)
+	Reread(ctx context.Context, prev Identity) (Identity, error)
 }
 
 // RecheckOwner is what a Rechecker needs from its owner (package auth's
@@ -111,12 +113,13 @@ func (r *Rechecker) Recheck(ctx context.Context) RecheckResult {
 	var res RecheckResult
 	seen := map[string]bool{}
 	for _, prev := range r.Owner.SignedIn() {
-		if prev.Source != SourceLDAP || seen[prev.Name] || ctx.Err() != nil {
+		key := prev.Name + "\x00" + prev.Subject
+		if prev.Source != SourceLDAP || seen[key] || ctx.Err() != nil {
 			continue
 		}
-		seen[prev.Name] = true
+		seen[key] = true
 		res.Checked++
-		now, err := r.Directory.Lookup(ctx, prev.Name)
+		now, err := r.Directory.Reread(ctx, prev)
 		switch {
 		case errors.Is(err, ErrGone) || errors.Is(err, ErrInvalidCredentials):
 			res.Gone++

@@ -3,8 +3,12 @@ package harden
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -44,13 +48,23 @@ var (
 // Client is the HTTP client for one camera's management interface. It
 // connects only to that camera's host and port (whatever a URL says),
 // never follows redirects, never uses a proxy, bounds answer sizes and
-// times, and sends the credentials only as Digest (Basic only over https)
-// after the camera asked for them.
+// times, and sends the credentials only after the camera asked for them:
+// as Digest, or as Basic only over https to a camera whose certificate
+// is verified (RootCAs) or pinned (CertSHA256) — Basic carries the
+// password itself, which an unverified TLS peer (anyone spoofing the
+// camera's address) would read.
 type Client struct {
 	Camera   string   // camera id, for errors
 	Base     *url.URL // scheme://host[:port]
 	Username string
 	Password string
+	// RootCAs, when set, verifies the camera's https certificate (chain
+	// and the admin URL's host); every connection is refused otherwise.
+	RootCAs *x509.CertPool
+	// CertSHA256, when set (32 bytes), pins the SHA-256 of the camera's
+	// https leaf certificate (DER); every connection to another
+	// certificate is refused. Self-signed camera certificates need this.
+	CertSHA256 []byte
 	// Timeout bounds each request, answer included (0 = 10 s).
 	Timeout time.Duration
 	// MaxBody bounds each answer body (0 = 256 KiB).
@@ -64,7 +78,7 @@ type Client struct {
 
 	mu    sync.Mutex
 	chal  *httpdigest.Challenge
-	basic bool // the camera offers Basic only and the URL is https
+	basic bool // the camera offers Basic only and its certificate is verified
 	nc    uint32
 }
 
@@ -97,9 +111,7 @@ func (c *Client) init() {
 				}
 				return dialer.DialContext(ctx, "tcp", target)
 			},
-			// Cameras ship self-signed certificates; credentials still go
-			// as Digest, so the password itself never crosses the wire.
-			TLSClientConfig:        &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
+			TLSClientConfig:        c.tlsConfig(),
 			TLSHandshakeTimeout:    timeout,
 			ResponseHeaderTimeout:  timeout,
 			MaxResponseHeaderBytes: maxHeaderBytes,
@@ -115,6 +127,58 @@ func (c *Client) init() {
 			},
 		}
 	})
+}
+
+// tlsConfig is the TLS configuration of every connection to the camera.
+// Without RootCAs or CertSHA256 the certificate is not checked (cameras
+// ship self-signed certificates): the connection then carries only Digest
+// or WS-Security digests, never the password itself (see verified).
+func (c *Client) tlsConfig() *tls.Config {
+	host := ""
+	if c.Base != nil {
+		host = c.Base.Hostname()
+	}
+	pin, roots := c.CertSHA256, c.RootCAs
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Verification is done in VerifyConnection: against RootCAs and
+		// the configured host, and/or the pin.
+		InsecureSkipVerify: true, //nolint:gosec // see VerifyConnection
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return verifyCamera(cs, host, roots, pin)
+		},
+	}
+}
+
+// verifyCamera checks a camera's certificate against the pin and the CA
+// (when configured); with neither it accepts any certificate.
+func verifyCamera(cs tls.ConnectionState, host string, roots *x509.CertPool, pin []byte) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("the camera sent no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	if len(pin) > 0 {
+		sum := sha256.Sum256(leaf.Raw)
+		if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
+			return fmt.Errorf("the camera's certificate (SHA-256 %s) is not the pinned one (admin_cert_sha256)", hex.EncodeToString(sum[:]))
+		}
+	}
+	if roots != nil {
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: host}); err != nil {
+			return fmt.Errorf("the camera's certificate is not valid for %s under admin_ca_file: %w", host, err)
+		}
+	}
+	return nil
+}
+
+// verified reports whether the camera's identity is checked on every
+// connection (https with a CA or a pin), the condition for Basic.
+func (c *Client) verified() bool {
+	return c.Base != nil && c.Base.Scheme == "https" && (c.RootCAs != nil || len(c.CertSHA256) > 0)
 }
 
 func (c *Client) timeout() time.Duration {
@@ -170,7 +234,7 @@ func (c *Client) do(ctx context.Context, method, pathQuery, contentType string, 
 		if resp.Status != http.StatusUnauthorized || !auth {
 			return resp, nil
 		}
-		ch, basic, err := pickChallenge(resp.Header.Values("WWW-Authenticate"), c.Base.Scheme == "https")
+		ch, basic, err := pickChallenge(resp.Header.Values("WWW-Authenticate"), c.Base.Scheme, c.verified())
 		if err != nil {
 			return nil, err
 		}
@@ -217,8 +281,10 @@ var errNoUsableAuth = errors.New("no usable authentication")
 
 // pickChallenge chooses how to answer a 401: Digest (MD5 or SHA-256,
 // internal/httpdigest), or Basic only when the camera offers nothing else
-// and the URL is https (Basic sends the password itself).
-func pickChallenge(values []string, https bool) (*httpdigest.Challenge, bool, error) {
+// and its https certificate is verified or pinned (Basic sends the password
+// itself: over plain HTTP, or to an unverified TLS peer, anyone who takes
+// the camera's address on the camera network would read it).
+func pickChallenge(values []string, scheme string, verified bool) (*httpdigest.Challenge, bool, error) {
 	ch, err := httpdigest.FindChallenge(values)
 	if err == nil {
 		return ch, false, nil
@@ -230,10 +296,14 @@ func pickChallenge(values []string, https bool) (*httpdigest.Challenge, bool, er
 		}
 	}
 	switch {
-	case basic && https:
+	case basic && scheme == "https" && verified:
 		return nil, true, nil
+	case basic && scheme == "https" && errors.Is(err, httpdigest.ErrNoDigest):
+		return nil, false, fmt.Errorf("%w: camera offers only Basic authentication (the password itself) and its https certificate is not verified; "+
+			"cordon sends it only to a pinned (cameras[].admin_cert_sha256) or CA-verified (cameras[].admin_ca_file) certificate", errNoUsableAuth)
 	case basic && errors.Is(err, httpdigest.ErrNoDigest):
-		return nil, false, fmt.Errorf("%w: camera offers only Basic authentication over plain HTTP; cordon sends camera passwords with Digest only (or Basic over https)", errNoUsableAuth)
+		return nil, false, fmt.Errorf("%w: camera offers only Basic authentication over plain HTTP; cordon sends camera passwords with Digest only "+
+			"(or Basic over https to a pinned or CA-verified certificate)", errNoUsableAuth)
 	}
 	return nil, false, fmt.Errorf("%w: camera asks for authentication cordon does not speak (%s)", errNoUsableAuth,
 		clean(strings.TrimPrefix(err.Error(), "httpdigest: "), 80))

@@ -2,6 +2,7 @@ package harden
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -105,6 +106,13 @@ type Target struct {
 	Username string
 	Password string
 	Vendor   string // auto | hikvision | dahua | onvif
+	// RootCAs and CertSHA256 verify or pin the camera's https
+	// certificate (see Client); Basic needs one of them.
+	RootCAs    *x509.CertPool
+	CertSHA256 []byte
+	// Refused, when set, says why no request may go to Base (the camera
+	// is reported with this error and never contacted).
+	Refused error
 }
 
 // Options tune one run.

@@ -2,7 +2,6 @@ package harden
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -33,9 +32,9 @@ const onvifDevicePath = "/onvif/device_service"
 func newONVIF(c *Client) (Vendor, error) {
 	oc := &onvif.Client{CameraID: c.Camera, URL: c.Base.Scheme + "://" + c.Base.Host + onvifDevicePath,
 		Username: c.Username, Password: c.Password, Timeout: c.timeout(), MaxResponseBytes: c.maxBody(),
-		// as Client: cameras' certificates are self-signed; WS-Security and
-		// Digest never send the password itself
-		TLSConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // see above
+		// as Client: the pin or CA when configured, else any certificate
+		// (WS-Security and HTTP Digest never send the password itself)
+		TLSConfig: c.tlsConfig()}
 	if err := oc.Initialize(); err != nil {
 		return nil, onvifErr(err)
 	}

@@ -3,6 +3,7 @@ package harden
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 	"cordon/config"
 )
 
-// Basic goes only over https; a camera offering only what cordon does not
+// Basic goes only over https to a pinned (or CA-verified) certificate; a camera offering only what cordon does not
 // speak gets no credentials.
 func TestAuthChoices(t *testing.T) {
 	var mu sync.Mutex
@@ -31,30 +32,40 @@ func TestAuthChoices(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
+	// Unverified certificate: no Basic.
 	c := &Client{Camera: "c", Base: u, Username: "admin", Password: "pw"}
 	defer c.Close()
-	if r, err := c.Do(context.Background(), "GET", "/x", "", nil); err != nil || r.Status != 200 {
-		t.Fatalf("basic over https: %v", err)
+	if _, err := c.Do(context.Background(), "GET", "/x", "", nil); !errors.Is(err, errNoUsableAuth) {
+		t.Fatalf("basic over unverified https: %v", err)
+	}
+	// Pinned certificate: Basic.
+	pin := sha256.Sum256(srv.Certificate().Raw)
+	cp := &Client{Camera: "c", Base: u, Username: "admin", Password: "pw", CertSHA256: pin[:]}
+	defer cp.Close()
+	if r, err := cp.Do(context.Background(), "GET", "/x", "", nil); err != nil || r.Status != 200 {
+		t.Fatalf("basic over pinned https: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(saw) != 2 || saw[0] != "" || saw[1] != "Basic YWRtaW46cHc=" {
+	if len(saw) != 3 || saw[0] != "" || saw[1] != "" || saw[2] != "Basic YWRtaW46cHc=" {
 		t.Fatalf("authorization headers %q", saw)
 	}
 	for _, tc := range []struct {
-		values []string
-		https  bool
-		want   string
+		values   []string
+		scheme   string
+		verified bool
+		want     string
 	}{
-		{[]string{`Basic realm="x"`}, false, "only Basic authentication over plain HTTP"},
-		{[]string{`Digest realm="x", nonce="n", algorithm=SHA-512-256`}, true, "does not speak"},
-		{[]string{`Negotiate`}, true, "does not speak"},
+		{[]string{`Basic realm="x"`}, "http", false, "only Basic authentication over plain HTTP"},
+		{[]string{`Basic realm="x"`}, "https", false, "certificate is not verified"},
+		{[]string{`Digest realm="x", nonce="n", algorithm=SHA-512-256`}, "https", true, "does not speak"},
+		{[]string{`Negotiate`}, "https", true, "does not speak"},
 	} {
-		if _, _, err := pickChallenge(tc.values, tc.https); !errors.Is(err, errNoUsableAuth) || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := pickChallenge(tc.values, tc.scheme, tc.verified); !errors.Is(err, errNoUsableAuth) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v", tc.values, err)
 		}
 	}
-	ch, _, err := pickChallenge([]string{`Digest realm="x", nonce="n", qop="auth-int"`}, false)
+	ch, _, err := pickChallenge([]string{`Digest realm="x", nonce="n", qop="auth-int"`}, "http", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,14 @@ import (
 // naming the camera and never holding a secret.
 func Run(ctx context.Context, t Target, w Wanted, o Options) CameraResult {
 	res := CameraResult{Camera: t.Camera, Vendor: t.Vendor, CheckedAt: o.now().UTC(), Settings: []SettingResult{}}
+	if t.Refused != nil {
+		res.Error = (&settingError{camera: t.Camera, err: t.Refused}).Error()
+		return res
+	}
 	cctx, cancel := context.WithTimeout(ctx, orDefault(o.CameraTimeout, 2*time.Minute))
 	defer cancel()
 	c := &Client{Camera: t.Camera, Base: t.Base, Username: t.Username, Password: t.Password,
-		Timeout: o.RequestTimeout, MaxBody: o.MaxBody}
+		RootCAs: t.RootCAs, CertSHA256: t.CertSHA256, Timeout: o.RequestTimeout, MaxBody: o.MaxBody}
 	defer c.Close()
 	v, err := Resolve(cctx, c, t.Vendor)
 	if err != nil {

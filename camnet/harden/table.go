@@ -1,6 +1,7 @@
 package harden
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -42,6 +43,11 @@ func PrintTable(w io.Writer, results []CameraResult) error {
 	return nil
 }
 
+// errAdminOtherHost: admin_url names another host than url and the
+// operator did not allow it.
+var errAdminOtherHost = errors.New("admin_url names another host than url: the camera's credentials are not sent there " +
+	"(set admin_other_host: true if that host really is the camera's management interface)")
+
 // TargetsFrom returns the hardening targets of a validated configuration,
 // in config order; only is a camera id ("" = every camera). Credentials
 // are the camera's username and password (password_file read by Validate).
@@ -65,7 +71,17 @@ func TargetsFrom(cfg *config.Config, only string) ([]Target, error) {
 			user = u.User.Username()
 			pass, _ = u.User.Password()
 		}
-		out = append(out, Target{Camera: cam.ID, Base: base, Username: user, Password: pass, Vendor: cam.Vendor})
+		t := Target{Camera: cam.ID, Base: base, Username: user, Password: pass, Vendor: cam.Vendor}
+		if t.CertSHA256, err = cam.AdminCertPin(); err != nil {
+			return nil, fmt.Errorf("camera %s: admin_cert_sha256 %v", cam.ID, err)
+		}
+		if t.RootCAs, err = cam.AdminRootCAs(); err != nil {
+			return nil, fmt.Errorf("camera %s: admin_ca_file %v", cam.ID, err)
+		}
+		if cam.AdminHostRefused() {
+			t.Refused = errAdminOtherHost
+		}
+		out = append(out, t)
 	}
 	if only != "" && len(out) == 0 {
 		return nil, fmt.Errorf("no camera %q in the configuration", clean(only, 64))

@@ -329,13 +329,22 @@ func scrub(err error) error {
 		err = ue.Err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return errors.New("no answer in time")
+		return ErrTimeout
 	}
 	return err
 }
 
+// ErrTimeout: the camera did not answer within Timeout (or the caller's
+// deadline). It also matches context.DeadlineExceeded with errors.Is.
+var ErrTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string        { return "no answer in time" }
+func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
 // nsOfPrefix maps a Node name's prefix to its namespace (for SOAP action).
 func nsOfPrefix(name string) string {
 	p, _, _ := strings.Cut(name, ":")
-	return soap.Prefixes[p]
+	return soap.Prefix(p)
 }

@@ -17,7 +17,7 @@ func newExportCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "export", Short: "Evidence export tools"}
 	verify := &cobra.Command{
 		Use:   "verify FILE",
-		Short: "Check an evidence export's hashes and signature offline; exit 1 naming what differs",
+		Short: "Check an evidence export's hashes and signature offline; exit 1 naming what differs (without --pubkey the signing key is not pinned: compare its fingerprint)",
 		Args:  cobra.ExactArgs(1),
 		RunE:  runExportVerify,
 	}
@@ -89,10 +89,18 @@ func printReport(out io.Writer, rep *record.VerifyReport, pinned bool) {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(out, "DIFFERS  %s\n", p)
 	}
-	if rep.OK() {
-		fmt.Fprintln(out, "VERIFIED: every file matches manifest.json and the signature is valid")
-	} else {
+	switch {
+	case !rep.OK():
 		fmt.Fprintln(out, "NOT VERIFIED")
+	case pinned:
+		fmt.Fprintln(out, "VERIFIED: every file matches manifest.json and the signature is valid, by the key given with --pubkey")
+	default:
+		// Without --pubkey the export vouches for itself: anyone who alters
+		// it can re-sign it with a key of their own and ship that key.
+		fmt.Fprintln(out, "VERIFIED WITH AN UNPINNED KEY: every file matches manifest.json and the signature by the export's own")
+		fmt.Fprintln(out, "signer.pub is valid, but anyone can re-sign an altered export with a key of their own. This proves")
+		fmt.Fprintf(out, "nothing until the key fingerprint %s is compared with `cordon export pubkey`\n", rep.Fingerprint)
+		fmt.Fprintln(out, "on the gateway (or run again with --pubkey FILE).")
 	}
 }
 

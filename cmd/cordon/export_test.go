@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -114,6 +115,9 @@ func TestExportVerifyAndPubkey(t *testing.T) {
 		!strings.Contains(out, "camera: gate") || !strings.Contains(out, "audit seq: 7") {
 		t.Fatalf("verify: exit %d\n%s", code, out)
 	}
+	if strings.Contains(out, "UNPINNED") {
+		t.Fatalf("--pubkey given, yet reported unpinned:\n%s", out)
+	}
 	// another key
 	other := filepath.Join(dir, "other")
 	otherPEM, _, _ := run(t, "", "export", "pubkey", "--config", writeConfigWithState(t, dir, h, other))
@@ -136,6 +140,30 @@ func TestExportVerifyAndPubkey(t *testing.T) {
 	}
 	if out, _, code := run(t, "", "export", "verify", cfg); code != 1 || !strings.Contains(out, "not a readable ZIP") {
 		t.Fatalf("not a zip: exit %d %s", code, out)
+	}
+}
+
+// Without --pubkey, an export re-signed with anyone's key still checks
+// out against its own signer.pub: the exit status says the files and the
+// signature are consistent (0), but the output must say plainly that the
+// key is not pinned and give the fingerprint to compare.
+func TestExportVerifyUnpinned(t *testing.T) {
+	forger := filepath.Join(t.TempDir(), "forger-state")
+	zipPath := makeExport(t, forger)
+	key, err := record.LoadOrCreateKey(forger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := record.Fingerprint(key.Public().(ed25519.PublicKey))
+	out, _, code := run(t, "", "export", "verify", zipPath)
+	if code != 0 || !strings.Contains(out, "VERIFIED WITH AN UNPINNED KEY") || !strings.Contains(out, fp) ||
+		!strings.Contains(out, "cordon export pubkey") || !strings.Contains(out, "--pubkey") {
+		t.Fatalf("unpinned verify: exit %d\n%s", code, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "VERIFIED:") {
+			t.Fatalf("plain VERIFIED line without a pinned key: %q", line)
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"cordon/democam"
+	"cordon/internal/testtool/testca"
 )
 
 const hardenPass = "Adm1n-Cam-Pass"
@@ -154,5 +158,74 @@ func TestHardenHostileAndConfigErrors(t *testing.T) {
 	if _, errOut, code := run(t, "", "harden", "--config", hardenConfig(t, hardenNet, [2]string{"cam", "http://127.0.0.76:80"}),
 		"--camera", "other"); code != 1 || !strings.Contains(errOut, `no camera "other"`) {
 		t.Fatalf("unknown --camera: %d %s", code, errOut)
+	}
+}
+
+// hardenConfigRaw writes a config whose cameras are given as YAML lines.
+func hardenConfigRaw(t *testing.T, cameras string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("state_dir: " + filepath.Join(t.TempDir(), "state") + "\n")
+	b.WriteString("auth:\n  users:\n    - name: alice\n      password_hash: \"$argon2id$v=19$m=65536,t=3,p=2$Y29yZG9uLWV4YW1wbGUtcw$AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o\"\n      cameras: [\"*\"]\n")
+	b.WriteString("camera_network:\n" + hardenNet + "cameras:\n" + cameras)
+	path := filepath.Join(t.TempDir(), "cordon.yaml")
+	writeFile(t, path, b.String())
+	return path
+}
+
+// An admin_url on another host than url: `cordon check` warns, and harden
+// sends the camera's credentials there only with admin_other_host: true.
+func TestHardenAdminOtherHost(t *testing.T) {
+	hik := startVendorAPI(t, &democam.VendorAPI{Vendor: democam.VendorHikvision}, "127.0.0.77")
+	cam := fmt.Sprintf("  - id: gate\n    url: rtsp://127.0.0.78:554/stream\n    admin_url: %s\n    username: admin\n    password: %q\n",
+		hik.URL(), hardenPass)
+	cfg := hardenConfigRaw(t, cam)
+	out, _, code := run(t, "", "check", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "warning: cameras[0].admin_url: names another host than url") {
+		t.Fatalf("check: exit %d\n%s", code, out)
+	}
+	out, _, code = run(t, "", "harden", "--config", cfg, "--apply")
+	if code != 1 || !row(out, "gate", "-", "-", "-", "error") ||
+		!strings.Contains(out, "camera gate: admin_url names another host than url: the camera's credentials are not sent there") {
+		t.Fatalf("harden to another host: exit %d\n%s", code, out)
+	}
+	if n := len(hik.Requests()); n != 0 {
+		t.Fatalf("%d authenticated requests reached the other host", n)
+	}
+
+	cfg = hardenConfigRaw(t, cam+"    admin_other_host: true\n")
+	out, _, code = run(t, "", "check", "--config", cfg)
+	if code != 0 || strings.Contains(out, "warning: cameras[0].admin_url") {
+		t.Fatalf("check with admin_other_host: exit %d\n%s", code, out)
+	}
+	out, _, code = run(t, "", "harden", "--config", cfg, "--apply")
+	if code != 0 || !row(out, "gate", "cloud.hik-connect", "off", "off", "set") {
+		t.Fatalf("harden with admin_other_host: exit %d\n%s", code, out)
+	}
+}
+
+// A Basic-only https camera is hardened when admin_cert_sha256 pins its
+// certificate (and refused, naming the camera and the fix, without it).
+func TestHardenBasicOnlyPinned(t *testing.T) {
+	ca, err := testca.New(t.TempDir(), "cams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue("cam", "127.0.0.79")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hik := startVendorAPI(t, &democam.VendorAPI{Vendor: democam.VendorHikvision, BasicOnly: true,
+		TLS: &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}}, "127.0.0.79")
+	cam := fmt.Sprintf("  - id: dome\n    url: rtsp://127.0.0.79:554/stream\n    admin_url: %s\n    vendor: hikvision\n    username: admin\n    password: %q\n",
+		hik.URL(), hardenPass)
+	out, _, code := run(t, "", "harden", "--config", hardenConfigRaw(t, cam), "--apply")
+	if code != 1 || !strings.Contains(out, "camera dome: ") || !strings.Contains(out, "admin_cert_sha256") || len(hik.Requests()) != 0 {
+		t.Fatalf("unpinned Basic-only camera: exit %d, %d requests\n%s", code, len(hik.Requests()), out)
+	}
+	sum := sha256.Sum256(leaf.TLS.Certificate[0])
+	out, _, code = run(t, "", "harden", "--config", hardenConfigRaw(t, cam+"    admin_cert_sha256: \""+hex.EncodeToString(sum[:])+"\"\n"), "--apply")
+	if code != 0 || !row(out, "dome", "cloud.hik-connect", "off", "off", "set") {
+		t.Fatalf("pinned Basic-only camera: exit %d\n%s", code, out)
 	}
 }

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,9 +165,16 @@ func TestAuditVerify(t *testing.T) {
 		}
 	}
 	l.Close()
+	// No signing key here: an unsigned log is a hash chain, said so;
+	// --require-signed refuses it.
+	t.Setenv("CORDON_STATE_DIR", t.TempDir())
 	out, _, code := run(t, "", "audit", "verify", path)
-	if code != 0 || !strings.HasPrefix(out, "OK 3 lines") {
+	if code != 0 || !strings.HasPrefix(out, "OK 3 lines") || !strings.Contains(out, "hash chain only") {
 		t.Fatalf("intact log: exit %d %q", code, out)
+	}
+	out, _, code = run(t, "", "audit", "verify", "--require-signed", path)
+	if code != 1 || !strings.Contains(out, "no line is signed") {
+		t.Fatalf("unsigned log with --require-signed: exit %d %q", code, out)
 	}
 	b, _ := os.ReadFile(path)
 	writeFile(t, path, strings.Replace(string(b), `"actor":"alice","camera":"","remote":"","protocol":"","detail":"","prev"`, `"actor":"mallory","camera":"","remote":"","protocol":"","detail":"","prev"`, 1))
@@ -223,6 +234,38 @@ func TestAuditSignedVerifyAndPubkey(t *testing.T) {
 	if !strings.Contains(out, "genesis key fingerprint "+audit.KeyFingerprint(pk)) {
 		t.Fatalf("verify without a key does not show the fingerprint: %q", out)
 	}
+	// The gateway's key file is a trusted key too: --config or --key.
+	for _, args := range [][]string{{"--config", cfgPath}, {"--key", filepath.Join(state, audit.KeyFileName)}} {
+		out, _, code := run(t, "", append([]string{"audit", "verify", path}, args...)...)
+		if code != 0 || !strings.Contains(out, "from the trusted key "+audit.KeyFingerprint(pk)) {
+			t.Fatalf("verify %v: exit %d %q", args, code, out)
+		}
+	}
+	if _, _, code := run(t, "", "audit", "verify", path, "--pubkey", pk, "--config", cfgPath); code == 0 {
+		t.Fatal("two trusted keys accepted")
+	}
+	// Stripped of its signatures and re-hashed, the log is a well-formed
+	// unsigned chain: where the gateway's key file is known (--config,
+	// --key, or found in the default state_dir), verify refuses it.
+	stripped := filepath.Join(dir, "stripped.log")
+	writeFile(t, stripped, stripSignatures(t, path))
+	for _, args := range [][]string{{"--config", cfgPath}, {"--key", filepath.Join(state, audit.KeyFileName)}, {"--pubkey", pk}, {"--require-signed"}} {
+		out, _, code := run(t, "", append([]string{"audit", "verify", stripped}, args...)...)
+		if code != 1 || !strings.Contains(out, "no line is signed") {
+			t.Fatalf("stripped log, verify %v: exit %d %q", args, code, out)
+		}
+	}
+	t.Setenv("CORDON_STATE_DIR", t.TempDir()) // no key file: only a chain
+	if out, _, code := run(t, "", "audit", "verify", stripped); code != 0 || !strings.Contains(out, "not signed") {
+		t.Fatalf("the stripped log is a well-formed unsigned chain (what the attack relies on): exit %d %q", code, out)
+	}
+	t.Setenv("CORDON_STATE_DIR", state) // the gateway's state_dir: found by default
+	if out, _, code := run(t, "", "audit", "verify", stripped); code != 1 || !strings.Contains(out, "the gateway signs with "+filepath.Join(state, audit.KeyFileName)) {
+		t.Fatalf("stripped log on the gateway, no flags: exit %d %q", code, out)
+	}
+	if out, _, code := run(t, "", "audit", "verify", path); code != 0 || !strings.Contains(out, "from the trusted key "+audit.KeyFingerprint(pk)) {
+		t.Fatalf("intact log on the gateway, no flags: exit %d %q", code, out)
+	}
 	// Another key: refused, naming line 1.
 	other := filepath.Join(t.TempDir(), "other.log")
 	o := &audit.Log{Path: other, KeyPath: filepath.Join(t.TempDir(), "k")}
@@ -241,4 +284,36 @@ func TestAuditSignedVerifyAndPubkey(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "line 3") || !strings.Contains(out, "signature") {
 		t.Fatalf("edited line: exit %d %q", code, out)
 	}
+}
+
+// stripSignatures rewrites a signed log as an attacker with write access
+// would: signatures and key fields removed, prev hashes recomputed.
+func stripSignatures(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	prev := ""
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		var rebuilt strings.Builder
+		rebuilt.WriteString("{")
+		for i, k := range []string{"seq", "time", "event", "actor", "camera", "remote", "protocol", "detail"} {
+			if i > 0 {
+				rebuilt.WriteString(",")
+			}
+			v, _ := json.Marshal(m[k])
+			fmt.Fprintf(&rebuilt, "%q:%s", k, v)
+		}
+		fmt.Fprintf(&rebuilt, ",\"prev\":%q}", prev)
+		sum := sha256.Sum256([]byte(rebuilt.String()))
+		prev = hex.EncodeToString(sum[:])
+		out.WriteString(rebuilt.String() + "\n")
+	}
+	return out.String()
 }

@@ -31,14 +31,25 @@ const (
 	NsError  = "http://www.onvif.org/ver10/error"
 )
 
-// Prefixes are the usual ONVIF prefixes, declared on every Message
-// envelope unless the Message overrides them.
-var Prefixes = map[string]string{
-	"tt":   NsSchema,
-	"tds":  NsDevice,
-	"trt":  NsMedia,
-	"tptz": NsPTZ,
-	"ter":  NsError,
+// The usual ONVIF prefixes, declared on every Message envelope unless the
+// Message overrides them (see Prefix). An array: nothing can change it.
+var prefixes = [...]struct{ prefix, ns string }{
+	{"tt", NsSchema},
+	{"tds", NsDevice},
+	{"trt", NsMedia},
+	{"tptz", NsPTZ},
+	{"ter", NsError},
+}
+
+// Prefix returns the namespace of one of the usual ONVIF prefixes (tt,
+// tds, trt, tptz, ter), or "".
+func Prefix(p string) string {
+	for _, x := range prefixes {
+		if x.prefix == p {
+			return x.ns
+		}
+	}
+	return ""
 }
 
 // EnvNS returns the envelope namespace of v.
@@ -207,21 +218,21 @@ type Message struct {
 
 // Bytes returns the serialized message with an XML declaration.
 func (m *Message) Bytes() []byte {
-	ns := make(map[string]string, len(Prefixes)+len(m.Namespaces)+1)
-	for p, u := range Prefixes {
-		ns[p] = u
+	ns := make(map[string]string, len(prefixes)+len(m.Namespaces)+1)
+	for _, x := range prefixes {
+		ns[x.prefix] = x.ns
 	}
 	for p, u := range m.Namespaces {
 		ns[p] = u
 	}
 	ns["s"] = m.Version.EnvNS()
-	prefixes := make([]string, 0, len(ns))
+	names := make([]string, 0, len(ns))
 	for p := range ns {
-		prefixes = append(prefixes, p)
+		names = append(names, p)
 	}
-	sort.Strings(prefixes)
+	sort.Strings(names)
 	env := Node{Name: "s:Envelope"}
-	for _, p := range prefixes {
+	for _, p := range names {
 		env.Attrs = append(env.Attrs, Attr{"xmlns:" + p, ns[p]})
 	}
 	if len(m.Header) > 0 {

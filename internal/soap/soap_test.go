@@ -365,3 +365,16 @@ func TestServerHelpers(t *testing.T) {
 		t.Fatalf("%d %+v", res.StatusCode, f)
 	}
 }
+
+func TestPrefix(t *testing.T) {
+	if Prefix("tptz") != NsPTZ || Prefix("tt") != NsSchema || Prefix("s") != "" || Prefix("") != "" {
+		t.Fatal("Prefix")
+	}
+	b := string((&Message{Version: SOAP12, Namespaces: map[string]string{"tt": "urn:override"},
+		Body: []Node{El("tds:GetScopes")}}).Bytes())
+	for _, want := range []string{`xmlns:tds="` + NsDevice + `"`, `xmlns:tt="urn:override"`, `xmlns:s="` + NsSOAP12 + `"`} {
+		if !strings.Contains(b, want) {
+			t.Fatalf("%s lacks %s", b, want)
+		}
+	}
+}

@@ -25,6 +25,8 @@
 //
 // Requests are bounded (body size, XML depth and tokens through
 // internal/soap, header size, read/write times), rate-limited per address
+// (IPv6 per /64; internal/addrlimit, whose bounded table forgets the least
+// recently used address rather than refusing newcomers)
 // and capped in flight. An optional WS-Discovery responder (Discovery)
 // answers Probe on the operator side only.
 package onvifserve

@@ -2,6 +2,7 @@ package onvifserve
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -221,6 +222,43 @@ func TestRateLimitPerAddress(t *testing.T) {
 	}
 	if w := call("192.0.2.2"); w.Code != 200 {
 		t.Fatalf("other address: %d", w.Code)
+	}
+}
+
+// IPv6 clients are limited by /64 (many addresses of one /64 share one
+// bucket), and an attacker with thousands of /64s cannot lock a real
+// client out: the bucket table evicts the least recently used, never
+// refuses a newcomer.
+func TestRateLimitIPv6AndManyAddresses(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s := &Server{RTSPPort: 8554, Access: fx.access, Rate: 1, Burst: 2, Now: func() time.Time { return now }}
+	if err := s.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	call := func(remote string) int {
+		req := httptest.NewRequest("POST", DevicePath, strings.NewReader(
+			`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetSystemDateAndTime xmlns="`+soap.NsDevice+`"/></s:Body></s:Envelope>`))
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		return w.Code
+	}
+	ok := 0
+	for i := range 50 {
+		if call(fmt.Sprintf("[2001:db8:5:6:%x::1]:5000", i+1)) == 200 {
+			ok++
+		}
+	}
+	if ok != 2 {
+		t.Fatalf("%d requests allowed from one /64, want the burst of 2", ok)
+	}
+	for i := range 5000 {
+		if code := call(fmt.Sprintf("[2001:db8:%x:%x::1]:5000", i/1000+100, i%1000)); code != 200 {
+			t.Fatalf("attacker address %d: %d", i, code)
+		}
+	}
+	if code := call("192.0.2.77:5000"); code != 200 {
+		t.Fatalf("a real client after 5000 attacker /64s: %d (locked out)", code)
 	}
 }
 

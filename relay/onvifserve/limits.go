@@ -10,55 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
-
-// addrLimits is a token bucket per remote address, bounded in count:
-// when full, idle buckets are dropped; if none is idle the newcomer is
-// refused (fail closed) rather than an existing client forgotten.
-type addrLimits struct {
-	rate  rate.Limit
-	burst int
-	now   func() time.Time
-
-	mu sync.Mutex
-	m  map[string]*bucket
-}
-
-type bucket struct {
-	l    *rate.Limiter
-	seen time.Time
-}
-
-func newAddrLimits(r float64, burst int, now func() time.Time) *addrLimits {
-	return &addrLimits{rate: rate.Limit(r), burst: burst, now: now, m: make(map[string]*bucket)}
-}
-
-func (a *addrLimits) allow(addr string) bool {
-	now := a.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b := a.m[addr]
-	if b == nil {
-		if len(a.m) >= maxLimiters {
-			for k, x := range a.m {
-				// idle long enough to have refilled: forgetting it
-				// changes nothing for that client
-				if now.Sub(x.seen) > time.Duration(float64(a.burst)/float64(a.rate)*float64(time.Second)) {
-					delete(a.m, k)
-				}
-			}
-			if len(a.m) >= maxLimiters {
-				return false
-			}
-		}
-		b = &bucket{l: rate.NewLimiter(a.rate, a.burst)}
-		a.m[addr] = b
-	}
-	b.seen = now
-	return b.l.AllowN(now, 1)
-}
 
 // replayCache remembers HTTP Digest (nonce, cnonce, nc) triples for a
 // time, so a captured Authorization header cannot be sent again. When

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"cordon/internal/addrlimit"
 	"cordon/internal/httpdigest"
 	"cordon/internal/soap"
 )
@@ -82,7 +83,7 @@ type Server struct {
 	verifier *soap.Verifier
 	digest   *httpdigest.Server
 	seen     *replayCache
-	limits   *addrLimits
+	limits   *addrlimit.Limiter
 	inflight chan struct{}
 	ln       net.Listener
 	srv      *http.Server
@@ -176,7 +177,7 @@ func (s *Server) prepare() error {
 	s.seen = newReplayCache(65536, d.NonceTTL+time.Minute, s.Now)
 	d.Seen = s.seen.seen
 	s.digest = d
-	s.limits = newAddrLimits(s.Rate, s.Burst, s.Now)
+	s.limits = addrlimit.New(s.Rate, s.Burst, maxLimiters, s.Now)
 	s.inflight = make(chan struct{}, s.MaxInFlight)
 	s.ops = s.operations()
 	return nil
@@ -245,7 +246,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	remote := remoteHost(r.RemoteAddr)
-	if !s.limits.allow(remote) {
+	if !s.limits.Allow(remote) {
 		s.Metrics.request("", resultRateLimited)
 		w.Header().Set("Retry-After", "1")
 		writeFault(w, v, http.StatusTooManyRequests, soap.NewFault(soap.CodeReceiver, "too many requests from this address; slow down"))

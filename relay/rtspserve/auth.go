@@ -57,7 +57,9 @@ func (s *Server) authenticate(c *gortsplib.ServerConn, req *base.Request, camera
 			return nil, errResponse(base.StatusServiceUnavailable)
 		}
 		if !ok {
-			if s.Events != nil {
+			// a failure Access judged (err) is Access's to audit: one
+			// failure, one audit line
+			if s.Events != nil && err == nil {
 				s.Events.Denied(v.Name, camera, st.remote, "rtsp authentication failed")
 			}
 			return nil, unauthorized()

@@ -63,6 +63,10 @@ type Events interface {
 	// ViewStart records a session start; an error refuses it with 503.
 	ViewStart(s session.Info) error
 	ViewEnd(s session.Info, dur time.Duration, bytes uint64)
+	// Denied records a refusal: a camera not permitted, or credentials
+	// the server rejected itself (Digest, a malformed header, Basic where
+	// it is not offered). A password Access.CheckPassword rejected is not
+	// reported: Access counts and audits its own failures.
 	Denied(name, camera, remote, reason string)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,13 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
+	// Access judged (and audits) the bad passwords: the server reports
+	// only the refusal it decided itself, once.
+	f.events.mu.Lock()
+	if fmt.Sprint(f.events.denied) != "[alice/yard/camera not permitted]" {
+		t.Errorf("denials reported %q", f.events.denied)
+	}
+	f.events.mu.Unlock()
 	f.access.notOK = errors.New("audit log unwritable")
 	if cl, _, err := dial(t, f.url("alice:s3cret-A", "gate"), true); err == nil || !strings.Contains(err.Error(), "503") {
 		if cl != nil {
@@ -309,6 +317,12 @@ func TestDigestAuthAndKill(t *testing.T) {
 		cl.Close()
 		t.Fatal("wrong digest accepted")
 	}
+	// the server judged the Digest response itself: it reports it
+	f.events.mu.Lock()
+	if !slices.Contains(f.events.denied, "bob/yard/rtsp authentication failed") {
+		t.Errorf("denials reported %q", f.events.denied)
+	}
+	f.events.mu.Unlock()
 	// narrowing rights ends the live session
 	f.access.mu.Lock()
 	f.access.allowed["alice"] = nil
