@@ -135,12 +135,6 @@ func (rc *rawCam) serve(c net.Conn) {
 			res += "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 12345678;timeout=60\r\n"
 		case "PLAY":
 			res += "Session: 12345678\r\n"
-			streamWG.Add(1)
-			go func() {
-				defer streamWG.Done()
-				time.Sleep(20 * time.Millisecond)
-				rc.stream(write, stop)
-			}()
 		case "TEARDOWN", "GET_PARAMETER":
 		default:
 			res = "RTSP/1.0 501 Not Implemented\r\nCSeq: " + cseq + "\r\n"
@@ -148,6 +142,13 @@ func (rc *rawCam) serve(c net.Conn) {
 		res += fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
 		if write([]byte(res)) != nil {
 			return
+		}
+		if method == "PLAY" { // media after the PLAY answer, as a camera sends it
+			streamWG.Add(1)
+			go func() {
+				defer streamWG.Done()
+				rc.stream(write, stop)
+			}()
 		}
 	}
 }
