@@ -42,7 +42,7 @@ type feed struct {
 	demandCh   chan struct{} // cap 1: "demand changed"
 	linger     clock.Timer   // running while an on-demand feed is unwanted
 	pullCancel context.CancelCauseFunc
-	parked     bool // run waits for demand (an unwanted on-demand feed)
+	parked     bool          // run waits for demand (an unwanted on-demand feed)
 	pullDone   chan struct{} // closed when the current pull has ended
 	// remote: another node pulls the camera (a cluster node that does not
 	// own it); the source relays it from there only while readers want it

@@ -98,7 +98,7 @@ type Unit struct {
 	localMu     sync.Mutex // serializes SetLocal
 	mu          sync.Mutex
 	closed      bool
-	remote      bool // see SetLocal
+	remote      bool    // see SetLocal
 	feeds       []*feed // main first
 	attachments map[string]Attachment
 }
