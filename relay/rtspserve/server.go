@@ -40,7 +40,10 @@ var ErrUnavailable = errors.New("service unavailable")
 // Viewer is an authenticated principal.
 type Viewer struct {
 	Name string
-	Kind string // "user" or "api_key"
+	// Kind is "user", "api_key", or session.KindPeer: another node of a
+	// cluster relaying a camera (a consumer, not a viewer, and held to no
+	// session cap).
+	Kind string
 }
 
 // Access is what the server needs from its owner's auth.
