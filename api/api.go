@@ -42,6 +42,9 @@ type Server struct {
 	Redactor *config.Redactor
 	// Healthy returns why new sessions are refused, or nil.
 	Healthy func() error
+	// Cluster, when this node is part of a cluster, makes the camera
+	// list, sessions, egress report and health cluster-wide (cluster.go).
+	Cluster Cluster
 }
 
 // Register mounts the API's routes.
@@ -51,6 +54,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/admin/sessions", s.authed(true, s.listSessions))
 	mux.Handle("DELETE /api/v1/admin/sessions/{id}", s.authed(true, s.killSession))
 	mux.Handle("GET /api/v1/egress", s.authed(true, s.egress))
+	s.registerCluster(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "no such API endpoint")
 	})
@@ -81,6 +85,12 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		})
 		return
 	}
+	if s.Cluster != nil { // degraded is still serving: 200, for load balancers
+		if degraded, why := s.Cluster.Health(); degraded {
+			httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "degraded", "reason": "cluster: " + why})
+			return
+		}
+	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -101,10 +111,16 @@ type cameraJSON struct {
 	LastError  string `json:"last_error,omitempty"`
 	Reconnects uint64 `json:"reconnects,omitempty"`
 	Transport  string `json:"transport,omitempty"`
+	// Owner is the node that pulls the camera, in a cluster ("-": none now).
+	Owner string `json:"owner,omitempty"`
 }
 
 func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Principal) {
 	out := []cameraJSON{}
+	var cluster map[string]ClusterCamera
+	if s.Cluster != nil {
+		cluster = s.Cluster.Cameras()
+	}
 	for _, u := range s.Cameras.Units() {
 		c := u.Current()
 		if !p.CanView(c.ID) {
@@ -122,6 +138,9 @@ func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Pri
 			cj.Reconnects = st.Reconnects
 			cj.Transport = st.Transport
 		}
+		if cluster != nil {
+			clusterCamera(&cj, cluster, p.Admin)
+		}
 		out = append(out, cj)
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
@@ -137,12 +156,17 @@ type sessionJSON struct {
 	Protocol string    `json:"protocol"`
 	Started  time.Time `json:"started"`
 	Bytes    uint64    `json:"bytes"`
+	Node     string    `json:"node,omitempty"` // in a cluster: the node that holds it
 }
 
-func (s *Server) listSessions(w http.ResponseWriter, _ *http.Request, _ *auth.Principal) {
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	if s.Cluster != nil {
+		s.clusterSessions(w, r)
+		return
+	}
 	out := []sessionJSON{}
 	for _, in := range s.Sessions.List() {
-		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
+		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes, ""})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
@@ -163,6 +187,10 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request, p *auth.Pri
 }
 
 func (s *Server) egress(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	if s.Cluster != nil {
+		s.clusterEgress(w, r)
+		return
+	}
 	if s.Egress == nil {
 		httpx.WriteJSON(w, http.StatusOK, []struct{}{})
 		return

@@ -17,7 +17,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(packageRun{m}, // packageRun: package-wide fixtures end after the tests (helpers_cluster_test.go)
 		// chromedp/pion may leave these briefly; everything else must be gone
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)

@@ -57,6 +57,9 @@ func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, erro
 type rtspAccess struct{ g *Gateway }
 
 func (a rtspAccess) CheckPassword(name, secret, remote string) (rtspserve.Viewer, error) {
+	if v, peer, err := a.g.peerPassword(name, secret, remote); peer { // clusterauth.go
+		return v, err
+	}
 	p, err := a.g.auth.AuthenticatePassword(name, secret, remote, "rtsp")
 	if errors.Is(err, auth.ErrAuditUnavailable) {
 		return rtspserve.Viewer{}, fmt.Errorf("%w: %v", rtspserve.ErrUnavailable, err)
@@ -69,6 +72,9 @@ func (a rtspAccess) CheckPassword(name, secret, remote string) (rtspserve.Viewer
 
 func (a rtspAccess) DigestHA1(name string) (rtspserve.Viewer, string, bool) {
 	g := a.g
+	if v, ha1, ok, peer := g.peerDigestHA1(name); peer { // clusterauth.go
+		return v, ha1, ok
+	}
 	g.cfgMu.RLock()
 	defer g.cfgMu.RUnlock()
 	for _, u := range g.cfg.Auth.Users {
@@ -87,6 +93,9 @@ func (a rtspAccess) DigestHA1(name string) (rtspserve.Viewer, string, bool) {
 // CanView re-reads the principal's current rights, so a reload that narrows
 // them applies to live RTSP sessions.
 func (a rtspAccess) CanView(v rtspserve.Viewer, camera string) bool {
+	if v.Kind == session.KindPeer {
+		return a.g.peerMayView(camera)
+	}
 	p, ok := a.g.auth.Lookup(v.Name, v.Kind)
 	return ok && p.CanView(camera)
 }

@@ -84,6 +84,8 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	cl clusterState // zero on a single node (cluster.go)
+
 	// hostile events (failed sign-ins, sinkhole queries; camera violations)
 	hostile, camHostile *audit.Aggregator
 	flapMu              sync.Mutex
@@ -113,8 +115,8 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
-		g.initCameraNetwork, g.initHTTP, g.initMetrics,
+		g.initState, g.prepareCluster, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
+		g.initCameraNetwork, g.initHTTP, g.initCluster, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -149,7 +151,7 @@ func (g *Gateway) initState() error {
 // elsewhere, it anchors the log against truncation of its newest lines.
 func (g *Gateway) initAudit() error {
 	cfg := g.Config
-	g.audit = &audit.Log{Path: cfg.Audit.Path, MaxSizeBytes: int64(cfg.Audit.MaxSizeMB) << 20, Logger: g.Logger.With("component", "audit")}
+	g.audit = &audit.Log{Path: cfg.Audit.Path, MaxSizeBytes: int64(cfg.Audit.MaxSizeMB) << 20, Node: auditNode(cfg), Logger: g.Logger.With("component", "audit")}
 	if err := g.audit.Initialize(); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
@@ -208,13 +210,14 @@ func (g *Gateway) initDoors() error {
 	if cfg.RTSP.Listen == "" {
 		return nil
 	}
+	basic := g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS
 	g.rtsp = &rtspserve.Server{
 		Listen:        cfg.RTSP.Listen,
 		UDPRTPListen:  cfg.RTSP.UDPRTPListen,
 		UDPRTCPListen: cfg.RTSP.UDPRTCPListen,
 		TLSConfig:     g.tls,
-		AllowBasic:    g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
-		DigestEnabled: g.digestConfigured,
+		AllowBasic:    basic,
+		DigestEnabled: func() bool { return g.digestConfigured() || g.peerDigestNeeded(basic) },
 		Sessions:      g.sessions,
 		Hub:           g.hub,
 		Access:        rtspAccess{g},
@@ -255,6 +258,7 @@ func (g *Gateway) Close() {
 	if g.cameras != nil {
 		g.cameras.Close()
 	}
+	g.closeCluster() // after the cameras stopped: the others take them at once
 	if g.sinkhole != nil {
 		g.sinkhole.Close()
 	}

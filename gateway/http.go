@@ -22,6 +22,9 @@ func (g *Gateway) initHTTP() error {
 	if g.sinkhole != nil {
 		a.Egress = g.sinkhole.ReportHandler()
 	}
+	if g.clustered() {
+		a.Cluster = clusterAPI{g}
+	}
 	a.Register(mux)
 	mux.Handle("POST /api/v1/login", g.auth.LoginHandler())
 	mux.Handle("POST /api/v1/logout", g.auth.LogoutHandler())

@@ -47,6 +47,9 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	}
 	ended := g.recheckSessions()
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
+	if n := g.cl.node.Load(); n != nil {
+		n.SetCameras(cameraIDs(cfg))
+	}
 	g.resolveCameraHosts()
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.Logger.Info("config reloaded", "cameras", len(cfg.Cameras), "sessions_ended", ended)
@@ -58,6 +61,9 @@ func (g *Gateway) apply(cfg *config.Config) error {
 // to every door).
 func (g *Gateway) recheckSessions() int {
 	return len(g.sessions.Recheck(func(s session.Info) bool {
+		if s.Kind == session.KindPeer {
+			return g.peerMayView(s.Camera)
+		}
 		p, ok := g.auth.Lookup(s.User, s.Kind)
 		return ok && p.CanView(s.Camera)
 	}))
