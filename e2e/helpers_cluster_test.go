@@ -260,15 +260,6 @@ func (n *clNode) stop(t testing.TB) {
 	}
 }
 
-func (n *clNode) alive() bool {
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // clStatus is GET /api/v1/admin/cluster.
 type clStatus struct {
 	Node     string `json:"node"`
