@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"cordon/democam"
-	"cordon/e2e/e2eutil"
 	"cordon/internal/testtool"
 )
 
@@ -30,7 +29,7 @@ func BenchmarkClusterFailover(b *testing.B) {
 	ids := []string{"node-a", "node-b", "node-c"}
 	hosts := map[string]string{"node-a": "127.0.0.11", "node-b": "127.0.0.12", "node-c": "127.0.0.13"}
 	c := clStartCluster(b, e, bin, clDemoCams([]*democam.Camera{cam}), ids...)
-	c.admin = e2eutil.Login(b, c.nodes["node-a"].Base, clAdmin, clAdminPW)
+	c.admin = clLogin(b, c.nodes["node-a"].Base, clAdmin, clAdminPW)
 	b.ResetTimer()
 	for range b.N {
 		var owned, video []time.Duration
@@ -47,7 +46,7 @@ func BenchmarkClusterFailover(b *testing.B) {
 					continue
 				}
 				survivor = c.nodes[id]
-				v, code, body := e2eutil.Dial(b, survivor.Base, cam.ID, c.admin, e2eutil.ViewerOptions{})
+				v, code, body := clDial(b, survivor.Base, cam.ID, c.admin)
 				if v == nil {
 					b.Fatalf("WHEP on %s: %d %s", id, code, body)
 				}
@@ -103,7 +102,7 @@ func BenchmarkClusterRelay(b *testing.B) {
 	clip := coreEncodeClip(b, b.TempDir(), "640x360", 8, 30, "2M")
 	ff := startFFCam(b, "127.0.0.114", clip)
 	c := clStartCluster(b, e, bin, []clCamera{{ID: "relay", URL: ff.URL}}, "node-a", "node-b")
-	c.admin = e2eutil.Login(b, c.nodes["node-a"].Base, clAdmin, clAdminPW)
+	c.admin = clLogin(b, c.nodes["node-a"].Base, clAdmin, clAdminPW)
 	own := c.waitOwned(c.nodes["node-a"], 60*time.Second, "relay")["relay"]
 	owner, relay := c.nodes["node-a"], c.nodes["node-b"]
 	if own == "node-b" {

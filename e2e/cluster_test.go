@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"cordon/cluster"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/testtool"
@@ -47,7 +48,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	camA, camB := cams[0], cams[1]
 	c := clStartCluster(t, e, bin, clDemoCams(cams), "node-a", "node-b", "node-c")
 	a := c.nodes["node-a"]
-	c.admin = e2eutil.Login(t, a.Base, clAdmin, clAdminPW)
+	c.admin = clLogin(t, a.Base, clAdmin, clAdminPW)
 	own := c.waitOwned(a, 30*time.Second, "cam-a", "cam-b")
 	t.Logf("owners: %v", own)
 
@@ -62,7 +63,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	watchA := map[string]*clWatch{}
 	viewersA := map[string]*e2eutil.Viewer{}
 	for id, n := range c.nodes {
-		v, code, body := e2eutil.Dial(t, n.Base, "cam-a", c.admin, e2eutil.ViewerOptions{}) // the token of node-a, on every node
+		v, code, body := clDial(t, n.Base, "cam-a", c.admin) // the token of node-a, on every node
 		if v == nil {
 			t.Fatalf("WHEP cam-a on %s: %d %s", id, code, body)
 		}
@@ -74,7 +75,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	if own["cam-b"] == "node-a" {
 		bNode = c.nodes["node-b"]
 	}
-	vb, code, body := e2eutil.Dial(t, bNode.Base, "cam-b", c.admin, e2eutil.ViewerOptions{})
+	vb, code, body := clDial(t, bNode.Base, "cam-b", c.admin)
 	if vb == nil {
 		t.Fatalf("WHEP cam-b on %s: %d %s", bNode.ID, code, body)
 	}
@@ -92,6 +93,28 @@ func TestClusterThreeNodes(t *testing.T) {
 
 	t.Run("shared state", func(t *testing.T) { clSharedState(t, c, own) })
 	t.Run("logout on one node is refused on another within 1 s", func(t *testing.T) { clLogoutLatency(t, c, 3) })
+
+	t.Run("peer credentials", func(t *testing.T) {
+		key, err := cluster.NewPeerKey([]byte(clPeerSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, pass := key.Credential("node-x")
+		owner := c.nodes[own["cam-a"]]
+		if code := clDescribe(t, owner.RTSP, "cam-a", user, pass); code != http.StatusOK {
+			t.Errorf("a peer's DESCRIBE of a camera its node owns: %d", code)
+		}
+		if code := clDescribe(t, owner.RTSP, "cam-a", user, pass+"x"); code != http.StatusUnauthorized {
+			t.Errorf("a wrong peer password: %d, want 401", code)
+		}
+		if code := clDescribe(t, others[0].RTSP, "cam-a", user, pass); code == http.StatusOK {
+			t.Errorf("a node relayed a camera it does not own to a peer (relays never chain)")
+		}
+		b, _ := json.Marshal(map[string]string{"username": user, "password": pass})
+		if code, body := clDo(t, http.MethodPost, owner.Base+"/api/v1/login", "", string(b)); code != http.StatusUnauthorized {
+			t.Errorf("a peer credential signed in over HTTP: %d %s", code, body)
+		}
+	})
 
 	t.Run("one etcd member of three stops", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -237,7 +260,7 @@ func clSharedState(t *testing.T, c *clCluster, own map[string]string) {
 		Owner      string `json:"owner"`
 	}
 	list := func(n *clNode) []cam {
-		code, _, body := e2eutil.Do(t, http.MethodGet, n.Base+"/api/v1/cameras", c.admin, "", "")
+		code, body := clDo(t, http.MethodGet, n.Base+"/api/v1/cameras", c.admin, "")
 		if code != http.StatusOK {
 			t.Fatalf("cameras on %s: %d %s", n.ID, code, body)
 		}
@@ -262,7 +285,7 @@ func clSharedState(t *testing.T, c *clCluster, own map[string]string) {
 			t.Errorf("camera %+v, owner should be %s", x, own[x.ID])
 		}
 	}
-	code, _, body := e2eutil.Do(t, http.MethodGet, c.nodes["node-b"].Base+"/api/v1/admin/sessions", c.admin, "", "")
+	code, body := clDo(t, http.MethodGet, c.nodes["node-b"].Base+"/api/v1/admin/sessions", c.admin, "")
 	if code != http.StatusOK {
 		t.Fatalf("sessions: %d %s", code, body)
 	}
@@ -280,7 +303,7 @@ func clSharedState(t *testing.T, c *clCluster, own map[string]string) {
 	if len(nodes) != 3 || peers < 2 || nodes[""] != 0 {
 		t.Errorf("cluster-wide sessions: per node %v, %d peer relays: %s", nodes, peers, body)
 	}
-	if code, _, body := e2eutil.Do(t, http.MethodGet, c.nodes["node-c"].Base+"/api/v1/egress", c.admin, "", ""); code != http.StatusOK || !strings.HasPrefix(body, "[") {
+	if code, body := clDo(t, http.MethodGet, c.nodes["node-c"].Base+"/api/v1/egress", c.admin, ""); code != http.StatusOK || !strings.HasPrefix(body, "[") {
 		t.Errorf("egress on node-c: %d %s", code, body)
 	}
 }
@@ -291,16 +314,16 @@ func clLogoutLatency(t *testing.T, c *clCluster, n int) {
 	a, cn := c.nodes["node-a"], c.nodes["node-c"]
 	var lat []time.Duration
 	for range n {
-		tok := e2eutil.Login(t, a.Base, clAdmin, clAdminPW)
-		if code, _, body := e2eutil.Do(t, http.MethodGet, cn.Base+"/api/v1/cameras", tok, "", ""); code != http.StatusOK {
+		tok := clLogin(t, a.Base, clAdmin, clAdminPW)
+		if code, body := clDo(t, http.MethodGet, cn.Base+"/api/v1/cameras", tok, ""); code != http.StatusOK {
 			t.Fatalf("node-a's token on node-c: %d %s", code, body)
 		}
 		t0 := time.Now()
-		if code, _, body := e2eutil.Do(t, http.MethodPost, a.Base+"/api/v1/logout", tok, "", ""); code != http.StatusNoContent {
+		if code, body := clDo(t, http.MethodPost, a.Base+"/api/v1/logout", tok, ""); code != http.StatusNoContent {
 			t.Fatalf("logout: %d %s", code, body)
 		}
 		testtool.WaitFor(t, 5*time.Second, "node-c to refuse the token", func() bool {
-			code, _, _ := e2eutil.Do(t, http.MethodGet, cn.Base+"/api/v1/cameras", tok, "", "")
+			code, _ := clDo(t, http.MethodGet, cn.Base+"/api/v1/cameras", tok, "")
 			return code == http.StatusUnauthorized
 		})
 		lat = append(lat, time.Since(t0))

@@ -9,6 +9,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/url"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -26,12 +30,14 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 
 	"cordon/cluster/clustertest"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/testtool"
+	"cordon/internal/whepclient"
 )
 
 // Package-wide fixtures, made on first use and stopped when every test
@@ -126,8 +132,9 @@ type clNode struct {
 }
 
 const (
-	clAdmin   = "alice"
-	clAdminPW = "alice-cluster-pw-1"
+	clAdmin      = "alice"
+	clAdminPW    = "alice-cluster-pw-1"
+	clPeerSecret = "a-cluster-peer-key-of-at-least-32-bytes-for-tests"
 )
 
 // clConfigYAML is the one config file of every node: per-node values
@@ -136,7 +143,7 @@ const (
 func clConfigYAML(t testing.TB, dir string, e *clustertest.Etcd, cams []clCamera) string {
 	t.Helper()
 	key := filepath.Join(dir, "peer.key")
-	if err := os.WriteFile(key, []byte("a-cluster-peer-key-of-at-least-32-bytes-for-tests"), 0o600); err != nil {
+	if err := os.WriteFile(key, []byte(clPeerSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var eps []string
@@ -199,7 +206,9 @@ func (c *clCluster) start(id, host string) *clNode {
 	t := c.t
 	t.Helper()
 	n := &clNode{ID: id, Host: host, AuditPath: filepath.Join(c.dir, id, "audit.log"), Logs: &testtool.SyncBuffer{}, exited: make(chan struct{})}
-	n.cmd = exec.Command(c.bin, "serve", "--config", c.config, "--log-format", "json", "--log-level", "info")
+	// --self-signed: HTTPS and RTSPS with each node's own certificate, so
+	// the peer links are RTSPS pinned to the fingerprints in etcd
+	n.cmd = exec.Command(c.bin, "serve", "--config", c.config, "--self-signed", "--log-format", "json", "--log-level", "info")
 	n.cmd.Env = append(os.Environ(),
 		"CORDON_CLUSTER_NODE_ID="+id, "CORDON_CLUSTER_ADVERTISE="+host,
 		"CORDON_HTTP_LISTEN="+host+":0", "CORDON_RTSP_LISTEN="+host+":0", "CORDON_METRICS_LISTEN="+host+":0",
@@ -230,7 +239,7 @@ func (n *clNode) parseServing() bool {
 	for sc.Scan() {
 		var l struct{ Msg, HTTP, RTSP, Metrics string }
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "cordon serving" {
-			n.Base, n.RTSP, n.Metrics = "http://"+l.HTTP, l.RTSP, l.Metrics
+			n.Base, n.RTSP, n.Metrics = "https://"+l.HTTP, l.RTSP, l.Metrics
 			return true
 		}
 	}
@@ -279,7 +288,7 @@ type clStatus struct {
 
 func (c *clCluster) status(n *clNode) clStatus {
 	c.t.Helper()
-	code, _, body := e2eutil.Do(c.t, http.MethodGet, n.Base+"/api/v1/admin/cluster", c.admin, "", "")
+	code, body := clDo(c.t, http.MethodGet, n.Base+"/api/v1/admin/cluster", c.admin, "")
 	if code != http.StatusOK {
 		c.t.Fatalf("GET /api/v1/admin/cluster on %s: %d %s", n.ID, code, body)
 	}
@@ -328,10 +337,69 @@ func (c *clCluster) waitOwned(n *clNode, within time.Duration, cams ...string) m
 // health returns a node's /healthz status word and reason.
 func (n *clNode) health(t testing.TB) (int, string, string) {
 	t.Helper()
-	code, _, body := e2eutil.Do(t, http.MethodGet, n.Base+"/healthz", "", "", "")
+	code, body := clDo(t, http.MethodGet, n.Base+"/healthz", "", "")
 	var h struct{ Status, Reason string }
 	_ = json.Unmarshal([]byte(body), &h)
 	return code, h.Status, h.Reason
+}
+
+// clTLS is the test's TLS client configuration: it trusts the nodes'
+// self-signed certificates (the nodes pin each other's; the test need not).
+var clTLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test client of self-signed test nodes
+
+// clHTTP is the test's HTTP client (no keep-alive: no idle connection
+// outlives the test).
+var clHTTP = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: clTLS, DisableKeepAlives: true}}
+
+// clDo sends a request with an optional bearer token.
+func clDo(t testing.TB, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := clHTTP.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// clLogin signs in and returns the session token.
+func clLogin(t testing.TB, base, user, password string) string {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	code, body := clDo(t, http.MethodPost, base+"/api/v1/login", "", string(b))
+	var out struct{ Token string }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil {
+		t.Fatalf("login on %s: %d %s", base, code, body)
+	}
+	return out.Token
+}
+
+// clDial opens a WHEP session like a browser (nil if the POST was refused).
+func clDial(t testing.TB, base, camera, token string) (*e2eutil.Viewer, int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wc, err := whepclient.Dial(ctx, whepclient.Options{URL: base + "/whep/" + camera, Token: token, HTTP: clHTTP})
+	var se *whepclient.StatusError
+	if errors.As(err, &se) {
+		return nil, se.Status, se.Body
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wc.Close)
+	return &e2eutil.Viewer{Client: wc, AUs: wc.AUs()}, http.StatusCreated, wc.Answer
 }
 
 // clWatch records when each access unit of a WHEP viewer arrived.
@@ -405,14 +473,14 @@ type clRTSPReader struct {
 
 func clDialRTSP(t testing.TB, addr, camera, user, pass string) *clRTSPReader {
 	t.Helper()
-	u, err := base.ParseURL(fmt.Sprintf("rtsp://%s:%s@%s/%s", user, pass, addr, camera))
+	u, err := base.ParseURL(fmt.Sprintf("rtsps://%s:%s@%s/%s", user, pass, addr, camera))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tcp := gortsplib.ProtocolTCP
 	r := &clRTSPReader{}
 	// the picture pauses during a failover: no read timeout fires before it resumes
-	r.c = &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp, ReadTimeout: 30 * time.Second}
+	r.c = &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp, ReadTimeout: 30 * time.Second, TLSConfig: clTLS}
 	if err := r.c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -477,4 +545,32 @@ func clCPUSeconds(pid int) (float64, error) {
 	fmt.Sscan(fields[11], &utime)
 	fmt.Sscan(fields[12], &stime)
 	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// clDescribe sends an RTSPS DESCRIBE for camera as user and returns the
+// status (0 when the connection failed).
+func clDescribe(t testing.TB, addr, camera, user, pass string) int {
+	t.Helper()
+	u := &url.URL{Scheme: "rtsps", Host: addr, Path: "/" + camera, User: url.UserPassword(user, pass)}
+	bu, err := base.ParseURL(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &gortsplib.Client{Scheme: bu.Scheme, Host: bu.Host, TLSConfig: clTLS, ReadTimeout: 10 * time.Second}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, res, err := c.Describe(bu)
+	if res != nil {
+		return int(res.StatusCode)
+	}
+	if err == nil {
+		return http.StatusOK
+	}
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		return int(bad.Code)
+	}
+	return 0
 }
