@@ -178,6 +178,9 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	id := r.PathValue("id")
 	in, ok := s.Sessions.Kill(id, "killed")
 	if !ok {
+		if s.clusterKill(w, r, id) { // held by another node of the cluster
+			return
+		}
 		httpx.WriteError(w, http.StatusNotFound, "no such session")
 		return
 	}

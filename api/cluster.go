@@ -31,6 +31,10 @@ type Cluster interface {
 	Status(ctx context.Context) any
 	// Health says whether this node is degraded (etcd unreachable) and why.
 	Health() (degraded bool, reason string)
+	// KillElsewhere ends a live session another node holds, asking that
+	// node with the administrator's own Authorization header; found is
+	// false when no node lists the session.
+	KillElsewhere(ctx context.Context, id, authorization string) (status int, body string, found bool)
 }
 
 // ClusterCamera is one camera as the cluster sees it.
@@ -109,4 +113,30 @@ func (s *Server) clusterEgress(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Warning", `199 cordon "the other nodes' reports could not be read: etcd is unreachable"`)
 	}
 	httpx.WriteJSON(w, http.StatusOK, rep)
+}
+
+// clusterKill forwards DELETE /api/v1/admin/sessions/{id} to the node that
+// holds the session (it audits the kill); false when no node does.
+func (s *Server) clusterKill(w http.ResponseWriter, r *http.Request, id string) bool {
+	if s.Cluster == nil || !session.ValidID(id) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), clusterReadTimeout+5*time.Second)
+	defer cancel()
+	status, body, found := s.Cluster.KillElsewhere(ctx, id, r.Header.Get("Authorization"))
+	if !found {
+		return false
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return true
+	}
+	if status == 0 {
+		httpx.WriteError(w, http.StatusBadGateway, "the node holding this session did not answer: "+body)
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+	return true
 }

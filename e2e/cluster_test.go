@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -306,6 +307,21 @@ func clSharedState(t *testing.T, c *clCluster, own map[string]string) {
 	if code, body := clDo(t, http.MethodGet, c.nodes["node-c"].Base+"/api/v1/egress", c.admin, ""); code != http.StatusOK || !strings.HasPrefix(body, "[") {
 		t.Errorf("egress on node-c: %d %s", code, body)
 	}
+
+	// an administrator on node-a ends a session node-c holds
+	extra, code, body := clDial(t, c.nodes["node-c"].Base, "cam-b", c.admin)
+	if extra == nil {
+		t.Fatalf("WHEP on node-c: %d %s", code, body)
+	}
+	id := path.Base(extra.Location)
+	testtool.WaitFor(t, 10*time.Second, "node-a to end node-c's session", func() bool {
+		code, _ := clDo(t, http.MethodDelete, c.nodes["node-a"].Base+"/api/v1/admin/sessions/"+id, c.admin, "")
+		return code == http.StatusNoContent // 404 until node-c has published it
+	})
+	testtool.WaitFor(t, 10*time.Second, "the session killed from node-a to end on node-c", func() bool {
+		_, body := clDo(t, http.MethodGet, c.nodes["node-c"].Base+"/api/v1/admin/sessions", c.admin, "")
+		return !strings.Contains(body, id)
+	})
 }
 
 // clLogoutLatency logs out on node-a n times and measures until node-c

@@ -3,6 +3,10 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
 	"slices"
 	"time"
 
@@ -188,6 +192,59 @@ func (c clusterAPI) Health() (bool, string) {
 	}
 	h := n.Health()
 	return h.Degraded, h.Reason
+}
+
+// KillElsewhere asks the node holding session id to end it, over its HTTP
+// door with the administrator's own credential (tokens are valid on every
+// node; that node checks the admin right and audits the kill), its
+// certificate pinned like the peer link's.
+func (c clusterAPI) KillElsewhere(ctx context.Context, id, authorization string) (int, string, bool) {
+	n := c.node()
+	if n == nil {
+		return 0, "", false
+	}
+	self, holder := c.g.Config.Cluster.NodeID, ""
+	docs, _ := c.g.cl.sessions.Read(ctx)
+	for _, d := range docs {
+		for _, in := range d.Doc {
+			if in.ID == id && d.Node != self {
+				holder = d.Node
+			}
+		}
+	}
+	if holder == "" {
+		return 0, "", false
+	}
+	var m cluster.Member
+	for _, x := range n.Members() {
+		if x.ID == holder {
+			m = x
+		}
+	}
+	if m.Advertise == "" || m.HTTPPort == 0 {
+		return 0, "node " + holder + " is not registered", true
+	}
+	scheme := "http"
+	if m.RTSPS { // one certificate serves a node's HTTP and RTSP
+		scheme = "https"
+	}
+	u := scheme + "://" + net.JoinHostPort(m.Advertise, strconv.Itoa(m.HTTPPort)) + "/api/v1/admin/sessions/" + id
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+	if err != nil {
+		return 0, "bad node address", true
+	}
+	req.Header.Set("Authorization", authorization)
+	cl := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: m.TLSConfig(), DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return 0, "node " + holder + " did not answer", true
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(b), true
 }
 
 // auditNode is the node named in every audit line: the cluster node id, or
