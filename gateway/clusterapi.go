@@ -6,8 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"slices"
+	"strconv"
 	"time"
 
 	"cordon/api"
