@@ -72,9 +72,9 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 	rtspNode := others[0]
 	reader := clDialRTSP(t, rtspNode.RTSP, "cam-a", clAdmin, clAdminPW)
-	bNode := c.nodes["node-a"]
-	if own["cam-b"] == "node-a" {
-		bNode = c.nodes["node-b"]
+	bNode := others[0] // survives the kill of cam-a's owner below, and relays cam-b
+	if own["cam-b"] == bNode.ID {
+		bNode = others[1]
 	}
 	vb, code, body := clDial(t, bNode.Base, "cam-b", c.admin)
 	if vb == nil {
@@ -239,6 +239,37 @@ func TestClusterThreeNodes(t *testing.T) {
 				t.Errorf("cluster status lacks %q:\n%s", want, s)
 			}
 		}
+	})
+
+	// last: it locks the test's address out
+	t.Run("lockout counts add up across nodes", func(t *testing.T) {
+		var nodes []*clNode
+		for _, n := range c.nodes {
+			nodes = append(nodes, n)
+		}
+		n1, n2 := nodes[0], nodes[1]
+		bad, _ := json.Marshal(map[string]string{"username": "mallory", "password": "guess"})
+		good, _ := json.Marshal(map[string]string{"username": clAdmin, "password": clAdminPW})
+		for range 4 { // one under the threshold (5) on this node alone
+			if code, body := clDo(t, http.MethodPost, n1.Base+"/api/v1/login", "", string(bad)); code != http.StatusUnauthorized {
+				t.Fatalf("failure on %s: %d %s", n1.ID, code, body)
+			}
+		}
+		testtool.WaitFor(t, 5*time.Second, n1.ID+" to share its 4 failures through etcd", func() bool {
+			return clSharedFailures(t, e, n1.ID) >= 4
+		})
+		// the fifth failure in the cluster, on the other node, locks the address there
+		if code, body := clDo(t, http.MethodPost, n2.Base+"/api/v1/login", "", string(bad)); code != http.StatusUnauthorized {
+			t.Fatalf("failure on %s: %d %s", n2.ID, code, body)
+		}
+		if code, body := clDo(t, http.MethodPost, n2.Base+"/api/v1/login", "", string(good)); code != http.StatusTooManyRequests {
+			t.Fatalf("%s after five failures in the cluster: %d %s, want 429", n2.ID, code, body)
+		}
+		// and, once shared, on the first node too
+		testtool.WaitFor(t, 5*time.Second, n1.ID+" to refuse the address locked on "+n2.ID, func() bool {
+			code, _ := clDo(t, http.MethodPost, n1.Base+"/api/v1/login", "", string(good))
+			return code == http.StatusTooManyRequests
+		})
 	})
 
 	t.Run("every audit line names its node", func(t *testing.T) {

@@ -33,6 +33,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 
+	"cordon/cluster"
 	"cordon/cluster/clustertest"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
@@ -573,4 +574,32 @@ func clDescribe(t testing.TB, addr, camera, user, pass string) int {
 		return int(bad.Code)
 	}
 	return 0
+}
+
+// clSharedFailures reads from etcd the most failures node shares for one
+// lockout key (cluster's live/lockout/<node> document).
+func clSharedFailures(t testing.TB, e *clustertest.Etcd, node string) int {
+	t.Helper()
+	cli, err := e.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, cluster.DefaultPrefix+"live/lockout/"+node)
+	if err != nil || len(resp.Kvs) == 0 {
+		return 0
+	}
+	var doc struct {
+		Entries []struct {
+			F int `json:"f"`
+		} `json:"entries"`
+	}
+	_ = json.Unmarshal(resp.Kvs[0].Value, &doc)
+	most := 0
+	for _, x := range doc.Entries {
+		most = max(most, x.F)
+	}
+	return most
 }
