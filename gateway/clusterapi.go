@@ -36,7 +36,7 @@ var errNotJoined = errors.New("this node has not joined the cluster yet")
 func (g *Gateway) startClusterReports(n *cluster.Node) error {
 	cl := &g.cl
 	cl.viewers = &cluster.Report[map[string]int]{Node: n, Kind: "viewers", Live: true, Every: viewersEvery, Source: g.localViewers}
-	cl.sessions = &cluster.Report[[]session.Info]{Node: n, Kind: "sessions", Every: sessionsEvery, Source: g.sessions.List,
+	cl.sessions = &cluster.Report[[]session.Info]{Node: n, Kind: "sessions", Every: sessionsEvery, Source: g.sharedSessions,
 		// a session starting or ending is news; its byte counter can wait
 		Significant: func(old, cur []session.Info) bool { return !sameSessionIDs(old, cur) }}
 	if err := cl.viewers.Initialize(); err != nil {
@@ -46,12 +46,35 @@ func (g *Gateway) startClusterReports(n *cluster.Node) error {
 		return err
 	}
 	if g.sinkhole != nil {
-		cl.egress = &cluster.Report[[]camnet.CameraEgress]{Node: n, Kind: "egress", Every: egressEvery, Source: g.sinkhole.Report}
+		cl.egress = &cluster.Report[[]camnet.CameraEgress]{Node: n, Kind: "egress", Every: egressEvery, Source: g.sharedEgress}
 		if err := cl.egress.Initialize(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sharedSessions is this node's sessions list as the others may see it:
+// without the session tokens' ids.
+func (g *Gateway) sharedSessions() []session.Info {
+	list := g.sessions.List()
+	for i := range list {
+		list[i].TokenID = ""
+	}
+	return list
+}
+
+// sharedEgress is this node's egress report without the cameras it saw
+// nothing from (every node lists those itself): a node's document stays
+// small however many cameras there are.
+func (g *Gateway) sharedEgress() []camnet.CameraEgress {
+	var out []camnet.CameraEgress
+	for _, e := range g.sinkhole.Report() {
+		if e.Queries > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // localViewers counts each camera's viewers on this node (relays of
