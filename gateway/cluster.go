@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,12 @@ func (g *Gateway) closeCluster() {
 	if n := g.cl.node.Load(); n != nil {
 		n.Close() // also stops the reports
 	}
+}
+
+// clusterChanged: membership settings apply at the next start only.
+func clusterChanged(a, b *config.Cluster) bool {
+	return !slices.Equal(a.EtcdEndpoints, b.EtcdEndpoints) || a.EtcdTLS != b.EtcdTLS || a.NodeID != b.NodeID ||
+		a.Advertise != b.Advertise || a.PeerKeyFile != b.PeerKeyFile || a.LeaseTTL != b.LeaseTTL
 }
 
 func portOf(a net.Addr) int {

@@ -73,7 +73,7 @@ func restartNeeded(a, b *config.Config) bool {
 	return a.HTTP.Listen != b.HTTP.Listen || a.HTTP.TLSCert != b.HTTP.TLSCert || a.HTTP.TLSKey != b.HTTP.TLSKey ||
 		a.RTSP.Listen != b.RTSP.Listen || a.WebRTC.UDPListen != b.WebRTC.UDPListen || a.WebRTC.TCPListen != b.WebRTC.TCPListen ||
 		a.Metrics.Listen != b.Metrics.Listen || a.StateDir != b.StateDir || a.Audit.Path != b.Audit.Path ||
-		a.CameraNetwork != b.CameraNetwork
+		a.CameraNetwork != b.CameraNetwork || clusterChanged(&a.Cluster, &b.Cluster)
 }
 
 // watchConfig reloads when the file's content changes (checked every
