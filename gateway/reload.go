@@ -36,7 +36,7 @@ func (g *Gateway) Reload() error {
 func (g *Gateway) apply(cfg *config.Config) error {
 	old := g.cfg
 	if restartNeeded(old, cfg) {
-		g.Logger.Warn("listener, TLS or state_dir changes need a restart; they are not applied")
+		g.Logger.Warn("listener, TLS, state_dir or cluster changes need a restart; they are not applied")
 	}
 	g.Redactor.Update(cfg, g.ExtraSecrets...)
 	g.cfgMu.Lock()
