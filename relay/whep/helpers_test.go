@@ -220,9 +220,9 @@ func newEnv(t testing.TB, mod func(*Server)) *env {
 			perms: map[string][]string{"alice": {"*"}, "bob": {"cam2"}, "carol": {"*"}, "admin": {"*"}},
 			known: map[string]bool{"cam1": true, "cam2": true, "offline": true, "ghost": true},
 		},
-		Events:            ev,
+		Events: ev,
 		// the tests' viewers are on loopback, which the default policy refuses
-		ICEPolicy: &icepolicy.Filter{Viewers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		ICEPolicy:         &icepolicy.Filter{Viewers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ReadyTimeout:      500 * time.Millisecond,
 		DisconnectTimeout: 2 * time.Second,
