@@ -50,7 +50,7 @@ func parseAuthorization(v base.HeaderValue) (credentials, error) {
 	case len(v) > 1:
 		return credentials{}, errors.New("more than one Authorization header")
 	case len(v[0]) > maxAuthorization:
-		return credentials{}, errors.New("Authorization header too long")
+		return credentials{}, errors.New("the Authorization header is too long")
 	}
 	scheme, rest, _ := strings.Cut(strings.TrimSpace(v[0]), " ")
 	rest = strings.TrimSpace(rest)
@@ -58,11 +58,11 @@ func parseAuthorization(v base.HeaderValue) (credentials, error) {
 	case schemeBasic:
 		raw, err := base64.StdEncoding.DecodeString(rest)
 		if err != nil {
-			return credentials{}, errors.New("Basic credentials are not base64")
+			return credentials{}, errors.New("the Basic credentials are not base64")
 		}
 		user, pass, ok := strings.Cut(string(raw), ":") // names never hold ':'
 		if !ok || user == "" {
-			return credentials{user: user}, errors.New("Basic credentials lack a name or password")
+			return credentials{user: user}, errors.New("the Basic credentials lack a name or password")
 		}
 		return credentials{scheme: schemeBasic, user: user, pass: pass}, nil
 	case schemeDigest:
