@@ -327,6 +327,14 @@ func (g *Gateway) RTSPUDPAddrs() (rtp, rtcp string) {
 	return g.rtsp.UDPAddrs()
 }
 
+// ICETCPAddr is the bound ICE-TCP address ("" when off).
+func (g *Gateway) ICETCPAddr() string {
+	if g.whep == nil || g.whep.TCPAddr() == nil {
+		return ""
+	}
+	return g.whep.TCPAddr().String()
+}
+
 // MetricsAddr is the bound metrics address ("" when off).
 func (g *Gateway) MetricsAddr() string {
 	if g.metricsLn == nil {
