@@ -202,3 +202,25 @@ func TestSocketRefusesPolicyAddresses(t *testing.T) {
 		t.Errorf("after the policy allowed it: %v", err)
 	}
 }
+
+// The socket filter's decision for an address already seen costs no
+// allocation (it runs for every media packet) and agrees with the policy.
+func TestPolicyCacheHitIsFree(t *testing.T) {
+	p := &icePolicy{f: &icepolicy.Filter{Viewers: []netip.Prefix{netip.MustParsePrefix("10.50.0.0/16")}}}
+	in, out := netip.MustParseAddr("10.50.1.2"), netip.MustParseAddr("10.60.1.2")
+	for range 3 {
+		if !p.allowed(in) || p.allowed(out) || !p.allowed(netip.MustParseAddr("::ffff:10.50.1.2")) {
+			t.Fatal("cached decisions differ from the policy")
+		}
+	}
+	if n := testing.AllocsPerRun(1000, func() { p.allowed(in) }); n != 0 {
+		t.Errorf("a cache hit allocates %v times", n)
+	}
+	// many addresses: every decision stays right through evictions
+	for i := range 5000 {
+		a := netip.AddrFrom4([4]byte{10, byte(40 + i%30), byte(i >> 8), byte(i)})
+		if p.allowed(a) != (p.f.Allowed(a) == nil) {
+			t.Fatalf("%s: cached decision differs", a)
+		}
+	}
+}
