@@ -1,5 +1,6 @@
 // Package camera is the one owner of each configured camera: a Unit holds
-// the camera's config, its relay stream(s) (main, and later a sub stream),
+// the camera's config, its relay stream(s) (main, and the sub stream of
+// cameras[].sub_url),
 // the source feeding each stream (ingest's puller today, a cluster node's
 // relay later), demand and linger for on-demand cameras, and the camera's
 // single state (online, codecs, last error, reconnects, viewers). Reload
