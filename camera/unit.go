@@ -1,8 +1,7 @@
 // Package camera is the one owner of each configured camera: a Unit holds
 // the camera's config, its relay stream(s) (main, and the sub stream of
-// cameras[].sub_url),
-// the source feeding each stream (ingest's puller today, a cluster node's
-// relay later), demand and linger for on-demand cameras, and the camera's
+// cameras[].sub_url), the source feeding each stream (ingest's puller
+// today, a cluster node's relay later), demand and linger for on-demand cameras, and the camera's
 // single state (online, codecs, last error, reconnects, viewers). Reload
 // applies a changed config without dropping viewers; a Registry holds the
 // units of a config. What hangs off a camera (a PTZ controller, a
