@@ -3,7 +3,6 @@ package relay
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +24,11 @@ type outTrack struct {
 	OutTrack
 	filter  *sanitize.VideoFilter
 	checked []byte // the SPS last checked for frame reordering
+	// reorders: the track has B-frames (reorder.go); sawReorderSPS: the
+	// last keyframe's SPS announced them
+	reorders      bool
+	sawReorderSPS bool
+	dts           *dtsExtractor
 	h264    *rtph264.Encoder
 	h265    *rtph265.Encoder
 	aac     *rtpmpeg4audio.Encoder
@@ -35,9 +39,6 @@ type outTrack struct {
 	havePTS bool
 	lastOut time.Duration
 }
-
-// errReorders: the track's SPS announces frame reordering (B-frames).
-var errReorders = errors.New("SPS announces frame reordering")
 
 func randU32() uint32 {
 	var b [4]byte
@@ -107,8 +108,7 @@ func (s *Stream) newFilter(c Codec, paramSets [][]byte) *sanitize.VideoFilter {
 }
 
 // process runs the unit's stages and returns its frame without timestamps,
-// nil when nothing is left to send, errReorders when the stream must be
-// refused, or a packetizer error.
+// nil when nothing is left to send, or a packetizer error.
 func (t *outTrack) process(au [][]byte) (*Frame, error) {
 	if t.Kind == KindVideo {
 		return t.video(au)
@@ -116,14 +116,14 @@ func (t *outTrack) process(au [][]byte) (*Frame, error) {
 	return t.audio(au)
 }
 
-// video: filter -> reorder check -> packetize.
+// video: filter -> reorder check (sets sawReorderSPS) -> packetize.
 func (t *outTrack) video(in [][]byte) (*Frame, error) {
 	au, key := t.filter.Filter(in)
 	if len(au) == 0 {
 		return nil, nil
 	}
-	if key && t.reorders() {
-		return nil, errReorders
+	if key && t.reorderCheck() {
+		t.sawReorderSPS = true
 	}
 	// the filter returns views into its own buffers: the frame keeps a copy
 	// that readers share

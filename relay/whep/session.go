@@ -31,6 +31,7 @@ type peer struct {
 	id      string
 	etag    string
 	camera  string
+	stream  string // "" = main, "sub"
 	viewer  Viewer
 	started time.Time
 	bytes   atomic.Uint64
@@ -134,7 +135,7 @@ func ufragOf(sdp string) string {
 // Info implements session.Session.
 func (ss *peer) Info() session.Info {
 	return session.Info{
-		ID: ss.id, Camera: ss.camera, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
+		ID: ss.id, Camera: ss.camera, Stream: ss.stream, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
 		TokenID: ss.viewer.TokenID, Protocol: "webrtc", Started: ss.started, Bytes: ss.bytes.Load(),
 	}
 }
