@@ -29,15 +29,15 @@ type outTrack struct {
 	reorders      bool
 	sawReorderSPS bool
 	dts           *dtsExtractor
-	h264    *rtph264.Encoder
-	h265    *rtph265.Encoder
-	aac     *rtpmpeg4audio.Encoder
-	ssrc    uint32
-	seq     uint16 // audio (PCMU/PCMA/Opus) sequence
-	tsBase  uint32
-	lastPTS time.Duration // camera PTS of the previous unit, this connection
-	havePTS bool
-	lastOut time.Duration
+	h264          *rtph264.Encoder
+	h265          *rtph265.Encoder
+	aac           *rtpmpeg4audio.Encoder
+	ssrc          uint32
+	seq           uint16 // audio (PCMU/PCMA/Opus) sequence
+	tsBase        uint32
+	lastPTS       time.Duration // camera PTS of the previous unit, this connection
+	havePTS       bool
+	lastOut       time.Duration
 }
 
 func randU32() uint32 {

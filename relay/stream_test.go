@@ -378,7 +378,6 @@ func BenchmarkFanOut50(b *testing.B) {
 	wg.Wait()
 }
 
-
 // A reload that changes the SEI allow-list applies to a running stream.
 func TestSetSanitizeAppliesToRunningStream(t *testing.T) {
 	uuid := [16]byte{0x53, 0x69, 0x67, 0x6e, 0x65, 0x64, 0x20, 0x56, 0x69, 0x64, 0x65, 0x6f, 0x2e, 0x2e, 0x2e, 0x30}
@@ -485,7 +484,6 @@ func TestConsumerReaderDemandsButIsNoViewer(t *testing.T) {
 		t.Fatalf("demand calls %v: the recorder alone must keep the camera wanted", d.calls)
 	}
 }
-
 
 // TestReaderQueueBytesBound: a stalled reader pins at most QueueBytes of
 // frames (plus the one an empty queue always takes), however large the
