@@ -24,20 +24,21 @@ type outTrack struct {
 	OutTrack
 	filter  *sanitize.VideoFilter
 	checked []byte // the SPS last checked for frame reordering
+	h264    *rtph264.Encoder
+	h265    *rtph265.Encoder
+	aac     *rtpmpeg4audio.Encoder
+	ssrc    uint32
+	seq     uint16 // audio (PCMU/PCMA/Opus) sequence
+	tsBase  uint32
+	lastPTS time.Duration // camera PTS of the previous unit, this connection
+	havePTS bool
+	lastOut time.Duration
+
 	// reorders: the track has B-frames (reorder.go); sawReorderSPS: the
 	// last keyframe's SPS announced them
 	reorders      bool
 	sawReorderSPS bool
 	dts           *dtsExtractor
-	h264          *rtph264.Encoder
-	h265          *rtph265.Encoder
-	aac           *rtpmpeg4audio.Encoder
-	ssrc          uint32
-	seq           uint16 // audio (PCMU/PCMA/Opus) sequence
-	tsBase        uint32
-	lastPTS       time.Duration // camera PTS of the previous unit, this connection
-	havePTS       bool
-	lastOut       time.Duration
 }
 
 func randU32() uint32 {
