@@ -116,6 +116,24 @@ func cameraOf(path string) string {
 	return p
 }
 
+// streamOf maps an RTSP path to the camera's stream: "/{camera}/sub" (and
+// paths under it) is the sub stream, anything else the main stream.
+func streamOf(path string) string {
+	parts := strings.SplitN(strings.Trim(path, "/"), "/", 3)
+	if len(parts) > 1 && parts[1] == "sub" {
+		return "sub"
+	}
+	return ""
+}
+
+// descKey names a path's stream in a connection's DESCRIBE results.
+func descKey(path string) string {
+	if name := streamOf(path); name != "" {
+		return cameraOf(path) + "/" + name
+	}
+	return cameraOf(path)
+}
+
 // authorize authenticates and checks the camera; it returns the stream.
 func (s *Server) authorize(c *gortsplib.ServerConn, req *base.Request, path string) (*connState, *relay.Stream, *base.Response) {
 	camera := cameraOf(path)
@@ -126,7 +144,7 @@ func (s *Server) authorize(c *gortsplib.ServerConn, req *base.Request, path stri
 	s.mu.Lock()
 	v := st.viewer
 	s.mu.Unlock()
-	stream := s.Hub.Get(camera)
+	stream := s.Hub.Lookup(camera, streamOf(path))
 	if stream == nil {
 		return nil, nil, errResponse(base.StatusNotFound)
 	}
