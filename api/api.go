@@ -96,6 +96,14 @@ type cameraJSON struct {
 	// OnDemand cameras are pulled only while watched: idle, they read
 	// offline, and a WHEP or RTSP request starts them.
 	OnDemand bool `json:"on_demand"`
+	// Rights are the caller's rights on the camera.
+	Rights []auth.Right `json:"rights"`
+	// SubStream: the camera has a sub stream (POST /whep/{id}?stream=sub,
+	// rtsp://.../{id}/sub); BFrames: its main stream has B-frames (RTSP
+	// only; WHEP answers 422); PTZ: it can be steered (cameras[].onvif).
+	SubStream bool `json:"sub_stream"`
+	BFrames   bool `json:"b_frames"`
+	PTZ       bool `json:"ptz"`
 
 	URL        string `json:"url,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
@@ -113,6 +121,7 @@ func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Pri
 		st := u.State()
 		cj := cameraJSON{ID: c.ID, Name: c.Name, Online: st.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec,
 			Viewers: st.Viewers, OnDemand: c.OnDemand}
+		s.streamFacts(&cj, u, p)
 		if cj.Name == "" {
 			cj.Name = c.ID
 		}

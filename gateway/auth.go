@@ -11,7 +11,7 @@ import (
 func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
 	users := make([]auth.User, 0, len(cfg.Auth.Users))
 	for _, u := range cfg.Auth.Users {
-		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin})
+		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Roles: u.Roles, Admin: u.Admin})
 	}
 	keys := make([]auth.APIKey, 0, len(cfg.Auth.APIKeys))
 	for i := range cfg.Auth.APIKeys {
@@ -20,7 +20,7 @@ func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
 		}
-		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras})
+		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras, Roles: k.Roles})
 	}
 	return users, keys, nil
 }
@@ -30,7 +30,11 @@ func (g *Gateway) initAuth() error {
 	if err != nil {
 		return err
 	}
-	dir, err := auth.NewDirectory(users, keys)
+	roles, err := authRoles(g.Config)
+	if err != nil {
+		return err
+	}
+	dir, err := auth.NewDirectoryConfig(auth.DirectoryConfig{Roles: roles, Users: users, APIKeys: keys})
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
@@ -67,5 +71,26 @@ func (g *Gateway) updatePrincipals(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	return g.auth.Directory.Update(users, keys)
+	roles, err := authRoles(cfg)
+	if err != nil {
+		return err
+	}
+	return g.auth.Directory.Apply(auth.DirectoryConfig{Roles: roles, Users: users, APIKeys: keys})
+}
+
+// authRoles converts auth.roles[] (rights and ptz_priority per camera glob).
+func authRoles(cfg *config.Config) ([]auth.Role, error) {
+	roles := make([]auth.Role, 0, len(cfg.Auth.Roles))
+	for i, r := range cfg.Auth.Roles {
+		role := auth.Role{Name: r.Name, Cameras: r.Cameras, PTZPriority: r.PTZPriority}
+		for j, s := range r.Rights {
+			right, err := auth.ParseRight(s)
+			if err != nil {
+				return nil, fmt.Errorf("auth.roles[%d].rights[%d]: %w", i, j, err)
+			}
+			role.Rights = append(role.Rights, right)
+		}
+		roles = append(roles, role)
+	}
+	return roles, nil
 }

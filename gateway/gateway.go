@@ -29,6 +29,7 @@ import (
 	"cordon/config"
 	"cordon/ingest"
 	"cordon/internal/tlscert"
+	"cordon/ptz"
 	"cordon/relay"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
@@ -69,6 +70,8 @@ type Gateway struct {
 	sinkhole *camnet.Sinkhole
 	ntp      *camnet.NTPServer
 	tls      *tls.Config
+	ptzM     *ptz.Metrics
+	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -113,7 +116,7 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
+		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initPTZ, g.initDoors,
 		g.initCameraNetwork, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
@@ -251,6 +254,9 @@ func (g *Gateway) Close() {
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.ptzGuard != nil {
+		g.ptzGuard.Close()
 	}
 	if g.cameras != nil {
 		g.cameras.Close()
