@@ -182,9 +182,17 @@ func copyAU(au [][]byte) [][]byte {
 	return out
 }
 
-// ticks converts a duration to clock-rate units without overflowing.
-func ticks(d time.Duration, rate int) uint32 {
+// ticks converts a duration to clock-rate units without overflowing,
+// rounded to the nearest tick (a camera's 90 kHz timestamps survive the
+// round trip through nanoseconds exactly).
+func ticks(d time.Duration, rate int) uint32 { return uint32(ticks64(d, rate)) }
+
+func ticks64(d time.Duration, rate int) int64 {
 	sec := int64(d / time.Second)
 	rem := int64(d % time.Second)
-	return uint32(sec*int64(rate) + rem*int64(rate)/int64(time.Second))
+	half := int64(time.Second) / 2
+	if rem < 0 {
+		half = -half
+	}
+	return sec*int64(rate) + (rem*int64(rate)+half)/int64(time.Second)
 }

@@ -164,9 +164,7 @@ func (t *outTrack) decodeTime(au [][]byte, pts time.Duration) time.Duration {
 
 // toTicks90k and fromTicks90k convert between durations and 90 kHz
 // ticks without overflowing (a stream's timeline runs for months).
-func toTicks90k(d time.Duration) int64 {
-	return int64(d/time.Second)*90000 + int64(d%time.Second)*90000/int64(time.Second)
-}
+func toTicks90k(d time.Duration) int64 { return ticks64(d, 90000) }
 
 func fromTicks90k(t int64) time.Duration {
 	return time.Duration(t/90000)*time.Second + time.Duration(t%90000)*time.Second/90000
