@@ -537,4 +537,3 @@ func TestSanitizeTimestampResetOnReconnect(t *testing.T) {
 	}
 	requireDecodes(t, "H264", e2eutil.AnnexB(append(before, after...)))
 }
-
