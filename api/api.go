@@ -142,6 +142,7 @@ type sessionJSON struct {
 	User     string    `json:"user"`
 	Kind     string    `json:"kind"`
 	Camera   string    `json:"camera"`
+	Stream   string    `json:"stream,omitempty"` // "sub" for a camera's sub stream
 	Remote   string    `json:"remote"`
 	Protocol string    `json:"protocol"`
 	Started  time.Time `json:"started"`
@@ -151,7 +152,7 @@ type sessionJSON struct {
 func (s *Server) listSessions(w http.ResponseWriter, _ *http.Request, _ *auth.Principal) {
 	out := []sessionJSON{}
 	for _, in := range s.Sessions.List() {
-		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
+		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Stream, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
