@@ -120,9 +120,13 @@ func (s *Stream) refuseReadersLocked() {
 func (t *outTrack) newDTS() {
 	switch t.Codec {
 	case CodecH264:
-		t.dts = &dtsExtractor{h264: h264.NewDTSExtractor()}
+		x := &h264.DTSExtractor{}
+		x.Initialize()
+		t.dts = &dtsExtractor{h264: x}
 	case CodecH265:
-		t.dts = &dtsExtractor{h265: h265.NewDTSExtractor()}
+		x := &h265.DTSExtractor{}
+		x.Initialize()
+		t.dts = &dtsExtractor{h265: x}
 	}
 }
 
