@@ -93,11 +93,12 @@ type cameraJSON struct {
 	VideoCodec string `json:"video_codec"`
 	AudioCodec string `json:"audio_codec"`
 	Viewers    int    `json:"viewers"`
+	// Rights are the caller's rights on this camera (view, ptz,
+	// playback, export); a camera is listed only with view.
+	Rights []auth.Right `json:"rights"`
 	// OnDemand cameras are pulled only while watched: idle, they read
 	// offline, and a WHEP or RTSP request starts them.
 	OnDemand bool `json:"on_demand"`
-	// Rights are the caller's rights on the camera.
-	Rights []auth.Right `json:"rights"`
 	// SubStream: the camera has a sub stream (POST /whep/{id}?stream=sub,
 	// rtsp://.../{id}/sub); BFrames: its main stream has B-frames (RTSP
 	// only; WHEP answers 422); PTZ: it can be steered (cameras[].onvif).

@@ -9,9 +9,8 @@ import (
 // fields.
 func (s *Server) streamFacts(cj *cameraJSON, u *camera.Unit, p *auth.Principal) {
 	c := u.Current()
-	cj.Rights = p.Rights(c.ID)
 	if cj.Rights == nil {
-		cj.Rights = []auth.Right{}
+		cj.Rights = p.Rights(c.ID)
 	}
 	cj.SubStream = u.Stream(camera.SubStream) != nil
 	if sub, ok := u.State().Streams[camera.SubStream]; ok {
