@@ -83,3 +83,25 @@ func TestSubStreamReload(t *testing.T) {
 		t.Fatal("sub stream not back")
 	}
 }
+
+type closeRec struct{ closed int }
+
+func (c *closeRec) Reload(config.Camera) {}
+func (c *closeRec) Close()               { c.closed++ }
+
+// Detach removes and closes an attachment; a unit closing later does not
+// close it again.
+func TestDetach(t *testing.T) {
+	u, _, _ := newUnit(t, camConfig("cam1", true), nil)
+	a := &closeRec{}
+	u.Attach("ptz", a)
+	u.Detach("ptz")
+	u.Detach("ptz")
+	if u.Attachment("ptz") != nil || a.closed != 1 {
+		t.Fatalf("attachment %v, closed %d times", u.Attachment("ptz"), a.closed)
+	}
+	u.Close()
+	if a.closed != 1 {
+		t.Fatalf("closed %d times after the unit closed", a.closed)
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"cordon/e2e/e2eutil"
+	"cordon/gateway"
+	"cordon/ptz"
 )
 
 // A camera with a sub stream through the gateway: the camera list says so;
@@ -148,6 +151,54 @@ func TestControlRoomPTZReload(t *testing.T) {
 	}
 	if r := crPTZ(t, g.Base, "dome", tok, `{"stop":true}`); r.Status != http.StatusForbidden {
 		t.Fatalf("PTZ without the right: %d %s", r.Status, r.Body)
+	}
+
+	// a door without tokens (the ONVIF face) steers through the unit's
+	// attachment: the Guard still ends a holder whose right is withdrawn
+	cfg.Auth.Roles[0].Rights, cfg.Auth.Roles[0].PTZPriority = []string{"view", "ptz"}, 100
+	reload := func() {
+		t.Helper()
+		drWriteConfig(t, path, cfg)
+		if err := g.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload()
+	att, ok := g.Cameras().Get("dome").Attachment(gateway.PTZAttachment).(interface {
+		Do(context.Context, ptz.Controller, ptz.Command) error
+	})
+	if !ok {
+		t.Fatal("the dome's PTZ attachment has no Do")
+	}
+	onvifCmd := func() error {
+		return att.Do(context.Background(), ptz.Controller{Name: "olivia", Priority: 100, Protocol: "onvif"},
+			ptz.Command{Move: &ptz.Velocity{Pan: -0.3}, TimeoutMS: 5000})
+	}
+	if err := onvifCmd(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.Roles[0].Rights, cfg.Auth.Roles[0].PTZPriority = []string{"view"}, 0
+	reload()
+	e2eutil.WaitFor(t, 5*time.Second, "the ONVIF holder's control ended", func() bool {
+		return len(crAudit(t, g.Config.Audit.Path, "ptz_end")) == 2
+	})
+	// onvif removed: the attachment goes (control ends), the API says 404
+	cfg.Auth.Roles[0].Rights, cfg.Auth.Roles[0].PTZPriority = []string{"view", "ptz"}, 100
+	reload()
+	if err := onvifCmd(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Cameras[0].ONVIF = ""
+	reload()
+	if g.Cameras().Get("dome").Attachment(gateway.PTZAttachment) != nil {
+		t.Fatal("PTZ attachment kept without onvif")
+	}
+	if st, _ := crGetPTZ(t, g.Base, "dome", tok); st != http.StatusNotFound {
+		t.Fatalf("PTZ after onvif was removed: %d", st)
+	}
+	ends = crAudit(t, g.Config.Audit.Path, "ptz_end")
+	if len(ends) != 3 || !strings.Contains(ends[2].Detail, "closed") {
+		t.Fatalf("ptz_end lines %+v", ends)
 	}
 	_ = os.Remove(path)
 }

@@ -14,20 +14,20 @@ import (
 	"cordon/ptz"
 )
 
-// PTZ wiring (issue 14): every camera unit carries a ptzAttachment under
-// PTZAttachment; for a camera with cameras[].onvif it holds the camera's
-// one ptz.Control (an ONVIF client to the camera behind the lock), which
-// the HTTP API and the ONVIF device face both steer through. A Guard ends
-// the control of a principal whose session ended (logout) or whose rights
-// changed.
+// PTZ wiring (issue 14): every camera unit with cameras[].onvif carries a
+// cameraPTZ under PTZAttachment, holding the camera's one ptz.Control (an
+// ONVIF client to the camera behind the lock), which the HTTP API and the
+// ONVIF device face both steer through (g.PTZ, or the attachment's own Do
+// and Status). A Guard ends the control of a principal whose session ended
+// (logout) or whose rights changed.
 
 // PTZAttachment is the name a camera unit's PTZ control hangs under.
 const PTZAttachment = "ptz"
 
-// ptzAttachment follows the camera's config: a change of onvif URL or
+// cameraPTZ follows the camera's config: a change of onvif URL or
 // credentials replaces the Control (the old one ends control and stops
-// the camera); no onvif, no Control.
-type ptzAttachment struct {
+// the camera). It implements Do and Status over the current Control.
+type cameraPTZ struct {
 	g *Gateway
 
 	mu      sync.Mutex
@@ -38,17 +38,20 @@ type ptzAttachment struct {
 	closed  bool
 }
 
-// attachPTZ gives every camera unit that has none its PTZ attachment
-// (called after each Registry.Apply: new cameras get one, reloads reach
-// the existing ones through Attachment.Reload).
+// attachPTZ follows the config after each Registry.Apply: a camera with
+// onvif and no PTZ attachment gets one, one without onvif loses it (a
+// changed onvif URL or credentials reach the attachment through Reload).
 func (g *Gateway) attachPTZ() {
 	for _, u := range g.cameras.Units() {
-		if u.Attachment(PTZAttachment) != nil {
-			continue
+		has := u.Attachment(PTZAttachment) != nil
+		switch c := u.Current(); {
+		case c.ONVIF != "" && !has:
+			a := &cameraPTZ{g: g, holders: map[string]*auth.Principal{}}
+			a.Reload(c)
+			u.Attach(PTZAttachment, a)
+		case c.ONVIF == "" && has:
+			u.Detach(PTZAttachment) // ends control, stops the camera
 		}
-		a := &ptzAttachment{g: g, holders: map[string]*auth.Principal{}}
-		a.Reload(u.Current())
-		u.Attach(PTZAttachment, a)
 	}
 }
 
@@ -56,7 +59,7 @@ func (g *Gateway) attachPTZ() {
 // exist or has no onvif. The ONVIF device face uses it too: one lock per
 // camera whatever the door.
 func (g *Gateway) PTZ(cameraID string) *ptz.Control {
-	a := g.ptzAttachment(cameraID)
+	a := g.cameraPTZ(cameraID)
 	if a == nil {
 		return nil
 	}
@@ -67,12 +70,12 @@ func (g *Gateway) PTZ(cameraID string) *ptz.Control {
 // control: p's logout or loss of the ptz right then ends that control.
 // Every door that steers a camera calls it (HTTP API, ONVIF face).
 func (g *Gateway) PTZGranted(cameraID string, p *auth.Principal) {
-	if a := g.ptzAttachment(cameraID); a != nil && p != nil {
+	if a := g.cameraPTZ(cameraID); a != nil && p != nil {
 		a.granted(p)
 	}
 }
 
-func (g *Gateway) ptzAttachment(cameraID string) *ptzAttachment {
+func (g *Gateway) cameraPTZ(cameraID string) *cameraPTZ {
 	if g.cameras == nil {
 		return nil
 	}
@@ -80,18 +83,40 @@ func (g *Gateway) ptzAttachment(cameraID string) *ptzAttachment {
 	if u == nil {
 		return nil
 	}
-	a, _ := u.Attachment(PTZAttachment).(*ptzAttachment)
+	a, _ := u.Attachment(PTZAttachment).(*cameraPTZ)
 	return a
 }
 
-func (a *ptzAttachment) control() *ptz.Control {
+func (a *cameraPTZ) control() *ptz.Control {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.ctl
 }
 
+// Control returns the camera's PTZ control now (nil while the ONVIF client
+// cannot be built).
+func (a *cameraPTZ) Control() *ptz.Control { return a.control() }
+
+// Do runs a command on the current control (ptz.ErrClosed without one).
+func (a *cameraPTZ) Do(ctx context.Context, ctl ptz.Controller, cmd ptz.Command) error {
+	c := a.control()
+	if c == nil {
+		return ptz.ErrClosed
+	}
+	return c.Do(ctx, ctl, cmd)
+}
+
+// Status is the current control's status (empty without one).
+func (a *cameraPTZ) Status(ctx context.Context) ptz.Status {
+	c := a.control()
+	if c == nil {
+		return ptz.Status{Presets: []ptz.Preset{}, LastError: "the camera's ONVIF client could not be set up"}
+	}
+	return c.Status(ctx)
+}
+
 // Reload implements camera.Attachment.
-func (a *ptzAttachment) Reload(c config.Camera) {
+func (a *cameraPTZ) Reload(c config.Camera) {
 	a.mu.Lock()
 	if a.closed || (a.ctl != nil && sameONVIF(a.cfg, c)) || (a.ctl == nil && c.ONVIF == "") {
 		a.cfg = c
@@ -126,7 +151,7 @@ func (a *ptzAttachment) Reload(c config.Camera) {
 }
 
 // Close implements camera.Attachment.
-func (a *ptzAttachment) Close() {
+func (a *cameraPTZ) Close() {
 	a.mu.Lock()
 	a.closed = true
 	ctl, client := a.ctl, a.client
@@ -140,14 +165,16 @@ func (a *ptzAttachment) Close() {
 
 // granted remembers the principal whose command was granted, for the
 // Guard (logout and rights changes end its control).
-func (a *ptzAttachment) granted(p *auth.Principal) {
+func (a *cameraPTZ) granted(p *auth.Principal) {
 	a.mu.Lock()
 	a.holders[p.Name] = p
 	a.mu.Unlock()
 }
 
-// holder returns who holds control now, as a principal.
-func (a *ptzAttachment) holder() (*ptz.Control, *auth.Principal) {
+// holder returns who holds control now, as a principal: the one whose
+// command a door reported (PTZGranted), else the configured principal of
+// that name (a door that has no token, e.g. ONVIF).
+func (a *cameraPTZ) holder() (*ptz.Control, *auth.Principal) {
 	a.mu.Lock()
 	ctl := a.ctl
 	a.mu.Unlock()
@@ -159,13 +186,20 @@ func (a *ptzAttachment) holder() (*ptz.Control, *auth.Principal) {
 		return ctl, nil
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	for name := range a.holders { // forget the others: bounded by who held control
 		if name != h.Name {
 			delete(a.holders, name)
 		}
 	}
-	return ctl, a.holders[h.Name]
+	p := a.holders[h.Name]
+	a.mu.Unlock()
+	if p == nil {
+		var ok bool
+		if p, ok = a.g.auth.Lookup(h.Name, auth.KindUser); !ok {
+			p, _ = a.g.auth.Lookup(h.Name, auth.KindAPIKey)
+		}
+	}
+	return ctl, p
 }
 
 // sameONVIF reports whether two configs reach the camera's ONVIF the same
@@ -231,7 +265,7 @@ func (g *Gateway) initPTZGuard() error {
 		List: func() []auth.Live {
 			var out []auth.Live
 			for _, u := range g.cameras.Units() {
-				a, _ := u.Attachment(PTZAttachment).(*ptzAttachment)
+				a, _ := u.Attachment(PTZAttachment).(*cameraPTZ)
 				if a == nil {
 					continue
 				}
@@ -259,4 +293,4 @@ func (g *Gateway) initPTZGuard() error {
 	return nil
 }
 
-var _ camera.Attachment = (*ptzAttachment)(nil)
+var _ camera.Attachment = (*cameraPTZ)(nil)
