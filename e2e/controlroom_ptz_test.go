@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,7 +75,9 @@ func TestControlRoomPTZPriorities(t *testing.T) {
 	if r := crPTZ(t, g.Base, "dome", sup, move(-0.5, 5000)); r.Status != http.StatusNoContent {
 		t.Fatalf("supervisor takeover: %d %s", r.Status, r.Body)
 	}
-	if calls := crPTZCalls(dome); !slices.Equal(calls, []string{"ContinuousMove", "Stop", "ContinuousMove"}) {
+	// (a Stop of the first move's own timeout may come first on a slow machine)
+	if calls := crPTZCalls(dome); len(calls) < 3 || calls[0] != "ContinuousMove" || calls[len(calls)-1] != "ContinuousMove" ||
+		crCount(calls, "Stop") != len(calls)-2 {
 		t.Fatalf("camera calls %v, want move, Stop, move", calls)
 	}
 	// the operator (lower) is refused: 409 naming the holder and until when
@@ -122,14 +126,21 @@ func TestControlRoomPTZPriorities(t *testing.T) {
 		t.Fatalf("release with nobody holding: %d", st)
 	}
 
-	// the rate limit per principal (10/s, burst 20)
-	limited := false
-	for i := 0; i < 40 && !limited; i++ {
-		r := crPTZ(t, g.Base, "dome", op, `{"stop":true}`)
-		limited = r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") != ""
+	// the rate limit per principal (10/s, burst 20): 40 at once
+	var wg sync.WaitGroup
+	var limited atomic.Int32
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := crPTZ(t, g.Base, "dome", op, `{"stop":true}`); r.Status == http.StatusTooManyRequests && r.Header.Get("Retry-After") != "" {
+				limited.Add(1)
+			}
+		}()
 	}
-	if !limited {
-		t.Fatal("40 commands in a row were never rate limited")
+	wg.Wait()
+	if limited.Load() == 0 {
+		t.Fatal("40 commands at once were never rate limited")
 	}
 
 	// the audit trail, in order
