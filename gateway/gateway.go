@@ -32,6 +32,7 @@ import (
 	"cordon/ingest"
 	"cordon/internal/connlimit"
 	"cordon/internal/tlscert"
+	"cordon/ptz"
 	"cordon/relay"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
@@ -76,6 +77,8 @@ type Gateway struct {
 	connM    *connlimit.Metrics // connection caps of every listener
 	forward  *audit.Forwarder   // nil unless audit.forward is set
 	iceGen   atomic.Uint64      // generation of the WHEP candidate policy
+	ptzM     *ptz.Metrics
+	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -120,7 +123,7 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
+		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initPTZ, g.initDoors,
 		g.initGuard, g.initCameraNetwork, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
@@ -281,6 +284,9 @@ func (g *Gateway) Close() {
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.ptzGuard != nil {
+		g.ptzGuard.Close()
 	}
 	if g.cameras != nil {
 		g.cameras.Close()
