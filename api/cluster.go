@@ -99,7 +99,7 @@ func (s *Server) clusterSessions(w http.ResponseWriter, r *http.Request) {
 	out := make([]sessionJSON, 0, len(all))
 	for _, ns := range all {
 		in := ns.Info
-		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes, ns.Node})
+		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Stream, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes, ns.Node})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"errors"
-
 	"cordon/auth"
 	"cordon/cluster"
 	"cordon/relay/rtspserve"
@@ -18,8 +16,6 @@ import (
 // not exist, so relays never chain), and never anything else (no other
 // door accepts it). Failures count towards the lockout like any other.
 
-var errPeerRefused = errors.New("peer credential refused")
-
 // peerPassword handles RTSP Basic for peer user names: ok is false when
 // name is not a peer's (the caller goes on with users and API keys).
 func (g *Gateway) peerPassword(name, secret, remote string) (v rtspserve.Viewer, ok bool, err error) {
@@ -34,23 +30,37 @@ func (g *Gateway) peerPassword(name, secret, remote string) (v rtspserve.Viewer,
 		return rtspserve.Viewer{}, true, att.Failed("peer credential on a node that is not in a cluster")
 	}
 	if _, valid := g.cl.peerKey.Verify(name, secret); !valid {
-		_ = att.Failed("peer credential refused")
-		return rtspserve.Viewer{}, true, errPeerRefused
+		return rtspserve.Viewer{}, true, att.Failed("peer credential refused")
 	}
 	att.Succeeded()
-	return rtspserve.Viewer{Name: name, Kind: session.KindPeer}, true, nil
+	return peerViewer(name), true, nil
 }
 
-// peerDigestHA1 gives the HA1 of a peer user name for RTSP Digest.
-func (g *Gateway) peerDigestHA1(name string) (v rtspserve.Viewer, ha1 string, ok, isPeer bool) {
-	if !cluster.IsPeerUser(name) {
-		return rtspserve.Viewer{}, "", false, false
+// peerDigest handles RTSP Digest for peer user names (the door checked
+// the nonce): the HA1 is derived from the peer key.
+func (g *Gateway) peerDigest(d auth.DigestResponse, remote string) (v rtspserve.Viewer, ok bool, err error) {
+	if !cluster.IsPeerUser(d.Username) {
+		return rtspserve.Viewer{}, false, nil
+	}
+	att, err := g.auth.BeginAttempt(d.Username, remote, "rtsp", auth.SourceLocal)
+	if err != nil {
+		return rtspserve.Viewer{}, true, err
 	}
 	if !g.clustered() {
-		return rtspserve.Viewer{}, "", false, true
+		return rtspserve.Viewer{}, true, att.Failed("peer credential on a node that is not in a cluster")
 	}
-	ha1, ok = g.cl.peerKey.DigestHA1(name, rtspserve.Realm)
-	return rtspserve.Viewer{Name: name, Kind: session.KindPeer}, ha1, ok, true
+	ha1, known := g.cl.peerKey.DigestHA1(d.Username, rtspserve.Realm)
+	if !known || !auth.DigestMatches(ha1, d) {
+		return rtspserve.Viewer{}, true, att.Failed("peer digest response refused")
+	}
+	att.Succeeded()
+	return peerViewer(d.Username), true, nil
+}
+
+// peerViewer is a peer node on the RTSP door: no auth principal (no door
+// but this one accepts it, and it may only relay what this node owns).
+func peerViewer(name string) rtspserve.Viewer {
+	return rtspserve.Viewer{Name: name, Kind: session.KindPeer, Source: auth.SourceLocal}
 }
 
 // peerMayView: a peer may relay only the cameras this node owns.
