@@ -174,6 +174,9 @@ func (g *Gateway) ownerChanged(o cluster.Owner) {
 	if u := g.cameras.Get(o.Camera); u != nil {
 		u.SetLocal(o.Self)
 	}
+	if prev.Self && !o.Self {
+		g.ptzOwnerMoved(o.Camera, o.Node)
+	}
 	if prev.Self && !o.Self && g.sessions != nil {
 		g.sessions.KillWhere(func(s session.Info) bool { return s.Kind == session.KindPeer && s.Camera == o.Camera }, "camera owned elsewhere")
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,13 +41,21 @@ func TestClusterTwoGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cam.Close)
+	dome := &democam.PTZCamera{ID: "dome", Listen: "127.0.0.122:0", Path: "ptz", Username: "onvif-admin", Password: "dome-pw-1"}
+	if err := dome.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dome.Close)
 	keyFile := filepath.Join(t.TempDir(), "peer.key")
 	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef-peer"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	start := func(id string) *e2eutil.Gateway {
 		cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}, Admin: true}},
-			[]config.Camera{{ID: "cam", Name: "cam", URL: cam.URL(), Username: cam.Username, Password: cam.Password, Transport: "tcp"}})
+			[]config.Camera{{ID: "cam", Name: "cam", URL: cam.URL(), Username: cam.Username, Password: cam.Password, Transport: "tcp"},
+				{ID: "dome", Name: "dome", URL: dome.URL(), ONVIF: dome.ONVIFURL(), Username: dome.Username, Password: dome.Password, Transport: "tcp"}})
+		cfg.Auth.Roles = []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}
+		cfg.Auth.Users[0].Roles = []string{"operator"}
 		cfg.Cluster = config.Cluster{EtcdEndpoints: []string{"https://" + e.Endpoints()[0]},
 			EtcdTLS: config.EtcdTLS{CA: e.CAFile, Cert: e.ClientCertFile, Key: e.ClientKeyFile},
 			NodeID:  id, Advertise: "127.0.0.1", PeerKeyFile: keyFile, LeaseTTL: "2s"}
@@ -55,20 +64,35 @@ func TestClusterTwoGateways(t *testing.T) {
 	a, b := start("node-a"), start("node-b")
 	nodes := map[string]*e2eutil.Gateway{"node-a": a, "node-b": b}
 	token := e2eutil.Login(t, a.Base, "alice", "alice-pw-1")
-	owner := func(g *e2eutil.Gateway) string {
+	ownerOf := func(g *e2eutil.Gateway, camera string) string {
 		code, _, body := e2eutil.Do(t, http.MethodGet, g.Base+"/api/v1/admin/cluster", token, "", "")
-		var st struct{ Cameras []struct{ Owner string } }
-		if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || len(st.Cameras) != 1 {
+		var st struct {
+			Cameras []struct{ Camera, Owner string }
+		}
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || len(st.Cameras) != 2 {
 			t.Fatalf("cluster status: %d %s", code, body)
 		}
-		return st.Cameras[0].Owner
+		for _, c := range st.Cameras {
+			if c.Camera == camera {
+				return c.Owner
+			}
+		}
+		t.Fatalf("cluster status without %s: %s", camera, body)
+		return ""
+	}
+	owner := func(g *e2eutil.Gateway) string { return ownerOf(g, "cam") }
+	otherThan := func(id string) string {
+		if id == "node-a" {
+			return "node-b"
+		}
+		return "node-a"
 	}
 	var own string
 	testtool.WaitFor(t, 20*time.Second, "the camera owned", func() bool { own = owner(b); return own != "" })
-	other := "node-a"
-	if own == "node-a" {
-		other = "node-b"
-	}
+	other := otherThan(own)
+	var domeOwner string
+	testtool.WaitFor(t, 20*time.Second, "the dome owned", func() bool { domeOwner = ownerOf(b, "dome"); return domeOwner != "" })
+	clusterPTZ(t, nodes[otherThan(domeOwner)], nodes[domeOwner], token, dome)
 
 	// an RTSP reader on the node that relays the camera
 	u, err := base.ParseURL(fmt.Sprintf("rtsp://alice:alice-pw-1@%s/cam", nodes[other].RTSPAddr()))
@@ -123,5 +147,45 @@ func TestClusterTwoGateways(t *testing.T) {
 	testtool.WaitFor(t, 5*time.Second, "one session at the camera", func() bool { return cam.Sessions() == 1 })
 	if cam.MaxSessions() != 1 {
 		t.Fatalf("the camera served %d sessions at once", cam.MaxSessions())
+	}
+}
+
+// clusterPTZ: a PTZ command sent to the node that does not own the dome
+// is carried to its owner, which holds the one lock (the holder shows on
+// both nodes); a request claiming to be forwarded already is never
+// handled by a node that does not own the camera.
+func clusterPTZ(t *testing.T, relay, owner *e2eutil.Gateway, token string, dome *democam.PTZCamera) {
+	t.Helper()
+	url := relay.Base + "/api/v1/cameras/dome/ptz"
+	if code, _, body := e2eutil.Do(t, http.MethodPost, url, token, "application/json", `{"move":{"pan":0.5},"timeout_ms":3000}`); code != http.StatusNoContent {
+		t.Fatalf("PTZ move through the relaying node: %d %s", code, body)
+	}
+	testtool.WaitFor(t, 5*time.Second, "the dome to be moved", func() bool {
+		_, _, _, moving := dome.Position()
+		return moving
+	})
+	for _, g := range []*e2eutil.Gateway{relay, owner} {
+		code, _, body := e2eutil.Do(t, http.MethodGet, g.Base+"/api/v1/cameras/dome/ptz", token, "", "")
+		var st struct{ Holder string }
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || st.Holder != "alice" {
+			t.Fatalf("PTZ status on %s: %d %s", g.Base, code, body)
+		}
+	}
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"stop":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Cordon-Forwarded-By", "node-x")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("an already-forwarded PTZ request on a node that does not own the camera: %d", resp.StatusCode)
+	}
+	if code, _, body := e2eutil.Do(t, http.MethodPost, url, token, "application/json", `{"stop":true}`); code != http.StatusNoContent {
+		t.Fatalf("PTZ stop through the relaying node: %d %s", code, body)
 	}
 }

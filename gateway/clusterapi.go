@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"cordon/api"
@@ -244,24 +242,10 @@ func (c clusterAPI) KillElsewhere(ctx context.Context, id, authorization string)
 			m = x
 		}
 	}
-	if m.Advertise == "" || m.HTTPPort == 0 {
+	resp, err := c.g.peerRequest(ctx, m, http.MethodDelete, "/api/v1/admin/sessions/"+id, nil, http.Header{"Authorization": {authorization}})
+	if errors.Is(err, errNoPeerAddress) {
 		return 0, "node " + holder + " is not registered", true
 	}
-	scheme := "http"
-	if m.RTSPS { // one certificate serves a node's HTTP and RTSP
-		scheme = "https"
-	}
-	u := scheme + "://" + net.JoinHostPort(m.Advertise, strconv.Itoa(m.HTTPPort)) + "/api/v1/admin/sessions/" + id
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
-	if err != nil {
-		return 0, "bad node address", true
-	}
-	req.Header.Set("Authorization", authorization)
-	cl := &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: m.TLSConfig(), DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	resp, err := cl.Do(req)
 	if err != nil {
 		return 0, "node " + holder + " did not answer", true
 	}

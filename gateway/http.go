@@ -27,7 +27,11 @@ func (g *Gateway) initHTTP() error {
 		a.Cluster = clusterAPI{g}
 	}
 	a.Register(mux)
-	(&api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}).Register(mux)
+	ptzAPI := &api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}
+	if g.clustered() {
+		ptzAPI.Forward = g.forwardPTZ // clusterptz.go: the owner holds the lock
+	}
+	ptzAPI.Register(mux)
 	mux.Handle("POST /api/v1/login", g.auth.LoginHandler())
 	mux.Handle("POST /api/v1/logout", g.auth.LogoutHandler())
 	mux.Handle("/whep/", g.whep)
