@@ -148,6 +148,11 @@ func TestClusterTwoGateways(t *testing.T) {
 	if cam.MaxSessions() != 1 {
 		t.Fatalf("the camera served %d sessions at once", cam.MaxSessions())
 	}
+	// PTZ on the surviving node, which now owns both cameras
+	testtool.WaitFor(t, 10*time.Second, "the survivor to own the dome", func() bool { return ownerOf(nodes[other], "dome") == other })
+	if code, _, body := e2eutil.Do(t, http.MethodPost, nodes[other].Base+"/api/v1/cameras/dome/ptz", token, "application/json", `{"stop":true}`); code != http.StatusNoContent {
+		t.Fatalf("PTZ on the survivor: %d %s", code, body)
+	}
 }
 
 // clusterPTZ: a PTZ command sent to the node that does not own the dome

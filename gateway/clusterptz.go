@@ -105,7 +105,11 @@ func (g *Gateway) peerRequest(ctx context.Context, m cluster.Member, method, pat
 // moves to another node (a rebalance; the next owner's lock starts free).
 // In the background: the camera's Stop must not delay the handover.
 func (g *Gateway) ptzOwnerMoved(camera, next string) {
-	ctl := g.PTZ(camera)
+	a := g.cameraPTZ(camera) // not g.PTZ: it answers only for what this node owns
+	if a == nil {
+		return
+	}
+	ctl := a.control()
 	if ctl == nil {
 		return
 	}
