@@ -154,7 +154,7 @@ func clConfigYAML(t testing.TB, dir string, e *clustertest.Etcd, cams []clCamera
 	var b strings.Builder
 	fmt.Fprintf(&b, `http: {listen: "127.0.0.1:0"}
 rtsp: {listen: "127.0.0.1:0", udp_rtp_listen: "", udp_rtcp_listen: ""}
-webrtc: {udp_listen: "127.0.0.1:0", tcp_listen: "", host_ips: ["127.0.0.1"]}
+webrtc: {udp_listen: "127.0.0.1:0", tcp_listen: "", host_ips: ["127.0.0.1"], viewer_networks: ["127.0.0.1/32"]}
 metrics: {listen: "127.0.0.1:0"}
 state_dir: %q
 audit: {path: %q}
