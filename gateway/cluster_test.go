@@ -41,7 +41,7 @@ func TestClusterTwoGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cam.Close)
-	dome := &democam.PTZCamera{ID: "dome", Listen: "127.0.0.122:0", Path: "ptz", Username: "onvif-admin", Password: "dome-pw-1"}
+	dome := &democam.PTZCamera{ID: "dome", Listen: "127.0.0.122:0", Path: "ptz", SubPath: "ptz/sub", Username: "onvif-admin", Password: "dome-pw-1"}
 	if err := dome.Initialize(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestClusterTwoGateways(t *testing.T) {
 	start := func(id string) *e2eutil.Gateway {
 		cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}, Admin: true}},
 			[]config.Camera{{ID: "cam", Name: "cam", URL: cam.URL(), Username: cam.Username, Password: cam.Password, Transport: "tcp"},
-				{ID: "dome", Name: "dome", URL: dome.URL(), ONVIF: dome.ONVIFURL(), Username: dome.Username, Password: dome.Password, Transport: "tcp"}})
+				{ID: "dome", Name: "dome", URL: dome.URL(), SubURL: dome.SubURL(), ONVIF: dome.ONVIFURL(), Username: dome.Username, Password: dome.Password, Transport: "tcp"}})
 		cfg.Auth.Roles = []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}
 		cfg.Auth.Users[0].Roles = []string{"operator"}
 		cfg.Cluster = config.Cluster{EtcdEndpoints: []string{"https://" + e.Endpoints()[0]},
@@ -94,35 +94,11 @@ func TestClusterTwoGateways(t *testing.T) {
 	testtool.WaitFor(t, 20*time.Second, "the dome owned", func() bool { domeOwner = ownerOf(b, "dome"); return domeOwner != "" })
 	clusterPTZ(t, nodes[otherThan(domeOwner)], nodes[domeOwner], token, dome)
 
-	// an RTSP reader on the node that relays the camera
-	u, err := base.ParseURL(fmt.Sprintf("rtsp://alice:alice-pw-1@%s/cam", nodes[other].RTSPAddr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := gortsplib.ProtocolTCP
-	rc := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp, ReadTimeout: 20 * time.Second}
-	if err := rc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	desc, _, err := rc.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h264 *format.H264
-	medi := desc.FindFormat(&h264)
-	if _, err := rc.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	var frames atomic.Int64
-	rc.OnPacketRTP(medi, h264, func(p *rtp.Packet) {
-		if p.Marker {
-			frames.Add(1)
-		}
-	})
-	if _, err := rc.Play(nil); err != nil {
-		t.Fatal(err)
-	}
+	// an RTSP reader on the node that relays the camera, and one of the
+	// dome's sub stream on the node that relays the dome
+	frames := readRTSP(t, fmt.Sprintf("rtsp://alice:alice-pw-1@%s/cam", nodes[other].RTSPAddr()))
+	subFrames := readRTSP(t, fmt.Sprintf("rtsp://alice:alice-pw-1@%s/dome/sub", nodes[otherThan(domeOwner)].RTSPAddr()))
+	testtool.WaitFor(t, 20*time.Second, "the dome's sub stream relayed", func() bool { return subFrames.Load() > 10 })
 	testtool.WaitFor(t, 20*time.Second, "relayed frames", func() bool { return frames.Load() > 10 })
 	if cam.Sessions() != 1 {
 		t.Fatalf("%d sessions at the camera, want one", cam.Sessions())
@@ -193,4 +169,42 @@ func clusterPTZ(t *testing.T, relay, owner *e2eutil.Gateway, token string, dome 
 	if code, _, body := e2eutil.Do(t, http.MethodPost, url, token, "application/json", `{"stop":true}`); code != http.StatusNoContent {
 		t.Fatalf("PTZ stop through the relaying node: %d %s", code, body)
 	}
+}
+
+// readRTSP plays url's H.264 over TCP until the test ends and counts the
+// frames (RTP packets with the marker bit).
+func readRTSP(t *testing.T, url string) *atomic.Int64 {
+	t.Helper()
+	u, err := base.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := gortsplib.ProtocolTCP
+	rc := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp, ReadTimeout: 20 * time.Second}
+	if err := rc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+	desc, _, err := rc.Describe(u)
+	if err != nil {
+		t.Fatalf("DESCRIBE %s: %v", u.Path, err)
+	}
+	var h264 *format.H264
+	medi := desc.FindFormat(&h264)
+	if medi == nil {
+		t.Fatalf("%s: no H.264", u.Path)
+	}
+	if _, err := rc.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	frames := &atomic.Int64{}
+	rc.OnPacketRTP(medi, h264, func(p *rtp.Packet) {
+		if p.Marker {
+			frames.Add(1)
+		}
+	})
+	if _, err := rc.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	return frames
 }
