@@ -56,6 +56,10 @@ func TestClusterTwoGateways(t *testing.T) {
 				{ID: "dome", Name: "dome", URL: dome.URL(), SubURL: dome.SubURL(), ONVIF: dome.ONVIFURL(), Username: dome.Username, Password: dome.Password, Transport: "tcp"}})
 		cfg.Auth.Roles = []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}
 		cfg.Auth.Users[0].Roles = []string{"operator"}
+		// one RTSP connection per address: the other node, relaying both
+		// cameras from this one when it owns both, passes as a node (and
+		// so do this test's readers, from the advertised 127.0.0.1)
+		cfg.Limits.RTSP = config.ConnLimit{PerAddress: 1, Total: 64}
 		cfg.Cluster = config.Cluster{EtcdEndpoints: []string{"https://" + e.Endpoints()[0]},
 			EtcdTLS: config.EtcdTLS{CA: e.CAFile, Cert: e.ClientCertFile, Key: e.ClientKeyFile},
 			NodeID:  id, Advertise: "127.0.0.1", PeerKeyFile: keyFile, LeaseTTL: "2s"}

@@ -1,8 +1,13 @@
 package gateway
 
 import (
+	"net"
+	"net/netip"
+
 	"cordon/auth"
 	"cordon/cluster"
+	"cordon/config"
+	"cordon/internal/connlimit"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
 )
@@ -72,4 +77,36 @@ func (g *Gateway) peerMayView(camera string) bool {
 // non-loopback address, where Basic is not offered: then Digest is.
 func (g *Gateway) peerDigestNeeded(basicAllowed bool) bool {
 	return g.clustered() && !basicAllowed
+}
+
+// rtspLimitListener caps RTSP connections like every door; in a cluster
+// the other nodes' addresses pass the per-address cap (a node holds one
+// connection per camera stream it relays from this one: hundreds, where
+// an operator's host holds a few), never the total.
+func (g *Gateway) rtspLimitListener(lim config.ConnLimit) func(net.Listener) (net.Listener, error) {
+	wrap := g.limitListener("rtsp", lim, connlimit.RTSPReject)
+	if !g.clustered() {
+		return wrap
+	}
+	return func(ln net.Listener) (net.Listener, error) {
+		l, err := wrap(ln)
+		if cl, ok := l.(*connlimit.Listener); ok {
+			cl.PerAddressExempt = g.isNodeAddress
+		}
+		return l, err
+	}
+}
+
+// isNodeAddress: ip is the advertised address of a registered node.
+func (g *Gateway) isNodeAddress(ip netip.Addr) bool {
+	n := g.cl.node.Load()
+	if n == nil {
+		return false
+	}
+	for _, m := range n.Members() {
+		if a, err := netip.ParseAddr(m.Advertise); err == nil && a.Unmap() == ip {
+			return true
+		}
+	}
+	return false
 }

@@ -247,7 +247,7 @@ func (g *Gateway) initDoors() error {
 		TLSConfig:     g.tls,
 		AllowBasic:    basic,
 		DigestEnabled: func() bool { return g.auth.Directory.DigestEnabled() || g.peerDigestNeeded(basic) },
-		WrapListener:  g.limitListener("rtsp", cfg.Limits.RTSP, connlimit.RTSPReject),
+		WrapListener:  g.rtspLimitListener(cfg.Limits.RTSP),
 		Sessions:      g.sessions,
 		Hub:           g.hub,
 		Access:        rtspAccess{g},
