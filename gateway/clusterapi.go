@@ -11,7 +11,6 @@ import (
 	"cordon/api"
 	"cordon/camnet"
 	"cordon/cluster"
-	"cordon/config"
 	"cordon/relay/session"
 )
 
@@ -252,13 +251,4 @@ func (c clusterAPI) KillElsewhere(ctx context.Context, id, authorization string)
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, string(b), true
-}
-
-// auditNode is the node named in every audit line: the cluster node id, or
-// "" (the audit log uses the host name) on a single node.
-func auditNode(cfg *config.Config) string {
-	if cfg.Cluster.Enabled() {
-		return cfg.Cluster.NodeID
-	}
-	return ""
 }
