@@ -173,6 +173,20 @@ func clusterPTZ(t *testing.T, relay, owner *e2eutil.Gateway, token string, dome 
 	if code, _, body := e2eutil.Do(t, http.MethodPost, url, token, "application/json", `{"stop":true}`); code != http.StatusNoContent {
 		t.Fatalf("PTZ stop through the relaying node: %d %s", code, body)
 	}
+	// control taken through the relaying node ends on the owner when its
+	// token is logged out on the relaying node
+	tok := e2eutil.Login(t, relay.Base, "alice", "alice-pw-1")
+	if code, _, body := e2eutil.Do(t, http.MethodPost, url, tok, "application/json", `{"move":{"pan":-0.5},"timeout_ms":20000}`); code != http.StatusNoContent {
+		t.Fatalf("PTZ move with a second token: %d %s", code, body)
+	}
+	if code, _, _ := e2eutil.Do(t, http.MethodPost, relay.Base+"/api/v1/logout", tok, "", ""); code != http.StatusNoContent {
+		t.Fatalf("logout: %d", code)
+	}
+	testtool.WaitFor(t, 5*time.Second, "the owner to end the logged-out holder's control", func() bool {
+		code, _, body := e2eutil.Do(t, http.MethodGet, owner.Base+"/api/v1/cameras/dome/ptz", token, "", "")
+		var st struct{ Holder string }
+		return code == http.StatusOK && json.Unmarshal([]byte(body), &st) == nil && st.Holder == ""
+	})
 }
 
 // readRTSP plays url's H.264 over TCP until the test ends and counts the
