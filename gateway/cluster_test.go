@@ -46,6 +46,12 @@ func TestClusterTwoGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(dome.Close)
+	bcam := &democam.Camera{ID: "bcam", Listen: "127.0.0.123:0", Path: "live", Username: "cam", Password: "cam-pw-b", DisableUDP: true,
+		Quirks: democam.Quirks{BFrames: true}}
+	if err := bcam.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bcam.Close)
 	keyFile := filepath.Join(t.TempDir(), "peer.key")
 	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef-peer"), 0o600); err != nil {
 		t.Fatal(err)
@@ -53,7 +59,8 @@ func TestClusterTwoGateways(t *testing.T) {
 	start := func(id string) *e2eutil.Gateway {
 		cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}, Admin: true}},
 			[]config.Camera{{ID: "cam", Name: "cam", URL: cam.URL(), Username: cam.Username, Password: cam.Password, Transport: "tcp"},
-				{ID: "dome", Name: "dome", URL: dome.URL(), SubURL: dome.SubURL(), ONVIF: dome.ONVIFURL(), Username: dome.Username, Password: dome.Password, Transport: "tcp"}})
+				{ID: "dome", Name: "dome", URL: dome.URL(), SubURL: dome.SubURL(), ONVIF: dome.ONVIFURL(), Username: dome.Username, Password: dome.Password, Transport: "tcp"},
+				{ID: "bcam", Name: "bcam", URL: bcam.URL(), Username: bcam.Username, Password: bcam.Password, Transport: "tcp"}})
 		cfg.Auth.Roles = []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}
 		cfg.Auth.Users[0].Roles = []string{"operator"}
 		// one RTSP connection per address: the other node, relaying both
@@ -73,7 +80,7 @@ func TestClusterTwoGateways(t *testing.T) {
 		var st struct {
 			Cameras []struct{ Camera, Owner string }
 		}
-		if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || len(st.Cameras) != 2 {
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || len(st.Cameras) != 3 {
 			t.Fatalf("cluster status: %d %s", code, body)
 		}
 		for _, c := range st.Cameras {
@@ -103,6 +110,14 @@ func TestClusterTwoGateways(t *testing.T) {
 	frames := readRTSP(t, fmt.Sprintf("rtsp://alice:alice-pw-1@%s/cam", nodes[other].RTSPAddr()))
 	subFrames := readRTSP(t, fmt.Sprintf("rtsp://alice:alice-pw-1@%s/dome/sub", nodes[otherThan(domeOwner)].RTSPAddr()))
 	testtool.WaitFor(t, 20*time.Second, "the dome's sub stream relayed", func() bool { return subFrames.Load() > 10 })
+	// a camera with B-frames, relayed over RTSP to the node that does not own it
+	var bOwner string
+	testtool.WaitFor(t, 20*time.Second, "bcam owned", func() bool { bOwner = ownerOf(b, "bcam"); return bOwner != "" })
+	bFrames := readRTSP(t, fmt.Sprintf("rtsp://alice:alice-pw-1@%s/bcam", nodes[otherThan(bOwner)].RTSPAddr()))
+	testtool.WaitFor(t, 20*time.Second, "bcam's frames relayed", func() bool { return bFrames.Load() > 10 })
+	if bcam.Sessions() != 1 {
+		t.Fatalf("bcam: %d sessions at the camera, want one", bcam.Sessions())
+	}
 	testtool.WaitFor(t, 20*time.Second, "relayed frames", func() bool { return frames.Load() > 10 })
 	if cam.Sessions() != 1 {
 		t.Fatalf("%d sessions at the camera, want one", cam.Sessions())
