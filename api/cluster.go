@@ -45,7 +45,8 @@ type ClusterCamera struct {
 	AudioCodec string
 	LastError  string // redacted by the owner
 	Reconnects uint64
-	Viewers    int // on every node
+	Viewers    int  // on every node, main and sub streams
+	BFrames    bool // the owner's main stream reorders frames
 }
 
 // NodeSession is one live session and the node that holds it.
@@ -78,6 +79,7 @@ func clusterCamera(cj *cameraJSON, cams map[string]ClusterCamera, admin bool) {
 		c = ClusterCamera{LastError: "no node owns this camera right now"}
 	}
 	cj.Online, cj.VideoCodec, cj.AudioCodec, cj.Viewers = c.Online, c.VideoCodec, c.AudioCodec, c.Viewers
+	cj.BFrames = cj.BFrames || c.BFrames // a relay not running here has not seen any frame
 	if admin {
 		cj.Owner, cj.LastError, cj.Reconnects = c.Owner, c.LastError, c.Reconnects
 		cj.Transport = "" // the owner's link to the camera is not this node's

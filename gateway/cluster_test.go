@@ -113,6 +113,14 @@ func TestClusterTwoGateways(t *testing.T) {
 	// a camera with B-frames, relayed over RTSP to the node that does not own it
 	var bOwner string
 	testtool.WaitFor(t, 20*time.Second, "bcam owned", func() bool { bOwner = ownerOf(b, "bcam"); return bOwner != "" })
+	// the camera list is the owner's view on every node: B-frames known
+	// where no relay has run yet, the sub stream's viewer counted
+	testtool.WaitFor(t, 10*time.Second, "bcam listed with B-frames on the node that does not own it", func() bool {
+		return listed(t, nodes[otherThan(bOwner)], token, "bcam").BFrames
+	})
+	testtool.WaitFor(t, 10*time.Second, "the dome's sub-stream viewer counted on its owner", func() bool {
+		return listed(t, nodes[domeOwner], token, "dome").Viewers == 1
+	})
 	bFrames := readRTSP(t, fmt.Sprintf("rtsp://alice:alice-pw-1@%s/bcam", nodes[otherThan(bOwner)].RTSPAddr()))
 	testtool.WaitFor(t, 20*time.Second, "bcam's frames relayed", func() bool { return bFrames.Load() > 10 })
 	if bcam.Sessions() != 1 {
@@ -240,4 +248,27 @@ func readRTSP(t *testing.T, url string) *atomic.Int64 {
 		t.Fatal(err)
 	}
 	return frames
+}
+
+// listedCamera is a camera of GET /api/v1/cameras.
+type listedCamera struct {
+	ID      string `json:"id"`
+	Viewers int    `json:"viewers"`
+	BFrames bool   `json:"b_frames"`
+}
+
+func listed(t *testing.T, g *e2eutil.Gateway, token, camera string) listedCamera {
+	t.Helper()
+	code, _, body := e2eutil.Do(t, http.MethodGet, g.Base+"/api/v1/cameras", token, "", "")
+	var cams []listedCamera
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &cams) != nil {
+		t.Fatalf("camera list: %d %s", code, body)
+	}
+	for _, c := range cams {
+		if c.ID == camera {
+			return c
+		}
+	}
+	t.Fatalf("camera list without %s: %s", camera, body)
+	return listedCamera{}
 }

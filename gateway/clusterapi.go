@@ -79,7 +79,12 @@ func (g *Gateway) sharedEgress() []camnet.CameraEgress {
 func (g *Gateway) localViewers() map[string]int {
 	out := map[string]int{}
 	for _, u := range g.cameras.Units() {
-		if v := u.State().Viewers; v > 0 {
+		st := u.State()
+		v := st.Viewers
+		for _, sub := range st.Streams { // a camera's viewers, whichever stream they watch
+			v += sub.Viewers
+		}
+		if v > 0 {
 			out[u.ID()] = v
 		}
 	}
@@ -114,8 +119,12 @@ func (g *Gateway) publishCameraStatus(n *cluster.Node) {
 				continue
 			}
 			st := u.State()
-			n.SetCameraStatus(u.ID(), cluster.CameraStatus{Online: st.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec,
-				LastError: g.Redactor.Redact(st.LastError), Reconnects: int(st.Reconnects)})
+			cs := cluster.CameraStatus{Online: st.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec,
+				LastError: g.Redactor.Redact(st.LastError), Reconnects: int(st.Reconnects)}
+			if m := u.Stream(""); m != nil {
+				cs.BFrames = m.Info().BFrames
+			}
+			n.SetCameraStatus(u.ID(), cs)
 		}
 		select {
 		case <-g.ctx.Done():
@@ -150,6 +159,7 @@ func (c clusterAPI) Cameras() map[string]api.ClusterCamera {
 		if in.Owner != "" {
 			cc.Online, cc.VideoCodec, cc.AudioCodec = st.Online, st.VideoCodec, st.AudioCodec
 			cc.LastError, cc.Reconnects = c.g.Redactor.Redact(st.LastError), uint64(max(st.Reconnects, 0))
+			cc.BFrames = st.BFrames
 		} else {
 			cc.LastError = "no node owns this camera right now"
 		}
