@@ -327,6 +327,9 @@ func (o *observer) Playing(c ingest.Connection) {
 	if f.u.Events != nil && f.name == "" {
 		f.u.Events.CameraOnline(f.u.Config.ID)
 	}
+	if f.u.Connected != nil && f.name == "" {
+		f.u.Connected(f.u.Config.ID)
+	}
 }
 
 func (o *observer) TransportChanged(tr string) {
