@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"cordon/auth"
@@ -72,13 +71,13 @@ func (a rtspAccess) DigestHA1(name string) (rtspserve.Viewer, string, bool) {
 	g.cfgMu.RLock()
 	defer g.cfgMu.RUnlock()
 	for _, u := range g.cfg.Auth.Users {
-		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(name)) == 1 && u.RTSPDigestHA1 != "" {
-			return rtspserve.Viewer{Name: u.Name, Kind: auth.KindUser}, strings.ToLower(u.RTSPDigestHA1), true
+		if ha1 := userDigestHA1(u); subtle.ConstantTimeCompare([]byte(u.Name), []byte(name)) == 1 && ha1 != "" {
+			return rtspserve.Viewer{Name: u.Name, Kind: auth.KindUser}, ha1, true
 		}
 	}
 	for _, k := range g.cfg.Auth.APIKeys {
-		if subtle.ConstantTimeCompare([]byte(k.Name), []byte(name)) == 1 && k.RTSPDigestHA1 != "" {
-			return rtspserve.Viewer{Name: k.Name, Kind: auth.KindAPIKey}, strings.ToLower(k.RTSPDigestHA1), true
+		if ha1 := keyDigestHA1(k); subtle.ConstantTimeCompare([]byte(k.Name), []byte(name)) == 1 && ha1 != "" {
+			return rtspserve.Viewer{Name: k.Name, Kind: auth.KindAPIKey}, ha1, true
 		}
 	}
 	return rtspserve.Viewer{}, "", false
@@ -140,12 +139,12 @@ func (g *Gateway) digestConfigured() bool {
 	g.cfgMu.RLock()
 	defer g.cfgMu.RUnlock()
 	for _, u := range g.cfg.Auth.Users {
-		if u.RTSPDigestHA1 != "" {
+		if userDigestHA1(u) != "" {
 			return true
 		}
 	}
 	for _, k := range g.cfg.Auth.APIKeys {
-		if k.RTSPDigestHA1 != "" {
+		if keyDigestHA1(k) != "" {
 			return true
 		}
 	}

@@ -11,7 +11,7 @@ import (
 func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
 	users := make([]auth.User, 0, len(cfg.Auth.Users))
 	for _, u := range cfg.Auth.Users {
-		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin})
+		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin, DigestHA1: userDigestHA1(u)})
 	}
 	keys := make([]auth.APIKey, 0, len(cfg.Auth.APIKeys))
 	for i := range cfg.Auth.APIKeys {
@@ -20,7 +20,7 @@ func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
 		}
-		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras})
+		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras, DigestHA1: keyDigestHA1(*k)})
 	}
 	return users, keys, nil
 }

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,10 +27,12 @@ import (
 	"cordon/auth/audit"
 	"cordon/camera"
 	"cordon/camnet"
+	"cordon/camnet/harden"
 	"cordon/config"
 	"cordon/ingest"
 	"cordon/internal/tlscert"
 	"cordon/relay"
+	"cordon/relay/onvifserve"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
 	"cordon/relay/whep"
@@ -53,6 +56,11 @@ type Gateway struct {
 	// CameraLinger is how long an on-demand camera keeps pulling after its
 	// last reader left; 0 = camera.DefaultLinger (10 s).
 	CameraLinger time.Duration
+	// NoHardening turns the hardening drift watch off (the demo's cameras
+	// have no management API); HardenMinGap spaces the checks at camera
+	// connect (0 = harden.DefaultMinGap, 1 min).
+	NoHardening  bool
+	HardenMinGap time.Duration
 
 	reg      *prometheus.Registry
 	audit    *audit.Log
@@ -69,6 +77,12 @@ type Gateway struct {
 	sinkhole *camnet.Sinkhole
 	ntp      *camnet.NTPServer
 	tls      *tls.Config
+
+	onvif         *onvifserve.Server    // gateway/onvif.go
+	discovery     *onvifserve.Discovery // gateway/onvif.go
+	onvifLogins   *loginDedup
+	hardenW       atomic.Pointer[harden.Watcher] // gateway/harden.go
+	hardenRefused error
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -113,8 +127,8 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
-		g.initCameraNetwork, g.initHTTP, g.initMetrics,
+		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors, g.initONVIF,
+		g.initCameraNetwork, g.initHardening, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -246,6 +260,8 @@ func (g *Gateway) Close() {
 	if g.metricsSr != nil {
 		_ = g.metricsSr.Shutdown(ctx)
 	}
+	g.closeONVIF()
+	g.closeHardening()
 	if g.whep != nil {
 		g.whep.Close()
 	}

@@ -48,6 +48,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	ended := g.recheckSessions()
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
 	g.resolveCameraHosts()
+	g.reloadHardening(cfg)
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.Logger.Info("config reloaded", "cameras", len(cfg.Cameras), "sessions_ended", ended)
 	return err
