@@ -139,4 +139,3 @@ func TestHardeningOff(t *testing.T) {
 		t.Fatalf("apply: %d", st)
 	}
 }
-
