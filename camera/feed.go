@@ -248,7 +248,7 @@ func (f *feed) pull(ctx context.Context) (time.Duration, error) {
 		f.stream.CameraDisconnected(err)
 	}
 	if f.u.Events != nil && f.name == "" {
-		f.u.Events.CameraOffline(f.u.Config.ID, err)
+		f.u.Events.CameraOffline(f.u.id, err)
 	}
 	if intentional {
 		f.log.Info("camera offline", "reason", err.Error(), "online_for", online.Round(time.Second).String())
@@ -325,10 +325,10 @@ func (o *observer) Playing(c ingest.Connection) {
 	}
 	f.log.Info("camera online", "transport", c.Transport, "video", c.VideoCodec, "audio", c.AudioCodec)
 	if f.u.Events != nil && f.name == "" {
-		f.u.Events.CameraOnline(f.u.Config.ID)
+		f.u.Events.CameraOnline(f.u.id)
 	}
 	if f.u.Connected != nil && f.name == "" {
-		f.u.Connected(f.u.Config.ID)
+		f.u.Connected(f.u.id)
 	}
 }
 

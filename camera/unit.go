@@ -94,6 +94,7 @@ type Unit struct {
 	Linger       time.Duration // on-demand: keep pulling this long after the last reader
 
 	log *slog.Logger
+	id  string // Config.ID, which never changes: read without the lock
 
 	mu          sync.Mutex
 	closed      bool
@@ -133,6 +134,7 @@ func (u *Unit) Initialize() error {
 	if u.NewSource == nil {
 		u.NewSource = u.pullerSource
 	}
+	u.id = u.Config.ID
 	u.log = u.Logger.With("camera", u.Config.ID)
 	u.attachments = map[string]Attachment{}
 	specs, err := streamSpecs(u.Config)
@@ -171,7 +173,12 @@ func (u *Unit) pullerSource(spec SourceSpec) (Source, error) {
 }
 
 // ID is the camera id.
-func (u *Unit) ID() string { return u.Config.ID }
+func (u *Unit) ID() string {
+	if u.id != "" {
+		return u.id
+	}
+	return u.Config.ID // before Initialize
+}
 
 // Current returns the camera's current config.
 func (u *Unit) Current() config.Camera {
