@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"strings"
 
 	"cordon/api"
 	"cordon/auth/audit"
@@ -110,14 +111,15 @@ func (g *Gateway) closeHardening() {
 func (g *Gateway) Hardening() *harden.Watcher { return g.hardenW.Load() }
 
 // hardenAudit writes the watcher's events. An administrator's apply (it
-// has an actor) is written at once; what a camera causes by itself
-// (hardening_drift, "as wanted again") goes through the camera
-// aggregator, one source per camera: a camera that flips its settings at
-// every reconnect writes one line per kind and hour, then a count.
+// has an actor) and a camera's drift at its first check (once per camera)
+// are written at once; what a camera can repeat by itself (settings
+// changed back, "as wanted again") goes through the camera aggregator,
+// one source per camera: a camera that flips its settings at every
+// reconnect writes one line per kind and hour, then a count.
 type hardenAudit struct{ g *Gateway }
 
 func (h hardenAudit) Record(e audit.Event) error {
-	if e.Actor != "" {
+	if e.Actor != "" || (e.Event == audit.HardeningDrift && strings.HasPrefix(e.Detail, harden.DriftFirstCheck)) {
 		return h.g.audit.Append(e)
 	}
 	h.g.camHostile.Record("harden:"+e.Camera, e.Event, e)
