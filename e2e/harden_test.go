@@ -187,7 +187,9 @@ func TestHardeningDriftWatchInServe(t *testing.T) {
 	}
 	// 4. still drifted at the next check: no new drift (the watcher logs
 	// each drift it audits, synchronously)
-	drifts := func() int { return strings.Count(g.Logs.String(), `"msg":"camera hardening drift","component":"harden","camera":"hik"`) }
+	drifts := func() int {
+		return strings.Count(g.Logs.String(), `"msg":"camera hardening drift","component":"harden","camera":"hik"`)
+	}
 	if n := drifts(); n != 2 {
 		t.Fatalf("%d drift log lines for hik, want 2:\n%s", n, g.Logs.String())
 	}
