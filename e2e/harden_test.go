@@ -1,17 +1,23 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
 	"cordon/gateway"
+	"cordon/internal/testtool"
 )
 
 // ovHardenResult is one camera of GET /api/v1/admin/hardening.
@@ -202,5 +208,76 @@ func TestHardeningDriftWatchInServe(t *testing.T) {
 	}
 	if v, _ := coreMetric(t, g.MetricsAddr(), "cordon_camera_hardening_ok", `camera="dah"`); v != 1 {
 		t.Fatalf("cordon_camera_hardening_ok{dah} = %v", v)
+	}
+}
+
+// The viewer's admin panel in headless chromium: the hardening status of
+// each camera beside the egress report, the drifted settings
+// highlighted; the administrator's "Apply" fixes the camera (read back by
+// the API and on the camera, audited with the administrator as actor),
+// and the panel shows it as wanted. No CSP violation or script error.
+func TestHardeningPanelInBrowser(t *testing.T) {
+	_, hik, hikCfg := ovVendorCam(t, "hik", "127.0.0.157", democam.VendorHikvision)
+	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "root", Password: "root-login-pw", Admin: true, Cameras: []string{"*"}}},
+		[]config.Camera{hikCfg})
+	cfg.CameraNetwork.DNSListen = "127.0.0.150:0"
+	g := e2eutil.Start(t, cfg)
+	root := e2eutil.Login(t, g.Base, "root", "root-login-pw")
+	e2eutil.WaitFor(t, 60*time.Second, "hik checked", func() bool { return !ovHardening(t, g.Base, root)["hik"].CheckedAt.IsZero() })
+
+	ctx := testtool.Browser(t, 120*time.Second)
+	problems := testtool.WatchPage(ctx)
+	var ok bool
+	if err := chromedp.Run(ctx,
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := page.AddScriptToEvaluateOnNewDocument(coreCSPProbe).Do(ctx)
+			return err
+		}),
+		chromedp.Navigate(g.Base+"/"),
+		chromedp.Poll(`!document.getElementById('signin-submit').disabled`, &ok, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.SetValue("#username", "root", chromedp.ByQuery),
+		chromedp.SetValue("#password", "root-login-pw", chromedp.ByQuery),
+		chromedp.Click("#signin-submit", chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	item := `document.querySelector('#hardening-panel li.hardening-camera[data-camera="hik"]')`
+	poll := func(what, js string) {
+		t.Helper()
+		if err := chromedp.Run(ctx, chromedp.Poll(js, &ok, chromedp.WithPollingTimeout(60*time.Second),
+			chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+			var text string
+			_ = chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ''`, &text))
+			t.Fatalf("%s: %v\npage text:\n%s\nproblems: %v", what, err, text, problems.All())
+		}
+	}
+	poll("the panel shows hik drifted", `!document.getElementById('hardening-panel').hidden && `+item+`?.dataset.state === 'drift'`)
+	var drifted []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`[...`+item+`.querySelectorAll('li.hardening-setting.is-drift .hardening-name')].map((e) => e.textContent)`, &drifted)); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(drifted, "cloud.hik-connect") || !slices.Contains(drifted, "dns") {
+		t.Fatalf("highlighted settings %v", drifted)
+	}
+	ovScreenshot(t, ctx, "hardening-panel.png")
+	if err := chromedp.Run(ctx, chromedp.Click(`#hardening-panel li.hardening-camera[data-camera="hik"] button.hardening-apply`, chromedp.ByQuery)); err != nil {
+		t.Fatalf("click Apply: %v", err)
+	}
+	poll("the panel shows hik as wanted", item+`?.dataset.state === 'ok' && `+item+`.querySelectorAll('li.hardening-setting.is-drift').length === 0`)
+	if r := ovHardening(t, g.Base, root)["hik"]; !r.ok() || hik.Setting("EZVIZ.enabled") != "false" {
+		t.Fatalf("after the panel's apply: %+v, camera %v", r, hik.Settings())
+	}
+	if h := ovAuditLines(t, cfg.Audit.Path, func(e ovAudit) bool { return e.Event == "camera_hardened" }); len(h) != 1 || h[0].Actor != "root" {
+		t.Fatalf("camera_hardened lines: %+v", h)
+	}
+	var csp []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range csp {
+		t.Errorf("CSP violation: %s", v)
+	}
+	for _, p := range problems.All() {
+		t.Errorf("page problem: %s", p)
 	}
 }

@@ -5,6 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
+import { HardeningPanel } from './hardening.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
@@ -48,6 +49,7 @@ const el = {
   egressList: $('egress-list'),
   template: $('tile-template'),
 };
+const hardening = new HardeningPanel(el.egressPanel); // admin panel beside the egress report
 
 const app = {
   token: null, // bearer token: memory only
@@ -388,6 +390,7 @@ function renderSummary() {
 }
 
 function renderEgress() {
+  hardening.sync(app.admin ? api : null, (id) => (app.tiles.get(id) || {}).name);
   const now = Date.now();
   el.egressList.replaceChildren();
   for (const t of app.tiles.values()) {
