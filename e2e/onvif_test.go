@@ -1,17 +1,24 @@
 package e2e
 
 import (
+	"errors"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/soap"
+	"cordon/internal/testtool"
 )
 
 // ONVIF-only passwords of the test principals (onvif_password_file).
@@ -206,5 +213,85 @@ func TestONVIFWrongCredentialsLockOut(t *testing.T) {
 	st, _, env := ovSOAP(t, other, addr, "alice", ovAliceONVIF, getProfiles)
 	if st != http.StatusOK || env == nil || env.Payload() == nil || len(env.Payload().ChildrenLocal("Profiles")) != 2 {
 		t.Fatalf("alice from another address: HTTP %d", st)
+	}
+}
+
+// ovNetnsEnv marks the test binary re-executed in a private network
+// namespace (where the discovery test may add an operator interface).
+const ovNetnsEnv = "CORDON_E2E_ONVIF_NETNS"
+
+// onvif.discovery in serve, in a private network namespace with an
+// operator-side interface (10.98.0.1): a WS-Discovery Probe multicast
+// there is answered with cordon's device service address (the bound
+// port), and that address answers a signed-in VMS.
+func TestONVIFDiscoveryInServe(t *testing.T) {
+	if os.Getenv(ovNetnsEnv) == "" {
+		unshare := testtool.Require(t, "unshare")
+		testtool.Require(t, "ip")
+		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestONVIFDiscoveryInServe$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), ovNetnsEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil && strings.Contains(string(out), "unshare failed") {
+			testtool.Missing(t, "cannot create a network namespace: "+strings.TrimSpace(string(out)))
+		}
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestONVIFDiscoveryInServe") {
+			t.Fatalf("in a network namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	for _, c := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"link", "add", "op0", "type", "veth", "peer", "name", "op1"}, {"addr", "add", "10.98.0.1/24", "dev", "op0"},
+		{"link", "set", "op0", "up"}, {"link", "set", "op1", "up"},
+	} {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", c, err, out)
+		}
+	}
+	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "vms-1", Password: "vms-1-key-secret-0123456789", APIKey: true}}, nil)
+	cfg.Auth.APIKeys[0].ONVIFPasswordFile = ovSecretFile(t, "vms-1.onvif", ovVMSONVIF)
+	cfg.ONVIF.Listen = "10.98.0.1:0"
+	cfg.ONVIF.Discovery = true
+	g := e2eutil.Start(t, cfg)
+
+	c, err := net.ListenPacket("udp4", "10.98.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	op0, err := net.InterfaceByName("op0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := ipv4.NewPacketConn(c)
+	if err := errors.Join(pc.SetMulticastInterface(op0), pc.SetMulticastLoopback(true)); err != nil {
+		t.Fatal(err)
+	}
+	probe := `<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"` +
+		` xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"` +
+		` xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><s:Header>` +
+		`<a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</a:Action><a:MessageID>uuid:e2e-probe-1</a:MessageID>` +
+		`<a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>` +
+		`<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body></s:Envelope>`
+	if _, err := c.WriteTo([]byte(probe), &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 3702}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8192)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no ProbeMatch: %v", err)
+	}
+	env, err := soap.ParseEnvelopeBytes(buf[:n], soap.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xaddr := env.Payload().Path("ProbeMatch").TextOf("XAddrs")
+	if xaddr != "http://"+g.ONVIFAddr()+"/onvif/device_service" || env.Header.TextOf("RelatesTo") != "uuid:e2e-probe-1" {
+		t.Fatalf("ProbeMatch %s (face at %s)", buf[:n], g.ONVIFAddr())
+	}
+	st, _, answer := ovSOAP(t, "10.98.0.1", g.ONVIFAddr(), "vms-1", ovVMSONVIF, soap.El("tds:GetDeviceInformation"))
+	if st != http.StatusOK || answer == nil || answer.Payload().TextOf("Manufacturer") != "cordon" {
+		t.Fatalf("GetDeviceInformation at the discovered address: HTTP %d", st)
 	}
 }
