@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -279,5 +280,33 @@ func TestHardeningPanelInBrowser(t *testing.T) {
 	}
 	for _, p := range problems.All() {
 		t.Errorf("page problem: %s", p)
+	}
+}
+
+// A reload updates the watched cameras: a removed camera leaves the
+// report and its metric, an added one is checked.
+func TestHardeningFollowsReload(t *testing.T) {
+	_, _, hikCfg := ovVendorCam(t, "hik", "127.0.0.158", democam.VendorHikvision)
+	_, _, dahCfg := ovVendorCam(t, "dah", "127.0.0.159", democam.VendorDahua)
+	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "root", Password: "root-login-pw", Admin: true}}, []config.Camera{hikCfg})
+	path := filepath.Join(t.TempDir(), "cordon.yaml")
+	g := drStart(t, cfg, path)
+	root := e2eutil.Login(t, g.Base, "root", "root-login-pw")
+	e2eutil.WaitFor(t, 60*time.Second, "hik checked", func() bool { return !ovHardening(t, g.Base, root)["hik"].CheckedAt.IsZero() })
+	if _, found := coreMetric(t, g.MetricsAddr(), "cordon_camera_hardening_ok", `camera="hik"`); !found {
+		t.Fatal("no metric for hik")
+	}
+	cfg.Cameras = []config.Camera{dahCfg}
+	drWriteConfig(t, path, cfg)
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	e2eutil.WaitFor(t, 60*time.Second, "dah checked after the reload", func() bool {
+		rep := ovHardening(t, g.Base, root)
+		_, hik := rep["hik"]
+		return !hik && len(rep) == 1 && rep["dah"].Vendor == "dahua" && !rep["dah"].CheckedAt.IsZero()
+	})
+	if _, found := coreMetric(t, g.MetricsAddr(), "cordon_camera_hardening_ok", `camera="hik"`); found {
+		t.Fatal("the removed camera's metric is still exported")
 	}
 }
