@@ -15,6 +15,7 @@ import (
 	"cordon/auth/audit"
 	"cordon/camera"
 	"cordon/config"
+	"cordon/internal/connlimit"
 	"cordon/relay/onvifserve"
 )
 
@@ -61,6 +62,7 @@ func (g *Gateway) initONVIF() error {
 		Access:       onvifAccess{g},
 		Logger:       g.Logger,
 		Metrics:      m,
+		WrapListener: g.limitListener("onvif", config.ConnLimit{PerAddress: onvifPerAddress, Total: onvifTotal}, connlimit.HTTPReject),
 	}
 	if err := g.onvif.Initialize(); err != nil {
 		return fmt.Errorf("onvif.listen %q: %w", cfg.ONVIF.Listen, err)
