@@ -1,7 +1,7 @@
 // Package camera is the one owner of each configured camera: a Unit holds
-// the camera's config, its relay stream(s) (main, and later a sub stream),
-// the source feeding each stream (ingest's puller today, a cluster node's
-// relay later), demand and linger for on-demand cameras, and the camera's
+// the camera's config, its relay stream(s) (main, and the sub stream of
+// cameras[].sub_url), the source feeding each stream (ingest's puller
+// today, a cluster node's relay later), demand and linger for on-demand cameras, and the camera's
 // single state (online, codecs, last error, reconnects, viewers). Reload
 // applies a changed config without dropping viewers; a Registry holds the
 // units of a config. What hangs off a camera (a PTZ controller, a
@@ -294,6 +294,17 @@ func (u *Unit) Attach(name string, a Attachment) {
 	}
 	if closed {
 		a.Close()
+	}
+}
+
+// Detach removes (and closes) what is attached under name, if anything.
+func (u *Unit) Detach(name string) {
+	u.mu.Lock()
+	prev := u.attachments[name]
+	delete(u.attachments, name)
+	u.mu.Unlock()
+	if prev != nil {
+		prev.Close()
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"cordon/ingest"
 	"cordon/internal/connlimit"
 	"cordon/internal/tlscert"
+	"cordon/ptz"
 	"cordon/relay"
 	"cordon/relay/onvifserve"
 	"cordon/relay/rtspserve"
@@ -83,6 +84,8 @@ type Gateway struct {
 	connM    *connlimit.Metrics // connection caps of every listener
 	forward  *audit.Forwarder   // nil unless audit.forward is set
 	iceGen   atomic.Uint64      // generation of the WHEP candidate policy
+	ptzM     *ptz.Metrics
+	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
 
 	onvif         *onvifserve.Server    // gateway/onvif.go
 	discovery     *onvifserve.Discovery // gateway/onvif.go
@@ -133,7 +136,7 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors, g.initONVIF,
+		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initPTZ, g.initDoors, g.initONVIF,
 		g.initGuard, g.initCameraNetwork, g.initHardening, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
@@ -296,6 +299,9 @@ func (g *Gateway) Close() {
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.ptzGuard != nil {
+		g.ptzGuard.Close()
 	}
 	if g.cameras != nil {
 		g.cameras.Close()
