@@ -13,7 +13,6 @@ import (
 
 	"cordon/auth"
 	"cordon/auth/audit"
-	"cordon/camera"
 	"cordon/config"
 	"cordon/internal/connlimit"
 	"cordon/relay/onvifserve"
@@ -22,11 +21,8 @@ import (
 // The ONVIF device face (relay/onvifserve, onvif.listen): cordon as one
 // ONVIF device for a VMS. The face decides nothing; onvifAccess answers it
 // with auth (lockout, the one authorizer, audit) and the camera units
-// (streams, the PTZ control attached under ptzAttachment).
-
-// ptzAttachment is the name a camera unit's PTZ control is attached under
-// (issue 14); the face steers a camera only through it.
-const ptzAttachment = "ptz"
+// (streams, and PTZ through the same cameraPTZ attachment and ptz.Control
+// the HTTP PTZ API uses: one lock, one audit, one Guard per camera).
 
 // onvifLoginEvery: each ONVIF request signs in again, so a VMS polling a
 // device would write a login_ok line per request; one line per name,
@@ -157,7 +153,7 @@ func (a onvifAccess) Cameras(ctx context.Context, op onvifserve.Principal) []onv
 		if err := a.g.auth.Authorize(ctx, auth.Access{Principal: p, Right: auth.RightView, Camera: c.ID, Protocol: "onvif"}); err != nil {
 			continue
 		}
-		cam := onvifserve.Camera{ID: c.ID, Name: c.Name, PTZ: cur.Has(auth.RightPTZ, c.ID) && ptzOf(u) != nil}
+		cam := onvifserve.Camera{ID: c.ID, Name: c.Name, PTZ: cur.Has(auth.RightPTZ, c.ID) && u.Attachment(PTZAttachment) != nil}
 		if s := u.Stream(""); s != nil {
 			cam.Main = streamInfo(s)
 		}
@@ -191,22 +187,28 @@ func (a onvifAccess) AuthorizePTZ(ctx context.Context, op onvifserve.Principal, 
 	return prio, nil
 }
 
-// PTZ is the camera's PTZ control, nil when none is attached.
+// PTZ is the camera's PTZ attachment (cameraPTZ: Do and Status over its
+// current ptz.Control, the one the HTTP PTZ API uses), nil when the camera
+// has none.
 func (a onvifAccess) PTZ(id string) onvifserve.PTZControl {
-	u := a.g.cameras.Get(id)
-	if u == nil {
-		return nil
-	}
-	return ptzOf(u)
-}
-
-// ptzOf returns the PTZ control attached to a camera unit (a *ptz.Control
-// or anything holding its Do and Status), nil when there is none.
-func ptzOf(u *camera.Unit) onvifserve.PTZControl {
-	if c, ok := u.Attachment(ptzAttachment).(onvifserve.PTZControl); ok {
+	if c := a.g.cameraPTZ(id); c != nil {
 		return c
 	}
-	return nil
+	return nil // not a typed nil: the face compares with nil
+}
+
+// PTZGranted tells the PTZ Guard who holds control after an ONVIF command,
+// as the HTTP API does: the holder's loss of the ptz right, or its
+// removal, ends its control.
+func (a onvifAccess) PTZGranted(camera string, op onvifserve.Principal) {
+	p, ok := op.Ref.(*auth.Principal)
+	ctl := a.g.PTZ(camera)
+	if !ok || ctl == nil {
+		return
+	}
+	if h, _ := ctl.Holder(); h.Name == p.Name {
+		a.g.PTZGranted(camera, p)
+	}
 }
 
 // onvifAttempt is one ONVIF sign-in with the ONVIF-only secret.

@@ -36,7 +36,8 @@ func (fuzzAccess) Cameras(context.Context, Principal) []Camera {
 func (fuzzAccess) AuthorizePTZ(context.Context, Principal, string, string) (int, error) {
 	return 10, nil
 }
-func (fuzzAccess) PTZ(string) PTZControl { return fuzzPTZ{} }
+func (fuzzAccess) PTZ(string) PTZControl        { return fuzzPTZ{} }
+func (fuzzAccess) PTZGranted(string, Principal) {}
 
 type fuzzPTZ struct{}
 

@@ -2,6 +2,7 @@ package onvifserve
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,9 +98,18 @@ func TestPTZLockAndRightsThroughTheFace(t *testing.T) {
 		!strings.Contains(r.fault.Detail, "holder=alice") {
 		t.Fatalf("conflict answered %d %+v", r.status, r.fault)
 	}
+	fx.access.mu.Lock()
+	fx.access.granted = nil
+	fx.access.mu.Unlock()
 	move(t, "dave", daveONVIF).mustOK(t)
 	if h, _ := fx.access.PTZ("dome").(*ptz.Control).Holder(); h.Name != "dave" || h.Protocol != "onvif" || h.Remote != "127.0.0.1" {
 		t.Fatalf("holder after takeover %+v", h)
+	}
+	fx.access.mu.Lock()
+	granted := slices.Clone(fx.access.granted)
+	fx.access.mu.Unlock()
+	if !slices.Equal(granted, []string{"dave/dome"}) {
+		t.Fatalf("the owner was told %v after dave's command, want [dave/dome]", granted)
 	}
 	// bob views no PTZ camera: the dome's profile is not his
 	r = move(t, "bob", bobONVIF)

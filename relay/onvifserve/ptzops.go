@@ -250,6 +250,7 @@ func (c *call) command(resp string, cmd ptz.Command) ([]soap.Node, *soap.Fault) 
 		return nil, soap.NotAuthorized()
 	}
 	err = ctl.Do(c.ctx, ptz.Controller{Name: c.p.Name, Priority: prio, Remote: c.remote, Protocol: "onvif"}, cmd)
+	c.s.Access.PTZGranted(cam.ID, c.p) // holds control even if the camera failed the command
 	if err != nil {
 		c.s.log.Info("ONVIF PTZ command refused", "camera", cam.ID, "actor", c.p.Name, "remote", c.remote, "err", err)
 		return nil, ptzFault(err, cmd)
