@@ -1,6 +1,7 @@
 package onvifserve
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -145,4 +146,18 @@ func TestPTZLockAndRightsThroughTheFace(t *testing.T) {
 	post(t, fx.url(PTZPath), wsse(t, "dave", daveONVIF, time.Now()),
 		`<tptz:Stop><tptz:ProfileToken>dome</tptz:ProfileToken></tptz:Stop>`).mustOK(t)
 	waitDome(t)
+}
+
+// ptzFault answers as the HTTP door does: a camera failure names the
+// operation, an error that is none of ptz's own says only "internal
+// error" (it could carry anything).
+func TestPTZFaultSaysNoMoreThanTheHTTPDoor(t *testing.T) {
+	f := ptzFault(&ptz.CameraError{Op: "ContinuousMove", Err: errors.New("EOF")}, ptz.Command{})
+	if f.Code != soap.CodeReceiver || !strings.Contains(f.Reason, "ContinuousMove") {
+		t.Fatalf("camera error: %+v", f)
+	}
+	f = ptzFault(errors.New("dial tcp 10.20.0.12:80: secret-ish detail"), ptz.Command{})
+	if f.Reason != "internal error" || !f.Has(soap.NsError, "Action") {
+		t.Fatalf("unknown error: %+v", f)
+	}
 }

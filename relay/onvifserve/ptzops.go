@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,6 +282,9 @@ func ptzFault(err error, cmd ptz.Command) *soap.Fault {
 		f := soap.NewFault(soap.CodeReceiver, err.Error(), "Action")
 		f.Subcodes = append(f.Subcodes, xml.Name{Space: nsCordon, Local: "TooManyCommands"})
 		return f
+	case ptz.StatusCode(err) == http.StatusInternalServerError:
+		// not one of ptz's own answers: say no more than the HTTP door does
+		return soap.NewFault(soap.CodeReceiver, "internal error", "Action")
 	}
 	return soap.NewFault(soap.CodeReceiver, err.Error(), "Action")
 }
