@@ -176,7 +176,8 @@ type ovAudit struct {
 	Detail   string `json:"detail"`
 }
 
-// ovAuditLines returns the audit log's lines matching keep.
+// ovAuditLines returns the audit log's complete lines matching keep (a
+// line being written, without its newline yet, is left for the next read).
 func ovAuditLines(t *testing.T, path string, keep func(ovAudit) bool) []ovAudit {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -184,7 +185,11 @@ func ovAuditLines(t *testing.T, path string, keep func(ovAudit) bool) []ovAudit 
 		t.Fatalf("audit log: %v", err)
 	}
 	var out []ovAudit
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+	complete := string(b[:bytes.LastIndexByte(b, '\n')+1])
+	for line := range strings.SplitSeq(strings.TrimSpace(complete), "\n") {
+		if line == "" {
+			continue
+		}
 		var e ovAudit
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("audit line %q: %v", line, err)

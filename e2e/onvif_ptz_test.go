@@ -100,8 +100,9 @@ func TestONVIFPTZThroughCordonsPTZPath(t *testing.T) {
 	res = ovNode(t, addr, "simon", ovSimonONVIF, ovStep{"op": "connect"}, ovStep{"op": "stop", "profileToken": "dome"})
 	ovValue[any](t, res[1])
 
-	// a view-only principal: profiles without PTZ, a move refused before
-	// the lock (denied audited, protocol onvif), nothing reaches the camera
+	// a view-only principal: profiles without PTZ, a move refused by the
+	// one authorizer before the lock (denied audited, protocol onvif),
+	// nothing reaches the camera
 	calls := len(crPTZCalls(dome))
 	res = ovNode(t, addr, "victor", ovVictorONVIF, ovStep{"op": "connect"},
 		ovStep{"op": "continuousMove", "profileToken": "dome", "x": 1, "y": 0, "zoom": 0, "timeout": 1000})
@@ -115,6 +116,11 @@ func TestONVIFPTZThroughCordonsPTZPath(t *testing.T) {
 	if n := len(crPTZCalls(dome)); n != calls {
 		t.Fatalf("victor's refused move reached the camera (%d calls, was %d)", n, calls)
 	}
+	e2eutil.WaitFor(t, 5*time.Second, "victor's refused move audited as the HTTP door's would be", func() bool {
+		return len(ovAuditLines(t, g.Config.Audit.Path, func(e ovAudit) bool {
+			return e.Event == "denied" && e.Actor == "victor" && e.Camera == "dome" && e.Protocol == "onvif"
+		})) == 1
+	})
 
 	// the audit: olivia's control over ONVIF, simon's takeover over HTTP
 	// naming olivia, one chain for both doors

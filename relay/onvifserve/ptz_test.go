@@ -117,7 +117,8 @@ func TestPTZLockAndRightsThroughTheFace(t *testing.T) {
 	if r.fault == nil || !r.fault.Has(soap.NsError, "NoProfile") {
 		t.Fatalf("bob: %+v", r.fault)
 	}
-	// a view-only principal on a PTZ camera: NoPTZProfile, nothing reaches the lock
+	// a view-only principal on a PTZ camera: the owner's authorizer is
+	// asked (and refuses: NotAuthorized), nothing reaches the lock
 	fx.access.mu.Lock()
 	fx.access.users["frank"].view = append(fx.access.users["frank"].view, "dome")
 	fx.access.users["frank"].onvif = "frank-onvif-secret-0A0"
@@ -129,8 +130,17 @@ func TestPTZLockAndRightsThroughTheFace(t *testing.T) {
 		fx.access.mu.Unlock()
 	})
 	r = move(t, "frank", "frank-onvif-secret-0A0")
-	if r.fault == nil || !r.fault.Has(soap.NsError, "NoPTZProfile") {
+	if r.fault == nil || !r.fault.Has(soap.NsError, "NotAuthorized") {
 		t.Fatalf("frank: %+v", r.fault)
+	}
+	fx.access.mu.Lock()
+	denied := slices.Clone(fx.access.denied)
+	fx.access.mu.Unlock()
+	if !slices.Contains(denied, "frank/dome") {
+		t.Fatalf("frank's move was not put to the authorizer: denied %v", denied)
+	}
+	if h, _ := fx.access.PTZ("dome").(*ptz.Control).Holder(); h.Name != "dave" {
+		t.Fatalf("holder after frank's refused move %+v", h)
 	}
 	r = post(t, fx.url(PTZPath), wsse(t, "dave", daveONVIF, time.Now()),
 		`<tptz:ContinuousMove><tptz:ProfileToken>dome</tptz:ProfileToken><tptz:Velocity>`+

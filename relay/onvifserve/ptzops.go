@@ -242,10 +242,16 @@ func (c *call) continuousMove() ([]soap.Node, *soap.Fault) {
 // owner's decision, with the principal's priority), then the lock and the
 // camera through ptz.Control.
 func (c *call) command(resp string, cmd ptz.Command) ([]soap.Node, *soap.Fault) {
-	cam, ctl, f := c.ptzProfile()
+	p, f := c.findProfile(c.req.TextOf("ProfileToken"))
 	if f != nil {
 		return nil, f
 	}
+	cam, ctl := p.cam, c.s.Access.PTZ(p.cam.ID)
+	if ctl == nil {
+		return nil, soap.InvalidArgVal("the profile has no PTZ configuration", "NoPTZProfile")
+	}
+	// the camera can be steered: the owner's authorizer decides (and
+	// audits a denial), as for the HTTP door, whatever the profile showed
 	prio, err := c.s.Access.AuthorizePTZ(c.ctx, c.p, cam.ID, c.remote)
 	if err != nil || prio <= 0 {
 		return nil, soap.NotAuthorized()
