@@ -58,6 +58,12 @@ type ovConnect struct {
 // per step.
 func ovNode(t *testing.T, addr, user, password string, steps ...ovStep) []ovResult {
 	t.Helper()
+	return ovNodePlan(t, addr, map[string]any{"username": user, "password": password}, steps)
+}
+
+// ovNodePlan runs the npm client with plan's credentials and options.
+func ovNodePlan(t *testing.T, addr string, plan map[string]any, steps []ovStep) []ovResult {
+	t.Helper()
 	node := testtool.Require(t, "node")
 	dir, err := filepath.Abs("../relay/onvifserve/testdata/nodeclient")
 	if err != nil {
@@ -68,10 +74,11 @@ func ovNode(t *testing.T, addr, user, password string, steps ...ovStep) []ovResu
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	plan, _ := json.Marshal(map[string]any{"hostname": host, "port": p, "username": user, "password": password, "steps": steps})
+	plan["hostname"], plan["port"], plan["steps"] = host, p, steps
+	planJSON, _ := json.Marshal(plan)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "client.js"), string(plan))
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "client.js"), string(planJSON))
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -236,4 +243,10 @@ func ovScreenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", p)
+}
+
+// ovNodeTLS is ovNode over HTTPS, trusting caPEM.
+func ovNodeTLS(t *testing.T, addr, user, password, caPEM string, steps ...ovStep) []ovResult {
+	t.Helper()
+	return ovNodePlan(t, addr, map[string]any{"username": user, "password": password, "useSecure": true, "ca": caPEM}, steps)
 }
