@@ -16,8 +16,9 @@ import (
 )
 
 // onvifGateway runs a gateway with the ONVIF face on loopback: users alice
-// (ONVIF password) and bob (none), and an API key vms (ONVIF password).
-func onvifGateway(t *testing.T) *Gateway {
+// (ONVIF password) and bob (none), and an API key vms (ONVIF password);
+// mods change the config before it is validated.
+func onvifGateway(t *testing.T, mods ...func(*config.Config)) *Gateway {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name, secret string) string {
@@ -45,6 +46,9 @@ func onvifGateway(t *testing.T) *Gateway {
 		{Name: "bob", PasswordHash: hash("bob-login"), Cameras: []string{"*"}},
 	}
 	cfg.Auth.APIKeys = []config.APIKey{{Name: "vms", KeyHash: hash("vms-key"), Cameras: []string{"*"}, ONVIFPasswordFile: write("vms", "vms-onvif-0123456789")}}
+	for _, mod := range mods {
+		mod(cfg)
+	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
