@@ -106,6 +106,11 @@ type Target struct {
 	Username string
 	Password string
 	Vendor   string // auto | hikvision | dahua | onvif
+	// ONVIF, when set, is the camera's ONVIF device service URL
+	// (cameras[].onvif); the ONVIF vendor talks there instead of Base +
+	// /onvif/device_service. It must be on the camera's host (config
+	// checks it), as Base is.
+	ONVIF *url.URL
 	// RootCAs and CertSHA256 verify or pin the camera's https
 	// certificate (see Client); Basic needs one of them.
 	RootCAs    *x509.CertPool
