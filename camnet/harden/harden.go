@@ -3,6 +3,7 @@ package harden
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -166,11 +167,13 @@ type SettingResult struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// CameraResult is one camera's check.
+// CameraResult is one camera's check. Its JSON always carries checked_at
+// (CONTRACT: admin hardening report): RFC 3339 UTC, or null for a camera
+// not checked yet.
 type CameraResult struct {
 	Camera    string          `json:"camera"`
 	Vendor    string          `json:"vendor"`
-	CheckedAt time.Time       `json:"checked_at,omitzero"`
+	CheckedAt time.Time       `json:"-"` // JSON "checked_at": null until checked (MarshalJSON)
 	Settings  []SettingResult `json:"settings"`
 	// Error says why the camera could not be checked at all (unreachable,
 	// unrecognised, refused credentials); "" otherwise.
@@ -240,4 +243,18 @@ func fatal(err error) bool {
 	}
 	var ue *unreachableError
 	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrRedirect) || errors.Is(err, errNoUsableAuth) || errors.As(err, &ue)
+}
+
+// MarshalJSON writes the result with checked_at always present.
+func (r CameraResult) MarshalJSON() ([]byte, error) {
+	type plain CameraResult // no methods: no recursion
+	var at *time.Time
+	if !r.CheckedAt.IsZero() {
+		t := r.CheckedAt.UTC()
+		at = &t
+	}
+	return json.Marshal(struct {
+		plain
+		CheckedAt *time.Time `json:"checked_at"`
+	}{plain(r), at})
 }
