@@ -34,6 +34,14 @@ const ptzForwardTimeout = 10 * time.Second
 // presets is a few KiB).
 const maxForwardedBody = 256 << 10
 
+// ptzHere: this node may talk to the camera's PTZ (a single node, or the
+// camera's owner). The ONVIF face offers PTZ only for these: a VMS
+// steering over ONVIF must be pointed at the owner (GET
+// /api/v1/admin/cluster), or use the HTTP PTZ API, which any node carries
+// to the owner (the face authenticates with WS-Security, which cannot be
+// handed on).
+func (g *Gateway) ptzHere(camera string) bool { return !g.clustered() || g.owner(camera).Self }
+
 // forwardPTZ is api.PTZ's Forward: false when this node owns the camera
 // (or is no cluster node); otherwise it answers w from the owner.
 func (g *Gateway) forwardPTZ(w http.ResponseWriter, r *http.Request, camera string) bool {

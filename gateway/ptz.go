@@ -62,7 +62,7 @@ func (g *Gateway) attachPTZ() {
 // In a cluster only the camera's owner has it (nil elsewhere): no other
 // node talks to the camera (clusterptz.go carries API requests there).
 func (g *Gateway) PTZ(cameraID string) *ptz.Control {
-	if g.clustered() && !g.owner(cameraID).Self {
+	if !g.ptzHere(cameraID) {
 		return nil
 	}
 	a := g.cameraPTZ(cameraID)
