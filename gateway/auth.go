@@ -8,29 +8,37 @@ import (
 	"cordon/relay/session"
 )
 
-func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
-	users := make([]auth.User, 0, len(cfg.Auth.Users))
-	for _, u := range cfg.Auth.Users {
-		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin})
+// directoryConfig is the auth directory of a config: roles, users and
+// API keys with their roles.
+func directoryConfig(cfg *config.Config) (auth.DirectoryConfig, error) {
+	var dc auth.DirectoryConfig
+	for _, r := range cfg.Auth.Roles {
+		rights := make([]auth.Right, 0, len(r.Rights))
+		for _, x := range r.Rights {
+			rights = append(rights, auth.Right(x))
+		}
+		dc.Roles = append(dc.Roles, auth.Role{Name: r.Name, Cameras: r.Cameras, Rights: rights, PTZPriority: r.PTZPriority})
 	}
-	keys := make([]auth.APIKey, 0, len(cfg.Auth.APIKeys))
+	for _, u := range cfg.Auth.Users {
+		dc.Users = append(dc.Users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Roles: u.Roles, Admin: u.Admin})
+	}
 	for i := range cfg.Auth.APIKeys {
 		k := &cfg.Auth.APIKeys[i]
 		h, err := k.Hash()
 		if err != nil {
-			return nil, nil, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
+			return dc, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
 		}
-		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras})
+		dc.APIKeys = append(dc.APIKeys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras, Roles: k.Roles})
 	}
-	return users, keys, nil
+	return dc, nil
 }
 
 func (g *Gateway) initAuth() error {
-	users, keys, err := principals(g.Config)
+	dc, err := directoryConfig(g.Config)
 	if err != nil {
 		return err
 	}
-	dir, err := auth.NewDirectory(users, keys)
+	dir, err := auth.NewDirectoryConfig(dc)
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
@@ -60,12 +68,12 @@ func (g *Gateway) initAuth() error {
 	return nil
 }
 
-// updatePrincipals replaces users and API keys; requests see the new rights
-// at once.
+// updatePrincipals replaces roles, users and API keys; requests see the
+// new rights at once.
 func (g *Gateway) updatePrincipals(cfg *config.Config) error {
-	users, keys, err := principals(cfg)
+	dc, err := directoryConfig(cfg)
 	if err != nil {
 		return err
 	}
-	return g.auth.Directory.Update(users, keys)
+	return g.auth.Directory.Apply(dc)
 }

@@ -29,6 +29,7 @@ import (
 	"cordon/config"
 	"cordon/ingest"
 	"cordon/internal/tlscert"
+	"cordon/record"
 	"cordon/relay"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
@@ -50,6 +51,9 @@ type Gateway struct {
 	SelfSigned bool
 	// ExtraSecrets are redacted from logs too (e.g. the demo password).
 	ExtraSecrets []string
+	// Version is this build's version (the evidence manifest's
+	// cordon_version).
+	Version string
 	// CameraLinger is how long an on-demand camera keeps pulling after its
 	// last reader left; 0 = camera.DefaultLinger (10 s).
 	CameraLinger time.Duration
@@ -69,6 +73,8 @@ type Gateway struct {
 	sinkhole *camnet.Sinkhole
 	ntp      *camnet.NTPServer
 	tls      *tls.Config
+	recorder *record.Recorder // nil: recording off
+	exporter *record.Exporter
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -113,7 +119,7 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
+		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initRecording, g.initCameras, g.startRecorders, g.initDoors,
 		g.initCameraNetwork, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
@@ -255,6 +261,7 @@ func (g *Gateway) Close() {
 	if g.cameras != nil {
 		g.cameras.Close()
 	}
+	g.closeRecording()
 	if g.sinkhole != nil {
 		g.sinkhole.Close()
 	}

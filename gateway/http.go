@@ -23,6 +23,7 @@ func (g *Gateway) initHTTP() error {
 		a.Egress = g.sinkhole.ReportHandler()
 	}
 	a.Register(mux)
+	g.registerRecordings(mux)
 	mux.Handle("POST /api/v1/login", g.auth.LoginHandler())
 	mux.Handle("POST /api/v1/logout", g.auth.LogoutHandler())
 	mux.Handle("/whep/", g.whep)

@@ -47,6 +47,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	}
 	ended := g.recheckSessions()
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
+	g.applyRecording(old, cfg)
 	g.resolveCameraHosts()
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.Logger.Info("config reloaded", "cameras", len(cfg.Cameras), "sessions_ended", ended)
