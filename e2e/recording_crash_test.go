@@ -170,3 +170,112 @@ func (p *recProcess) stop(t *testing.T) {
 		p.kill(t)
 	}
 }
+
+// TestRecordingRetentionThroughConfig: retention by age and by quota as
+// configured, at start and after a reload, through the real gateway.
+// A camera's old recordings are laid out on disk as record writes them
+// (day directories, index lines; the quota counts the sizes the index
+// holds, so two sparse 600 MB files stand for real ones): at start
+// (retain 31d, max_disk_gb 1) the 40-day-old segment goes by age and the
+// oldest of the rest by quota; a reload to retain 240h removes the last
+// old one; the live camera keeps recording and an export stays.
+func TestRecordingRetentionThroughConfig(t *testing.T) {
+	dir := t.TempDir()
+	_, live := recCam(t, "rec-r", "127.0.0.143", false, true)
+	_, old := recCam(t, "rec-s", "127.0.0.144", false, false)
+	cfg := recConfig(t, dir, []config.Camera{live, old})
+	cfg.Recording.Retain, cfg.Recording.MaxDiskGB = "31d", 1
+	now := time.Now().UTC()
+	aged := recFakeSegment(t, cfg.Recording.Path, "rec-s", now.Add(-40*24*time.Hour), 1000)
+	quota := recFakeSegment(t, cfg.Recording.Path, "rec-s", now.Add(-20*24*time.Hour), 600e6)
+	kept := recFakeSegment(t, cfg.Recording.Path, "rec-s", now.Add(-10*24*time.Hour-time.Hour), 600e6)
+	path := filepath.Join(dir, "cordon.yaml")
+	g := drStart(t, cfg, path)
+	tok := e2eutil.Login(t, g.Base, "olivia", "olivia-pw")
+	window := "start=" + now.Add(-60*24*time.Hour).Format(time.RFC3339) + "&end=" + now.Add(time.Hour).Format(time.RFC3339)
+
+	spans := recSpans(t, g.Base, tok, "rec-s", window)
+	if len(spans) != 1 || !spans[0].Start.Equal(kept) {
+		t.Fatalf("after start with retain 31d and a 1 GB quota: %+v (want only the segment of %s)", spans, kept)
+	}
+	for when, want := range map[time.Time]bool{aged: false, quota: false, kept: true} {
+		if got := recFileExists(cfg.Recording.Path, "rec-s", when); got != want {
+			t.Fatalf("segment of %s on disk: %v, want %v", when, got, want)
+		}
+	}
+	m := g.MetricsAddr()
+	if n, _ := coreMetric(t, m, "cordon_recording_deleted_segments_total", `camera="rec-s"`, `reason="age"`); n != 1 {
+		t.Fatalf("deleted by age: %v", n)
+	}
+	if n, _ := coreMetric(t, m, "cordon_recording_deleted_segments_total", `camera="rec-s"`, `reason="quota"`); n != 1 {
+		t.Fatalf("deleted by quota: %v", n)
+	}
+	if n, _ := coreMetric(t, m, "cordon_recording_disk_bytes", `camera="rec-s"`); n != 600e6 {
+		t.Fatalf("disk bytes of rec-s: %v", n)
+	}
+
+	// the live camera records; an export of it is never touched
+	span := recWaitRecorded(t, g.Base, tok, "rec-r", 2*time.Second, 60*time.Second)
+	status, ans, body := recExport(t, g.Base, tok, map[string]string{"camera": "rec-r",
+		"start": span.Start.Format(time.RFC3339Nano), "end": span.End.Format(time.RFC3339Nano), "reason": "retention test"})
+	if status != 201 {
+		t.Fatalf("export: %d %s", status, body)
+	}
+
+	// reload: retain 240h removes the segment that ended 10 days ago
+	cfg.Recording.Retain = "240h"
+	drWriteConfig(t, path, cfg)
+	e2eutil.WaitFor(t, 30*time.Second, "rec-s's last old segment deleted after the reload", func() bool {
+		return len(recSpans(t, g.Base, tok, "rec-s", window)) == 0
+	})
+	if recFileExists(cfg.Recording.Path, "rec-s", kept) {
+		t.Fatal("the segment is listed no more but still on disk")
+	}
+	if n, _ := coreMetric(t, m, "cordon_recording_deleted_segments_total", `camera="rec-s"`, `reason="age"`); n != 2 {
+		t.Fatalf("deleted by age after the reload: %v", n)
+	}
+	if s, _, _ := recGet(t, g.Base+ans["url"], tok, nil); s != 200 {
+		t.Fatalf("the export after retention ran: %d", s)
+	}
+	recWaitRecorded(t, g.Base, tok, "rec-r", span.Duration()+time.Second, 60*time.Second)
+}
+
+// recFakeSegment lays out a segment of camera starting at start (10 min
+// long, size bytes, sparse) with its index line, as record writes them;
+// returns its start rounded to the millisecond.
+func recFakeSegment(t *testing.T, root, camera string, start time.Time, size int64) time.Time {
+	t.Helper()
+	start = start.UTC().Truncate(time.Millisecond)
+	day := filepath.Join(root, camera, start.Format("2006-01-02"))
+	if err := os.MkdirAll(day, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	name := start.Format("20060102T150405.000Z") + ".mp4"
+	f, err := os.Create(filepath.Join(day, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	line, _ := json.Marshal(map[string]any{"seg": name, "start": start.Format(time.RFC3339Nano),
+		"end": start.Add(10 * time.Minute).Format(time.RFC3339Nano), "bytes": size,
+		"sha256": strings.Repeat("ab", 32), "frames": 9000})
+	idx, err := os.OpenFile(filepath.Join(day, "index.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	if _, err := idx.Write(append(line, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	return start
+}
+
+// recFileExists reports whether the segment of camera starting at start
+// is on disk.
+func recFileExists(root, camera string, start time.Time) bool {
+	_, err := os.Stat(filepath.Join(root, camera, start.Format("2006-01-02"), start.Format("20060102T150405.000Z")+".mp4"))
+	return err == nil
+}
