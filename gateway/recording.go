@@ -80,7 +80,8 @@ func (g *Gateway) attachRecorders() {
 		if u.Attachment(RecorderAttachment) != nil {
 			continue
 		}
-		a := &Recording{rec: g.recorder, unit: u, local: true, log: g.Logger.With("component", "record", "camera", u.ID())}
+		a := &Recording{rec: g.recorder, id: u.ID(), stream: mainStream(u), local: true,
+			log: g.Logger.With("component", "record", "camera", u.ID())}
 		u.Attach(RecorderAttachment, a)
 		a.Reload(u.Current())
 	}
@@ -112,9 +113,10 @@ func (g *Gateway) closeRecording() {
 // itself (SetLocal; a cluster node relaying a camera another node owns
 // does not record it: the owner does).
 type Recording struct {
-	rec  *record.Recorder
-	unit *camera.Unit
-	log  *slog.Logger
+	rec    *record.Recorder
+	id     string
+	stream func() *relay.Stream // the camera's main stream now (nil: none)
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	want    bool // the camera's `record`
@@ -157,10 +159,10 @@ func (a *Recording) Close() {
 
 func (a *Recording) applyLocked() {
 	should := a.want && a.local && !a.closed
-	id := a.unit.ID()
+	id := a.id
 	switch {
 	case should && !a.running:
-		if err := a.rec.StartCamera(id, streamSource{unit: a.unit}); err != nil {
+		if err := a.rec.StartCamera(id, streamSource{stream: a.stream}); err != nil {
 			a.log.Error("cannot start recording", "err", err)
 			return
 		}
@@ -179,12 +181,17 @@ func (a *Recording) applyLocked() {
 // recorder that falls behind loses frames (counted as dropped for the
 // "record" consumer) and resumes at the next keyframe; it never slows the
 // live stream.
-type streamSource struct{ unit *camera.Unit }
+type streamSource struct{ stream func() *relay.Stream }
+
+// mainStream returns a unit's main stream as it is at each call.
+func mainStream(u *camera.Unit) func() *relay.Stream {
+	return func() *relay.Stream { return u.Stream("") }
+}
 
 var errNoStream = errors.New("the camera has no stream (stopped)")
 
 func (s streamSource) Open(ctx context.Context) (record.Feed, error) {
-	st := s.unit.Stream("")
+	st := s.stream()
 	if st == nil {
 		return nil, errNoStream
 	}
