@@ -122,6 +122,22 @@ func TestRecordingPlaybackAndExport(t *testing.T) {
 	}
 	recCheckVerify(t, bin, exportFile, recAdminInfo(t, g.Base, adam), dir)
 
+	// a segment changed on disk: exports refuse it, naming the file
+	seg := recSegments(t, root, "rec-a")[0]
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(seg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := recExport(t, g.Base, olivia, map[string]string{"camera": "rec-a", "start": span.Start.Format(time.RFC3339Nano),
+		"end": span.End.Format(time.RFC3339Nano), "reason": "after tampering"})
+	if status != http.StatusConflict || !strings.Contains(body, filepath.Base(seg)) || !strings.Contains(body, "SHA-256") {
+		t.Fatalf("export of a changed segment: %d %s", status, body)
+	}
+
 	// audit: who played and exported which span of which camera
 	plays := recAudit(t, cfg.Audit.Path, "playback")
 	if len(plays) == 0 || plays[0].Actor != "olivia" || plays[0].Camera != "rec-a" ||
