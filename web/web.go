@@ -50,14 +50,17 @@ type asset struct {
 
 // routes maps request paths to the embedded asset served for them.
 var routes = map[string]string{
-	"/":            "index.html",
-	"/index.html":  "index.html",
-	"/app.js":      "app.js",
-	"/whep.js":     "whep.js",
-	"/egress.js":   "egress.js",
-	"/style.css":   "style.css",
-	"/favicon.svg": "favicon.svg",
-	"/favicon.ico": "favicon.svg", // browsers ask for it regardless of <link rel=icon>
+	"/":               "index.html",
+	"/index.html":     "index.html",
+	"/app.js":         "app.js",
+	"/whep.js":        "whep.js",
+	"/egress.js":      "egress.js",
+	"/timeline.js":    "timeline.js",
+	"/timeline.css":   "timeline.css",
+	"/playback-sw.js": "playback-sw.js",
+	"/style.css":      "style.css",
+	"/favicon.svg":    "favicon.svg",
+	"/favicon.ico":    "favicon.svg", // browsers ask for it regardless of <link rel=icon>
 }
 
 var contentTypes = map[string]string{

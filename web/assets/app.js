@@ -5,6 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
+import { mountTimeline } from './timeline.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
@@ -47,6 +48,10 @@ const el = {
   egressPanel: $('egress-panel'),
   egressList: $('egress-list'),
   template: $('tile-template'),
+  recPanel: $('recordings-panel'),
+  recTitle: $('recordings-title'),
+  recBody: $('recordings-body'),
+  recClose: $('recordings-close'),
 };
 
 const app = {
@@ -60,6 +65,7 @@ const app = {
   pollCount: 0,
   expiryTimer: null,
   lockoutTimer: null,
+  recordings: null, // the open recordings widget (timeline.js)
 };
 
 class SignedOutError extends Error {}
@@ -126,6 +132,8 @@ class Tile {
     this.codecEl = root.querySelector('.tile-codec');
     this.viewersEl = root.querySelector('.tile-viewers');
     this.egressEl = root.querySelector('.tile-egress');
+    this.recButton = root.querySelector('.tile-recordings');
+    this.recButton.addEventListener('click', () => openRecordings(this));
     root.dataset.camera = cam.id;
     this.idEl.textContent = cam.id;
 
@@ -188,6 +196,9 @@ class Tile {
     this.codecEl.textContent = codecs.join(' · ');
     const v = Number.isFinite(cam.viewers) ? cam.viewers : null;
     this.viewersEl.textContent = v === null ? '' : (v === 1 ? '1 viewer' : v + ' viewers');
+    // rights: null when the gateway does not say (then the recordings API decides)
+    this.rights = Array.isArray(cam.rights) ? cam.rights : null;
+    show(this.recButton, this.rights === null || this.rights.includes('playback'));
 
     // An on-demand camera is pulled only while someone watches: it reads
     // offline while idle, and asking for it (WHEP POST) is what starts it.
@@ -422,6 +433,23 @@ function renderEgress() {
   show(el.egressPanel, true);
 }
 
+// ---------------------------------------------------------------- recordings
+
+// openRecordings shows the recordings panel (timeline, playback, export)
+// of a tile's camera; one at a time.
+function openRecordings(tile) {
+  closeRecordings();
+  el.recTitle.textContent = 'Recordings · ' + tile.name;
+  app.recordings = mountTimeline(el.recBody, { camera: tile.id, rights: tile.rights, api, token: () => app.token });
+  show(el.recPanel, true);
+}
+
+function closeRecordings() {
+  if (app.recordings) app.recordings.destroy();
+  app.recordings = null;
+  show(el.recPanel, false);
+}
+
 // ---------------------------------------------------------------- polling
 
 async function refreshCameras() {
@@ -640,6 +668,7 @@ function clearTiles(keepalive) {
 }
 
 function stopSession() {
+  closeRecordings();
   app.gen++;
   clearTimeout(app.pollTimer);
   clearTimeout(app.expiryTimer);
@@ -716,6 +745,12 @@ window.cordonStats = async function cordonStats(cameraId) {
   };
 };
 
+// cordonPlayback() -> the open recordings widget's state (mode, spans,
+// position, frames decoded, last export), or null. For end-to-end tests.
+window.cordonPlayback = function cordonPlayback() {
+  return app.recordings ? app.recordings.stats() : null;
+};
+
 // ---------------------------------------------------------------- wiring
 
 function init() {
@@ -728,6 +763,7 @@ function init() {
   }
   el.form.addEventListener('submit', signIn);
   el.signout.addEventListener('click', signOut);
+  el.recClose.addEventListener('click', closeRecordings);
   for (const b of document.querySelectorAll('.toolbar-layout [data-cols]')) {
     b.addEventListener('click', () => {
       el.grid.dataset.cols = b.dataset.cols;
