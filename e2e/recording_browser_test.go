@@ -199,6 +199,19 @@ func TestRecordingInBrowser(t *testing.T) {
 		}
 	})
 
+	// an administrator sees the export key's fingerprint
+	t.Run("admin sees the export key", func(t *testing.T) {
+		fp := recAdminInfo(t, g.Base, e2eutil.Login(t, g.Base, "adam", "adam-pw")).ExportKey.Fingerprint
+		recBrowserSignIn(t, ctx, g.Base, "adam", "adam-pw", false)
+		var ok bool
+		if err := chromedp.Run(ctx, chromedp.Poll(`(() => { const e = document.getElementById('export-key');
+  return !e.hidden && e.textContent.includes(`+"`"+fp+"`"+`); })()`, &ok, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			var text string
+			_ = chromedp.Run(ctx, chromedp.Text("#export-key", &text, chromedp.ByQuery))
+			t.Fatalf("the admin's export key line %q, want %s: %v", text, fp, err)
+		}
+	})
+
 	var csp []string
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP || []`, &csp)); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
-import { mountTimeline } from './timeline.js';
+import { mountTimeline, exportKeyText } from './timeline.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
@@ -52,6 +52,7 @@ const el = {
   recTitle: $('recordings-title'),
   recBody: $('recordings-body'),
   recClose: $('recordings-close'),
+  exportKey: $('export-key'),
 };
 
 const app = {
@@ -66,6 +67,7 @@ const app = {
   expiryTimer: null,
   lockoutTimer: null,
   recordings: null, // the open recordings widget (timeline.js)
+  exportKeyFor: null, // app.admin when the export key line was last loaded
 };
 
 class SignedOutError extends Error {}
@@ -519,6 +521,19 @@ async function refreshEgress() {
   }
   show(el.sessionRole, app.admin);
   renderEgress();
+  renderExportKey();
+}
+
+// renderExportKey shows administrators the export key's fingerprint
+// (asked once per sign-in).
+async function renderExportKey() {
+  if (app.admin === app.exportKeyFor) return;
+  app.exportKeyFor = app.admin;
+  const gen = app.gen;
+  const text = app.admin ? await exportKeyText(api) : '';
+  if (gen !== app.gen) return;
+  el.exportKey.textContent = text;
+  show(el.exportKey, !!text);
 }
 
 function schedulePoll() {
@@ -669,6 +684,8 @@ function clearTiles(keepalive) {
 
 function stopSession() {
   closeRecordings();
+  show(el.exportKey, false);
+  app.exportKeyFor = null;
   app.gen++;
   clearTimeout(app.pollTimer);
   clearTimeout(app.expiryTimer);

@@ -40,7 +40,7 @@ async function askToken(clientId) {
 
 self.addEventListener('fetch', (event) => {
   const req = event.request;
-  if (req.method !== 'GET' && req.method !== 'HEAD') return;
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || req.mode === 'navigate') return;
   const url = new URL(req.url);
   if (url.origin !== self.location.origin || !RECORDING_PATH.test(url.pathname)) return;
   if (req.headers.has('Authorization')) return; // the page's own fetch

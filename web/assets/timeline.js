@@ -610,3 +610,19 @@ export function mountTimeline(container, ctx) {
     playAt: (ms) => t.playAt(ms),
   };
 }
+
+// exportKeyText returns the line administrators see about the evidence
+// export key ("" when recording is off or the caller is no administrator).
+export async function exportKeyText(api) {
+  let res;
+  try {
+    res = await api('/api/v1/admin/recording');
+  } catch {
+    return '';
+  }
+  if (res.status !== 200) return '';
+  const body = await res.json().catch(() => null);
+  const fp = body && body.export_key && body.export_key.fingerprint;
+  if (typeof fp !== 'string' || !fp) return '';
+  return 'Evidence export signing key: ' + fp + ' (give it to whoever verifies exports: cordon export verify FILE --pubkey)';
+}
