@@ -56,6 +56,8 @@ var routes = map[string]string{
 	"/whep.js":        "whep.js",
 	"/egress.js":      "egress.js",
 	"/timeline.js":    "timeline.js",
+	"/evidence.js":    "evidence.js",
+	"/recutil.js":     "recutil.js",
 	"/timeline.css":   "timeline.css",
 	"/playback-sw.js": "playback-sw.js",
 	"/style.css":      "style.css",

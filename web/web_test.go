@@ -50,6 +50,8 @@ func TestAssetsHeadersAndTypes(t *testing.T) {
 		"/whep.js":        "text/javascript; charset=utf-8",
 		"/egress.js":      "text/javascript; charset=utf-8",
 		"/timeline.js":    "text/javascript; charset=utf-8",
+		"/evidence.js":    "text/javascript; charset=utf-8",
+		"/recutil.js":     "text/javascript; charset=utf-8",
 		"/playback-sw.js": "text/javascript; charset=utf-8",
 		"/style.css":      "text/css; charset=utf-8",
 		"/timeline.css":   "text/css; charset=utf-8",

@@ -5,7 +5,8 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
-import { mountTimeline, exportKeyText } from './timeline.js';
+import { mountTimeline } from './timeline.js';
+import { exportKeyText } from './evidence.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)

@@ -11,110 +11,13 @@
 // into a Blob instead, in shorter windows.
 
 import { errorSentence } from './whep.js';
+import { DAY_MS, bothZones, duration, iso, parseSpans, playbackWorker, worker, tickFmt, node, button } from './recutil.js';
+import { ExportForm } from './evidence.js';
 
-const DAY_MS = 24 * 3600 * 1000;
 const MAX_CLIP_MS = 3600 * 1000; // the gateway's playback bound
 const BLOB_CLIP_MS = 10 * 60 * 1000; // without the worker: whole clips in memory
 const REFRESH_MS = 30000;
-const MAX_REASON = 1000;
-const SW_URL = '/playback-sw.js';
 const SNAP_PX = 6;
-
-// ---------------------------------------------------------------- time
-
-const utcFmt = new Intl.DateTimeFormat('en-GB', {
-  timeZone: 'UTC', year: 'numeric', month: '2-digit', day: '2-digit',
-  hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-});
-const localFmt = new Intl.DateTimeFormat('en-GB', {
-  hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
-});
-const tickFmt = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-
-// bothZones: "2026-11-30 14:02:03 UTC · 14:02:03 GMT" (local zone named as
-// the browser names it: GMT/BST in the UK).
-export function bothZones(ms) {
-  const d = new Date(ms);
-  const p = Object.fromEntries(utcFmt.formatToParts(d).map((x) => [x.type, x.value]));
-  const utc = p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute + ':' + p.second + ' UTC';
-  return utc + ' · ' + localFmt.format(d);
-}
-
-// duration: "8 s", "12 min", "3.5 h".
-function duration(ms) {
-  if (ms < 60000) return Math.round(ms / 1000) + ' s';
-  if (ms < 3600000) return Math.round(ms / 60000) + ' min';
-  return (ms / 3600000).toFixed(1) + ' h';
-}
-
-function iso(ms) {
-  return new Date(ms).toISOString(); // RFC 3339, UTC, milliseconds
-}
-
-function parseSpans(list) {
-  if (!Array.isArray(list)) return [];
-  const out = [];
-  for (const s of list) {
-    const start = Date.parse(s && s.start);
-    const end = Date.parse(s && s.end);
-    if (Number.isFinite(start) && Number.isFinite(end) && end > start) out.push({ start, end });
-  }
-  return out.sort((a, b) => a.start - b.start);
-}
-
-// ---------------------------------------------------------------- worker
-
-const worker = { ready: null, token: () => null };
-
-// playbackWorker registers the service worker once and answers its token
-// requests with token(). It resolves to true once the page is controlled
-// (media requests then carry the header), false when unavailable.
-export function playbackWorker(token) {
-  worker.token = token;
-  if (worker.ready) return worker.ready;
-  const sw = navigator.serviceWorker;
-  // (window.cordonNoPlaybackWorker: a test hook that forces the fallback)
-  if (!sw || !window.isSecureContext || window.cordonNoPlaybackWorker === true) {
-    worker.ready = Promise.resolve(false);
-    return worker.ready;
-  }
-  sw.addEventListener('message', (ev) => {
-    const src = ev.source;
-    if (!ev.data || ev.data.type !== 'cordon-token-request' || !ev.ports[0]) return;
-    if (!src || !src.scriptURL || new URL(src.scriptURL).pathname !== SW_URL) return;
-    ev.ports[0].postMessage({ token: worker.token() || null });
-  });
-  sw.startMessages();
-  worker.ready = sw.register(SW_URL, { scope: '/' }).then(() => {
-    if (sw.controller) return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(!!sw.controller), 10000);
-      sw.addEventListener('controllerchange', () => {
-        clearTimeout(timer);
-        resolve(true);
-      }, { once: true });
-    });
-  }).catch((err) => {
-    console.warn('cordon: playback worker unavailable; clips are fetched whole', err);
-    return false;
-  });
-  return worker.ready;
-}
-
-// ---------------------------------------------------------------- the widget
-
-function node(tag, cls, text) {
-  const n = document.createElement(tag);
-  if (cls) n.className = cls;
-  if (text) n.textContent = text;
-  return n;
-}
-
-function button(cls, text) {
-  const b = node('button', 'btn ' + cls, text);
-  b.type = 'button';
-  return b;
-}
 
 class Timeline {
   constructor(container, ctx) {
@@ -127,7 +30,6 @@ class Timeline {
     this.clip = null; // {url, start, end, objectURL}
     this.mode = 'live';
     this.destroyed = false;
-    this.lastExport = null;
     this.error = '';
     this.build(container);
     this.refresh();
@@ -182,42 +84,11 @@ class Timeline {
     this.axis = node('div', 'rec-axis');
     this.range = node('div', 'rec-range');
 
-    this.form = node('form', 'rec-export');
-    this.form.hidden = true;
-    this.form.noValidate = true;
-    const from = node('label', 'rec-field');
-    from.append(node('span', '', 'From (UTC)'));
-    this.fromIn = node('input', 'rec-from');
-    this.fromIn.type = 'text';
-    this.fromIn.spellcheck = false;
-    from.append(this.fromIn);
-    const to = node('label', 'rec-field');
-    to.append(node('span', '', 'To (UTC)'));
-    this.toIn = node('input', 'rec-to');
-    this.toIn.type = 'text';
-    this.toIn.spellcheck = false;
-    to.append(this.toIn);
-    const why = node('label', 'rec-field rec-field-wide');
-    why.append(node('span', '', 'Reason (incident, reference; recorded in the audit log and the manifest)'));
-    this.reasonIn = node('textarea', 'rec-reason');
-    this.reasonIn.rows = 2;
-    this.reasonIn.maxLength = MAX_REASON;
-    this.reasonIn.required = true;
-    why.append(this.reasonIn);
-    const actions = node('div', 'rec-actions');
-    this.createBtn = node('button', 'btn btn-primary rec-create', 'Create export');
-    this.createBtn.type = 'submit';
-    this.cancelBtn = button('btn-ghost rec-cancel', 'Cancel');
-    actions.append(this.createBtn, this.cancelBtn);
-    this.exportMsg = node('p', 'rec-export-msg');
-    this.exportMsg.setAttribute('role', 'status');
-    this.downloadBtn = button('rec-download', 'Download ZIP');
-    this.downloadBtn.hidden = true;
-    this.form.append(from, to, why, actions, this.exportMsg, this.downloadBtn);
+    this.exportForm = new ExportForm(this.camera, this.ctx.api, () => ({ mode: this.mode, t: this.position() }));
 
     this.msg = node('p', 'rec-msg');
     this.msg.setAttribute('role', 'status');
-    root.append(this.video, head, this.track, this.axis, this.range, this.msg, this.form);
+    root.append(this.video, head, this.track, this.axis, this.range, this.msg, this.exportForm.form);
     container.replaceChildren(root);
     this.wire();
   }
@@ -240,13 +111,7 @@ class Timeline {
     this.prevBtn.addEventListener('click', () => this.shift(-DAY_MS));
     this.nextBtn.addEventListener('click', () => this.shift(DAY_MS));
     this.nowBtn.addEventListener('click', () => { this.follow = true; this.refresh(); });
-    this.exportBtn.addEventListener('click', () => this.openExport());
-    this.cancelBtn.addEventListener('click', () => { this.form.hidden = true; });
-    this.form.addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      this.createExport();
-    });
-    this.downloadBtn.addEventListener('click', () => this.download());
+    this.exportBtn.addEventListener('click', () => this.exportForm.open());
     this.gotoForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const t = this.gotoTime(this.gotoIn.value);
@@ -486,86 +351,6 @@ class Timeline {
     this.renderCursor();
   }
 
-  // ------------------------------------------------------------ export
-
-  openExport() {
-    const at = this.position();
-    const from = this.mode === 'playback' ? at - 30000 : Date.now() - 120000;
-    this.fromIn.value = iso(Math.floor(from / 1000) * 1000);
-    this.toIn.value = iso(Math.ceil((this.mode === 'playback' ? at + 30000 : Date.now()) / 1000) * 1000);
-    this.exportMsg.textContent = '';
-    this.downloadBtn.hidden = true;
-    this.form.hidden = false;
-    this.reasonIn.focus();
-  }
-
-  async createExport() {
-    const start = Date.parse(this.fromIn.value.trim());
-    const end = Date.parse(this.toIn.value.trim());
-    const reason = this.reasonIn.value.trim();
-    if (!Number.isFinite(start) || !Number.isFinite(end) || end <= start) {
-      this.exportMsg.textContent = 'Enter UTC times such as 2026-11-30T14:02:00Z, the end after the start.';
-      return;
-    }
-    if (!reason) {
-      this.exportMsg.textContent = 'A reason is required: it goes into the audit log and the signed manifest.';
-      return;
-    }
-    this.createBtn.disabled = true;
-    this.exportMsg.textContent = 'Building the export (the recorded bytes are checked first)…';
-    let res;
-    try {
-      res = await this.ctx.api('/api/v1/exports', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ camera: this.camera, start: iso(start), end: iso(end), reason }),
-      });
-    } catch {
-      this.createBtn.disabled = false;
-      return;
-    }
-    this.createBtn.disabled = false;
-    let body = null;
-    if (res.status === 201) body = await res.json().catch(() => null);
-    if (!body || typeof body.id !== 'string' || typeof body.url !== 'string' || !body.url.startsWith('/api/v1/exports/')) {
-      const why = res.status === 201 ? 'unreadable answer' : ((await errorSentence(res)) || 'HTTP ' + res.status);
-      this.lastExport = { status: res.status, error: why };
-      this.exportMsg.textContent = 'Export refused: ' + why;
-      return;
-    }
-    this.lastExport = { status: 201, id: body.id, url: body.url };
-    this.reasonIn.value = '';
-    this.exportMsg.textContent = 'Export ' + body.id + ' is ready (' + bothZones(start) + ' to ' + bothZones(end) +
-      '). Verify it with: cordon export verify FILE';
-    this.downloadBtn.hidden = false;
-  }
-
-  async download() {
-    const e = this.lastExport;
-    if (!e || !e.url) return;
-    this.downloadBtn.disabled = true;
-    try {
-      const res = await this.ctx.api(e.url);
-      if (res.status !== 200) {
-        this.exportMsg.textContent = 'Download refused: ' + ((await errorSentence(res)) || 'HTTP ' + res.status);
-        return;
-      }
-      const blob = await res.blob();
-      e.bytes = blob.size;
-      const a = document.createElement('a');
-      a.href = URL.createObjectURL(blob);
-      a.download = 'cordon-export-' + this.camera + '-' + e.id + '.zip';
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
-    } catch {
-      // signed out or unreachable: the host page says so
-    } finally {
-      this.downloadBtn.disabled = false;
-    }
-  }
-
   // ------------------------------------------------------------ life
 
   stats() {
@@ -581,7 +366,7 @@ class Timeline {
       framesDecoded: q ? q.totalVideoFrames : 0,
       width: this.video.videoWidth,
       error: this.error,
-      lastExport: this.lastExport,
+      lastExport: this.exportForm.lastExport,
       via: this.via || '',
     };
   }
@@ -609,20 +394,4 @@ export function mountTimeline(container, ctx) {
     stats: () => t.stats(),
     playAt: (ms) => t.playAt(ms),
   };
-}
-
-// exportKeyText returns the line administrators see about the evidence
-// export key ("" when recording is off or the caller is no administrator).
-export async function exportKeyText(api) {
-  let res;
-  try {
-    res = await api('/api/v1/admin/recording');
-  } catch {
-    return '';
-  }
-  if (res.status !== 200) return '';
-  const body = await res.json().catch(() => null);
-  const fp = body && body.export_key && body.export_key.fingerprint;
-  if (typeof fp !== 'string' || !fp) return '';
-  return 'Evidence export signing key: ' + fp + ' (give it to whoever verifies exports: cordon export verify FILE --pubkey)';
 }
