@@ -189,6 +189,53 @@ func TestRecordingInBrowser(t *testing.T) {
 		}
 	})
 
+	// the single-camera view's hook (single.js dispatches these events with
+	// its own container and authenticated fetch): the widget mounts there,
+	// tells the view when it plays back, and goes when the view closes
+	t.Run("single view hook", func(t *testing.T) {
+		recBrowserSignIn(t, ctx, g.Base, "olivia", "olivia-pw", false)
+		tok := e2eutil.Login(t, g.Base, "olivia", "olivia-pw")
+		var ok bool
+		if err := chromedp.Run(ctx,
+			chromedp.Poll(`!!document.querySelector('article.tile[data-camera="rec-v"]')`, &ok, chromedp.WithPollingTimeout(30*time.Second)),
+			chromedp.Evaluate(`(() => {
+  const c = document.createElement('div');
+  c.id = 'test-single-recordings';
+  document.body.append(c);
+  window.__modes = [];
+  document.addEventListener('cordon:playback', (e) => window.__modes.push(e.detail.camera + ':' + e.detail.mode));
+  const api = (p, o) => fetch(p, Object.assign({}, o || {}, { headers: Object.assign({}, (o && o.headers) || {}, { Authorization: 'Bearer ' + `+"`"+tok+"`"+` }) }));
+  document.dispatchEvent(new CustomEvent('cordon:single-open', { detail: { camera: 'rec-v', name: 'Camera rec-v', rights: ['view', 'playback'], container: c, api } }));
+  return true;
+})()`, &ok),
+		); err != nil {
+			t.Fatal(err)
+		}
+		recWaitPlayback(t, ctx, "the widget in the single view", func(s recPlaybackStats) bool { return s.State == "ready" && len(s.Spans) == 1 })
+		var exportShown bool
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`!document.querySelector('#test-single-recordings .rec-export-open').hidden`, &exportShown)); err != nil || exportShown {
+			t.Fatalf("export offered without the export right (%v)", err)
+		}
+		start := span.Start.Add(time.Second).UTC().Format(time.RFC3339Nano)
+		if err := chromedp.Run(ctx,
+			chromedp.SetValue("#test-single-recordings .rec-goto-time", start, chromedp.ByQuery),
+			chromedp.Click("#test-single-recordings .rec-goto-play", chromedp.ByQuery),
+		); err != nil {
+			t.Fatal(err)
+		}
+		recWaitPlayback(t, ctx, "playback in the single view", func(s recPlaybackStats) bool { return s.Mode == "playback" && s.FramesDecoded >= 5 })
+		var modes []string
+		if err := chromedp.Run(ctx,
+			chromedp.Evaluate(`document.dispatchEvent(new CustomEvent('cordon:single-close', { detail: { camera: 'rec-v' } })); window.__modes`, &modes),
+			chromedp.Poll(`document.querySelector('#test-single-recordings').childElementCount === 0`, &ok, chromedp.WithPollingTimeout(10*time.Second)),
+		); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		if len(modes) != 2 || modes[0] != "rec-v:playback" || modes[1] != "rec-v:live" {
+			t.Fatalf("cordon:playback events %v (want playback, then live on close)", modes)
+		}
+	})
+
 	// a viewer without the playback right: the panel says so
 	t.Run("view right only", func(t *testing.T) {
 		recBrowserSignIn(t, ctx, g.Base, "vera", "vera-pw", false)

@@ -5,7 +5,8 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
-import { mountTimeline } from './timeline.js';
+import { mountTimeline, followSingleView } from './timeline.js';
+import { playbackWorker } from './recutil.js';
 import { exportKeyText } from './evidence.js';
 
 const POLL_MS = 5000;
@@ -69,6 +70,7 @@ const app = {
   lockoutTimer: null,
   recordings: null, // the open recordings widget (timeline.js)
   exportKeyFor: null, // app.admin when the export key line was last loaded
+  single: null, // followSingleView(): the widget in the single-camera view
 };
 
 class SignedOutError extends Error {}
@@ -443,7 +445,7 @@ function renderEgress() {
 function openRecordings(tile) {
   closeRecordings();
   el.recTitle.textContent = 'Recordings · ' + tile.name;
-  app.recordings = mountTimeline(el.recBody, { camera: tile.id, rights: tile.rights, api, token: () => app.token });
+  app.recordings = mountTimeline(el.recBody, { camera: tile.id, rights: tile.rights, api });
   show(el.recPanel, true);
 }
 
@@ -685,6 +687,7 @@ function clearTiles(keepalive) {
 
 function stopSession() {
   closeRecordings();
+  if (app.single) app.single.close();
   show(el.exportKey, false);
   app.exportKeyFor = null;
   app.gen++;
@@ -766,7 +769,8 @@ window.cordonStats = async function cordonStats(cameraId) {
 // cordonPlayback() -> the open recordings widget's state (mode, spans,
 // position, frames decoded, last export), or null. For end-to-end tests.
 window.cordonPlayback = function cordonPlayback() {
-  return app.recordings ? app.recordings.stats() : null;
+  const w = app.recordings || (app.single && app.single.current());
+  return w ? w.stats() : null;
 };
 
 // ---------------------------------------------------------------- wiring
@@ -782,6 +786,10 @@ function init() {
   el.form.addEventListener('submit', signIn);
   el.signout.addEventListener('click', signOut);
   el.recClose.addEventListener('click', closeRecordings);
+  // recordings: the playback worker asks this page (and only it) for the
+  // token; the single-camera view, when there is one, hosts the widget too
+  playbackWorker(() => app.token);
+  app.single = followSingleView();
   for (const b of document.querySelectorAll('.toolbar-layout [data-cols]')) {
     b.addEventListener('click', () => {
       el.grid.dataset.cols = b.dataset.cols;

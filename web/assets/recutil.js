@@ -51,11 +51,13 @@ export function parseSpans(list) {
 
 export const worker = { ready: null, token: () => null };
 
-// playbackWorker registers the service worker once and answers its token
-// requests with token(). It resolves to true once the page is controlled
-// (media requests then carry the header), false when unavailable.
+// playbackWorker registers the service worker once and resolves to true
+// once the page is controlled (media requests then carry the header),
+// false when unavailable. The page that holds the token calls it first
+// with token(), which answers the worker's requests; modules call it
+// without arguments (they never see the token).
 export function playbackWorker(token) {
-  worker.token = token;
+  if (token) worker.token = token;
   if (worker.ready) return worker.ready;
   const sw = navigator.serviceWorker;
   // (window.cordonNoPlaybackWorker: a test hook that forces the fallback)

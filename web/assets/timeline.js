@@ -11,7 +11,7 @@
 // into a Blob instead, in shorter windows.
 
 import { errorSentence } from './whep.js';
-import { DAY_MS, bothZones, duration, iso, parseSpans, playbackWorker, worker, tickFmt, node, button } from './recutil.js';
+import { DAY_MS, bothZones, duration, iso, parseSpans, playbackWorker, tickFmt, node, button } from './recutil.js';
 import { ExportForm } from './evidence.js';
 
 const MAX_CLIP_MS = 3600 * 1000; // the gateway's playback bound
@@ -272,6 +272,7 @@ class Timeline {
     this.liveBtn.hidden = mode === 'live';
     this.video.hidden = mode === 'live';
     if (this.ctx.onMode) this.ctx.onMode(mode);
+    document.dispatchEvent(new CustomEvent('cordon:playback', { detail: { camera: this.camera, mode } }));
   }
 
   // playAt plays from time t: the keyframe at or before it, or the start
@@ -294,7 +295,7 @@ class Timeline {
       this.renderCursor();
       return;
     }
-    const useWorker = await playbackWorker(worker.token);
+    const useWorker = await playbackWorker();
     this.via = useWorker ? 'worker' : 'blob';
     const maxMs = useWorker ? MAX_CLIP_MS : BLOB_CLIP_MS;
     const durS = Math.max(1, Math.ceil(Math.min(maxMs, span.end - t) / 1000));
@@ -382,16 +383,51 @@ class Timeline {
 // mountTimeline puts the recordings widget of one camera into container
 // (emptied first). ctx: {camera, rights (the camera's rights from
 // GET /api/v1/cameras, or null when unknown), api(path, options) (the
-// page's authenticated fetch), token() (the bearer token, for the
-// playback worker), onMode(mode) (optional: 'live' | 'playback', so the
-// host can pause its live picture)}. Returns {destroy(), stats(),
-// playAt(ms)}.
+// page's authenticated fetch), onMode(mode) (optional: 'live' |
+// 'playback', so the host can pause or hide its live picture; the same is
+// dispatched on document as 'cordon:playback' {camera, mode})}. Returns
+// {destroy(), stats(), playAt(ms)}. The page registers the playback
+// worker with its token first (recutil.js playbackWorker).
 export function mountTimeline(container, ctx) {
-  playbackWorker(ctx.token);
+  playbackWorker();
   const t = new Timeline(container, ctx);
   return {
     destroy: () => t.destroy(),
     stats: () => t.stats(),
     playAt: (ms) => t.playAt(ms),
   };
+}
+
+// followSingleView mounts the widget into the single-camera view's
+// container while it is open: the view dispatches on document
+// 'cordon:single-open' and 'cordon:single-update' {camera, name, rights,
+// container, api} and 'cordon:single-close' {camera} (single.js). For a
+// camera without the playback right the container stays empty. current()
+// returns the mounted widget (or null) for the page's test hook.
+export function followSingleView() {
+  let mounted = null;
+  let key = '';
+  const unmount = () => {
+    if (mounted) mounted.destroy();
+    mounted = null;
+    key = '';
+  };
+  const mount = (ev) => {
+    const d = ev.detail || {};
+    if (!d.container || typeof d.camera !== 'string' || typeof d.api !== 'function') return;
+    const rights = Array.isArray(d.rights) ? d.rights : null;
+    const k = d.camera + '|' + (rights ? rights.join(',') : '?');
+    if (mounted && k === key) return;
+    unmount();
+    if (rights && !rights.includes('playback')) {
+      d.container.replaceChildren();
+      return;
+    }
+    mounted = mountTimeline(d.container, { camera: d.camera, rights, api: d.api });
+    key = k;
+  };
+  document.addEventListener('cordon:single-open', mount);
+  document.addEventListener('cordon:single-update', mount);
+  document.addEventListener('cordon:single-close', unmount);
+  return { current: () => mounted, close: unmount };
 }
