@@ -149,6 +149,14 @@ func TestRecordingPlaybackAndExport(t *testing.T) {
 			t.Fatalf("a refused principal's playback was audited as played: %+v", l)
 		}
 	}
+
+	// recording on again by reload
+	cfg.Cameras[0].Record = true
+	drWriteConfig(t, cfgPath, cfg)
+	e2eutil.WaitFor(t, 60*time.Second, "rec-a recorded again after the reload", func() bool {
+		s := recSpans(t, g.Base, olivia, "rec-a", "")
+		return len(s) > 0 && s[len(s)-1].End.After(span.End.Add(2*time.Second))
+	})
 }
 
 // recAdminInfoJSON is GET /api/v1/admin/recording.
