@@ -91,7 +91,11 @@ func (g *Gateway) attachRecorders() {
 // a changed path needs a restart.
 func (g *Gateway) applyRecording(old, cfg *config.Config) {
 	if old.Recording.Path != cfg.Recording.Path {
-		g.Logger.Warn("recording.path changes need a restart; recording continues where it was", "running", old.Recording.Path, "configured", cfg.Recording.Path)
+		what := "recording continues in the running path"
+		if g.recorder == nil {
+			what = "recording stays off"
+		}
+		g.Logger.Warn("recording.path changes need a restart; until then "+what, "running", old.Recording.Path, "configured", cfg.Recording.Path)
 	}
 	if g.recorder == nil {
 		return
