@@ -170,6 +170,26 @@ func TestRecordingInBrowser(t *testing.T) {
 	}
 	recScreenshot(t, ctx, "recording-browser.png")
 
+	// leaving the page still ends its live session at once (the browser
+	// closes the peer connection, the keepalive DELETE follows): the
+	// playback worker takes no part in any other request of the page
+	// (web's TestPlaybackWorker counts the DELETE itself)
+	ended := func() int {
+		n := 0
+		for _, l := range strings.Split(g.Logs.String(), "\n") {
+			if strings.Contains(l, `"msg":"WHEP session ended"`) &&
+				(strings.Contains(l, `"reason":"deleted"`) || strings.Contains(l, `"reason":"closed"`)) {
+				n++
+			}
+		}
+		return n
+	}
+	endedBefore := ended()
+	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	e2eutil.WaitFor(t, 10*time.Second, "the live session ended as the page closed", func() bool { return ended() > endedBefore })
+
 	// the fallback without the worker: the clip fetched with the header
 	t.Run("without service worker", func(t *testing.T) {
 		recBrowserSignIn(t, ctx, g.Base, "olivia", "olivia-pw", true)

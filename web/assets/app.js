@@ -6,7 +6,7 @@
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
 import { mountTimeline, followSingleView } from './timeline.js';
-import { playbackWorker } from './recutil.js';
+import { answerPlaybackWorker } from './recutil.js';
 import { exportKeyText } from './evidence.js';
 
 const POLL_MS = 5000;
@@ -788,7 +788,7 @@ function init() {
   el.recClose.addEventListener('click', closeRecordings);
   // recordings: the playback worker asks this page (and only it) for the
   // token; the single-camera view, when there is one, hosts the widget too
-  playbackWorker(() => app.token);
+  answerPlaybackWorker(() => app.token);
   app.single = followSingleView();
   for (const b of document.querySelectorAll('.toolbar-layout [data-cols]')) {
     b.addEventListener('click', () => {

@@ -13,8 +13,17 @@
 const RECORDING_PATH = /^\/api\/v1\/cameras\/[a-z0-9][a-z0-9_-]{0,63}\/recording$/;
 const TOKEN_WAIT_MS = 2000;
 
-self.addEventListener('install', () => {
+// Everything but recording requests bypasses this worker entirely where
+// the browser supports static routing (Chromium): the worker is never
+// started for them, so nothing else of the page can be delayed or lost by
+// it (e.g. the keepalive DELETE of a WHEP session as the page closes).
+self.addEventListener('install', (event) => {
   self.skipWaiting();
+  if (typeof event.addRoutes !== 'function' || typeof URLPattern !== 'function') return;
+  event.waitUntil(event.addRoutes([{
+    condition: { not: { urlPattern: new URLPattern({ pathname: '/api/v1/cameras/:camera/recording' }) } },
+    source: 'network',
+  }]).catch((err) => console.warn('cordon playback worker: no static route', err)));
 });
 
 self.addEventListener('activate', (event) => {

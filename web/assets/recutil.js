@@ -49,22 +49,16 @@ export function parseSpans(list) {
 
 // ---------------------------------------------------------------- worker
 
-export const worker = { ready: null, token: () => null };
+export const worker = { ready: null, answering: false, token: () => null };
 
-// playbackWorker registers the service worker once and resolves to true
-// once the page is controlled (media requests then carry the header),
-// false when unavailable. The page that holds the token calls it first
-// with token(), which answers the worker's requests; modules call it
-// without arguments (they never see the token).
-export function playbackWorker(token) {
-  if (token) worker.token = token;
-  if (worker.ready) return worker.ready;
+// answerPlaybackWorker makes this page answer the playback worker's token
+// requests with token(). Only the page that holds the token calls it (at
+// start-up); it registers nothing.
+export function answerPlaybackWorker(token) {
+  worker.token = token;
   const sw = navigator.serviceWorker;
-  // (window.cordonNoPlaybackWorker: a test hook that forces the fallback)
-  if (!sw || !window.isSecureContext || window.cordonNoPlaybackWorker === true) {
-    worker.ready = Promise.resolve(false);
-    return worker.ready;
-  }
+  if (!sw || worker.answering) return;
+  worker.answering = true;
   sw.addEventListener('message', (ev) => {
     const src = ev.source;
     if (!ev.data || ev.data.type !== 'cordon-token-request' || !ev.ports[0]) return;
@@ -72,6 +66,19 @@ export function playbackWorker(token) {
     ev.ports[0].postMessage({ token: worker.token() || null });
   });
   sw.startMessages();
+}
+
+// playbackWorker registers the service worker on first use (the first
+// recording played) and resolves to true once the page is controlled
+// (media requests then carry the header), false when unavailable.
+export function playbackWorker() {
+  if (worker.ready) return worker.ready;
+  const sw = navigator.serviceWorker;
+  // (window.cordonNoPlaybackWorker: a test hook that forces the fallback)
+  if (!sw || !window.isSecureContext || !worker.answering || window.cordonNoPlaybackWorker === true) {
+    worker.ready = Promise.resolve(false);
+    return worker.ready;
+  }
   worker.ready = sw.register(SW_URL, { scope: '/' }).then(() => {
     if (sw.controller) return true;
     return new Promise((resolve) => {

@@ -386,10 +386,9 @@ class Timeline {
 // page's authenticated fetch), onMode(mode) (optional: 'live' |
 // 'playback', so the host can pause or hide its live picture; the same is
 // dispatched on document as 'cordon:playback' {camera, mode})}. Returns
-// {destroy(), stats(), playAt(ms)}. The page registers the playback
-// worker with its token first (recutil.js playbackWorker).
+// {destroy(), stats(), playAt(ms)}. The page answers the playback
+// worker's token requests (recutil.js answerPlaybackWorker).
 export function mountTimeline(container, ctx) {
-  playbackWorker();
   const t = new Timeline(container, ctx);
   return {
     destroy: () => t.destroy(),
