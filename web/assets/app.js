@@ -138,7 +138,10 @@ class Tile {
     this.viewersEl = root.querySelector('.tile-viewers');
     this.egressEl = root.querySelector('.tile-egress');
     this.recButton = root.querySelector('.tile-recordings');
-    this.recButton.addEventListener('click', () => openRecordings(this));
+    this.recButton.addEventListener('click', (ev) => {
+      ev.stopPropagation(); // not a click on the tile itself
+      openRecordings(this);
+    });
     root.dataset.camera = cam.id;
     this.idEl.textContent = cam.id;
 
