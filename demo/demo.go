@@ -181,6 +181,15 @@ func (d *Demo) config(opts Options) (*config.Config, error) {
 	cfg.WebRTC.UDPListen = opts.WebRTCListen
 	cfg.WebRTC.TCPListen = opts.WebRTCListen
 	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
+	// the viewer is a browser on this host: loopback is named explicitly
+	// (the candidate policy refuses loopback and the gateway's own
+	// addresses otherwise)
+	cfg.WebRTC.ViewerNetworks = []string{"127.0.0.1/32"}
+	// a demo on loopback needs few connections; small caps keep it within
+	// any open-file limit
+	cfg.Limits.HTTP = config.ConnLimit{PerAddress: 128, Total: 256}
+	cfg.Limits.RTSP = config.ConnLimit{PerAddress: 64, Total: 128}
+	cfg.Limits.ICETCP = config.ConnLimit{PerAddress: 64, Total: 128}
 	cfg.Metrics.Listen = opts.MetricsListen
 	cfg.CameraNetwork.DNSListen = "127.0.0.1:0"
 	cfg.CameraNetwork.NTPListen = "127.0.0.1:0"

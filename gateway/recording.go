@@ -255,7 +255,7 @@ func (g *Gateway) startRecorders() error {
 
 // registerRecordings mounts the recording and export routes.
 func (g *Gateway) registerRecordings(mux *http.ServeMux) {
-	rr := &api.Recordings{Auth: g.auth, Cameras: cameraCatalog{g}, Recorder: g.recorder, Exporter: g.exporter,
+	rr := &api.Recordings{Auth: g.auth, Cameras: recCameras{g}, Recorder: g.recorder, Exporter: g.exporter,
 		Audit: g, Log: g.Logger.With("component", "record")}
 	rr.Recording = func(id string) bool {
 		u := g.cameras.Get(id)
@@ -268,10 +268,10 @@ func (g *Gateway) registerRecordings(mux *http.ServeMux) {
 	rr.Register(mux)
 }
 
-// cameraCatalog names the configured cameras for the API.
-type cameraCatalog struct{ g *Gateway }
+// recCameras names the configured cameras for the recording API.
+type recCameras struct{ g *Gateway }
 
-func (c cameraCatalog) CameraName(id string) (string, bool) {
+func (c recCameras) CameraName(id string) (string, bool) {
 	u := c.g.cameras.Get(id)
 	if u == nil {
 		return "", false
@@ -283,7 +283,7 @@ func (c cameraCatalog) CameraName(id string) (string, bool) {
 	return cfg.Name, true
 }
 
-func (c cameraCatalog) CameraIDs() []string {
+func (c recCameras) CameraIDs() []string {
 	units := c.g.cameras.Units()
 	out := make([]string, 0, len(units))
 	for _, u := range units {

@@ -90,7 +90,7 @@ func mediaFor(t relay.OutTrack) *description.Media {
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	st, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
+	st, _, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
 	if res != nil {
 		return res, nil, nil
 	}
@@ -117,18 +117,20 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return errResponse(base.StatusMethodNotAllowed), nil, nil
 	}
-	st, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
+	st, v, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
 	if res != nil {
 		return res, nil, nil
 	}
 	camera := cameraOf(ctx.Path)
 	s.mu.Lock()
 	c := s.sessions[ctx.Session]
-	v := st.viewer
 	s.mu.Unlock()
 	if c != nil {
 		if c.info.Camera != camera {
 			return errResponse(base.StatusBadRequest), nil, nil
+		}
+		if !samePrincipal(v, c.viewer) {
+			return errResponse(base.StatusSessionNotFound), nil, nil
 		}
 		return &base.Response{StatusCode: base.StatusOK}, c.cs.stream, nil
 	}
@@ -150,8 +152,8 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		}
 		cs.owned = true
 	}
-	c = &client{srv: s, cs: cs, ss: ctx.Session, viewer: v,
-		info: session.Info{ID: session.NewID(), Camera: camera, User: v.Name, Kind: v.Kind, Remote: st.remote, Protocol: "rtsp"}}
+	c = &client{srv: s, cs: cs, ss: ctx.Session, conn: ctx.Conn, viewer: v,
+		info: session.Info{ID: session.NewID(), Camera: camera, User: v.Name, Kind: v.Kind, Remote: st.remote, Protocol: "rtsp", Principal: v.Principal}}
 	if err := s.Sessions.Add(c); err != nil { // authoritative: SETUPs run concurrently
 		cs.stream.Close()
 		s.Logger.Warn("rtsp session refused", "user", v.Name, "camera", camera, "err", err)
@@ -165,7 +167,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
 func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	_, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
+	_, v, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
 	if res != nil {
 		return res, nil
 	}
@@ -179,7 +181,7 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 		playing = c.reader != nil
 	}
 	s.mu.Unlock()
-	if c == nil {
+	if c == nil || !samePrincipal(v, c.viewer) {
 		return errResponse(base.StatusSessionNotFound), nil
 	}
 	if playing {
@@ -270,6 +272,7 @@ func (s *Server) pump(ctx context.Context, se *client) {
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				s.Logger.Info("rtsp session ended", "camera", se.info.Camera, "user", se.info.User, "reason", err.Error())
+				se.setReason("stream_ended: " + err.Error())
 				go se.ss.Close()
 			}
 			return

@@ -11,7 +11,6 @@ package rtspserve
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,42 +31,50 @@ import (
 // Realm is the RTSP authentication realm: cordon's, never a camera's.
 const Realm = "cordon"
 
-// ErrUnavailable, wrapped in an Access error, means the server cannot
-// take sessions now (e.g. the audit log cannot be written): the client gets
-// 503, not 401.
-var ErrUnavailable = errors.New("service unavailable")
-
 // Viewer is an authenticated principal.
 type Viewer struct {
-	Name string
-	Kind string // "user" or "api_key"
+	Name   string
+	Kind   string // "user" or "api_key"
+	Source string // where the identity was proven ("local", "ldap", ...)
+	// Principal is the owner's handle on the principal (opaque here),
+	// carried into session.Info and Conns for the owner's live re-check.
+	Principal any
 }
 
-// Access is what the server needs from its owner's auth.
+// Access is what the server needs from its owner's auth. It decides every
+// question; errors it returns should be *Refusal (the RTSP answer), any
+// other error answers 401.
 type Access interface {
-	// CheckPassword verifies a name and secret (users and API keys), with
-	// the owner's lockout and auditing.
-	CheckPassword(name, secret, remote string) (Viewer, error)
-	// DigestHA1 returns MD5(name:Realm:secret) for principals that have
-	// one configured, enabling Digest auth for them.
-	DigestHA1(name string) (Viewer, string, bool)
-	// CanView reports whether the viewer may watch the camera now.
-	CanView(v Viewer, camera string) bool
+	// CheckLocked refuses (503 + Retry-After) while the address, or name
+	// from it, is locked out; asked before any other work.
+	CheckLocked(name, remote string) error
+	// CheckPassword verifies Basic credentials (users, API keys, and
+	// whatever else the owner's password check knows), with the owner's
+	// lockout and audit.
+	CheckPassword(ctx context.Context, name, secret, remote string) (Viewer, error)
+	// CheckDigest verifies a Digest answer whose nonce, realm, qop and uri
+	// the server has checked, with the owner's lockout and audit.
+	CheckDigest(d Digest, remote string) (Viewer, error)
+	// Failed counts and audits an authentication failure the server
+	// detected itself (a malformed header, a scheme not offered, a
+	// replayed nonce count...) and returns the answer.
+	Failed(name, remote, detail string) error
+	// Authorize decides whether v may view camera (stream "" = main) now;
+	// a camera outside v's rights gets the same answer whether or not it
+	// exists.
+	Authorize(ctx context.Context, v Viewer, camera, stream, remote string) error
 	// Ready returns an error when new sessions must be refused (fail
 	// closed, e.g. the audit log cannot be written).
 	Ready() error
 }
 
-// Events receives session starts and ends (audit, logs).
+// Events receives session starts and ends (audit, logs). Refusals are the
+// owner's to record (Access decided them).
 type Events interface {
 	// ViewStart records a session start; an error refuses it with 503.
 	ViewStart(s session.Info) error
+	// ViewEnd records its end; s.Reason says why.
 	ViewEnd(s session.Info, dur time.Duration, bytes uint64)
-	// Denied records a refusal: a camera not permitted, or credentials
-	// the server rejected itself (Digest, a malformed header, Basic where
-	// it is not offered). A password Access.CheckPassword rejected is not
-	// reported: Access counts and audits its own failures.
-	Denied(name, camera, remote, reason string)
 }
 
 // Server is the RTSP re-serve component.
@@ -88,6 +95,11 @@ type Server struct {
 	DigestEnabled func() bool
 	// ReadyTimeout bounds waiting for an offline camera. Default 8 s.
 	ReadyTimeout time.Duration
+	// NonceTTL: how long a Digest nonce is accepted (DefaultNonceTTL).
+	NonceTTL time.Duration
+	// WrapListener, when set, wraps the RTSP TCP listener (connection
+	// caps and timeouts: internal/connlimit), beneath TLS.
+	WrapListener func(net.Listener) (net.Listener, error)
 	// Sessions is the registry of live sessions shared with the other doors
 	// (list, kill, re-check, caps: past a cap SETUP gets 503). nil = a
 	// registry of its own with the default caps.
@@ -108,12 +120,19 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*gortsplib.ServerConn]*connState
 	sessions map[*gortsplib.ServerSession]*client
+	now      func() time.Time // tests: the nonce clock
 }
 
 type connState struct {
-	nonce  string
-	authz  string // last accepted Authorization header value
+	id      string
+	nonce   string    // the Digest nonce this connection was given ("" = none yet)
+	nonceAt time.Time // when it was issued
+	nc      uint64    // highest nonce count seen with qop=auth
+	// viewer and camera of the last request authorized on this
+	// connection ("" camera = none yet): the owner's re-check ends the
+	// connection when that principal may no longer view that camera
 	viewer Viewer
+	camera string
 	remote string
 	descs  map[string]*camStream // by path, from DESCRIBE or SETUP
 	// pendingPlay is the session whose PLAY is being answered; its media
@@ -135,8 +154,10 @@ type client struct {
 	srv     *Server
 	cs      *camStream
 	ss      *gortsplib.ServerSession
+	conn    *gortsplib.ServerConn // the connection that set it up
 	viewer  Viewer
-	pumping bool // guarded by Server.mu
+	pumping bool   // guarded by Server.mu
+	reason  string // why it ended (the first End's), guarded by Server.mu
 	// overflow is set when the client's write queue overflowed: frames are
 	// skipped until the next keyframe, so the picture resumes cleanly
 	overflow atomic.Bool
@@ -154,6 +175,7 @@ type client struct {
 func (c *client) Info() session.Info {
 	c.srv.mu.Lock()
 	in, r := c.info, c.reader
+	in.Reason = c.reason
 	c.srv.mu.Unlock()
 	if r != nil {
 		_, in.Bytes = r.Stats()
@@ -162,8 +184,19 @@ func (c *client) Info() session.Info {
 }
 
 // End implements session.Session: it closes the RTSP session (gortsplib
-// then calls OnSessionClose). Never blocks.
-func (c *client) End(string) { c.ss.Close() }
+// then calls OnSessionClose); the first reason is kept. Never blocks.
+func (c *client) End(reason string) {
+	c.setReason(reason)
+	c.ss.Close()
+}
+
+func (c *client) setReason(reason string) {
+	c.srv.mu.Lock()
+	if c.reason == "" {
+		c.reason = reason
+	}
+	c.srv.mu.Unlock()
+}
 
 // Initialize starts listening. A port in use is an error naming it.
 func (s *Server) Initialize() error {
@@ -172,6 +205,9 @@ func (s *Server) Initialize() error {
 	}
 	if s.ReadyTimeout == 0 {
 		s.ReadyTimeout = 8 * time.Second
+	}
+	if s.NonceTTL <= 0 {
+		s.NonceTTL = DefaultNonceTTL
 	}
 	if s.Sessions == nil {
 		s.Sessions = &session.Registry{}
@@ -208,6 +244,20 @@ func (s *Server) startOn(rtp, rtcp string) error {
 		WriteQueueSize: 1024,
 		ReadTimeout:    10 * time.Second,
 		WriteTimeout:   10 * time.Second,
+	}
+	if s.WrapListener != nil {
+		srv.Listen = func(network, address string) (net.Listener, error) {
+			ln, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			w, err := s.WrapListener(ln)
+			if err != nil {
+				_ = ln.Close()
+				return nil, err
+			}
+			return w, nil
+		}
 	}
 	if err := srv.Start(); err != nil {
 		return listenError(err, s.Listen, rtp, rtcp)
@@ -315,7 +365,7 @@ func (s *Server) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
 		remote = h
 	}
 	s.mu.Lock()
-	s.conns[ctx.Conn] = &connState{nonce: session.NewID(), remote: remote, descs: map[string]*camStream{}}
+	s.conns[ctx.Conn] = &connState{id: session.NewID(), remote: remote, descs: map[string]*camStream{}}
 	s.mu.Unlock()
 }
 
@@ -342,6 +392,11 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	delete(s.sessions, ctx.Session)
 	s.mu.Unlock()
 	if c != nil {
+		reason := "closed"
+		if ctx.Error != nil {
+			reason = "closed: " + ctx.Error.Error()
+		}
+		c.setReason(reason)
 		s.endSession(c)
 		// listed until its end is recorded
 		s.Sessions.Remove(c.info.ID)
@@ -368,4 +423,56 @@ func (s *Server) endSession(c *client) {
 		}
 		c.cs.stream.Close()
 	})
+}
+
+// Conn is an authenticated RTSP connection, for the owner's live
+// re-check: the principal and camera of its last authorized request.
+type Conn struct {
+	ID     string
+	Viewer Viewer
+	Camera string
+	Remote string
+}
+
+// Conns lists the connections that have had a request authorized.
+func (s *Server) Conns() []Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Conn, 0, len(s.conns))
+	for _, st := range s.conns {
+		if st.camera != "" {
+			out = append(out, Conn{ID: st.id, Viewer: st.viewer, Camera: st.camera, Remote: st.remote})
+		}
+	}
+	return out
+}
+
+// CloseConn closes a connection (its sessions end with it, reason given
+// to them first); false when there is none with that id. Never blocks.
+func (s *Server) CloseConn(id, reason string) bool {
+	s.mu.Lock()
+	var conn *gortsplib.ServerConn
+	for c, st := range s.conns {
+		if st.id == id {
+			conn = c
+			break
+		}
+	}
+	var cls []*client
+	if conn != nil {
+		for _, cl := range s.sessions {
+			if cl.conn == conn {
+				cls = append(cls, cl)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if conn == nil {
+		return false
+	}
+	for _, cl := range cls {
+		cl.setReason(reason)
+	}
+	conn.Close()
+	return true
 }

@@ -149,7 +149,11 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, camera string
 		sel[i] = p.track.Index
 	}
 	reader.SetTracks(sel)
+	body, cands := s.filterOffer(body)
 	p, answer, err := s.newPeer(r.Context(), camera, viewer, reader, tracks, picks, body)
+	if err == nil {
+		p.cands = cands // not shared yet
+	}
 	if err != nil {
 		var bad badOfferError
 		if errors.As(err, &bad) {
@@ -201,14 +205,14 @@ func (s *Server) register(w http.ResponseWriter, p *peer) bool {
 // lookup authorizes a PATCH/DELETE: a valid Bearer of the session's own
 // principal, or an admin. Others get 404, not revealing the session exists.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, camera, id string) (*peer, bool) {
-	v, ok := s.authorize(w, r, camera)
+	v, ok := s.authorize(w, r, "")
 	if !ok {
 		return nil, false
 	}
 	s.mu.Lock()
 	p := s.peers[id]
 	s.mu.Unlock()
-	if p == nil || p.camera != camera || !(v.Admin || (v.Name == p.viewer.Name && v.Kind == p.viewer.Kind)) {
+	if p == nil || p.camera != camera || !(v.Admin || p.ownedBy(v)) {
 		s.fail(w, http.StatusNotFound, "not_found", "no such session")
 		return nil, false
 	}
