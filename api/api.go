@@ -109,6 +109,12 @@ type cameraJSON struct {
 	// OnDemand cameras are pulled only while watched: idle, they read
 	// offline, and a WHEP or RTSP request starts them.
 	OnDemand bool `json:"on_demand"`
+	// SubStream: the camera has a sub stream (POST /whep/{id}?stream=sub,
+	// rtsp://.../{id}/sub); BFrames: its main stream has B-frames (RTSP
+	// only; WHEP answers 422); PTZ: it can be steered (cameras[].onvif).
+	SubStream bool `json:"sub_stream"`
+	BFrames   bool `json:"b_frames"`
+	PTZ       bool `json:"ptz"`
 
 	URL        string `json:"url,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
@@ -129,6 +135,7 @@ func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Pri
 		st := u.State()
 		cj := cameraJSON{ID: c.ID, Name: c.Name, Online: st.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec,
 			Viewers: st.Viewers, OnDemand: c.OnDemand, Rights: rights}
+		s.streamFacts(&cj, u, p)
 		if cj.Name == "" {
 			cj.Name = c.ID
 		}
@@ -149,6 +156,7 @@ type sessionJSON struct {
 	User     string    `json:"user"`
 	Kind     string    `json:"kind"`
 	Camera   string    `json:"camera"`
+	Stream   string    `json:"stream,omitempty"` // "sub" for a camera's sub stream
 	Remote   string    `json:"remote"`
 	Protocol string    `json:"protocol"`
 	Started  time.Time `json:"started"`
@@ -158,7 +166,7 @@ type sessionJSON struct {
 func (s *Server) listSessions(w http.ResponseWriter, _ *http.Request, _ *auth.Principal) {
 	out := []sessionJSON{}
 	for _, in := range s.Sessions.List() {
-		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
+		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Stream, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }

@@ -30,11 +30,12 @@ import (
 )
 
 // recAccounts: olivia investigates (view, playback, export on rec-*), pat
-// reviews (playback only), vera only views, adam is an administrator and
-// nothing else.
+// reviews (playback only), rita views and reviews (view, playback), vera
+// only views, adam is an administrator and nothing else.
 var recAccounts = []e2eutil.Account{
 	{Name: "olivia", Password: "olivia-pw", Cameras: []string{"rec-*"}},
 	{Name: "pat", Password: "pat-pw"},
+	{Name: "rita", Password: "rita-pw", Cameras: []string{"rec-*"}},
 	{Name: "vera", Password: "vera-pw", Cameras: []string{"*"}},
 	{Name: "adam", Password: "adam-pw", Admin: true},
 }
@@ -53,7 +54,7 @@ func recConfig(t testing.TB, dir string, cams []config.Camera) *config.Config {
 		switch cfg.Auth.Users[i].Name {
 		case "olivia":
 			cfg.Auth.Users[i].Roles = []string{"investigator"}
-		case "pat":
+		case "pat", "rita":
 			cfg.Auth.Users[i].Roles = []string{"reviewer"}
 		}
 	}

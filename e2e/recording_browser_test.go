@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"cordon/config"
@@ -209,50 +210,74 @@ func TestRecordingInBrowser(t *testing.T) {
 		}
 	})
 
-	// the single-camera view's hook (single.js dispatches these events with
-	// its own container and authenticated fetch): the widget mounts there,
-	// tells the view when it plays back, and goes when the view closes
-	t.Run("single view hook", func(t *testing.T) {
-		recBrowserSignIn(t, ctx, g.Base, "olivia", "olivia-pw", false)
-		tok := e2eutil.Login(t, g.Base, "olivia", "olivia-pw")
+	// the single-camera view opened by a click on the tile itself (not its
+	// Recordings button): the widget mounts in #single-recordings through
+	// the view's hook, plays a typed time there (the live picture of the
+	// view keeps its own session), announces playback and live, offers no
+	// export to a reviewer (view and playback), and goes when the view closes
+	t.Run("single view", func(t *testing.T) {
+		recBrowserSignIn(t, ctx, g.Base, "rita", "rita-pw", false)
 		var ok bool
 		if err := chromedp.Run(ctx,
-			chromedp.Poll(`!!document.querySelector('article.tile[data-camera="rec-v"]')`, &ok, chromedp.WithPollingTimeout(30*time.Second)),
-			chromedp.Evaluate(`(() => {
-  const c = document.createElement('div');
-  c.id = 'test-single-recordings';
-  document.body.append(c);
-  window.__modes = [];
-  document.addEventListener('cordon:playback', (e) => window.__modes.push(e.detail.camera + ':' + e.detail.mode));
-  const api = (p, o) => fetch(p, Object.assign({}, o || {}, { headers: Object.assign({}, (o && o.headers) || {}, { Authorization: 'Bearer ' + `+"`"+tok+"`"+` }) }));
-  document.dispatchEvent(new CustomEvent('cordon:single-open', { detail: { camera: 'rec-v', name: 'Camera rec-v', rights: ['view', 'playback'], container: c, api } }));
-  return true;
-})()`, &ok),
+			chromedp.Poll(`(() => { const t = document.querySelector('article.tile[data-camera="rec-v"]');
+  return !!t && t.dataset.state === 'playing'; })()`, &ok, chromedp.WithPollingTimeout(30*time.Second)),
+			chromedp.Evaluate(`window.__modes = []; document.addEventListener('cordon:playback', (e) => window.__modes.push(e.detail.camera + ':' + e.detail.mode)); true`, &ok),
+			chromedp.Click(`article.tile[data-camera="rec-v"] .tile-media`, chromedp.ByQuery),
+			chromedp.Poll(`(() => { const s = document.getElementById('single');
+  return !s.hidden && s.dataset.camera === 'rec-v' && !!document.querySelector('#single-recordings .rec[data-camera="rec-v"]'); })()`, &ok,
+				chromedp.WithPollingTimeout(30*time.Second)),
 		); err != nil {
-			t.Fatal(err)
+			t.Fatalf("the single view with its recordings: %v", err)
 		}
 		recWaitPlayback(t, ctx, "the widget in the single view", func(s recPlaybackStats) bool { return s.State == "ready" && len(s.Spans) == 1 })
 		var exportShown bool
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`!document.querySelector('#test-single-recordings .rec-export-open').hidden`, &exportShown)); err != nil || exportShown {
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`!document.querySelector('#single-recordings .rec-export-open').hidden`, &exportShown)); err != nil || exportShown {
 			t.Fatalf("export offered without the export right (%v)", err)
 		}
 		start := span.Start.Add(time.Second).UTC().Format(time.RFC3339Nano)
 		if err := chromedp.Run(ctx,
-			chromedp.SetValue("#test-single-recordings .rec-goto-time", start, chromedp.ByQuery),
-			chromedp.Click("#test-single-recordings .rec-goto-play", chromedp.ByQuery),
+			chromedp.SetValue("#single-recordings .rec-goto-time", start, chromedp.ByQuery),
+			chromedp.Click("#single-recordings .rec-goto-play", chromedp.ByQuery),
 		); err != nil {
 			t.Fatal(err)
 		}
-		recWaitPlayback(t, ctx, "playback in the single view", func(s recPlaybackStats) bool { return s.Mode == "playback" && s.FramesDecoded >= 5 })
+		st := recWaitPlayback(t, ctx, "playback in the single view", func(s recPlaybackStats) bool {
+			return s.Mode == "playback" && s.FramesDecoded >= 5 && !s.Paused && s.Width > 0
+		})
+		if st.Via != "worker" {
+			t.Fatalf("playback in the single view went %q, want through the service worker", st.Via)
+		}
+		clip, _ := time.Parse(time.RFC3339Nano, st.ClipStart)
+		if want, _ := time.Parse(time.RFC3339Nano, start); clip.After(want) || want.Sub(clip) > 3*time.Second {
+			t.Fatalf("asked for %s, the clip starts at %s (want the keyframe at or before)", start, st.ClipStart)
+		}
+		var single struct {
+			Camera string `json:"camera"`
+			State  string `json:"state"`
+		}
+		var raw string
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`(async () => JSON.stringify(await window.cordonSingleStats()))()`, &raw,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(raw), &single); err != nil || single.Camera != "rec-v" {
+			t.Fatalf("cordonSingleStats() %s: %v", raw, err)
+		}
+		recScreenshot(t, ctx, "recording-single-view.png")
 		var modes []string
 		if err := chromedp.Run(ctx,
-			chromedp.Evaluate(`document.dispatchEvent(new CustomEvent('cordon:single-close', { detail: { camera: 'rec-v' } })); window.__modes`, &modes),
-			chromedp.Poll(`document.querySelector('#test-single-recordings').childElementCount === 0`, &ok, chromedp.WithPollingTimeout(10*time.Second)),
+			chromedp.Click("#single-back", chromedp.ByQuery),
+			chromedp.Poll(`document.getElementById('single').hidden && document.querySelector('#single-recordings').childElementCount === 0`, &ok,
+				chromedp.WithPollingTimeout(10*time.Second)),
+			chromedp.Evaluate(`window.__modes`, &modes),
 		); err != nil {
-			t.Fatalf("close: %v", err)
+			t.Fatalf("close the single view: %v", err)
 		}
 		if len(modes) != 2 || modes[0] != "rec-v:playback" || modes[1] != "rec-v:live" {
 			t.Fatalf("cordon:playback events %v (want playback, then live on close)", modes)
+		}
+		if s := recBrowserStats(t, ctx); s.Mode != "" {
+			t.Fatalf("a widget is left after the view closed: %+v", s)
 		}
 	})
 
@@ -319,7 +344,8 @@ func recBrowserSignIn(t *testing.T, ctx context.Context, base, user, pass string
 	}
 }
 
-// recOpenRecordings opens a camera's Recordings panel from its tile.
+// recOpenRecordings opens a camera's recordings from its tile's Recordings
+// button: the single view opens with the widget in #single-recordings.
 func recOpenRecordings(t *testing.T, ctx context.Context, camera string) {
 	t.Helper()
 	btn := `article.tile[data-camera="` + camera + `"] .tile-recordings`
@@ -328,6 +354,9 @@ func recOpenRecordings(t *testing.T, ctx context.Context, camera string) {
 		chromedp.Poll(`!!document.querySelector('`+btn+`') && !document.querySelector('`+btn+`').hidden`, &ok,
 			chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.Click(btn, chromedp.ByQuery),
+		chromedp.Poll(`(() => { const v = document.getElementById('single');
+  return !v.hidden && v.dataset.camera === '`+camera+`' && !!document.querySelector('#single-recordings .rec[data-camera="`+camera+`"]'); })()`, &ok,
+			chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.Poll(`(() => { const s = window.cordonPlayback && window.cordonPlayback(); return !!s && s.state !== ''; })()`, &ok,
 			chromedp.WithPollingTimeout(30*time.Second)),
 	); err != nil {

@@ -32,6 +32,7 @@ import (
 	"cordon/ingest"
 	"cordon/internal/connlimit"
 	"cordon/internal/tlscert"
+	"cordon/ptz"
 	"cordon/record"
 	"cordon/relay"
 	"cordon/relay/rtspserve"
@@ -82,6 +83,8 @@ type Gateway struct {
 	iceGen   atomic.Uint64      // generation of the WHEP candidate policy
 	recorder *record.Recorder   // nil: recording off
 	exporter *record.Exporter
+	ptzM     *ptz.Metrics
+	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -127,7 +130,7 @@ func (g *Gateway) Initialize() (err error) {
 	}()
 	for _, step := range []func() error{
 		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initRecording, g.initCameras, g.startRecorders,
-		g.initDoors, g.initGuard, g.initCameraNetwork, g.initHTTP, g.initMetrics,
+		g.initPTZ, g.initDoors, g.initGuard, g.initCameraNetwork, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -287,6 +290,9 @@ func (g *Gateway) Close() {
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.ptzGuard != nil {
+		g.ptzGuard.Close()
 	}
 	if g.cameras != nil {
 		g.cameras.Close()

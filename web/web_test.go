@@ -57,6 +57,9 @@ func TestAssetsHeadersAndTypes(t *testing.T) {
 		"/timeline.css":   "text/css; charset=utf-8",
 		"/favicon.svg":    "image/svg+xml",
 		"/favicon.ico":    "image/svg+xml",
+		"/single.js":      "text/javascript; charset=utf-8",
+		"/ptz.js":         "text/javascript; charset=utf-8",
+		"/single.css":     "text/css; charset=utf-8",
 	}
 	paths := Paths()
 	sort.Strings(paths)

@@ -211,6 +211,24 @@ func cameraOf(path string) string {
 	return p
 }
 
+// streamOf maps an RTSP path to the camera's stream: "/{camera}/sub" (and
+// paths under it) is the sub stream, anything else the main stream.
+func streamOf(path string) string {
+	parts := strings.SplitN(strings.Trim(path, "/"), "/", 3)
+	if len(parts) > 1 && parts[1] == "sub" {
+		return "sub"
+	}
+	return ""
+}
+
+// descKey names a path's stream in a connection's DESCRIBE results.
+func descKey(path string) string {
+	if name := streamOf(path); name != "" {
+		return cameraOf(path) + "/" + name
+	}
+	return cameraOf(path)
+}
+
 // authorize authenticates the request and asks Access whether its
 // principal may view the camera now (permission before existence: a
 // camera outside the principal's rights gets the same answer whether or
@@ -222,12 +240,12 @@ func (s *Server) authorize(c *gortsplib.ServerConn, req *base.Request, path stri
 		return nil, Viewer{}, nil, res
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, authTimeout)
-	err := s.Access.Authorize(ctx, v, camera, "", st.remote)
+	err := s.Access.Authorize(ctx, v, camera, streamOf(path), st.remote)
 	cancel()
 	if err != nil {
 		return nil, Viewer{}, nil, s.refuse(st, err)
 	}
-	stream := s.Hub.Get(camera)
+	stream := s.Hub.Lookup(camera, streamOf(path))
 	if stream == nil { // permitted, and gone since
 		return nil, Viewer{}, nil, errResponse(base.StatusNotFound)
 	}

@@ -97,16 +97,16 @@ func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 	if err := s.Access.Ready(); err != nil {
 		return errResponse(base.StatusServiceUnavailable), nil, nil
 	}
-	camera := cameraOf(ctx.Path)
+	camera, key := cameraOf(ctx.Path), descKey(ctx.Path)
 	cs, res := s.describe(camera, stream)
 	if res != nil {
 		return res, nil, nil
 	}
 	s.mu.Lock()
-	if old := st.descs[camera]; old != nil && !old.owned {
+	if old := st.descs[key]; old != nil && !old.owned {
 		old.stream.Close()
 	}
-	st.descs[camera] = cs
+	st.descs[key] = cs
 	s.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, cs.stream, nil
 }
@@ -121,12 +121,12 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if res != nil {
 		return res, nil, nil
 	}
-	camera := cameraOf(ctx.Path)
+	camera, name, key := cameraOf(ctx.Path), streamOf(ctx.Path), descKey(ctx.Path)
 	s.mu.Lock()
 	c := s.sessions[ctx.Session]
 	s.mu.Unlock()
 	if c != nil {
-		if c.info.Camera != camera {
+		if c.info.Camera != camera || c.info.Stream != name {
 			return errResponse(base.StatusBadRequest), nil, nil
 		}
 		if !samePrincipal(v, c.viewer) {
@@ -139,9 +139,9 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		return errResponse(base.StatusServiceUnavailable), nil, nil
 	}
 	s.mu.Lock()
-	cs := st.descs[camera]
+	cs := st.descs[key]
 	if cs != nil {
-		delete(st.descs, camera)
+		delete(st.descs, key)
 		cs.owned = true
 	}
 	s.mu.Unlock()
@@ -153,7 +153,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		cs.owned = true
 	}
 	c = &client{srv: s, cs: cs, ss: ctx.Session, conn: ctx.Conn, viewer: v,
-		info: session.Info{ID: session.NewID(), Camera: camera, User: v.Name, Kind: v.Kind, Remote: st.remote, Protocol: "rtsp", Principal: v.Principal}}
+		info: session.Info{ID: session.NewID(), Camera: camera, Stream: name, User: v.Name, Kind: v.Kind, Remote: st.remote, Protocol: "rtsp", Principal: v.Principal}}
 	if err := s.Sessions.Add(c); err != nil { // authoritative: SETUPs run concurrently
 		cs.stream.Close()
 		s.Logger.Warn("rtsp session refused", "user", v.Name, "camera", camera, "err", err)

@@ -5,7 +5,8 @@
 // mDNS, media taken packetized from relay readers and written as is.
 //
 // Requests: POST /whep/{camera} (offer -> 201 + Location + answer with all
-// candidates), PATCH /whep/{camera}/{session} (trickle-ice-sdpfrag: remote
+// candidates; ?stream=sub for the camera's sub stream, see StreamName; 422
+// for a stream with B-frames, naming the fix and the sub stream if any), PATCH /whep/{camera}/{session} (trickle-ice-sdpfrag: remote
 // candidates are added; an ICE restart, i.e. a new ice-ufrag, is answered
 // 422 and the session is kept: the client should POST a new session),
 // DELETE /whep/{camera}/{session} (200 once media has stopped). PATCH and

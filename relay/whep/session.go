@@ -31,6 +31,7 @@ type peer struct {
 	id      string
 	etag    string
 	camera  string
+	stream  string // "" = main, "sub"
 	viewer  Viewer
 	started time.Time
 	bytes   atomic.Uint64
@@ -138,7 +139,7 @@ func (ss *peer) Info() session.Info {
 	reason := ss.reason
 	ss.mu.Unlock()
 	return session.Info{
-		ID: ss.id, Camera: ss.camera, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
+		ID: ss.id, Camera: ss.camera, Stream: ss.stream, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
 		TokenID: ss.viewer.TokenID, Protocol: "webrtc", Started: ss.started, Bytes: ss.bytes.Load(),
 		Principal: ss.viewer.Principal, Reason: reason,
 	}

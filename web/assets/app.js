@@ -5,7 +5,8 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
-import { mountTimeline, followSingleView } from './timeline.js';
+import { SingleView } from './single.js';
+import { followSingleView } from './timeline.js';
 import { answerPlaybackWorker } from './recutil.js';
 import { exportKeyText } from './evidence.js';
 
@@ -50,10 +51,6 @@ const el = {
   egressPanel: $('egress-panel'),
   egressList: $('egress-list'),
   template: $('tile-template'),
-  recPanel: $('recordings-panel'),
-  recTitle: $('recordings-title'),
-  recBody: $('recordings-body'),
-  recClose: $('recordings-close'),
   exportKey: $('export-key'),
 };
 
@@ -68,9 +65,8 @@ const app = {
   pollCount: 0,
   expiryTimer: null,
   lockoutTimer: null,
-  recordings: null, // the open recordings widget (timeline.js)
   exportKeyFor: null, // app.admin when the export key line was last loaded
-  single: null, // followSingleView(): the widget in the single-camera view
+  recs: null, // followSingleView(): the recordings widget in the single view
 };
 
 class SignedOutError extends Error {}
@@ -168,15 +164,20 @@ class Tile {
       this.backoff = BACKOFF_MIN_MS;
       this.setState('playing');
     });
-    root.querySelector('.tile-media').addEventListener('dblclick', () => {
-      if (document.fullscreenElement) {
-        document.exitFullscreen().catch(() => {});
-      } else if (root.requestFullscreen) {
-        root.requestFullscreen().catch(() => {});
+    // click or Enter: the single-camera view (single.js)
+    root.tabIndex = 0;
+    root.addEventListener('click', () => openSingle(this));
+    root.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && ev.target === root) {
+        ev.preventDefault();
+        openSingle(this);
       }
     });
-    this.message.addEventListener('click', () => {
-      if (this.state === 'unsupported' || this.state === 'error') this.connect();
+    this.message.addEventListener('click', (ev) => {
+      if (this.state === 'unsupported' || this.state === 'error') {
+        ev.stopPropagation();
+        this.connect();
+      }
     });
     this.update(cam);
   }
@@ -197,9 +198,15 @@ class Tile {
   }
 
   update(cam) {
+    this.cam = cam;
     this.name = typeof cam.name === 'string' && cam.name ? cam.name : cam.id;
     this.nameEl.textContent = this.name;
     this.video.setAttribute('aria-label', this.name);
+    this.root.setAttribute('aria-label', this.name + ': open the single view');
+    // the grid plays the sub stream when the camera has one
+    const sub = cam.sub_stream === true;
+    if (this.sub !== undefined && sub !== this.sub && this.session) this.schedule(0);
+    this.sub = sub;
     const codecs = [cam.video_codec, cam.audio_codec].filter((c) => typeof c === 'string' && c);
     this.codecEl.textContent = codecs.join(' · ');
     const v = Number.isFinite(cam.viewers) ? cam.viewers : null;
@@ -282,7 +289,7 @@ class Tile {
     const gen = app.gen;
     const attempt = ++this.attempt;
     if (this.state !== 'reconnecting') this.setState('connecting');
-    const session = new WhepSession('/whep/' + encodeURIComponent(this.id), app.token);
+    const session = new WhepSession('/whep/' + encodeURIComponent(this.id) + (this.sub ? '?stream=sub' : ''), app.token);
     this.session = session;
     const current = () => this.session === session && this.attempt === attempt && gen === app.gen;
 
@@ -357,6 +364,9 @@ class Tile {
         return;
       case 400:
         this.setState('unsupported', (text || 'no codec in common') + ' · click to retry');
+        return;
+      case 422: // B-frames: the sentence names the fix
+        this.setState('unsupported', text || 'this stream cannot be played in a browser');
         return;
       case 404:
         this.setState('error', 'unknown camera');
@@ -443,19 +453,13 @@ function renderEgress() {
 
 // ---------------------------------------------------------------- recordings
 
-// openRecordings shows the recordings panel (timeline, playback, export)
-// of a tile's camera; one at a time.
+// openRecordings opens the camera's single view, which hosts its
+// recordings (timeline.js follows the view's hook), and brings the
+// timeline into sight.
 function openRecordings(tile) {
-  closeRecordings();
-  el.recTitle.textContent = 'Recordings · ' + tile.name;
-  app.recordings = mountTimeline(el.recBody, { camera: tile.id, rights: tile.rights, api });
-  show(el.recPanel, true);
-}
-
-function closeRecordings() {
-  if (app.recordings) app.recordings.destroy();
-  app.recordings = null;
-  show(el.recPanel, false);
+  openSingle(tile);
+  const c = document.getElementById('single-recordings');
+  if (c && c.scrollIntoView) c.scrollIntoView({ block: 'nearest' });
 }
 
 // ---------------------------------------------------------------- polling
@@ -498,8 +502,11 @@ async function refreshCameras() {
     if (!seen.has(id)) {
       tile.destroy(false);
       app.tiles.delete(id);
+    } else if (single.isOpen()) {
+      single.update(tile.cam);
     }
   }
+  if (single.isOpen() && !app.tiles.has(single.cam.id)) single.close();
   show(el.empty, app.tiles.size === 0);
   renderSummary();
   setStatus('updated ' + timeText(new Date()), false);
@@ -651,6 +658,7 @@ async function signIn(ev) {
 }
 
 async function startSession(username, token, expiresAt) {
+  single.close(true);
   clearTiles(false);
   app.gen++;
   app.token = token;
@@ -689,8 +697,7 @@ function clearTiles(keepalive) {
 }
 
 function stopSession() {
-  closeRecordings();
-  if (app.single) app.single.close();
+  if (app.recs) app.recs.close();
   show(el.exportKey, false);
   app.exportKeyFor = null;
   app.gen++;
@@ -704,6 +711,7 @@ function stopSession() {
 // sign-in; their media is torn down.
 function signedOut(message) {
   if (!app.token) return;
+  single.close(true);
   stopSession();
   for (const tile of app.tiles.values()) {
     tile.teardown(false);
@@ -723,6 +731,7 @@ async function signOut() {
   if (!app.token) return;
   const token = app.token;
   el.signout.disabled = true;
+  single.close(true);
   stopSession();
   const deletes = clearTiles(false);
   await Promise.race([deletes, new Promise((r) => setTimeout(r, 2000))]);
@@ -769,10 +778,37 @@ window.cordonStats = async function cordonStats(cameraId) {
   };
 };
 
-// cordonPlayback() -> the open recordings widget's state (mode, spans,
-// position, frames decoded, last export), or null. For end-to-end tests.
+// ---------------------------------------------------------------- single view
+
+const single = new SingleView({
+  api,
+  token: () => app.token,
+  user: () => app.user,
+  signedOut,
+  onClose: (id) => {
+    show(el.viewer, true);
+    const tile = app.tiles.get(id);
+    if (tile) tile.root.focus();
+  },
+});
+
+// openSingle shows one camera large; the tile's picture stays on screen
+// until the main stream has a frame.
+function openSingle(tile) {
+  if (!app.token || !tile.cam) return;
+  show(el.viewer, false);
+  single.open(tile.cam, tile.session && !tile.session.closed ? tile.session.stream : null);
+}
+
+// cordonSingleStats() -> {camera, stream, state, framesDecoded, width,
+// height, preview}: the single view, for end-to-end tests.
+window.cordonSingleStats = () => single.stats();
+
+// cordonPlayback() -> the recordings widget's state in the single view
+// (mode, spans, position, frames decoded, last export), or null. For
+// end-to-end tests.
 window.cordonPlayback = function cordonPlayback() {
-  const w = app.recordings || (app.single && app.single.current());
+  const w = app.recs && app.recs.current();
   return w ? w.stats() : null;
 };
 
@@ -788,11 +824,10 @@ function init() {
   }
   el.form.addEventListener('submit', signIn);
   el.signout.addEventListener('click', signOut);
-  el.recClose.addEventListener('click', closeRecordings);
   // recordings: the playback worker asks this page (and only it) for the
-  // token; the single-camera view, when there is one, hosts the widget too
+  // token; the widget itself lives in the single-camera view (its hook)
   answerPlaybackWorker(() => app.token);
-  app.single = followSingleView();
+  app.recs = followSingleView();
   for (const b of document.querySelectorAll('.toolbar-layout [data-cols]')) {
     b.addEventListener('click', () => {
       el.grid.dataset.cols = b.dataset.cols;
