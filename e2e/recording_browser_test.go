@@ -263,6 +263,10 @@ func TestRecordingInBrowser(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &single); err != nil || single.Camera != "rec-v" {
 			t.Fatalf("cordonSingleStats() %s: %v", raw, err)
 		}
+		var liveHidden bool
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`getComputedStyle(document.getElementById('single-media')).display === 'none'`, &liveHidden)); err != nil || !liveHidden {
+			t.Fatalf("the live picture still shown beside the recording (%v)", err)
+		}
 		recScreenshot(t, ctx, "recording-single-view.png")
 		var modes []string
 		if err := chromedp.Run(ctx,
@@ -275,6 +279,9 @@ func TestRecordingInBrowser(t *testing.T) {
 		}
 		if len(modes) != 2 || modes[0] != "rec-v:playback" || modes[1] != "rec-v:live" {
 			t.Fatalf("cordon:playback events %v (want playback, then live on close)", modes)
+		}
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById('single').dataset.playback === ''`, &ok)); err != nil || !ok {
+			t.Fatalf("the single view still marked as playing back after close (%v)", err)
 		}
 		if s := recBrowserStats(t, ctx); s.Mode != "" {
 			t.Fatalf("a widget is left after the view closed: %+v", s)
@@ -323,10 +330,9 @@ func TestRecordingInBrowser(t *testing.T) {
 // noWorker sets the page's test hook that turns the playback worker off.
 func recBrowserSignIn(t *testing.T, ctx context.Context, base, user, pass string, noWorker bool) {
 	t.Helper()
-	script := coreCSPProbe
-	if noWorker {
-		script += "\nwindow.cordonNoPlaybackWorker = true;"
-	}
+	// scripts added for new documents stay for the tab's later
+	// documents too: each sign-in says which way it wants, the last wins
+	script := coreCSPProbe + fmt.Sprintf("\nwindow.cordonNoPlaybackWorker = %t;", noWorker)
 	var ok bool
 	if err := chromedp.Run(ctx,
 		chromedp.ActionFunc(func(ctx context.Context) error {

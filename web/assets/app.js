@@ -828,6 +828,12 @@ function init() {
   // token; the widget itself lives in the single-camera view (its hook)
   answerPlaybackWorker(() => app.token);
   app.recs = followSingleView();
+  // playing back a recording takes the live picture's place in the single
+  // view (its session goes on; "Back to live" shows it again)
+  document.addEventListener('cordon:playback', (ev) => {
+    const v = document.getElementById('single');
+    if (v) v.dataset.playback = ev.detail && ev.detail.mode === 'playback' ? 'playback' : '';
+  });
   for (const b of document.querySelectorAll('.toolbar-layout [data-cols]')) {
     b.addEventListener('click', () => {
       el.grid.dataset.cols = b.dataset.cols;
