@@ -234,6 +234,25 @@ func TestRecordingInBrowser(t *testing.T) {
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`!document.querySelector('#single-recordings .rec-export-open').hidden`, &exportShown)); err != nil || exportShown {
 			t.Fatalf("export offered without the export right (%v)", err)
 		}
+		// the widget's keys stay in it (the view's PTZ pad steers with the
+		// arrows anywhere in the view); Esc in its time field leaves the
+		// field, not the view
+		var leaked []string
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`(() => {
+  const seen = [];
+  const l = (e) => seen.push(e.key);
+  document.addEventListener('keydown', l);
+  const key = (el, k) => el.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true }));
+  key(document.querySelector('#single-recordings .rec-track'), 'ArrowLeft');
+  key(document.querySelector('#single-recordings .rec-video'), 'ArrowRight');
+  const f = document.querySelector('#single-recordings .rec-goto-time');
+  f.focus();
+  key(f, 'Escape');
+  document.removeEventListener('keydown', l);
+  return seen.concat(document.getElementById('single').hidden ? ['view closed'] : []);
+})()`, &leaked)); err != nil || len(leaked) != 0 {
+			t.Fatalf("keys from the recordings widget reached the page: %v (%v)", leaked, err)
+		}
 		start := span.Start.Add(time.Second).UTC().Format(time.RFC3339Nano)
 		if err := chromedp.Run(ctx,
 			chromedp.SetValue("#single-recordings .rec-goto-time", start, chromedp.ByQuery),

@@ -19,6 +19,10 @@ const BLOB_CLIP_MS = 10 * 60 * 1000; // without the worker: whole clips in memor
 const REFRESH_MS = 30000;
 const SNAP_PX = 6;
 
+// WIDGET_KEYS are keys the widget's own controls (the bar, the player,
+// fields) answer; they do not reach the page's other key handlers.
+const WIDGET_KEYS = new Set(['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', '+', '=', '-', 'h', 'H', ' ', 'Enter']);
+
 class Timeline {
   constructor(container, ctx) {
     this.ctx = ctx;
@@ -106,6 +110,18 @@ class Timeline {
       if (this.mode !== 'playback' || (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight')) return;
       ev.preventDefault();
       this.playAt(this.position() + (ev.key === 'ArrowLeft' ? -10000 : 10000));
+    });
+    // keys used inside the widget stay in it: the single view's PTZ pad
+    // steers with the arrows, + - and H anywhere in the view, and Esc closes
+    // the view (Esc in one of the widget's fields only leaves the field)
+    this.root.addEventListener('keydown', (ev) => {
+      const field = ev.target && (ev.target.tagName === 'INPUT' || ev.target.tagName === 'TEXTAREA');
+      if (ev.key === 'Escape' && field) {
+        ev.target.blur();
+        ev.stopPropagation();
+      } else if (WIDGET_KEYS.has(ev.key)) {
+        ev.stopPropagation();
+      }
     });
     this.liveBtn.addEventListener('click', () => this.goLive());
     this.prevBtn.addEventListener('click', () => this.shift(-DAY_MS));
