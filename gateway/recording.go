@@ -235,14 +235,15 @@ func (f *streamFeed) Tracks() []record.Track { return f.tracks }
 
 // Next returns the next access unit. The relay's AU is shared and never
 // modified after it is built, so the recorder keeps a reference (for the
-// second or so until its fragment is written) instead of a copy. The relay
-// refuses streams with B-frames (relay.ErrBFrames), so DTS = PTS.
+// second or so until its fragment is written) instead of a copy. Streams
+// with B-frames carry their decode times (DTS <= PTS, forward in delivery
+// order); the recorder writes them with their presentation offsets.
 func (f *streamFeed) Next(ctx context.Context) (record.Sample, error) {
 	d, err := f.r.Next(ctx)
 	if err != nil {
 		return record.Sample{}, err
 	}
-	return record.Sample{Track: d.Track, Key: d.Key, PTS: d.PTS, DTS: d.PTS, Data: d.AU}, nil
+	return record.Sample{Track: d.Track, Key: d.Key, PTS: d.PTS, DTS: d.DTS, Data: d.AU}, nil
 }
 
 func (f *streamFeed) Close() { f.r.Close() }
