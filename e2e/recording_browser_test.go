@@ -79,7 +79,8 @@ func TestRecordingInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	_, cam := recCam(t, "rec-v", "127.0.0.145", true, true)
 	cfg := recConfig(t, dir, []config.Camera{cam})
-	g := e2eutil.Start(t, cfg)
+	cfgPath := filepath.Join(dir, "cordon.yaml")
+	g := drStart(t, cfg, cfgPath)
 	tok := e2eutil.Login(t, g.Base, "olivia", "olivia-pw")
 	span := recWaitRecorded(t, g.Base, tok, "rec-v", 8*time.Second, 60*time.Second)
 
@@ -304,6 +305,59 @@ func TestRecordingInBrowser(t *testing.T) {
 		}
 		if s := recBrowserStats(t, ctx); s.Mode != "" {
 			t.Fatalf("a widget is left after the view closed: %+v", s)
+		}
+	})
+
+	// the playback right withdrawn by a reload while a recording plays in
+	// the single view: the widget goes (the view follows the camera list's
+	// rights), the live picture comes back, the view stays open
+	t.Run("playback right withdrawn", func(t *testing.T) {
+		recBrowserSignIn(t, ctx, g.Base, "rita", "rita-pw", false)
+		var ok bool
+		if err := chromedp.Run(ctx,
+			chromedp.Poll(`(() => { const t = document.querySelector('article.tile[data-camera="rec-v"]');
+  return !!t && t.dataset.state === 'playing'; })()`, &ok, chromedp.WithPollingTimeout(30*time.Second)),
+			chromedp.Click(`article.tile[data-camera="rec-v"] .tile-media`, chromedp.ByQuery),
+			chromedp.Poll(`!!document.querySelector('#single-recordings .rec[data-camera="rec-v"]')`, &ok, chromedp.WithPollingTimeout(30*time.Second)),
+		); err != nil {
+			t.Fatalf("the single view with its recordings: %v", err)
+		}
+		recWaitPlayback(t, ctx, "the widget ready", func(s recPlaybackStats) bool { return s.State == "ready" && len(s.Spans) == 1 })
+		if err := chromedp.Run(ctx,
+			chromedp.SetValue("#single-recordings .rec-goto-time", span.Start.UTC().Format(time.RFC3339Nano), chromedp.ByQuery),
+			chromedp.Click("#single-recordings .rec-goto-play", chromedp.ByQuery),
+		); err != nil {
+			t.Fatal(err)
+		}
+		recWaitPlayback(t, ctx, "playing back", func(s recPlaybackStats) bool { return s.Mode == "playback" && s.FramesDecoded >= 3 })
+		withdrawn := *cfg
+		withdrawn.Auth.Users = append([]config.User(nil), cfg.Auth.Users...)
+		for i := range withdrawn.Auth.Users {
+			if withdrawn.Auth.Users[i].Name == "rita" {
+				withdrawn.Auth.Users[i].Roles = nil
+			}
+		}
+		drWriteConfig(t, cfgPath, &withdrawn)
+		if err := g.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			drWriteConfig(t, cfgPath, cfg)
+			if err := g.Reload(); err != nil {
+				t.Error(err)
+			}
+		}()
+		if err := chromedp.Run(ctx, chromedp.Poll(`(() => { const v = document.getElementById('single');
+  return !v.hidden && v.dataset.camera === 'rec-v' && v.dataset.playback === '' &&
+    document.querySelector('#single-recordings').childElementCount === 0 &&
+    getComputedStyle(document.getElementById('single-media')).display !== 'none'; })()`, &ok,
+			chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			var html string
+			_ = chromedp.Run(ctx, chromedp.OuterHTML("#single-recordings", &html, chromedp.ByQuery))
+			t.Fatalf("after the playback right was withdrawn: %v (%.300s)", err, html)
+		}
+		if s := recBrowserStats(t, ctx); s.Mode != "" {
+			t.Fatalf("a widget is left without the right: %+v", s)
 		}
 	})
 
