@@ -28,6 +28,7 @@ import (
 	"cordon/auth/audit"
 	"cordon/camera"
 	"cordon/camnet"
+	"cordon/camnet/harden"
 	"cordon/config"
 	"cordon/ingest"
 	"cordon/internal/connlimit"
@@ -35,6 +36,7 @@ import (
 	"cordon/ptz"
 	"cordon/record"
 	"cordon/relay"
+	"cordon/relay/onvifserve"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
 	"cordon/relay/whep"
@@ -61,6 +63,11 @@ type Gateway struct {
 	// CameraLinger is how long an on-demand camera keeps pulling after its
 	// last reader left; 0 = camera.DefaultLinger (10 s).
 	CameraLinger time.Duration
+	// NoHardening turns the hardening drift watch off (the demo's cameras
+	// have no management API); HardenMinGap spaces the checks at camera
+	// connect (0 = harden.DefaultMinGap, 1 min).
+	NoHardening  bool
+	HardenMinGap time.Duration
 
 	reg      *prometheus.Registry
 	audit    *audit.Log
@@ -85,6 +92,12 @@ type Gateway struct {
 	exporter *record.Exporter
 	ptzM     *ptz.Metrics
 	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
+
+	onvif         *onvifserve.Server    // gateway/onvif.go
+	discovery     *onvifserve.Discovery // gateway/onvif.go
+	onvifLogins   *loginDedup
+	hardenW       atomic.Pointer[harden.Watcher] // gateway/harden.go
+	hardenRefused error
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -130,7 +143,7 @@ func (g *Gateway) Initialize() (err error) {
 	}()
 	for _, step := range []func() error{
 		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initRecording, g.initCameras, g.startRecorders,
-		g.initPTZ, g.initDoors, g.initGuard, g.initCameraNetwork, g.initHTTP, g.initMetrics,
+		g.initPTZ, g.initDoors, g.initONVIF, g.initGuard, g.initCameraNetwork, g.initHardening, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -282,6 +295,8 @@ func (g *Gateway) Close() {
 	if g.metricsSr != nil {
 		_ = g.metricsSr.Shutdown(ctx)
 	}
+	g.closeONVIF()
+	g.closeHardening()
 	if g.guard != nil {
 		g.guard.Close()
 	}

@@ -57,6 +57,7 @@ var routes = map[string]string{
 	"/egress.js":      "egress.js",
 	"/single.js":      "single.js",
 	"/ptz.js":         "ptz.js",
+	"/hardening.js":   "hardening.js",
 	"/single.css":     "single.css",
 	"/timeline.js":    "timeline.js",
 	"/evidence.js":    "evidence.js",

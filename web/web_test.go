@@ -60,6 +60,7 @@ func TestAssetsHeadersAndTypes(t *testing.T) {
 		"/single.js":      "text/javascript; charset=utf-8",
 		"/ptz.js":         "text/javascript; charset=utf-8",
 		"/single.css":     "text/css; charset=utf-8",
+		"/hardening.js":   "text/javascript; charset=utf-8",
 	}
 	paths := Paths()
 	sort.Strings(paths)

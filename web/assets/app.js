@@ -5,6 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
+import { HardeningPanel } from './hardening.js';
 import { SingleView } from './single.js';
 import { followSingleView } from './timeline.js';
 import { answerPlaybackWorker } from './recutil.js';
@@ -53,6 +54,7 @@ const el = {
   template: $('tile-template'),
   exportKey: $('export-key'),
 };
+const hardening = new HardeningPanel(el.egressPanel); // admin panel beside the egress report
 
 const app = {
   token: null, // bearer token: memory only
@@ -417,6 +419,7 @@ function renderSummary() {
 }
 
 function renderEgress() {
+  hardening.sync(app.admin ? api : null, (id) => (app.tiles.get(id) || {}).name);
   const now = Date.now();
   el.egressList.replaceChildren();
   for (const t of app.tiles.values()) {
