@@ -27,6 +27,7 @@ func (g *Gateway) initHTTP() error {
 		a.Cluster = clusterAPI{g}
 	}
 	a.Register(mux)
+	g.registerRecordings(mux)
 	(&api.Hardening{API: a, Watcher: g.hardeningAPI()}).Register(mux)
 	ptzAPI := &api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}
 	if g.clustered() {

@@ -52,6 +52,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	if n := g.cl.node.Load(); n != nil {
 		n.SetCameras(cameraIDs(cfg))
 	}
+	g.applyRecording(old, cfg)
 	g.attachPTZ()
 	g.resolveCameraHosts()
 	g.setICEPolicy(cfg)
