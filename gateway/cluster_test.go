@@ -58,7 +58,7 @@ func TestClusterTwoGateways(t *testing.T) {
 	}
 	start := func(id string) *e2eutil.Gateway {
 		cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}, Admin: true}},
-			[]config.Camera{{ID: "cam", Name: "cam", URL: cam.URL(), Username: cam.Username, Password: cam.Password, Transport: "tcp"},
+			[]config.Camera{{ID: "cam", Name: "cam", URL: cam.URL(), Username: cam.Username, Password: cam.Password, Transport: "tcp", Record: true},
 				{ID: "dome", Name: "dome", URL: dome.URL(), SubURL: dome.SubURL(), ONVIF: dome.ONVIFURL(), Username: dome.Username, Password: dome.Password, Transport: "tcp"},
 				{ID: "bcam", Name: "bcam", URL: bcam.URL(), Username: bcam.Username, Password: bcam.Password, Transport: "tcp"}})
 		cfg.Auth.Roles = []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}
@@ -67,6 +67,7 @@ func TestClusterTwoGateways(t *testing.T) {
 		// cameras from this one when it owns both, passes as a node (and
 		// so do this test's readers, from the advertised 127.0.0.1)
 		cfg.Limits.RTSP = config.ConnLimit{PerAddress: 1, Total: 64}
+		cfg.Recording.Path = t.TempDir() // each node its own disk
 		cfg.Cluster = config.Cluster{EtcdEndpoints: []string{"https://" + e.Endpoints()[0]},
 			EtcdTLS: config.EtcdTLS{CA: e.CAFile, Cert: e.ClientCertFile, Key: e.ClientKeyFile},
 			NodeID:  id, Advertise: "127.0.0.1", PeerKeyFile: keyFile, LeaseTTL: "2s"}
@@ -101,6 +102,9 @@ func TestClusterTwoGateways(t *testing.T) {
 	var own string
 	testtool.WaitFor(t, 20*time.Second, "the camera owned", func() bool { own = owner(b); return own != "" })
 	other := otherThan(own)
+	testtool.WaitFor(t, 10*time.Second, "cam recorded by its owner only", func() bool {
+		return recordsCam(t, nodes[own], token) && !recordsCam(t, nodes[other], token)
+	})
 	var domeOwner string
 	testtool.WaitFor(t, 20*time.Second, "the dome owned", func() bool { domeOwner = ownerOf(b, "dome"); return domeOwner != "" })
 	clusterPTZ(t, nodes[otherThan(domeOwner)], nodes[domeOwner], token, dome)
@@ -151,6 +155,7 @@ func TestClusterTwoGateways(t *testing.T) {
 	if cam.MaxSessions() != 1 {
 		t.Fatalf("the camera served %d sessions at once", cam.MaxSessions())
 	}
+	testtool.WaitFor(t, 10*time.Second, "the survivor to record cam", func() bool { return recordsCam(t, nodes[other], token) })
 	// PTZ on the surviving node, which now owns both cameras
 	testtool.WaitFor(t, 10*time.Second, "the survivor to own the dome", func() bool { return ownerOf(nodes[other], "dome") == other })
 	if code, _, body := e2eutil.Do(t, http.MethodPost, nodes[other].Base+"/api/v1/cameras/dome/ptz", token, "application/json", `{"stop":true}`); code != http.StatusNoContent {
@@ -276,4 +281,25 @@ func listed(t *testing.T, g *e2eutil.Gateway, token, camera string) listedCamera
 	}
 	t.Fatalf("camera list without %s: %s", camera, body)
 	return listedCamera{}
+}
+
+// recordsCam: GET /api/v1/admin/recording says g records "cam".
+func recordsCam(t *testing.T, g *e2eutil.Gateway, token string) bool {
+	t.Helper()
+	code, _, body := e2eutil.Do(t, http.MethodGet, g.Base+"/api/v1/admin/recording", token, "", "")
+	var info struct {
+		Cameras []struct {
+			ID        string `json:"id"`
+			Recording bool   `json:"recording"`
+		} `json:"cameras"`
+	}
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil {
+		t.Fatalf("admin recording: %d %s", code, body)
+	}
+	for _, c := range info.Cameras {
+		if c.ID == "cam" {
+			return c.Recording
+		}
+	}
+	return false
 }
