@@ -165,6 +165,9 @@ func (s *Service) AuthenticatePassword(name, secret, remote, protocol string) (*
 // AuthenticatePasswordContext is AuthenticatePassword with a context that
 // bounds the wait for a hashing slot.
 func (s *Service) AuthenticatePasswordContext(ctx context.Context, name, secret, remote, protocol string) (*Principal, error) {
+	if s.directoryName(name) { // not a local name: the directory's (dirpass.go)
+		return s.authenticateDirectory(ctx, credentialCheck{name: name, secret: secret, remote: hostOnly(remote), protocol: protocol})
+	}
 	return s.checkSecret(ctx, credentialCheck{
 		name: name, secret: secret, kinds: []string{KindUser, KindAPIKey},
 		remote: hostOnly(remote), protocol: protocol, auditSuccess: true,
@@ -315,6 +318,9 @@ func requestFailureReason(err error) string {
 // (name, address), one argon2id verification every time) and issues a
 // session token. It is what LoginHandler calls.
 func (s *Service) Login(ctx context.Context, name, password, remote string) (token string, p *Principal, err error) {
+	if s.directoryName(name) { // not a local name: the directory's (dirpass.go)
+		return s.loginDirectory(ctx, name, password, remote)
+	}
 	p, err = s.checkSecret(ctx, credentialCheck{
 		name: name, secret: password, kinds: []string{KindUser},
 		remote: remote, protocol: "http", noCache: true,

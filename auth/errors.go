@@ -104,6 +104,8 @@ func Explain(err error) Answer {
 		return Answer{HTTPStatus: http.StatusServiceUnavailable, RTSPStatus: rtspUnavailable, Message: ErrBusy.Error(), RetryAfter: time.Second}
 	case errors.Is(err, ErrAuditUnavailable):
 		return Answer{HTTPStatus: http.StatusServiceUnavailable, RTSPStatus: rtspUnavailable, Message: "the audit log cannot be written; new sessions are refused", RetryAfter: auditRetry}
+	case errors.Is(err, ErrDirectoryUnavailable):
+		return Answer{HTTPStatus: http.StatusServiceUnavailable, RTSPStatus: rtspUnavailable, Message: err.Error(), RetryAfter: directoryRetry}
 	case errors.Is(err, ErrForbidden):
 		return Answer{HTTPStatus: http.StatusForbidden, RTSPStatus: rtspForbidden, Message: "not permitted"}
 	case errors.Is(err, ErrNoSuchCamera):

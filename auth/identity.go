@@ -174,7 +174,13 @@ func (s *Service) identityFromToken(c *tokenClaims) (*Principal, error) {
 	if t.m[key] == nil {
 		roles := slices.Clone(c.Roles)
 		slices.Sort(roles)
-		t.m[key] = &identityState{roles: slices.Compact(roles), tokens: map[string]time.Time{}}
+		st := &identityState{roles: slices.Compact(roles), tokens: map[string]time.Time{}}
+		if c.Source == SourceOIDC {
+			// an OIDC sign-in ends with its ID token, which the token's
+			// expiry is bounded by
+			st.expires = c.ExpiresAt.Time
+		}
+		t.m[key] = st
 	}
 	t.mu.Unlock()
 	p, err := t.principal(c.Source, c.Subject, s.Directory.current(), now)
