@@ -29,6 +29,14 @@ type PasswordDirectory interface {
 // cannot be reached. Local users keep working; directory users get 503.
 var ErrDirectoryUnavailable = errors.New("the sign-in directory cannot be reached: directory accounts cannot sign in now (local accounts still can); try again later")
 
+// ErrLocalName: a directory identity carries the name of a local user or
+// API key (the name-clash rule below); it is refused.
+var ErrLocalName = errors.New("this name belongs to a local cordon account, so the directory cannot sign it in; ask your administrator")
+
+// ErrInvalidIdentity: LoginIdentity refused an identity cordon cannot
+// use (a name with spaces or ':', too many roles, an unknown source).
+var ErrInvalidIdentity = errors.New("directory identity not acceptable")
+
 // DirectoryUnavailableError is ErrDirectoryUnavailable for one source.
 type DirectoryUnavailableError struct {
 	Source string

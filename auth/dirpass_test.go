@@ -14,12 +14,12 @@ import (
 // real LDAP behind the gateway's adapter is exercised end to end (e2e,
 // against slapd). It counts what reaches it.
 type scriptedDirectory struct {
-	mu       sync.Mutex
-	users    map[string]string // name -> password
-	roles    map[string][]string
-	rename   map[string]string // typed name -> the directory's spelling
-	down     bool
-	calls    []string
+	mu     sync.Mutex
+	users  map[string]string // name -> password
+	roles  map[string][]string
+	rename map[string]string // typed name -> the directory's spelling
+	down   bool
+	calls  []string
 }
 
 func (d *scriptedDirectory) Source() string { return SourceLDAP }

@@ -113,7 +113,7 @@ func Explain(err error) Answer {
 	}
 	for _, e := range []error{
 		ErrNoCredentials, ErrTokenInQuery, ErrMalformedCredentials, ErrBareAPIKey,
-		ErrTokenExpired, ErrTokenRevoked, ErrInvalidToken, ErrBadCredentials, ErrPrincipalGone,
+		ErrTokenExpired, ErrTokenRevoked, ErrInvalidToken, ErrBadCredentials, ErrPrincipalGone, ErrLocalName,
 	} {
 		if errors.Is(err, e) {
 			return Answer{HTTPStatus: http.StatusUnauthorized, RTSPStatus: rtspUnauthorized, Message: e.Error(), Challenge: challenge(err)}

@@ -69,6 +69,7 @@ type Gateway struct {
 	sinkhole *camnet.Sinkhole
 	ntp      *camnet.NTPServer
 	tls      *tls.Config
+	dir      directoryParts // auth.ldap, auth.oidc (directory.go)
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -113,7 +114,7 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
+		g.initState, g.initAudit, g.initAuth, g.initDirectory, g.initTLS, g.initCameras, g.initDoors,
 		g.initCameraNetwork, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
@@ -262,6 +263,7 @@ func (g *Gateway) Close() {
 		g.ntp.Close()
 	}
 	g.wg.Wait()
+	g.closeDirectory()
 	if g.unsubAuth != nil {
 		g.unsubAuth()
 	}

@@ -46,6 +46,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 		return err
 	}
 	ended := g.recheckSessions()
+	g.reloadDirectory(old, cfg)
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
 	g.resolveCameraHosts()
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
