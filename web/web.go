@@ -55,6 +55,8 @@ var routes = map[string]string{
 	"/app.js":      "app.js",
 	"/whep.js":     "whep.js",
 	"/egress.js":   "egress.js",
+	"/oidc.js":     "oidc.js",
+	"/signin.css":  "signin.css",
 	"/style.css":   "style.css",
 	"/favicon.svg": "favicon.svg",
 	"/favicon.ico": "favicon.svg", // browsers ask for it regardless of <link rel=icon>

@@ -49,6 +49,8 @@ func TestAssetsHeadersAndTypes(t *testing.T) {
 		"/app.js":      "text/javascript; charset=utf-8",
 		"/whep.js":     "text/javascript; charset=utf-8",
 		"/egress.js":   "text/javascript; charset=utf-8",
+		"/oidc.js":     "text/javascript; charset=utf-8",
+		"/signin.css":  "text/css; charset=utf-8",
 		"/style.css":   "text/css; charset=utf-8",
 		"/favicon.svg": "image/svg+xml",
 		"/favicon.ico": "image/svg+xml",

@@ -5,6 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
+import { initDirectorySignIn, describeAccount } from './oidc.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
@@ -624,6 +625,7 @@ async function startSession(username, token, expiresAt) {
   show(el.viewer, true);
   setStatus('loading cameras…', false);
   const gen = app.gen;
+  describeAccount(token, () => gen === app.gen); // directory users with no rights (oidc.js)
   await refreshCameras();
   if (gen !== app.gen) return;
   await refreshEgress();
@@ -748,6 +750,7 @@ function init() {
   });
   el.submit.disabled = false;
   showSignin('');
+  initDirectorySignIn({ startSession, setError: setSigninError }); // "Sign in with ..." (oidc.js)
 }
 
 init();
