@@ -11,7 +11,7 @@ import (
 func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
 	users := make([]auth.User, 0, len(cfg.Auth.Users))
 	for _, u := range cfg.Auth.Users {
-		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin})
+		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Roles: u.Roles, Admin: u.Admin})
 	}
 	keys := make([]auth.APIKey, 0, len(cfg.Auth.APIKeys))
 	for i := range cfg.Auth.APIKeys {
@@ -20,7 +20,7 @@ func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
 		}
-		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras})
+		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras, Roles: k.Roles})
 	}
 	return users, keys, nil
 }
@@ -30,7 +30,7 @@ func (g *Gateway) initAuth() error {
 	if err != nil {
 		return err
 	}
-	dir, err := auth.NewDirectory(users, keys)
+	dir, err := auth.NewDirectoryConfig(auth.DirectoryConfig{Roles: roles(g.Config), Users: users, APIKeys: keys})
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
@@ -67,5 +67,18 @@ func (g *Gateway) updatePrincipals(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	return g.auth.Directory.Update(users, keys)
+	return g.auth.Directory.Apply(auth.DirectoryConfig{Roles: roles(cfg), Users: users, APIKeys: keys})
+}
+
+// roles converts auth.roles (validated by config).
+func roles(cfg *config.Config) []auth.Role {
+	out := make([]auth.Role, 0, len(cfg.Auth.Roles))
+	for _, r := range cfg.Auth.Roles {
+		rights := make([]auth.Right, 0, len(r.Rights))
+		for _, x := range r.Rights {
+			rights = append(rights, auth.Right(x))
+		}
+		out = append(out, auth.Role{Name: r.Name, Cameras: r.Cameras, Rights: rights, PTZPriority: r.PTZPriority})
+	}
+	return out
 }
