@@ -60,7 +60,9 @@ func TestMe(t *testing.T) {
 // 503 only when the audit log cannot be written.
 func TestHealthzDegraded(t *testing.T) {
 	s := &Server{Auth: fakeAuth{}, Healthy: func() error { return nil },
-		Degraded: func() map[string]string { return map[string]string{"ldap": "ldap directory unavailable: no answer within 5s"} }}
+		Degraded: func() map[string]string {
+			return map[string]string{"ldap": "ldap directory unavailable: no answer within 5s"}
+		}}
 	mux := http.NewServeMux()
 	s.Register(mux)
 	w := httptest.NewRecorder()
