@@ -17,8 +17,9 @@ type credentialCheck struct {
 	name, secret     string
 	kinds            []string // which kinds the name may be
 	remote, protocol string
-	auditSuccess     bool // audit login_ok on a verified (uncached) success
-	noCache          bool // always run argon2id, no sharing (interactive login)
+	source           string // "" = local; the directory's source (dirpass.go)
+	auditSuccess     bool   // audit login_ok on a verified (uncached) success
+	noCache          bool   // always run argon2id, no sharing (interactive login)
 }
 
 // flight is one verification that concurrent identical attempts share.
@@ -147,7 +148,7 @@ func (s *Service) follow(ctx context.Context, fl *flight, c credentialCheck, key
 		return &p, nil
 	case errors.Is(fl.err, ErrBadCredentials):
 		locked := s.lock.fail(s.now(), keys)
-		return nil, s.failed(authFailure{name: c.name, remote: c.remote, protocol: c.protocol, detail: "bad credentials", locked: locked})
+		return nil, s.failed(authFailure{name: c.name, remote: c.remote, protocol: c.protocol, source: c.source, detail: "bad credentials", locked: locked})
 	}
 	return nil, fl.err
 }

@@ -103,6 +103,7 @@ func (s *Service) loginDirectory(ctx context.Context, name, password, remote str
 // applies to the next request).
 func (s *Service) authenticateDirectory(ctx context.Context, c credentialCheck) (*Principal, error) {
 	src := s.DirectoryPasswords.Source()
+	c.source = src
 	now := s.now()
 	keys := attemptKeys(c.name, c.remote)
 	if err := s.lock.check(now, keys); err != nil {
