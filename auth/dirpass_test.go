@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cordon/internal/testtool"
 )
 
 // scriptedDirectory is a PasswordDirectory answering from a table; the
@@ -20,14 +22,21 @@ type scriptedDirectory struct {
 	rename map[string]string // typed name -> the directory's spelling
 	down   bool
 	calls  []string
+	gate   chan struct{} // when set, answers wait for it to close
 }
 
 func (d *scriptedDirectory) Source() string { return SourceLDAP }
 
 func (d *scriptedDirectory) AuthenticatePassword(_ context.Context, name, password string) (Identity, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.calls = append(d.calls, name)
+	gate := d.gate
+	d.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.down {
 		return Identity{}, &DirectoryUnavailableError{Source: SourceLDAP}
 	}
@@ -215,5 +224,39 @@ func TestDirectoryRTSPCache(t *testing.T) {
 	f.clock.Advance(2 * time.Minute)
 	if got := f.countEvents(t, "login_ok"); got != 1 {
 		t.Fatalf("login_ok lines %d, want 1 (cached successes are not audited)", got)
+	}
+}
+
+// An NVR opening many streams at once with the same directory credentials
+// costs one bind.
+func TestDirectoryRTSPSharedVerification(t *testing.T) {
+	f, d := directoryFixture(t)
+	gate := make(chan struct{})
+	d.set(func(d *scriptedDirectory) { d.gate = gate })
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.AuthenticatePasswordContext(context.Background(), "frank", "frank-pw", "192.0.2.70:5000", "rtsp")
+			errs <- err
+		}()
+	}
+	// every attempt is either the one asking the directory or waiting on it
+	testtool.WaitFor(t, 10*time.Second, "one bind and n-1 attempts sharing it", func() bool {
+		return len(d.seen()) == 1 && int(f.svc.followers.Load()) == n-1
+	})
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(d.seen()); got != 1 {
+		t.Fatalf("%d binds for %d identical attempts", got, n)
 	}
 }
