@@ -87,7 +87,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	}
 	if s.Degraded != nil {
 		if d := s.Degraded(); len(d) > 0 {
-			httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "degraded", "degraded": d})
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "degraded", "reason": degradedReason(d), "degraded": d})
 			return
 		}
 	}

@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"cordon/auth"
@@ -75,4 +77,15 @@ func MeHandler(a Authenticator) http.Handler {
 		}
 		httpx.WriteJSON(w, http.StatusOK, out)
 	})
+}
+
+// degradedReason joins the degraded parts into one sentence ("part: why;
+// ..."), in a stable order.
+func degradedReason(d map[string]string) string {
+	parts := make([]string, 0, len(d))
+	for k, v := range d {
+		parts = append(parts, k+": "+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
 }

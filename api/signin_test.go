@@ -69,9 +69,11 @@ func TestHealthzDegraded(t *testing.T) {
 	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	var got struct {
 		Status   string            `json:"status"`
+		Reason   string            `json:"reason"`
 		Degraded map[string]string `json:"degraded"`
 	}
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || got.Status != "degraded" || !strings.Contains(got.Degraded["ldap"], "no answer") {
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || got.Status != "degraded" ||
+		!strings.Contains(got.Degraded["ldap"], "no answer") || !strings.HasPrefix(got.Reason, "ldap: ldap directory unavailable") {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	s.Healthy = func() error { return errors.New("disk full") }
