@@ -57,6 +57,9 @@ var routes = map[string]string{
 	"/egress.js":   "egress.js",
 	"/oidc.js":     "oidc.js",
 	"/signin.css":  "signin.css",
+	"/single.js":   "single.js",
+	"/ptz.js":      "ptz.js",
+	"/single.css":  "single.css",
 	"/style.css":   "style.css",
 	"/favicon.svg": "favicon.svg",
 	"/favicon.ico": "favicon.svg", // browsers ask for it regardless of <link rel=icon>

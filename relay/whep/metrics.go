@@ -7,6 +7,10 @@ type Metrics struct {
 	setup    prometheus.Histogram
 	sessions *prometheus.CounterVec
 	errors   *prometheus.CounterVec
+	// candidates: remote ICE candidates refused, per reason; dropped:
+	// datagrams and ICE-TCP connections from addresses the policy refuses.
+	candidates *prometheus.CounterVec
+	dropped    prometheus.Counter
 }
 
 // NewMetrics creates the WHEP metrics and registers them on reg (nil: not
@@ -24,9 +28,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cordon_whep_session_errors_total", Help: "WHEP requests refused and sessions ended abnormally, per reason.",
 		}, []string{"reason"}),
+		candidates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cordon_whep_candidates_refused_total", Help: "Remote ICE candidates refused (too_many, address, hostname, malformed).",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cordon_whep_ice_refused_total", Help: "ICE datagrams and ICE-TCP connections from addresses the ICE policy refuses, dropped.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.setup, m.sessions, m.errors)
+		reg.MustRegister(m.setup, m.sessions, m.errors, m.candidates, m.dropped)
 	}
 	return m
 }
