@@ -275,3 +275,49 @@ func TestDirectoryLDAPDown(t *testing.T) {
 		}
 	})
 }
+
+// The re-check ends PTZ control through the same auth changes and Guard
+// path as live sessions: a directory user whose group gave the ptz right
+// steers democam's dome; removed from the group, their control ends
+// within 5 s of the re-check (ptz_end naming them, Stop sent to the
+// camera), and their next command is refused.
+func TestDirectoryLDAPRecheckEndsPTZ(t *testing.T) {
+	srv := dwSlapd(t)
+	dome := crDome(t, "127.0.0.57")
+	g := dwStart(t, dwSetup{LDAP: srv, Cams: []config.Camera{crDomeCfg(dome, "dir-dome")},
+		Roles: []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}})
+	dwAddUser(t, srv, "petra", "petra-pw-1", slapd.OperatorsDN)
+	tok, _ := dwToken(t, "127.0.0.58", g.Base, "petra", "petra-pw-1")
+	const move = `{"move":{"pan":0.3,"tilt":0,"zoom":0},"timeout_ms":20000}`
+	if r := crPTZ(t, g.Base, "dir-dome", tok, move); r.Status != http.StatusNoContent {
+		t.Fatalf("petra's PTZ move: %d %s", r.Status, r.Body)
+	}
+	if st, s := crGetPTZ(t, g.Base, "dir-dome", tok); st != http.StatusOK || s.Holder != "petra" {
+		t.Fatalf("PTZ status for petra: %d holder %q", st, s.Holder)
+	}
+	stopsBefore := crCount(crPTZCalls(dome), "Stop")
+
+	if err := srv.Modify(slapd.RemoveMember(slapd.OperatorsDN, "petra"), false); err != nil {
+		t.Fatal(err)
+	}
+	noticed := time.Now()
+	if res := g.RecheckDirectory(context.Background()); res.Changed != 1 {
+		t.Fatalf("re-check: %+v, want petra changed", res)
+	}
+	// ptz_end is written before the Stop goes to the camera: wait for both
+	e2eutil.WaitFor(t, 5*time.Second-time.Since(noticed), "petra's PTZ control to end with a Stop", func() bool {
+		calls := crPTZCalls(dome)
+		if crCount(calls, "Stop") <= stopsBefore || calls[len(calls)-1] != "Stop" {
+			return false
+		}
+		for _, l := range crAudit(t, g.Config.Audit.Path, "ptz_end") {
+			if l.Actor == "petra" && l.Camera == "dir-dome" {
+				return true
+			}
+		}
+		return false
+	})
+	if r := crPTZ(t, g.Base, "dir-dome", tok, move); r.Status != http.StatusForbidden {
+		t.Fatalf("petra's PTZ move after losing the group: %d %s, want 403", r.Status, r.Body)
+	}
+}

@@ -148,7 +148,8 @@ type dwSetup struct {
 	IdP     *oidcop.Provider
 	Local   []e2eutil.Account
 	Cams    []config.Camera
-	TTL     string // auth.token_ttl (default 1h)
+	TTL     string        // auth.token_ttl (default 1h)
+	Roles   []config.Role // auth.roles (default: operator = view on every camera)
 }
 
 // dwStart runs a gateway with auth.ldap and/or auth.oidc: role operator
@@ -164,6 +165,9 @@ func dwStart(t *testing.T, s dwSetup) *e2eutil.Gateway {
 		cfg.Auth.TokenTTL = s.TTL
 	}
 	cfg.Auth.Roles = []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view"}}}
+	if s.Roles != nil {
+		cfg.Auth.Roles = s.Roles
+	}
 	if s.LDAP != nil {
 		l := &cfg.Auth.LDAP
 		l.URL = s.LDAP.LDAPSURL
