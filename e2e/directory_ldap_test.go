@@ -11,6 +11,7 @@ import (
 	"cordon/config"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/testtool/slapd"
+	"cordon/internal/testtool/testca"
 )
 
 // LDAP sign-in through the real gateway against a real slapd over LDAPS:
@@ -140,6 +141,31 @@ func TestDirectoryLDAPRTSP(t *testing.T) {
 	if !dwAuditHas(t, g.Config.Audit.Path, map[string]string{"event": "login_ok", "actor": "alice", "protocol": "rtsp", "source": "ldap"}) {
 		t.Fatal("no login_ok for alice over RTSP with source ldap")
 	}
+
+	// RTSPS (the contract's "RTSP Basic over TLS"): the same directory check
+	t.Run("rtsps", func(t *testing.T) {
+		ca, err := testca.New(t.TempDir(), "cordon e2e gateway CA")
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := ca.Issue("cordon e2e gateway", "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := dwStart(t, dwSetup{LDAP: srv, Cams: []config.Camera{camCfg(cam, false)}, TLS: leaf})
+		if !gs.TLS() {
+			t.Fatal("the gateway does not serve TLS")
+		}
+		if n, err := dwDescribeRTSPS(gs.RTSPAddr(), "dir-cam2", "alice", slapd.Users["alice"], ca); err != nil || n == 0 {
+			t.Fatalf("RTSPS DESCRIBE as alice: %d tracks, %v", n, err)
+		}
+		if _, err := dwDescribeRTSPS(gs.RTSPAddr(), "dir-cam2", "alice", "wrong-password", ca); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("wrong password over RTSPS: %v, want 401", err)
+		}
+		if _, err := dwDescribeRTSPS(gs.RTSPAddr(), "dir-cam2", "bob", slapd.Users["bob"], ca); err == nil {
+			t.Fatal("bob (no mapped group) described the camera over RTSPS")
+		}
+	})
 }
 
 // The periodic re-check: a directory user removed from their group loses

@@ -3,11 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,11 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+
 	"cordon/config"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/testtool"
 	"cordon/internal/testtool/oidcop"
 	"cordon/internal/testtool/slapd"
+	"cordon/internal/testtool/testca"
 )
 
 // Directory sign-in fixtures (issue 17): one real slapd (LDAPS and
@@ -150,6 +156,7 @@ type dwSetup struct {
 	Cams    []config.Camera
 	TTL     string        // auth.token_ttl (default 1h)
 	Roles   []config.Role // auth.roles (default: operator = view on every camera)
+	TLS     *testca.Leaf  // http.tls_cert/tls_key: HTTPS and RTSPS
 }
 
 // dwStart runs a gateway with auth.ldap and/or auth.oidc: role operator
@@ -167,6 +174,9 @@ func dwStart(t *testing.T, s dwSetup) *e2eutil.Gateway {
 	cfg.Auth.Roles = []config.Role{{Name: "operator", Cameras: []string{"*"}, Rights: []string{"view"}}}
 	if s.Roles != nil {
 		cfg.Auth.Roles = s.Roles
+	}
+	if s.TLS != nil {
+		cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = s.TLS.CertFile, s.TLS.KeyFile
 	}
 	if s.LDAP != nil {
 		l := &cfg.Auth.LDAP
@@ -463,4 +473,24 @@ func dwGrep(text, sub string) string {
 		out = out[len(out)-40:]
 	}
 	return strings.Join(out, "\n")
+}
+
+// dwDescribeRTSPS sends DESCRIBE over RTSPS (trusting ca) with Basic
+// credentials and returns the number of tracks served.
+func dwDescribeRTSPS(addr, camera, user, pass string, ca *testca.CA) (int, error) {
+	u, err := base.ParseURL("rtsps://" + url.UserPassword(user, pass).String() + "@" + addr + "/" + camera)
+	if err != nil {
+		return 0, err
+	}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, TLSConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"},
+		ReadTimeout: 20 * time.Second, WriteTimeout: 20 * time.Second}
+	if err := c.Start(); err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		return 0, err
+	}
+	return len(desc.Medias), nil
 }
