@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -171,7 +172,8 @@ func TestDirectoryLDAPRTSP(t *testing.T) {
 // The periodic re-check: a directory user removed from their group loses
 // the live WHEP and RTSP sessions the group's role allowed within 5 s of
 // the re-check noticing; a user removed from the directory loses their
-// session token too.
+// live sessions and their session token. Both go through the doors' one
+// Guard (view_end carries its reason).
 func TestDirectoryLDAPRecheckEndsSessions(t *testing.T) {
 	srv := dwSlapd(t)
 	cam := coreCam(t, "dir-cam3", "127.0.0.49", false)
@@ -193,6 +195,18 @@ func TestDirectoryLDAPRecheckEndsSessions(t *testing.T) {
 	defer rtsp.Close()
 	e2eutil.WaitFor(t, 20*time.Second, "RTSP media for rita", func() bool { return rtsp.aus.Load() > 2 })
 	doraTok, _ := dwToken(t, "127.0.0.50", g.Base, "dora", "dora-pw-1")
+	dv, status, body := e2eutil.Dial(t, g.Base, "dir-cam3", doraTok, e2eutil.ViewerOptions{})
+	if dv == nil {
+		t.Fatalf("WHEP as dora: %d %s", status, body)
+	}
+	dw := dwWatchAUs(t, dv)
+	dw.waitFlowing(t, 3, 20*time.Second)
+	doraRTSP, err := dialRTSP(g.RTSPAddr(), "dir-cam3", "dora", "dora-pw-1", false)
+	if err != nil {
+		t.Fatalf("RTSP as dora: %v", err)
+	}
+	defer doraRTSP.Close()
+	e2eutil.WaitFor(t, 20*time.Second, "RTSP media for dora", func() bool { return doraRTSP.aus.Load() > 2 })
 
 	// nothing changed in the directory: the pass changes nothing
 	if res := g.RecheckDirectory(context.Background()); res.Checked < 2 || res.Changed != 0 || res.Gone != 0 {
@@ -221,6 +235,51 @@ func TestDirectoryLDAPRecheckEndsSessions(t *testing.T) {
 			return false
 		}
 	})
+	// dora, removed from the directory, loses her live sessions too
+	e2eutil.WaitFor(t, 5*time.Second-time.Since(noticed), "dora's sessions to leave the registry", func() bool {
+		return dwSessionsOf(g, "dora") == 0
+	})
+	dw.endedWithin(t, noticed, 5*time.Second)
+	e2eutil.WaitFor(t, 5*time.Second-time.Since(noticed), "dora's RTSP connection to end", func() bool {
+		select {
+		case err := <-doraRTSP.done:
+			doraRTSP.done <- err
+			return true
+		default:
+			return false
+		}
+	})
+	// each session's view_end says why (the Guard's reasons)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(g.Config.Audit.Path)
+			t.Logf("audit view_end lines:\n%s", dwGrep(string(b), `"view_end"`))
+		}
+	})
+	for _, c := range []struct{ who, protocol, reason string }{
+		{"rita", "webrtc", "ended: right withdrawn"}, {"rita", "rtsp", "ended: right withdrawn"},
+		{"dora", "webrtc", "ended: account removed, expired or its credentials changed"},
+		{"dora", "rtsp", "ended: account removed, expired or its credentials changed"},
+	} {
+		e2eutil.WaitFor(t, 5*time.Second, c.who+"'s "+c.protocol+" view_end", func() bool {
+			b, err := os.ReadFile(g.Config.Audit.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.SplitAfter(string(b), "\n") {
+				var m map[string]any
+				if !strings.HasSuffix(l, "\n") || json.Unmarshal([]byte(l), &m) != nil {
+					continue
+				}
+				detail, _ := m["detail"].(string)
+				if m["event"] == "view_end" && m["actor"] == c.who && m["camera"] == "dir-cam3" && m["protocol"] == c.protocol &&
+					strings.HasSuffix(detail, "; "+c.reason) {
+					return true
+				}
+			}
+			return false
+		})
+	}
 	if me := dwWhoAmI(t, g.Base, ritaTok); len(me.Roles) != 0 {
 		t.Fatalf("rita's roles after the re-check: %v", me.Roles)
 	}

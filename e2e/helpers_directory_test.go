@@ -339,7 +339,8 @@ func dwAuditCount(t *testing.T, path string, fields map[string]string) int {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	lines := bytes.Split(b, []byte("\n"))
+	for _, line := range lines[:len(lines)-1] { // the last is "" or a line still being written
 		if len(line) == 0 {
 			continue
 		}
