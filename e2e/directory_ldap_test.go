@@ -317,6 +317,7 @@ func TestDirectoryLDAPDown(t *testing.T) {
 	if took > 3*time.Second {
 		t.Fatalf("the 503 took %v with a 1s directory timeout", took)
 	}
+	t.Logf("503 for a directory user %v after the request, with a hung slapd and a 1s timeout", took.Round(time.Millisecond))
 	dwToken(t, "127.0.0.51", g.Base, "lena", "lena-local-pw-1")
 	st, h := dwHealth(t, g.Base)
 	deg, _ := h["degraded"].(map[string]any)
@@ -402,6 +403,7 @@ func TestDirectoryLDAPRecheckEndsPTZ(t *testing.T) {
 		}
 		return false
 	})
+	t.Logf("PTZ control ended (ptz_end and Stop) %v after the re-check noticed", time.Since(noticed).Round(time.Millisecond))
 	if r := crPTZ(t, g.Base, "dir-dome", tok, move); r.Status != http.StatusForbidden {
 		t.Fatalf("petra's PTZ move after losing the group: %d %s, want 403", r.Status, r.Body)
 	}

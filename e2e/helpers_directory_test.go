@@ -447,6 +447,7 @@ func (w *dwAUs) endedWithin(t *testing.T, from time.Time, d time.Duration) {
 	if last.Sub(from) > d {
 		t.Fatalf("media flowed %v after the re-check noticed, want under %v", last.Sub(from), d)
 	}
+	t.Logf("last WHEP access unit %v after the re-check noticed", last.Sub(from).Round(time.Millisecond))
 }
 
 // dwSessionsOf counts the live sessions of user in the gateway's registry.
