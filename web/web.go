@@ -50,19 +50,20 @@ type asset struct {
 
 // routes maps request paths to the embedded asset served for them.
 var routes = map[string]string{
-	"/":            "index.html",
-	"/index.html":  "index.html",
-	"/app.js":      "app.js",
-	"/whep.js":     "whep.js",
-	"/egress.js":   "egress.js",
-	"/oidc.js":     "oidc.js",
-	"/signin.css":  "signin.css",
-	"/single.js":   "single.js",
-	"/ptz.js":      "ptz.js",
-	"/single.css":  "single.css",
-	"/style.css":   "style.css",
-	"/favicon.svg": "favicon.svg",
-	"/favicon.ico": "favicon.svg", // browsers ask for it regardless of <link rel=icon>
+	"/":             "index.html",
+	"/index.html":   "index.html",
+	"/app.js":       "app.js",
+	"/whep.js":      "whep.js",
+	"/egress.js":    "egress.js",
+	"/single.js":    "single.js",
+	"/ptz.js":       "ptz.js",
+	"/hardening.js": "hardening.js",
+	"/single.css":   "single.css",
+	"/style.css":    "style.css",
+	"/favicon.svg":  "favicon.svg",
+	"/favicon.ico":  "favicon.svg", // browsers ask for it regardless of <link rel=icon>
+	"/oidc.js":      "oidc.js",
+	"/signin.css":   "signin.css",
 }
 
 var contentTypes = map[string]string{
