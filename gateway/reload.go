@@ -50,6 +50,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	ended := g.guard.Sweep()
 	g.reloadDirectory(old, cfg)
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
+	g.applyRecording(old, cfg)
 	g.attachPTZ()
 	g.resolveCameraHosts()
 	g.setICEPolicy(cfg)

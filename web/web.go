@@ -50,20 +50,25 @@ type asset struct {
 
 // routes maps request paths to the embedded asset served for them.
 var routes = map[string]string{
-	"/":             "index.html",
-	"/index.html":   "index.html",
-	"/app.js":       "app.js",
-	"/whep.js":      "whep.js",
-	"/egress.js":    "egress.js",
-	"/single.js":    "single.js",
-	"/ptz.js":       "ptz.js",
-	"/hardening.js": "hardening.js",
-	"/single.css":   "single.css",
-	"/style.css":    "style.css",
-	"/favicon.svg":  "favicon.svg",
-	"/favicon.ico":  "favicon.svg", // browsers ask for it regardless of <link rel=icon>
-	"/oidc.js":      "oidc.js",
-	"/signin.css":   "signin.css",
+	"/":               "index.html",
+	"/index.html":     "index.html",
+	"/app.js":         "app.js",
+	"/whep.js":        "whep.js",
+	"/egress.js":      "egress.js",
+	"/single.js":      "single.js",
+	"/ptz.js":         "ptz.js",
+	"/hardening.js":   "hardening.js",
+	"/single.css":     "single.css",
+	"/timeline.js":    "timeline.js",
+	"/evidence.js":    "evidence.js",
+	"/recutil.js":     "recutil.js",
+	"/timeline.css":   "timeline.css",
+	"/playback-sw.js": "playback-sw.js",
+	"/style.css":      "style.css",
+	"/favicon.svg":    "favicon.svg",
+	"/favicon.ico":    "favicon.svg", // browsers ask for it regardless of <link rel=icon>
+	"/oidc.js":        "oidc.js",
+	"/signin.css":     "signin.css",
 }
 
 var contentTypes = map[string]string{
