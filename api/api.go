@@ -6,6 +6,7 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -52,6 +53,10 @@ type Server struct {
 	// Cluster, when this node is part of a cluster, makes the camera
 	// list, sessions, egress report and health cluster-wide (cluster.go).
 	Cluster Cluster
+	// Degraded, when set, names the parts working below par without
+	// stopping the gateway (e.g. "ldap": an unreachable directory): part ->
+	// why. /healthz stays 200 and says "degraded" with them.
+	Degraded func() map[string]string
 }
 
 // Register mounts the API's routes.
@@ -95,11 +100,19 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		})
 		return
 	}
-	if s.Cluster != nil { // degraded is still serving: 200, for load balancers
+	// degraded is still serving: 200, for load balancers
+	d := map[string]string{}
+	if s.Degraded != nil {
+		maps.Copy(d, s.Degraded())
+	}
+	if s.Cluster != nil {
 		if degraded, why := s.Cluster.Health(); degraded {
-			httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "degraded", "reason": "cluster: " + why})
-			return
+			d["cluster"] = why
 		}
+	}
+	if len(d) > 0 {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "degraded", "reason": degradedReason(d), "degraded": d})
+		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -81,6 +81,10 @@ type Service struct {
 	// TrustedProxies: peers whose X-Forwarded-For is believed. Empty =
 	// the remote address is always the TCP peer.
 	TrustedProxies []netip.Prefix
+	// DirectoryPasswords, when set, checks the passwords of names that
+	// are not local users or API keys (LDAP): POST /api/v1/login and
+	// RTSP Basic accept directory credentials (dirpass.go).
+	DirectoryPasswords PasswordDirectory
 
 	// Cluster (shared.go). TokenKey signs and verifies session tokens
 	// instead of the state dir's key (nil = that key): every node of a

@@ -56,7 +56,7 @@ func atPackageEnd(f func()) {
 }
 
 // packageRun runs the tests, then the package-wide teardowns.
-type packageRun struct{ m *testing.M }
+type packageRun struct{ m interface{ Run() int } }
 
 func (p packageRun) Run() int {
 	code := p.m.Run()
