@@ -71,6 +71,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"cordon/internal/durable"
 )
 
 // Log is the audit log component. Set the exported fields, then call
@@ -424,7 +426,7 @@ func (l *Log) rotate() error {
 	if err != nil {
 		return err
 	}
-	syncDir(filepath.Dir(l.Path))
+	durable.SyncDir(filepath.Dir(l.Path))
 	st, err := f.Stat()
 	if err != nil {
 		_ = f.Close()

@@ -12,15 +12,6 @@ import (
 	"strings"
 )
 
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
-}
-
 // completeLength returns the length of the prefix of f (of size size)
 // that ends in a newline.
 func completeLength(f *os.File, size int64) (int64, error) {
