@@ -24,6 +24,7 @@ import (
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
+	"cordon/internal/epb"
 	"cordon/internal/testtool"
 )
 
@@ -179,7 +180,7 @@ func mustHaveBytes(t *testing.T, tap *rtspTap, subs ...[]byte) {
 	}
 	joined := bytes.Join(all, nil)
 	for _, s := range subs {
-		if !bytes.Contains(unescapeRBSP(joined), s) {
+		if !bytes.Contains(epb.Remove(joined), s) {
 			t.Errorf("control: camera stream lacks %x", s)
 		}
 	}
@@ -302,7 +303,7 @@ func runQuirkCase(t *testing.T, c quirkCase) {
 
 	// bytes: the vendor payloads are nowhere in what arrived
 	stream := e2eutil.AnnexB(aus)
-	raw := unescapeRBSP(stream)
+	raw := epb.Remove(stream)
 	priv := cam.PrivateSEIUUID()
 	axis := democam.AxisSignedVideoUUID()
 	banned := map[string][]byte{"private SEI UUID": priv[:], "vendor SEI text": []byte("HIK-IVS"), "vendor telemetry": []byte("vendor-private telemetry")}
