@@ -17,6 +17,7 @@ import (
 // the WHEP candidate policy: the PATCH with 100 candidates makes
 // the gateway check at most 16 of them, and send nothing to an address
 // the policy refuses.
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 	const perAddress = 4
 	cam := drCam(t, "c-a", "127.0.0.121")

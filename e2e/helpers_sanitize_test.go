@@ -82,6 +82,7 @@ type rtspTap struct {
 }
 
 // tapRTSP connects to rawURL (with user and password) and plays its video.
+// (Function over 80 lines: one RTSP client setup (tracks, callbacks, play) read as a whole.)
 func tapRTSP(t *testing.T, rawURL, user, pass string) *rtspTap {
 	t.Helper()
 	u, err := base.ParseURL(rawURL)

@@ -28,6 +28,7 @@ const hsBudget = 48 << 20
 // audit log grows by a bounded number of lines, among them exactly one
 // `denied` line for the camera naming the cause and at most one
 // `suppressed` line counting the repeats.
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestHostileCameraKit(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -228,6 +229,7 @@ func hsDescribe(t *testing.T, addr, camera, user, pass string) string {
 // after five; every attempt is still denied and counted), then failed
 // sign-ins from three more addresses. The audit log gains a bounded number
 // of lines; a legitimate sign-in is audited at once meanwhile.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestHostileAuditFlood(t *testing.T) {
 	honest := coreCam(t, "honest", hsHonestHost, false)
 	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "root", Password: "root-pw-hs", Cameras: []string{"*"}, Admin: true}}, []config.Camera{

@@ -73,6 +73,7 @@ type quirkCase struct {
 	control func(t *testing.T, cam *democam.Camera, tap *rtspTap)
 }
 
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestSanitizeQuirkyCameras(t *testing.T) {
 	testtool.Require(t, "ffmpeg")
 	axis := democam.AxisSignedVideoUUID()
@@ -215,6 +216,7 @@ func sdpForCheck(sdp string) string {
 	return strings.Join(keep, "\n")
 }
 
+// (Function over 80 lines: one quirk case: camera tap, gateway, viewer and their checks in order.)
 func runQuirkCase(t *testing.T, c quirkCase) {
 	cam := quirkyCam(t, "cam-"+strings.ToLower(c.name), c.host, c.q)
 	var other []string
@@ -440,6 +442,7 @@ func checkRTSPReserve(t *testing.T, g *e2eutil.Gateway, cam *democam.Camera, cam
 // The camera resets its RTP timestamps and sequence numbers when it
 // reboots: the same viewer keeps playing, numbering continuous, time
 // non-decreasing, without reconnecting.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestSanitizeTimestampResetOnReconnect(t *testing.T) {
 	t.Parallel()
 	testtool.Require(t, "ffmpeg")

@@ -46,6 +46,7 @@ func crashChild() {
 	}
 }
 
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestCrashLosesAtMostOneSecond(t *testing.T) {
 	cam := startDemoCamera(t)
 	dir := t.TempDir()

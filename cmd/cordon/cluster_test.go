@@ -17,6 +17,7 @@ import (
 // TestClusterStatus runs `cordon cluster status` against a real etcd
 // (one member, TLS with a client certificate) before and after a node
 // registered and took the cameras.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestClusterStatus(t *testing.T) {
 	if _, err := clustertest.Binary(); err != nil {
 		testtool.Missing(t, err.Error())

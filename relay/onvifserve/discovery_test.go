@@ -34,6 +34,7 @@ func probe(types string) []byte {
 // the device service; a Probe for other device types gets nothing; a
 // Probe arriving on another interface (the camera network, where another
 // program joined the group) is ignored.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestDiscovery(t *testing.T) {
 	if os.Getenv(netnsEnv) == "" {
 		unshare := testtool.Require(t, "unshare")
