@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+
+	"cordon/internal/testtool"
 )
 
 // settled waits until every camera is pulled by exactly one of ids, and
@@ -105,7 +107,7 @@ func TestOwnershipExactlyOne(t *testing.T) {
 	}
 	// The non-owners know the owner and its address (once their watch has
 	// seen the last claim).
-	waitUntil(t, 5*time.Second, "every node knows every owner", func() bool {
+	testtool.WaitFor(t, 5*time.Second, "every node knows every owner", func() bool {
 		for _, c := range h.cameras {
 			for _, id := range ids {
 				if o := h.nodes[id].Owner(c); o.Node != inEtcd[c] || o.Self != (id == inEtcd[c]) {
@@ -331,7 +333,7 @@ func TestCamerasChangeAndStatus(t *testing.T) {
 		return len(h.w.holders["cam-00"]) == 0 && h.w.exactlyOneLocked([]string{"cam-new"}, []string{"a", "b"})
 	})
 	// The owner stopped pulling first; its key goes right after.
-	waitUntil(t, 2*time.Second, "cam-00's ownership key deleted", func() bool { return h.ownersInEtcd()["cam-00"] == "" })
+	testtool.WaitFor(t, 2*time.Second, "cam-00's ownership key deleted", func() bool { return h.ownersInEtcd()["cam-00"] == "" })
 	o := h.ownersInEtcd()["cam-new"]
 	st := CameraStatus{Online: true, VideoCodec: "H264", AudioCodec: "PCMU"}
 	h.nodes[o].SetCameraStatus("cam-new", st)
