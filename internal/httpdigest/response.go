@@ -35,7 +35,7 @@ func ParseResponse(s string) (Response, error) {
 	for s = strings.TrimSpace(s); s != ""; {
 		key, after, ok := strings.Cut(s, "=")
 		if !ok {
-			return d, errors.New("Digest parameter without a value")
+			return d, errors.New("a Digest parameter without a value")
 		}
 		key = strings.ToLower(strings.TrimSpace(key))
 		val, rest, err := responseValue(strings.TrimLeft(after, " \t"))
@@ -43,14 +43,14 @@ func ParseResponse(s string) (Response, error) {
 			return d, err
 		}
 		if seen[key] {
-			return d, errors.New("Digest parameter " + key + " given twice")
+			return d, errors.New("the Digest parameter " + key + " given twice")
 		}
 		seen[key] = true
 		d.set(key, val)
 		rest = strings.TrimLeft(rest, " \t")
 		if rest != "" {
 			if rest[0] != ',' {
-				return d, errors.New("Digest parameters not separated by commas")
+				return d, errors.New("the Digest parameters are not separated by commas")
 			}
 			rest = strings.TrimLeft(rest[1:], " \t")
 		}
@@ -58,11 +58,11 @@ func ParseResponse(s string) (Response, error) {
 	}
 	for k, v := range map[string]string{"username": d.Username, "realm": d.Realm, "nonce": d.Nonce, "uri": d.URI, "response": d.Response} {
 		if v == "" {
-			return d, errors.New("Digest answer lacks " + k)
+			return d, errors.New("the Digest answer lacks " + k)
 		}
 	}
 	if d.QOP != "" && (d.NC == "" || d.CNonce == "") {
-		return d, errors.New("Digest answer with qop lacks nc or cnonce")
+		return d, errors.New("the Digest answer with qop lacks nc or cnonce")
 	}
 	return d, nil
 }

@@ -11,10 +11,11 @@ import (
 )
 
 // Digest is a Digest answer (RFC 2617/7616, MD5) and the method of the
-// request it came with (httpdigest.Response, the one shape of a Digest
-// answer). The server has checked its nonce, realm, qop and uri before
-// Access.CheckDigest sees it.
-type Digest = httpdigest.Response
+// request it came with, as httpdigest.ParseResponse reads it (the one
+// shape of a Digest answer; auth.DigestResponse is it too, so the owner
+// converts with auth.DigestResponse(d)). The server has checked its nonce,
+// realm, qop and uri before Access.CheckDigest sees it.
+type Digest httpdigest.Response
 
 const (
 	schemeBasic  = "basic"
@@ -59,7 +60,7 @@ func parseAuthorization(v base.HeaderValue) (credentials, error) {
 		return credentials{scheme: schemeBasic, user: user, pass: pass}, nil
 	case schemeDigest:
 		d, err := httpdigest.ParseResponse(rest)
-		c := credentials{scheme: schemeDigest, user: d.Username, digest: d}
+		c := credentials{scheme: schemeDigest, user: d.Username, digest: Digest(d)}
 		return c, err
 	}
 	return credentials{}, errors.New("unsupported Authorization scheme")
