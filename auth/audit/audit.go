@@ -351,11 +351,6 @@ func (l *Log) appendLocked(e Event) (uint64, error) {
 	return l.seq, nil
 }
 
-func (l *Log) sameFile() bool {
-	st, err := os.Stat(l.Path)
-	return err == nil && l.fi != nil && os.SameFile(st, l.fi)
-}
-
 // fail records a write failure: logged, sticky, returned.
 func (l *Log) fail(op string, err error) error {
 	wrapped := fmt.Errorf("audit: %s %s: %w", op, l.Path, err)

@@ -12,6 +12,13 @@ import (
 	"strings"
 )
 
+// sameFile reports whether the log's path still names the file it has
+// open (not rotated or replaced behind its back).
+func (l *Log) sameFile() bool {
+	st, err := os.Stat(l.Path)
+	return err == nil && l.fi != nil && os.SameFile(st, l.fi)
+}
+
 // completeLength returns the length of the prefix of f (of size size)
 // that ends in a newline.
 func completeLength(f *os.File, size int64) (int64, error) {
