@@ -86,18 +86,6 @@ func dwUfrag(sdp string) string {
 	return ""
 }
 
-// dwConnFrom opens a TCP connection to addr from src.
-func dwConnFrom(t *testing.T, src, addr string) net.Conn {
-	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // dwClosedAtOnce reports whether the server closes c (after at most a
 // short refusal it writes) rather than keeping it open: it reads until
 // EOF or until within passes with the connection still open.

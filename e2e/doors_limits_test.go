@@ -37,9 +37,9 @@ func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 	fill := func(t *testing.T, src, addr string) (closed bool, said string) {
 		t.Helper()
 		for range perAddress {
-			dwConnFrom(t, src, addr)
+			testtool.DialFrom(t, src, addr)
 		}
-		return dwClosedAtOnce(dwConnFrom(t, src, addr), 5*time.Second)
+		return dwClosedAtOnce(testtool.DialFrom(t, src, addr), 5*time.Second)
 	}
 	rejected := func(protocol string) float64 {
 		n, _ := coreMetric(t, g.MetricsAddr(), "cordon_connections_rejected_total", `protocol="`+protocol+`"`, `reason="per_address"`)
@@ -82,7 +82,7 @@ func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 			t.Errorf("ICE-TCP connection %d from one address stayed open", perAddress+1)
 		}
 		// outside webrtc.viewer_networks: closed at once as well
-		if closed, _ := dwClosedAtOnce(dwConnFrom(t, "127.0.0.127", addr), 5*time.Second); !closed {
+		if closed, _ := dwClosedAtOnce(testtool.DialFrom(t, "127.0.0.127", addr), 5*time.Second); !closed {
 			t.Error("an ICE-TCP connection from outside the viewer networks stayed open")
 		}
 		// another address plays over ICE-TCP

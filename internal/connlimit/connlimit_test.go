@@ -74,17 +74,6 @@ func serve(t *testing.T, l *Listener) (addr string, events chan event) {
 	return inner.Addr().String(), events
 }
 
-func dialFrom(t *testing.T, local, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func next(t *testing.T, events chan event) event {
 	t.Helper()
 	select {
@@ -113,7 +102,7 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 	addr, events := serve(t, l)
 	var fromA, srvA []net.Conn
 	for i := range 4 {
-		c := dialFrom(t, "127.0.0.1", addr)
+		c := testtool.DialFrom(t, "127.0.0.1", addr)
 		e := next(t, events)
 		switch {
 		case i < 3 && !e.accepted, i == 3 && (e.accepted || e.reason != ReasonPerAddress):
@@ -129,13 +118,13 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 	waitEOF(t, fromA[3], 5*time.Second)
 	// Another address is not affected by A's cap...
 	for range 2 {
-		dialFrom(t, "127.0.0.2", addr)
+		testtool.DialFrom(t, "127.0.0.2", addr)
 		if e := next(t, events); !e.accepted {
 			t.Fatalf("B refused: %+v", e)
 		}
 	}
 	// ...but the total cap holds for everyone.
-	dialFrom(t, "127.0.0.3", addr)
+	testtool.DialFrom(t, "127.0.0.3", addr)
 	if e := next(t, events); e.accepted || e.reason != ReasonTotal {
 		t.Fatalf("over the total: %+v", e)
 	}
@@ -147,7 +136,7 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 	if total, _ := l.Open("127.0.0.1"); total != 4 {
 		t.Fatalf("open %d after a close", total)
 	}
-	dialFrom(t, "127.0.0.1", addr)
+	testtool.DialFrom(t, "127.0.0.1", addr)
 	if e := next(t, events); !e.accepted {
 		t.Fatalf("after a close: %+v", e)
 	}
@@ -163,14 +152,14 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 func TestServerCloseReleasesOnce(t *testing.T) {
 	l := &Listener{Protocol: "http", PerAddress: 1}
 	addr, events := serve(t, l)
-	dialFrom(t, "127.0.0.1", addr)
+	testtool.DialFrom(t, "127.0.0.1", addr)
 	e := next(t, events)
 	_ = e.conn.Close()
 	_ = e.conn.Close()
 	if total, _ := l.Open("127.0.0.1"); total != 0 {
 		t.Fatalf("open %d after close", total)
 	}
-	dialFrom(t, "127.0.0.1", addr)
+	testtool.DialFrom(t, "127.0.0.1", addr)
 	if e := next(t, events); !e.accepted {
 		t.Fatal("refused after the place was freed")
 	}
@@ -183,9 +172,9 @@ func TestHandshakeAndIdleTimeouts(t *testing.T) {
 	m := NewMetrics(nil)
 	l := &Listener{Protocol: "ice_tcp", HandshakeTimeout: 300 * time.Millisecond, IdleTimeout: time.Second, Metrics: m}
 	addr, events := serve(t, l)
-	silent := dialFrom(t, "127.0.0.1", addr)
+	silent := testtool.DialFrom(t, "127.0.0.1", addr)
 	next(t, events)
-	talker := dialFrom(t, "127.0.0.2", addr)
+	talker := testtool.DialFrom(t, "127.0.0.2", addr)
 	if _, err := talker.Write([]byte{'h'}); err != nil { // its first bytes, at once
 		t.Fatal(err)
 	}
@@ -253,10 +242,10 @@ func TestHTTPIdleFloodDoesNotStarveOthers(t *testing.T) {
 	defer func() { _ = srv.Close(); <-done }()
 	addr := inner.Addr().String()
 	for range 10 {
-		dialFrom(t, "127.0.0.1", addr)
+		testtool.DialFrom(t, "127.0.0.1", addr)
 	}
 	testtool.WaitFor(t, 10*time.Second, "the listener's counters", func() bool { _, a := l.Open("127.0.0.1"); return a == 10 })
-	flood := dialFrom(t, "127.0.0.1", addr)
+	flood := testtool.DialFrom(t, "127.0.0.1", addr)
 	resp, err := http.ReadResponse(bufio.NewReader(flood), nil)
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("11th from the flooding address: %v %v", resp, err)

@@ -24,9 +24,10 @@ type RTSPConn struct {
 	cseq int
 }
 
-// DialRTSP connects to addr from the local IP src; the connection is
+// DialFrom opens a TCP connection to addr from the local IP src (a
+// loopback address: per-address caps and lockouts are under test); it is
 // closed when the test ends.
-func DialRTSP(t testing.TB, addr, src string) *RTSPConn {
+func DialFrom(t testing.TB, src, addr string) net.Conn {
 	t.Helper()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
 	c, err := d.Dial("tcp", addr)
@@ -34,8 +35,19 @@ func DialRTSP(t testing.TB, addr, src string) *RTSPConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// DialRTSP connects to addr from the local IP src; the connection is
+// closed by Close or when the test ends.
+func DialRTSP(t testing.TB, addr, src string) *RTSPConn {
+	t.Helper()
+	c := DialFrom(t, src, addr)
 	return &RTSPConn{t: t, c: c, br: bufio.NewReader(c), addr: addr}
 }
+
+// Close closes the connection now.
+func (r *RTSPConn) Close() { _ = r.c.Close() }
 
 // Do sends one request for rtsp://<addr>/<path> with an optional
 // Authorization value and returns the status and headers; status 0 means
