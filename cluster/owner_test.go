@@ -37,12 +37,11 @@ func (h *harness) settled(ids []string, timeout time.Duration) {
 			h.mu.Lock()
 			n := h.nodes[id]
 			h.mu.Unlock()
-			for o := n.Owner(c); o.Node != owner || o.Self != (id == owner); o = n.Owner(c) {
-				if time.Now().After(deadline) {
-					h.t.Fatalf("%s was told %+v about %s, owned by %s", id, o, c, owner)
-				}
-				<-time.After(10 * time.Millisecond) // Owner has no change signal; the watch is milliseconds behind
-			}
+			// Owner has no change signal; the watch is milliseconds behind
+			testtool.WaitFor(h.t, time.Until(deadline), fmt.Sprintf("%s to be told that %s owns %s", id, owner, c), func() bool {
+				o := n.Owner(c)
+				return o.Node == owner && o.Self == (id == owner)
+			})
 		}
 	}
 }
@@ -338,18 +337,12 @@ func TestCamerasChangeAndStatus(t *testing.T) {
 	st := CameraStatus{Online: true, VideoCodec: "H264", AudioCodec: "PCMU"}
 	h.nodes[o].SetCameraStatus("cam-new", st)
 	other := h.nodes[map[string]string{"a": "b", "b": "a"}[o]]
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// polling the mirror: it has no change signal for tests
+	testtool.WaitFor(t, 5*time.Second, "cam-new's status shared with the other node", func() bool {
 		infos := other.CameraInfos()
 		i := slices.IndexFunc(infos, func(c CameraInfo) bool { return c.Camera == "cam-new" })
-		if i >= 0 && infos[i].Status == st && infos[i].Owner == o {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status not shared: %+v", infos)
-		}
-		<-time.After(20 * time.Millisecond) // polling the mirror: it has no change signal for tests
-	}
+		return i >= 0 && infos[i].Status == st && infos[i].Owner == o
+	})
 }
 
 // BenchmarkTenThousandCameras: three nodes start together with 10,000
