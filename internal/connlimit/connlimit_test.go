@@ -74,6 +74,10 @@ func serve(t *testing.T, l *Listener) (addr string, events chan event) {
 	return inner.Addr().String(), events
 }
 
+// dialFrom is testtool.DialFrom under this file's name (kept so that tests
+// other branches add here keep compiling).
+func dialFrom(t *testing.T, local, addr string) net.Conn { return testtool.DialFrom(t, local, addr) }
+
 func next(t *testing.T, events chan event) event {
 	t.Helper()
 	select {
@@ -102,7 +106,7 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 	addr, events := serve(t, l)
 	var fromA, srvA []net.Conn
 	for i := range 4 {
-		c := testtool.DialFrom(t, "127.0.0.1", addr)
+		c := dialFrom(t, "127.0.0.1", addr)
 		e := next(t, events)
 		switch {
 		case i < 3 && !e.accepted, i == 3 && (e.accepted || e.reason != ReasonPerAddress):
@@ -118,13 +122,13 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 	waitEOF(t, fromA[3], 5*time.Second)
 	// Another address is not affected by A's cap...
 	for range 2 {
-		testtool.DialFrom(t, "127.0.0.2", addr)
+		dialFrom(t, "127.0.0.2", addr)
 		if e := next(t, events); !e.accepted {
 			t.Fatalf("B refused: %+v", e)
 		}
 	}
 	// ...but the total cap holds for everyone.
-	testtool.DialFrom(t, "127.0.0.3", addr)
+	dialFrom(t, "127.0.0.3", addr)
 	if e := next(t, events); e.accepted || e.reason != ReasonTotal {
 		t.Fatalf("over the total: %+v", e)
 	}
@@ -136,7 +140,7 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 	if total, _ := l.Open("127.0.0.1"); total != 4 {
 		t.Fatalf("open %d after a close", total)
 	}
-	testtool.DialFrom(t, "127.0.0.1", addr)
+	dialFrom(t, "127.0.0.1", addr)
 	if e := next(t, events); !e.accepted {
 		t.Fatalf("after a close: %+v", e)
 	}
@@ -152,14 +156,14 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 func TestServerCloseReleasesOnce(t *testing.T) {
 	l := &Listener{Protocol: "http", PerAddress: 1}
 	addr, events := serve(t, l)
-	testtool.DialFrom(t, "127.0.0.1", addr)
+	dialFrom(t, "127.0.0.1", addr)
 	e := next(t, events)
 	_ = e.conn.Close()
 	_ = e.conn.Close()
 	if total, _ := l.Open("127.0.0.1"); total != 0 {
 		t.Fatalf("open %d after close", total)
 	}
-	testtool.DialFrom(t, "127.0.0.1", addr)
+	dialFrom(t, "127.0.0.1", addr)
 	if e := next(t, events); !e.accepted {
 		t.Fatal("refused after the place was freed")
 	}
@@ -172,9 +176,9 @@ func TestHandshakeAndIdleTimeouts(t *testing.T) {
 	m := NewMetrics(nil)
 	l := &Listener{Protocol: "ice_tcp", HandshakeTimeout: 300 * time.Millisecond, IdleTimeout: time.Second, Metrics: m}
 	addr, events := serve(t, l)
-	silent := testtool.DialFrom(t, "127.0.0.1", addr)
+	silent := dialFrom(t, "127.0.0.1", addr)
 	next(t, events)
-	talker := testtool.DialFrom(t, "127.0.0.2", addr)
+	talker := dialFrom(t, "127.0.0.2", addr)
 	if _, err := talker.Write([]byte{'h'}); err != nil { // its first bytes, at once
 		t.Fatal(err)
 	}
@@ -242,10 +246,10 @@ func TestHTTPIdleFloodDoesNotStarveOthers(t *testing.T) {
 	defer func() { _ = srv.Close(); <-done }()
 	addr := inner.Addr().String()
 	for range 10 {
-		testtool.DialFrom(t, "127.0.0.1", addr)
+		dialFrom(t, "127.0.0.1", addr)
 	}
 	testtool.WaitFor(t, 10*time.Second, "the listener's counters", func() bool { _, a := l.Open("127.0.0.1"); return a == 10 })
-	flood := testtool.DialFrom(t, "127.0.0.1", addr)
+	flood := dialFrom(t, "127.0.0.1", addr)
 	resp, err := http.ReadResponse(bufio.NewReader(flood), nil)
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("11th from the flooding address: %v %v", resp, err)
