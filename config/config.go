@@ -80,6 +80,9 @@ type ICEServer struct {
 // Metrics is the Prometheus endpoint. Listen "" = off.
 type Metrics struct {
 	Listen string `mapstructure:"listen"`
+	// PProf serves Go's profiler (/debug/pprof/) on the metrics listener,
+	// for profiling in the field. Off by default; needs Listen.
+	PProf bool `mapstructure:"pprof"`
 }
 
 // CameraNetwork holds the services on the isolated camera side. "" = off.

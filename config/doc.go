@@ -107,7 +107,7 @@
 //   - Listeners are host:port; rtsp.listen, webrtc.tcp_listen,
 //     metrics.listen, camera_network.dns_listen and ntp_listen may be ""
 //     (off); http.listen and webrtc.udp_listen may not. TCP listeners must not
-//     collide.
+//     collide. metrics.pprof needs metrics.listen.
 //
 // # Redaction
 //

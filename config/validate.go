@@ -84,6 +84,9 @@ func (c *Config) Validate() []FieldError {
 	v.rtspUDP(&c.RTSP)
 	v.webrtc(&c.WebRTC)
 	v.listen("metrics.listen", c.Metrics.Listen, true)
+	if c.Metrics.PProf && c.Metrics.Listen == "" {
+		v.add("metrics.pprof", "needs metrics.listen: the profiler is served on the metrics listener")
+	}
 	v.listen("camera_network.dns_listen", c.CameraNetwork.DNSListen, true)
 	v.listen("camera_network.ntp_listen", c.CameraNetwork.NTPListen, true)
 	if _, err := ParseHardenInterval(c.CameraNetwork.HardenInterval); err != nil {

@@ -218,6 +218,7 @@ func TestValidateTable(t *testing.T) {
 		{"webrtc.udp_listen empty", func(c *Config, _ string) { c.WebRTC.UDPListen = "" }, "webrtc.udp_listen", "must not be empty"},
 		{"webrtc.tcp_listen bad host", func(c *Config, _ string) { c.WebRTC.TCPListen = "bad host:8189" }, "webrtc.tcp_listen", "host"},
 		{"metrics.listen bad", func(c *Config, _ string) { c.Metrics.Listen = "127.0.0.1" }, "metrics.listen", "host:port"},
+		{"pprof without metrics", func(c *Config, _ string) { c.Metrics.Listen, c.Metrics.PProf = "", true }, "metrics.pprof", "needs metrics.listen"},
 		{"dns_listen bad", func(c *Config, _ string) { c.CameraNetwork.DNSListen = "10.20.0.1" }, "camera_network.dns_listen", "host:port"},
 		{"ntp_listen bad", func(c *Config, _ string) { c.CameraNetwork.NTPListen = "10.20.0.1:ntp" }, "camera_network.ntp_listen", "port"},
 		{"tcp collision", func(c *Config, _ string) { c.Metrics.Listen = ":8080" }, "metrics.listen", "same TCP address as http.listen"},

@@ -66,7 +66,7 @@ func (g *Gateway) recheckSessions() int {
 func restartNeeded(a, b *config.Config) bool {
 	return a.HTTP.Listen != b.HTTP.Listen || a.HTTP.TLSCert != b.HTTP.TLSCert || a.HTTP.TLSKey != b.HTTP.TLSKey ||
 		a.RTSP.Listen != b.RTSP.Listen || a.WebRTC.UDPListen != b.WebRTC.UDPListen || a.WebRTC.TCPListen != b.WebRTC.TCPListen ||
-		a.Metrics.Listen != b.Metrics.Listen || a.StateDir != b.StateDir || a.Audit.Path != b.Audit.Path ||
+		a.Metrics != b.Metrics || a.StateDir != b.StateDir || a.Audit.Path != b.Audit.Path ||
 		a.CameraNetwork != b.CameraNetwork
 }
 
