@@ -65,6 +65,10 @@ type Options struct {
 	// (SO_RCVBUF; the kernel caps it at net.core.rmem_max); 0 keeps the
 	// system default (212992 bytes on Linux), as a browser has.
 	ReadBuffer int
+	// DropVideo, when set, is asked about every video RTP datagram before
+	// pion sees it; true drops it (a lost packet, for tests of
+	// retransmission). Called from the socket readers.
+	DropVideo func(seq uint16) bool
 }
 
 // AU is one video access unit as received.
@@ -150,7 +154,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.AUQueue <= 0 {
 		o.AUQueue = 4096
 	}
-	w := &wire{rcvbuf: o.ReadBuffer}
+	w := &wire{rcvbuf: o.ReadBuffer, drop: o.DropVideo}
 	pc, err := newPeerConnection(o, w)
 	if err != nil {
 		return nil, err

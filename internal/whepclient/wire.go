@@ -45,6 +45,7 @@ type WireStats struct {
 // wire counts video RTP on one client's sockets.
 type wire struct {
 	rcvbuf   int         // SO_RCVBUF for new sockets; 0 = default
+	drop     func(seq uint16) bool
 	light    atomic.Bool // swallow RTP after counting it
 	videoPTs [2]atomic.Uint64
 
@@ -79,6 +80,9 @@ func (w *wire) packet(b []byte, now time.Time) bool {
 		return !w.light.Load()
 	}
 	seq := binary.BigEndian.Uint16(b[2:4])
+	if w.drop != nil && w.drop(seq) {
+		return false
+	}
 	marker := b[1]&0x80 != 0
 	w.mu.Lock()
 	if w.st.First.IsZero() {

@@ -7,6 +7,7 @@ type Metrics struct {
 	setup    prometheus.Histogram
 	sessions *prometheus.CounterVec
 	errors   *prometheus.CounterVec
+	rtx      rtxMetrics
 }
 
 // NewMetrics creates the WHEP metrics and registers them on reg (nil: not
@@ -24,9 +25,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cordon_whep_session_errors_total", Help: "WHEP requests refused and sessions ended abnormally, per reason.",
 		}, []string{"reason"}),
+		rtx: newRTXMetrics(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.setup, m.sessions, m.errors)
+		reg.MustRegister(m.setup, m.sessions, m.errors, m.rtx.resent, m.rtx.refused)
 	}
 	return m
 }

@@ -18,9 +18,10 @@
 // codecs changed, kicked) or no media for IdleTimeout (camera away). ViewEnd
 // is emitted exactly once, with the RTP payload bytes sent.
 //
-// Interceptors: only RTCP sender reports (lip sync in browsers) and a NACK
-// responder (a lost packet is otherwise a broken picture until the next
-// keyframe, since cameras cannot make keyframes on demand). No TWCC, no
+// Interceptors: only RTCP sender reports (lip sync in browsers) and NACK
+// answers from the retransmission index (rtx.go: the shared payloads, not
+// a per-viewer copy; a lost packet is otherwise a broken picture until the
+// next keyframe, since cameras cannot make keyframes on demand). No TWCC, no
 // receiver-side interceptors, no PLI handling: incoming RTCP is read and
 // discarded.
 //
