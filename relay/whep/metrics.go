@@ -8,6 +8,7 @@ type Metrics struct {
 	sessions *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	rtx      rtxMetrics
+	send     sendMetrics
 }
 
 // NewMetrics creates the WHEP metrics and registers them on reg (nil: not
@@ -25,10 +26,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cordon_whep_session_errors_total", Help: "WHEP requests refused and sessions ended abnormally, per reason.",
 		}, []string{"reason"}),
-		rtx: newRTXMetrics(),
+		rtx:  newRTXMetrics(),
+		send: newSendMetrics(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.setup, m.sessions, m.errors, m.rtx.resent, m.rtx.refused)
+		reg.MustRegister(m.setup, m.sessions, m.errors, m.rtx.resent, m.rtx.refused, m.send.calls, m.send.packets)
 	}
 	return m
 }

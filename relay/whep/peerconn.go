@@ -8,25 +8,36 @@ import (
 
 // newPeerConnection builds a per-session API: a MediaEngine with exactly the
 // chosen codecs and the two light interceptors: sender reports and the
-// retransmission index (rtx.go).
-func (s *Server) newPeerConnection(picks []pick) (*webrtc.PeerConnection, error) {
+// retransmission index (rtx.go). The session's ICE credentials are chosen
+// here, so the UDP mux knows which session a conn it hands out belongs to
+// and batches its writes (cork.go); ufrag is returned to forget it later.
+func (s *Server) newPeerConnection(picks []pick) (pc *webrtc.PeerConnection, cork *corkGroup, ufrag string, err error) {
 	me := &webrtc.MediaEngine{}
 	for _, p := range picks {
 		if err := me.RegisterCodec(p.codec, p.kind); err != nil {
-			return nil, err
+			return nil, nil, "", err
 		}
 	}
 	reg := &interceptor.Registry{}
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
-		return nil, err
+		return nil, nil, "", err
 	}
 	reg.Add(sr)
 	reg.Add(rtxFactory{m: s.Metrics.rtx})
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(s.settings), webrtc.WithInterceptorRegistry(reg))
+	se := s.settings // a copy: the credentials are this session's
+	ufrag = randHex(12)
+	se.SetICECredentials(ufrag, randHex(16))
+	cork = s.udpMux.cork(ufrag)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
 	conf := webrtc.Configuration{}
 	if len(s.ICEServers) > 0 {
 		conf.ICEServers = []webrtc.ICEServer{{URLs: s.ICEServers}}
 	}
-	return api.NewPeerConnection(conf)
+	pc, err = api.NewPeerConnection(conf)
+	if err != nil {
+		s.udpMux.forget(ufrag)
+		return nil, nil, "", err
+	}
+	return pc, cork, ufrag, nil
 }

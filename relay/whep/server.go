@@ -69,6 +69,10 @@ type Server struct {
 	HostIPs     []string // addresses advertised in candidates; empty = the listen interfaces
 	ICEServers  []string // STUN/TURN URLs (none by default: closed network)
 	CORSOrigins []string // allowed browser origins; empty = CORS off
+	// UDPGSO: "auto" (or "") batches each frame's packets to a viewer into
+	// one UDP segmentation offload send where the kernel has it (cork.go);
+	// "off" sends them one by one.
+	UDPGSO string
 
 	Hub    *relay.Hub
 	Access Access

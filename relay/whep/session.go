@@ -36,6 +36,8 @@ type peer struct {
 	bytes   atomic.Uint64
 
 	pc          *webrtc.PeerConnection
+	cork        *corkGroup // batches each frame's UDP sends (cork.go)
+	localUfrag  string
 	reader      *relay.Reader
 	tracks      []*webrtc.TrackLocalStaticRTP // by out-track index; nil = not sent
 	senders     []*webrtc.RTPSender
@@ -62,13 +64,13 @@ func randHex(n int) string {
 func (s *Server) newPeer(ctx context.Context, camera string, v Viewer, reader *relay.Reader,
 	tracks []relay.OutTrack, picks []pick, offerSDP string,
 ) (*peer, string, error) {
-	pc, err := s.newPeerConnection(picks)
+	pc, cork, ufrag, err := s.newPeerConnection(picks)
 	if err != nil {
 		return nil, "", err
 	}
 	ss := &peer{
 		srv: s, id: session.NewID(), etag: randHex(8), camera: camera, viewer: v, started: time.Now(),
-		pc: pc, reader: reader, tracks: make([]*webrtc.TrackLocalStaticRTP, len(tracks)),
+		pc: pc, cork: cork, localUfrag: ufrag, reader: reader, tracks: make([]*webrtc.TrackLocalStaticRTP, len(tracks)),
 		remoteUfrag: ufragOf(offerSDP),
 		connected:   make(chan struct{}), finished: make(chan struct{}),
 	}
@@ -76,6 +78,7 @@ func (s *Server) newPeer(ctx context.Context, camera string, v Viewer, reader *r
 	fail := func(err error) (*peer, string, error) {
 		ss.cancel()
 		_ = pc.Close()
+		s.udpMux.forget(ufrag)
 		return nil, "", err
 	}
 	pc.OnConnectionStateChange(ss.onState)
@@ -260,11 +263,13 @@ func (ss *peer) forward() {
 		}
 		tr := ss.tracks[d.Track]
 		n := 0
+		ss.cork.Cork()
 		for i := range d.Packets {
 			// UDP writes do not block; ICE-TCP writes are bounded by
 			// tcpWriteTimeout. pion sets SSRC and payload type per binding.
 			if err := tr.WriteRTP(&d.Packets[i]); err != nil {
 				if errors.Is(err, io.ErrClosedPipe) {
+					ss.cork.Flush()
 					ss.End("closed")
 					return
 				}
@@ -272,6 +277,7 @@ func (ss *peer) forward() {
 			}
 			n += len(d.Packets[i].Payload)
 		}
+		ss.cork.Flush()
 		ss.bytes.Add(uint64(n))
 	}
 }
@@ -286,6 +292,7 @@ func (ss *peer) teardown() {
 	}
 	ss.mu.Unlock()
 	_ = ss.pc.Close()
+	ss.srv.udpMux.forget(ss.localUfrag)
 	ss.reader.Close()
 	ss.helpers.Wait()
 }
