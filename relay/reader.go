@@ -56,6 +56,7 @@ type item struct {
 	f        *Frame
 	seqDelta uint16
 	tsDelta  uint32
+	primed   bool // from the GOP cache
 }
 
 // Delivery is what Next returns: one frame. Packets have headers copied for
@@ -69,6 +70,11 @@ type Delivery struct {
 	Time    time.Time // wall clock when the access unit reached the stream
 	AU      [][]byte
 	Packets []rtp.Packet
+	// Primed: the frame came from the GOP cache (a new reader's start, or
+	// Flush), not live. Backlog: frames still queued behind this one. An
+	// output that paces its sends uses them to tell catching up from live.
+	Primed  bool
+	Backlog int
 }
 
 // AddReader attaches a reader. It works while the camera is offline (an
@@ -169,7 +175,7 @@ func (r *Reader) primeLocked() {
 	for i, f := range g.frames {
 		want := last - uint32(n-1-i)
 		select {
-		case r.ch <- item{f: f, tsDelta: want - f.Packets[0].Timestamp}:
+		case r.ch <- item{f: f, tsDelta: want - f.Packets[0].Timestamp, primed: true}:
 			r.queued.Add(int64(f.Bytes))
 		default:
 			return
@@ -306,7 +312,7 @@ func (r *Reader) Next(ctx context.Context) (Delivery, error) {
 	r.bytes += uint64(n)
 	r.statsMu.Unlock()
 	f := it.f
-	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, Time: f.Time, AU: f.AU, Packets: r.buf}, nil
+	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, Time: f.Time, AU: f.AU, Packets: r.buf, Primed: it.primed, Backlog: len(r.ch)}, nil
 }
 
 // Done is closed when the reader has ended; Err tells why.

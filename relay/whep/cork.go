@@ -57,16 +57,17 @@ func newSendMetrics() sendMetrics {
 
 // sender sends runs of datagrams on the mux's socket (one per server).
 type sender struct {
-	sock                                 *net.UDPConn
-	gso                                  atomic.Bool
-	log                                  *slog.Logger
-	pool                                 sync.Pool // *corkBuf
-	m                                    sendMetrics
-	gsoCalls, gsoPkts, oneCalls, onePkts prometheus.Counter
+	sock *net.UDPConn
+	gso  atomic.Bool
+	log  *slog.Logger
+	pool sync.Pool // *corkBuf
+	// system calls and packets, by mode
+	gsoCalls, gsoPkts prometheus.Counter
+	oneCalls, onePkts prometheus.Counter
 }
 
 func newSender(sock *net.UDPConn, wantGSO bool, log *slog.Logger, m sendMetrics) *sender {
-	s := &sender{sock: sock, log: log, m: m,
+	s := &sender{sock: sock, log: log,
 		gsoCalls: m.calls.WithLabelValues("gso"), gsoPkts: m.packets.WithLabelValues("gso"),
 		oneCalls: m.calls.WithLabelValues("single"), onePkts: m.packets.WithLabelValues("single")}
 	s.pool.New = func() any { return &corkBuf{buf: make([]byte, 0, corkBufSize), segs: make([]corkSeg, 0, 64)} }

@@ -73,6 +73,11 @@ type Server struct {
 	// one UDP segmentation offload send where the kernel has it (cork.go);
 	// "off" sends them one by one.
 	UDPGSO string
+	// SendBurst and SendRate pace every session's sends (pace.go): at most
+	// SendBurst packets at once, SendRate packets a second (at least twice
+	// the stream's rate). Defaults 48 and 2600.
+	SendBurst int
+	SendRate  int
 
 	Hub    *relay.Hub
 	Access Access
@@ -140,6 +145,12 @@ func (s *Server) defaults() {
 	}
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
+	}
+	if s.SendBurst <= 0 {
+		s.SendBurst = DefaultSendBurst
+	}
+	if s.SendRate <= 0 {
+		s.SendRate = DefaultSendRate
 	}
 	if s.RateLimit == 0 {
 		s.RateLimit = 10
