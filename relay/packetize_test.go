@@ -25,7 +25,7 @@ func TestPacketizerMatchesGortsplib(t *testing.T) {
 		}
 		if h265 {
 			b[0] = byte(r.IntN(40)) << 1 // forbidden bit 0, a VCL/param type
-			b[1] = 1                      // layer 0, temporal id plus 1
+			b[1] = 1                     // layer 0, temporal id plus 1
 		} else {
 			b[0] = byte(r.IntN(23)+1) | 0x60
 		}

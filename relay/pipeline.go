@@ -22,7 +22,7 @@ import (
 type outTrack struct {
 	OutTrack
 	filter  *sanitize.VideoFilter
-	checked []byte // the SPS last checked for frame reordering
+	checked []byte      // the SPS last checked for frame reordering
 	pk      *packetizer // video
 	aac     *rtpmpeg4audio.Encoder
 	ssrc    uint32
