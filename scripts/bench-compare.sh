@@ -8,7 +8,8 @@
 #   MEDIAMTX=/path/to/mediamtx make bench-compare       # side by side
 #   ROWS=join,sweep POINTS=10,200 DURATION=30s make bench-compare
 #
-# Env: MEDIAMTX, ROWS (join,sweep,joinload,rtsp,ingest), POINTS
+# Env: MEDIAMTX, BASELINE (another cordon binary instead of MediaMTX:
+# before/after a change), ROWS (join,sweep,joinload,rtsp,ingest), POINTS
 # (10,50,100,200,300,400,500,700), DURATION (60s), JOINS (50), OUT (a file
 # for the table), SERVER_CPU (0), CLIENT_CPU (1). Needs ffmpeg, ffprobe and
 # taskset; takes about 45 minutes with every row and a peer.
@@ -48,6 +49,7 @@ encode "$cache/clip-720p25-2M.mkv" 1280x720 2M
 args=(compare --cordon bin/cordon --load "$PWD/bin/cordon-load" --clip "$cache/clip-1080p25-4M.mkv" --clip720 "$cache/clip-720p25-2M.mkv"
 	--server-cpu "${SERVER_CPU:-0}" --client-cpu "${CLIENT_CPU:-1}")
 [ -n "${MEDIAMTX:-}" ] && args+=(--mediamtx "$MEDIAMTX")
+[ -n "${BASELINE:-}" ] && args+=(--baseline "$BASELINE")
 [ -n "${ROWS:-}" ] && args+=(--rows "$ROWS")
 [ -n "${POINTS:-}" ] && args+=(--points "$POINTS")
 [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")

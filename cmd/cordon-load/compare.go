@@ -23,7 +23,8 @@ import (
 // with ratios (cordon / peer). `make bench-compare` is the one command.
 
 type compareOpts struct {
-	cordon, mediamtx, load, taskset string
+	cordon, mediamtx, baseline      string
+	load, taskset                   string
 	clip, clip720, dir, out         string
 	points                          []int
 	rows                            map[string]bool
@@ -69,6 +70,7 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	self, _ := os.Executable()
 	fs.StringVar(&o.cordon, "cordon", "bin/cordon", "cordon binary")
 	fs.StringVar(&o.mediamtx, "mediamtx", "", "MediaMTX binary to compare with (\"\" = cordon alone)")
+	fs.StringVar(&o.baseline, "baseline", "", "instead of MediaMTX, another cordon build to compare with (before/after a change)")
 	fs.StringVar(&o.load, "load", self, "cordon-load binary for the load children")
 	fs.StringVar(&o.taskset, "taskset", "taskset", "taskset binary")
 	fs.StringVar(&o.clip, "clip", "", "the 1080p25 4 Mbit/s H.264 clip (scripts/bench-compare.sh encodes it)")
@@ -108,7 +110,10 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	if o.duration < 5*time.Second || o.joins < 1 || o.readers < 1 || o.cameras < 1 || o.cameras > 1000 {
 		return o, errors.New("--duration at least 5s; --joins, --rtsp-readers, --cameras at least 1 (cameras at most 1000)")
 	}
-	for _, p := range []*string{&o.cordon, &o.mediamtx, &o.load, &o.clip, &o.clip720} {
+	if o.mediamtx != "" && o.baseline != "" {
+		return o, errors.New("--mediamtx or --baseline, not both")
+	}
+	for _, p := range []*string{&o.cordon, &o.mediamtx, &o.baseline, &o.load, &o.clip, &o.clip720} {
 		if *p != "" && !strings.HasPrefix(*p, "/") && strings.Contains(*p, "/") {
 			abs, err := filepath.Abs(*p)
 			if err != nil {

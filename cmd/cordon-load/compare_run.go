@@ -52,8 +52,15 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		return nil, err
 	}
 	b.targets = []*target{t}
-	if b.o.mediamtx != "" {
+	switch {
+	case b.o.mediamtx != "":
 		m, err := newTarget("MediaMTX", b.o.mediamtx, dir, false, 0)
+		if err != nil {
+			return nil, err
+		}
+		b.targets = append(b.targets, m)
+	case b.o.baseline != "":
+		m, err := newTarget("baseline", b.o.baseline, dir, true, keys)
 		if err != nil {
 			return nil, err
 		}

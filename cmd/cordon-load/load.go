@@ -52,7 +52,8 @@ func (c *client) failed() bool { return c.err.Load() != nil }
 type env struct {
 	o      options
 	tokens []string
-	http   []*http.Client // one per source address
+	http   []*http.Client     // one per source address
+	poller *whepclient.Poller // light viewers' sockets
 }
 
 func (e *env) token(i int) string {
@@ -113,6 +114,10 @@ func load(ctx context.Context, o options, out io.Writer) (*report, error) {
 	e, err := newEnv(ctx, o)
 	if err != nil {
 		return nil, err
+	}
+	if o.light {
+		e.poller = whepclient.NewPoller(o.poll)
+		defer e.poller.Close()
 	}
 	if o.joins > 0 {
 		return joins(ctx, e, out)

@@ -44,7 +44,7 @@ type options struct {
 	url, user, password, token, tokenFile, camera string
 	whepURL, rtspURL                              string
 	viewers, joins, sources, rcvbuf               int
-	duration, ramp, joinWatch                     time.Duration
+	duration, ramp, joinWatch, poll               time.Duration
 	tcp, allowRemote, light, jsonOut, markers     bool
 	nack                                          bool
 	rtsp                                          string // RTSP re-serve address: RTSP readers instead of WHEP
@@ -106,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.DurationVar(&o.joinWatch, "join-watch", 3500*time.Millisecond, "how long each of --joins is watched")
 	fs.IntVar(&o.sources, "sources", 1, "spread the HTTP requests over 127.0.0.1..127.0.0.N (loopback targets; a server's per-address rate limit)")
 	fs.BoolVar(&o.light, "light", false, "count RTP from its clear header after the first keyframe instead of decrypting it (hundreds of viewers on one core)")
+	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "with --light: how often the viewers' sockets are read once their first keyframe arrived (frame gaps are measured to within it)")
 	fs.IntVar(&o.rcvbuf, "rcvbuf", 0, "WHEP viewers' UDP receive buffer in bytes (0: the system default, as a browser has; a larger one keeps a busy client from dropping)")
 	fs.BoolVar(&o.nack, "nack", false, "WHEP viewers send NACKs (and receiver reports) like a browser; off, a lost packet stays lost and is counted")
 	fs.BoolVar(&o.tcp, "tcp", false, "WHEP: ICE-TCP only; RTSP: interleaved TCP (default for RTSP is TCP too; --tcp=false --rtsp uses UDP)")

@@ -25,7 +25,7 @@ func runWHEP(ctx context.Context, e *env, i int, c *client) error {
 	for try := 0; ; try++ {
 		var err error
 		wc, err = whepclient.Dial(ctx, whepclient.Options{URL: endpoint, Token: e.token(i), HTTP: e.httpClient(i),
-			TCPOnly: o.tcp, Light: o.light, NoHeaders: true, NoInterceptors: !o.nack, ReadBuffer: o.rcvbuf, AUQueue: 1})
+			TCPOnly: o.tcp, Light: o.light, Poller: e.poller, NoHeaders: true, NoInterceptors: !o.nack, ReadBuffer: o.rcvbuf, AUQueue: 1})
 		var se *whepclient.StatusError
 		if !errors.As(err, &se) || (se.Status != http.StatusTooManyRequests && se.Status != http.StatusServiceUnavailable) || try == 8 {
 			if err != nil {

@@ -53,6 +53,10 @@ type Options struct {
 	// header (Wire), which lets one core hold hundreds of viewers (see
 	// wire.go for what is skipped).
 	Light bool
+	// Poller, with Light, reads the sockets once the first keyframe has
+	// arrived (poller.go): hundreds of viewers on one core. nil: each
+	// viewer reads its own sockets.
+	Poller *Poller
 	// NoHeaders keeps no copy of the video RTP headers (Headers is empty):
 	// a long-running load viewer would hold megabytes of them.
 	NoHeaders bool
@@ -155,6 +159,9 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		o.AUQueue = 4096
 	}
 	w := &wire{rcvbuf: o.ReadBuffer, drop: o.DropVideo}
+	if o.Light {
+		w.poller = o.Poller
+	}
 	pc, err := newPeerConnection(o, w)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,7 @@ type WireStats struct {
 // wire counts video RTP on one client's sockets.
 type wire struct {
 	rcvbuf   int         // SO_RCVBUF for new sockets; 0 = default
+	poller   *Poller     // reads light sockets after the first keyframe; nil = they read themselves
 	drop     func(seq uint16) bool
 	light    atomic.Bool // swallow RTP after counting it
 	videoPTs [2]atomic.Uint64
@@ -249,14 +250,26 @@ func (n *wireNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPCo
 // in batches (recvmmsg) where the platform has it.
 type wireConn struct {
 	*net.UDPConn
-	w  *wire
-	rb batchReader
+	w      *wire
+	rb     batchReader
+	polled chan polled // once a Poller reads the socket (light mode)
 }
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter (the path pion's
 // candidates read through).
 func (c *wireConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	for {
+		if c.polled != nil {
+			return c.readPolled(b)
+		}
+		// light, and nothing of the last batch left: the poller takes over
+		if c.w.poller != nil && c.w.light.Load() && c.rb.drained() {
+			c.polled = make(chan polled, 64)
+			if c.w.poller.add(c) {
+				continue
+			}
+			c.polled = nil
+		}
 		d, from, err := c.rb.next(c.UDPConn)
 		if err != nil {
 			return 0, from, err

@@ -52,14 +52,25 @@ func (r *batchReader) init(c *net.UDPConn) error {
 
 // next returns the next datagram (valid until the next call) and its source.
 func (r *batchReader) next(c *net.UDPConn) ([]byte, netip.AddrPort, error) {
-	if r.at < r.n {
-		i := r.at
-		r.at++
-		return r.bufs[i][:r.hdrs[i].Len], sockaddr(&r.names[i]), nil
+	for r.at >= r.n {
+		if err := r.fill(c, true); err != nil {
+			return nil, netip.AddrPort{}, err
+		}
 	}
+	i := r.at
+	r.at++
+	return r.bufs[i][:r.hdrs[i].Len], sockaddr(&r.names[i]), nil
+}
+
+// drained reports whether every datagram read has been returned.
+func (r *batchReader) drained() bool { return r.at >= r.n }
+
+// fill reads a batch; wait blocks until at least one datagram is there,
+// otherwise an empty socket is an empty batch.
+func (r *batchReader) fill(c *net.UDPConn, wait bool) error {
 	if r.hdrs == nil {
 		if err := r.init(c); err != nil {
-			return nil, netip.AddrPort{}, err
+			return err
 		}
 	}
 	var n int
@@ -75,24 +86,28 @@ func (r *batchReader) next(c *net.UDPConn) ([]byte, netip.AddrPort, error) {
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
-				return false // wait until readable
+				n = 0
+				return !wait // wait until readable, or report nothing
 			}
 			n, errno = int(got), e
 			return true
 		}
 	})
 	if err != nil {
-		return nil, netip.AddrPort{}, err
+		return err
 	}
 	if errno != 0 {
-		return nil, netip.AddrPort{}, os.NewSyscallError("recvmmsg", errno)
+		return os.NewSyscallError("recvmmsg", errno)
 	}
-	if n <= 0 {
-		return nil, netip.AddrPort{}, errors.New("recvmmsg returned nothing")
+	if n < 0 {
+		return errors.New("recvmmsg returned nothing")
 	}
 	r.n, r.at = n, 0
-	return r.next(c)
+	return nil
 }
+
+// full reports whether the last batch used every slot (more may wait).
+func (r *batchReader) full() bool { return r.n == len(r.hdrs) }
 
 func sockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	b := (*[unsafe.Sizeof(*sa)]byte)(unsafe.Pointer(sa))
@@ -120,3 +135,14 @@ func socketDrops(c *net.UDPConn) uint64 {
 	})
 	return uint64(mem[unix.SK_MEMINFO_DROPS])
 }
+
+// datagram i of the last batch.
+func (r *batchReader) datagram(i int) ([]byte, netip.AddrPort) {
+	return r.bufs[i][:r.hdrs[i].Len], sockaddr(&r.names[i])
+}
+
+// size is the number of datagrams in the last batch.
+func (r *batchReader) size() int { return r.n }
+
+// canPoll: a Poller can read these sockets without blocking.
+const canPoll = true
