@@ -157,6 +157,7 @@ func (v *validator) webrtc(w *WebRTC) {
 	v.listen("webrtc.udp_listen", w.UDPListen, false)
 	v.listen("webrtc.tcp_listen", w.TCPListen, true)
 	v.iceHygiene(w)
+	v.webrtcSend(w)
 	for i, ip := range w.HostIPs {
 		if net.ParseIP(ip) == nil {
 			v.add(fmt.Sprintf("webrtc.host_ips[%d]", i), "must be an IP address")
