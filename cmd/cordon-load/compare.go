@@ -23,14 +23,15 @@ import (
 // with ratios (cordon / peer). `make bench-compare` is the one command.
 
 type compareOpts struct {
-	cordon, mediamtx, baseline      string
-	load, taskset                   string
-	clip, clip720, dir, out         string
-	points                          []int
-	rows                            map[string]bool
-	duration                        time.Duration
-	joins, readers, cameras         int
-	serverCPU, clientCPU            int
+	cordon, mediamtx, baseline string
+	load, taskset              string
+	clip, clip720, dir, out    string
+	points                     []int
+	rows                       map[string]bool
+	duration                   time.Duration
+	joins, readers, cameras    int
+	profile                    int
+	serverCPU, clientCPU       int
 }
 
 // allRows is every row compare can measure, in table order.
@@ -83,6 +84,7 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	fs.IntVar(&o.joins, "joins", 50, "sequential joins of the join row")
 	fs.IntVar(&o.readers, "rtsp-readers", 50, "RTSP/TCP readers of the rtsp row")
 	fs.IntVar(&o.cameras, "cameras", 50, "cameras of the ingest row")
+	fs.IntVar(&o.profile, "profile", 200, "sweep point at which each server's CPU profile is taken (pprof, 20 s in the window; 0 = none)")
 	fs.IntVar(&o.serverCPU, "server-cpu", 0, "the core the server is pinned to")
 	fs.IntVar(&o.clientCPU, "client-cpu", 1, "the core the camera and the load run on")
 	if err := fs.Parse(args); err != nil {

@@ -167,9 +167,9 @@ func (b *bench) runLoad(ctx context.Context, srv *proc, args ...string) (measure
 	return b.runLoadNotify(ctx, srv, nil, args...)
 }
 
-// runLoadNotify is runLoad closing began (if not nil) when the steady
+// runLoadNotify is runLoad calling onBegin (if not nil) when the steady
 // window begins.
-func (b *bench) runLoadNotify(ctx context.Context, srv *proc, began chan<- struct{}, args ...string) (measured, error) {
+func (b *bench) runLoadNotify(ctx context.Context, srv *proc, onBegin func(), args ...string) (measured, error) {
 	var m measured
 	argv := append([]string{b.o.taskset, "-c", strconv.Itoa(b.o.clientCPU), b.o.load}, args...)
 	argv = append(argv, "--json", "--markers", "--quiet")
@@ -191,9 +191,9 @@ func (b *bench) runLoadNotify(ctx context.Context, srv *proc, began chan<- struc
 		switch line := sc.Text(); line {
 		case "STEADY-BEGIN":
 			begin = takeSample(srv.pid(), cmd.Process.Pid, b.o.serverCPU)
-			if began != nil {
-				close(began)
-				began = nil
+			if onBegin != nil {
+				onBegin()
+				onBegin = nil
 			}
 		case "STEADY-END":
 			end := takeSample(srv.pid(), cmd.Process.Pid, b.o.serverCPU)
@@ -205,8 +205,8 @@ func (b *bench) runLoadNotify(ctx context.Context, srv *proc, began chan<- struc
 		}
 	}
 	err = cmd.Wait()
-	if began != nil {
-		close(began)
+	if onBegin != nil {
+		onBegin()
 	}
 	if jerr := json.Unmarshal(js.Bytes(), &m.rep); jerr != nil {
 		return m, fmt.Errorf("load %v: %v (%v): %s", args, err, jerr, strings.TrimSpace(stderr.String()))

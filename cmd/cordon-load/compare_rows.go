@@ -25,7 +25,7 @@ func (b *bench) joinUnderLoad(ctx context.Context, res *results) error {
 			began := make(chan struct{})
 			bgErr := make(chan error, 1)
 			go func() {
-				_, err := b.runLoadNotify(ctx, srv, began, append(t.whepArgs("cam"), "--viewers", strconv.Itoa(joinLoadViewers), "--light", "--rcvbuf", sweepRcvbuf,
+				_, err := b.runLoadNotify(ctx, srv, func() { close(began) }, append(t.whepArgs("cam"), "--viewers", strconv.Itoa(joinLoadViewers), "--light", "--rcvbuf", sweepRcvbuf,
 					"--ramp", ramp(joinLoadViewers).String(), "--duration", bgDur.String())...)
 				bgErr <- err
 			}()

@@ -177,7 +177,11 @@ func (b *bench) row(ctx context.Context, row string, res *results) error {
 			for _, t := range b.order(i) {
 				b.logf("sweep: %s, %d viewers", t.name, n)
 				err := b.with(ctx, t, b.one(), func(srv *proc) error {
-					m, err := b.runLoad(ctx, srv, append(t.whepArgs("cam"), "--viewers", strconv.Itoa(n), "--light", "--rcvbuf", sweepRcvbuf,
+					var prof func()
+					if n == b.o.profile {
+						prof = func() { go b.profile(t, n) }
+					}
+					m, err := b.runLoadNotify(ctx, srv, prof, append(t.whepArgs("cam"), "--viewers", strconv.Itoa(n), "--light", "--rcvbuf", sweepRcvbuf,
 						"--ramp", ramp(n).String(), "--duration", dur)...)
 					res.sweep[t.name][n] = m
 					b.logf("  CPU %.2f s over %.0f s, fps p5 %.1f, full rate %d/%d, RSS %d MB", m.serverCPU.Seconds(), m.window.Seconds(),

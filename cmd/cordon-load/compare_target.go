@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -102,6 +103,7 @@ webrtc:
   viewer_networks: ["127.0.0.0/8"]
 metrics:
   listen: "127.0.0.1:%d"
+  pprof: true
 state_dir: %q
 audit:
   path: %q
@@ -123,7 +125,8 @@ writeTimeout: 10s
 writeQueueSize: 512
 api: no
 metrics: no
-pprof: no
+pprof: yes
+pprofAddress: 127.0.0.1:%d
 playback: no
 rtmp: no
 hls: no
@@ -147,9 +150,29 @@ authInternalUsers:
       - action: read
       - action: publish
 paths:
-%s`, t.rtsp, t.http, t.udp, paths.String())
+%s`, t.metrics, t.rtsp, t.http, t.udp, paths.String())
 	path := filepath.Join(t.dir, "mediamtx.yml")
 	return []string{t.binary, path}, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// profile saves a 20 s CPU profile of the running server (both servers
+// serve Go's pprof on their metrics port) as <dir>/cpu-<viewers>.pprof.
+func (b *bench) profile(t *target, viewers int) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=20", t.metrics))
+	if err != nil {
+		b.logf("  profile of %s: %v", t.name, err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(t.dir, fmt.Sprintf("cpu-%d.pprof", viewers))
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err == nil && resp.StatusCode == http.StatusOK {
+		b.logf("  profile of %s at %d viewers: %s", t.name, viewers, path)
+	}
 }
 
 // whepURL is the WHEP endpoint of camera cam.
