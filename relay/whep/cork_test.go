@@ -41,7 +41,7 @@ func (m *muxConn) SetReadDeadline(time.Time) error           { return nil }
 func (m *muxConn) SetWriteDeadline(time.Time) error          { return nil }
 func (m *muxConn) count() int                                { m.mu.Lock(); defer m.mu.Unlock(); return m.sent }
 
-func udpSock(t *testing.T) *net.UDPConn {
+func udpSock(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
