@@ -7,6 +7,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"cordon/auth"
@@ -21,6 +22,12 @@ import (
 type Authenticator interface {
 	// AuthenticateRequest checks the request's Bearer token.
 	AuthenticateRequest(r *http.Request) (*auth.Principal, error)
+	// Current re-reads a principal: its rights and admin flag now, or
+	// why it may no longer act.
+	Current(p *auth.Principal) (*auth.Principal, error)
+	// RecordDenied audits a refusal a client can repeat at will (per
+	// principal and interval).
+	RecordDenied(e audit.Event) error
 	// RemoteAddr is the client's address (proxy-aware).
 	RemoteAddr(r *http.Request) string
 }
@@ -60,12 +67,15 @@ func (s *Server) Register(mux *http.ServeMux) {
 func (s *Server) authed(admin bool, h func(http.ResponseWriter, *http.Request, *auth.Principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Auth.AuthenticateRequest(r)
+		if err == nil {
+			p, err = s.Auth.Current(p) // rights and admin as they are now
+		}
 		if err != nil {
 			auth.WriteError(w, err) // 401 + WWW-Authenticate, 429 + Retry-After, 503
 			return
 		}
 		if admin && !p.Admin {
-			s.Audit.Record(audit.Event{Event: audit.Denied, Actor: p.Name, Remote: s.Auth.RemoteAddr(r), Protocol: "http", Detail: "admin endpoint " + r.URL.Path})
+			_ = s.Auth.RecordDenied(audit.Event{Event: audit.Denied, Actor: p.Name, Remote: s.Auth.RemoteAddr(r), Protocol: "http", Detail: "admin endpoint " + clipPath(r.URL.Path)})
 			httpx.WriteError(w, http.StatusForbidden, "this needs an administrator")
 			return
 		}
@@ -93,9 +103,18 @@ type cameraJSON struct {
 	VideoCodec string `json:"video_codec"`
 	AudioCodec string `json:"audio_codec"`
 	Viewers    int    `json:"viewers"`
+	// Rights are the caller's rights on this camera (view, ptz,
+	// playback, export); a camera is listed only with view.
+	Rights []auth.Right `json:"rights"`
 	// OnDemand cameras are pulled only while watched: idle, they read
 	// offline, and a WHEP or RTSP request starts them.
 	OnDemand bool `json:"on_demand"`
+	// SubStream: the camera has a sub stream (POST /whep/{id}?stream=sub,
+	// rtsp://.../{id}/sub); BFrames: its main stream has B-frames (RTSP
+	// only; WHEP answers 422); PTZ: it can be steered (cameras[].onvif).
+	SubStream bool `json:"sub_stream"`
+	BFrames   bool `json:"b_frames"`
+	PTZ       bool `json:"ptz"`
 
 	URL        string `json:"url,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
@@ -103,16 +122,20 @@ type cameraJSON struct {
 	Transport  string `json:"transport,omitempty"`
 }
 
+// listCameras lists the cameras the caller may view now, each with the
+// caller's rights on it (p is already the current principal: authed).
 func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Principal) {
 	out := []cameraJSON{}
 	for _, u := range s.Cameras.Units() {
 		c := u.Current()
-		if !p.CanView(c.ID) {
+		rights := p.Rights(c.ID)
+		if !slices.Contains(rights, auth.RightView) {
 			continue
 		}
 		st := u.State()
 		cj := cameraJSON{ID: c.ID, Name: c.Name, Online: st.Online, VideoCodec: st.VideoCodec, AudioCodec: st.AudioCodec,
-			Viewers: st.Viewers, OnDemand: c.OnDemand}
+			Viewers: st.Viewers, OnDemand: c.OnDemand, Rights: rights}
+		s.streamFacts(&cj, u, p)
 		if cj.Name == "" {
 			cj.Name = c.ID
 		}
@@ -133,6 +156,7 @@ type sessionJSON struct {
 	User     string    `json:"user"`
 	Kind     string    `json:"kind"`
 	Camera   string    `json:"camera"`
+	Stream   string    `json:"stream,omitempty"` // "sub" for a camera's sub stream
 	Remote   string    `json:"remote"`
 	Protocol string    `json:"protocol"`
 	Started  time.Time `json:"started"`
@@ -142,7 +166,7 @@ type sessionJSON struct {
 func (s *Server) listSessions(w http.ResponseWriter, _ *http.Request, _ *auth.Principal) {
 	out := []sessionJSON{}
 	for _, in := range s.Sessions.List() {
-		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
+		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Stream, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
@@ -168,4 +192,12 @@ func (s *Server) egress(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 		return
 	}
 	s.Egress.ServeHTTP(w, r)
+}
+
+// clipPath bounds a request path quoted in an audit line.
+func clipPath(p string) string {
+	if len(p) > 128 {
+		return p[:128] + "…"
+	}
+	return p
 }

@@ -28,6 +28,10 @@ func (f fakeAuth) AuthenticateRequest(r *http.Request) (*auth.Principal, error) 
 
 func (fakeAuth) RemoteAddr(*http.Request) string { return "10.9.8.7" }
 
+func (fakeAuth) Current(p *auth.Principal) (*auth.Principal, error) { return p, nil }
+
+func (fakeAuth) RecordDenied(audit.Event) error { return nil }
+
 type auditRec struct {
 	mu     sync.Mutex
 	events []audit.Event

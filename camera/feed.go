@@ -248,7 +248,7 @@ func (f *feed) pull(ctx context.Context) (time.Duration, error) {
 		f.stream.CameraDisconnected(err)
 	}
 	if f.u.Events != nil && f.name == "" {
-		f.u.Events.CameraOffline(f.u.Config.ID, err)
+		f.u.Events.CameraOffline(f.u.id, err)
 	}
 	if intentional {
 		f.log.Info("camera offline", "reason", err.Error(), "online_for", online.Round(time.Second).String())

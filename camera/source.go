@@ -45,16 +45,27 @@ func streamSpecs(c config.Camera) ([]SourceSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []SourceSpec{{Camera: c, Stream: "", URL: u}}, nil
+	specs := []SourceSpec{{Camera: c, Stream: "", URL: u}}
+	sub, err := c.SubPullURL()
+	if err != nil {
+		return nil, err
+	}
+	if sub != nil {
+		specs = append(specs, SourceSpec{Camera: c, Stream: SubStream, URL: sub})
+	}
+	return specs, nil
 }
 
-// pullSettingsEqual reports whether two configs pull the same way (URL,
+// SubStream is the name of a camera's sub stream (cameras[].sub_url).
+const SubStream = "sub"
+
+// pullSettingsEqual reports whether two configs pull the same way (URLs,
 // credentials, transport, on_demand, bitrate bound), so a change elsewhere
 // (the display name) does not restart the pull.
 func pullSettingsEqual(a, b config.Camera) bool {
 	sa, errA := a.Secret()
 	sb, errB := b.Secret()
-	return a.URL == b.URL && a.Username == b.Username && sa == sb && (errA == nil) == (errB == nil) &&
+	return a.URL == b.URL && a.SubURL == b.SubURL && a.Username == b.Username && sa == sb && (errA == nil) == (errB == nil) &&
 		a.PasswordFile == b.PasswordFile && a.Transport == b.Transport && a.OnDemand == b.OnDemand &&
 		a.MaxBitrateMbps == b.MaxBitrateMbps
 }

@@ -1,7 +1,7 @@
 // Package camera is the one owner of each configured camera: a Unit holds
-// the camera's config, its relay stream(s) (main, and later a sub stream),
-// the source feeding each stream (ingest's puller today, a cluster node's
-// relay later), demand and linger for on-demand cameras, and the camera's
+// the camera's config, its relay stream(s) (main, and the sub stream of
+// cameras[].sub_url), the source feeding each stream (ingest's puller
+// today, a cluster node's relay later), demand and linger for on-demand cameras, and the camera's
 // single state (online, codecs, last error, reconnects, viewers). Reload
 // applies a changed config without dropping viewers; a Registry holds the
 // units of a config. What hangs off a camera (a PTZ controller, a
@@ -90,6 +90,7 @@ type Unit struct {
 	Linger       time.Duration // on-demand: keep pulling this long after the last reader
 
 	log *slog.Logger
+	id  string // Config.ID, which never changes: read without the lock
 
 	mu          sync.Mutex
 	closed      bool
@@ -129,6 +130,7 @@ func (u *Unit) Initialize() error {
 	if u.NewSource == nil {
 		u.NewSource = u.pullerSource
 	}
+	u.id = u.Config.ID
 	u.log = u.Logger.With("camera", u.Config.ID)
 	u.attachments = map[string]Attachment{}
 	specs, err := streamSpecs(u.Config)
@@ -167,7 +169,12 @@ func (u *Unit) pullerSource(spec SourceSpec) (Source, error) {
 }
 
 // ID is the camera id.
-func (u *Unit) ID() string { return u.Config.ID }
+func (u *Unit) ID() string {
+	if u.id != "" {
+		return u.id
+	}
+	return u.Config.ID // before Initialize
+}
 
 // Current returns the camera's current config.
 func (u *Unit) Current() config.Camera {
@@ -283,6 +290,17 @@ func (u *Unit) Attach(name string, a Attachment) {
 	}
 	if closed {
 		a.Close()
+	}
+}
+
+// Detach removes (and closes) what is attached under name, if anything.
+func (u *Unit) Detach(name string) {
+	u.mu.Lock()
+	prev := u.attachments[name]
+	delete(u.attachments, name)
+	u.mu.Unlock()
+	if prev != nil {
+		prev.Close()
 	}
 }
 

@@ -211,6 +211,15 @@ type Camera struct {
 	// Vendor says how hardening talks to the camera: auto, hikvision,
 	// dahua or onvif ("" = auto).
 	Vendor string `mapstructure:"vendor"`
+	// SubURL is the camera's second (low-resolution) stream, on the same
+	// host as URL, pulled with the camera's credentials and following
+	// OnDemand; "" = none (config/camstreams.go).
+	SubURL string `mapstructure:"sub_url"`
+	// ONVIF is the camera's ONVIF device service URL; set, it enables PTZ
+	// through cordon. Its host must be URL's unless ONVIFOtherHost is set
+	// (the camera's credentials go there).
+	ONVIF          string `mapstructure:"onvif"`
+	ONVIFOtherHost bool   `mapstructure:"onvif_other_host"`
 	// MaxBitrateMbps bounds the camera's sustained bitrate (0 = 64 Mbit/s):
 	// a camera that sends more is disconnected as hostile.
 	MaxBitrateMbps int `mapstructure:"max_bitrate_mbps"`

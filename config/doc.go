@@ -67,6 +67,11 @@
 //   - audit.forward (+ forward_ca_file, forward_cert_file, forward_key_file)
 //     and audit.keep_files / audit.keep_mb: forwarding to a syslog collector
 //     and the retention of rotated audit files (never before forwarding).
+//   - cameras[].sub_url: the camera's second stream, same host as url (the
+//     camera's credentials are applied, so it holds none itself); follows
+//     on_demand. cameras[].onvif: the ONVIF device service URL that enables
+//     PTZ (http:// or https://, no credentials); its host must be url's
+//     unless cameras[].onvif_other_host is true.
 //   - webrtc.ice_servers entries are either a URL string ("stun:host:3478")
 //     or a mapping {urls: [...], username: ..., credential: ...}.
 //

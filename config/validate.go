@@ -345,6 +345,7 @@ func (v *validator) cameras(cams []Camera) {
 			v.add(f+".transport", "must be auto, tcp or udp")
 		}
 		v.cameraAdmin(f, c)
+		v.cameraStreams(f, c)
 		if c.MaxBitrateMbps < 0 || c.MaxBitrateMbps > 10000 {
 			v.add(f+".max_bitrate_mbps", "must be from 1 to 10000 (Mbit/s), or 0 for the default of 64")
 		}

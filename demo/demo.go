@@ -1,6 +1,7 @@
 // Package demo is `cordon demo`: the whole gateway on synthetic cameras
 // (democam, each on its own loopback host, two with vendor quirks and one
-// on demand), a demo user with a random password, everything on
+// on demand, and an ONVIF PTZ dome with a sub stream), a demo user with a
+// random password who may steer the dome, everything on
 // 127.0.0.1, and cameras that "phone home" through the DNS sinkhole so the
 // egress report has content. It has no other home: democam is the camera
 // side only and the gateway must not know about demos.
@@ -47,8 +48,11 @@ type Options struct {
 
 // Demo is a running demo: synthetic cameras and the gateway.
 type Demo struct {
-	Gateway  *gateway.Gateway
-	Cameras  []*democam.Camera
+	Gateway *gateway.Gateway
+	Cameras []*democam.Camera
+	// Dome is the PTZ camera "dome": steer it from the viewer's single
+	// view; its picture follows.
+	Dome     *democam.PTZCamera
 	User     string
 	Password string
 	URL      string
@@ -179,6 +183,15 @@ func (d *Demo) config(opts Options) (*config.Config, error) {
 	cfg.WebRTC.UDPListen = opts.WebRTCListen
 	cfg.WebRTC.TCPListen = opts.WebRTCListen
 	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
+	// the viewer is a browser on this host: loopback is named explicitly
+	// (the candidate policy refuses loopback and the gateway's own
+	// addresses otherwise)
+	cfg.WebRTC.ViewerNetworks = []string{"127.0.0.1/32"}
+	// a demo on loopback needs few connections; small caps keep it within
+	// any open-file limit
+	cfg.Limits.HTTP = config.ConnLimit{PerAddress: 128, Total: 256}
+	cfg.Limits.RTSP = config.ConnLimit{PerAddress: 64, Total: 128}
+	cfg.Limits.ICETCP = config.ConnLimit{PerAddress: 64, Total: 128}
 	cfg.Metrics.Listen = opts.MetricsListen
 	cfg.CameraNetwork.DNSListen = "127.0.0.1:0"
 	cfg.CameraNetwork.NTPListen = "127.0.0.1:0"
@@ -188,7 +201,9 @@ func (d *Demo) config(opts Options) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Admin: true,
+	// the demo user views everything and steers the dome (a role with ptz)
+	cfg.Auth.Roles = []config.Role{{Name: "demo-operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}
+	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Roles: []string{"demo-operator"}, Admin: true,
 		RTSPDigestHA1: rtspserve.HA1(d.User, d.Password)}}
 	return cfg, nil
 }
@@ -211,8 +226,21 @@ func (d *Demo) startCameras(cfg *config.Config, logger *slog.Logger) ([]string, 
 		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: dc.id, Name: dc.name, URL: cam.URL(), Username: user, Password: pass,
 			Transport: config.TransportAuto, OnDemand: dc.onDemand})
 	}
+	// the PTZ dome: ONVIF (PTZ through cordon) and a sub stream for the grid
+	user, pass := "onvif", randomSecret(9)
+	secrets = append(secrets, pass)
+	dome := democam.DemoPTZCamera(domeHost, user, pass, logger.With("component", "democam", "camera", "dome"))
+	if err := dome.Initialize(); err != nil {
+		return nil, fmt.Errorf("demo camera dome on %s: %w (is 127.0.0.0/8 routed to lo?)", domeHost, err)
+	}
+	d.Dome = dome
+	cfg.Cameras = append(cfg.Cameras, config.Camera{ID: dome.ID, Name: "PTZ dome", URL: dome.URL(), SubURL: dome.SubURL(),
+		ONVIF: dome.ONVIFURL(), Username: user, Password: pass, Transport: config.TransportTCP})
 	return secrets, nil
 }
+
+// domeHost is the PTZ dome's loopback host.
+const domeHost = "127.0.0.5"
 
 // phoneHome makes the vendor-style demo cameras try to reach their clouds
 // through the sinkhole, as real ones do, so the egress report has content.
@@ -254,6 +282,9 @@ func (d *Demo) Close() {
 	}
 	for _, c := range d.Cameras {
 		c.Close()
+	}
+	if d.Dome != nil {
+		d.Dome.Close()
 	}
 	if d.tmp != "" {
 		_ = os.RemoveAll(d.tmp)

@@ -11,7 +11,8 @@
 // services, WS-Security digest and HTTP Digest, device-management settings
 // with a factory reset) whose RTSP picture is rendered live from its
 // position and encoded by a small pure-Go H.264 encoder (I_PCM and P_Skip
-// macroblocks), so a screenshot shows where it points.
+// macroblocks), so a screenshot shows where it points; optionally with a
+// sub stream (SubPath: the same view at 160x90).
 //
 // The clips are made by clip/make-clip.sh (ffmpeg + libx264/libx265) and
 // embedded with go:embed; the package never runs ffmpeg itself.

@@ -102,16 +102,25 @@ func (s *onvifServer) mediaOps() map[string]opFunc {
 					soap.Text("tt:DefaultContinuousZoomVelocitySpace", spaceZVel),
 					soap.Text("tt:DefaultPTZTimeout", "PT5S")).With("token", "PTZConf_1")).
 				With("token", profileToken).With("fixed", "true")
-			sub := soap.El("trt:Profiles", soap.Text("tt:Name", "subStream"), enc(ptzWidth, ptzHeight)).
+			sw, sh := ptzWidth, ptzHeight
+			if s.cam.SubURL() != "" {
+				sw, sh = ptzSubWidth, ptzSubHeight
+			}
+			sub := soap.El("trt:Profiles", soap.Text("tt:Name", "subStream"), enc(sw, sh)).
 				With("token", subProfile).With("fixed", "true")
 			return one(soap.El("trt:GetProfilesResponse", main, sub))
 		},
 		"GetStreamUri": func(r *soap.Element) ([]soap.Node, *soap.Fault) {
-			if p := r.TextOf("ProfileToken"); p != profileToken && p != subProfile {
+			p := r.TextOf("ProfileToken")
+			if p != profileToken && p != subProfile {
 				return nil, soap.InvalidArgVal("no such profile", "NoProfile")
 			}
+			uri := s.cam.URL()
+			if p == subProfile && s.cam.SubURL() != "" {
+				uri = s.cam.SubURL()
+			}
 			return one(soap.El("trt:GetStreamUriResponse", soap.El("trt:MediaUri",
-				soap.Text("tt:Uri", s.cam.URL()), soap.Text("tt:InvalidAfterConnect", "false"),
+				soap.Text("tt:Uri", uri), soap.Text("tt:InvalidAfterConnect", "false"),
 				soap.Text("tt:InvalidAfterReboot", "false"), soap.Text("tt:Timeout", "PT60S"))))
 		},
 	}

@@ -21,12 +21,15 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 )
 
-// Picture of a PTZCamera.
+// Picture of a PTZCamera (and of its sub stream: the same view at half
+// the size).
 const (
-	ptzWidth  = 320
-	ptzHeight = 180
-	ptzFPS    = 10
-	ptzGOP    = 2 * ptzFPS
+	ptzWidth     = 320
+	ptzHeight    = 180
+	ptzSubWidth  = 160
+	ptzSubHeight = 90
+	ptzFPS       = 10
+	ptzGOP       = 2 * ptzFPS
 )
 
 // PTZCamera is a synthetic ONVIF pan-tilt-zoom dome: an ONVIF device,
@@ -48,6 +51,9 @@ type PTZCamera struct {
 	HTTPListen string
 	// Path is the RTSP path (default "ptz").
 	Path string
+	// SubPath, when set, adds a sub stream at that RTSP path: the same
+	// view at 160x90 (SubURL).
+	SubPath string
 	// Username and Password guard RTSP (Basic/Digest) and ONVIF
 	// (WS-Security digest or HTTP Digest); empty Username = open.
 	Username, Password string
@@ -58,23 +64,30 @@ type PTZCamera struct {
 	log      *slog.Logger
 	state    *ptzState
 	onvif    *onvifServer
-	enc      *pcmEncoder
 	httpSrv  *http.Server
 	httpLn   net.Listener
 	httpAddr string
 	rtspSrv  *gortsplib.Server
 	streamMu sync.Mutex
-	stream   *gortsplib.ServerStream
-	media    *description.Media
-	rtpEnc   *rtph264.Encoder
+	outs     []*ptzOut // main first, then the sub stream if any
 	nonce    string
-	path     string
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	writeMu  sync.Mutex // frame encode+write vs. PLAY (forced IDR)
-	forceIDR int        // frames still to be coded as IDR
+	writeMu sync.Mutex // frame encode+write vs. PLAY (forced IDR)
+}
+
+// ptzOut is one RTSP stream of a PTZCamera: its path, encoder, picture
+// and gortsplib stream.
+type ptzOut struct {
+	path     string
+	enc      *pcmEncoder
 	frame    yuvFrame
+	stream   *gortsplib.ServerStream // guarded by streamMu
+	media    *description.Media
+	rtpEnc   *rtph264.Encoder
+	seq      uint16
+	forceIDR int // frames still to be coded as IDR (writeMu)
 }
 
 // Initialize starts the ONVIF HTTP server, the RTSP server and the frame
@@ -88,9 +101,9 @@ func (c *PTZCamera) Initialize() error {
 	if c.Listen == "" {
 		return errors.New("democam: Listen is empty")
 	}
-	c.path = strings.Trim(c.Path, "/")
-	if c.path == "" {
-		c.path = "ptz"
+	path := strings.Trim(c.Path, "/")
+	if path == "" {
+		path = "ptz"
 	}
 	if c.HTTPListen == "" {
 		host, _, err := net.SplitHostPort(c.Listen)
@@ -101,10 +114,17 @@ func (c *PTZCamera) Initialize() error {
 	}
 	c.state = newPTZState(time.Now)
 	var err error
-	if c.enc, err = newPCMEncoder(ptzWidth, ptzHeight, ptzFPS, ptzGOP); err != nil {
+	if err := c.addOut(path, ptzWidth, ptzHeight); err != nil {
 		return err
 	}
-	c.frame = c.enc.newFrame()
+	if sub := strings.Trim(c.SubPath, "/"); sub != "" {
+		if sub == path {
+			return errors.New("democam: SubPath equals Path")
+		}
+		if err := c.addOut(sub, ptzSubWidth, ptzSubHeight); err != nil {
+			return err
+		}
+	}
 	if c.nonce, err = auth.GenerateNonce(); err != nil {
 		return err
 	}
@@ -139,25 +159,41 @@ func (c *PTZCamera) startHTTP() error {
 	return nil
 }
 
-func (c *PTZCamera) startRTSP() error {
-	c.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
-		PayloadTyp: 96, SPS: c.enc.SPS(), PPS: c.enc.PPS(), PacketizationMode: 1,
+// addOut adds an RTSP stream of the view at w x h.
+func (c *PTZCamera) addOut(path string, w, h int) error {
+	enc, err := newPCMEncoder(w, h, ptzFPS, ptzGOP)
+	if err != nil {
+		return err
+	}
+	o := &ptzOut{path: path, enc: enc, frame: enc.newFrame()}
+	o.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
+		PayloadTyp: 96, SPS: enc.SPS(), PPS: enc.PPS(), PacketizationMode: 1,
 	}}}
+	o.rtpEnc = &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: payloadMax}
+	if err := o.rtpEnc.Init(); err != nil {
+		return err
+	}
+	c.outs = append(c.outs, o)
+	return nil
+}
+
+func (c *PTZCamera) startRTSP() error {
 	c.rtspSrv = &gortsplib.Server{Handler: &ptzHandler{c: c}, RTSPAddress: c.Listen, WriteQueueSize: 1024}
 	if err := c.rtspSrv.Start(); err != nil {
 		return fmt.Errorf("democam %s: %w", c.ID, err)
 	}
-	// the handler reads the stream under streamMu: gortsplib may serve a
+	// the handler reads the streams under streamMu: gortsplib may serve a
 	// DESCRIBE before Initialize has returned here
 	c.streamMu.Lock()
 	defer c.streamMu.Unlock()
-	c.stream = &gortsplib.ServerStream{Server: c.rtspSrv, Desc: &description.Session{Medias: []*description.Media{c.media}}}
-	if err := c.stream.Initialize(); err != nil {
-		c.rtspSrv.Close()
-		return fmt.Errorf("democam %s: %w", c.ID, err)
+	for _, o := range c.outs {
+		o.stream = &gortsplib.ServerStream{Server: c.rtspSrv, Desc: &description.Session{Medias: []*description.Media{o.media}}}
+		if err := o.stream.Initialize(); err != nil {
+			c.rtspSrv.Close()
+			return fmt.Errorf("democam %s: %w", c.ID, err)
+		}
 	}
-	c.rtpEnc = &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: payloadMax}
-	return c.rtpEnc.Init()
+	return nil
 }
 
 // Close stops the camera.
@@ -166,8 +202,10 @@ func (c *PTZCamera) Close() {
 		c.cancel()
 		<-c.done
 	}
-	if c.stream != nil {
-		c.stream.Close()
+	for _, o := range c.outs {
+		if o.stream != nil {
+			o.stream.Close()
+		}
 	}
 	if c.rtspSrv != nil {
 		c.rtspSrv.Close()
@@ -179,7 +217,15 @@ func (c *PTZCamera) Close() {
 
 // URL is the RTSP URL, without credentials.
 func (c *PTZCamera) URL() string {
-	return "rtsp://" + c.rtspSrv.NetListener().Addr().String() + "/" + c.path
+	return "rtsp://" + c.rtspSrv.NetListener().Addr().String() + "/" + c.outs[0].path
+}
+
+// SubURL is the sub stream's RTSP URL ("" without SubPath).
+func (c *PTZCamera) SubURL() string {
+	if len(c.outs) < 2 {
+		return ""
+	}
+	return "rtsp://" + c.rtspSrv.NetListener().Addr().String() + "/" + c.outs[1].path
 }
 
 // ONVIFURL is the device service URL (config cameras[].onvif).
@@ -216,37 +262,26 @@ func (c *PTZCamera) FactoryReset() {
 	c.state.stop()
 }
 
-// run renders, encodes and sends a frame every 1/ptzFPS s.
+// run renders, encodes and sends a frame of every stream every 1/ptzFPS s.
 func (c *PTZCamera) run(ctx context.Context) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	tsBase, seq := binary.BigEndian.Uint32(b[:4]), binary.BigEndian.Uint16(b[4:])
+	tsBase := binary.BigEndian.Uint32(b[:4])
+	for i, o := range c.outs {
+		o.seq = binary.BigEndian.Uint16(b[4:]) + uint16(i)*10000
+	}
 	start := time.Now()
 	tick := time.NewTicker(time.Second / ptzFPS)
 	defer tick.Stop()
 	for n := int64(0); ; n++ {
 		at := start.Add(time.Duration(n) * time.Second / ptzFPS)
 		pos, _ := c.state.position()
-		renderScene(c.enc, c.frame, pos, at.UTC().Format("15:04:05"))
-		c.writeMu.Lock()
-		if c.forceIDR > 0 {
-			c.enc.frame = 0
-			c.forceIDR--
+		for _, o := range c.outs {
+			renderScene(o.enc, o.frame, pos, at.UTC().Format("15:04:05"))
+			c.writeMu.Lock()
+			c.send(o, tsBase+uint32(n*videoClock/ptzFPS), at)
+			c.writeMu.Unlock()
 		}
-		au, _ := c.enc.Encode(c.frame)
-		pkts, err := c.rtpEnc.Encode(au)
-		if err != nil {
-			c.log.Error("packetize", "err", err)
-		}
-		for _, p := range pkts {
-			p.Timestamp = tsBase + uint32(n*videoClock/ptzFPS)
-			p.SequenceNumber = seq
-			seq++
-			if err := c.stream.WritePacketRTPWithNTP(c.media, p, at); err != nil {
-				c.log.Debug("write RTP", "err", err)
-			}
-		}
-		c.writeMu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
@@ -258,36 +293,66 @@ func (c *PTZCamera) run(ctx context.Context) {
 // ptzHandler implements the gortsplib server callbacks of a PTZCamera.
 type ptzHandler struct{ c *PTZCamera }
 
-func (h *ptzHandler) check(req *base.Request, path string) *base.Response {
+// send encodes the stream's current picture and writes its packets
+// (writeMu held).
+func (c *PTZCamera) send(o *ptzOut, ts uint32, at time.Time) {
+	if o.forceIDR > 0 {
+		o.enc.frame = 0
+		o.forceIDR--
+	}
+	au, _ := o.enc.Encode(o.frame)
+	pkts, err := o.rtpEnc.Encode(au)
+	if err != nil {
+		c.log.Error("packetize", "err", err)
+	}
+	for _, p := range pkts {
+		p.Timestamp = ts
+		p.SequenceNumber = o.seq
+		o.seq++
+		if err := o.stream.WritePacketRTPWithNTP(o.media, p, at); err != nil {
+			c.log.Debug("write RTP", "err", err)
+		}
+	}
+}
+
+func (h *ptzHandler) check(req *base.Request, path string) (*base.Response, *gortsplib.ServerStream) {
 	c := h.c
 	if c.Username != "" && auth.Verify(req, c.Username, c.Password, nil, "democam", c.nonce) != nil {
 		return &base.Response{StatusCode: base.StatusUnauthorized,
-			Header: base.Header{"WWW-Authenticate": auth.GenerateWWWAuthenticate(nil, "democam", c.nonce)}}
+			Header: base.Header{"WWW-Authenticate": auth.GenerateWWWAuthenticate(nil, "democam", c.nonce)}}, nil
 	}
-	if strings.Trim(path, "/") != c.path {
-		return &base.Response{StatusCode: base.StatusNotFound}
+	if st := c.serverStream(strings.Trim(path, "/")); st != nil {
+		return nil, st
+	}
+	return &base.Response{StatusCode: base.StatusNotFound}, nil
+}
+
+func (h *ptzHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	res, st := h.check(ctx.Request, ctx.Path)
+	if res != nil {
+		return res, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
+}
+
+// serverStream returns the stream at path, nil for none.
+func (c *PTZCamera) serverStream(path string) *gortsplib.ServerStream {
+	c.streamMu.Lock()
+	defer c.streamMu.Unlock()
+	for _, o := range c.outs {
+		if o.path == path {
+			return o.stream
+		}
 	}
 	return nil
 }
 
-func (h *ptzHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if res := h.check(ctx.Request, ctx.Path); res != nil {
-		return res, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, h.c.serverStream(), nil
-}
-
-func (c *PTZCamera) serverStream() *gortsplib.ServerStream {
-	c.streamMu.Lock()
-	defer c.streamMu.Unlock()
-	return c.stream
-}
-
 func (h *ptzHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if res := h.check(ctx.Request, ctx.Path); res != nil {
+	res, st := h.check(ctx.Request, ctx.Path)
+	if res != nil {
 		return res, nil, nil
 	}
-	return &base.Response{StatusCode: base.StatusOK}, h.c.serverStream(), nil
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
 }
 
 // OnPlay makes the next two frames IDRs, so a new client starts on a
@@ -300,18 +365,20 @@ func (h *ptzHandler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Respon
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil
 	}
 	h.c.writeMu.Lock()
-	h.c.forceIDR = 2
+	for _, o := range h.c.outs {
+		o.forceIDR = 2
+	}
 	h.c.writeMu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 // DemoPTZCamera returns the PTZ dome of `cordon demo`, not yet
 // initialized: id "dome", RTSP and ONVIF on host (free ports), path "ptz",
-// with the given credentials. Call Initialize, then use URL() and
-// ONVIFURL(); Close when done.
+// a 160x90 sub stream at "ptz/sub", with the given credentials. Call
+// Initialize, then use URL(), SubURL() and ONVIFURL(); Close when done.
 func DemoPTZCamera(host, username, password string, logger *slog.Logger) *PTZCamera {
 	return &PTZCamera{
-		ID: "dome", Listen: net.JoinHostPort(host, "0"), Path: "ptz",
+		ID: "dome", Listen: net.JoinHostPort(host, "0"), Path: "ptz", SubPath: "ptz/sub",
 		Username: username, Password: password, Logger: logger,
 	}
 }

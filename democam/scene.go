@@ -48,11 +48,12 @@ func worldColour(wx, wy float64) yuv {
 }
 
 // renderScene draws the view for position p into f (coded size; rows
-// below the visible height stay black), with text lines burnt in.
+// below the visible height stay black), with text lines burnt in. A
+// smaller picture (the sub stream) shows the same view, scaled down.
 func renderScene(e *pcmEncoder, f yuvFrame, p ptzAxes, clock string) {
 	yp, cb, cr := e.planes(f)
 	w, h := e.w, e.h
-	scale := 1 + 3*p[2] // zoom 0..1 = 1x..4x
+	scale := (1 + 3*p[2]) * float64(w) / ptzWidth // zoom 0..1 = 1x..4x
 	cx, cy := p[0]*worldSpanX/2, -p[1]*worldSpanY/2
 	at := func(x, y float64) yuv {
 		return worldColour(cx+(x-float64(w)/2)/scale, cy+(y-float64(h)/2)/scale)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,8 +47,10 @@ func drVerify(t *testing.T, bin, file string) (int, string) {
 }
 
 // drAuditKeys is the key order of a line; source only on login_ok and
-// login_failed, duration_s and bytes only on view_end (drWantKeys).
-var drAuditKeys = []string{"seq", "time", "node", "event", "actor", "camera", "remote", "protocol", "detail", "prev"}
+// login_failed, duration_s and bytes only on view_end (drWantKeys). The
+// gateway signs its chain: every line ends with "sig", after "key" (the
+// genesis key, first line) or "next_key" (a key change) where they occur.
+var drAuditKeys = []string{"seq", "time", "node", "event", "actor", "camera", "remote", "protocol", "detail", "prev", "sig"}
 
 func drWantKeys(event string) []string {
 	var out []string
@@ -119,8 +122,11 @@ func TestAuditTrailScriptedSession(t *testing.T) {
 	// gap-free from 1, time RFC 3339 UTC and monotonic, prev chained.
 	var prevTime time.Time
 	for i, l := range lines {
-		keys := drKeyOrder(t, l.Raw)
+		keys := slices.DeleteFunc(drKeyOrder(t, l.Raw), func(k string) bool { return k == "key" || k == "next_key" })
 		want := drWantKeys(l.s("event"))
+		if i == 0 && l.s("key") == "" {
+			t.Errorf("line 1 does not introduce the signing key: %s", l.Raw)
+		}
 		if strings.Join(keys, ",") != strings.Join(want, ",") {
 			t.Errorf("line %d keys %v, want %v", l.N, keys, want)
 		}

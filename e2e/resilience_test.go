@@ -79,7 +79,11 @@ func TestCameraRestartSameViewerResumes(t *testing.T) {
 
 // TestStalledViewerDoesNotDelayOthers: a WHEP viewer that never reads its
 // tracks does not slow the others: they keep receiving at the camera's
-// 15 fps over 5 s (wide margin for a loaded machine).
+// 15 fps over 5 s (wide margin for a loaded machine). Only a shortfall is
+// a failure: on a loaded machine a viewer's own backlog (frames its pion
+// reader had not yet handed over when the window opened) may arrive inside
+// the window, which lifts the count without saying anything about the
+// stalled viewers.
 func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
 	cam := coreCam(t, "busy", "127.0.0.37", true)
 	g := e2eutil.Start(t, e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}}},
@@ -117,7 +121,7 @@ func TestStalledViewerDoesNotDelayOthers(t *testing.T) {
 	for i, n := range counts {
 		fps := float64(n) / 5
 		t.Logf("viewer %d: %d access units in 5 s (%.1f/s; camera 15/s)", i, n, fps)
-		if fps < 9 || fps > 21 {
+		if fps < 9 {
 			t.Errorf("viewer %d: %.1f access units/s beside a stalled viewer, want about 15", i, fps)
 		}
 		if gaps, back := others[i].Continuity(); gaps != 0 || back != 0 {

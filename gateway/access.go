@@ -1,11 +1,8 @@
 package gateway
 
 import (
-	"crypto/subtle"
-	"errors"
-	"fmt"
+	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"cordon/auth"
@@ -15,80 +12,115 @@ import (
 	"cordon/relay/whep"
 )
 
+// The doors ask auth, through these adapters, every question: who is
+// this (authentication with lockout and bounded hashing), may they view
+// this camera now (Service.Authorize: permission before existence,
+// denials audited). Answers are auth.Explain's, on every door.
+
 // whepAccess applies auth to WHEP requests (once per request, never on the
 // media path).
 type whepAccess struct{ g *Gateway }
 
-func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, error) {
-	g := a.g
-	p, err := g.auth.AuthenticateRequest(r)
-	if err != nil {
-		status := auth.HTTPStatus(err)
-		msg := "a valid bearer token is required"
-		var retry time.Duration
-		switch status {
-		case http.StatusTooManyRequests:
-			msg = "too many failed attempts from this address or for this account; retry later"
-			var lo *auth.LockedOutError
-			if errors.As(err, &lo) {
-				retry = lo.RetryAfter
-			}
-		case http.StatusServiceUnavailable:
-			msg = "the audit log cannot be written; new sessions are refused"
-			retry = 5 * time.Second
-		case http.StatusInternalServerError:
-			status = http.StatusUnauthorized
-		}
-		return whep.Viewer{}, &whep.HTTPError{Status: status, Msg: msg, RetryAfter: retry}
-	}
-	// permission before existence: a caller cannot probe which camera ids
-	// exist outside their rights
-	if !p.CanView(camera) { // repeatable at will: aggregated per principal
-		_ = g.auth.RecordDenied(audit.Event{Actor: p.Name, Camera: camera, Remote: g.auth.RemoteAddr(r), Protocol: "webrtc", Detail: "camera not permitted"})
-		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusForbidden, Msg: "you may not view this camera"}
-	}
-	if g.hub.Get(camera) == nil {
-		return whep.Viewer{}, &whep.HTTPError{Status: http.StatusNotFound, Msg: "no such camera"}
-	}
-	return whep.Viewer{Name: p.Name, Kind: p.Kind, TokenID: p.TokenID, Admin: p.Admin, Remote: g.auth.RemoteAddr(r)}, nil
+// whepError is auth's answer to an error, as the WHEP door writes it.
+func whepError(err error) error {
+	a := auth.Explain(err)
+	return &whep.HTTPError{Status: a.HTTPStatus, Msg: a.Message, RetryAfter: a.RetryAfter, Challenge: a.Challenge}
 }
 
-// rtspAccess applies auth to RTSP clients.
+func (a whepAccess) viewer(r *http.Request, p *auth.Principal) whep.Viewer {
+	return whep.Viewer{Name: p.Name, Kind: p.Kind, Source: p.Source, TokenID: p.TokenID, Admin: p.Admin,
+		Remote: a.g.auth.RemoteAddr(r), Principal: p}
+}
+
+// Authorize answers a POST: a valid Bearer, and the view right on the
+// camera (and stream) now.
+func (a whepAccess) Authorize(r *http.Request, camera string) (whep.Viewer, error) {
+	svc := a.g.auth
+	p, err := svc.AuthenticateRequest(r)
+	if err != nil {
+		return whep.Viewer{}, whepError(err)
+	}
+	v := a.viewer(r, p)
+	if err := svc.Authorize(r.Context(), auth.Access{Principal: p, Right: auth.RightView, Camera: camera, Stream: streamParam(r),
+		Remote: v.Remote, Protocol: "webrtc"}); err != nil {
+		return whep.Viewer{}, whepError(err)
+	}
+	return v, nil
+}
+
+// Authenticate answers a PATCH or DELETE: a valid Bearer (the door checks
+// that it is the session's own principal, or an admin).
+func (a whepAccess) Authenticate(r *http.Request) (whep.Viewer, error) {
+	p, err := a.g.auth.AuthenticateRequest(r)
+	if err != nil {
+		return whep.Viewer{}, whepError(err)
+	}
+	return a.viewer(r, p), nil
+}
+
+// streamParam is the stream a WHEP request asks for ("" = main; the
+// ?stream= parameter of the sub streams).
+func streamParam(r *http.Request) string {
+	if r.URL == nil {
+		return ""
+	}
+	if s := r.URL.Query().Get("stream"); s != "main" {
+		return s
+	}
+	return ""
+}
+
+// rtspAccess applies auth to RTSP requests: every DESCRIBE, SETUP and
+// PLAY authenticates again against the current credentials.
 type rtspAccess struct{ g *Gateway }
 
-func (a rtspAccess) CheckPassword(name, secret, remote string) (rtspserve.Viewer, error) {
-	p, err := a.g.auth.AuthenticatePassword(name, secret, remote, "rtsp")
-	if errors.Is(err, auth.ErrAuditUnavailable) {
-		return rtspserve.Viewer{}, fmt.Errorf("%w: %v", rtspserve.ErrUnavailable, err)
+// rtspRefusal is auth's answer to an error, as the RTSP door writes it.
+func rtspRefusal(err error) error {
+	a := auth.Explain(err)
+	return &rtspserve.Refusal{Status: a.RTSPStatus, RetryAfter: a.RetryAfter, Err: err}
+}
+
+func rtspViewer(p *auth.Principal) rtspserve.Viewer {
+	return rtspserve.Viewer{Name: p.Name, Kind: p.Kind, Source: p.Source, Principal: p}
+}
+
+func (a rtspAccess) CheckLocked(name, remote string) error {
+	if err := a.g.auth.CheckLocked(name, remote); err != nil {
+		return rtspRefusal(err)
 	}
+	return nil
+}
+
+// CheckPassword is RTSP Basic: one call to auth's password check (users,
+// API keys, and what else it knows), lockout and audit included.
+func (a rtspAccess) CheckPassword(ctx context.Context, name, secret, remote string) (rtspserve.Viewer, error) {
+	p, err := a.g.auth.AuthenticatePasswordContext(ctx, name, secret, remote, "rtsp")
 	if err != nil {
-		return rtspserve.Viewer{}, err
+		return rtspserve.Viewer{}, rtspRefusal(err)
 	}
-	return rtspserve.Viewer{Name: p.Name, Kind: p.Kind}, nil
+	return rtspViewer(p), nil
 }
 
-func (a rtspAccess) DigestHA1(name string) (rtspserve.Viewer, string, bool) {
-	g := a.g
-	g.cfgMu.RLock()
-	defer g.cfgMu.RUnlock()
-	for _, u := range g.cfg.Auth.Users {
-		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(name)) == 1 && u.RTSPDigestHA1 != "" {
-			return rtspserve.Viewer{Name: u.Name, Kind: auth.KindUser}, strings.ToLower(u.RTSPDigestHA1), true
-		}
+func (a rtspAccess) CheckDigest(d rtspserve.Digest, remote string) (rtspserve.Viewer, error) {
+	p, err := a.g.auth.AuthenticateDigest(auth.DigestResponse{Username: d.Username, Realm: d.Realm, Nonce: d.Nonce, URI: d.URI,
+		Response: d.Response, Algorithm: d.Algorithm, QOP: d.QOP, NC: d.NC, CNonce: d.CNonce, Method: d.Method}, remote, "rtsp")
+	if err != nil {
+		return rtspserve.Viewer{}, rtspRefusal(err)
 	}
-	for _, k := range g.cfg.Auth.APIKeys {
-		if subtle.ConstantTimeCompare([]byte(k.Name), []byte(name)) == 1 && k.RTSPDigestHA1 != "" {
-			return rtspserve.Viewer{Name: k.Name, Kind: auth.KindAPIKey}, strings.ToLower(k.RTSPDigestHA1), true
-		}
-	}
-	return rtspserve.Viewer{}, "", false
+	return rtspViewer(p), nil
 }
 
-// CanView re-reads the principal's current rights, so a reload that narrows
-// them applies to live RTSP sessions.
-func (a rtspAccess) CanView(v rtspserve.Viewer, camera string) bool {
-	p, ok := a.g.auth.Lookup(v.Name, v.Kind)
-	return ok && p.CanView(camera)
+func (a rtspAccess) Failed(name, remote, detail string) error {
+	return rtspRefusal(a.g.auth.RecordAuthFailure(name, remote, "rtsp", auth.SourceLocal, detail))
+}
+
+func (a rtspAccess) Authorize(ctx context.Context, v rtspserve.Viewer, camera, stream, remote string) error {
+	p, _ := v.Principal.(*auth.Principal)
+	if err := a.g.auth.Authorize(ctx, auth.Access{Principal: p, Right: auth.RightView, Camera: camera, Stream: stream,
+		Remote: remote, Protocol: "rtsp"}); err != nil {
+		return rtspRefusal(err)
+	}
+	return nil
 }
 
 func (a rtspAccess) Ready() error { return a.g.audit.Healthy() }
@@ -109,23 +141,16 @@ func (e viewEvents) ViewStart(s session.Info) error {
 	return nil
 }
 
-// ViewEnd records a view end with its duration and bytes.
+// ViewEnd records a view end with its duration, bytes and why it ended.
 func (e viewEvents) ViewEnd(s session.Info, dur time.Duration, bytes uint64) {
-	e.g.Record(audit.Event{Event: audit.ViewEnd, Actor: s.User, Camera: s.Camera, Remote: s.Remote, Protocol: s.Protocol, Detail: "session " + s.ID,
-		DurationS: dur.Seconds(), Bytes: int64(bytes)})
-	e.g.Logger.Info("view ended", "user", s.User, "camera", s.Camera, "protocol", s.Protocol, "session", s.ID, "duration", dur.Round(time.Millisecond).String(), "bytes", bytes)
-}
-
-// rtspEvents adds the RTSP door's denials.
-type rtspEvents struct{ viewEvents }
-
-func (e rtspEvents) Denied(name, camera, remote, reason string) {
-	ev := audit.Event{Event: audit.Denied, Actor: name, Camera: camera, Remote: remote, Protocol: "rtsp", Detail: reason}
-	if reason == rtspAuthFailed { // anyone can cause it: aggregated per address
-		e.g.hostile.Record(hostileSource(remote), audit.Denied, ev)
-		return
+	detail := "session " + s.ID
+	if s.Reason != "" {
+		detail += "; " + s.Reason
 	}
-	_ = e.g.auth.RecordDenied(ev) // an authenticated principal denied a camera: per principal
+	e.g.Record(audit.Event{Event: audit.ViewEnd, Actor: s.User, Camera: s.Camera, Remote: s.Remote, Protocol: s.Protocol, Detail: clip(detail, 256),
+		DurationS: dur.Seconds(), Bytes: int64(bytes)})
+	e.g.Logger.Info("view ended", "user", s.User, "camera", s.Camera, "protocol", s.Protocol, "session", s.ID, "reason", s.Reason,
+		"duration", dur.Round(time.Millisecond).String(), "bytes", bytes)
 }
 
 // egressAudit records the sinkhole's egress attempts.
@@ -133,21 +158,4 @@ type egressAudit struct{ g *Gateway }
 
 func (e egressAudit) Record(event, camera, remote, detail string) {
 	e.g.hostile.Record(sinkholeSource(camera, remote), event, audit.Event{Event: event, Camera: camera, Remote: remote, Protocol: "dns", Detail: detail})
-}
-
-// digestConfigured reports whether any principal has an RTSP Digest HA1.
-func (g *Gateway) digestConfigured() bool {
-	g.cfgMu.RLock()
-	defer g.cfgMu.RUnlock()
-	for _, u := range g.cfg.Auth.Users {
-		if u.RTSPDigestHA1 != "" {
-			return true
-		}
-	}
-	for _, k := range g.cfg.Auth.APIKeys {
-		if k.RTSPDigestHA1 != "" {
-			return true
-		}
-	}
-	return false
 }

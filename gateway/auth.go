@@ -2,70 +2,89 @@ package gateway
 
 import (
 	"fmt"
+	"strings"
 
 	"cordon/auth"
 	"cordon/config"
-	"cordon/relay/session"
 )
 
-func principals(cfg *config.Config) ([]auth.User, []auth.APIKey, error) {
-	users := make([]auth.User, 0, len(cfg.Auth.Users))
-	for _, u := range cfg.Auth.Users {
-		users = append(users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Admin: u.Admin})
+// directoryConfig turns the config's roles, users and API keys into what
+// auth's directory holds (rights come from cameras and roles; Digest from
+// rtsp_digest_ha1).
+func directoryConfig(cfg *config.Config) (auth.DirectoryConfig, error) {
+	var out auth.DirectoryConfig
+	for _, r := range cfg.Auth.Roles {
+		rights := make([]auth.Right, 0, len(r.Rights))
+		for _, s := range r.Rights {
+			rights = append(rights, auth.Right(s))
+		}
+		out.Roles = append(out.Roles, auth.Role{Name: r.Name, Cameras: r.Cameras, Rights: rights, PTZPriority: r.PTZPriority})
 	}
-	keys := make([]auth.APIKey, 0, len(cfg.Auth.APIKeys))
+	for _, u := range cfg.Auth.Users {
+		out.Users = append(out.Users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Roles: u.Roles,
+			Admin: u.Admin, DigestHA1: strings.ToLower(u.RTSPDigestHA1)})
+	}
 	for i := range cfg.Auth.APIKeys {
 		k := &cfg.Auth.APIKeys[i]
 		h, err := k.Hash()
 		if err != nil {
-			return nil, nil, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
+			return auth.DirectoryConfig{}, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
 		}
-		keys = append(keys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras})
+		out.APIKeys = append(out.APIKeys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras, Roles: k.Roles,
+			DigestHA1: strings.ToLower(k.RTSPDigestHA1)})
 	}
-	return users, keys, nil
+	return out, nil
 }
 
 func (g *Gateway) initAuth() error {
-	users, keys, err := principals(g.Config)
+	dc, err := directoryConfig(g.Config)
 	if err != nil {
 		return err
 	}
-	dir, err := auth.NewDirectory(users, keys)
+	dir, err := auth.NewDirectoryConfig(dc)
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
+	base, maxLock, decay := g.Config.Auth.Lockout.Durations()
 	g.auth = &auth.Service{
-		StateDir:  g.Config.StateDir,
-		TokenTTL:  g.Config.Auth.TTL(),
-		Directory: dir,
-		Audit:     g.audit,
-		Hostile:   g.hostile,
-		Logger:    g.Logger.With("component", "auth"),
-		Metrics:   auth.NewMetrics(g.reg),
+		StateDir:            g.Config.StateDir,
+		TokenTTL:            g.Config.Auth.TTL(),
+		Directory:           dir,
+		Audit:               g.audit,
+		Hostile:             g.hostile,
+		Cameras:             cameraCatalog{g},
+		Lockout:             auth.LockoutPolicy{Threshold: g.Config.Auth.Lockout.Threshold, Base: base, Max: maxLock, Decay: decay},
+		MaxConcurrentHashes: g.Config.Limits.Argon2Concurrent,
+		MaxHashQueue:        g.Config.Limits.Argon2Queue,
+		Logger:              g.Logger.With("component", "auth"),
+		Metrics:             auth.NewMetrics(g.reg),
 	}
 	if err := g.auth.Initialize(); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	// a logout ends the live sessions that token opened
-	g.unsubAuth = g.auth.Subscribe(func(c auth.Change) {
-		if c.Kind != auth.TokenRevoked || c.TokenID == "" || g.sessions == nil || g.ctx.Err() != nil {
-			return
-		}
-		g.wg.Add(1)
-		go func() { // subscribers must not block; ending sessions may
-			defer g.wg.Done()
-			g.sessions.KillWhere(func(s session.Info) bool { return s.TokenID == c.TokenID }, "logged_out")
-		}()
-	})
 	return nil
 }
 
-// updatePrincipals replaces users and API keys; requests see the new rights
-// at once.
+// updatePrincipals replaces roles, users and API keys; requests see the
+// new rights at once, and the live-session guard hears of every change.
 func (g *Gateway) updatePrincipals(cfg *config.Config) error {
-	users, keys, err := principals(cfg)
+	dc, err := directoryConfig(cfg)
 	if err != nil {
 		return err
 	}
-	return g.auth.Directory.Update(users, keys)
+	return g.auth.Directory.Apply(dc)
+}
+
+// cameraCatalog tells auth whether a camera (and stream) exists: asked
+// only once the principal may see it (permission before existence).
+type cameraCatalog struct{ g *Gateway }
+
+func (c cameraCatalog) CameraExists(id, stream string) bool {
+	if stream == "main" {
+		stream = ""
+	}
+	if id == "" || strings.Contains(id, "/") || c.g.hub == nil {
+		return false
+	}
+	return c.g.hub.Lookup(id, stream) != nil
 }

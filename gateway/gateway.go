@@ -16,7 +16,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +30,9 @@ import (
 	"cordon/camnet"
 	"cordon/config"
 	"cordon/ingest"
+	"cordon/internal/connlimit"
 	"cordon/internal/tlscert"
+	"cordon/ptz"
 	"cordon/relay"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
@@ -69,6 +73,12 @@ type Gateway struct {
 	sinkhole *camnet.Sinkhole
 	ntp      *camnet.NTPServer
 	tls      *tls.Config
+	guard    *auth.Guard        // ends live sessions no longer allowed
+	connM    *connlimit.Metrics // connection caps of every listener
+	forward  *audit.Forwarder   // nil unless audit.forward is set
+	iceGen   atomic.Uint64      // generation of the WHEP candidate policy
+	ptzM     *ptz.Metrics
+	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -113,8 +123,8 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initDoors,
-		g.initCameraNetwork, g.initHTTP, g.initMetrics,
+		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initPTZ, g.initDoors,
+		g.initGuard, g.initCameraNetwork, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -142,6 +152,7 @@ func (g *Gateway) initState() error {
 	g.ingestM = ingest.NewMetrics(g.reg)
 	g.cameraM = camera.NewMetrics(g.reg)
 	g.camnetM = camnet.NewMetrics(g.reg)
+	g.connM = connlimit.NewMetrics(g.reg)
 	return nil
 }
 
@@ -149,9 +160,23 @@ func (g *Gateway) initState() error {
 // elsewhere, it anchors the log against truncation of its newest lines.
 func (g *Gateway) initAudit() error {
 	cfg := g.Config
-	g.audit = &audit.Log{Path: cfg.Audit.Path, MaxSizeBytes: int64(cfg.Audit.MaxSizeMB) << 20, Logger: g.Logger.With("component", "audit")}
+	g.audit = &audit.Log{
+		Path:         cfg.Audit.Path,
+		MaxSizeBytes: int64(cfg.Audit.MaxSizeMB) << 20,
+		// signed chain: the genesis key is created in state_dir and
+		// printed (cordon audit pubkey prints it again)
+		KeyPath:           filepath.Join(cfg.StateDir, audit.KeyFileName),
+		Node:              cfg.Cluster.NodeID,
+		KeepFiles:         cfg.Audit.KeepFiles,
+		KeepBytes:         int64(cfg.Audit.KeepMB) << 20,
+		WaitForForwarding: cfg.Audit.Forward != "",
+		Logger:            g.Logger.With("component", "audit"),
+	}
 	if err := g.audit.Initialize(); err != nil {
 		return fmt.Errorf("audit log: %w", err)
+	}
+	if err := g.initForward(); err != nil {
+		return err
 	}
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	if err := g.initHostileAudit(); err != nil {
@@ -185,7 +210,8 @@ func (g *Gateway) initTLS() error {
 	return nil
 }
 
-// initDoors starts WHEP and the RTSP re-serve on one session registry.
+// initDoors starts WHEP and the RTSP re-serve on one session registry,
+// their listeners capped (limits.*) and their questions asked of auth.
 func (g *Gateway) initDoors() error {
 	cfg := g.Config
 	g.sessions = &session.Registry{}
@@ -202,12 +228,15 @@ func (g *Gateway) initDoors() error {
 		Access:      whepAccess{g},
 		Events:      viewEvents{g},
 		Sessions:    g.sessions,
+		WrapTCP:     g.limitListener("ice_tcp", cfg.Limits.ICETCP, nil),
 		Log:         g.Logger,
 		Metrics:     whep.NewMetrics(g.reg),
 	}
+	g.whep.ICEPolicy = g.icePolicy(cfg, nil)
 	if err := g.whep.Initialize(); err != nil {
 		return fmt.Errorf("webrtc: %w", err)
 	}
+	g.setICEPolicy(cfg)
 	if cfg.RTSP.Listen == "" {
 		return nil
 	}
@@ -217,11 +246,12 @@ func (g *Gateway) initDoors() error {
 		UDPRTCPListen: cfg.RTSP.UDPRTCPListen,
 		TLSConfig:     g.tls,
 		AllowBasic:    g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
-		DigestEnabled: g.digestConfigured,
+		DigestEnabled: g.auth.Directory.DigestEnabled,
+		WrapListener:  g.limitListener("rtsp", cfg.Limits.RTSP, connlimit.RTSPReject),
 		Sessions:      g.sessions,
 		Hub:           g.hub,
 		Access:        rtspAccess{g},
-		Events:        rtspEvents{viewEvents{g}},
+		Events:        viewEvents{g},
 		Logger:        g.Logger.With("component", "rtspserve"),
 		FrameDropped:  func(camera string) { g.relayM.FrameDropped(camera, "rtsp") },
 	}
@@ -249,11 +279,17 @@ func (g *Gateway) Close() {
 	if g.metricsSr != nil {
 		_ = g.metricsSr.Shutdown(ctx)
 	}
+	if g.guard != nil {
+		g.guard.Close()
+	}
 	if g.whep != nil {
 		g.whep.Close()
 	}
 	if g.rtsp != nil {
 		g.rtsp.Close()
+	}
+	if g.ptzGuard != nil {
+		g.ptzGuard.Close()
 	}
 	if g.cameras != nil {
 		g.cameras.Close()
@@ -272,6 +308,9 @@ func (g *Gateway) Close() {
 		g.auth.Close()
 	}
 	g.closeHostileAudit()
+	if g.forward != nil {
+		g.forward.Close()
+	}
 	if g.audit != nil {
 		g.audit.Close()
 	}
@@ -295,6 +334,14 @@ func (g *Gateway) RTSPUDPAddrs() (rtp, rtcp string) {
 		return "", ""
 	}
 	return g.rtsp.UDPAddrs()
+}
+
+// ICETCPAddr is the bound ICE-TCP address ("" when off).
+func (g *Gateway) ICETCPAddr() string {
+	if g.whep == nil || g.whep.TCPAddr() == nil {
+		return ""
+	}
+	return g.whep.TCPAddr().String()
 }
 
 // MetricsAddr is the bound metrics address ("" when off).

@@ -68,10 +68,6 @@ func (g *Gateway) closeHostileAudit() {
 	}
 }
 
-// rtspAuthFailed is rtspserve's reason for a denial without valid
-// credentials.
-const rtspAuthFailed = "rtsp authentication failed"
-
 // hostileSource keys an address-triggered event as auth keys its own
 // (auth.AddrID: the host, IPv6 per /64), so that one host is one source.
 func hostileSource(remote string) string { return auth.AddrID(remote) }

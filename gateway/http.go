@@ -11,6 +11,7 @@ import (
 
 	"cordon/api"
 	"cordon/config"
+	"cordon/internal/connlimit"
 	"cordon/web"
 )
 
@@ -23,21 +24,28 @@ func (g *Gateway) initHTTP() error {
 		a.Egress = g.sinkhole.ReportHandler()
 	}
 	a.Register(mux)
+	(&api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}).Register(mux)
 	mux.Handle("POST /api/v1/login", g.auth.LoginHandler())
 	mux.Handle("POST /api/v1/logout", g.auth.LogoutHandler())
 	mux.Handle("/whep/", g.whep)
 	mux.Handle("/", web.Handler())
 
-	ln, err := net.Listen("tcp", g.Config.HTTP.Listen)
+	raw, err := net.Listen("tcp", g.Config.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
+	ln, err := g.limitListener("http", g.Config.Limits.HTTP, connlimit.HTTPReject)(raw)
+	if err != nil {
+		_ = raw.Close()
+		return fmt.Errorf("http.listen: %w", err)
+	}
 	g.httpLn = ln
+	header, idle := g.Config.Limits.Timeouts()
 	g.httpSrv = &http.Server{
 		Handler:           web.SecurityHeaders(mux),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: header,
 		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       idle,
 		MaxHeaderBytes:    16 << 10,
 	}
 	if g.tls != nil {
@@ -55,8 +63,13 @@ func (g *Gateway) initMetrics() error {
 	if addr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	raw, err := net.Listen("tcp", addr)
 	if err != nil {
+		return fmt.Errorf("metrics.listen: %w", err)
+	}
+	ln, err := g.limitListener("metrics", config.ConnLimit{PerAddress: metricsPerAddress, Total: metricsTotal}, connlimit.HTTPReject)(raw)
+	if err != nil {
+		_ = raw.Close()
 		return fmt.Errorf("metrics.listen: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -66,7 +79,8 @@ func (g *Gateway) initMetrics() error {
 		g.Logger.Warn("Go's profiler is served on the metrics listener (metrics.pprof)", "addr", ln.Addr().String())
 	}
 	g.metricsLn = ln
-	g.metricsSr = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	header, idle := g.Config.Limits.Timeouts()
+	g.metricsSr = &http.Server{Handler: mux, ReadHeaderTimeout: header, IdleTimeout: idle}
 	g.serve("metrics", g.metricsSr, ln, false)
 	return nil
 }

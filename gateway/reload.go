@@ -9,15 +9,15 @@ import (
 
 	"cordon/auth/audit"
 	"cordon/config"
-	"cordon/relay/session"
 )
 
 // Reload re-reads the config file and applies it: principals and their
 // rights at once (live sessions that may no longer watch end immediately),
 // cameras added, removed or re-pointed (viewers of a re-pointed camera stay
-// attached), the redactor and the sinkhole's camera map. Listener
-// addresses, TLS files and state_dir need a restart; a change there is
-// logged and otherwise ignored. An invalid file changes nothing.
+// attached), the redactor, the sinkhole's camera map and the WHEP
+// candidate policy. Listener addresses, TLS files, state_dir, audit,
+// limits and lockout need a restart; a change there is logged and
+// otherwise ignored. An invalid file changes nothing.
 func (g *Gateway) Reload() error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
@@ -36,7 +36,7 @@ func (g *Gateway) Reload() error {
 func (g *Gateway) apply(cfg *config.Config) error {
 	old := g.cfg
 	if restartNeeded(old, cfg) {
-		g.Logger.Warn("listener, TLS or state_dir changes need a restart; they are not applied")
+		g.Logger.Warn("listener, TLS, state_dir, audit, limits and lockout changes need a restart; they are not applied")
 	}
 	g.Redactor.Update(cfg, g.ExtraSecrets...)
 	g.cfgMu.Lock()
@@ -45,29 +45,23 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	if err := g.updatePrincipals(cfg); err != nil {
 		return err
 	}
-	ended := g.recheckSessions()
+	// the guard heard of every change and ends what is no longer allowed
+	// on its own goroutine; a sweep here ends it before Reload returns
+	ended := g.guard.Sweep()
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
+	g.attachPTZ()
 	g.resolveCameraHosts()
+	g.setICEPolicy(cfg)
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.Logger.Info("config reloaded", "cameras", len(cfg.Cameras), "sessions_ended", ended)
 	return err
 }
 
-// recheckSessions ends live sessions whose principal is gone or may no
-// longer view the camera (the decision is auth's; the registry applies it
-// to every door).
-func (g *Gateway) recheckSessions() int {
-	return len(g.sessions.Recheck(func(s session.Info) bool {
-		p, ok := g.auth.Lookup(s.User, s.Kind)
-		return ok && p.CanView(s.Camera)
-	}))
-}
-
 func restartNeeded(a, b *config.Config) bool {
 	return a.HTTP.Listen != b.HTTP.Listen || a.HTTP.TLSCert != b.HTTP.TLSCert || a.HTTP.TLSKey != b.HTTP.TLSKey ||
 		a.RTSP.Listen != b.RTSP.Listen || a.WebRTC.UDPListen != b.WebRTC.UDPListen || a.WebRTC.TCPListen != b.WebRTC.TCPListen ||
-		a.Metrics != b.Metrics || a.StateDir != b.StateDir || a.Audit.Path != b.Audit.Path ||
-		a.CameraNetwork != b.CameraNetwork
+		a.Metrics != b.Metrics || a.StateDir != b.StateDir || a.Audit != b.Audit ||
+		a.CameraNetwork != b.CameraNetwork || a.Limits != b.Limits || a.Auth.Lockout != b.Auth.Lockout
 }
 
 // watchConfig reloads when the file's content changes (checked every

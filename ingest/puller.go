@@ -29,8 +29,8 @@ type Sink interface {
 	// CameraConnected is called after every successful PLAY with the kept
 	// tracks; an error aborts the connection (Pull returns it).
 	CameraConnected([]relay.Track) error
-	// WriteUnit receives one access unit or audio frame; an error (e.g.
-	// relay.ErrBFrames) drops the connection and Pull returns it.
+	// WriteUnit receives one access unit or audio frame; an error drops
+	// the connection and Pull returns it.
 	WriteUnit(relay.Unit) error
 }
 

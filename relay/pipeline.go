@@ -3,7 +3,6 @@ package relay
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -31,10 +30,13 @@ type outTrack struct {
 	lastPTS time.Duration // camera PTS of the previous unit, this connection
 	havePTS bool
 	lastOut time.Duration
-}
 
-// errReorders: the track's SPS announces frame reordering (B-frames).
-var errReorders = errors.New("SPS announces frame reordering")
+	// reorders: the track has B-frames (reorder.go); sawReorderSPS: the
+	// last keyframe's SPS announced them
+	reorders      bool
+	sawReorderSPS bool
+	dts           *dtsExtractor
+}
 
 func randU32() uint32 {
 	var b [4]byte
@@ -102,8 +104,7 @@ func (s *Stream) newFilter(c Codec, paramSets [][]byte) *sanitize.VideoFilter {
 }
 
 // process runs the unit's stages and returns its frame without timestamps,
-// nil when nothing is left to send, errReorders when the stream must be
-// refused, or a packetizer error.
+// nil when nothing is left to send, or a packetizer error.
 func (t *outTrack) process(au [][]byte) (*Frame, error) {
 	if t.Kind == KindVideo {
 		return t.video(au)
@@ -111,14 +112,14 @@ func (t *outTrack) process(au [][]byte) (*Frame, error) {
 	return t.audio(au)
 }
 
-// video: filter -> reorder check -> packetize.
+// video: filter -> reorder check (sets sawReorderSPS) -> packetize.
 func (t *outTrack) video(in [][]byte) (*Frame, error) {
 	au, key := t.filter.Filter(in)
 	if len(au) == 0 {
 		return nil, nil
 	}
-	if key && t.reorders() {
-		return nil, errReorders
+	if key && t.reorderCheck() {
+		t.sawReorderSPS = true
 	}
 	// the filter returns views into its own buffers: the frame keeps a copy
 	// that readers share, in the packets' arena
@@ -169,9 +170,17 @@ func copyAU(au [][]byte) [][]byte {
 	return out
 }
 
-// ticks converts a duration to clock-rate units without overflowing.
-func ticks(d time.Duration, rate int) uint32 {
+// ticks converts a duration to clock-rate units without overflowing,
+// rounded to the nearest tick (a camera's 90 kHz timestamps survive the
+// round trip through nanoseconds exactly).
+func ticks(d time.Duration, rate int) uint32 { return uint32(ticks64(d, rate)) }
+
+func ticks64(d time.Duration, rate int) int64 {
 	sec := int64(d / time.Second)
 	rem := int64(d % time.Second)
-	return uint32(sec*int64(rate) + rem*int64(rate)/int64(time.Second))
+	half := int64(time.Second) / 2
+	if rem < 0 {
+		half = -half
+	}
+	return sec*int64(rate) + (rem*int64(rate)+half)/int64(time.Second)
 }

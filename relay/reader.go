@@ -25,6 +25,11 @@ type ReaderConf struct {
 	Tracks []int
 	// QueueFrames overrides the stream's per-reader queue bound (frames).
 	QueueFrames int
+	// RefuseBFrames: the reader cannot present reordered frames (WebRTC).
+	// On a stream with B-frames AddReader returns ErrBFrames, WaitReady
+	// too, and a reader attached before the B-frames were seen ends with
+	// ErrBFrames.
+	RefuseBFrames bool
 }
 
 // Reader is one output's view of a Stream: a bounded queue of frames.
@@ -32,6 +37,7 @@ type Reader struct {
 	s        *Stream
 	protocol string
 	consumer string
+	refuseB  bool
 	ch       chan item
 	done     chan struct{}
 	once     sync.Once
@@ -67,7 +73,8 @@ type Delivery struct {
 	Track   int
 	Key     bool
 	PTS     time.Duration
-	Time    time.Time // wall clock when the access unit reached the stream
+	DTS     time.Duration // decode time: PTS except with B-frames (Frame.DTS)
+	Time    time.Time     // wall clock when the access unit reached the stream
 	AU      [][]byte
 	Packets []rtp.Packet
 	// Primed: the frame came from the GOP cache (a new reader's start, or
@@ -80,7 +87,7 @@ type Delivery struct {
 // AddReader attaches a reader. It works while the camera is offline (an
 // on-demand camera is started by it); use Reader.WaitReady for the tracks.
 func (s *Stream) AddReader(conf ReaderConf) (*Reader, error) {
-	r := &Reader{s: s, protocol: conf.Protocol, done: make(chan struct{})}
+	r := &Reader{s: s, protocol: conf.Protocol, refuseB: conf.RefuseBFrames, done: make(chan struct{})}
 	if r.protocol == "" {
 		r.consumer = conf.Consumer
 		if r.consumer == "" {
@@ -95,6 +102,10 @@ func (s *Stream) AddReader(conf ReaderConf) (*Reader, error) {
 	if s.closed {
 		s.mu.Unlock()
 		return nil, ErrStreamClosed
+	}
+	if r.refuseB && s.bframesLocked() {
+		s.mu.Unlock()
+		return nil, ErrBFrames
 	}
 	r.ch = make(chan item, queue+len(s.gop.frames))
 	r.setTracksLocked(conf.Tracks, len(s.tracks))
@@ -172,10 +183,16 @@ func (r *Reader) primeLocked() {
 	r.primed = true
 	last := g.frames[len(g.frames)-1].Packets[0].Timestamp
 	n := len(g.frames)
+	// B-frames keep their own timestamps: squeezing would break the
+	// presentation order of the frames still to come
+	squeeze := !r.s.tracks[g.track].reorders
 	for i, f := range g.frames {
-		want := last - uint32(n-1-i)
+		var delta uint32
+		if squeeze {
+			delta = last - uint32(n-1-i) - f.Packets[0].Timestamp
+		}
 		select {
-		case r.ch <- item{f: f, tsDelta: want - f.Packets[0].Timestamp, primed: true}:
+		case r.ch <- item{f: f, tsDelta: delta, primed: true}:
 			r.queued.Add(int64(f.Bytes))
 		default:
 			return
@@ -224,6 +241,10 @@ func (r *Reader) WaitReady(ctx context.Context) ([]OutTrack, error) {
 			return nil, ErrStreamClosed
 		}
 		if s.online && s.tracks != nil {
+			if r.refuseB && s.bframesLocked() {
+				s.mu.Unlock()
+				return nil, ErrBFrames
+			}
 			if len(r.want) != len(s.tracks) {
 				r.setTracksLocked(nil, len(s.tracks))
 			}
@@ -312,7 +333,7 @@ func (r *Reader) Next(ctx context.Context) (Delivery, error) {
 	r.bytes += uint64(n)
 	r.statsMu.Unlock()
 	f := it.f
-	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, Time: f.Time, AU: f.AU, Packets: r.buf, Primed: it.primed, Backlog: len(r.ch)}, nil
+	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: r.buf, Primed: it.primed, Backlog: len(r.ch)}, nil
 }
 
 // Done is closed when the reader has ended; Err tells why.

@@ -16,11 +16,6 @@ func (s *Stream) CameraConnected(tracks []Track) error {
 		s.mu.Unlock()
 		return ErrStreamClosed
 	}
-	if err := s.refusal.still(tracks, s.Clock.Now()); err != nil {
-		s.lastErr = err
-		s.mu.Unlock()
-		return err
-	}
 	var kicked []*Reader
 	if !sameCodecs(s.tracks, tracks) {
 		if s.tracks != nil {
@@ -45,6 +40,7 @@ func (s *Stream) CameraConnected(tracks []Track) error {
 	for _, t := range s.tracks {
 		t.havePTS = false
 	}
+	s.connectReorders(tracks)
 	s.timeline.reconnect(s.Clock.Now())
 	s.online = true
 	s.lastErr = nil
@@ -89,10 +85,10 @@ func sameCodecs(old []*outTrack, tracks []Track) bool {
 }
 
 // WriteUnit sanitizes, re-originates and fans out one unit through the
-// track's stages (timeline.go, pipeline.go), caches it (gop.go) and offers
-// it to every reader (reader.go). It never blocks on readers. An error means
-// the stream cannot be served as sent (ErrBFrames) and the source should
-// drop the connection and report it.
+// track's stages (timeline.go, pipeline.go, reorder.go), caches it (gop.go)
+// and offers it to every reader (reader.go). It never blocks on readers. An
+// error means the stream cannot be served as sent and the source should
+// drop the connection and report it (none today: B-frames are served).
 func (s *Stream) WriteUnit(u Unit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,25 +96,23 @@ func (s *Stream) WriteUnit(u Unit) error {
 		return nil
 	}
 	t := s.tracks[u.Track]
-	out, verdict := s.stamp(t, u.PTS)
-	switch verdict {
-	case stampDrop:
+	out, ok := s.stamp(t, u.PTS)
+	if !ok {
 		return nil
-	case stampReordered:
-		return s.refuseLocked(t)
 	}
 	f, err := t.process(u.AU)
+	if t.sawReorderSPS {
+		t.sawReorderSPS = false
+		s.reorderLocked(t)
+	}
 	if err != nil {
-		if err == errReorders {
-			return s.refuseLocked(t)
-		}
 		s.Log.Warn("cannot packetize access unit", "codec", string(t.Codec), "err", err)
 		return nil
 	}
 	if f == nil {
 		return nil
 	}
-	f.Track, f.PTS, f.Time = u.Track, out, s.Clock.Now()
+	f.Track, f.PTS, f.DTS, f.Time = u.Track, out, t.decodeTime(f.AU, out), s.Clock.Now()
 	ts := t.tsBase + ticks(out, t.ClockRate)
 	for _, p := range f.Packets {
 		p.Timestamp += ts

@@ -23,9 +23,11 @@ var (
 	ErrStreamClosed  = errors.New("camera stream closed")
 	ErrTracksChanged = errors.New("camera changed its codecs; reconnect to get the new stream")
 	ErrReaderClosed  = errors.New("reader closed")
-	// ErrBFrames is returned by WriteUnit for video whose presentation order
-	// differs from decode order: WebRTC players cannot show it correctly.
-	ErrBFrames = errors.New("the camera sends B-frames, which WebRTC players cannot show: set its encoder to a profile without B-frames (baseline, or main/high with B-frames off)")
+	// ErrBFrames ends (or refuses) a reader that asked to be refused
+	// B-frames (ReaderConf.RefuseBFrames: WebRTC players need presentation
+	// order = decode order) on a stream that has them. RTSP readers get
+	// such a stream as it is.
+	ErrBFrames = errors.New("the camera sends B-frames, which WebRTC players cannot show: set its encoder to a profile without B-frames (baseline, or main/high with B-frames off), or give the camera a sub stream without B-frames (sub_url); RTSP clients get the stream as it is")
 	// ErrNoTracks is returned by CameraConnected when nothing can be served.
 	ErrNoTracks = errors.New("the camera offers no video or audio format cordon can serve")
 )
@@ -45,7 +47,11 @@ type Demand interface {
 type Frame struct {
 	Track int
 	Key   bool          // video frame a decoder can start from (IDR / IRAP with parameter sets)
-	PTS   time.Duration // on the stream's own timeline (no B-frames: DTS = PTS)
+	PTS   time.Duration // on the stream's own timeline
+	// DTS is the decode time on the same timeline: PTS, except for a
+	// track with B-frames (OutTrack.BFrames), where DTS <= PTS and DTS
+	// grows in delivery order.
+	DTS time.Duration
 	// Time is the wall-clock time the access unit reached the stream.
 	Time time.Time
 	// AU is the sanitized access unit: for video the NAL units (no start
@@ -89,7 +95,6 @@ type Stream struct {
 	readers   []*Reader // copy-on-write: replaced, never mutated in place
 	gop       gopCache
 	timeline  timeline
-	refusal   refusal
 	loggedAAC bool
 	demand    Demand
 }
@@ -177,6 +182,9 @@ type Info struct {
 	// Consumers counts attached non-viewer readers by name ("record",
 	// "probe", ...): they keep an on-demand camera pulled but are not viewers.
 	Consumers map[string]int
+	// BFrames: the video has B-frames (served over RTSP; WebRTC readers
+	// are refused with ErrBFrames).
+	BFrames bool
 }
 
 // Viewers is the number of attached viewers, all protocols.
@@ -197,6 +205,7 @@ func (s *Stream) Info() Info {
 		in.LastError = s.lastErr.Error()
 	}
 	in.Tracks = s.tracksLocked()
+	in.BFrames = s.bframesLocked()
 	for _, r := range s.readers {
 		if r.protocol != "" {
 			in.Readers[r.protocol]++
@@ -214,6 +223,7 @@ func (s *Stream) tracksLocked() []OutTrack {
 	out := make([]OutTrack, len(s.tracks))
 	for i, t := range s.tracks {
 		out[i] = t.OutTrack
+		out[i].BFrames = t.reorders
 		if t.filter != nil {
 			if ps := t.filter.ParamSets(); len(ps) > 0 {
 				out[i].ParamSets = ps

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"cordon/democam"
 	"cordon/internal/clock"
 	"cordon/relay/sanitize"
 )
@@ -296,17 +294,6 @@ func TestReconnectKeepsTimelineContinuous(t *testing.T) {
 	c.check(next(t, r))
 }
 
-func TestBFramesRefused(t *testing.T) {
-	s := newTestStream(t, 8)
-	_ = s.CameraConnected([]Track{h264Track})
-	_ = s.WriteUnit(Unit{Track: 0, PTS: 0, AU: [][]byte{testSPS, testPPS, idr(100)}})
-	_ = s.WriteUnit(Unit{Track: 0, PTS: 120 * time.Millisecond, AU: [][]byte{pslice(100)}})
-	err := s.WriteUnit(Unit{Track: 0, PTS: 40 * time.Millisecond, AU: [][]byte{pslice(100)}})
-	if !errors.Is(err, ErrBFrames) {
-		t.Fatalf("got %v, want ErrBFrames", err)
-	}
-}
-
 func TestCodecChangeEndsReaders(t *testing.T) {
 	s := newTestStream(t, 8)
 	_ = s.CameraConnected([]Track{h264Track})
@@ -389,53 +376,6 @@ func BenchmarkFanOut50(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	wg.Wait()
-}
-
-// A camera whose SPS announces frame reordering is refused before its
-// first frame reaches anyone, and a reconnect with the same SPS is refused
-// at connect time (no 201, no frames), naming B-frames.
-func TestBFramesRefusedBeforeAnyFrameAndOnReconnect(t *testing.T) {
-	clip, err := democam.LoadClip(democam.ClipBFrames)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := Track{Kind: KindVideo, Codec: CodecH264, ClockRate: 90000, ParamSets: [][]byte{clip.SPS, clip.PPS}}
-	s := newTestStream(t, 64)
-	if err := s.CameraConnected([]Track{tr}); err != nil {
-		t.Fatal(err)
-	}
-	r, _ := s.AddReader(ReaderConf{Protocol: "webrtc"})
-	defer r.Close()
-	if _, err := r.WaitReady(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	var refused error
-	for i, au := range clip.AUs[:10] {
-		if err := s.WriteUnit(Unit{Track: 0, PTS: time.Duration(i) * 66 * time.Millisecond, AU: au.NALUs}); err != nil {
-			refused = err
-			break
-		}
-	}
-	if !errors.Is(refused, ErrBFrames) {
-		t.Fatalf("got %v, want ErrBFrames from the SPS", refused)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if d, err := r.Next(ctx); err == nil {
-		t.Fatalf("a frame of a refused stream reached a viewer: %+v", d.Key)
-	}
-	s.CameraDisconnected(refused)
-	if err := s.CameraConnected([]Track{tr}); !errors.Is(err, ErrBFrames) {
-		t.Fatalf("reconnect with the same SPS: %v, want ErrBFrames", err)
-	}
-	in := s.Info()
-	if in.Online || !strings.Contains(in.LastError, "B-frames") {
-		t.Fatalf("info after refusal %+v", in)
-	}
-	// the operator fixes the camera: a different SPS in the SDP is let in
-	if err := s.CameraConnected([]Track{h264Track}); err != nil {
-		t.Fatalf("reconnect with another SPS: %v", err)
-	}
 }
 
 // A reload that changes the SEI allow-list applies to a running stream.
@@ -542,29 +482,6 @@ func TestConsumerReaderDemandsButIsNoViewer(t *testing.T) {
 	defer d.mu.Unlock()
 	if len(d.calls) != 2 || !d.calls[0] || d.calls[1] {
 		t.Fatalf("demand calls %v: the recorder alone must keep the camera wanted", d.calls)
-	}
-}
-
-// A B-frame refusal holds for refuseFor, then one more attempt is allowed.
-func TestBFrameRefusalExpires(t *testing.T) {
-	clk := clock.NewFake(time.Time{})
-	s := &Stream{Camera: "b", Clock: clk}
-	_ = s.Initialize()
-	defer s.Close()
-	_ = s.CameraConnected([]Track{h264Track})
-	_ = s.WriteUnit(Unit{Track: 0, PTS: 0, AU: [][]byte{testSPS, testPPS, idr(100)}})
-	_ = s.WriteUnit(Unit{Track: 0, PTS: 80 * time.Millisecond, AU: [][]byte{pslice(100)}})
-	if err := s.WriteUnit(Unit{Track: 0, PTS: 40 * time.Millisecond, AU: [][]byte{pslice(100)}}); !errors.Is(err, ErrBFrames) {
-		t.Fatalf("got %v", err)
-	}
-	s.CameraDisconnected(ErrBFrames)
-	clk.Advance(refuseFor - time.Second)
-	if err := s.CameraConnected([]Track{h264Track}); !errors.Is(err, ErrBFrames) {
-		t.Fatalf("within the refusal: %v", err)
-	}
-	clk.Advance(time.Second)
-	if err := s.CameraConnected([]Track{h264Track}); err != nil {
-		t.Fatalf("after the refusal: %v", err)
 	}
 }
 

@@ -6,15 +6,6 @@ import "time"
 // camera PTS onto its own clock, which stays continuous across camera
 // reconnects, resets and jumps.
 
-// stampVerdict is what the timeline stage decided about a unit.
-type stampVerdict int
-
-const (
-	stampOK        stampVerdict = iota
-	stampDrop                   // a late audio frame
-	stampReordered              // video that went back in time: B-frames
-)
-
 // Bounds of an acceptable PTS step between two units of one track.
 const (
 	maxBackStep    = time.Second      // further back is a camera clock reset
@@ -22,27 +13,34 @@ const (
 )
 
 // stamp checks a unit's camera PTS against its track's previous one and
-// returns its time on the stream's timeline. Called under s.mu.
-func (s *Stream) stamp(t *outTrack, pts time.Duration) (time.Duration, stampVerdict) {
+// returns its time on the stream's timeline; false drops the unit (a late
+// audio frame). Video that goes back a little is reordered (B-frames,
+// reorder.go): its PTS keeps its order. Called under s.mu.
+func (s *Stream) stamp(t *outTrack, pts time.Duration) (time.Duration, bool) {
 	if t.havePTS {
 		d := pts - t.lastPTS
 		switch {
 		case d < 0 && d > -maxBackStep && t.Kind == KindVideo:
-			return 0, stampReordered
+			s.reorderLocked(t)
 		case d < 0 && d > -maxBackStep:
-			return 0, stampDrop
+			return 0, false
 		case d <= -maxBackStep || d > maxForwardStep:
 			s.Log.Info("camera timestamps jumped; re-basing", "jump", d.String())
 			s.timeline.rebase()
+			if t.reorders {
+				t.newDTS()
+			}
 		}
 	}
 	t.lastPTS, t.havePTS = pts, true
 	out := s.timeline.out(pts, s.Clock.Now())
-	if out <= t.lastOut && t.lastOut != 0 {
-		out = t.lastOut + time.Millisecond
+	if !t.reorders {
+		if out <= t.lastOut && t.lastOut != 0 {
+			out = t.lastOut + time.Millisecond
+		}
+		t.lastOut = out
 	}
-	t.lastOut = out
-	return out, stampOK
+	return out, true
 }
 
 // timeline maps camera PTS onto the stream's own continuous clock.

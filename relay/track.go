@@ -88,4 +88,7 @@ type OutTrack struct {
 	// ProfileLevelID is the H.264 profile-level-id (hex, 6 digits) derived
 	// from the current SPS; empty for other codecs or when no SPS is known.
 	ProfileLevelID string
+	// BFrames: a video track with B-frames (decode order differs from
+	// presentation order; see reorder.go).
+	BFrames bool
 }

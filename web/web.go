@@ -55,6 +55,9 @@ var routes = map[string]string{
 	"/app.js":      "app.js",
 	"/whep.js":     "whep.js",
 	"/egress.js":   "egress.js",
+	"/single.js":   "single.js",
+	"/ptz.js":      "ptz.js",
+	"/single.css":  "single.css",
 	"/style.css":   "style.css",
 	"/favicon.svg": "favicon.svg",
 	"/favicon.ico": "favicon.svg", // browsers ask for it regardless of <link rel=icon>

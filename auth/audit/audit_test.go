@@ -24,7 +24,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if rsys != nil {
-		rsys.close()
+		rsys.Close()
 	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

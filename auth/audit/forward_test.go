@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"cordon/internal/testtool/rsyslog"
 )
 
 // forwardedLog is a signed log whose lines carry node (unique per test,
@@ -146,24 +148,24 @@ func TestForwardTCPAcrossCollectorRestart(t *testing.T) {
 	node := uniqueNode("fwd-tcp-restart")
 	l := forwardedLog(t, dir, node, 0)
 	m := NewForwardMetrics(nil)
-	f := startForwarder(t, l, fmt.Sprintf("tcp://127.0.0.1:%d", c.tcp), filepath.Join(dir, "forward.cursor"), m)
+	f := startForwarder(t, l, fmt.Sprintf("tcp://127.0.0.1:%d", c.TCP), filepath.Join(dir, "forward.cursor"), m)
 	appendTagged(t, l, 0, 20)
-	c.waitFor(t, node, 20*time.Second, hasAll(20))
+	c.WaitFor(t, node, 20*time.Second, hasAll(20))
 
-	c.stop()
-	t.Cleanup(c.ensureRunning) // the other tests share it
-	appendTagged(t, l, 20, 30) // written while the collector is away
+	c.Stop()
+	t.Cleanup(func() { _ = c.EnsureRunning() }) // the other tests share it
+	appendTagged(t, l, 20, 30)                  // written while the collector is away
 	waitUntil(t, 10*time.Second, func() bool {
 		return testutil.ToFloat64(m.Connected) == 0 && testutil.ToFloat64(m.Lag) >= 30
 	})
 	if secs := testutil.ToFloat64(m.LagSeconds); secs <= 0 {
 		t.Fatalf("lag seconds %v", secs)
 	}
-	if err := c.restart(); err != nil {
+	if err := c.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	appendTagged(t, l, 50, 10)
-	msgs := c.waitFor(t, node, 30*time.Second, hasAll(60))
+	msgs := c.WaitFor(t, node, 30*time.Second, hasAll(60))
 	d := parseDeliveries(t, msgs)
 	if !d.inOrder() {
 		t.Fatalf("out of order: %v", d.seqs)
@@ -190,11 +192,11 @@ func TestForwardAcrossGatewayRestart(t *testing.T) {
 	dir := t.TempDir()
 	node := uniqueNode("fwd-gw-restart")
 	cursor := filepath.Join(dir, "forward.cursor")
-	url := fmt.Sprintf("tcp://127.0.0.1:%d", c.tcp)
+	url := fmt.Sprintf("tcp://127.0.0.1:%d", c.TCP)
 	l := forwardedLog(t, dir, node, 900) // rotates on the way
 	f := startForwarder(t, l, url, cursor, nil)
 	appendTagged(t, l, 0, 10)
-	c.waitFor(t, node, 20*time.Second, hasAll(10))
+	c.WaitFor(t, node, 20*time.Second, hasAll(10))
 	waitUntil(t, 10*time.Second, func() bool { return f.Delivered() == 10 })
 	f.Close()
 	// cordon is down for forwarding; the log goes on (as across a crash)
@@ -206,7 +208,7 @@ func TestForwardAcrossGatewayRestart(t *testing.T) {
 	l2 := forwardedLog(t, dir, node, 900)
 	f2 := startForwarder(t, l2, url, cursor, nil)
 	appendTagged(t, l2, 25, 5)
-	d := parseDeliveries(t, c.waitFor(t, node, 20*time.Second, hasAll(30)))
+	d := parseDeliveries(t, c.WaitFor(t, node, 20*time.Second, hasAll(30)))
 	if !d.inOrder() || d.duplicates > 0 {
 		t.Fatalf("order %v, %d duplicates", d.seqs, d.duplicates)
 	}
@@ -217,7 +219,7 @@ func TestForwardAcrossGatewayRestart(t *testing.T) {
 	waitUntil(t, 10*time.Second, func() bool { return f2.Delivered() == 30 })
 	// The README's recipe (one file per gateway, the message alone) gives a
 	// file `cordon audit verify` accepts as it is.
-	if res, err := VerifyFileWith(c.nodeFile(node), VerifyOptions{PublicKey: l2.PublicKey()}); err != nil || res.LastSeq != 30 {
+	if res, err := VerifyFileWith(c.NodeFile(node), VerifyOptions{PublicKey: l2.PublicKey()}); err != nil || res.LastSeq != 30 {
 		t.Fatalf("the collector's per-gateway file: %+v %v", res, err)
 	}
 }
@@ -229,13 +231,13 @@ func TestForwardTLS(t *testing.T) {
 	dir := t.TempDir()
 	node := uniqueNode("fwd-tls")
 	l := forwardedLog(t, dir, node, 0)
-	cfg, err := ForwardTLSConfig(c.ca, c.cert, c.key, "127.0.0.1")
+	cfg, err := ForwardTLSConfig(c.CA, c.Cert, c.Key, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := fmt.Sprintf("tcp+tls://127.0.0.1:%d", c.tls)
+	url := fmt.Sprintf("tcp+tls://127.0.0.1:%d", c.TLS)
 	// Without the client certificate the collector refuses the session.
-	noCert, _ := ForwardTLSConfig(c.ca, "", "", "127.0.0.1")
+	noCert, _ := ForwardTLSConfig(c.CA, "", "", "127.0.0.1")
 	m := NewForwardMetrics(nil)
 	bad := &Forwarder{Log: l, URL: url, TLSConfig: noCert, CursorPath: filepath.Join(dir, "bad.cursor"), Logger: quietLogger(), Metrics: m}
 	if err := bad.Initialize(); err != nil {
@@ -248,11 +250,11 @@ func TestForwardTLS(t *testing.T) {
 		t.Fatalf("delivered %d without a client certificate", bad.Delivered())
 	}
 	// A collector whose certificate another CA signed is refused.
-	other := &collector{dir: t.TempDir()}
-	if err := other.certificates(); err != nil {
+	other, err := rsyslog.WriteCertificates(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	wrongCA, _ := ForwardTLSConfig(other.ca, c.cert, c.key, "127.0.0.1")
+	wrongCA, _ := ForwardTLSConfig(other.CA, c.Cert, c.Key, "127.0.0.1")
 	m2 := NewForwardMetrics(nil)
 	wrong := &Forwarder{Log: l, URL: url, TLSConfig: wrongCA, CursorPath: filepath.Join(dir, "wrong.cursor"), Logger: quietLogger(), Metrics: m2}
 	if err := wrong.Initialize(); err != nil {
@@ -266,7 +268,7 @@ func TestForwardTLS(t *testing.T) {
 	if _, err := ForwardTLSConfig(filepath.Join(dir, "no-such-ca.pem"), "", "", "127.0.0.1"); err == nil {
 		t.Fatal("missing CA file accepted")
 	}
-	if _, err := ForwardTLSConfig(c.ca, c.cert, "", "127.0.0.1"); err == nil {
+	if _, err := ForwardTLSConfig(c.CA, c.Cert, "", "127.0.0.1"); err == nil {
 		t.Fatal("certificate without key accepted")
 	}
 	f := &Forwarder{Log: l, URL: url, TLSConfig: cfg, CursorPath: filepath.Join(dir, "forward.cursor"), Logger: quietLogger()}
@@ -275,7 +277,7 @@ func TestForwardTLS(t *testing.T) {
 	}
 	defer f.Close()
 	appendTagged(t, l, 5, 5)
-	d := parseDeliveries(t, c.waitFor(t, node, 20*time.Second, hasAll(10)))
+	d := parseDeliveries(t, c.WaitFor(t, node, 20*time.Second, hasAll(10)))
 	if !d.inOrder() {
 		t.Fatalf("order %v", d.seqs)
 	}
@@ -287,9 +289,9 @@ func TestForwardUDP(t *testing.T) {
 	dir := t.TempDir()
 	node := uniqueNode("fwd-udp")
 	l := forwardedLog(t, dir, node, 0)
-	f := startForwarder(t, l, fmt.Sprintf("udp://127.0.0.1:%d", c.udp), filepath.Join(dir, "forward.cursor"), nil)
+	f := startForwarder(t, l, fmt.Sprintf("udp://127.0.0.1:%d", c.UDP), filepath.Join(dir, "forward.cursor"), nil)
 	appendTagged(t, l, 0, 10)
-	d := parseDeliveries(t, c.waitFor(t, node, 20*time.Second, hasAll(10)))
+	d := parseDeliveries(t, c.WaitFor(t, node, 20*time.Second, hasAll(10)))
 	if !d.inOrder() {
 		t.Fatalf("order %v", d.seqs)
 	}
@@ -310,8 +312,8 @@ func TestForwardLetsRetentionDeleteDeliveredFiles(t *testing.T) {
 	if before < 3 {
 		t.Fatalf("%d rotated files", before)
 	}
-	f := startForwarder(t, l, fmt.Sprintf("tcp://127.0.0.1:%d", c.tcp), filepath.Join(dir, "forward.cursor"), nil)
-	c.waitFor(t, node, 20*time.Second, hasAll(20))
+	f := startForwarder(t, l, fmt.Sprintf("tcp://127.0.0.1:%d", c.TCP), filepath.Join(dir, "forward.cursor"), nil)
+	c.WaitFor(t, node, 20*time.Second, hasAll(20))
 	waitUntil(t, 10*time.Second, func() bool { return f.Delivered() == 20 && len(rotatedFiles(l.Path)) == 1 })
 	if _, err := VerifyFileWith(l.Path, VerifyOptions{PublicKey: l.PublicKey()}); err != nil {
 		t.Fatal(err)

@@ -28,16 +28,18 @@ func newDemoCmd() *cobra.Command {
 			}
 			defer d.Close()
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "\ncordon demo is running with %d synthetic cameras.\n\n", len(d.Cameras))
+			fmt.Fprintf(w, "\ncordon demo is running with %d synthetic cameras and a PTZ dome.\n\n", len(d.Cameras))
 			fmt.Fprintf(w, "  viewer:    %s\n", d.URL)
 			fmt.Fprintf(w, "  user:      %s\n", d.User)
 			fmt.Fprintf(w, "  password:  %s\n", d.Password)
 			if a := d.Gateway.RTSPAddr(); a != "" {
 				fmt.Fprintf(w, "  RTSP:      ffplay -rtsp_transport tcp rtsp://%s:<password>@%s/lobby\n", d.User, a)
+				fmt.Fprintf(w, "             (and /dome, /dome/sub: the dome's main and sub streams)\n")
 			}
 			if a := d.Gateway.MetricsAddr(); a != "" {
 				fmt.Fprintf(w, "  metrics:   http://%s/metrics\n", a)
 			}
+			fmt.Fprintf(w, "  PTZ:       click the dome's tile, then hold the arrows (or the arrow keys, + and -)\n")
 			fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 			return waitForSignals(cmd.Context(), nil)
 		},

@@ -67,6 +67,9 @@ func Config(t testing.TB, accounts []Account, cams []config.Camera) *config.Conf
 	cfg.WebRTC.UDPListen = "127.0.0.1:0"
 	cfg.WebRTC.TCPListen = "127.0.0.1:0"
 	cfg.WebRTC.HostIPs = []string{"127.0.0.1"}
+	// the tests' WHEP viewers run on this host, on loopback: named, since
+	// the candidate policy refuses loopback and the gateway's addresses
+	cfg.WebRTC.ViewerNetworks = []string{"127.0.0.1/32"}
 	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.Audit.Path = filepath.Join(dir, "audit.log")

@@ -90,23 +90,23 @@ func mediaFor(t relay.OutTrack) *description.Media {
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	st, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
+	st, _, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
 	if res != nil {
 		return res, nil, nil
 	}
 	if err := s.Access.Ready(); err != nil {
 		return errResponse(base.StatusServiceUnavailable), nil, nil
 	}
-	camera := cameraOf(ctx.Path)
+	camera, key := cameraOf(ctx.Path), descKey(ctx.Path)
 	cs, res := s.describe(camera, stream)
 	if res != nil {
 		return res, nil, nil
 	}
 	s.mu.Lock()
-	if old := st.descs[camera]; old != nil && !old.owned {
+	if old := st.descs[key]; old != nil && !old.owned {
 		old.stream.Close()
 	}
-	st.descs[camera] = cs
+	st.descs[key] = cs
 	s.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, cs.stream, nil
 }
@@ -117,18 +117,20 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return errResponse(base.StatusMethodNotAllowed), nil, nil
 	}
-	st, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
+	st, v, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
 	if res != nil {
 		return res, nil, nil
 	}
-	camera := cameraOf(ctx.Path)
+	camera, name, key := cameraOf(ctx.Path), streamOf(ctx.Path), descKey(ctx.Path)
 	s.mu.Lock()
 	c := s.sessions[ctx.Session]
-	v := st.viewer
 	s.mu.Unlock()
 	if c != nil {
-		if c.info.Camera != camera {
+		if c.info.Camera != camera || c.info.Stream != name {
 			return errResponse(base.StatusBadRequest), nil, nil
+		}
+		if !samePrincipal(v, c.viewer) {
+			return errResponse(base.StatusSessionNotFound), nil, nil
 		}
 		return &base.Response{StatusCode: base.StatusOK}, c.cs.stream, nil
 	}
@@ -137,9 +139,9 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		return errResponse(base.StatusServiceUnavailable), nil, nil
 	}
 	s.mu.Lock()
-	cs := st.descs[camera]
+	cs := st.descs[key]
 	if cs != nil {
-		delete(st.descs, camera)
+		delete(st.descs, key)
 		cs.owned = true
 	}
 	s.mu.Unlock()
@@ -150,8 +152,8 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		}
 		cs.owned = true
 	}
-	c = &client{srv: s, cs: cs, ss: ctx.Session, viewer: v,
-		info: session.Info{ID: session.NewID(), Camera: camera, User: v.Name, Kind: v.Kind, Remote: st.remote, Protocol: "rtsp"}}
+	c = &client{srv: s, cs: cs, ss: ctx.Session, conn: ctx.Conn, viewer: v,
+		info: session.Info{ID: session.NewID(), Camera: camera, Stream: name, User: v.Name, Kind: v.Kind, Remote: st.remote, Protocol: "rtsp", Principal: v.Principal}}
 	if err := s.Sessions.Add(c); err != nil { // authoritative: SETUPs run concurrently
 		cs.stream.Close()
 		s.Logger.Warn("rtsp session refused", "user", v.Name, "camera", camera, "err", err)
@@ -165,7 +167,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
 func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	_, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
+	_, v, stream, res := s.authorize(ctx.Conn, ctx.Request, ctx.Path)
 	if res != nil {
 		return res, nil
 	}
@@ -179,7 +181,7 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 		playing = c.reader != nil
 	}
 	s.mu.Unlock()
-	if c == nil {
+	if c == nil || !samePrincipal(v, c.viewer) {
 		return errResponse(base.StatusSessionNotFound), nil
 	}
 	if playing {
@@ -275,6 +277,7 @@ func (s *Server) pump(ctx context.Context, se *client) {
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				s.Logger.Info("rtsp session ended", "camera", se.info.Camera, "user", se.info.User, "reason", err.Error())
+				se.setReason("stream_ended: " + err.Error())
 				go se.ss.Close()
 			}
 			return

@@ -35,6 +35,13 @@ type Info struct {
 	Protocol string // "webrtc" or "rtsp"
 	Started  time.Time
 	Bytes    uint64 // RTP payload bytes sent so far
+	// Principal is the owner's handle on who opened the session (the
+	// gateway's *auth.Principal), opaque to the registry and the doors:
+	// the owner's live re-check reads it, nothing else does.
+	Principal any
+	// Reason says why the session ended ("" while it is live): the first
+	// reason End was given, or the door's own (e.g. "disconnected").
+	Reason string
 }
 
 // Session is a door's live session as the registry sees it.

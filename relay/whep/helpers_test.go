@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"cordon/internal/icepolicy"
 	"cordon/internal/testtool"
 	"cordon/internal/whepclient"
 	"cordon/relay"
@@ -166,6 +168,14 @@ func (a *fakeAccess) Authorize(r *http.Request, cam string) (Viewer, error) {
 	return Viewer{}, &HTTPError{Status: 403, Msg: "you may not view this camera"}
 }
 
+func (a *fakeAccess) Authenticate(r *http.Request) (Viewer, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if _, known := a.perms[tok]; !ok || !known {
+		return Viewer{}, &HTTPError{Status: 401, Msg: "a valid Bearer token is required"}
+	}
+	return Viewer{Name: tok, Kind: "user", TokenID: "t-" + tok, Admin: tok == "admin"}, nil
+}
+
 type fakeEvents struct {
 	mu     sync.Mutex
 	starts []session.Info
@@ -217,7 +227,9 @@ func newEnv(t testing.TB, mod func(*Server)) *env {
 			perms: map[string][]string{"alice": {"*"}, "bob": {"cam2"}, "carol": {"*"}, "admin": {"*"}},
 			known: map[string]bool{"cam1": true, "cam2": true, "offline": true, "ghost": true},
 		},
-		Events:            ev,
+		Events: ev,
+		// the tests' viewers are on loopback, which the default policy refuses
+		ICEPolicy:         &icepolicy.Filter{Viewers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 		Log:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ReadyTimeout:      500 * time.Millisecond,
 		DisconnectTimeout: 2 * time.Second,

@@ -17,6 +17,8 @@ func (s *Server) listen() error {
 	pionLog := pionLogs{log: s.Log}
 	se := webrtc.SettingEngine{LoggerFactory: pionLog}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// ICE-TCP is passive only: cordon never dials a viewer's address
+	se.DisableActiveTCP(true)
 	se.DisableMediaEngineCopy(true) // one MediaEngine per PeerConnection already
 	// pion's ICE timeouts: our own DisconnectTimeout timer ends the session
 	// first; "failed" is the backstop.
@@ -40,7 +42,7 @@ func (s *Server) listen() error {
 	}
 	s.udpConn = pc
 	s.udpMux = &advertUDPMux{
-		UDPMuxDefault: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc, Logger: pionLog.NewLogger("udpmux")}),
+		UDPMuxDefault: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: &policyConn{UDPConn: pc.(*net.UDPConn), srv: s}, Logger: pionLog.NewLogger("udpmux")}),
 		local:         local,
 		advert:        advert,
 		sender:        newSender(pc.(*net.UDPConn), s.UDPGSO != "off", s.Log, s.Metrics.send),
@@ -73,7 +75,16 @@ func (s *Server) listenTCP(se *webrtc.SettingEngine, ips []net.IP, pionLog pionL
 		return false, fmt.Errorf("whep: webrtc.tcp_listen %q: %w", s.TCPListen, err)
 	}
 	s.tcpLn = ln
-	s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{Listener: ln, timeout: tcpWriteTimeout}, 8)
+	var wrapped net.Listener = ln
+	if s.WrapTCP != nil {
+		if wrapped, err = s.WrapTCP(ln); err != nil {
+			_ = ln.Close()
+			s.tcpLn = nil
+			return false, fmt.Errorf("whep: webrtc.tcp_listen: %w", err)
+		}
+	}
+	wrapped = policyListener{Listener: wrapped, srv: s}
+	s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{Listener: wrapped, timeout: tcpWriteTimeout}, 8)
 	se.SetICETCPMux(s.tcpMux)
 	if len(s.HostIPs) > 0 {
 		allLocal := !slices.ContainsFunc(ips, func(ip net.IP) bool { return !isLocalIP(ip) })

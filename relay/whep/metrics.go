@@ -9,6 +9,10 @@ type Metrics struct {
 	errors   *prometheus.CounterVec
 	rtx      rtxMetrics
 	send     sendMetrics
+	// candidates: remote ICE candidates refused, per reason; dropped:
+	// datagrams and ICE-TCP connections from addresses the policy refuses.
+	candidates *prometheus.CounterVec
+	dropped    prometheus.Counter
 }
 
 // NewMetrics creates the WHEP metrics and registers them on reg (nil: not
@@ -28,9 +32,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		rtx:  newRTXMetrics(),
 		send: newSendMetrics(),
+		candidates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cordon_whep_candidates_refused_total", Help: "Remote ICE candidates refused (too_many, address, hostname, malformed).",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cordon_whep_ice_refused_total", Help: "ICE datagrams and ICE-TCP connections from addresses the ICE policy refuses, dropped.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.setup, m.sessions, m.errors, m.rtx.resent, m.rtx.refused, m.send.calls, m.send.packets)
+		reg.MustRegister(m.setup, m.sessions, m.errors, m.candidates, m.dropped, m.rtx.resent, m.rtx.refused, m.send.calls, m.send.packets)
 	}
 	return m
 }

@@ -16,7 +16,12 @@ import (
 // negotiate, register and start the session.
 func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 	start := time.Now()
-	viewer, stream, ok := s.admit(w, r, camera)
+	name, err := StreamName(r)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, "bad_stream", err.Error())
+		return
+	}
+	viewer, stream, ok := s.admit(w, r, camera, name)
 	if !ok {
 		return
 	}
@@ -24,17 +29,22 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 	if !ok {
 		return
 	}
-	reader, err := stream.AddReader(relay.ReaderConf{Protocol: "webrtc"})
+	reader, err := stream.AddReader(relay.ReaderConf{Protocol: "webrtc", RefuseBFrames: true})
+	if errors.Is(err, relay.ErrBFrames) {
+		s.failBFrames(w, camera, name)
+		return
+	}
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		s.fail(w, http.StatusServiceUnavailable, "camera_unreachable", "the camera is not available")
 		return
 	}
-	p, answer, ok := s.negotiate(w, r, camera, viewer, reader, off, body)
+	p, answer, ok := s.negotiate(w, r, camera, name, viewer, reader, off, body)
 	if !ok {
 		reader.Close()
 		return
 	}
+	p.stream = name
 	// the peer owns the reader now
 	if !s.register(w, p) {
 		return
@@ -59,15 +69,19 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, camera string) {
 }
 
 // admit authorizes the POST and refuses early what cannot start: unknown
-// camera, a cap reached, the audit log unwritable.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, camera string) (Viewer, *relay.Stream, bool) {
+// camera or stream, a cap reached, the audit log unwritable.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, camera, name string) (Viewer, *relay.Stream, bool) {
 	viewer, ok := s.authorize(w, r, camera)
 	if !ok {
 		return Viewer{}, nil, false
 	}
-	stream := s.Hub.Get(camera)
+	stream := s.Hub.Lookup(camera, name)
 	if stream == nil {
-		s.fail(w, http.StatusNotFound, "not_found", "unknown camera")
+		msg := "unknown camera"
+		if name != "" && s.Hub.Get(camera) != nil {
+			msg = "this camera has no sub stream"
+		}
+		s.fail(w, http.StatusNotFound, "not_found", msg)
 		return Viewer{}, nil, false
 	}
 	if err := s.Sessions.Check("webrtc", viewer.Name); err != nil {
@@ -122,12 +136,16 @@ func (s *Server) readOffer(w http.ResponseWriter, r *http.Request) (string, *off
 }
 
 // negotiate waits for the camera, picks the codecs and answers the offer.
-func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, camera string, viewer Viewer, reader *relay.Reader,
+func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, camera, name string, viewer Viewer, reader *relay.Reader,
 	off *offer, body string,
 ) (*peer, string, bool) {
 	wctx, cancel := context.WithTimeout(r.Context(), s.ReadyTimeout)
 	tracks, err := reader.WaitReady(wctx)
 	cancel()
+	if errors.Is(err, relay.ErrBFrames) {
+		s.failBFrames(w, camera, name)
+		return nil, "", false
+	}
 	if err != nil {
 		s.Log.Info("camera unreachable for a WHEP viewer", "camera", camera, "user", viewer.Name, "err", err)
 		w.Header().Set("Retry-After", "5")
@@ -144,7 +162,11 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request, camera string
 		sel[i] = p.track.Index
 	}
 	reader.SetTracks(sel)
+	body, cands := s.filterOffer(body)
 	p, answer, err := s.newPeer(r.Context(), camera, viewer, reader, tracks, picks, body)
+	if err == nil {
+		p.cands = cands // not shared yet
+	}
 	if err != nil {
 		var bad badOfferError
 		if errors.As(err, &bad) {
@@ -196,14 +218,14 @@ func (s *Server) register(w http.ResponseWriter, p *peer) bool {
 // lookup authorizes a PATCH/DELETE: a valid Bearer of the session's own
 // principal, or an admin. Others get 404, not revealing the session exists.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, camera, id string) (*peer, bool) {
-	v, ok := s.authorize(w, r, camera)
+	v, ok := s.authorize(w, r, "")
 	if !ok {
 		return nil, false
 	}
 	s.mu.Lock()
 	p := s.peers[id]
 	s.mu.Unlock()
-	if p == nil || p.camera != camera || !(v.Admin || (v.Name == p.viewer.Name && v.Kind == p.viewer.Kind)) {
+	if p == nil || p.camera != camera || !(v.Admin || p.ownedBy(v)) {
 		s.fail(w, http.StatusNotFound, "not_found", "no such session")
 		return nil, false
 	}

@@ -5,7 +5,8 @@
 // mDNS, media taken packetized from relay readers and written as is.
 //
 // Requests: POST /whep/{camera} (offer -> 201 + Location + answer with all
-// candidates), PATCH /whep/{camera}/{session} (trickle-ice-sdpfrag: remote
+// candidates; ?stream=sub for the camera's sub stream, see StreamName; 422
+// for a stream with B-frames, naming the fix and the sub stream if any), PATCH /whep/{camera}/{session} (trickle-ice-sdpfrag: remote
 // candidates are added; an ICE restart, i.e. a new ice-ufrag, is answered
 // 422 and the session is kept: the client should POST a new session),
 // DELETE /whep/{camera}/{session} (200 once media has stopped). PATCH and
@@ -40,12 +41,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"cordon/internal/httpx"
+	"cordon/internal/icepolicy"
 	"cordon/internal/ratelimit"
 	"cordon/relay"
 	"cordon/relay/session"
@@ -92,6 +95,13 @@ type Server struct {
 	ReadyTimeout      time.Duration // wait for an offline camera before 503; default 8 s
 	RateLimit         float64       // POST/PATCH/DELETE per second per address; default 10; <0 = off
 	RateBurst         int           // default 20
+	// ICEPolicy decides which remote ICE candidates a session may use
+	// (candidates.go); nil = the zero icepolicy.Filter (no loopback,
+	// link-local, multicast; 16 per session). SetICEPolicy replaces it.
+	ICEPolicy *icepolicy.Filter
+	// WrapTCP, when set, wraps the ICE-TCP listener (connection caps and
+	// timeouts: internal/connlimit).
+	WrapTCP func(net.Listener) (net.Listener, error)
 	// Sessions is the registry of live sessions shared with the other doors
 	// (list, kill, caps: past the protocol's cap 503, past a principal's
 	// 429). nil = a registry of its own with the default caps.
@@ -104,6 +114,7 @@ type Server struct {
 	settings webrtc.SettingEngine
 	limiter  *ratelimit.Limiter[string]
 	idRe     *regexp.Regexp
+	ice      atomic.Pointer[icePolicy]
 
 	mu     sync.Mutex
 	closed bool
@@ -161,6 +172,7 @@ func (s *Server) defaults() {
 	s.limiter = ratelimit.New[string](s.RateLimit, s.RateBurst, 65536)
 	s.idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	s.peers = map[string]*peer{}
+	s.SetICEPolicy(s.ICEPolicy)
 }
 
 func (s *Server) closeSockets() {
@@ -275,7 +287,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 // fail answers a JSON error and counts it.
 func (s *Server) fail(w http.ResponseWriter, status int, reason, msg string) {
 	s.Metrics.errors.WithLabelValues(reason).Inc()
-	if status == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cordon"`)
 	}
 	httpx.WriteError(w, status, msg)
@@ -297,14 +309,27 @@ func reasonOf(status int) string {
 	return "access_error"
 }
 
+// authorize asks Access about a POST (camera != "") or a PATCH/DELETE
+// (camera == "": authentication only) and answers a refusal.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, camera string) (Viewer, bool) {
-	v, err := s.Access.Authorize(r, camera)
+	var v Viewer
+	var err error
+	if camera != "" {
+		v, err = s.Access.Authorize(r, camera)
+	} else {
+		v, err = s.Access.Authenticate(r)
+	}
 	if err != nil {
 		st := StatusOf(err)
 		msg := err.Error()
 		var he *HTTPError
-		if errors.As(err, &he) && he.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((he.RetryAfter+time.Second-1)/time.Second))))
+		if errors.As(err, &he) {
+			if he.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int((he.RetryAfter+time.Second-1)/time.Second))))
+			}
+			if he.Challenge != "" && st == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", he.Challenge)
+			}
 		}
 		if st == http.StatusInternalServerError {
 			s.Log.Warn("access check failed", "camera", camera, "err", err)

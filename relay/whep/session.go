@@ -31,6 +31,7 @@ type peer struct {
 	id      string
 	etag    string
 	camera  string
+	stream  string // "" = main, "sub"
 	viewer  Viewer
 	started time.Time
 	bytes   atomic.Uint64
@@ -43,6 +44,7 @@ type peer struct {
 	video       int                           // the video out-track's index; -1 = none
 	senders     []*webrtc.RTPSender
 	remoteUfrag string
+	cands       int // remote candidates seen (offer and PATCHes), under mu
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -140,10 +142,19 @@ func ufragOf(sdp string) string {
 
 // Info implements session.Session.
 func (ss *peer) Info() session.Info {
+	ss.mu.Lock()
+	reason := ss.reason
+	ss.mu.Unlock()
 	return session.Info{
-		ID: ss.id, Camera: ss.camera, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
+		ID: ss.id, Camera: ss.camera, Stream: ss.stream, User: ss.viewer.Name, Kind: ss.viewer.Kind, Remote: ss.viewer.Remote,
 		TokenID: ss.viewer.TokenID, Protocol: "webrtc", Started: ss.started, Bytes: ss.bytes.Load(),
+		Principal: ss.viewer.Principal, Reason: reason,
 	}
+}
+
+// ownedBy reports whether v is the principal that opened the session.
+func (ss *peer) ownedBy(v Viewer) bool {
+	return v.Name == ss.viewer.Name && v.Kind == ss.viewer.Kind && v.Source == ss.viewer.Source
 }
 
 // End implements session.Session: it asks the session to stop; the first
@@ -373,6 +384,20 @@ func (ss *peer) trickle(frag string) (int, string) {
 		}
 	}
 	for _, c := range cands {
+		ss.mu.Lock()
+		ss.cands++
+		n := ss.cands
+		ss.mu.Unlock()
+		if reason, err := ss.srv.admitCandidate(n, c); err != nil {
+			// refused candidates are dropped (WHEP lets a server ignore
+			// candidates); a malformed one is the client's error
+			ss.srv.Metrics.candidates.WithLabelValues(reason).Inc()
+			if reason == candMalformed {
+				return http.StatusBadRequest, "a candidate could not be parsed"
+			}
+			ss.srv.Log.Debug("remote ICE candidate refused", "session", ss.id[:8], "reason", reason, "err", err)
+			continue
+		}
 		zero := uint16(0)
 		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c, SDPMLineIndex: &zero}); err != nil {
 			return http.StatusBadRequest, "a candidate could not be parsed"

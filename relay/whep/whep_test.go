@@ -345,7 +345,8 @@ func TestPatchKillClose(t *testing.T) {
 	if r := do(t, e, http.MethodPatch, a.location, "alice", "application/trickle-ice-sdpfrag", restart); r.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("ICE restart: %d", r.StatusCode)
 	}
-	if r := do(t, e, http.MethodPatch, a.location, "bob", "application/trickle-ice-sdpfrag", frag); r.StatusCode != http.StatusForbidden {
+	// another principal's session: 404, its existence not revealed
+	if r := do(t, e, http.MethodPatch, a.location, "bob", "application/trickle-ice-sdpfrag", frag); r.StatusCode != http.StatusNotFound {
 		t.Errorf("PATCH by bob on cam1: %d", r.StatusCode)
 	}
 	// admin may end anyone's session

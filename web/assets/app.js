@@ -5,6 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
+import { SingleView } from './single.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
@@ -152,15 +153,20 @@ class Tile {
       this.backoff = BACKOFF_MIN_MS;
       this.setState('playing');
     });
-    root.querySelector('.tile-media').addEventListener('dblclick', () => {
-      if (document.fullscreenElement) {
-        document.exitFullscreen().catch(() => {});
-      } else if (root.requestFullscreen) {
-        root.requestFullscreen().catch(() => {});
+    // click or Enter: the single-camera view (single.js)
+    root.tabIndex = 0;
+    root.addEventListener('click', () => openSingle(this));
+    root.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && ev.target === root) {
+        ev.preventDefault();
+        openSingle(this);
       }
     });
-    this.message.addEventListener('click', () => {
-      if (this.state === 'unsupported' || this.state === 'error') this.connect();
+    this.message.addEventListener('click', (ev) => {
+      if (this.state === 'unsupported' || this.state === 'error') {
+        ev.stopPropagation();
+        this.connect();
+      }
     });
     this.update(cam);
   }
@@ -181,9 +187,15 @@ class Tile {
   }
 
   update(cam) {
+    this.cam = cam;
     this.name = typeof cam.name === 'string' && cam.name ? cam.name : cam.id;
     this.nameEl.textContent = this.name;
     this.video.setAttribute('aria-label', this.name);
+    this.root.setAttribute('aria-label', this.name + ': open the single view');
+    // the grid plays the sub stream when the camera has one
+    const sub = cam.sub_stream === true;
+    if (this.sub !== undefined && sub !== this.sub && this.session) this.schedule(0);
+    this.sub = sub;
     const codecs = [cam.video_codec, cam.audio_codec].filter((c) => typeof c === 'string' && c);
     this.codecEl.textContent = codecs.join(' · ');
     const v = Number.isFinite(cam.viewers) ? cam.viewers : null;
@@ -263,7 +275,7 @@ class Tile {
     const gen = app.gen;
     const attempt = ++this.attempt;
     if (this.state !== 'reconnecting') this.setState('connecting');
-    const session = new WhepSession('/whep/' + encodeURIComponent(this.id), app.token);
+    const session = new WhepSession('/whep/' + encodeURIComponent(this.id) + (this.sub ? '?stream=sub' : ''), app.token);
     this.session = session;
     const current = () => this.session === session && this.attempt === attempt && gen === app.gen;
 
@@ -338,6 +350,9 @@ class Tile {
         return;
       case 400:
         this.setState('unsupported', (text || 'no codec in common') + ' · click to retry');
+        return;
+      case 422: // B-frames: the sentence names the fix
+        this.setState('unsupported', text || 'this stream cannot be played in a browser');
         return;
       case 404:
         this.setState('error', 'unknown camera');
@@ -462,8 +477,11 @@ async function refreshCameras() {
     if (!seen.has(id)) {
       tile.destroy(false);
       app.tiles.delete(id);
+    } else if (single.isOpen()) {
+      single.update(tile.cam);
     }
   }
+  if (single.isOpen() && !app.tiles.has(single.cam.id)) single.close();
   show(el.empty, app.tiles.size === 0);
   renderSummary();
   setStatus('updated ' + timeText(new Date()), false);
@@ -602,6 +620,7 @@ async function signIn(ev) {
 }
 
 async function startSession(username, token, expiresAt) {
+  single.close(true);
   clearTiles(false);
   app.gen++;
   app.token = token;
@@ -651,6 +670,7 @@ function stopSession() {
 // sign-in; their media is torn down.
 function signedOut(message) {
   if (!app.token) return;
+  single.close(true);
   stopSession();
   for (const tile of app.tiles.values()) {
     tile.teardown(false);
@@ -670,6 +690,7 @@ async function signOut() {
   if (!app.token) return;
   const token = app.token;
   el.signout.disabled = true;
+  single.close(true);
   stopSession();
   const deletes = clearTiles(false);
   await Promise.race([deletes, new Promise((r) => setTimeout(r, 2000))]);
@@ -715,6 +736,32 @@ window.cordonStats = async function cordonStats(cameraId) {
     state: tile.state,
   };
 };
+
+// ---------------------------------------------------------------- single view
+
+const single = new SingleView({
+  api,
+  token: () => app.token,
+  user: () => app.user,
+  signedOut,
+  onClose: (id) => {
+    show(el.viewer, true);
+    const tile = app.tiles.get(id);
+    if (tile) tile.root.focus();
+  },
+});
+
+// openSingle shows one camera large; the tile's picture stays on screen
+// until the main stream has a frame.
+function openSingle(tile) {
+  if (!app.token || !tile.cam) return;
+  show(el.viewer, false);
+  single.open(tile.cam, tile.session && !tile.session.closed ? tile.session.stream : null);
+}
+
+// cordonSingleStats() -> {camera, stream, state, framesDecoded, width,
+// height, preview}: the single view, for end-to-end tests.
+window.cordonSingleStats = () => single.stats();
 
 // ---------------------------------------------------------------- wiring
 
