@@ -100,7 +100,7 @@ rtsp:
   allow_basic_without_tls: true
 webrtc:
   udp_listen: "127.0.0.1:%d"
-  viewer_networks: ["127.0.0.0/8"]
+  viewer_networks: ["127.0.0.1/32"] # the gateway's own address: only a /32 admits it
 metrics:
   listen: "127.0.0.1:%d"
   pprof: true
