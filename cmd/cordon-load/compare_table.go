@@ -37,6 +37,16 @@ func perViewerMin(m measured, viewers int) float64 {
 	return m.serverCPU.Seconds() / (float64(viewers) * m.window.Minutes())
 }
 
+// perFrame is the server's CPU microseconds per frame the viewers
+// received in the steady window (mean frames/s × viewers × window).
+func perFrame(m measured) float64 {
+	frames := m.rep.FPS.Mean * float64(m.rep.FPS.N) * m.window.Seconds()
+	if frames <= 0 {
+		return math.NaN()
+	}
+	return float64(m.serverCPU.Microseconds()) / frames
+}
+
 // knee is the largest sweep point with every viewer connected and 95% of
 // them at full frame rate.
 func (r *results) knee(name string) (int, bool) {
@@ -74,6 +84,11 @@ func (r *results) rows(o compareOpts) []row {
 			m, ok := r.sweep[n][200]
 			v := perViewerMin(m, 200)
 			return cell{fmt.Sprintf("%.3f", v), v}, ok
+		}},
+		{"WHEP server CPU-µs per frame delivered to a viewer, " + pts + " viewers (fair when the shared core starves a server; mean fps)", "make bench-compare ROWS=sweep POINTS=" + pts, func(n string) (cell, bool) {
+			m, ok := r.sweep[n][200]
+			v := perFrame(m)
+			return cell{fmt.Sprintf("%.1f (%.1f fps)", v, m.rep.FPS.Mean), v}, ok && !math.IsNaN(v)
 		}},
 		{"viewers at full frame rate on one core (95% at >= 24 fps)", "make bench-compare ROWS=sweep", func(n string) (cell, bool) {
 			k, ok := r.knee(n)

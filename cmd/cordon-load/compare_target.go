@@ -149,6 +149,7 @@ authInternalUsers:
     permissions:
       - action: read
       - action: publish
+      - action: pprof
 paths:
 %s`, t.metrics, t.rtsp, t.http, t.udp, paths.String())
 	path := filepath.Join(t.dir, "mediamtx.yml")
