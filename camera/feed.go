@@ -325,7 +325,10 @@ func (o *observer) Playing(c ingest.Connection) {
 	}
 	f.log.Info("camera online", "transport", c.Transport, "video", c.VideoCodec, "audio", c.AudioCodec)
 	if f.u.Events != nil && f.name == "" {
-		f.u.Events.CameraOnline(f.u.Config.ID)
+		f.u.Events.CameraOnline(f.u.id)
+	}
+	if f.u.Connected != nil && f.name == "" {
+		f.u.Connected(f.u.id)
 	}
 }
 

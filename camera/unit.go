@@ -72,6 +72,10 @@ type Unit struct {
 	// (with IngestMetrics and Redactor).
 	NewSource SourceFactory
 	Events    Events // optional
+	// Connected, when set, is called after each connect of the camera's
+	// main stream (every PLAY answered), from the connection's goroutine;
+	// it must not block (e.g. the hardening watcher's check at connect).
+	Connected func(id string)
 	// Hostile receives the default puller's reports of a camera breaking
 	// its bounds (refused redirects, limits), e.g. the audit aggregator.
 	Hostile  ingest.HostileEvents

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"cordon/config"
+	"cordon/internal/testtool"
 	"cordon/relay"
 )
 
@@ -324,4 +325,42 @@ func TestRegistryApply(t *testing.T) {
 	if err := reg.Apply([]config.Camera{camConfig("c", true), b2, bad}, sanitizeNone); err == nil || !strings.Contains(err.Error(), "cameras[d]") {
 		t.Fatalf("bad camera: %v", err)
 	}
+}
+
+// Connected is called after every connect of the main stream (the
+// hardening watcher's check at connect), not for a pull that never got
+// online.
+func TestConnectedHookAtEachConnect(t *testing.T) {
+	connects := make(chan string, 8)
+	_, src, clk := newUnit(t, camConfig("cam1", false), func(u *Unit) {
+		u.Connected = func(id string) { connects <- id }
+	})
+	s := src.next(t)
+	p := s.nextPull(t)
+	select {
+	case id := <-connects:
+		t.Fatalf("Connected(%s) before the camera answered PLAY", id)
+	default:
+	}
+	p.play(t)
+	if id := testtool.Recv(t, connects, 5*time.Second, "Connected at the first connect"); id != "cam1" {
+		t.Fatalf("Connected(%q)", id)
+	}
+	p.result <- errRefused
+	clk.WaitTimers(1, nil)
+	d, _ := clk.Next()
+	clk.Advance(d)
+	p = s.nextPull(t)
+	p.result <- errRefused // a failed attempt: no connect
+	clk.WaitTimers(1, nil)
+	d, _ = clk.Next()
+	clk.Advance(d)
+	s.nextPull(t).play(t)
+	testtool.Recv(t, connects, 5*time.Second, "Connected at the reconnect")
+	select {
+	case id := <-connects:
+		t.Fatalf("Connected(%s) once too often", id)
+	default:
+	}
+
 }

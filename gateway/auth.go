@@ -10,7 +10,7 @@ import (
 
 // directoryConfig turns the config's roles, users and API keys into what
 // auth's directory holds (rights come from cameras and roles; Digest from
-// rtsp_digest_ha1).
+// rtsp_digest_ha1, else the ONVIF password: gateway/onvif.go).
 func directoryConfig(cfg *config.Config) (auth.DirectoryConfig, error) {
 	var out auth.DirectoryConfig
 	for _, r := range cfg.Auth.Roles {
@@ -22,7 +22,7 @@ func directoryConfig(cfg *config.Config) (auth.DirectoryConfig, error) {
 	}
 	for _, u := range cfg.Auth.Users {
 		out.Users = append(out.Users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras, Roles: u.Roles,
-			Admin: u.Admin, DigestHA1: strings.ToLower(u.RTSPDigestHA1)})
+			Admin: u.Admin, DigestHA1: userDigestHA1(u)})
 	}
 	for i := range cfg.Auth.APIKeys {
 		k := &cfg.Auth.APIKeys[i]
@@ -31,7 +31,7 @@ func directoryConfig(cfg *config.Config) (auth.DirectoryConfig, error) {
 			return auth.DirectoryConfig{}, fmt.Errorf("auth.api_keys[%d]: %w", i, err)
 		}
 		out.APIKeys = append(out.APIKeys, auth.APIKey{Name: k.Name, KeyHash: h, Cameras: k.Cameras, Roles: k.Roles,
-			DigestHA1: strings.ToLower(k.RTSPDigestHA1)})
+			DigestHA1: keyDigestHA1(*k)})
 	}
 	return out, nil
 }

@@ -22,6 +22,7 @@ func (g *Gateway) initCameras() error {
 			return &camera.Unit{
 				Hub:           g.hub,
 				Events:        cameraEvents{g},
+				Connected:     g.cameraConnected,
 				Logger:        g.Logger.With("component", "camera"),
 				Redactor:      g.Redactor,
 				Metrics:       g.cameraM,

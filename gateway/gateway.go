@@ -28,12 +28,14 @@ import (
 	"cordon/auth/audit"
 	"cordon/camera"
 	"cordon/camnet"
+	"cordon/camnet/harden"
 	"cordon/config"
 	"cordon/ingest"
 	"cordon/internal/connlimit"
 	"cordon/internal/tlscert"
 	"cordon/ptz"
 	"cordon/relay"
+	"cordon/relay/onvifserve"
 	"cordon/relay/rtspserve"
 	"cordon/relay/session"
 	"cordon/relay/whep"
@@ -57,6 +59,11 @@ type Gateway struct {
 	// CameraLinger is how long an on-demand camera keeps pulling after its
 	// last reader left; 0 = camera.DefaultLinger (10 s).
 	CameraLinger time.Duration
+	// NoHardening turns the hardening drift watch off (the demo's cameras
+	// have no management API); HardenMinGap spaces the checks at camera
+	// connect (0 = harden.DefaultMinGap, 1 min).
+	NoHardening  bool
+	HardenMinGap time.Duration
 
 	reg      *prometheus.Registry
 	audit    *audit.Log
@@ -79,6 +86,12 @@ type Gateway struct {
 	iceGen   atomic.Uint64      // generation of the WHEP candidate policy
 	ptzM     *ptz.Metrics
 	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
+
+	onvif         *onvifserve.Server    // gateway/onvif.go
+	discovery     *onvifserve.Discovery // gateway/onvif.go
+	onvifLogins   *loginDedup
+	hardenW       atomic.Pointer[harden.Watcher] // gateway/harden.go
+	hardenRefused error
 
 	httpLn    net.Listener
 	httpSrv   *http.Server
@@ -123,8 +136,8 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initPTZ, g.initDoors,
-		g.initGuard, g.initCameraNetwork, g.initHTTP, g.initMetrics,
+		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initPTZ, g.initDoors, g.initONVIF,
+		g.initGuard, g.initCameraNetwork, g.initHardening, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -279,6 +292,8 @@ func (g *Gateway) Close() {
 	if g.metricsSr != nil {
 		_ = g.metricsSr.Shutdown(ctx)
 	}
+	g.closeONVIF()
+	g.closeHardening()
 	if g.guard != nil {
 		g.guard.Close()
 	}

@@ -47,6 +47,7 @@ func TestStartupPortInUse(t *testing.T) {
 		{"webrtc.udp_listen", busyUDP, func(c *config.Config) { c.WebRTC.UDPListen = busyUDP }},
 		{"webrtc.tcp_listen", busyTCP, func(c *config.Config) { c.WebRTC.TCPListen = busyTCP }},
 		{"metrics.listen", busyTCP, func(c *config.Config) { c.Metrics.Listen = busyTCP }},
+		{"onvif.listen", busyTCP, func(c *config.Config) { c.ONVIF.Listen = busyTCP }},
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}}}, nil)

@@ -12,10 +12,13 @@ import (
 // RTSP, ICE-TCP, metrics), and the descriptor budget they must fit in
 // with the cameras' reserve.
 
-// The metrics listener's caps: a scraper or two.
+// The metrics listener's caps: a scraper or two. The ONVIF face's: a few
+// VMS servers, each with a connection per recorder or device thread.
 const (
 	metricsPerAddress = 8
 	metricsTotal      = 32
+	onvifPerAddress   = 32
+	onvifTotal        = 256
 )
 
 // checkBudget refuses to start when the connection caps and the cameras'
@@ -29,6 +32,9 @@ func (g *Gateway) checkBudget() error {
 	totals := g.Config.DescriptorTotals()
 	if g.Config.Metrics.Listen != "" {
 		totals["the metrics listener's fixed cap"] = metricsTotal
+	}
+	if g.Config.ONVIF.Listen != "" {
+		totals["the ONVIF listener's fixed cap"] = onvifTotal
 	}
 	if err := connlimit.CheckBudget(connlimit.Budget{Totals: totals, Cameras: len(g.Config.Cameras)}, limit); err != nil {
 		return fmt.Errorf("limits: %w", err)

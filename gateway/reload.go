@@ -52,6 +52,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	g.attachPTZ()
 	g.resolveCameraHosts()
 	g.setICEPolicy(cfg)
+	g.reloadHardening(cfg)
 	g.Record(audit.Event{Event: audit.ConfigLoaded, Detail: g.configDetail(cfg)})
 	g.Logger.Info("config reloaded", "cameras", len(cfg.Cameras), "sessions_ended", ended)
 	return err

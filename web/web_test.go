@@ -44,17 +44,18 @@ func checkSecurityHeaders(t *testing.T, what string, h http.Header) {
 func TestAssetsHeadersAndTypes(t *testing.T) {
 	h := Handler()
 	wantType := map[string]string{
-		"/":            "text/html; charset=utf-8",
-		"/index.html":  "text/html; charset=utf-8",
-		"/app.js":      "text/javascript; charset=utf-8",
-		"/whep.js":     "text/javascript; charset=utf-8",
-		"/egress.js":   "text/javascript; charset=utf-8",
-		"/single.js":   "text/javascript; charset=utf-8",
-		"/ptz.js":      "text/javascript; charset=utf-8",
-		"/single.css":  "text/css; charset=utf-8",
-		"/style.css":   "text/css; charset=utf-8",
-		"/favicon.svg": "image/svg+xml",
-		"/favicon.ico": "image/svg+xml",
+		"/":             "text/html; charset=utf-8",
+		"/index.html":   "text/html; charset=utf-8",
+		"/app.js":       "text/javascript; charset=utf-8",
+		"/whep.js":      "text/javascript; charset=utf-8",
+		"/egress.js":    "text/javascript; charset=utf-8",
+		"/single.js":    "text/javascript; charset=utf-8",
+		"/ptz.js":       "text/javascript; charset=utf-8",
+		"/hardening.js": "text/javascript; charset=utf-8",
+		"/single.css":   "text/css; charset=utf-8",
+		"/style.css":    "text/css; charset=utf-8",
+		"/favicon.svg":  "image/svg+xml",
+		"/favicon.ico":  "image/svg+xml",
 	}
 	paths := Paths()
 	sort.Strings(paths)

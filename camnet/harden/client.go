@@ -69,6 +69,12 @@ type Client struct {
 	Timeout time.Duration
 	// MaxBody bounds each answer body (0 = 256 KiB).
 	MaxBody int64
+	// ONVIF, when set, is the client of the camera's ONVIF device service
+	// where it is not Base + /onvif/device_service (cameras[].onvif on
+	// another port or path): the ONVIF vendor talks there. DevicePath is
+	// this client's device service path ("" = /onvif/device_service).
+	ONVIF      *Client
+	DevicePath string
 
 	once    sync.Once
 	hc      *http.Client

@@ -151,6 +151,9 @@ func Resolve(ctx context.Context, c *Client, vendor string) (Vendor, error) {
 func detect(ctx context.Context, c *Client) (Vendor, error) {
 	hik, err := probeHikvision(ctx, c)
 	if err != nil {
+		if c.ONVIF != nil { // nothing at admin_url; the configured ONVIF service may answer
+			return detectONVIF(ctx, c, err.Error())
+		}
 		return nil, err
 	}
 	dah, err := probeDahua(ctx, c)
@@ -169,6 +172,11 @@ func detect(ctx context.Context, c *Client) (Vendor, error) {
 	case hik.api || dah.api:
 		return nil, fmt.Errorf("vendor is ambiguous (%s; %s): set the camera's vendor", hik.seen, dah.seen)
 	}
+	return detectONVIF(ctx, c, hik.seen+"; "+dah.seen)
+}
+
+// detectONVIF is the last step of detection: the ONVIF device service.
+func detectONVIF(ctx context.Context, c *Client, seen string) (Vendor, error) {
 	onv, err := probeONVIF(ctx, c, false)
 	if err != nil {
 		return nil, err
@@ -176,5 +184,5 @@ func detect(ctx context.Context, c *Client) (Vendor, error) {
 	if onv.api {
 		return newONVIF(c)
 	}
-	return nil, errors.New("vendor not recognised (" + hik.seen + "; " + dah.seen + "; " + onv.seen + "): set the camera's vendor")
+	return nil, errors.New("vendor not recognised (" + seen + "; " + onv.seen + "): set the camera's vendor")
 }

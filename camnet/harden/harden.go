@@ -3,6 +3,7 @@ package harden
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -106,6 +107,11 @@ type Target struct {
 	Username string
 	Password string
 	Vendor   string // auto | hikvision | dahua | onvif
+	// ONVIF, when set, is the camera's ONVIF device service URL
+	// (cameras[].onvif); the ONVIF vendor talks there instead of Base +
+	// /onvif/device_service. It must be on the camera's host (config
+	// checks it), as Base is.
+	ONVIF *url.URL
 	// RootCAs and CertSHA256 verify or pin the camera's https
 	// certificate (see Client); Basic needs one of them.
 	RootCAs    *x509.CertPool
@@ -161,11 +167,13 @@ type SettingResult struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// CameraResult is one camera's check.
+// CameraResult is one camera's check. Its JSON always carries checked_at
+// (CONTRACT: admin hardening report): RFC 3339 UTC, or null for a camera
+// not checked yet.
 type CameraResult struct {
 	Camera    string          `json:"camera"`
 	Vendor    string          `json:"vendor"`
-	CheckedAt time.Time       `json:"checked_at,omitzero"`
+	CheckedAt time.Time       `json:"-"` // JSON "checked_at": null until checked (MarshalJSON)
 	Settings  []SettingResult `json:"settings"`
 	// Error says why the camera could not be checked at all (unreachable,
 	// unrecognised, refused credentials); "" otherwise.
@@ -235,4 +243,18 @@ func fatal(err error) bool {
 	}
 	var ue *unreachableError
 	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrRedirect) || errors.Is(err, errNoUsableAuth) || errors.As(err, &ue)
+}
+
+// MarshalJSON writes the result with checked_at always present.
+func (r CameraResult) MarshalJSON() ([]byte, error) {
+	type plain CameraResult // no methods: no recursion
+	var at *time.Time
+	if !r.CheckedAt.IsZero() {
+		t := r.CheckedAt.UTC()
+		at = &t
+	}
+	return json.Marshal(struct {
+		plain
+		CheckedAt *time.Time `json:"checked_at"`
+	}{plain(r), at})
 }

@@ -29,8 +29,21 @@ type onvifVendor struct {
 // onvifDevicePath is the ONVIF device service's standard path.
 const onvifDevicePath = "/onvif/device_service"
 
+// onvifEndpoint is the client that reaches the camera's ONVIF device
+// service, and the service's path.
+func onvifEndpoint(c *Client) (*Client, string) {
+	if c.ONVIF != nil {
+		c = c.ONVIF
+	}
+	if c.DevicePath != "" {
+		return c, c.DevicePath
+	}
+	return c, onvifDevicePath
+}
+
 func newONVIF(c *Client) (Vendor, error) {
-	oc := &onvif.Client{CameraID: c.Camera, URL: c.Base.Scheme + "://" + c.Base.Host + onvifDevicePath,
+	c, path := onvifEndpoint(c)
+	oc := &onvif.Client{CameraID: c.Camera, URL: c.Base.Scheme + "://" + c.Base.Host + path,
 		Username: c.Username, Password: c.Password, Timeout: c.timeout(), MaxResponseBytes: c.maxBody(),
 		// as Client: the pin or CA when configured, else any certificate
 		// (WS-Security and HTTP Digest never send the password itself)
@@ -45,12 +58,13 @@ func newONVIF(c *Client) (Vendor, error) {
 // it). strict: only a SOAP answer counts; otherwise a 401 or an
 // authorization fault on the device service does too.
 func probeONVIF(ctx context.Context, c *Client, strict bool) (fingerprint, error) {
+	c, path := onvifEndpoint(c)
 	msg := (&soap.Message{Version: soap.SOAP12, Body: []soap.Node{soap.El("tds:GetSystemDateAndTime")}}).Bytes()
-	r, err := c.Anonymous(ctx, http.MethodPost, onvifDevicePath, soap.SOAP12.ContentType(), msg)
+	r, err := c.Anonymous(ctx, http.MethodPost, path, soap.SOAP12.ContentType(), msg)
 	if err != nil {
-		return fingerprint{}, reqError("POST", onvifDevicePath, err)
+		return fingerprint{}, reqError("POST", path, err)
 	}
-	fp := fingerprint{seen: describeAnswer("POST "+onvifDevicePath, r)}
+	fp := fingerprint{seen: describeAnswer("POST "+path, r)}
 	env, err := soap.ParseEnvelopeBytes(r.Body, soap.Limits{MaxBytes: c.maxBody()})
 	switch {
 	case err == nil && env.Payload() != nil && env.Payload().Local == "GetSystemDateAndTimeResponse":

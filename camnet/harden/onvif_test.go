@@ -77,3 +77,24 @@ func TestONVIFDryApplyDry(t *testing.T) {
 		}
 	}
 }
+
+// cameras[].onvif: the ONVIF device service on another port than
+// admin_url (where nothing answers) is found there, with vendor onvif and
+// with auto-detection.
+func TestONVIFAtConfiguredURL(t *testing.T) {
+	cam, _ := startDome(t, "127.0.0.66")
+	onvifURL := mustURL(t, cam.ONVIFURL())
+	for _, vendor := range []string{"onvif", "auto"} {
+		tg := targetOf(t, "dome", "http://127.0.0.66:1", vendor) // nothing listens on port 1
+		tg.ONVIF = onvifURL
+		r := runT(t, tg, fastOptions())
+		if r.Error != "" || r.Vendor != "onvif" || statusOf(r, SettingDiscovery).Status != StatusDrift {
+			t.Fatalf("vendor %s: %+v", vendor, r)
+		}
+	}
+	// without it, the default path on admin_url finds nothing
+	r := runT(t, targetOf(t, "dome", "http://127.0.0.66:1", "onvif"), fastOptions())
+	if r.Error == "" {
+		t.Fatalf("no ONVIF URL: %+v", r)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -24,6 +25,16 @@ func Run(ctx context.Context, t Target, w Wanted, o Options) CameraResult {
 	c := &Client{Camera: t.Camera, Base: t.Base, Username: t.Username, Password: t.Password,
 		RootCAs: t.RootCAs, CertSHA256: t.CertSHA256, Timeout: o.RequestTimeout, MaxBody: o.MaxBody}
 	defer c.Close()
+	if ou := t.ONVIF; ou != nil && (ou.Scheme == "http" || ou.Scheme == "https") && ou.Host != "" {
+		if t.Base != nil && ou.Scheme == t.Base.Scheme && ou.Host == t.Base.Host {
+			c.DevicePath = ou.Path
+		} else {
+			c.ONVIF = &Client{Camera: t.Camera, Base: &url.URL{Scheme: ou.Scheme, Host: ou.Host}, DevicePath: ou.Path,
+				Username: t.Username, Password: t.Password, RootCAs: t.RootCAs, CertSHA256: t.CertSHA256,
+				Timeout: o.RequestTimeout, MaxBody: o.MaxBody}
+			defer c.ONVIF.Close()
+		}
+	}
 	v, err := Resolve(cctx, c, t.Vendor)
 	if err != nil {
 		res.Error = (&settingError{camera: t.Camera, err: err}).Error()

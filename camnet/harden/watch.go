@@ -301,6 +301,15 @@ func (w *Watcher) worker() {
 	}
 }
 
+// Detail prefixes of hardening_drift: DriftFirstCheck at a camera's first
+// check (once per camera and process: not something a camera can repeat),
+// DriftChangedBack when settings that were as wanted are not any more (a
+// camera can repeat that at will, so the gateway aggregates it).
+const (
+	DriftFirstCheck  = "not as wanted at the first check: "
+	DriftChangedBack = "settings changed back: "
+)
+
 // ErrUnknownCamera: no such camera among the targets.
 var ErrUnknownCamera = errors.New("unknown camera")
 
@@ -418,9 +427,9 @@ func (w *Watcher) record(id string, st *camState, res CameraResult, applied bool
 	case applied && res.Changed():
 		w.audit(audit.CameraHardened, actor, id, appliedDetail(&res))
 	case len(drifted) > 0:
-		prefix := "settings changed back: "
+		prefix := DriftChangedBack
 		if first {
-			prefix = "not as wanted at the first check: "
+			prefix = DriftFirstCheck
 		}
 		w.log.Warn("camera hardening drift", "camera", id, "vendor", res.Vendor, "settings", strings.Join(drifted, "; "))
 		w.audit(audit.HardeningDrift, "", id, prefix+strings.Join(drifted, "; "))

@@ -200,6 +200,13 @@ func TestWatcherResultsAPI(t *testing.T) {
 	if gate["vendor"] != "hikvision" || s0["name"] != SettingHikConnect || s0["ok"] != true {
 		t.Fatalf("gate: %v", gate)
 	}
+	if at, ok := gate["checked_at"].(string); !ok || !strings.HasSuffix(at, "Z") {
+		t.Fatalf("gate checked_at %v, want RFC 3339 UTC", gate["checked_at"])
+	}
+	// the camera not checked yet still carries checked_at, as null
+	if at, ok := got[1]["checked_at"]; !ok || at != nil || len(got[1]["settings"].([]any)) != 0 {
+		t.Fatalf("unchecked camera: %v", got[1])
+	}
 	rec = httptest.NewRecorder()
 	f.w.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/admin/hardening", nil))
 	if rec.Code != http.StatusMethodNotAllowed || !strings.Contains(rec.Body.String(), `"error"`) {

@@ -43,6 +43,11 @@ type Access interface {
 	AuthorizePTZ(ctx context.Context, p Principal, camera, remote string) (priority int, err error)
 	// PTZ returns the camera's PTZ control, nil when the camera has none.
 	PTZ(camera string) PTZControl
+	// PTZGranted is told after every PTZ command the control carried out
+	// or refused on the camera (not one refused before the lock): the
+	// owner learns who may now hold control (to end it when that
+	// principal's right goes), as from every other door.
+	PTZGranted(camera string, p Principal)
 }
 
 // Attempt is one reserved sign-in attempt (auth.Attempt in the gateway).

@@ -2,11 +2,14 @@ package onvifserve
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,5 +315,41 @@ func TestTLS(t *testing.T) {
 	}
 	if uri := okValue[string](t, res[1]); uri != "rtsps://127.0.0.1:8322/dome" {
 		t.Fatalf("%q", uri)
+	}
+}
+
+// countingListener counts accepted connections (WrapListener's test).
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// WrapListener wraps the listener the face serves on (the gateway's
+// connection caps); a wrapper's error fails Initialize and frees the port.
+func TestWrapListener(t *testing.T) {
+	var cl *countingListener
+	s := &Server{Listen: "127.0.0.1:0", RTSPPort: 8554, Access: fx.access,
+		WrapListener: func(ln net.Listener) (net.Listener, error) { cl = &countingListener{Listener: ln}; return cl, nil }}
+	if err := s.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	r := post(t, s.URL(), "", `<tds:GetSystemDateAndTime/>`)
+	s.Close()
+	r.mustOK(t)
+	if cl == nil || cl.accepted.Load() == 0 {
+		t.Fatal("the wrapped listener accepted nothing")
+	}
+	bad := &Server{Listen: "127.0.0.1:0", RTSPPort: 8554, Access: fx.access,
+		WrapListener: func(net.Listener) (net.Listener, error) { return nil, errors.New("over budget") }}
+	if err := bad.Initialize(); err == nil || !strings.Contains(err.Error(), "over budget") {
+		t.Fatalf("Initialize with a failing wrapper: %v", err)
 	}
 }

@@ -155,6 +155,7 @@ type fakeAccess struct {
 	fails     map[string]int // by remote address
 	lockAfter int
 	denied    []string
+	granted   []string // "name/camera" of every PTZGranted
 }
 
 func argon(pw string, salt []byte) []byte {
@@ -318,6 +319,12 @@ func (a *fakeAccess) AuthorizePTZ(_ context.Context, p Principal, camera, _ stri
 		return 0, errors.New("not permitted")
 	}
 	return u.ptz[camera], nil
+}
+
+func (a *fakeAccess) PTZGranted(camera string, p Principal) {
+	a.mu.Lock()
+	a.granted = append(a.granted, p.Name+"/"+camera)
+	a.mu.Unlock()
 }
 
 func (a *fakeAccess) PTZ(camera string) PTZControl {

@@ -36,7 +36,8 @@ func (fuzzAccess) Cameras(context.Context, Principal) []Camera {
 func (fuzzAccess) AuthorizePTZ(context.Context, Principal, string, string) (int, error) {
 	return 10, nil
 }
-func (fuzzAccess) PTZ(string) PTZControl { return fuzzPTZ{} }
+func (fuzzAccess) PTZ(string) PTZControl        { return fuzzPTZ{} }
+func (fuzzAccess) PTZGranted(string, Principal) {}
 
 type fuzzPTZ struct{}
 
@@ -85,6 +86,50 @@ func FuzzDispatch(f *testing.F) {
 		s.ServeHTTP(w, req)
 		if _, err := soap.ParseEnvelopeBytes(w.Body.Bytes(), soap.Limits{}); err != nil {
 			t.Fatalf("status %d, answer not SOAP: %v: %.200s", w.Code, err, w.Body.Bytes())
+		}
+	})
+}
+
+// FuzzDiscoveryProbe: any UDP datagram on the operator network reaches
+// the WS-Discovery responder's parser. It never panics, answers only a
+// Probe, and every answer is a well-formed ProbeMatches of bounded size
+// (the MessageID it echoes is at most 256 bytes).
+func FuzzDiscoveryProbe(f *testing.F) {
+	probe := func(hdr, body string) string {
+		return `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"` +
+			` xmlns:d="` + nsWSD + `" xmlns:dn="` + nsDN + `" xmlns:tds="` + soap.NsDevice + `"><s:Header>` + hdr +
+			`</s:Header><s:Body>` + body + `</s:Body></s:Envelope>`
+	}
+	mid := `<a:MessageID>urn:uuid:0a6dc791-2be6-4991-9af1-454778a1917a</a:MessageID><a:Action>` + actionProbe + `</a:Action>`
+	for _, b := range []string{
+		`<d:Probe/>`, `<d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe>`,
+		`<d:Probe><d:Types>tds:Device dn:NetworkVideoTransmitter</d:Types><d:Scopes>onvif://www.onvif.org/name</d:Scopes></d:Probe>`,
+		`<d:Probe><d:Scopes MatchBy="` + nsWSD + `/rfc3986">onvif://www.onvif.org/type/</d:Scopes></d:Probe>`,
+		`<d:Probe><d:Types>x:Printer</d:Types></d:Probe>`, `<d:Resolve/>`,
+	} {
+		f.Add([]byte(probe(mid, b)))
+		f.Add([]byte(probe("", b)))
+	}
+	f.Add([]byte("<x"))
+	d := &Discovery{XAddr: "http://192.0.2.1:8000/onvif/device_service", Endpoint: "urn:uuid:11111111-2222-3333-4444-555555555555",
+		Scopes: []string{"onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/name/cordon"}}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		out, why := d.answer(msg)
+		if out == nil {
+			if why == "answered" {
+				t.Fatal("answered with nothing")
+			}
+			return
+		}
+		if why != "answered" || len(out) > 4096 {
+			t.Fatalf("%s, %d bytes", why, len(out))
+		}
+		env, err := soap.ParseEnvelopeBytes(out, soap.Limits{})
+		if err != nil {
+			t.Fatalf("answer not SOAP: %v: %s", err, out)
+		}
+		if p := env.Payload(); p == nil || p.Space != nsWSD || p.Local != "ProbeMatches" {
+			t.Fatalf("answer is not ProbeMatches: %s", out)
 		}
 	})
 }

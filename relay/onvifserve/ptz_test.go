@@ -1,7 +1,9 @@
 package onvifserve
 
 import (
+	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,16 +99,26 @@ func TestPTZLockAndRightsThroughTheFace(t *testing.T) {
 		!strings.Contains(r.fault.Detail, "holder=alice") {
 		t.Fatalf("conflict answered %d %+v", r.status, r.fault)
 	}
+	fx.access.mu.Lock()
+	fx.access.granted = nil
+	fx.access.mu.Unlock()
 	move(t, "dave", daveONVIF).mustOK(t)
 	if h, _ := fx.access.PTZ("dome").(*ptz.Control).Holder(); h.Name != "dave" || h.Protocol != "onvif" || h.Remote != "127.0.0.1" {
 		t.Fatalf("holder after takeover %+v", h)
+	}
+	fx.access.mu.Lock()
+	granted := slices.Clone(fx.access.granted)
+	fx.access.mu.Unlock()
+	if !slices.Equal(granted, []string{"dave/dome"}) {
+		t.Fatalf("the owner was told %v after dave's command, want [dave/dome]", granted)
 	}
 	// bob views no PTZ camera: the dome's profile is not his
 	r = move(t, "bob", bobONVIF)
 	if r.fault == nil || !r.fault.Has(soap.NsError, "NoProfile") {
 		t.Fatalf("bob: %+v", r.fault)
 	}
-	// a view-only principal on a PTZ camera: NoPTZProfile, nothing reaches the lock
+	// a view-only principal on a PTZ camera: the owner's authorizer is
+	// asked (and refuses: NotAuthorized), nothing reaches the lock
 	fx.access.mu.Lock()
 	fx.access.users["frank"].view = append(fx.access.users["frank"].view, "dome")
 	fx.access.users["frank"].onvif = "frank-onvif-secret-0A0"
@@ -118,8 +130,17 @@ func TestPTZLockAndRightsThroughTheFace(t *testing.T) {
 		fx.access.mu.Unlock()
 	})
 	r = move(t, "frank", "frank-onvif-secret-0A0")
-	if r.fault == nil || !r.fault.Has(soap.NsError, "NoPTZProfile") {
+	if r.fault == nil || !r.fault.Has(soap.NsError, "NotAuthorized") {
 		t.Fatalf("frank: %+v", r.fault)
+	}
+	fx.access.mu.Lock()
+	denied := slices.Clone(fx.access.denied)
+	fx.access.mu.Unlock()
+	if !slices.Contains(denied, "frank/dome") {
+		t.Fatalf("frank's move was not put to the authorizer: denied %v", denied)
+	}
+	if h, _ := fx.access.PTZ("dome").(*ptz.Control).Holder(); h.Name != "dave" {
+		t.Fatalf("holder after frank's refused move %+v", h)
 	}
 	r = post(t, fx.url(PTZPath), wsse(t, "dave", daveONVIF, time.Now()),
 		`<tptz:ContinuousMove><tptz:ProfileToken>dome</tptz:ProfileToken><tptz:Velocity>`+
@@ -135,4 +156,18 @@ func TestPTZLockAndRightsThroughTheFace(t *testing.T) {
 	post(t, fx.url(PTZPath), wsse(t, "dave", daveONVIF, time.Now()),
 		`<tptz:Stop><tptz:ProfileToken>dome</tptz:ProfileToken></tptz:Stop>`).mustOK(t)
 	waitDome(t)
+}
+
+// ptzFault answers as the HTTP door does: a camera failure names the
+// operation, an error that is none of ptz's own says only "internal
+// error" (it could carry anything).
+func TestPTZFaultSaysNoMoreThanTheHTTPDoor(t *testing.T) {
+	f := ptzFault(&ptz.CameraError{Op: "ContinuousMove", Err: errors.New("EOF")}, ptz.Command{})
+	if f.Code != soap.CodeReceiver || !strings.Contains(f.Reason, "ContinuousMove") {
+		t.Fatalf("camera error: %+v", f)
+	}
+	f = ptzFault(errors.New("dial tcp 10.20.0.12:80: secret-ish detail"), ptz.Command{})
+	if f.Reason != "internal error" || !f.Has(soap.NsError, "Action") {
+		t.Fatalf("unknown error: %+v", f)
+	}
 }

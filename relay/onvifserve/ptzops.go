@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,15 +242,22 @@ func (c *call) continuousMove() ([]soap.Node, *soap.Fault) {
 // owner's decision, with the principal's priority), then the lock and the
 // camera through ptz.Control.
 func (c *call) command(resp string, cmd ptz.Command) ([]soap.Node, *soap.Fault) {
-	cam, ctl, f := c.ptzProfile()
+	p, f := c.findProfile(c.req.TextOf("ProfileToken"))
 	if f != nil {
 		return nil, f
 	}
+	cam, ctl := p.cam, c.s.Access.PTZ(p.cam.ID)
+	if ctl == nil {
+		return nil, soap.InvalidArgVal("the profile has no PTZ configuration", "NoPTZProfile")
+	}
+	// the camera can be steered: the owner's authorizer decides (and
+	// audits a denial), as for the HTTP door, whatever the profile showed
 	prio, err := c.s.Access.AuthorizePTZ(c.ctx, c.p, cam.ID, c.remote)
 	if err != nil || prio <= 0 {
 		return nil, soap.NotAuthorized()
 	}
 	err = ctl.Do(c.ctx, ptz.Controller{Name: c.p.Name, Priority: prio, Remote: c.remote, Protocol: "onvif"}, cmd)
+	c.s.Access.PTZGranted(cam.ID, c.p) // holds control even if the camera failed the command
 	if err != nil {
 		c.s.log.Info("ONVIF PTZ command refused", "camera", cam.ID, "actor", c.p.Name, "remote", c.remote, "err", err)
 		return nil, ptzFault(err, cmd)
@@ -280,6 +288,9 @@ func ptzFault(err error, cmd ptz.Command) *soap.Fault {
 		f := soap.NewFault(soap.CodeReceiver, err.Error(), "Action")
 		f.Subcodes = append(f.Subcodes, xml.Name{Space: nsCordon, Local: "TooManyCommands"})
 		return f
+	case ptz.StatusCode(err) == http.StatusInternalServerError:
+		// not one of ptz's own answers: say no more than the HTTP door does
+		return soap.NewFault(soap.CodeReceiver, "internal error", "Action")
 	}
 	return soap.NewFault(soap.CodeReceiver, err.Error(), "Action")
 }

@@ -72,9 +72,12 @@ type Server struct {
 	MaxInFlight int
 	// CallTimeout bounds one request's work (PTZ camera calls included).
 	CallTimeout time.Duration
-	Access      Access
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// WrapListener, when set, wraps the TCP listener before TLS (the
+	// gateway's per-address and total connection caps).
+	WrapListener func(net.Listener) (net.Listener, error)
+	Access       Access
+	Logger       *slog.Logger
+	Metrics      *Metrics
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
 
@@ -99,6 +102,14 @@ func (s *Server) Initialize() error {
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("onvif: listen %s: %w", s.Listen, err)
+	}
+	if s.WrapListener != nil {
+		wrapped, err := s.WrapListener(ln)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("onvif: %w", err)
+		}
+		ln = wrapped
 	}
 	if s.TLSConfig != nil {
 		cfg := s.TLSConfig.Clone()

@@ -5,6 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
+import { HardeningPanel } from './hardening.js';
 import { SingleView } from './single.js';
 
 const POLL_MS = 5000;
@@ -49,6 +50,7 @@ const el = {
   egressList: $('egress-list'),
   template: $('tile-template'),
 };
+const hardening = new HardeningPanel(el.egressPanel); // admin panel beside the egress report
 
 const app = {
   token: null, // bearer token: memory only
@@ -403,6 +405,7 @@ function renderSummary() {
 }
 
 function renderEgress() {
+  hardening.sync(app.admin ? api : null, (id) => (app.tiles.get(id) || {}).name);
   const now = Date.now();
   el.egressList.replaceChildren();
   for (const t of app.tiles.values()) {

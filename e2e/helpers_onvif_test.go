@@ -1,0 +1,252 @@
+package e2e
+
+// Helpers of the ONVIF device face and hardening tests (onvif_test.go,
+// harden_test.go). Names carry an "ov" prefix so they do not collide with
+// other files of this package. Hosts of these tests: 127.0.0.150-179.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"cordon/internal/soap"
+	"cordon/internal/testtool"
+)
+
+// ovStep is one step of the npm onvif client's plan.
+type ovStep map[string]any
+
+// ovResult is one step's result.
+type ovResult struct {
+	Op    string          `json:"op"`
+	OK    bool            `json:"ok"`
+	Value json.RawMessage `json:"value"`
+	Error string          `json:"error"`
+}
+
+// ovProfile is a profile as the npm client summarizes it.
+type ovProfile struct {
+	Token    string `json:"token"`
+	Name     string `json:"name"`
+	Encoding string `json:"encoding"`
+	Width    int    `json:"width"`
+	Height   int    `json:"height"`
+	PTZ      bool   `json:"ptz"`
+}
+
+type ovConnect struct {
+	Profiles     []ovProfile `json:"profiles"`
+	VideoSources int         `json:"videoSources"`
+	Warnings     []string    `json:"warnings"`
+}
+
+// ovNode drives the gateway's ONVIF face at addr with the npm `onvif`
+// client (relay/onvifserve/testdata/nodeclient, installed by
+// scripts/install-test-deps.sh) as user/password, and returns one result
+// per step.
+func ovNode(t *testing.T, addr, user, password string, steps ...ovStep) []ovResult {
+	t.Helper()
+	return ovNodePlan(t, addr, map[string]any{"username": user, "password": password}, steps)
+}
+
+// ovNodePlan runs the npm client with plan's credentials and options.
+func ovNodePlan(t *testing.T, addr string, plan map[string]any, steps []ovStep) []ovResult {
+	t.Helper()
+	node := testtool.Require(t, "node")
+	dir, err := filepath.Abs("../relay/onvifserve/testdata/nodeclient")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "onvif", "package.json")); err != nil {
+		testtool.Missing(t, "the npm onvif client is not installed (run scripts/install-test-deps.sh: npm ci in relay/onvifserve/testdata/nodeclient)")
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	plan["hostname"], plan["port"], plan["steps"] = host, p, steps
+	planJSON, _ := json.Marshal(plan)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "client.js"), string(planJSON))
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node onvif client: %v (stderr: %s)", err, stderr.String())
+	}
+	var res struct{ Results []ovResult }
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("node client output %q: %v", out, err)
+	}
+	for _, r := range res.Results {
+		if r.Op == "uncaught" || r.Op == "deadline" {
+			t.Fatalf("node client: %s", r.Error)
+		}
+	}
+	if len(res.Results) != len(steps) {
+		t.Fatalf("node client: %d results for %d steps", len(res.Results), len(steps))
+	}
+	return res.Results
+}
+
+// ovValue decodes a successful step's value.
+func ovValue[T any](t *testing.T, r ovResult) T {
+	t.Helper()
+	var v T
+	if !r.OK {
+		t.Fatalf("%s failed: %s", r.Op, r.Error)
+	}
+	if len(r.Value) > 0 && string(r.Value) != "null" {
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("%s: %s: %v", r.Op, r.Value, err)
+		}
+	}
+	return v
+}
+
+// ovFFprobe plays an RTSP URI with ffprobe and returns
+// "codec,width,height" of its video stream.
+func ovFFprobe(t *testing.T, uri string) string {
+	t.Helper()
+	ffprobe := testtool.Require(t, "ffprobe")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-timeout", "20000000",
+		"-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", uri)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output() // stdout only: a decoder joining mid-GOP may warn on stderr
+	if err != nil {
+		t.Fatalf("ffprobe: %v: %s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// ovWithCredentials puts user and password into an RTSP URI.
+func ovWithCredentials(t *testing.T, uri, user, password string) string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(uri, "rtsp://")
+	if !ok {
+		t.Fatalf("stream URI %q is not rtsp://", uri)
+	}
+	return "rtsp://" + user + ":" + password + "@" + rest
+}
+
+// ovSOAP posts one ONVIF request from src (a loopback address) to the
+// face, signed with a WS-Security digest of password ("" = unsigned),
+// and returns the HTTP status, Retry-After and the parsed answer (nil for
+// a non-SOAP body).
+func ovSOAP(t *testing.T, src, addr, user, password string, op soap.Node) (int, string, *soap.Envelope) {
+	t.Helper()
+	m := &soap.Message{Version: soap.SOAP12, Body: []soap.Node{op}}
+	if user != "" {
+		tok, err := soap.NewUsernameToken(user, password, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Header = []soap.Node{tok.Node()}
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	resp, err := hc.Post("http://"+addr+"/onvif/device_service", soap.SOAP12.ContentType(), bytes.NewReader(m.Bytes()))
+	if err != nil {
+		t.Fatalf("ONVIF request from %s: %v", src, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	env, err := soap.ParseEnvelopeBytes(b, soap.Limits{})
+	if err != nil {
+		env = nil
+	}
+	return resp.StatusCode, resp.Header.Get("Retry-After"), env
+}
+
+// ovAudit is one audit line (the fields these tests read).
+type ovAudit struct {
+	Event    string `json:"event"`
+	Actor    string `json:"actor"`
+	Camera   string `json:"camera"`
+	Remote   string `json:"remote"`
+	Protocol string `json:"protocol"`
+	Detail   string `json:"detail"`
+}
+
+// ovAuditLines returns the audit log's complete lines matching keep (a
+// line being written, without its newline yet, is left for the next read).
+func ovAuditLines(t *testing.T, path string, keep func(ovAudit) bool) []ovAudit {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	var out []ovAudit
+	complete := string(b[:bytes.LastIndexByte(b, '\n')+1])
+	for line := range strings.SplitSeq(strings.TrimSpace(complete), "\n") {
+		if line == "" {
+			continue
+		}
+		var e ovAudit
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ovSecretFile writes an ONVIF password file (0600) and returns its path.
+func ovSecretFile(t *testing.T, name, secret string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ovFFprobeErr plays an RTSP URI with ffprobe and returns its error
+// (for URIs that must not play).
+func ovFFprobeErr(uri string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-timeout", "10000000",
+		"-show_entries", "stream=codec_name", "-of", "csv=p=0", uri).CombinedOutput()
+	return string(out), err
+}
+
+// ovScreenshot saves the page to e2e/artifacts/name (gitignored).
+func ovScreenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if err := os.MkdirAll("artifacts", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	p, _ := filepath.Abs(filepath.Join("artifacts", name))
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+// ovNodeTLS is ovNode over HTTPS, trusting caPEM.
+func ovNodeTLS(t *testing.T, addr, user, password, caPEM string, steps ...ovStep) []ovResult {
+	t.Helper()
+	return ovNodePlan(t, addr, map[string]any{"username": user, "password": password, "useSecure": true, "ca": caPEM}, steps)
+}
