@@ -44,8 +44,8 @@ type WireStats struct {
 
 // wire counts video RTP on one client's sockets.
 type wire struct {
-	rcvbuf   int         // SO_RCVBUF for new sockets; 0 = default
-	poller   *Poller     // reads light sockets after the first keyframe; nil = they read themselves
+	rcvbuf   int     // SO_RCVBUF for new sockets; 0 = default
+	poller   *Poller // reads light sockets after the first keyframe; nil = they read themselves
 	drop     func(seq uint16) bool
 	light    atomic.Bool // swallow RTP after counting it
 	videoPTs [2]atomic.Uint64
