@@ -227,7 +227,8 @@ func (b *bench) start(ctx context.Context, t *target, sc scenario) (*proc, error
 		p.stop()
 		return nil, err
 	}
-	// a keyframe in the GOP cache before the first viewer (GOP 2 s)
+	// a keyframe in the GOP cache before the first viewer (GOP 2 s): a
+	// sleep because neither server says from outside when its cache holds one
 	time.Sleep(2500 * time.Millisecond)
 	return p, nil
 }
