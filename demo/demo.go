@@ -70,10 +70,11 @@ var demoCameras = []struct {
 	quirks         democam.Quirks
 	audio          bool
 	onDemand       bool
+	record         bool
 	phoneHome      []string
 }{
-	{id: "lobby", name: "Lobby", host: "127.0.0.2", audio: true},
-	{id: "gate-north", name: "Gate north (Hikvision-style)", host: "127.0.0.3",
+	{id: "lobby", name: "Lobby", host: "127.0.0.2", audio: true, record: true},
+	{id: "gate-north", name: "Gate north (Hikvision-style)", host: "127.0.0.3", record: true,
 		quirks:    democam.Quirks{HikvisionSDP: true, PrivateSEI: true, AUDAndFiller: true, HeaderExtensions: true},
 		phoneHome: []string{"litedev.hik-connect.com.", "api.ezvizlife.com.", "0.pool.ntp.org."}},
 	{id: "yard", name: "Yard (Dahua-style, on demand)", host: "127.0.0.4",
@@ -174,7 +175,8 @@ func (o *Options) defaults() {
 }
 
 // config is the demo's configuration without cameras: everything on
-// loopback, the demo user an admin with an RTSP Digest HA1.
+// loopback, the demo user an admin with an RTSP Digest HA1 who may also
+// play back and export the recordings (kept in state_dir/recordings).
 func (d *Demo) config(opts Options) (*config.Config, error) {
 	cfg := config.Default()
 	cfg.HTTP.Listen = opts.HTTPListen
@@ -201,10 +203,15 @@ func (d *Demo) config(opts Options) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	// the demo user views everything and steers the dome (a role with ptz)
-	cfg.Auth.Roles = []config.Role{{Name: "demo-operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100}}
-	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Roles: []string{"demo-operator"}, Admin: true,
-		RTSPDigestHA1: rtspserve.HA1(d.User, d.Password)}}
+	cfg.Recording.Path = filepath.Join(opts.StateDir, "recordings")
+	// the demo user views everything, steers the dome (a role with ptz),
+	// plays back and exports recordings (a role with playback and export)
+	cfg.Auth.Roles = []config.Role{
+		{Name: "demo-operator", Cameras: []string{"*"}, Rights: []string{"view", "ptz"}, PTZPriority: 100},
+		{Name: "investigator", Cameras: []string{"*"}, Rights: []string{"playback", "export"}},
+	}
+	cfg.Auth.Users = []config.User{{Name: d.User, PasswordHash: hash, Cameras: []string{"*"}, Admin: true,
+		Roles: []string{"demo-operator", "investigator"}, RTSPDigestHA1: rtspserve.HA1(d.User, d.Password)}}
 	return cfg, nil
 }
 
@@ -224,7 +231,7 @@ func (d *Demo) startCameras(cfg *config.Config, logger *slog.Logger) ([]string, 
 		}
 		d.Cameras = append(d.Cameras, cam)
 		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: dc.id, Name: dc.name, URL: cam.URL(), Username: user, Password: pass,
-			Transport: config.TransportAuto, OnDemand: dc.onDemand})
+			Transport: config.TransportAuto, OnDemand: dc.onDemand, Record: dc.record})
 	}
 	// the PTZ dome: ONVIF (PTZ through cordon) and a sub stream for the grid
 	user, pass := "onvif", randomSecret(9)

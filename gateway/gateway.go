@@ -34,6 +34,7 @@ import (
 	"cordon/internal/connlimit"
 	"cordon/internal/tlscert"
 	"cordon/ptz"
+	"cordon/record"
 	"cordon/relay"
 	"cordon/relay/onvifserve"
 	"cordon/relay/rtspserve"
@@ -56,6 +57,9 @@ type Gateway struct {
 	SelfSigned bool
 	// ExtraSecrets are redacted from logs too (e.g. the demo password).
 	ExtraSecrets []string
+	// Version is this build's version (the evidence manifest's
+	// cordon_version).
+	Version string
 	// CameraLinger is how long an on-demand camera keeps pulling after its
 	// last reader left; 0 = camera.DefaultLinger (10 s).
 	CameraLinger time.Duration
@@ -84,6 +88,8 @@ type Gateway struct {
 	connM    *connlimit.Metrics // connection caps of every listener
 	forward  *audit.Forwarder   // nil unless audit.forward is set
 	iceGen   atomic.Uint64      // generation of the WHEP candidate policy
+	recorder *record.Recorder   // nil: recording off
+	exporter *record.Exporter
 	ptzM     *ptz.Metrics
 	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
 
@@ -136,8 +142,8 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initCameras, g.initPTZ, g.initDoors, g.initONVIF,
-		g.initGuard, g.initCameraNetwork, g.initHardening, g.initHTTP, g.initMetrics,
+		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initRecording, g.initCameras, g.startRecorders,
+		g.initPTZ, g.initDoors, g.initONVIF, g.initGuard, g.initCameraNetwork, g.initHardening, g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -309,6 +315,7 @@ func (g *Gateway) Close() {
 	if g.cameras != nil {
 		g.cameras.Close()
 	}
+	g.closeRecording()
 	if g.sinkhole != nil {
 		g.sinkhole.Close()
 	}

@@ -24,6 +24,7 @@ func (g *Gateway) initHTTP() error {
 		a.Egress = g.sinkhole.ReportHandler()
 	}
 	a.Register(mux)
+	g.registerRecordings(mux)
 	(&api.Hardening{API: a, Watcher: g.hardeningAPI()}).Register(mux)
 	(&api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}).Register(mux)
 	mux.Handle("POST /api/v1/login", g.auth.LoginHandler())

@@ -49,6 +49,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	// on its own goroutine; a sweep here ends it before Reload returns
 	ended := g.guard.Sweep()
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
+	g.applyRecording(old, cfg)
 	g.attachPTZ()
 	g.resolveCameraHosts()
 	g.setICEPolicy(cfg)

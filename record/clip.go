@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 )
@@ -39,7 +40,18 @@ type trackOut struct {
 	first   int64 // output decode time of the first sample (track ticks)
 	last    int64 // of the last sample
 	lastDur uint32
+	tail    []tailSample // video: the latest samples, for trimOpenTail
 }
+
+// tailSample is a recent sample's output decode time and offset.
+type tailSample struct {
+	dts int64
+	cto int32
+}
+
+// maxTail bounds the samples trimOpenTail looks at (and may drop): more
+// than any reorder depth of H.264/H.265.
+const maxTail = 64
 
 type runEntry struct {
 	count uint32
@@ -79,6 +91,74 @@ func (t *trackOut) add(dts int64, size uint32, cto int32, sync bool, dur uint32)
 		t.sync = append(t.sync, uint32(t.count()))
 	}
 	t.last, t.lastDur = dts, max(dur, 1)
+	if t.desc.Video {
+		if len(t.tail) == 2*maxTail {
+			t.tail = append(t.tail[:0], t.tail[maxTail:]...)
+		}
+		t.tail = append(t.tail, tailSample{dts, cto})
+	}
+}
+
+// trimOpenTail drops trailing samples (in decode order) of a track with
+// reordered frames (B-frames) that would leave a hole in presentation:
+// the window's end, or the live edge of a recording, can fall between an
+// anchor frame and the B-frames shown before it (decoded after it). While
+// the latest-presented sample of the tail is more than 1.5 frame
+// intervals after the one presented before it, the last sample goes. It
+// returns how many went. Streams without reordering are untouched.
+func (t *trackOut) trimOpenTail() int {
+	n := 0
+	for t.hasCTTS && t.count() > 1 && len(t.tail) > 2 && t.tailOpen() {
+		t.pop()
+		n++
+	}
+	return n
+}
+
+// tailOpen reports a hole before the latest-presented sample of the tail.
+func (t *trackOut) tailOpen() bool {
+	first, last := t.tail[0].dts, t.tail[len(t.tail)-1].dts
+	interval := (last - first) / int64(len(t.tail)-1) // mean frame interval
+	top, next := int64(math.MinInt64), int64(math.MinInt64)
+	for _, s := range t.tail {
+		switch p := s.dts + int64(s.cto); {
+		case p > top:
+			top, next = p, top
+		case p > next:
+			next = p
+		}
+	}
+	return interval > 0 && 2*(top-next) > 3*interval
+}
+
+// pop removes the last sample from the sample tables (its bytes stay in
+// the mdat, unreferenced).
+func (t *trackOut) pop() {
+	n := t.count()
+	t.sizes = t.sizes[:n-1]
+	t.ctts = popRun(t.ctts)
+	if k := len(t.sync); k > 0 && t.sync[k-1] == uint32(n) {
+		t.sync = t.sync[:k-1]
+	}
+	if c := &t.chunks[len(t.chunks)-1]; c.samples > 1 {
+		c.samples--
+	} else {
+		t.chunks = t.chunks[:len(t.chunks)-1]
+	}
+	t.tail = t.tail[:len(t.tail)-1]
+	d := t.stts[len(t.stts)-1].value // n > 1: there is a delta
+	t.stts = popRun(t.stts)
+	t.last -= int64(d)
+	t.lastDur = d
+}
+
+func popRun(runs []runEntry) []runEntry {
+	n := len(runs)
+	if runs[n-1].count > 1 {
+		runs[n-1].count--
+		return runs
+	}
+	return runs[:n-1]
 }
 
 // end is the output time after the last sample (track ticks).

@@ -38,6 +38,9 @@ func (c *Clip) ModTime() time.Time { return c.End }
 
 // finish builds the moov and the clip. The caller checked !b.empty().
 func (b *clipBuilder) finish(name string) *Clip {
+	if m := b.tracks[b.main]; m.trimOpenTail() > 0 {
+		b.lastEnd = b.origin.Add(fromTicks(m.end(), m.desc.Timescale))
+	}
 	var w boxBuf
 	w.writeFtyp(false)
 	ftypLen := len(w.b)

@@ -35,7 +35,7 @@
 //	// GET /api/v1/exports/{id}: f, manifest, err := exp.Open(id) (check the right on manifest.Camera.ID)
 //
 // Errors: ErrUnknownCamera and ErrNoRecording (404), ErrBadSpan (400),
-// *CorruptError (409, it names the file), an Auditor error (503).
+// *CorruptError (409, it names the file), ErrAuditUnavailable (503).
 //
 // An export is audited before its manifest is signed (the manifest holds
 // the line's seq as audit_seq; AuditLog takes it from audit.Log.AppendSeq,

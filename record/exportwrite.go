@@ -57,7 +57,7 @@ func (e *Exporter) write(ctx context.Context, req ExportRequest, clips []*Clip, 
 	})
 	if err != nil {
 		b.abort()
-		return nil, e.fail("audit", fmt.Errorf("export refused: the audit log cannot be written: %w", err))
+		return nil, e.fail("audit", fmt.Errorf("export refused: %w: %w", ErrAuditUnavailable, err))
 	}
 	b.m.AuditSeq = seq
 	info, err := e.finish(ctx, b, key)

@@ -186,7 +186,7 @@ func (r *Recorder) Playback(req PlaybackRequest) (*Clip, error) {
 		if err != nil {
 			r.audits.forget(req)
 			clip.Close()
-			return nil, fmt.Errorf("playback refused: the audit log cannot be written: %w", err)
+			return nil, fmt.Errorf("playback refused: %w: %w", ErrAuditUnavailable, err)
 		}
 	}
 	r.Metrics.playbacks.Inc()

@@ -74,11 +74,14 @@ type Feed interface {
 
 // Errors of the playback and export API, for the HTTP wiring to map
 // (unknown camera 404, no recording 404, too long / bad span 400,
-// corrupt 409 or 500).
+// corrupt 409, audit 503).
 var (
 	ErrUnknownCamera = errors.New("no such camera is recorded")
 	ErrNoRecording   = errors.New("nothing was recorded in that span")
 	ErrBadSpan       = errors.New("bad span")
+	// ErrAuditUnavailable: the playback or export was refused because its
+	// audit line could not be written (fail closed; 503).
+	ErrAuditUnavailable = errors.New("the audit log cannot be written")
 )
 
 // CorruptError names a segment file that cannot be used.

@@ -50,18 +50,23 @@ type asset struct {
 
 // routes maps request paths to the embedded asset served for them.
 var routes = map[string]string{
-	"/":             "index.html",
-	"/index.html":   "index.html",
-	"/app.js":       "app.js",
-	"/whep.js":      "whep.js",
-	"/egress.js":    "egress.js",
-	"/single.js":    "single.js",
-	"/ptz.js":       "ptz.js",
-	"/hardening.js": "hardening.js",
-	"/single.css":   "single.css",
-	"/style.css":    "style.css",
-	"/favicon.svg":  "favicon.svg",
-	"/favicon.ico":  "favicon.svg", // browsers ask for it regardless of <link rel=icon>
+	"/":               "index.html",
+	"/index.html":     "index.html",
+	"/app.js":         "app.js",
+	"/whep.js":        "whep.js",
+	"/egress.js":      "egress.js",
+	"/single.js":      "single.js",
+	"/ptz.js":         "ptz.js",
+	"/hardening.js":   "hardening.js",
+	"/single.css":     "single.css",
+	"/timeline.js":    "timeline.js",
+	"/evidence.js":    "evidence.js",
+	"/recutil.js":     "recutil.js",
+	"/timeline.css":   "timeline.css",
+	"/playback-sw.js": "playback-sw.js",
+	"/style.css":      "style.css",
+	"/favicon.svg":    "favicon.svg",
+	"/favicon.ico":    "favicon.svg", // browsers ask for it regardless of <link rel=icon>
 }
 
 var contentTypes = map[string]string{

@@ -44,18 +44,23 @@ func checkSecurityHeaders(t *testing.T, what string, h http.Header) {
 func TestAssetsHeadersAndTypes(t *testing.T) {
 	h := Handler()
 	wantType := map[string]string{
-		"/":             "text/html; charset=utf-8",
-		"/index.html":   "text/html; charset=utf-8",
-		"/app.js":       "text/javascript; charset=utf-8",
-		"/whep.js":      "text/javascript; charset=utf-8",
-		"/egress.js":    "text/javascript; charset=utf-8",
-		"/single.js":    "text/javascript; charset=utf-8",
-		"/ptz.js":       "text/javascript; charset=utf-8",
-		"/hardening.js": "text/javascript; charset=utf-8",
-		"/single.css":   "text/css; charset=utf-8",
-		"/style.css":    "text/css; charset=utf-8",
-		"/favicon.svg":  "image/svg+xml",
-		"/favicon.ico":  "image/svg+xml",
+		"/":               "text/html; charset=utf-8",
+		"/index.html":     "text/html; charset=utf-8",
+		"/app.js":         "text/javascript; charset=utf-8",
+		"/whep.js":        "text/javascript; charset=utf-8",
+		"/egress.js":      "text/javascript; charset=utf-8",
+		"/timeline.js":    "text/javascript; charset=utf-8",
+		"/evidence.js":    "text/javascript; charset=utf-8",
+		"/recutil.js":     "text/javascript; charset=utf-8",
+		"/playback-sw.js": "text/javascript; charset=utf-8",
+		"/style.css":      "text/css; charset=utf-8",
+		"/timeline.css":   "text/css; charset=utf-8",
+		"/favicon.svg":    "image/svg+xml",
+		"/favicon.ico":    "image/svg+xml",
+		"/single.js":      "text/javascript; charset=utf-8",
+		"/ptz.js":         "text/javascript; charset=utf-8",
+		"/single.css":     "text/css; charset=utf-8",
+		"/hardening.js":   "text/javascript; charset=utf-8",
 	}
 	paths := Paths()
 	sort.Strings(paths)

@@ -40,7 +40,7 @@ func newServeCmd() *cobra.Command {
 				logger.Warn("config: "+w.Msg, "field", w.Field)
 			}
 			g := &gateway.Gateway{Config: cfg, ConfigPath: path, Logger: logger, Redactor: red,
-				Stdout: cmd.OutOrStdout(), SelfSigned: selfSigned}
+				Stdout: cmd.OutOrStdout(), SelfSigned: selfSigned, Version: version}
 			if err := g.Initialize(); err != nil {
 				return err
 			}

@@ -7,6 +7,9 @@ import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep
 import { parseEgress, describeEgress } from './egress.js';
 import { HardeningPanel } from './hardening.js';
 import { SingleView } from './single.js';
+import { followSingleView } from './timeline.js';
+import { answerPlaybackWorker } from './recutil.js';
+import { exportKeyText } from './evidence.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
@@ -49,6 +52,7 @@ const el = {
   egressPanel: $('egress-panel'),
   egressList: $('egress-list'),
   template: $('tile-template'),
+  exportKey: $('export-key'),
 };
 const hardening = new HardeningPanel(el.egressPanel); // admin panel beside the egress report
 
@@ -63,6 +67,8 @@ const app = {
   pollCount: 0,
   expiryTimer: null,
   lockoutTimer: null,
+  exportKeyFor: null, // app.admin when the export key line was last loaded
+  recs: null, // followSingleView(): the recordings widget in the single view
 };
 
 class SignedOutError extends Error {}
@@ -129,6 +135,11 @@ class Tile {
     this.codecEl = root.querySelector('.tile-codec');
     this.viewersEl = root.querySelector('.tile-viewers');
     this.egressEl = root.querySelector('.tile-egress');
+    this.recButton = root.querySelector('.tile-recordings');
+    this.recButton.addEventListener('click', (ev) => {
+      ev.stopPropagation(); // not a click on the tile itself
+      openRecordings(this);
+    });
     root.dataset.camera = cam.id;
     this.idEl.textContent = cam.id;
 
@@ -202,6 +213,9 @@ class Tile {
     this.codecEl.textContent = codecs.join(' · ');
     const v = Number.isFinite(cam.viewers) ? cam.viewers : null;
     this.viewersEl.textContent = v === null ? '' : (v === 1 ? '1 viewer' : v + ' viewers');
+    // rights: null when the gateway does not say (then the recordings API decides)
+    this.rights = Array.isArray(cam.rights) ? cam.rights : null;
+    show(this.recButton, this.rights === null || this.rights.includes('playback'));
 
     // An on-demand camera is pulled only while someone watches: it reads
     // offline while idle, and asking for it (WHEP POST) is what starts it.
@@ -440,6 +454,17 @@ function renderEgress() {
   show(el.egressPanel, true);
 }
 
+// ---------------------------------------------------------------- recordings
+
+// openRecordings opens the camera's single view, which hosts its
+// recordings (timeline.js follows the view's hook), and brings the
+// timeline into sight.
+function openRecordings(tile) {
+  openSingle(tile);
+  const c = document.getElementById('single-recordings');
+  if (c && c.scrollIntoView) c.scrollIntoView({ block: 'nearest' });
+}
+
 // ---------------------------------------------------------------- polling
 
 async function refreshCameras() {
@@ -512,6 +537,19 @@ async function refreshEgress() {
   }
   show(el.sessionRole, app.admin);
   renderEgress();
+  renderExportKey();
+}
+
+// renderExportKey shows administrators the export key's fingerprint
+// (asked once per sign-in).
+async function renderExportKey() {
+  if (app.admin === app.exportKeyFor) return;
+  app.exportKeyFor = app.admin;
+  const gen = app.gen;
+  const text = app.admin ? await exportKeyText(api) : '';
+  if (gen !== app.gen) return;
+  el.exportKey.textContent = text;
+  show(el.exportKey, !!text);
 }
 
 function schedulePoll() {
@@ -662,6 +700,9 @@ function clearTiles(keepalive) {
 }
 
 function stopSession() {
+  if (app.recs) app.recs.close();
+  show(el.exportKey, false);
+  app.exportKeyFor = null;
   app.gen++;
   clearTimeout(app.pollTimer);
   clearTimeout(app.expiryTimer);
@@ -766,6 +807,14 @@ function openSingle(tile) {
 // height, preview}: the single view, for end-to-end tests.
 window.cordonSingleStats = () => single.stats();
 
+// cordonPlayback() -> the recordings widget's state in the single view
+// (mode, spans, position, frames decoded, last export), or null. For
+// end-to-end tests.
+window.cordonPlayback = function cordonPlayback() {
+  const w = app.recs && app.recs.current();
+  return w ? w.stats() : null;
+};
+
 // ---------------------------------------------------------------- wiring
 
 function init() {
@@ -778,6 +827,16 @@ function init() {
   }
   el.form.addEventListener('submit', signIn);
   el.signout.addEventListener('click', signOut);
+  // recordings: the playback worker asks this page (and only it) for the
+  // token; the widget itself lives in the single-camera view (its hook)
+  answerPlaybackWorker(() => app.token);
+  app.recs = followSingleView();
+  // playing back a recording takes the live picture's place in the single
+  // view (its session goes on; "Back to live" shows it again)
+  document.addEventListener('cordon:playback', (ev) => {
+    const v = document.getElementById('single');
+    if (v) v.dataset.playback = ev.detail && ev.detail.mode === 'playback' ? 'playback' : '';
+  });
   for (const b of document.querySelectorAll('.toolbar-layout [data-cols]')) {
     b.addEventListener('click', () => {
       el.grid.dataset.cols = b.dataset.cols;
