@@ -49,6 +49,10 @@ type Server struct {
 	Redactor *config.Redactor
 	// Healthy returns why new sessions are refused, or nil.
 	Healthy func() error
+	// Degraded, when set, names the parts working below par without
+	// stopping the gateway (e.g. "ldap": an unreachable directory): part ->
+	// why. /healthz stays 200 and says "degraded" with them.
+	Degraded func() map[string]string
 }
 
 // Register mounts the API's routes.
@@ -90,6 +94,12 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 			"error":  "audit log cannot be written, new viewing sessions are refused: " + err.Error(),
 		})
 		return
+	}
+	if s.Degraded != nil {
+		if d := s.Degraded(); len(d) > 0 {
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "degraded", "reason": degradedReason(d), "degraded": d})
+			return
+		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -17,8 +17,9 @@ type credentialCheck struct {
 	name, secret     string
 	kinds            []string // which kinds the name may be
 	remote, protocol string
-	auditSuccess     bool // audit login_ok on a verified (uncached) success
-	noCache          bool // always run argon2id, no sharing (interactive login)
+	source           string // "" = local; the directory's source (dirpass.go)
+	auditSuccess     bool   // audit login_ok on a verified (uncached) success
+	noCache          bool   // always run argon2id, no sharing (interactive login)
 }
 
 // flight is one verification that concurrent identical attempts share.
@@ -147,7 +148,7 @@ func (s *Service) follow(ctx context.Context, fl *flight, c credentialCheck, key
 		return &p, nil
 	case errors.Is(fl.err, ErrBadCredentials):
 		locked := s.lock.fail(s.now(), keys)
-		return nil, s.failed(authFailure{name: c.name, remote: c.remote, protocol: c.protocol, detail: "bad credentials", locked: locked})
+		return nil, s.failed(authFailure{name: c.name, remote: c.remote, protocol: c.protocol, source: c.source, detail: "bad credentials", locked: locked})
 	}
 	return nil, fl.err
 }
@@ -165,6 +166,9 @@ func (s *Service) AuthenticatePassword(name, secret, remote, protocol string) (*
 // AuthenticatePasswordContext is AuthenticatePassword with a context that
 // bounds the wait for a hashing slot.
 func (s *Service) AuthenticatePasswordContext(ctx context.Context, name, secret, remote, protocol string) (*Principal, error) {
+	if s.directoryName(name) { // not a local name: the directory's (dirpass.go)
+		return s.authenticateDirectory(ctx, credentialCheck{name: name, secret: secret, remote: hostOnly(remote), protocol: protocol})
+	}
 	return s.checkSecret(ctx, credentialCheck{
 		name: name, secret: secret, kinds: []string{KindUser, KindAPIKey},
 		remote: hostOnly(remote), protocol: protocol, auditSuccess: true,
@@ -315,6 +319,9 @@ func requestFailureReason(err error) string {
 // (name, address), one argon2id verification every time) and issues a
 // session token. It is what LoginHandler calls.
 func (s *Service) Login(ctx context.Context, name, password, remote string) (token string, p *Principal, err error) {
+	if s.directoryName(name) { // not a local name: the directory's (dirpass.go)
+		return s.loginDirectory(ctx, name, password, remote)
+	}
 	p, err = s.checkSecret(ctx, credentialCheck{
 		name: name, secret: password, kinds: []string{KindUser},
 		remote: remote, protocol: "http", noCache: true,

@@ -74,16 +74,19 @@ func (s *Service) Current(p *Principal) (*Principal, error) {
 	if p == nil {
 		return nil, ErrNoCredentials
 	}
-	if p.TokenID != "" && s.revoked.revoked(p.TokenID) {
-		return nil, ErrTokenRevoked
-	}
 	var cur *Principal
 	if p.Source != "" && p.Source != SourceLocal {
+		// a directory identity's removal is named before the revocation
+		// of its tokens that the removal caused (not a logout)
 		var err error
 		if cur, err = s.identities.principal(p.Source, p.Name, s.Directory.current(), s.now()); err != nil {
 			return nil, err
 		}
-	} else {
+	}
+	if p.TokenID != "" && s.revoked.revoked(p.TokenID) {
+		return nil, ErrTokenRevoked
+	}
+	if cur == nil {
 		e := s.Directory.current().find(p.Name, p.Kind)
 		if e == nil || !e.credentialValid(p.credential) {
 			return nil, ErrPrincipalGone

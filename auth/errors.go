@@ -104,6 +104,8 @@ func Explain(err error) Answer {
 		return Answer{HTTPStatus: http.StatusServiceUnavailable, RTSPStatus: rtspUnavailable, Message: ErrBusy.Error(), RetryAfter: time.Second}
 	case errors.Is(err, ErrAuditUnavailable):
 		return Answer{HTTPStatus: http.StatusServiceUnavailable, RTSPStatus: rtspUnavailable, Message: "the audit log cannot be written; new sessions are refused", RetryAfter: auditRetry}
+	case errors.Is(err, ErrDirectoryUnavailable):
+		return Answer{HTTPStatus: http.StatusServiceUnavailable, RTSPStatus: rtspUnavailable, Message: err.Error(), RetryAfter: directoryRetry}
 	case errors.Is(err, ErrForbidden):
 		return Answer{HTTPStatus: http.StatusForbidden, RTSPStatus: rtspForbidden, Message: "not permitted"}
 	case errors.Is(err, ErrNoSuchCamera):
@@ -111,7 +113,7 @@ func Explain(err error) Answer {
 	}
 	for _, e := range []error{
 		ErrNoCredentials, ErrTokenInQuery, ErrMalformedCredentials, ErrBareAPIKey,
-		ErrTokenExpired, ErrTokenRevoked, ErrInvalidToken, ErrBadCredentials, ErrPrincipalGone,
+		ErrTokenExpired, ErrTokenRevoked, ErrInvalidToken, ErrBadCredentials, ErrPrincipalGone, ErrLocalName,
 	} {
 		if errors.Is(err, e) {
 			return Answer{HTTPStatus: http.StatusUnauthorized, RTSPStatus: rtspUnauthorized, Message: e.Error(), Challenge: challenge(err)}

@@ -69,7 +69,12 @@ func validateIdentity(id Identity) error {
 // Attempt.Failed, so they count towards lockout like any other door.
 func (s *Service) LoginIdentity(_ context.Context, id Identity, remote, protocol string) (string, *Principal, error) {
 	if err := validateIdentity(id); err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("%w: %v", ErrInvalidIdentity, err)
+	}
+	if s.Directory.current().localName(id.Name) { // the name-clash rule (dirpass.go)
+		_ = s.failed(authFailure{name: id.Name, remote: hostOnly(remote), protocol: protocol, source: id.Source,
+			detail: "directory identity refused: " + id.Name + " is a local account's name"})
+		return "", nil, ErrLocalName
 	}
 	if !id.Expires.IsZero() && !id.Expires.After(s.now()) {
 		return "", nil, ErrPrincipalGone
@@ -174,7 +179,13 @@ func (s *Service) identityFromToken(c *tokenClaims) (*Principal, error) {
 	if t.m[key] == nil {
 		roles := slices.Clone(c.Roles)
 		slices.Sort(roles)
-		t.m[key] = &identityState{roles: slices.Compact(roles), tokens: map[string]time.Time{}}
+		st := &identityState{roles: slices.Compact(roles), tokens: map[string]time.Time{}}
+		if c.Source == SourceOIDC {
+			// an OIDC sign-in ends with its ID token, which the token's
+			// expiry is bounded by
+			st.expires = c.ExpiresAt.Time
+		}
+		t.m[key] = st
 	}
 	t.mu.Unlock()
 	p, err := t.principal(c.Source, c.Subject, s.Directory.current(), now)

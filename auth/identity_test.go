@@ -78,8 +78,10 @@ func TestDirectoryIdentityLifecycle(t *testing.T) {
 	if len(changes) != 2 || changes[1].Kind != PrincipalRemoved || !changes[1].Affects(got) {
 		t.Fatalf("changes %+v", changes)
 	}
-	if err := f.svc.Recheck(got, RightExport, "yard-2"); err == nil {
-		t.Fatal("removed identity still allowed")
+	// the live sessions' reason names the removal, not the token
+	// revocation it caused (which would read as a logout)
+	if err := f.svc.Recheck(got, RightExport, "yard-2"); !errors.Is(err, ErrPrincipalGone) {
+		t.Fatalf("removed identity's re-check: %v (%s), want ErrPrincipalGone", err, EndReason(err))
 	}
 	if _, err := f.svc.AuthenticateRequest(bearerRequest("GET", "/", tok)); !errors.Is(err, ErrTokenRevoked) {
 		t.Fatalf("removed identity's token: %v", err)

@@ -4,7 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics of package auth. No per-user or per-address labels.
 type Metrics struct {
-	LoginFailures   *prometheus.CounterVec // reason: bad_credentials, locked_out, busy
+	LoginFailures   *prometheus.CounterVec // reason: bad_credentials, locked_out, busy, directory_unavailable
 	Logins          prometheus.Counter
 	RequestFailures *prometheus.CounterVec // reason: no_credentials, invalid_token, expired, revoked, bad_api_key, locked_out, token_in_query
 	TokenCheck      prometheus.Histogram

@@ -80,6 +80,10 @@ type Service struct {
 	// TrustedProxies: peers whose X-Forwarded-For is believed. Empty =
 	// the remote address is always the TCP peer.
 	TrustedProxies []netip.Prefix
+	// DirectoryPasswords, when set, checks the passwords of names that
+	// are not local users or API keys (LDAP): POST /api/v1/login and
+	// RTSP Basic accept directory credentials (dirpass.go).
+	DirectoryPasswords PasswordDirectory
 
 	tokens     *tokenCodec
 	revoked    *revocations

@@ -250,3 +250,38 @@ func (v *validator) roleMap(field string, m []RoleMapping, dn bool) {
 		}
 	}
 }
+
+// directoryWarnings: directory settings that are valid but probably not
+// intended (Warnings).
+func (c *Config) directoryWarnings() []FieldError {
+	var w []FieldError
+	roles := map[string]bool{}
+	for _, r := range c.Auth.Roles {
+		roles[r.Name] = true
+	}
+	for _, m := range []struct {
+		field string
+		on    bool
+		rm    []RoleMapping
+	}{{"auth.oidc.role_map", c.Auth.OIDC.Issuer != "", c.Auth.OIDC.RoleMap}, {"auth.ldap.role_map", c.Auth.LDAP.URL != "", c.Auth.LDAP.RoleMap}} {
+		if m.on && len(m.rm) == 0 {
+			w = append(w, FieldError{Field: m.field, Msg: "empty: every directory user signs in with no rights"})
+		}
+		for i, r := range m.rm {
+			for j, role := range r.Roles {
+				if !roles[role] {
+					w = append(w, FieldError{Field: fmt.Sprintf("%s[%d].roles[%d]", m.field, i, j), Msg: "names no role in auth.roles: it grants nothing"})
+				}
+			}
+		}
+	}
+	if c.Auth.LDAP.URL != "" && c.RTSP.Listen != "" {
+		switch {
+		case c.RTSP.AllowBasicWithoutTLS:
+			w = append(w, FieldError{Field: "rtsp.allow_basic_without_tls", Msg: "directory (LDAP) passwords cross the network in clear text over RTSP Basic"})
+		case c.HTTP.TLSCert == "" && !IsLoopback(c.RTSP.Listen):
+			w = append(w, FieldError{Field: "auth.ldap.url", Msg: "directory users can use RTSP only over TLS (http.tls_cert or serve --self-signed): Basic, the only way to send a directory password, is offered only over TLS or loopback"})
+		}
+	}
+	return w
+}

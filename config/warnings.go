@@ -62,6 +62,7 @@ func (c *Config) Warnings() []FieldError {
 			add(fmt.Sprintf("cameras[%d]", i), "no user or API key may view it")
 		}
 	}
+	w = append(w, c.directoryWarnings()...)
 	return append(w, c.auditWarnings()...)
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(withDirectoryServers{m}, // stops the shared slapd and OpenID Provider (helpers_directory_test.go)
 		// chromedp/pion may leave these briefly; everything else must be gone
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)

@@ -91,7 +91,8 @@ type Gateway struct {
 	recorder *record.Recorder   // nil: recording off
 	exporter *record.Exporter
 	ptzM     *ptz.Metrics
-	ptzGuard *auth.Guard // ends PTZ control on logout and rights changes
+	ptzGuard *auth.Guard    // ends PTZ control on logout and rights changes
+	dir      directoryParts // auth.ldap, auth.oidc (directory.go)
 
 	onvif         *onvifserve.Server    // gateway/onvif.go
 	discovery     *onvifserve.Discovery // gateway/onvif.go
@@ -142,8 +143,9 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initTLS, g.initRecording, g.initCameras, g.startRecorders,
-		g.initPTZ, g.initDoors, g.initONVIF, g.initGuard, g.initCameraNetwork, g.initHardening, g.initHTTP, g.initMetrics,
+		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initDirectory, g.initTLS, g.initRecording, g.initCameras,
+		g.startRecorders, g.initPTZ, g.initDoors, g.initONVIF, g.initGuard, g.initCameraNetwork, g.initHardening,
+		g.initHTTP, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -323,6 +325,7 @@ func (g *Gateway) Close() {
 		g.ntp.Close()
 	}
 	g.wg.Wait()
+	g.closeDirectory()
 	if g.unsubAuth != nil {
 		g.unsubAuth()
 	}

@@ -19,7 +19,7 @@ import (
 // the viewer.
 func (g *Gateway) initHTTP() error {
 	mux := http.NewServeMux()
-	a := &api.Server{Auth: g.auth, Cameras: g.cameras, Sessions: g.sessions, Audit: g, Redactor: g.Redactor, Healthy: g.audit.Healthy}
+	a := &api.Server{Auth: g.auth, Cameras: g.cameras, Sessions: g.sessions, Audit: g, Redactor: g.Redactor, Healthy: g.audit.Healthy, Degraded: g.directoryDegraded}
 	if g.sinkhole != nil {
 		a.Egress = g.sinkhole.ReportHandler()
 	}
@@ -29,6 +29,7 @@ func (g *Gateway) initHTTP() error {
 	(&api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}).Register(mux)
 	mux.Handle("POST /api/v1/login", g.auth.LoginHandler())
 	mux.Handle("POST /api/v1/logout", g.auth.LogoutHandler())
+	g.mountDirectory(mux)
 	mux.Handle("/whep/", g.whep)
 	mux.Handle("/", web.Handler())
 

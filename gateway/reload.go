@@ -48,6 +48,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	// the guard heard of every change and ends what is no longer allowed
 	// on its own goroutine; a sweep here ends it before Reload returns
 	ended := g.guard.Sweep()
+	g.reloadDirectory(old, cfg)
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
 	g.applyRecording(old, cfg)
 	g.attachPTZ()

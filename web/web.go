@@ -67,6 +67,8 @@ var routes = map[string]string{
 	"/style.css":      "style.css",
 	"/favicon.svg":    "favicon.svg",
 	"/favicon.ico":    "favicon.svg", // browsers ask for it regardless of <link rel=icon>
+	"/oidc.js":        "oidc.js",
+	"/signin.css":     "signin.css",
 }
 
 var contentTypes = map[string]string{

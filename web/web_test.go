@@ -61,6 +61,8 @@ func TestAssetsHeadersAndTypes(t *testing.T) {
 		"/ptz.js":         "text/javascript; charset=utf-8",
 		"/single.css":     "text/css; charset=utf-8",
 		"/hardening.js":   "text/javascript; charset=utf-8",
+		"/oidc.js":        "text/javascript; charset=utf-8",
+		"/signin.css":     "text/css; charset=utf-8",
 	}
 	paths := Paths()
 	sort.Strings(paths)

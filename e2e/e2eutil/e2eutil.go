@@ -130,6 +130,29 @@ func Start(t testing.TB, cfg *config.Config, opts ...Option) *Gateway {
 	return eg
 }
 
+// TryStart is Start returning the gateway's start error instead of
+// failing the test (e.g. to retry a listen port picked in advance, when a
+// config value must name the port before the gateway starts).
+func TryStart(t testing.TB, cfg *config.Config, opts ...Option) (*Gateway, error) {
+	t.Helper()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		t.Fatalf("invalid test config: %v", errs)
+	}
+	logs := &SyncBuffer{}
+	red := config.NewRedactor(cfg)
+	logger := slog.New(config.NewRedactingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), red))
+	g := &gateway.Gateway{Config: cfg, Logger: logger, Redactor: red, Stdout: logs}
+	for _, o := range opts {
+		o(g)
+	}
+	if err := g.Initialize(); err != nil {
+		return nil, err
+	}
+	eg := &Gateway{Gateway: g, Base: "http://" + g.HTTPAddr(), Config: cfg, Logs: logs}
+	t.Cleanup(eg.Stop)
+	return eg, nil
+}
+
 // Stop closes the gateway (idempotent; also runs at cleanup).
 func (g *Gateway) Stop() { g.stopOnce.Do(g.Gateway.Close) }
 

@@ -5,6 +5,7 @@
 
 import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
 import { parseEgress, describeEgress } from './egress.js';
+import { initDirectorySignIn, describeAccount } from './oidc.js';
 import { HardeningPanel } from './hardening.js';
 import { SingleView } from './single.js';
 import { followSingleView } from './timeline.js';
@@ -684,6 +685,7 @@ async function startSession(username, token, expiresAt) {
   show(el.viewer, true);
   setStatus('loading cameras…', false);
   const gen = app.gen;
+  describeAccount(token, () => gen === app.gen); // directory users with no rights (oidc.js)
   await refreshCameras();
   if (gen !== app.gen) return;
   await refreshEgress();
@@ -857,6 +859,7 @@ function init() {
   });
   el.submit.disabled = false;
   showSignin('');
+  initDirectorySignIn({ startSession, setError: setSigninError }); // "Sign in with ..." (oidc.js)
 }
 
 init();
