@@ -3,7 +3,7 @@ GO ?= go
 FUZZTIME ?= 20s
 STATICCHECK = $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: test deps lint unit fuzz bench demo build
+.PHONY: test deps lint unit fuzz bench bench-compare demo build
 
 test: deps lint unit fuzz
 
@@ -23,6 +23,11 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# cordon beside MediaMTX (MEDIAMTX=/path/to/mediamtx), each pinned to one
+# core: the README's "Measured" table. Not part of `make test`.
+bench-compare:
+	./scripts/bench-compare.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/cordon ./cmd/cordon

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"cordon/auth/audit"
+	"cordon/internal/httpdigest"
 )
 
 // DigestRealm is the realm of cordon's RTSP Digest challenges (never the
@@ -39,19 +40,9 @@ func md5hex(s string) string {
 }
 
 // DigestResponse is a parsed Digest Authorization header (RFC 2617/7616,
-// MD5) and the request it was sent with.
-type DigestResponse struct {
-	Username  string
-	Realm     string
-	Nonce     string
-	URI       string
-	Response  string
-	Algorithm string // "" or "MD5"
-	QOP       string // "" or "auth"
-	NC        string // with QOP
-	CNonce    string // with QOP
-	Method    string // the request method (DESCRIBE, SETUP, ...)
-}
+// MD5) and the request it was sent with: httpdigest.Response, the one
+// shape of a Digest answer (the RTSP door parses it).
+type DigestResponse = httpdigest.Response
 
 // AuthenticateDigest verifies an RTSP Digest response against the
 // principal's configured HA1 with lockout per address and per (name,

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"cordon/internal/durable"
 )
 
 const revokedFileName = "revoked-tokens"
@@ -75,7 +77,7 @@ func (r *revocations) rewrite() error {
 	if err := os.Rename(tmp.Name(), r.path); err != nil {
 		return fmt.Errorf("rewriting revocations: %w", err)
 	}
-	syncDir(filepath.Dir(r.path))
+	durable.SyncDir(filepath.Dir(r.path))
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening revocations: %w", err)

@@ -67,6 +67,10 @@ type WebRTC struct {
 	ViewerNetworks []string `mapstructure:"viewer_networks"`
 	// MaxRemoteCandidates bounds the remote candidates of one session.
 	MaxRemoteCandidates int `mapstructure:"max_remote_candidates"`
+	// Media sending (config/webrtcsend.go).
+	UDPGSO           string `mapstructure:"udp_gso"`
+	SendBurstPackets int    `mapstructure:"send_burst_packets"`
+	SendRatePackets  int    `mapstructure:"send_rate_packets"`
 }
 
 // ICEServer is a STUN/TURN server advertised to clients. In YAML an entry is
@@ -80,6 +84,9 @@ type ICEServer struct {
 // Metrics is the Prometheus endpoint. Listen "" = off.
 type Metrics struct {
 	Listen string `mapstructure:"listen"`
+	// PProf serves Go's profiler (/debug/pprof/) on the metrics listener,
+	// for profiling in the field. Off by default; needs Listen.
+	PProf bool `mapstructure:"pprof"`
 }
 
 // CameraNetwork holds the services on the isolated camera side. "" = off.
@@ -234,7 +241,7 @@ func Default() *Config {
 		HTTP: HTTP{Listen: ":8080", CORSOrigins: []string{}},
 		RTSP: RTSP{Listen: ":8554", UDPRTPListen: ":8000", UDPRTCPListen: ":8001"},
 		WebRTC: WebRTC{UDPListen: ":8189", TCPListen: ":8189", HostIPs: []string{}, ICEServers: []ICEServer{},
-			ViewerNetworks: []string{}, MaxRemoteCandidates: 16},
+			ViewerNetworks: []string{}, MaxRemoteCandidates: 16, UDPGSO: "auto", SendBurstPackets: 48, SendRatePackets: 2600},
 		Metrics:       Metrics{Listen: "127.0.0.1:9464"},
 		CameraNetwork: CameraNetwork{HardenInterval: DefaultHardenInterval},
 		StateDir:      "./cordon-state",

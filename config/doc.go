@@ -61,6 +61,9 @@
 //     internal/connlimit.CheckBudget, at start).
 //   - webrtc.viewer_networks (CIDRs) and webrtc.max_remote_candidates (16):
 //     which remote ICE candidates a viewer may offer (internal/icepolicy).
+//   - webrtc.udp_gso (auto | off), webrtc.send_burst_packets (8..512, 48)
+//     and webrtc.send_rate_packets (500..100000 a second, 2600): how WHEP
+//     media leaves (relay/whep cork.go, pace.go).
 //   - audit.forward (+ forward_ca_file, forward_cert_file, forward_key_file)
 //     and audit.keep_files / audit.keep_mb: forwarding to a syslog collector
 //     and the retention of rotated audit files (never before forwarding).
@@ -112,7 +115,7 @@
 //   - Listeners are host:port; rtsp.listen, webrtc.tcp_listen,
 //     metrics.listen, camera_network.dns_listen and ntp_listen may be ""
 //     (off); http.listen and webrtc.udp_listen may not. TCP listeners must not
-//     collide.
+//     collide. metrics.pprof needs metrics.listen.
 //
 // # Redaction
 //

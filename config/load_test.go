@@ -98,7 +98,7 @@ cameras:
 		WebRTC: WebRTC{UDPListen: ":50000", TCPListen: ":50001", HostIPs: []string{"192.0.2.7"}, ICEServers: []ICEServer{
 			{URLs: []string{"stun:stun.example:3478"}},
 			{URLs: []string{"turn:turn.example:3478?transport=tcp"}, Username: "turnuser", Credential: "turnpass"},
-		}, ViewerNetworks: []string{"10.50.0.0/16"}, MaxRemoteCandidates: 16},
+		}, ViewerNetworks: []string{"10.50.0.0/16"}, MaxRemoteCandidates: 16, UDPGSO: "auto", SendBurstPackets: 48, SendRatePackets: 2600},
 		Metrics:       Metrics{Listen: ""},
 		CameraNetwork: CameraNetwork{DNSListen: "10.20.0.1:53", NTPListen: "10.20.0.1:123", HardenInterval: "12h"},
 		StateDir:      "/var/lib/cordon",
@@ -295,7 +295,7 @@ func TestEveryKeyHasEnvOverride(t *testing.T) {
 		"webrtc.udp_listen", "webrtc.tcp_listen", "webrtc.host_ips", "webrtc.ice_servers",
 		"metrics.listen", "camera_network.dns_listen", "camera_network.ntp_listen", "camera_network.harden_interval", "state_dir",
 		"audit.path", "audit.max_size_mb", "auth.token_ttl", "sanitize.allow_sei_uuids",
-		"webrtc.viewer_networks", "webrtc.max_remote_candidates",
+		"webrtc.viewer_networks", "webrtc.max_remote_candidates", "webrtc.udp_gso", "webrtc.send_burst_packets", "webrtc.send_rate_packets", "metrics.pprof",
 		"audit.keep_files", "audit.keep_mb", "audit.forward", "audit.forward_ca_file", "audit.forward_cert_file", "audit.forward_key_file",
 		"auth.lockout.threshold", "auth.lockout.base", "auth.lockout.max", "auth.lockout.decay",
 		"limits.http.per_address", "limits.http.total", "limits.rtsp.per_address", "limits.rtsp.total",

@@ -84,6 +84,9 @@ func (c *Config) Validate() []FieldError {
 	v.rtspUDP(&c.RTSP)
 	v.webrtc(&c.WebRTC)
 	v.listen("metrics.listen", c.Metrics.Listen, true)
+	if c.Metrics.PProf && c.Metrics.Listen == "" {
+		v.add("metrics.pprof", "needs metrics.listen: the profiler is served on the metrics listener")
+	}
 	v.listen("camera_network.dns_listen", c.CameraNetwork.DNSListen, true)
 	v.listen("camera_network.ntp_listen", c.CameraNetwork.NTPListen, true)
 	if _, err := ParseHardenInterval(c.CameraNetwork.HardenInterval); err != nil {
@@ -154,6 +157,7 @@ func (v *validator) webrtc(w *WebRTC) {
 	v.listen("webrtc.udp_listen", w.UDPListen, false)
 	v.listen("webrtc.tcp_listen", w.TCPListen, true)
 	v.iceHygiene(w)
+	v.webrtcSend(w)
 	for i, ip := range w.HostIPs {
 		if net.ParseIP(ip) == nil {
 			v.add(fmt.Sprintf("webrtc.host_ips[%d]", i), "must be an IP address")

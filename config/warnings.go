@@ -25,6 +25,9 @@ func (c *Config) Warnings() []FieldError {
 	}
 	if c.Metrics.Listen != "" && !IsLoopback(c.Metrics.Listen) {
 		add("metrics.listen", "/metrics has no authentication and listens beyond loopback")
+		if c.Metrics.PProf {
+			add("metrics.pprof", "Go's profiler is served without authentication beyond loopback (it reveals memory contents and costs CPU while profiling)")
+		}
 	}
 	c.Cluster.warnings(c, add)
 	viewable := make([]bool, len(c.Cameras))

@@ -16,13 +16,14 @@ func TestWarnings(t *testing.T) {
 	}
 	c.HTTP.Listen = ":8080"
 	c.Metrics.Listen = "0.0.0.0:9464"
+	c.Metrics.PProf = true
 	c.Auth.Users[0].Cameras = []string{"gate-*"}
 	c.Auth.APIKeys[0].Cameras = []string{"nothing-*", "gate-north"}
 	var got []string
 	for _, w := range c.Warnings() {
 		got = append(got, w.Field)
 	}
-	want := []string{"http.tls_cert", "metrics.listen", "auth.api_keys[0].cameras[0]", "cameras[2]", "cameras[3]"}
+	want := []string{"http.tls_cert", "metrics.listen", "metrics.pprof", "auth.api_keys[0].cameras[0]", "cameras[2]", "cameras[3]"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("warnings on %v, want %v", got, want)
 	}

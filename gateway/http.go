@@ -84,6 +84,10 @@ func (g *Gateway) initMetrics() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	if g.Config.Metrics.PProf {
+		mountPProf(mux)
+		g.Logger.Warn("Go's profiler is served on the metrics listener (metrics.pprof)", "addr", ln.Addr().String())
+	}
 	g.metricsLn = ln
 	header, idle := g.Config.Limits.Timeouts()
 	g.metricsSr = &http.Server{Handler: mux, ReadHeaderTimeout: header, IdleTimeout: idle}

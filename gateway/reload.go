@@ -66,7 +66,7 @@ func (g *Gateway) apply(cfg *config.Config) error {
 func restartNeeded(a, b *config.Config) bool {
 	return a.HTTP.Listen != b.HTTP.Listen || a.HTTP.TLSCert != b.HTTP.TLSCert || a.HTTP.TLSKey != b.HTTP.TLSKey ||
 		a.RTSP.Listen != b.RTSP.Listen || a.WebRTC.UDPListen != b.WebRTC.UDPListen || a.WebRTC.TCPListen != b.WebRTC.TCPListen ||
-		a.Metrics.Listen != b.Metrics.Listen || a.StateDir != b.StateDir || a.Audit != b.Audit ||
+		a.Metrics != b.Metrics || a.StateDir != b.StateDir || a.Audit != b.Audit ||
 		a.CameraNetwork != b.CameraNetwork || a.Limits != b.Limits || a.Auth.Lockout != b.Auth.Lockout ||
 		clusterChanged(&a.Cluster, &b.Cluster)
 }

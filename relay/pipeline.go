@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/pion/rtp"
 
@@ -23,9 +21,8 @@ import (
 type outTrack struct {
 	OutTrack
 	filter  *sanitize.VideoFilter
-	checked []byte // the SPS last checked for frame reordering
-	h264    *rtph264.Encoder
-	h265    *rtph265.Encoder
+	checked []byte      // the SPS last checked for frame reordering
+	pk      *packetizer // video
 	aac     *rtpmpeg4audio.Encoder
 	ssrc    uint32
 	seq     uint16 // audio (PCMU/PCMA/Opus) sequence
@@ -64,13 +61,11 @@ func (s *Stream) buildTracks(tracks []Track) ([]*outTrack, error) {
 		case CodecH264:
 			ot.PayloadType = dynamic()
 			ot.filter = s.newFilter(t.Codec, t.ParamSets)
-			ot.h264 = &rtph264.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize, PacketizationMode: 1}
-			err = ot.h264.Init()
+			ot.pk = &packetizer{pt: ot.PayloadType, ssrc: ot.ssrc, seq: seq, max: PayloadMaxSize}
 		case CodecH265:
 			ot.PayloadType = dynamic()
 			ot.filter = s.newFilter(t.Codec, t.ParamSets)
-			ot.h265 = &rtph265.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize}
-			err = ot.h265.Init()
+			ot.pk = &packetizer{h265: true, pt: ot.PayloadType, ssrc: ot.ssrc, seq: seq, max: PayloadMaxSize}
 		case CodecPCMU:
 			ot.PayloadType = 0
 		case CodecPCMA:
@@ -127,15 +122,8 @@ func (t *outTrack) video(in [][]byte) (*Frame, error) {
 		t.sawReorderSPS = true
 	}
 	// the filter returns views into its own buffers: the frame keeps a copy
-	// that readers share
-	au = copyAU(au)
-	var pkts []*rtp.Packet
-	var err error
-	if t.h264 != nil {
-		pkts, err = t.h264.Encode(au)
-	} else {
-		pkts, err = t.h265.Encode(au)
-	}
+	// that readers share, in the packets' arena
+	pkts, au, err := t.pk.encode(au)
 	if err != nil || len(pkts) == 0 {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ type item struct {
 	f        *Frame
 	seqDelta uint16
 	tsDelta  uint32
+	primed   bool // from the GOP cache
 }
 
 // Delivery is what Next returns: one frame. Packets have headers copied for
@@ -76,6 +77,11 @@ type Delivery struct {
 	Time    time.Time     // wall clock when the access unit reached the stream
 	AU      [][]byte
 	Packets []rtp.Packet
+	// Primed: the frame came from the GOP cache (a new reader's start, or
+	// Flush), not live. Backlog: frames still queued behind this one. An
+	// output that paces its sends uses them to tell catching up from live.
+	Primed  bool
+	Backlog int
 }
 
 // AddReader attaches a reader. It works while the camera is offline (an
@@ -186,7 +192,7 @@ func (r *Reader) primeLocked() {
 			delta = last - uint32(n-1-i) - f.Packets[0].Timestamp
 		}
 		select {
-		case r.ch <- item{f: f, tsDelta: delta}:
+		case r.ch <- item{f: f, tsDelta: delta, primed: true}:
 			r.queued.Add(int64(f.Bytes))
 		default:
 			return
@@ -327,7 +333,7 @@ func (r *Reader) Next(ctx context.Context) (Delivery, error) {
 	r.bytes += uint64(n)
 	r.statsMu.Unlock()
 	f := it.f
-	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: r.buf}, nil
+	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: r.buf, Primed: it.primed, Backlog: len(r.ch)}, nil
 }
 
 // Done is closed when the reader has ended; Err tells why.

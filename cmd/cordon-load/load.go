@@ -1,51 +1,126 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"slices"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"cordon/internal/whepclient"
 )
 
-// client is one viewer's counters, shared with the printer.
+// client is one viewer's counters, written by its goroutine and read by
+// the printer and the summary.
 type client struct {
-	frames  atomic.Int64 // complete video access units
-	packets atomic.Int64
-	bytes   atomic.Int64
-	gaps    atomic.Int64 // RTP sequence gaps
-	ttff    atomic.Int64 // ns from request to first keyframe; 0 = none yet
-	err     atomic.Value // string
+	frames, packets, bytes atomic.Int64
+	lost, lostEarly        atomic.Int64
+	drops                  atomic.Int64
+	ttff                   atomic.Int64 // ns from the request to the first keyframe; 0 = none yet
+	firstAU                atomic.Int32 // 0 unknown, 1 the first decoded AU was a keyframe, 2 it was not
+	gapP95, gapMax         atomic.Int64 // ns between frames
+	err                    atomic.Value // string
+	wc                     atomic.Pointer[whepclient.Client]
+	// frames/s over the steady window
+	steady0, steady1 int64
+}
+
+// liveFrames is the frame count now (a WHEP client's is read from it, not
+// from the last copy).
+func (c *client) liveFrames() int64 {
+	if wc := c.wc.Load(); wc != nil {
+		return wc.Wire().Frames
+	}
+	return c.frames.Load()
 }
 
 func (c *client) fail(err error) {
 	c.err.CompareAndSwap(nil, err.Error())
 }
 
-type report struct {
-	viewers, connected, failed int
-	ttffs                      []time.Duration
-	fps                        []float64
-	gaps, frames, packets      int64
-	bytes                      int64
-	window                     time.Duration
-	errors                     map[string]int
+func (c *client) failed() bool { return c.err.Load() != nil }
+
+// env is what every viewer shares: the tokens, the HTTP clients.
+type env struct {
+	o      options
+	tokens []string
+	http   []*http.Client     // one per source address
+	poller *whepclient.Poller // light viewers' sockets
 }
 
-func load(ctx context.Context, o options, out io.Writer) (*report, error) {
-	token := o.token
-	if token == "" && o.rtsp == "" {
-		t, err := login(ctx, o.url, o.user, o.password)
+func (e *env) token(i int) string {
+	if len(e.tokens) == 0 {
+		return ""
+	}
+	return e.tokens[i%len(e.tokens)]
+}
+
+func (e *env) httpClient(i int) *http.Client { return e.http[i%len(e.http)] }
+
+func newEnv(ctx context.Context, o options) (*env, error) {
+	e := &env{o: o}
+	for i := range o.sources {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if o.sources > 1 {
+			tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i))}, Timeout: 10 * time.Second}).DialContext
+		}
+		tr.MaxIdleConnsPerHost = 64
+		e.http = append(e.http, &http.Client{Transport: tr, Timeout: 30 * time.Second})
+	}
+	switch {
+	case o.tokenFile != "":
+		b, err := os.ReadFile(o.tokenFile)
 		if err != nil {
 			return nil, err
 		}
-		token = t
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if t := strings.TrimSpace(sc.Text()); t != "" {
+				e.tokens = append(e.tokens, t)
+			}
+		}
+		if len(e.tokens) == 0 {
+			return nil, fmt.Errorf("--token-file %s holds no token", o.tokenFile)
+		}
+	case o.token != "":
+		e.tokens = []string{o.token}
+	case o.whepURL == "" && o.rtspURL == "" && o.rtsp == "":
+		t, err := login(ctx, e.http[0], o.url, o.user, o.password)
+		if err != nil {
+			return nil, err
+		}
+		e.tokens = []string{t}
+	}
+	return e, nil
+}
+
+// viewer runs one viewer until ctx ends.
+func (e *env) viewer(ctx context.Context, i int, c *client) error {
+	if e.o.rtspURL != "" || e.o.rtsp != "" {
+		return runRTSP(ctx, e.o, c)
+	}
+	return runWHEP(ctx, e, i, c)
+}
+
+func load(ctx context.Context, o options, out io.Writer) (*report, error) {
+	e, err := newEnv(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.light {
+		e.poller = whepclient.NewPoller(o.poll)
+		defer e.poller.Close()
+	}
+	if o.joins > 0 {
+		return joins(ctx, e, out)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -57,120 +132,126 @@ func load(ctx context.Context, o options, out io.Writer) (*report, error) {
 		clients[i] = c
 		if o.ramp > 0 && i > 0 {
 			select {
-			case <-time.After(o.ramp / time.Duration(o.viewers)):
+			case <-time.After(time.Until(start.Add(o.ramp * time.Duration(i) / time.Duration(o.viewers)))):
 			case <-ctx.Done():
 			}
 		}
 		wg.Go(func() {
-			var err error
-			if o.rtsp != "" {
-				err = runRTSP(ctx, o, c)
-			} else {
-				err = runWHEP(ctx, o, token, c)
-			}
-			if err != nil && ctx.Err() == nil {
+			if err := e.viewer(ctx, i, c); err != nil && ctx.Err() == nil {
 				c.fail(err)
 			}
 		})
 	}
-	printEverySecond(ctx, o, out, clients, start.Add(o.ramp+o.duration))
-	window := time.Since(start)
+	window := steadyWindow(ctx, o, out, clients, start)
 	cancel()
 	wg.Wait()
 	return summarize(o, clients, window), nil
 }
 
-// printEverySecond prints the totals once a second until end.
-func printEverySecond(ctx context.Context, o options, out io.Writer, clients []*client, end time.Time) {
+// steadyWindow prints totals once a second; the measured window starts
+// after the ramp plus a settling second and ends --duration later. It
+// returns the window's length.
+func steadyWindow(ctx context.Context, o options, out io.Writer, clients []*client, start time.Time) time.Duration {
+	begin := start.Add(o.ramp + time.Second)
+	end := begin.Add(o.duration)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastFrames, lastBytes int64
+	begun := false
 	for sec := 1; ; sec++ {
 		select {
 		case <-ctx.Done():
+			if !begun {
+				return 0
+			}
+			for _, c := range clients {
+				c.steady1 = c.liveFrames()
+			}
+			return time.Since(begin)
 		case <-tick.C:
 		}
-		if ctx.Err() != nil || !time.Now().Before(end) {
-			return
+		now := time.Now()
+		if !begun && !now.Before(begin) {
+			begun, begin = true, now
+			for _, c := range clients {
+				c.steady0 = c.liveFrames()
+			}
+			marker(o, out, "STEADY-BEGIN")
+		}
+		if begun && !now.Before(end) {
+			for _, c := range clients {
+				c.steady1 = c.liveFrames()
+			}
+			marker(o, out, "STEADY-END")
+			return now.Sub(begin)
 		}
 		var frames, bytes int64
 		live := 0
 		for _, c := range clients {
 			frames += c.frames.Load()
 			bytes += c.bytes.Load()
-			if c.ttff.Load() > 0 && c.err.Load() == nil {
+			if c.ttff.Load() > 0 && !c.failed() {
 				live++
 			}
 		}
 		if !o.quiet {
-			fmt.Fprintf(out, "t=%3ds viewers=%d/%d frames/s=%d kbit/s=%d\n", sec, live, o.viewers,
-				frames-lastFrames, (bytes-lastBytes)*8/1000)
+			fmt.Fprintf(out, "t=%3ds viewers=%d/%d frames/s=%d kbit/s=%d\n", sec, live, len(clients), frames-lastFrames, (bytes-lastBytes)*8/1000)
 		}
 		lastFrames, lastBytes = frames, bytes
 	}
 }
 
-// summarize turns the clients' counters into the report.
-func summarize(o options, clients []*client, window time.Duration) *report {
-	r := &report{viewers: o.viewers, window: window, errors: map[string]int{}}
-	for _, c := range clients {
-		r.frames += c.frames.Load()
-		r.packets += c.packets.Load()
-		r.bytes += c.bytes.Load()
-		r.gaps += c.gaps.Load()
-		if e, ok := c.err.Load().(string); ok {
-			r.failed++
-			r.errors[e]++
+func marker(o options, out io.Writer, m string) {
+	if o.markers {
+		fmt.Fprintln(out, m)
+		if f, ok := out.(*os.File); ok {
+			_ = f.Sync()
+		}
+	}
+}
+
+// joins opens --joins viewers one after another, each watched for
+// --join-watch, and reports their joins.
+func joins(ctx context.Context, e *env, out io.Writer) (*report, error) {
+	o := e.o
+	clients := make([]*client, 0, o.joins)
+	// one join before the measured ones, not counted: the server's first
+	// PeerConnection and its check of the credential (cached afterwards)
+	// are not what a viewer's join costs
+	for i := -1; i < o.joins; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		c := &client{}
+		if i >= 0 {
+			clients = append(clients, c)
+		}
+		jctx, cancel := context.WithTimeout(ctx, o.joinWatch)
+		if err := e.viewer(jctx, 0, c); err != nil && ctx.Err() == nil {
+			c.fail(err)
+		}
+		cancel()
+		if i < 0 {
 			continue
 		}
-		if d := c.ttff.Load(); d > 0 {
-			r.connected++
-			r.ttffs = append(r.ttffs, time.Duration(d))
-			watched := window - time.Duration(d)
-			if watched > 0 {
-				r.fps = append(r.fps, float64(c.frames.Load())/watched.Seconds())
-			}
-		} else {
-			r.failed++
-			r.errors["no keyframe received"]++
+		if !o.quiet {
+			fmt.Fprintf(out, "join %3d: first frame %v, lost in the first 3 s %d, socket drops %d\n", i+1,
+				time.Duration(c.ttff.Load()).Round(time.Millisecond), c.lostEarly.Load(), c.drops.Load())
 		}
 	}
-	return r
+	r := summarize(o, clients, 0)
+	r.Mode = "joins"
+	return r, nil
 }
 
-func pct(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(p*float64(len(s))))]
-}
-
-func (r *report) print(out io.Writer) {
-	fmt.Fprintf(out, "viewers: %d requested, %d connected, %d failed\n", r.viewers, r.connected, r.failed)
-	fmt.Fprintf(out, "time to first frame: p50 %v, p95 %v\n", pct(r.ttffs, 0.5).Round(time.Millisecond), pct(r.ttffs, 0.95).Round(time.Millisecond))
-	if len(r.fps) > 0 {
-		lo, hi, sum := r.fps[0], r.fps[0], 0.0
-		for _, f := range r.fps {
-			lo, hi, sum = min(lo, f), max(hi, f), sum+f
-		}
-		fmt.Fprintf(out, "frames/s per viewer: mean %.1f, min %.1f, max %.1f\n", sum/float64(len(r.fps)), lo, hi)
-	}
-	fmt.Fprintf(out, "frames: %d, packets: %d, payload %.1f Mbit over %v, sequence gaps: %d\n", r.frames, r.packets, float64(r.bytes)*8/1e6, r.window.Round(time.Second), r.gaps)
-	for e, n := range r.errors {
-		fmt.Fprintf(out, "error (%d viewers): %s\n", n, e)
-	}
-}
-
-func login(ctx context.Context, base, user, password string) (string, error) {
+func login(ctx context.Context, hc *http.Client, base, user, password string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/api/v1/login", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}

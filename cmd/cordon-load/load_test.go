@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -16,8 +20,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // cordon-load against a real gateway and camera: every WHEP viewer (signed
-// in with a password) and every RTSP reader connects, gets frames without a
-// sequence gap; exit status 0.
+// in with a password, or given a token and the endpoint's full URL, in
+// light mode too), every RTSP reader and every sequential join connects
+// and gets frames without a lost packet; the JSON summary says the same;
+// exit status 0.
 func TestLoadAgainstGateway(t *testing.T) {
 	cam := &democam.Camera{ID: "load", Listen: net.JoinHostPort("127.0.0.41", "0"), Path: "s", Username: "cam", Password: "cam-load-pw"}
 	if err := cam.Initialize(); err != nil {
@@ -27,21 +33,69 @@ func TestLoadAgainstGateway(t *testing.T) {
 	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}}},
 		[]config.Camera{{ID: "load", URL: cam.URL(), Username: "cam", Password: "cam-load-pw", Transport: "tcp"}})
 	g := e2eutil.Start(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	token, err := login(ctx, http.DefaultClient, g.Base, "alice", "alice-pw-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := []string{"--url", g.Base, "--user", "alice", "--password", "alice-pw-1", "--camera", "load"}
 	for _, args := range [][]string{
-		{"--viewers", "3", "--duration", "3s"},
+		append(signIn, "--viewers", "3", "--duration", "3s"),
+		{"--whep-url", g.Base + "/whep/load", "--token", token, "--light", "--viewers", "3", "--duration", "3s"},
+		{"--whep-url", g.Base + "/whep/load", "--token", token, "--joins", "2", "--join-watch", "1500ms"},
 		// RTSP Basic is checked against the argon2id hash once per reader
 		// (slow under -race on a loaded machine): a longer window
-		{"--viewers", "2", "--duration", "8s", "--rtsp", g.RTSPAddr(), "--tcp"},
+		append(signIn, "--viewers", "2", "--duration", "8s", "--rtsp", g.RTSPAddr(), "--tcp"),
 	} {
 		var out, errOut bytes.Buffer
-		code := run(append([]string{"--url", g.Base, "--user", "alice", "--password", "alice-pw-1", "--camera", "load", "--quiet"}, args...), &out, &errOut)
+		code := run(append(args, "--quiet"), &out, &errOut)
 		t.Logf("cordon-load %v:\n%s%s", args, out.String(), errOut.String())
 		if code != 0 {
 			t.Fatalf("cordon-load %v exited %d", args, code)
 		}
-		n := args[1]
-		if !strings.Contains(out.String(), "viewers: "+n+" requested, "+n+" connected, 0 failed") || !strings.Contains(out.String(), "sequence gaps: 0") {
+		n := "3"
+		for i, a := range args {
+			if a == "--viewers" || a == "--joins" {
+				n = args[i+1]
+			}
+		}
+		if !strings.Contains(out.String(), "viewers: "+n+" requested, "+n+" connected, 0 failed") || !strings.Contains(out.String(), "sequence gaps: 0 packets lost") ||
+			!strings.Contains(out.String(), "a keyframe: "+n+" of "+n) {
 			t.Fatalf("cordon-load %v report:\n%s", args, out.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--whep-url", g.Base + "/whep/load", "--token", token, "--light", "--viewers", "2", "--duration", "2s", "--json", "--markers", "--quiet"}, &out, &errOut); code != 0 {
+		t.Fatalf("--json exited %d: %s", code, errOut.String())
+	}
+	text := out.String()
+	if !strings.HasPrefix(text, "STEADY-BEGIN\nSTEADY-END\n") {
+		t.Fatalf("markers missing:\n%s", text)
+	}
+	var r report
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(text, "STEADY-BEGIN\nSTEADY-END\n")), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Connected != 2 || r.Lost != 0 || r.FPS.N != 2 || r.FPS.Min <= 0 || r.Window < 1.5 || r.TTFF.P50 <= 0 {
+		t.Fatalf("JSON report %+v", r)
+	}
+}
+
+// Flags that address nothing, or a remote target without --allow-remote,
+// are refused with status 2.
+func TestFlagsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"--whep-url", "ftp://127.0.0.1/x"},
+		{"--whep-url", "http://10.1.2.3:8889/cam/whep"},
+		{"--rtsp-url", "rtsp://127.0.0.1:1/x", "--viewers", "0"},
+		{"--camera", "x", "--url", "http://127.0.0.1:1"},
+		{"--whep-url", "http://127.0.0.1:1/x", "--rcvbuf", "-1"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 2 {
+			t.Errorf("cordon-load %v exited %d, want 2: %s", args, code, errOut.String())
 		}
 	}
 }

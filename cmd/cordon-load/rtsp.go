@@ -13,14 +13,18 @@ import (
 	"github.com/pion/rtp"
 )
 
-// runRTSP reads the camera from the RTSP re-serve until ctx ends.
+// runRTSP reads the camera from an RTSP server until ctx ends.
 func runRTSP(ctx context.Context, o options, c *client) error {
-	u, err := base.ParseURL(fmt.Sprintf("rtsp://%s@%s/%s", url.UserPassword(o.user, o.password).String(), o.rtsp, url.PathEscape(o.camera)))
+	raw := o.rtspURL
+	if raw == "" {
+		raw = fmt.Sprintf("rtsp://%s@%s/%s", url.UserPassword(o.user, o.password).String(), o.rtsp, url.PathEscape(o.camera))
+	}
+	u, err := base.ParseURL(raw)
 	if err != nil {
 		return err
 	}
 	proto := gortsplib.ProtocolTCP
-	if !o.tcp {
+	if !o.tcp && o.rtspURL == "" {
 		proto = gortsplib.ProtocolUDP
 	}
 	start := time.Now()
@@ -47,28 +51,8 @@ func runRTSP(ctx context.Context, o options, c *client) error {
 	if _, err := cl.Setup(desc.BaseURL, medi, 0, 0); err != nil {
 		return err
 	}
-	var last uint16
-	have := false
-	cl.OnPacketRTP(medi, h264, func(p *rtp.Packet) {
-		if have && p.SequenceNumber != last+1 {
-			c.gaps.Add(1)
-		}
-		have, last = true, p.SequenceNumber
-		c.packets.Add(1)
-		c.bytes.Add(int64(len(p.Payload)))
-		au, err := dec.Decode(p)
-		if err != nil {
-			return
-		}
-		c.frames.Add(1)
-		if c.ttff.Load() == 0 {
-			for _, n := range au {
-				if len(n) > 0 && n[0]&0x1f == 5 {
-					c.ttff.CompareAndSwap(0, int64(time.Since(start)))
-				}
-			}
-		}
-	})
+	rd := &rtspCounter{c: c, start: start, decode: dec.Decode}
+	cl.OnPacketRTP(medi, h264, rd.packet)
 	if _, err := cl.Play(nil); err != nil {
 		return err
 	}
@@ -77,4 +61,72 @@ func runRTSP(ctx context.Context, o options, c *client) error {
 		return nil
 	}
 	return err
+}
+
+// rtspCounter counts one RTSP reader's packets (gortsplib calls it from
+// one goroutine).
+type rtspCounter struct {
+	c         *client
+	start     time.Time
+	decode    func(*rtp.Packet) ([][]byte, error)
+	last      uint16
+	have      bool
+	lastFrame time.Time
+	gaps      gapHist
+}
+
+func (r *rtspCounter) packet(p *rtp.Packet) {
+	c, now := r.c, time.Now()
+	if r.have && p.SequenceNumber != r.last+1 {
+		n := int64(p.SequenceNumber - r.last - 1)
+		c.lost.Add(n)
+		if c.ttff.Load() == 0 || now.Sub(r.start)-time.Duration(c.ttff.Load()) < 3*time.Second {
+			c.lostEarly.Add(n)
+		}
+	}
+	r.have, r.last = true, p.SequenceNumber
+	c.packets.Add(1)
+	c.bytes.Add(int64(len(p.Payload)))
+	au, err := r.decode(p)
+	if err != nil {
+		return
+	}
+	c.frames.Add(1)
+	if !r.lastFrame.IsZero() {
+		r.gaps.add(now.Sub(r.lastFrame))
+		c.gapP95.Store(int64(r.gaps.p95()))
+	}
+	r.lastFrame = now
+	key := false
+	for _, n := range au {
+		key = key || (len(n) > 0 && n[0]&0x1f == 5)
+	}
+	v := int32(2)
+	if key {
+		v = 1
+		c.ttff.CompareAndSwap(0, int64(now.Sub(r.start)))
+	}
+	c.firstAU.CompareAndSwap(0, v)
+}
+
+// gapHist is a histogram of frame gaps in milliseconds.
+type gapHist struct {
+	n   [2001]uint32
+	all uint64
+}
+
+func (g *gapHist) add(d time.Duration) {
+	g.n[min(int(d/time.Millisecond), len(g.n)-1)]++
+	g.all++
+}
+
+func (g *gapHist) p95() time.Duration {
+	want, acc := (g.all*95+99)/100, uint64(0)
+	for i, n := range g.n {
+		acc += uint64(n)
+		if acc >= want {
+			return time.Duration(i) * time.Millisecond
+		}
+	}
+	return 0
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -47,6 +48,31 @@ type Options struct {
 	BeforePost func()
 	// AUQueue bounds the AUs channel (default 4096; full = dropped).
 	AUQueue int
+	// Light stops handing video RTP to pion once the first keyframe access
+	// unit is decoded: later packets are only counted from their clear
+	// header (Wire), which lets one core hold hundreds of viewers (see
+	// wire.go for what is skipped).
+	Light bool
+	// Poller, with Light, reads the sockets once the first keyframe has
+	// arrived (poller.go): hundreds of viewers on one core. nil: each
+	// viewer reads its own sockets.
+	Poller *Poller
+	// NoHeaders keeps no copy of the video RTP headers (Headers is empty):
+	// a long-running load viewer would hold megabytes of them.
+	NoHeaders bool
+	// NoInterceptors drops pion's default receiver interceptors (NACK
+	// generator, receiver reports, TWCC): a packet lost is then lost, not
+	// recovered by a retransmission, which is what a measurement of the
+	// sender's pacing needs. Without it the client NACKs like a browser.
+	NoInterceptors bool
+	// ReadBuffer sets the receive buffer of the client's UDP sockets
+	// (SO_RCVBUF; the kernel caps it at net.core.rmem_max); 0 keeps the
+	// system default (212992 bytes on Linux), as a browser has.
+	ReadBuffer int
+	// DropVideo, when set, is asked about every video RTP datagram before
+	// pion sees it; true drops it (a lost packet, for tests of
+	// retransmission). Called from the socket readers.
+	DropVideo func(seq uint16) bool
 }
 
 // AU is one video access unit as received.
@@ -87,6 +113,9 @@ type Stats struct {
 	VideoPT                  uint8
 	// FirstKey is the time from the POST to the first keyframe (0: none yet).
 	FirstKey time.Duration
+	// FirstAU tells whether an access unit was decoded; FirstAUKey whether
+	// the first one was a keyframe.
+	FirstAU, FirstAUKey bool
 }
 
 // Client is one WHEP session.
@@ -99,6 +128,9 @@ type Client struct {
 	endpoint *url.URL
 	token    string
 	http     *http.Client
+	wire     *wire
+	light    bool
+	noHdrs   bool
 	aus      chan AU
 	ended    chan error // closed with the reason when the PeerConnection fails or closes
 	endOnce  sync.Once
@@ -126,11 +158,16 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.AUQueue <= 0 {
 		o.AUQueue = 4096
 	}
-	pc, err := newPeerConnection(o)
+	w := &wire{rcvbuf: o.ReadBuffer, drop: o.DropVideo}
+	if o.Light {
+		w.poller = o.Poller
+	}
+	pc, err := newPeerConnection(o, w)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{PC: pc, endpoint: endpoint, token: o.Token, http: o.HTTP, aus: make(chan AU, o.AUQueue), ended: make(chan error)}
+	c := &Client{PC: pc, endpoint: endpoint, token: o.Token, http: o.HTTP, aus: make(chan AU, o.AUQueue), ended: make(chan error),
+		wire: w, light: o.Light, noHdrs: o.NoHeaders}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			c.end(fmt.Errorf("peer connection %s", s))
@@ -156,12 +193,19 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	return c, nil
 }
 
-func newPeerConnection(o Options) (*webrtc.PeerConnection, error) {
+func newPeerConnection(o Options, w *wire) (*webrtc.PeerConnection, error) {
 	me, err := browserCodecs(o.H265)
 	if err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
+	if w != nil {
+		n, err := newWireNet(w)
+		if err != nil {
+			return nil, err
+		}
+		se.SetNet(n)
+	}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if o.TCPOnly {
@@ -169,7 +213,11 @@ func newPeerConnection(o Options) (*webrtc.PeerConnection, error) {
 	} else {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	opts := []func(*webrtc.API){webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)}
+	if o.NoInterceptors {
+		opts = append(opts, webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	}
+	pc, err := webrtc.NewAPI(opts...).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +237,7 @@ func newPeerConnection(o Options) (*webrtc.PeerConnection, error) {
 // Offer returns the offer Dial would send (all candidates gathered)
 // without sending it, for tests that make their own requests.
 func Offer(ctx context.Context, o Options) (string, error) {
-	pc, err := newPeerConnection(o)
+	pc, err := newPeerConnection(o, nil)
 	if err != nil {
 		return "", err
 	}
@@ -239,6 +287,9 @@ func (c *Client) post(ctx context.Context, o Options) error {
 	c.Answer = body
 	if o.RewriteAnswer != nil {
 		body = o.RewriteAnswer(body)
+	}
+	for _, pt := range videoPTs(body) {
+		c.wire.setVideoPT(pt)
 	}
 	return c.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body})
 }
@@ -324,6 +375,9 @@ func (c *Client) Headers() []rtp.Header {
 	return append([]rtp.Header(nil), c.headers...)
 }
 
+// Wire returns what the client's sockets saw of the video track.
+func (c *Client) Wire() WireStats { return c.wire.stats() }
+
 // Close closes the PeerConnection and waits for its readers.
 func (c *Client) Close() {
 	_ = c.PC.Close()
@@ -373,8 +427,14 @@ func (c *Client) readVideo(tr *webrtc.TrackRemote) {
 		au := AU{NALUs: nalus, TS: pkt.Timestamp, At: time.Now(), Key: isKey(nalus, h265)}
 		c.mu.Lock()
 		c.st.Frames++
+		if !c.st.FirstAU {
+			c.st.FirstAU, c.st.FirstAUKey = true, au.Key
+		}
 		if au.Key && c.st.FirstKey == 0 {
 			c.st.FirstKey = max(au.At.Sub(c.Posted), time.Nanosecond)
+			if c.light {
+				c.wire.light.Store(true)
+			}
 		}
 		c.mu.Unlock()
 		select {
@@ -387,7 +447,7 @@ func (c *Client) readVideo(tr *webrtc.TrackRemote) {
 func (c *Client) record(p *rtp.Packet) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.headers) < 100000 {
+	if len(c.headers) < 100000 && !c.noHdrs {
 		c.headers = append(c.headers, p.Header.Clone())
 	}
 	c.st.VideoPackets++
@@ -402,52 +462,4 @@ func (c *Client) record(p *rtp.Packet) {
 		}
 	}
 	c.haveSeq, c.lastSeq, c.lastTS = true, p.SequenceNumber, p.Timestamp
-}
-
-func isKey(nalus [][]byte, h265 bool) bool {
-	for _, n := range nalus {
-		if len(n) == 0 {
-			continue
-		}
-		if h265 {
-			if t := n[0] >> 1 & 0x3f; t >= 16 && t <= 21 {
-				return true
-			}
-		} else if n[0]&0x1f == 5 {
-			return true
-		}
-	}
-	return false
-}
-
-// browserCodecs is what a typical browser offers: VP8, H.264 in several
-// profiles, Opus, PCMU, PCMA; H.265 only where the browser has it.
-func browserCodecs(h265 bool) (*webrtc.MediaEngine, error) {
-	me := &webrtc.MediaEngine{}
-	h264 := func(pt uint8, profile string) webrtc.RTPCodecParameters {
-		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile}, PayloadType: webrtc.PayloadType(pt)}
-	}
-	video := []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96},
-		h264(102, "42001f"), h264(106, "42e01f"), h264(112, "4d001f"), h264(114, "640032"),
-	}
-	if h265 {
-		video = append(video, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}, PayloadType: 116})
-	}
-	for _, c := range video {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
-		}
-	}
-	for _, c := range []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
-	} {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
-			return nil, err
-		}
-	}
-	return me, nil
 }

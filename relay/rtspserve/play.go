@@ -267,12 +267,17 @@ func sameTracks(a, b []relay.OutTrack) bool {
 	return true
 }
 
-// pump copies the reader's frames into the session's stream.
+// pump copies the reader's frames to the client: over TCP one write per
+// frame (framewriter.go), otherwise into the session's gortsplib stream.
 func (s *Server) pump(ctx context.Context, se *client) {
 	defer s.wg.Done()
 	defer close(se.done)
+	fw := newFrameWriter(se.conn, se.ss, se.cs, se.setups, writeTimeout)
 	for {
 		d, err := se.reader.Next(ctx)
+		if err == nil && fw != nil {
+			err = fw.write(&d)
+		}
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				s.Logger.Info("rtsp session ended", "camera", se.info.Camera, "user", se.info.User, "reason", err.Error())
@@ -282,7 +287,7 @@ func (s *Server) pump(ctx context.Context, se *client) {
 			return
 		}
 		m := se.cs.medias[d.Track]
-		if m == nil {
+		if m == nil || fw != nil {
 			continue
 		}
 		if se.overflow.Load() {

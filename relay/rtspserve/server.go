@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,10 @@ import (
 	"cordon/relay"
 	"cordon/relay/session"
 )
+
+// writeTimeout bounds one write to an RTSP client (gortsplib's and the
+// frame writer's).
+const writeTimeout = 10 * time.Second
 
 // Realm is the RTSP authentication realm: cordon's, never a camera's.
 const Realm = "cordon"
@@ -142,6 +147,7 @@ type connState struct {
 	// pendingPlay is the session whose PLAY is being answered; its media
 	// starts once the answer is out (OnResponse)
 	pendingPlay *client
+	setups      []interleaved // the SETUP answers' channels (framewriter.go)
 }
 
 // camStream is one session's gortsplib stream with its media mapping.
@@ -173,6 +179,10 @@ type client struct {
 	cancel context.CancelFunc
 	pctx   context.Context
 	done   chan struct{}
+	// the SETUP answers of the connection that answered PLAY (conn is
+	// then set to it, under Server.mu): a TCP session writes frames on
+	// it itself (framewriter.go)
+	setups []interleaved
 }
 
 // Info implements session.Session.
@@ -247,7 +257,7 @@ func (s *Server) startOn(rtp, rtcp string) error {
 		TLSConfig:      s.TLSConfig,
 		WriteQueueSize: 1024,
 		ReadTimeout:    10 * time.Second,
-		WriteTimeout:   10 * time.Second,
+		WriteTimeout:   writeTimeout,
 	}
 	if s.WrapListener != nil {
 		srv.Listen = func(network, address string) (net.Listener, error) {
@@ -335,10 +345,12 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	var cl *client
 	if st != nil {
 		cl, st.pendingPlay = st.pendingPlay, nil
+		st.learnSetup(res)
 	}
 	start := cl != nil && res.StatusCode == base.StatusOK && s.sessions[cl.ss] == cl
 	if start {
 		cl.pumping = true
+		cl.conn, cl.setups = c, slices.Clone(st.setups)
 	}
 	s.mu.Unlock()
 	if start {

@@ -455,13 +455,24 @@ func rawPlay(t *testing.T, addr, cam, user, pass string) net.Conn {
 	return c
 }
 
-// A client that stops reading fills its own write queue: its frames are
-// dropped and counted (then it waits for a keyframe); the camera and the
-// other clients carry on.
+// A client that stops reading fills its TCP buffers, then its relay
+// reader's queue: its frames are dropped and counted (then it waits for a
+// keyframe); the camera and the other clients carry on.
 func TestSlowClientDropsAreCounted(t *testing.T) {
 	f := newFixture(t, false)
 	var dropped atomic.Int64
-	f.srv.FrameDropped = func(string) { dropped.Add(1) }
+	f.srv.FrameDropped = func(string) { dropped.Add(1) } // gortsplib's queue (UDP sessions)
+	readerDrops := func() {
+		f.srv.mu.Lock()
+		defer f.srv.mu.Unlock()
+		for _, c := range f.srv.sessions {
+			if c.reader != nil {
+				if d, _ := c.reader.Stats(); d > 0 {
+					dropped.Add(int64(d))
+				}
+			}
+		}
+	}
 	got, closeOK := play(t, f, "alice:s3cret-A", true)
 	defer closeOK()
 	stalled := rawPlay(t, f.srv.Addr().String(), "gate", "alice", "s3cret-A")
@@ -489,6 +500,7 @@ func TestSlowClientDropsAreCounted(t *testing.T) {
 	i := 0
 	for ; dropped.Load() == 0 && time.Now().Before(deadline); i++ {
 		feed(i)
+		readerDrops()
 	}
 	if dropped.Load() == 0 {
 		t.Fatal("no frame counted as dropped for a client that stopped reading")

@@ -77,6 +77,13 @@ type camera struct {
 
 func startCamera(t testing.TB, hub *relay.Hub, id string) *camera {
 	t.Helper()
+	return startCameraSized(t, hub, id, 30000, 3000)
+}
+
+// startCameraSized is startCamera with keyframes of key bytes and other
+// frames of delta bytes.
+func startCameraSized(t testing.TB, hub *relay.Hub, id string, key, delta int) *camera {
+	t.Helper()
 	st := &relay.Stream{Camera: id}
 	if err := st.Initialize(); err != nil {
 		t.Fatal(err)
@@ -103,9 +110,9 @@ func startCamera(t testing.TB, hub *relay.Hub, id string) *camera {
 			pts := time.Duration(n) * time.Second / testFPS
 			var au [][]byte
 			if n%testGOP == 0 {
-				au = [][]byte{testSPS, testPPS, slice(true, n, 30000)}
+				au = [][]byte{testSPS, testPPS, slice(true, n, key)}
 			} else {
-				au = [][]byte{slice(false, n, 3000)}
+				au = [][]byte{slice(false, n, delta)}
 			}
 			if err := st.WriteUnit(relay.Unit{Track: 0, PTS: pts, AU: au}); err != nil {
 				t.Error(err)

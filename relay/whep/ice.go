@@ -20,15 +20,54 @@ type advertUDPMux struct {
 	*ice.UDPMuxDefault
 	local  *net.UDPAddr
 	advert []net.Addr
+	sender *sender
+
+	mu    sync.Mutex
+	corks map[string]*corkGroup // by local ICE ufrag: the sessions' batching (cork.go)
 }
 
 func (m *advertUDPMux) GetListenAddresses() []net.Addr { return m.advert }
 
 func (m *advertUDPMux) GetConn(ufrag string, addr net.Addr) (net.PacketConn, error) {
-	if m.local.IP.IsUnspecified() {
-		return m.UDPMuxDefault.GetConn(ufrag, addr) // the mux only looks at the address family
+	if !m.local.IP.IsUnspecified() {
+		addr = m.local // a specific socket: advertised IPs may be NAT addresses
+	} // else the mux only looks at the address family
+	c, err := m.UDPMuxDefault.GetConn(ufrag, addr)
+	if err != nil {
+		return nil, err
 	}
-	return m.UDPMuxDefault.GetConn(ufrag, m.local) // a specific socket: advertised IPs may be NAT addresses
+	m.mu.Lock()
+	g := m.corks[ufrag]
+	m.mu.Unlock()
+	if g == nil {
+		return c, nil
+	}
+	cc, err := newCorkConn(c, g)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return cc, nil
+}
+
+// cork returns the batching group of the session whose local ufrag this
+// is, creating it (before its PeerConnection gathers).
+func (m *advertUDPMux) cork(ufrag string) *corkGroup {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.corks == nil {
+		m.corks = map[string]*corkGroup{}
+	}
+	g := &corkGroup{s: m.sender}
+	m.corks[ufrag] = g
+	return g
+}
+
+// forget drops a session's batching group.
+func (m *advertUDPMux) forget(ufrag string) {
+	m.mu.Lock()
+	delete(m.corks, ufrag)
+	m.mu.Unlock()
 }
 
 // advertisedIPs returns the IPs to advertise for a socket bound to bound:

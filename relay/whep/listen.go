@@ -45,6 +45,7 @@ func (s *Server) listen() error {
 		UDPMuxDefault: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: &policyConn{UDPConn: pc.(*net.UDPConn), srv: s}, Logger: pionLog.NewLogger("udpmux")}),
 		local:         local,
 		advert:        advert,
+		sender:        newSender(pc.(*net.UDPConn), s.UDPGSO != "off", s.Log, s.Metrics.send),
 	}
 	se.SetICEUDPMux(s.udpMux)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}

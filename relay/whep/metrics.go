@@ -7,6 +7,8 @@ type Metrics struct {
 	setup    prometheus.Histogram
 	sessions *prometheus.CounterVec
 	errors   *prometheus.CounterVec
+	rtx      rtxMetrics
+	send     sendMetrics
 	// candidates: remote ICE candidates refused, per reason; dropped:
 	// datagrams and ICE-TCP connections from addresses the policy refuses.
 	candidates *prometheus.CounterVec
@@ -28,6 +30,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cordon_whep_session_errors_total", Help: "WHEP requests refused and sessions ended abnormally, per reason.",
 		}, []string{"reason"}),
+		rtx:  newRTXMetrics(),
+		send: newSendMetrics(),
 		candidates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cordon_whep_candidates_refused_total", Help: "Remote ICE candidates refused (too_many, address, hostname, malformed).",
 		}, []string{"reason"}),
@@ -36,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.setup, m.sessions, m.errors, m.candidates, m.dropped)
+		reg.MustRegister(m.setup, m.sessions, m.errors, m.candidates, m.dropped, m.rtx.resent, m.rtx.refused, m.send.calls, m.send.packets)
 	}
 	return m
 }

@@ -8,11 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/webrtc/v4"
-
 	"cordon/relay"
 	"cordon/relay/session"
 )
@@ -271,32 +266,4 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, camera, id string
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// newPeerConnection builds a per-session API: a MediaEngine with exactly the
-// chosen codecs and the two light interceptors.
-func (s *Server) newPeerConnection(picks []pick) (*webrtc.PeerConnection, error) {
-	me := &webrtc.MediaEngine{}
-	for _, p := range picks {
-		if err := me.RegisterCodec(p.codec, p.kind); err != nil {
-			return nil, err
-		}
-	}
-	reg := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(sr)
-	nr, err := nack.NewResponderInterceptor(nack.ResponderSize(512))
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(nr)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(s.settings), webrtc.WithInterceptorRegistry(reg))
-	conf := webrtc.Configuration{}
-	if len(s.ICEServers) > 0 {
-		conf.ICEServers = []webrtc.ICEServer{{URLs: s.ICEServers}}
-	}
-	return api.NewPeerConnection(conf)
 }

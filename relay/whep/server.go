@@ -19,9 +19,10 @@
 // codecs changed, kicked) or no media for IdleTimeout (camera away). ViewEnd
 // is emitted exactly once, with the RTP payload bytes sent.
 //
-// Interceptors: only RTCP sender reports (lip sync in browsers) and a NACK
-// responder (a lost packet is otherwise a broken picture until the next
-// keyframe, since cameras cannot make keyframes on demand). No TWCC, no
+// Interceptors: only RTCP sender reports (lip sync in browsers) and NACK
+// answers from the retransmission index (rtx.go: the shared payloads, not
+// a per-viewer copy; a lost packet is otherwise a broken picture until the
+// next keyframe, since cameras cannot make keyframes on demand). No TWCC, no
 // receiver-side interceptors, no PLI handling: incoming RTCP is read and
 // discarded.
 //
@@ -71,6 +72,15 @@ type Server struct {
 	HostIPs     []string // addresses advertised in candidates; empty = the listen interfaces
 	ICEServers  []string // STUN/TURN URLs (none by default: closed network)
 	CORSOrigins []string // allowed browser origins; empty = CORS off
+	// UDPGSO: "auto" (or "") batches each frame's packets to a viewer into
+	// one UDP segmentation offload send where the kernel has it (cork.go);
+	// "off" sends them one by one.
+	UDPGSO string
+	// SendBurst and SendRate pace every session's sends (pace.go): at most
+	// SendBurst packets at once, SendRate packets a second (at least twice
+	// the stream's rate). Defaults 48 and 2600.
+	SendBurst int
+	SendRate  int
 
 	Hub    *relay.Hub
 	Access Access
@@ -146,6 +156,12 @@ func (s *Server) defaults() {
 	}
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = DefaultReadyTimeout
+	}
+	if s.SendBurst <= 0 {
+		s.SendBurst = DefaultSendBurst
+	}
+	if s.SendRate <= 0 {
+		s.SendRate = DefaultSendRate
 	}
 	if s.RateLimit == 0 {
 		s.RateLimit = 10

@@ -37,8 +37,11 @@ type peer struct {
 	bytes   atomic.Uint64
 
 	pc          *webrtc.PeerConnection
+	cork        *corkGroup // batches each frame's UDP sends (cork.go)
+	localUfrag  string
 	reader      *relay.Reader
 	tracks      []*webrtc.TrackLocalStaticRTP // by out-track index; nil = not sent
+	video       int                           // the video out-track's index; -1 = none
 	senders     []*webrtc.RTPSender
 	remoteUfrag string
 	cands       int // remote candidates seen (offer and PATCHes), under mu
@@ -64,20 +67,21 @@ func randHex(n int) string {
 func (s *Server) newPeer(ctx context.Context, camera string, v Viewer, reader *relay.Reader,
 	tracks []relay.OutTrack, picks []pick, offerSDP string,
 ) (*peer, string, error) {
-	pc, err := s.newPeerConnection(picks)
+	pc, cork, ufrag, err := s.newPeerConnection(picks)
 	if err != nil {
 		return nil, "", err
 	}
 	ss := &peer{
 		srv: s, id: session.NewID(), etag: randHex(8), camera: camera, viewer: v, started: time.Now(),
-		pc: pc, reader: reader, tracks: make([]*webrtc.TrackLocalStaticRTP, len(tracks)),
-		remoteUfrag: ufragOf(offerSDP),
-		connected:   make(chan struct{}), finished: make(chan struct{}),
+		pc: pc, cork: cork, localUfrag: ufrag, reader: reader, tracks: make([]*webrtc.TrackLocalStaticRTP, len(tracks)),
+		remoteUfrag: ufragOf(offerSDP), video: -1,
+		connected: make(chan struct{}), finished: make(chan struct{}),
 	}
 	ss.ctx, ss.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*peer, string, error) {
 		ss.cancel()
 		_ = pc.Close()
+		s.udpMux.forget(ufrag)
 		return nil, "", err
 	}
 	pc.OnConnectionStateChange(ss.onState)
@@ -96,6 +100,9 @@ func (s *Server) newPeer(ctx context.Context, camera string, v Viewer, reader *r
 		}
 		ss.tracks[p.track.Index] = tr
 		ss.senders = append(ss.senders, snd)
+		if p.kind == webrtc.RTPCodecTypeVideo {
+			ss.video = p.track.Index
+		}
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
@@ -247,7 +254,8 @@ func (ss *peer) waitConnected() bool {
 }
 
 // forward moves packets from the reader to the tracks until the session
-// ends; no media for IdleTimeout (the camera is gone) ends it too.
+// ends, paced (pace.go); no media for IdleTimeout (the camera is gone)
+// ends it too.
 func (ss *peer) forward() {
 	s := ss.srv
 	var idle *time.Timer
@@ -255,6 +263,11 @@ func (ss *peer) forward() {
 		idle = time.AfterFunc(s.IdleTimeout, func() { ss.End("idle") })
 		defer idle.Stop()
 	}
+	pace := newPacer(s.SendBurst, s.SendRate)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	defer wait.Stop()
+	rs := &restamper{clock: 90000}
 	for {
 		d, err := ss.reader.Next(ss.ctx)
 		if err != nil {
@@ -269,22 +282,50 @@ func (ss *peer) forward() {
 		if d.Track >= len(ss.tracks) || ss.tracks[d.Track] == nil {
 			continue
 		}
-		tr := ss.tracks[d.Track]
-		n := 0
-		for i := range d.Packets {
+		var stamp *restamper
+		if d.Track == ss.video {
+			pace.observe(d.PTS, len(d.Packets))
+			stamp = rs
+		}
+		n, ok := ss.send(ss.tracks[d.Track], &d, pace, wait, stamp)
+		ss.bytes.Add(uint64(n))
+		if !ok {
+			return
+		}
+	}
+}
+
+// send writes one frame in bursts of at most SendBurst packets, each
+// batched into as few UDP sends as the kernel allows (cork.go) once the
+// pacer allows it; stamp (video only) rewrites the timestamps first. It
+// returns the payload bytes sent and false when the session must end.
+func (ss *peer) send(tr *webrtc.TrackLocalStaticRTP, d *relay.Delivery, pace *pacer, wait *time.Timer, stamp *restamper) (int, bool) {
+	n, burst := 0, ss.srv.SendBurst
+	for off := 0; off < len(d.Packets); off += burst {
+		end := min(off+burst, len(d.Packets))
+		if !paceWait(ss.ctx, wait, pace, end-off) {
+			return n, false
+		}
+		if off == 0 && stamp != nil {
+			stamp.apply(d, time.Now())
+		}
+		ss.cork.Cork()
+		for i := off; i < end; i++ {
 			// UDP writes do not block; ICE-TCP writes are bounded by
 			// tcpWriteTimeout. pion sets SSRC and payload type per binding.
 			if err := tr.WriteRTP(&d.Packets[i]); err != nil {
 				if errors.Is(err, io.ErrClosedPipe) {
+					ss.cork.Flush()
 					ss.End("closed")
-					return
+					return n, false
 				}
 				continue
 			}
 			n += len(d.Packets[i].Payload)
 		}
-		ss.bytes.Add(uint64(n))
+		ss.cork.Flush()
 	}
+	return n, true
 }
 
 // teardown frees the PeerConnection, the reader and the helper goroutines.
@@ -297,6 +338,7 @@ func (ss *peer) teardown() {
 	}
 	ss.mu.Unlock()
 	_ = ss.pc.Close()
+	ss.srv.udpMux.forget(ss.localUfrag)
 	ss.reader.Close()
 	ss.helpers.Wait()
 }

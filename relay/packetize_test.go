@@ -1,0 +1,129 @@
+package relay
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
+	"github.com/pion/rtp"
+)
+
+// The relay's packetizer makes exactly the packets gortsplib's encoders
+// make (payloads, markers, sequence numbers) for H.264 and H.265 access
+// units of every shape: one small NAL unit, several that aggregate, NAL
+// units of exactly the payload size and one byte around it, large ones
+// cut into fragmentation units, mixes; the frame's NAL units are an exact
+// copy; and gortsplib's decoders get the access unit back.
+func TestPacketizerMatchesGortsplib(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	nalu := func(h265 bool, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.IntN(255) + 1)
+		}
+		if h265 {
+			b[0] = byte(r.IntN(40)) << 1 // forbidden bit 0, a VCL/param type
+			b[1] = 1                     // layer 0, temporal id plus 1
+		} else {
+			b[0] = byte(r.IntN(23)+1) | 0x60
+		}
+		return b
+	}
+	sizes := [][]int{{5}, {20, 8, 3000}, {1099}, {1100}, {1101}, {2197}, {2198}, {2199}, {500, 500}, {550, 550}, {60, 70, 80, 90000}, {1, 1, 1}}
+	for range 200 {
+		var s []int
+		for range 1 + r.IntN(6) {
+			s = append(s, 2+r.IntN(4000))
+		}
+		sizes = append(sizes, s)
+	}
+	for _, h265 := range []bool{false, true} {
+		seq := uint16(65530)
+		ssrc := uint32(0x11223344)
+		p := &packetizer{h265: h265, pt: 96, ssrc: ssrc, seq: seq, max: PayloadMaxSize}
+		var encode func([][]byte) ([]*rtp.Packet, error)
+		var decode func(*rtp.Packet) ([][]byte, error)
+		if h265 {
+			e := &rtph265.Encoder{PayloadType: 96, SSRC: &ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize}
+			d := &rtph265.Decoder{}
+			_, _ = e.Init(), d.Init()
+			encode, decode = e.Encode, d.Decode
+		} else {
+			e := &rtph264.Encoder{PayloadType: 96, SSRC: &ssrc, InitialSequenceNumber: &seq, PayloadMaxSize: PayloadMaxSize, PacketizationMode: 1}
+			d := &rtph264.Decoder{PacketizationMode: 1}
+			_, _ = e.Init(), d.Init()
+			encode, decode = e.Encode, d.Decode
+		}
+		for _, sz := range sizes {
+			var au [][]byte
+			for _, n := range sz {
+				if h265 && n < 2 {
+					n = 2
+				}
+				au = append(au, nalu(h265, n))
+			}
+			want, err := encode(au)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, copyAU, err := p.encode(au)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("h265 %v sizes %v: %d packets, gortsplib %d", h265, sz, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].Header.SequenceNumber != want[i].SequenceNumber || got[i].Marker != want[i].Marker ||
+					got[i].SSRC != want[i].SSRC || got[i].PayloadType != want[i].PayloadType || !bytes.Equal(got[i].Payload, want[i].Payload) {
+					t.Fatalf("h265 %v sizes %v packet %d: %+v % x…, gortsplib %+v % x…", h265, sz, i, got[i].Header, got[i].Payload[:4], want[i].Header, want[i].Payload[:4])
+				}
+			}
+			if len(copyAU) != len(au) {
+				t.Fatal("frame NAL units lost")
+			}
+			for i := range au {
+				if !bytes.Equal(copyAU[i], au[i]) || (len(au[i]) > 0 && &copyAU[i][0] == &au[i][0]) {
+					t.Fatalf("h265 %v sizes %v: NAL unit %d not an exact copy", h265, sz, i)
+				}
+			}
+			var back [][]byte
+			for _, pk := range got {
+				if nalus, err := decode(pk); err == nil {
+					back = nalus
+				}
+			}
+			if len(back) != len(au) {
+				t.Fatalf("h265 %v sizes %v: decoded %d NAL units", h265, sz, len(back))
+			}
+			for i := range au {
+				if !bytes.Equal(back[i], au[i]) {
+					t.Fatalf("h265 %v sizes %v: NAL unit %d decoded differently", h265, sz, i)
+				}
+			}
+		}
+	}
+}
+
+// An empty NAL unit is refused, not packetized.
+func TestPacketizerRefusesEmptyNALU(t *testing.T) {
+	p := &packetizer{pt: 96, max: PayloadMaxSize}
+	if _, _, err := p.encode([][]byte{{0x65, 1}, {}}); err == nil {
+		t.Fatal("an empty NAL unit was packetized")
+	}
+	if pk, _, err := p.encode(nil); err != nil || pk != nil {
+		t.Fatal("an empty access unit made packets")
+	}
+}
+
+// An access unit costs four allocations however many packets it makes:
+// the arena, the NAL unit list, the packet values and their pointers.
+func TestPacketizerAllocations(t *testing.T) {
+	p := &packetizer{pt: 96, max: PayloadMaxSize}
+	au := [][]byte{append([]byte{0x67}, make([]byte, 20)...), append([]byte{0x68}, make([]byte, 4)...), append([]byte{0x65}, make([]byte, 60000)...)}
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = p.encode(au) }); n != 4 {
+		t.Fatalf("%v allocations per access unit, want 4", n)
+	}
+}

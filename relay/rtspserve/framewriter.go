@@ -1,0 +1,199 @@
+package rtspserve
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+	"github.com/pion/rtcp"
+
+	"cordon/relay"
+)
+
+// One write per frame per reader. gortsplib sends every RTP packet of a
+// session through a queue (a closure and a 1472-byte buffer allocated per
+// packet, a goroutine wake-up) and one conn.Write per packet. For RTSP
+// over TCP (interleaved, plain RTP/AVP: what VMS and NVRs use) cordon
+// writes a frame's interleaved records ($, channel, length, RTP packet)
+// with one Write instead, on the connection that answered PLAY: a frame
+// costs one system call whatever its packet count. A slow client becomes
+// TCP back-pressure on this session's pump, so its relay reader's queue
+// fills and drops frames up to the next keyframe (relay.Reader), which
+// affects nobody else. gortsplib still answers requests and reads RTCP on
+// the same connection; net.Conn (and tls.Conn) serialize whole Writes, so
+// records never interleave with its responses. Sender reports (every 5 s,
+// per track) are cordon's, since gortsplib never sees these packets. UDP
+// and SRTP sessions keep gortsplib's path.
+
+const (
+	srInterval    = 5 * time.Second
+	frameBufLimit = 1 << 20 // a larger frame is written in several Writes
+)
+
+// interleaved is one SETUP answer's Transport: channel and SSRC.
+type interleaved struct {
+	channel int
+	ssrc    uint32
+}
+
+// learnSetup records the interleaved channel and SSRC of a SETUP answer
+// (OnResponse sees every answer; only SETUP's carry a Transport).
+func (st *connState) learnSetup(res *base.Response) {
+	v, ok := res.Header["Transport"]
+	if !ok || res.StatusCode != base.StatusOK {
+		return
+	}
+	var th headers.Transport
+	if err := th.Unmarshal(v); err != nil || th.InterleavedIDs == nil || th.SSRC == nil ||
+		th.Protocol != headers.TransportProtocolTCP || th.Profile != headers.TransportProfileAVP {
+		return
+	}
+	if len(st.setups) < 16 {
+		st.setups = append(st.setups, interleaved{channel: th.InterleavedIDs[0], ssrc: *th.SSRC})
+	}
+}
+
+// frameWriter writes one TCP session's frames.
+// Its buffer grows to the session's largest frame (at most frameBufLimit
+// plus one packet).
+type frameWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+	chans   []int    // RTP channel by out-track index; -1 = not set up
+	ssrcs   []uint32 // the SSRC announced in SETUP
+	clocks  []int
+	sr      []srState
+	buf     []byte
+	now     func() time.Time
+}
+
+type srState struct {
+	packets, octets uint32
+	lastTS          uint32
+	lastSR          time.Time
+	have            bool
+}
+
+// newFrameWriter returns a writer for a plain TCP session whose every
+// set-up media's channel and SSRC are known; nil keeps gortsplib's path.
+func newFrameWriter(conn *gortsplib.ServerConn, ss *gortsplib.ServerSession, cs *camStream, setups []interleaved, timeout time.Duration) *frameWriter {
+	tr := ss.Transport()
+	if conn == nil || tr == nil || tr.Protocol != gortsplib.ProtocolTCP || tr.Profile != headers.TransportProfileAVP {
+		return nil
+	}
+	w := &frameWriter{conn: conn.NetConn(), timeout: timeout, chans: make([]int, len(cs.medias)), ssrcs: make([]uint32, len(cs.medias)),
+		clocks: make([]int, len(cs.medias)), sr: make([]srState, len(cs.medias)), now: time.Now}
+	stats := ss.Stats()
+	set := 0
+	for i, m := range cs.medias {
+		w.chans[i] = -1
+		if m == nil {
+			continue
+		}
+		ms, ok := stats.Medias[m]
+		if !ok {
+			continue // not set up by this client
+		}
+		var ssrc uint32
+		for _, f := range ms.Formats {
+			ssrc = f.LocalSSRC
+		}
+		found := false
+		for _, s := range setups {
+			if s.ssrc == ssrc {
+				w.chans[i], w.ssrcs[i], found = s.channel, ssrc, true
+			}
+		}
+		if !found {
+			return nil
+		}
+		w.clocks[i] = cs.tracks[i].ClockRate
+		set++
+	}
+	if set == 0 {
+		return nil
+	}
+	return w
+}
+
+// write sends one frame (and a due sender report) with one Write.
+func (w *frameWriter) write(d *relay.Delivery) error {
+	if d.Track >= len(w.chans) || w.chans[d.Track] < 0 || len(d.Packets) == 0 {
+		return nil
+	}
+	ch, ssrc := w.chans[d.Track], w.ssrcs[d.Track]
+	w.buf = w.buf[:0]
+	sr := &w.sr[d.Track]
+	for i := range d.Packets {
+		p := &d.Packets[i]
+		if len(w.buf) > frameBufLimit {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+		h := p.Header
+		h.SSRC = ssrc
+		n := h.MarshalSize() + len(p.Payload)
+		if n > 0xffff {
+			continue // cannot be framed; the relay's payloads are far smaller
+		}
+		w.buf = append(w.buf, '$', byte(ch), byte(n>>8), byte(n))
+		start := len(w.buf)
+		w.buf = slices.Grow(w.buf, n)[:start+h.MarshalSize()]
+		if _, err := h.MarshalTo(w.buf[start:]); err != nil {
+			return err
+		}
+		w.buf = append(w.buf, p.Payload...)
+		sr.packets++
+		sr.octets += uint32(len(p.Payload))
+		sr.lastTS, sr.have = p.Timestamp, true
+	}
+	// a sender report maps the newest timestamp to now; not while the
+	// reader catches up on the cached GOP (its timestamps are squeezed)
+	if now := w.now(); !d.Primed && d.Backlog == 0 && now.Sub(sr.lastSR) >= srInterval {
+		sr.lastSR = now
+		w.appendSR(ch+1, ssrc, sr, now)
+	}
+	return w.flush()
+}
+
+func (w *frameWriter) appendSR(ch int, ssrc uint32, sr *srState, now time.Time) {
+	rep := rtcp.SenderReport{SSRC: ssrc, NTPTime: ntpTime(now), RTPTime: sr.lastTS, PacketCount: sr.packets, OctetCount: sr.octets}
+	b, err := rep.Marshal()
+	if err != nil {
+		return
+	}
+	w.buf = append(w.buf, '$', byte(ch))
+	w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(len(b)))
+	w.buf = append(w.buf, b...)
+}
+
+// errPartialWrite: a write timed out part way; the stream is broken.
+var errPartialWrite = errors.New("rtsp client too slow: a write timed out")
+
+func (w *frameWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_ = w.conn.SetWriteDeadline(w.now().Add(w.timeout))
+	_, err := w.conn.Write(w.buf)
+	w.buf = w.buf[:0]
+	if err != nil {
+		return errPartialWrite
+	}
+	return nil
+}
+
+// ntpTime converts to the 64-bit NTP format (seconds since 1900).
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800
+	ns := t.UnixNano()
+	sec := uint64(ns/1e9) + ntpEpochOffset
+	frac := uint64(ns%1e9) << 32 / 1e9
+	return sec<<32 | frac
+}

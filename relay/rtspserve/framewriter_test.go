@@ -1,0 +1,137 @@
+package rtspserve
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"cordon/internal/testtool"
+	"cordon/relay"
+)
+
+// Over TCP the frames go out through the frame writer: a gortsplib client
+// gets every video and audio packet with the SSRC announced in SETUP and
+// continuous sequence numbers, and sender reports for both tracks on
+// their RTCP channels, with the same SSRC and a timestamp of the stream.
+func TestTCPFramesAndSenderReports(t *testing.T) {
+	f := newFixture(t, false)
+	c, desc, err := dial(t, f.url("alice:s3cret-A", "gate"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	ssrc := map[*description.Media]uint32{}
+	lastTS := map[*description.Media]uint32{}
+	last := map[*description.Media]uint16{}
+	pkts := map[*description.Media]int{}
+	srs := map[*description.Media][]*rtcp.SenderReport{}
+	c.OnPacketRTPAny(func(m *description.Media, _ format.Format, p *rtp.Packet) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s, ok := ssrc[m]; ok && s != p.SSRC {
+			t.Errorf("%s: SSRC changed %x -> %x", m.Type, s, p.SSRC)
+		}
+		if n, ok := last[m]; ok && p.SequenceNumber != n+1 {
+			t.Errorf("%s: sequence %d after %d", m.Type, p.SequenceNumber, n)
+		}
+		ssrc[m], last[m], lastTS[m] = p.SSRC, p.SequenceNumber, p.Timestamp
+		pkts[m]++
+	})
+	c.OnPacketRTCPAny(func(m *description.Media, p rtcp.Packet) {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			mu.Lock()
+			srs[m] = append(srs[m], sr)
+			mu.Unlock()
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	testtool.WaitFor(t, 10*time.Second, "packets and a sender report on both tracks", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(srs) == 2 && pkts[desc.Medias[0]] > 30 && pkts[desc.Medias[1]] > 5
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for m, list := range srs {
+		sr := list[0]
+		if sr.SSRC != ssrc[m] || sr.PacketCount == 0 || sr.OctetCount == 0 {
+			t.Errorf("%s: sender report %+v, media SSRC %x", m.Type, sr, ssrc[m])
+		}
+		if d := int32(lastTS[m] - sr.RTPTime); d < 0 || d > 10*90000 {
+			t.Errorf("%s: sender report timestamp %d, latest packet %d", m.Type, sr.RTPTime, lastTS[m])
+		}
+		if age := time.Since(time.Unix(int64(sr.NTPTime>>32)-2208988800, 0)); age < -2*time.Second || age > 30*time.Second {
+			t.Errorf("%s: sender report NTP time %v off", m.Type, age)
+		}
+	}
+}
+
+// frameWriter.write marshals a frame as interleaved records, one Write
+// per frame (and a sender report when due), with the session's SSRC.
+func TestFrameWriterOneWritePerFrame(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	w := &frameWriter{conn: &countConn{Conn: a}, timeout: time.Second, chans: []int{2}, ssrcs: []uint32{0xabcd}, clocks: []int{90000},
+		sr: make([]srState, 1), now: time.Now}
+	d := relay.Delivery{Track: 0, Packets: []rtp.Packet{
+		{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 7, Timestamp: 900, SSRC: 1}, Payload: bytes.Repeat([]byte{1}, 1100)},
+		{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 8, Timestamp: 900, SSRC: 1, Marker: true}, Payload: []byte{2, 3}},
+	}}
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := b.Read(buf)
+		got <- buf[:n]
+	}()
+	if err := w.write(&d); err != nil {
+		t.Fatal(err)
+	}
+	out := <-got
+	cc := w.conn.(*countConn)
+	if cc.writes != 1 {
+		t.Fatalf("%d writes for one frame", cc.writes)
+	}
+	// two RTP records, then the sender report on channel 3
+	off := 0
+	for i, want := range []struct {
+		ch  byte
+		seq uint16
+	}{{2, 7}, {2, 8}} {
+		if out[off] != '$' || out[off+1] != want.ch {
+			t.Fatalf("record %d: header % x", i, out[off:off+4])
+		}
+		n := int(out[off+2])<<8 | int(out[off+3])
+		var p rtp.Packet
+		if err := p.Unmarshal(out[off+4 : off+4+n]); err != nil || p.SSRC != 0xabcd || p.SequenceNumber != want.seq {
+			t.Fatalf("record %d: %v %+v", i, err, p.Header)
+		}
+		off += 4 + n
+	}
+	if out[off] != '$' || out[off+1] != 3 {
+		t.Fatalf("no sender report after the frame: % x", out[off:min(len(out), off+8)])
+	}
+}
+
+type countConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countConn) Write(b []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(b)
+}
