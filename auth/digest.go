@@ -89,6 +89,16 @@ func (s *Service) AuthenticateDigest(d DigestResponse, remote, protocol string) 
 	return e.digestPrincipal(), nil
 }
 
+// DigestMatches reports, in constant time, whether d answers the challenge
+// for a principal whose HA1 is ha1 (hex) in realm DigestRealm. It is for
+// principals auth does not hold (a cluster's peer nodes); the caller
+// reserves the attempt (BeginAttempt) and checks the nonce itself.
+func DigestMatches(ha1 string, d DigestResponse) bool {
+	want := digestExpected(strings.ToLower(ha1), d)
+	return want != "" && d.Realm == DigestRealm &&
+		subtle.ConstantTimeCompare([]byte(strings.ToLower(d.Response)), []byte(want)) == 1
+}
+
 // digestExpected computes the expected response ("" for an unsupported
 // algorithm or qop).
 func digestExpected(ha1 string, d DigestResponse) string {

@@ -89,6 +89,12 @@ func (r *revocations) rewrite() error {
 // revoke marks jti revoked until exp, in memory first (effective at once,
 // even if persisting fails), then durably on disk.
 func (r *revocations) revoke(jti string, exp, now time.Time) error {
+	_, err := r.add(jti, exp, now)
+	return err
+}
+
+// add is revoke, reporting whether jti was not revoked before.
+func (r *revocations) add(jti string, exp, now time.Time) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, e := range r.m { // prune: the set stays as small as live tokens
@@ -97,19 +103,19 @@ func (r *revocations) revoke(jti string, exp, now time.Time) error {
 		}
 	}
 	if _, done := r.m[jti]; done {
-		return nil
+		return false, nil
 	}
 	r.m[jti] = exp
 	if r.f == nil {
-		return errors.New("revocations file is closed")
+		return true, errors.New("revocations file is closed")
 	}
 	if _, err := fmt.Fprintf(r.f, "%s %d\n", jti, exp.Unix()); err != nil {
-		return fmt.Errorf("persisting revocation: %w", err)
+		return true, fmt.Errorf("persisting revocation: %w", err)
 	}
 	if err := r.f.Sync(); err != nil {
-		return fmt.Errorf("persisting revocation: %w", err)
+		return true, fmt.Errorf("persisting revocation: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 func (r *revocations) revoked(jti string) bool {

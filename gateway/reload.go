@@ -36,7 +36,7 @@ func (g *Gateway) Reload() error {
 func (g *Gateway) apply(cfg *config.Config) error {
 	old := g.cfg
 	if restartNeeded(old, cfg) {
-		g.Logger.Warn("listener, TLS, state_dir, audit, limits and lockout changes need a restart; they are not applied")
+		g.Logger.Warn("listener, TLS, state_dir, audit, limits, lockout and cluster changes need a restart; they are not applied")
 	}
 	g.Redactor.Update(cfg, g.ExtraSecrets...)
 	g.cfgMu.Lock()
@@ -50,6 +50,9 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	ended := g.guard.Sweep()
 	g.reloadDirectory(old, cfg)
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
+	if n := g.cl.node.Load(); n != nil {
+		n.SetCameras(cameraIDs(cfg))
+	}
 	g.applyRecording(old, cfg)
 	g.attachPTZ()
 	g.resolveCameraHosts()
@@ -64,7 +67,8 @@ func restartNeeded(a, b *config.Config) bool {
 	return a.HTTP.Listen != b.HTTP.Listen || a.HTTP.TLSCert != b.HTTP.TLSCert || a.HTTP.TLSKey != b.HTTP.TLSKey ||
 		a.RTSP.Listen != b.RTSP.Listen || a.WebRTC.UDPListen != b.WebRTC.UDPListen || a.WebRTC.TCPListen != b.WebRTC.TCPListen ||
 		a.Metrics != b.Metrics || a.StateDir != b.StateDir || a.Audit != b.Audit ||
-		a.CameraNetwork != b.CameraNetwork || a.Limits != b.Limits || a.Auth.Lockout != b.Auth.Lockout
+		a.CameraNetwork != b.CameraNetwork || a.Limits != b.Limits || a.Auth.Lockout != b.Auth.Lockout ||
+		clusterChanged(&a.Cluster, &b.Cluster)
 }
 
 // watchConfig reloads when the file's content changes (checked every

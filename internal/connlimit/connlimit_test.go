@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -148,6 +149,31 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 		testutil.ToFloat64(m.Rejected.WithLabelValues("rtsp", ReasonTotal)) != 1 ||
 		testutil.ToFloat64(m.Open.WithLabelValues("rtsp")) != 5 {
 		t.Fatal("metrics")
+	}
+}
+
+// An exempt address (a cluster's node) passes the per-address cap, not
+// the total; other addresses keep their cap.
+func TestPerAddressExempt(t *testing.T) {
+	node := netip.MustParseAddr("127.0.0.7")
+	l := &Listener{Protocol: "rtsp", PerAddress: 1, Total: 4, PerAddressExempt: func(ip netip.Addr) bool { return ip == node }}
+	addr, events := serve(t, l)
+	for i := range 3 {
+		dialFrom(t, "127.0.0.7", addr)
+		if e := next(t, events); !e.accepted {
+			t.Fatalf("node connection %d refused: %+v", i+1, e)
+		}
+	}
+	dialFrom(t, "127.0.0.8", addr)
+	if e := next(t, events); !e.accepted {
+		t.Fatalf("first connection of another address: %+v", e)
+	}
+	dialFrom(t, "127.0.0.7", addr)
+	if e := next(t, events); e.accepted || e.reason != ReasonTotal {
+		t.Fatalf("node over the total: %+v", e)
+	}
+	if total, _ := l.Open("127.0.0.7"); total != 4 {
+		t.Fatalf("open %d", total)
 	}
 }
 
