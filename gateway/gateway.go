@@ -105,10 +105,9 @@ type Gateway struct {
 	metricsLn net.Listener
 	metricsSr *http.Server
 
-	reloadMu  sync.Mutex   // serializes Reload
-	cfgMu     sync.RWMutex // guards cfg
-	cfg       *config.Config
-	unsubAuth func()
+	reloadMu sync.Mutex   // serializes Reload
+	cfgMu    sync.RWMutex // guards cfg
+	cfg      *config.Config
 
 	wg     sync.WaitGroup
 	ctx    context.Context
@@ -330,9 +329,6 @@ func (g *Gateway) Close() {
 	}
 	g.wg.Wait()
 	g.closeDirectory()
-	if g.unsubAuth != nil {
-		g.unsubAuth()
-	}
 	if g.auth != nil {
 		g.auth.Close()
 	}
