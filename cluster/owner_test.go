@@ -42,6 +42,16 @@ func (h *harness) settled(ids []string, timeout time.Duration) {
 				o := n.Owner(c)
 				return o.Node == owner && o.Self == (id == owner)
 			})
+			// The handler runs after Owner changes: wait for its call too,
+			// or a late one reads as a change after the caller's "start".
+			h.w.wait(time.Until(deadline), fmt.Sprintf("%s's handler to hear that %s owns %s", id, owner, c), func() bool {
+				for i := len(h.w.events) - 1; i >= 0; i-- {
+					if e := h.w.events[i]; e.node == id && e.o.Camera == c {
+						return e.o.Node == owner && e.o.Self == (id == owner)
+					}
+				}
+				return false
+			})
 		}
 	}
 }
