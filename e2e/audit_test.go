@@ -88,6 +88,10 @@ func TestAuditTrailScriptedSession(t *testing.T) {
 	if r := drLogin(t, "127.0.0.1", base, "bob", "not-bobs-pw"); r.Status != http.StatusUnauthorized {
 		t.Fatalf("wrong password: %s", r)
 	}
+	// A failure is written by the audit aggregator's goroutine (it may be
+	// summarised with others), so it need not precede what the client
+	// does next: wait for it to keep the script's order.
+	drWaitAudit(t, path, 0, drMatch{Event: "login_failed", Actor: "bob", Protocol: "http"}, 15*time.Second)
 	v, st, body := e2eutil.Dial(t, base, "a-a", bob, e2eutil.ViewerOptions{})
 	if v == nil {
 		t.Fatalf("POST /whep/a-a: %d %s", st, body)
