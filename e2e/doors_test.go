@@ -387,6 +387,8 @@ func TestDoorsEveryCredential(t *testing.T) {
 	})
 
 	t.Run("denials-audited", func(t *testing.T) {
+		// failures are written by the audit aggregator's goroutine
+		drWaitAudit(t, cfg.Audit.Path, 0, drMatch{Event: "login_failed", Actor: "bob", Protocol: "rtsp"}, 15*time.Second)
 		lines := drAudit(t, cfg.Audit.Path)
 		for _, m := range []drMatch{
 			{Event: "denied", Actor: "bob", Camera: "d-b", Protocol: "webrtc"},
