@@ -158,10 +158,14 @@ paths:
 
 // profile saves a 20 s CPU profile of the running server (both servers
 // serve Go's pprof on their metrics port) as <dir>/cpu-<viewers>.pprof,
-// then its heap as <dir>/heap-<viewers>.pprof (where per-viewer memory goes).
+// then its heap as <dir>/heap-<viewers>.pprof (where per-viewer memory goes)
+// and, for cordon, the runtime's memory statistics as memstats-<viewers>.txt.
 func (b *bench) profile(t *target, viewers int) {
 	b.saveProfile(t, "profile?seconds=20", fmt.Sprintf("cpu-%d.pprof", viewers), viewers)
 	b.saveProfile(t, "heap", fmt.Sprintf("heap-%d.pprof", viewers), viewers)
+	if t.cordon { // Go's runtime.MemStats (heap, stacks, GC goal) in text
+		b.saveProfile(t, "heap?debug=1", fmt.Sprintf("memstats-%d.txt", viewers), viewers)
+	}
 }
 
 func (b *bench) saveProfile(t *target, query, name string, viewers int) {

@@ -86,24 +86,26 @@ func (s *Server) listenTCP(se *webrtc.SettingEngine, ips []net.IP, pionLog pionL
 	wrapped = policyListener{Listener: wrapped, srv: s}
 	s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{Listener: wrapped, timeout: tcpWriteTimeout}, 8)
 	se.SetICETCPMux(s.tcpMux)
-	if len(s.HostIPs) > 0 {
-		allLocal := !slices.ContainsFunc(ips, func(ip net.IP) bool { return !isLocalIP(ip) })
-		switch {
-		case allLocal:
-			se.SetIPFilter(func(ip net.IP) bool {
-				return slices.ContainsFunc(ips, func(h net.IP) bool { return h.Equal(ip) })
-			})
-		case len(ips) == 1:
-			// a 1:1 NAT address: rewrite the TCP host candidates only (UDP ones are ours already)
-			if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
-				External: []string{ips[0].String()}, AsCandidateType: webrtc.ICECandidateTypeHost,
-				Mode: webrtc.ICEAddressRewriteReplace, Networks: []webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6},
-			}); err != nil {
-				return false, fmt.Errorf("whep: host_ips: %w", err)
-			}
-		default:
-			return false, errors.New("whep: with tcp_listen set, host_ips must be addresses of this host or a single 1:1 NAT address")
+	// TCP host candidates on the UDP ones' addresses only: pion would
+	// otherwise offer one per interface address (each a listener goroutine,
+	// a reader and an 8 KB buffer in every session), unreachable ones too
+	// when the listener is bound to one address.
+	allLocal := !slices.ContainsFunc(ips, func(ip net.IP) bool { return !isLocalIP(ip) })
+	switch {
+	case allLocal:
+		se.SetIPFilter(func(ip net.IP) bool {
+			return slices.ContainsFunc(ips, func(h net.IP) bool { return h.Equal(ip) })
+		})
+	case len(ips) == 1:
+		// a 1:1 NAT address: rewrite the TCP host candidates only (UDP ones are ours already)
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: []string{ips[0].String()}, AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode: webrtc.ICEAddressRewriteReplace, Networks: []webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6},
+		}); err != nil {
+			return false, fmt.Errorf("whep: host_ips: %w", err)
 		}
+	default:
+		return false, errors.New("whep: with tcp_listen set, host_ips must be addresses of this host or a single 1:1 NAT address")
 	}
 	return ln.Addr().(*net.TCPAddr).IP.IsLoopback(), nil
 }
