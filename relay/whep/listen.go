@@ -11,6 +11,9 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
+// udpReadBuffer is the WHEP UDP socket's receive buffer (SO_RCVBUF).
+const udpReadBuffer = 4 << 20
+
 // listen opens the one UDP socket (and the ICE-TCP listener) and builds the
 // setting engine every PeerConnection shares.
 func (s *Server) listen() error {
@@ -27,6 +30,14 @@ func (s *Server) listen() error {
 	pc, err := net.ListenPacket("udp", s.UDPListen)
 	if err != nil {
 		return fmt.Errorf("whep: webrtc.udp_listen %q: %w", s.UDPListen, err)
+	}
+	// Every session's STUN, DTLS and RTCP arrive on this one socket: a
+	// default 208 KB buffer overflows while the reader waits for a core on a
+	// busy host, and a lost STUN check or DTLS flight costs a joining
+	// viewer a retransmission (hundreds of ms). The kernel caps the size at
+	// net.core.rmem_max.
+	if err := pc.(*net.UDPConn).SetReadBuffer(udpReadBuffer); err != nil {
+		s.Log.Warn("WHEP UDP receive buffer not enlarged", "err", err)
 	}
 	local := pc.LocalAddr().(*net.UDPAddr)
 	ips, err := advertisedIPs(local.IP, s.HostIPs)
