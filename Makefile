@@ -1,6 +1,6 @@
 # cordon — `make test` installs what the tests need and runs every test.
 GO ?= go
-FUZZTIME ?= 20s
+FUZZTIME ?= 10s
 STATICCHECK = $(shell $(GO) env GOPATH)/bin/staticcheck
 
 .PHONY: test deps lint unit fuzz bench bench-compare demo build

@@ -6,6 +6,7 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -49,6 +50,9 @@ type Server struct {
 	Redactor *config.Redactor
 	// Healthy returns why new sessions are refused, or nil.
 	Healthy func() error
+	// Cluster, when this node is part of a cluster, makes the camera
+	// list, sessions, egress report and health cluster-wide (cluster.go).
+	Cluster Cluster
 	// Degraded, when set, names the parts working below par without
 	// stopping the gateway (e.g. "ldap": an unreachable directory): part ->
 	// why. /healthz stays 200 and says "degraded" with them.
@@ -62,6 +66,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/admin/sessions", s.authed(true, s.listSessions))
 	mux.Handle("DELETE /api/v1/admin/sessions/{id}", s.authed(true, s.killSession))
 	mux.Handle("GET /api/v1/egress", s.authed(true, s.egress))
+	s.registerCluster(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "no such API endpoint")
 	})
@@ -95,11 +100,19 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		})
 		return
 	}
+	// degraded is still serving: 200, for load balancers
+	d := map[string]string{}
 	if s.Degraded != nil {
-		if d := s.Degraded(); len(d) > 0 {
-			httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "degraded", "reason": degradedReason(d), "degraded": d})
-			return
+		maps.Copy(d, s.Degraded())
+	}
+	if s.Cluster != nil {
+		if degraded, why := s.Cluster.Health(); degraded {
+			d["cluster"] = why
 		}
+	}
+	if len(d) > 0 {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "degraded", "reason": degradedReason(d), "degraded": d})
+		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -130,12 +143,18 @@ type cameraJSON struct {
 	LastError  string `json:"last_error,omitempty"`
 	Reconnects uint64 `json:"reconnects,omitempty"`
 	Transport  string `json:"transport,omitempty"`
+	// Owner is the node that pulls the camera, in a cluster ("-": none now).
+	Owner string `json:"owner,omitempty"`
 }
 
 // listCameras lists the cameras the caller may view now, each with the
 // caller's rights on it (p is already the current principal: authed).
 func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Principal) {
 	out := []cameraJSON{}
+	var cluster map[string]ClusterCamera
+	if s.Cluster != nil {
+		cluster = s.Cluster.Cameras()
+	}
 	for _, u := range s.Cameras.Units() {
 		c := u.Current()
 		rights := p.Rights(c.ID)
@@ -155,6 +174,9 @@ func (s *Server) listCameras(w http.ResponseWriter, _ *http.Request, p *auth.Pri
 			cj.Reconnects = st.Reconnects
 			cj.Transport = st.Transport
 		}
+		if cluster != nil {
+			clusterCamera(&cj, cluster, p.Admin)
+		}
 		out = append(out, cj)
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
@@ -171,12 +193,17 @@ type sessionJSON struct {
 	Protocol string    `json:"protocol"`
 	Started  time.Time `json:"started"`
 	Bytes    uint64    `json:"bytes"`
+	Node     string    `json:"node,omitempty"` // in a cluster: the node that holds it
 }
 
-func (s *Server) listSessions(w http.ResponseWriter, _ *http.Request, _ *auth.Principal) {
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	if s.Cluster != nil {
+		s.clusterSessions(w, r)
+		return
+	}
 	out := []sessionJSON{}
 	for _, in := range s.Sessions.List() {
-		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Stream, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes})
+		out = append(out, sessionJSON{in.ID, in.User, in.Kind, in.Camera, in.Stream, in.Remote, in.Protocol, in.Started.UTC(), in.Bytes, ""})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
@@ -188,6 +215,9 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	id := r.PathValue("id")
 	in, ok := s.Sessions.Kill(id, "killed")
 	if !ok {
+		if s.clusterKill(w, r, id) { // held by another node of the cluster
+			return
+		}
 		httpx.WriteError(w, http.StatusNotFound, "no such session")
 		return
 	}
@@ -197,6 +227,10 @@ func (s *Server) killSession(w http.ResponseWriter, r *http.Request, p *auth.Pri
 }
 
 func (s *Server) egress(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
+	if s.Cluster != nil {
+		s.clusterEgress(w, r)
+		return
+	}
 	if s.Egress == nil {
 		httpx.WriteJSON(w, http.StatusOK, []struct{}{})
 		return

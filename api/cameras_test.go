@@ -51,6 +51,7 @@ func (*realAuth) RemoteAddr(*http.Request) string    { return "10.9.8.7" }
 
 // GET /api/v1/cameras lists the cameras the caller may view now, each
 // with the caller's rights on it; admin status is read as it is now.
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestCamerasCarryRights(t *testing.T) {
 	hash, err := auth.HashSecret([]byte("not-used-here"))
 	if err != nil {

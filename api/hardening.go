@@ -93,6 +93,9 @@ func (h *Hardening) apply(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	case errors.Is(err, harden.ErrUnknownCamera):
 		httpx.WriteError(w, http.StatusNotFound, "no such camera")
 		return
+	case errors.Is(err, harden.ErrElsewhere):
+		httpx.WriteError(w, http.StatusConflict, "another node of the cluster owns this camera: apply it there (GET /api/v1/admin/cluster names the owner)")
+		return
 	case err != nil:
 		httpx.WriteError(w, http.StatusGatewayTimeout, "applying the camera's settings did not finish in time")
 		return

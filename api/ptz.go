@@ -42,6 +42,11 @@ type PTZ struct {
 	// (the owner ends its control when its session ends).
 	Granted func(camera string, p *auth.Principal)
 	Audit   Auditor
+	// Forward, when set (a cluster), carries a request that passed the
+	// rights check to the node that owns the camera and answers it from
+	// there; it returns false when this node owns the camera (one lock per
+	// camera, held where the camera is pulled).
+	Forward func(w http.ResponseWriter, r *http.Request, camera string) bool
 }
 
 // Register mounts the PTZ routes.
@@ -63,6 +68,9 @@ func (s *PTZ) authorize(w http.ResponseWriter, r *http.Request) (*auth.Principal
 	if err := s.Auth.Authorize(r.Context(), auth.Access{Principal: p, Right: auth.RightPTZ, Camera: id,
 		Remote: s.Auth.RemoteAddr(r), Protocol: "http"}); err != nil {
 		auth.WriteError(w, err)
+		return nil, "", nil, false
+	}
+	if s.Forward != nil && s.Forward(w, r, id) {
 		return nil, "", nil, false
 	}
 	ctl := s.Control(id)
@@ -127,6 +135,9 @@ func (s *PTZ) release(w http.ResponseWriter, r *http.Request) {
 	if !p.Admin {
 		s.Audit.Record(audit.Event{Event: audit.Denied, Actor: p.Name, Camera: id, Remote: remote, Protocol: "http", Detail: "PTZ release needs an administrator"})
 		httpx.WriteError(w, http.StatusForbidden, "releasing PTZ control needs an administrator")
+		return
+	}
+	if s.Forward != nil && s.Forward(w, r, id) {
 		return
 	}
 	ctl := s.Control(id)

@@ -366,6 +366,7 @@ func (s *Service) Logout(p *Principal, remote string) error {
 	if err != nil {
 		s.logger().Error("persisting token revocation failed", "actor", p.Name, "err", err)
 	}
+	s.share(p.TokenID, p.ExpiresAt)
 	_ = s.audit(audit.Event{Event: audit.Logout, Actor: p.Name, Remote: remote, Protocol: "http"})
 	s.publish(Change{Kind: TokenRevoked, Name: p.Name, PrincipalKind: p.Kind, Source: sourceOrLocal(p.Source), TokenID: p.TokenID})
 	return err

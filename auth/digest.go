@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"cordon/auth/audit"
+	"cordon/internal/httpdigest"
 )
 
 // DigestRealm is the realm of cordon's RTSP Digest challenges (never the
@@ -39,19 +40,9 @@ func md5hex(s string) string {
 }
 
 // DigestResponse is a parsed Digest Authorization header (RFC 2617/7616,
-// MD5) and the request it was sent with.
-type DigestResponse struct {
-	Username  string
-	Realm     string
-	Nonce     string
-	URI       string
-	Response  string
-	Algorithm string // "" or "MD5"
-	QOP       string // "" or "auth"
-	NC        string // with QOP
-	CNonce    string // with QOP
-	Method    string // the request method (DESCRIBE, SETUP, ...)
-}
+// MD5) and the request it was sent with: httpdigest.Response, the one
+// shape of a Digest answer (the RTSP door parses it).
+type DigestResponse = httpdigest.Response
 
 // AuthenticateDigest verifies an RTSP Digest response against the
 // principal's configured HA1 with lockout per address and per (name,
@@ -96,6 +87,16 @@ func (s *Service) AuthenticateDigest(d DigestResponse, remote, protocol string) 
 		s.cache.put(okID, cacheEntry{name: e.name, kind: e.kind, encoded: e.encoded}, now)
 	}
 	return e.digestPrincipal(), nil
+}
+
+// DigestMatches reports, in constant time, whether d answers the challenge
+// for a principal whose HA1 is ha1 (hex) in realm DigestRealm. It is for
+// principals auth does not hold (a cluster's peer nodes); the caller
+// reserves the attempt (BeginAttempt) and checks the nonce itself.
+func DigestMatches(ha1 string, d DigestResponse) bool {
+	want := digestExpected(strings.ToLower(ha1), d)
+	return want != "" && d.Realm == DigestRealm &&
+		subtle.ConstantTimeCompare([]byte(strings.ToLower(d.Response)), []byte(want)) == 1
 }
 
 // digestExpected computes the expected response ("" for an unsupported

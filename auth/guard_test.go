@@ -87,6 +87,7 @@ func startGuard(t *testing.T, f *fixture, r *registry, interval time.Duration) *
 
 // Every kind of change ends exactly the live sessions that may no longer
 // continue, at once (well within the CONTRACT's 5 s), and no others.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestGuardEndsWhatIsNoLongerAllowed(t *testing.T) {
 	f := rolesFixture(t)
 	r := newRegistry()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"cordon/internal/testtool"
 )
 
 // gate blocks every verification until opened, and reports each start.
@@ -176,15 +178,11 @@ func TestHashLimiterPerAddressQueue(t *testing.T) {
 		}()
 	}
 	// wait until all are queued on the address slot
-	for {
+	testtool.WaitFor(t, 10*time.Second, "every waiter queued on the slot", func() bool { // a counter: the waiters have no other signal
 		h.mu.Lock()
-		refs := h.slots["a"].refs
-		h.mu.Unlock()
-		if refs == perAddrHashQueue {
-			break
-		}
-		time.Sleep(time.Millisecond) // polling a counter: the waiters have no other signal
-	}
+		defer h.mu.Unlock()
+		return h.slots["a"].refs == perAddrHashQueue
+	})
 	if _, err := h.acquire(ctx, "a", nil); !errors.Is(err, ErrBusy) {
 		t.Fatalf("9th from one address: %v", err)
 	}
@@ -232,9 +230,8 @@ func TestHashLimiterCleanLaneFirst(t *testing.T) {
 			granted <- addr
 			rel()
 		}()
-		for h.queued() == before {
-			time.Sleep(time.Millisecond) // polling a counter: a queued waiter has no other signal
-		}
+		// a counter: a queued waiter has no other signal
+		testtool.WaitFor(t, 10*time.Second, "the waiter queued", func() bool { return h.queued() != before })
 	}
 	for _, a := range []string{"failing-1", "failing-2", "failing-3"} {
 		enqueue(a, false)
@@ -284,14 +281,11 @@ func TestCleanSignInOvertakesFlood(t *testing.T) {
 		}()
 	}
 	first := <-order // one flood verification runs (held); the others queue
-	for f.svc.hashes.queued() < flood-1 {
-		time.Sleep(time.Millisecond) // polling a counter: queued sign-ins have no other signal
-	}
+	// a counter: queued sign-ins have no other signal
+	testtool.WaitFor(t, 10*time.Second, "the flood queued", func() bool { return f.svc.hashes.queued() >= flood-1 })
 	legit := make(chan int, 1)
 	go func() { legit <- f.login(t, "bob", bobPW, "203.0.113.5").Code }()
-	for f.svc.hashes.queued() < flood {
-		time.Sleep(time.Millisecond) // as above
-	}
+	testtool.WaitFor(t, 10*time.Second, "the legitimate sign-in queued", func() bool { return f.svc.hashes.queued() >= flood })
 	close(open)
 	if next := <-order; next != "203.0.113.5" {
 		t.Fatalf("after %s the next verification was %s, not the clean address's", first, next)
@@ -316,9 +310,8 @@ func TestIdenticalAttemptsShareOneVerification(t *testing.T) {
 		}()
 	}
 	<-g.started
-	for f.svc.followers.Load() != n-1 {
-		time.Sleep(time.Millisecond) // polling a counter: followers have no other signal
-	}
+	// a counter: followers have no other signal
+	testtool.WaitFor(t, 10*time.Second, "every follower waiting", func() bool { return f.svc.followers.Load() == n-1 })
 	close(g.open)
 	for range n {
 		if err := <-errs; err != nil {

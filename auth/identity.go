@@ -144,6 +144,7 @@ func (s *Service) RemoveIdentity(source, name, reason string) {
 		if err := s.revoked.revoke(jti, exp, now); err != nil {
 			s.logger().Error("persisting token revocation failed", "actor", name, "source", source, "err", err)
 		}
+		s.share(jti, exp)
 	}
 	s.logger().Info("directory identity removed", "actor", name, "source", source, "reason", reason, "tokens_revoked", len(toks))
 	s.publish(Change{Kind: PrincipalRemoved, Name: name, PrincipalKind: KindUser, Source: source})

@@ -12,6 +12,7 @@ import (
 // Identity with the roles its groups map to; auth issues a token whose
 // rights are those roles' CURRENT definitions, keeps the identity for the
 // directory's periodic re-check, and ends it on removal.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestDirectoryIdentityLifecycle(t *testing.T) {
 	f := rolesFixture(t)
 	ctx := context.Background()

@@ -58,6 +58,8 @@ type lockEntry struct {
 type lockout struct {
 	policy LockoutPolicy
 	max    int // entries (maxLockoutEntries; tests lower it)
+	// shared, in a cluster, holds the other nodes' counts (shared.go)
+	shared SharedLockouts
 	mu     sync.Mutex
 	m      map[string]*lockEntry
 	scans  int // evictions run (tests)
@@ -97,8 +99,8 @@ func (l *lockout) check(now time.Time, keys []lockKey) error {
 	defer l.mu.Unlock()
 	var worst time.Duration
 	for _, k := range keys {
-		if e := l.m[k.key]; e != nil && now.Before(e.lockedUntil) {
-			worst = max(worst, e.lockedUntil.Sub(now))
+		if until := l.lockedUntil(k.key, now); now.Before(until) {
+			worst = max(worst, until.Sub(now))
 		}
 	}
 	if worst > 0 {
@@ -112,7 +114,11 @@ func (l *lockout) check(now time.Time, keys []lockKey) error {
 func (l *lockout) clean(remote string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.m[addrKey(remote)]
+	key := addrKey(remote)
+	if f, _ := l.remote(key, now); f > 0 {
+		return false
+	}
+	e := l.m[key]
 	if e == nil {
 		return true
 	}
@@ -135,6 +141,11 @@ func (l *lockout) reserve(now time.Time, keys []lockKey) (*reservation, error) {
 	defer l.mu.Unlock()
 	var worst time.Duration
 	for _, k := range keys {
+		rf, rUntil := l.remote(k.key, now)
+		if now.Before(rUntil) {
+			worst = max(worst, rUntil.Sub(now))
+			continue
+		}
 		e := l.m[k.key]
 		if e == nil {
 			continue
@@ -144,7 +155,7 @@ func (l *lockout) reserve(now time.Time, keys []lockKey) (*reservation, error) {
 			worst = max(worst, e.lockedUntil.Sub(now))
 			continue
 		}
-		if e.inflight >= max(l.policy.Threshold-e.failures, 1) {
+		if e.inflight >= max(l.policy.Threshold-e.failures-rf, 1) {
 			worst = max(worst, busyRetry)
 		}
 	}
@@ -191,8 +202,9 @@ func (r *reservation) finish(now time.Time, ok bool) time.Duration {
 			if e.inflight == 0 {
 				delete(l.m, k.key)
 			}
+			l.share(k.key, e)
 		case !ok:
-			locked = max(locked, l.failLocked(e, now))
+			locked = max(locked, l.failLocked(k.key, e, now))
 		}
 	}
 	return locked
@@ -218,7 +230,7 @@ func (l *lockout) fail(now time.Time, keys []lockKey) time.Duration {
 	defer l.mu.Unlock()
 	var locked time.Duration
 	for _, k := range keys {
-		locked = max(locked, l.failLocked(l.entry(k.key, now), now))
+		locked = max(locked, l.failLocked(k.key, l.entry(k.key, now), now))
 	}
 	return locked
 }
@@ -230,8 +242,8 @@ func (l *lockout) failUnlessLocked(now time.Time, keys []lockKey) (time.Duration
 	defer l.mu.Unlock()
 	var worst time.Duration
 	for _, k := range keys {
-		if e := l.m[k.key]; e != nil && now.Before(e.lockedUntil) {
-			worst = max(worst, e.lockedUntil.Sub(now))
+		if until := l.lockedUntil(k.key, now); now.Before(until) {
+			worst = max(worst, until.Sub(now))
 		}
 	}
 	if worst > 0 {
@@ -239,17 +251,21 @@ func (l *lockout) failUnlessLocked(now time.Time, keys []lockKey) (time.Duration
 	}
 	var locked time.Duration
 	for _, k := range keys {
-		locked = max(locked, l.failLocked(l.entry(k.key, now), now))
+		locked = max(locked, l.failLocked(k.key, l.entry(k.key, now), now))
 	}
 	return locked, nil
 }
 
-func (l *lockout) failLocked(e *lockEntry, now time.Time) time.Duration {
+// failLocked counts a failure of key (with the other nodes' failures, in
+// a cluster) and shares the result. Called with l.mu held.
+func (l *lockout) failLocked(key string, e *lockEntry, now time.Time) time.Duration {
 	l.decay(e, now)
 	e.failures++
 	e.last = now
-	over := e.failures - l.policy.Threshold
+	rf, _ := l.remote(key, now)
+	over := e.failures + rf - l.policy.Threshold
 	if over < 0 {
+		l.share(key, e)
 		return 0
 	}
 	d := l.policy.Max
@@ -257,6 +273,7 @@ func (l *lockout) failLocked(e *lockEntry, now time.Time) time.Duration {
 		d = min(l.policy.Base<<over, l.policy.Max)
 	}
 	e.lockedUntil = now.Add(d)
+	l.share(key, e)
 	return d
 }
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"cordon/internal/durable"
 )
 
 const revokedFileName = "revoked-tokens"
@@ -75,7 +77,7 @@ func (r *revocations) rewrite() error {
 	if err := os.Rename(tmp.Name(), r.path); err != nil {
 		return fmt.Errorf("rewriting revocations: %w", err)
 	}
-	syncDir(filepath.Dir(r.path))
+	durable.SyncDir(filepath.Dir(r.path))
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening revocations: %w", err)
@@ -87,6 +89,12 @@ func (r *revocations) rewrite() error {
 // revoke marks jti revoked until exp, in memory first (effective at once,
 // even if persisting fails), then durably on disk.
 func (r *revocations) revoke(jti string, exp, now time.Time) error {
+	_, err := r.add(jti, exp, now)
+	return err
+}
+
+// add is revoke, reporting whether jti was not revoked before.
+func (r *revocations) add(jti string, exp, now time.Time) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, e := range r.m { // prune: the set stays as small as live tokens
@@ -95,19 +103,19 @@ func (r *revocations) revoke(jti string, exp, now time.Time) error {
 		}
 	}
 	if _, done := r.m[jti]; done {
-		return nil
+		return false, nil
 	}
 	r.m[jti] = exp
 	if r.f == nil {
-		return errors.New("revocations file is closed")
+		return true, errors.New("revocations file is closed")
 	}
 	if _, err := fmt.Fprintf(r.f, "%s %d\n", jti, exp.Unix()); err != nil {
-		return fmt.Errorf("persisting revocation: %w", err)
+		return true, fmt.Errorf("persisting revocation: %w", err)
 	}
 	if err := r.f.Sync(); err != nil {
-		return fmt.Errorf("persisting revocation: %w", err)
+		return true, fmt.Errorf("persisting revocation: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 func (r *revocations) revoked(jti string) bool {

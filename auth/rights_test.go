@@ -132,6 +132,7 @@ func (c catalog) CameraExists(id, stream string) bool {
 // The one authorizer: deny by default, permission before existence (a
 // camera outside the caller's rights and one that does not exist get the
 // same answer), denials audited, the audit log must be writable.
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestAuthorize(t *testing.T) {
 	f := rolesFixture(t)
 	f.svc.Cameras = catalog{"gate-north": true, "gate-south": true, "office": true, "lobby": true, "gate-north/sub": true}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +86,15 @@ type Service struct {
 	// RTSP Basic accept directory credentials (dirpass.go).
 	DirectoryPasswords PasswordDirectory
 
+	// Cluster (shared.go). TokenKey signs and verifies session tokens
+	// instead of the state dir's key (nil = that key): every node of a
+	// cluster derives the same one. Revocations shares this node's
+	// logouts; the cluster hands everyone's back through Revoked.
+	// SharedLockouts adds the other nodes' failures to this node's.
+	TokenKey       ed25519.PrivateKey
+	Revocations    RevocationPublisher
+	SharedLockouts SharedLockouts
+
 	tokens     *tokenCodec
 	revoked    *revocations
 	lock       *lockout
@@ -147,9 +157,11 @@ func (s *Service) Initialize() error {
 	if warn != "" {
 		s.logger().Warn(warn, "state_dir", s.StateDir)
 	}
-	key, created, err := loadOrCreateKey(s.StateDir)
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+	key, created := s.TokenKey, false
+	if key == nil {
+		if key, created, err = loadOrCreateKey(s.StateDir); err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
 	}
 	if created {
 		s.logger().Info("created token signing key", "state_dir", s.StateDir)
@@ -172,6 +184,7 @@ func (s *Service) Initialize() error {
 	s.tokens = newTokenCodec(key, s.now)
 	s.revoked = rev
 	s.lock = newLockout(s.Lockout)
+	s.lock.shared = s.SharedLockouts
 	s.cache = cache
 	s.hashes = newHashLimiter(s.MaxConcurrentHashes, s.MaxHashQueue, s.Metrics)
 	s.identities = newIdentities()

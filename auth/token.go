@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"cordon/internal/durable"
 )
 
 // MaxTokenLen bounds a presented Bearer credential (bytes).
@@ -263,15 +265,6 @@ func createKey(dir, p string) (ed25519.PrivateKey, error) {
 		}
 		return nil, fmt.Errorf("installing signing key: %w", err)
 	}
-	syncDir(dir)
+	durable.SyncDir(dir)
 	return priv, nil
-}
-
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }

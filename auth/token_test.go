@@ -122,6 +122,7 @@ func TestRevocationsPrunedAtStart(t *testing.T) {
 	}
 }
 
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestTokenRejections(t *testing.T) {
 	f := newFixture(t)
 	good := f.token(t, "bob", bobPW)

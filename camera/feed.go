@@ -42,8 +42,13 @@ type feed struct {
 	demandCh   chan struct{} // cap 1: "demand changed"
 	linger     clock.Timer   // running while an on-demand feed is unwanted
 	pullCancel context.CancelCauseFunc
-	parked     bool // run waits for demand (an unwanted on-demand feed)
-	st         StreamState
+	parked     bool          // run waits for demand (an unwanted on-demand feed)
+	pullDone   chan struct{} // closed when the current pull has ended
+	// remote: another node pulls the camera (a cluster node that does not
+	// own it); the source relays it from there only while readers want it
+	remote   bool
+	repullCh chan struct{} // cap 1: "skip the retry delay" (see repull)
+	st       StreamState
 
 	lastLogged string // last failure logged at warn level (run goroutine only)
 }
@@ -73,7 +78,7 @@ func (u *Unit) newFeedOn(spec SourceSpec, stream *relay.Stream) (*feed, error) {
 		}
 	}
 	f := &feed{u: u, name: spec.Stream, stream: stream, source: src, onDemand: spec.Camera.OnDemand, clk: u.Clock, log: u.log,
-		demandCh: make(chan struct{}, 1), done: make(chan struct{})}
+		demandCh: make(chan struct{}, 1), repullCh: make(chan struct{}, 1), done: make(chan struct{}), remote: u.remote}
 	if spec.Stream != "" {
 		f.log = f.log.With("stream", spec.Stream)
 	} else {
@@ -118,7 +123,7 @@ func (f *feed) SetDemand(wanted bool) {
 	case wanted && f.linger != nil:
 		f.linger.Stop()
 		f.linger = nil
-	case !wanted && f.onDemand && f.linger == nil && f.ctx.Err() == nil:
+	case !wanted && f.demandOnly() && f.linger == nil && f.ctx.Err() == nil:
 		f.linger = f.clk.AfterFunc(f.u.Linger, f.idle)
 	}
 	f.mu.Unlock()
@@ -160,7 +165,7 @@ func (f *feed) run() {
 		if errors.Is(err, ErrStopped) || f.ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, ErrIdle) {
+		if errors.Is(err, ErrIdle) || errors.Is(err, errRepull) {
 			retry, f.lastLogged = false, ""
 			bo.reset()
 			continue
@@ -177,6 +182,10 @@ func (f *feed) run() {
 		t := f.clk.NewTimer(delay)
 		select {
 		case <-t.C():
+		case <-f.repullCh: // the source's upstream changed: try it now
+			t.Stop()
+			retry = false
+			bo.reset()
 		case <-f.ctx.Done():
 			t.Stop()
 			return
@@ -193,9 +202,13 @@ func (f *feed) nextPull() (context.Context, bool) {
 			f.mu.Unlock()
 			return nil, false
 		}
-		if !f.onDemand || f.wanted {
+		if !f.demandOnly() || f.wanted {
 			ctx, cancel := context.WithCancelCause(f.ctx)
-			f.pullCancel, f.parked = cancel, false
+			f.pullCancel, f.parked, f.pullDone = cancel, false, make(chan struct{})
+			select { // a repull asked for before this pull is moot
+			case <-f.repullCh:
+			default:
+			}
 			f.mu.Unlock()
 			return ctx, true
 		}
@@ -217,14 +230,18 @@ func (f *feed) pull(ctx context.Context) (time.Duration, error) {
 	if ctx.Err() != nil && !errors.Is(err, ErrIdle) && !errors.Is(err, ErrStopped) {
 		err = context.Cause(ctx) // a source that did not report the cause
 	}
-	f.mu.Lock()
-	f.pullCancel(nil)
-	f.pullCancel = nil
-	f.mu.Unlock()
 	if err == nil {
 		err = errors.New("the camera connection ended")
 	}
-	intentional := errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped)
+	switched := errors.Is(err, errRepull)
+	intentional := errors.Is(err, ErrIdle) || errors.Is(err, ErrStopped) || switched
+	defer func() {
+		f.mu.Lock()
+		f.pullCancel(nil)
+		f.pullCancel = nil
+		close(f.pullDone)
+		f.mu.Unlock()
+	}()
 	if !obs.playing {
 		if !intentional {
 			f.fail(err)
@@ -247,7 +264,7 @@ func (f *feed) pull(ctx context.Context) (time.Duration, error) {
 	} else {
 		f.stream.CameraDisconnected(err)
 	}
-	if f.u.Events != nil && f.name == "" {
+	if f.u.Events != nil && f.name == "" && !switched {
 		f.u.Events.CameraOffline(f.u.id, err)
 	}
 	if intentional {

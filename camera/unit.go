@@ -93,11 +93,17 @@ type Unit struct {
 	HealthyAfter time.Duration // a connection up this long resets the backoff
 	Linger       time.Duration // on-demand: keep pulling this long after the last reader
 
+	// Remote starts the unit as a relay of another node's pull (a cluster
+	// node until it owns the camera): see SetLocal.
+	Remote bool
+
 	log *slog.Logger
 	id  string // Config.ID, which never changes: read without the lock
 
+	localMu     sync.Mutex // serializes SetLocal
 	mu          sync.Mutex
 	closed      bool
+	remote      bool    // see SetLocal
 	feeds       []*feed // main first
 	attachments map[string]Attachment
 }
@@ -137,6 +143,7 @@ func (u *Unit) Initialize() error {
 	u.id = u.Config.ID
 	u.log = u.Logger.With("camera", u.Config.ID)
 	u.attachments = map[string]Attachment{}
+	u.remote = u.Remote
 	specs, err := streamSpecs(u.Config)
 	if err != nil {
 		return err
@@ -280,11 +287,14 @@ func (u *Unit) SetSanitize(opts sanitize.Options) {
 }
 
 // Attach hangs a (PTZ controller, ...) off the camera under name,
-// replacing (and closing) any previous one.
+// replacing (and closing) any previous one. A LocalAware attachment is
+// told at once whether the unit is local.
 func (u *Unit) Attach(name string, a Attachment) {
+	u.localMu.Lock()
+	defer u.localMu.Unlock()
 	u.mu.Lock()
 	prev := u.attachments[name]
-	closed := u.closed
+	closed, local := u.closed, !u.remote
 	if !closed {
 		u.attachments[name] = a
 	}
@@ -294,6 +304,10 @@ func (u *Unit) Attach(name string, a Attachment) {
 	}
 	if closed {
 		a.Close()
+		return
+	}
+	if la, ok := a.(LocalAware); ok {
+		la.SetLocal(local)
 	}
 }
 

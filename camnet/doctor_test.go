@@ -60,6 +60,7 @@ func okCommand(out string) func(context.Context, string, ...string) ([]byte, err
 	return func(context.Context, string, ...string) ([]byte, error) { return []byte(out), nil }
 }
 
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestDoctorChecks(t *testing.T) {
 	cameraSubnet := netip.MustParsePrefix("10.20.0.0/24")
 	private := filepath.Join(t.TempDir(), "state")

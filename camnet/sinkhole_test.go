@@ -128,6 +128,7 @@ func checkNXDOMAIN(t *testing.T, q, r *dns.Msg) {
 	}
 }
 
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestSinkholeAnswersNXDOMAINAndAttributes(t *testing.T) {
 	h := newHarness(t, true, nil)
 	addr := h.s.Addr()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cordon/internal/testtool"
 )
 
 // The tests here stop etcd members: they run one at a time (no
@@ -256,7 +258,7 @@ func TestAllLeasesLapse(t *testing.T) {
 		px.partition()
 	}
 	waitHealth(t, testTTL, true, nodes...)
-	waitUntil(t, 3*testTTL, "every ownership key gone with its lease", func() bool { return len(h.ownersInEtcd()) == 0 || allEmpty(h.ownersInEtcd()) })
+	testtool.WaitFor(t, 3*testTTL, "every ownership key gone with its lease", func() bool { return len(h.ownersInEtcd()) == 0 || allEmpty(h.ownersInEtcd()) })
 	// Heal one at a time, the first well ahead of the others.
 	pxs[0].heal()
 	waitHealth(t, 2*testTTL, false, nodes[0])

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+
+	"cordon/internal/testtool"
 )
 
 // settled waits until every camera is pulled by exactly one of ids, and
@@ -35,12 +37,21 @@ func (h *harness) settled(ids []string, timeout time.Duration) {
 			h.mu.Lock()
 			n := h.nodes[id]
 			h.mu.Unlock()
-			for o := n.Owner(c); o.Node != owner || o.Self != (id == owner); o = n.Owner(c) {
-				if time.Now().After(deadline) {
-					h.t.Fatalf("%s was told %+v about %s, owned by %s", id, o, c, owner)
+			// Owner has no change signal; the watch is milliseconds behind
+			testtool.WaitFor(h.t, time.Until(deadline), fmt.Sprintf("%s to be told that %s owns %s", id, owner, c), func() bool {
+				o := n.Owner(c)
+				return o.Node == owner && o.Self == (id == owner)
+			})
+			// The handler runs after Owner changes: wait for its call too,
+			// or a late one reads as a change after the caller's "start".
+			h.w.wait(time.Until(deadline), fmt.Sprintf("%s's handler to hear that %s owns %s", id, owner, c), func() bool {
+				for i := len(h.w.events) - 1; i >= 0; i-- {
+					if e := h.w.events[i]; e.node == id && e.o.Camera == c {
+						return e.o.Node == owner && e.o.Self == (id == owner)
+					}
 				}
-				<-time.After(10 * time.Millisecond) // Owner has no change signal; the watch is milliseconds behind
-			}
+				return false
+			})
 		}
 	}
 }
@@ -105,7 +116,7 @@ func TestOwnershipExactlyOne(t *testing.T) {
 	}
 	// The non-owners know the owner and its address (once their watch has
 	// seen the last claim).
-	waitUntil(t, 5*time.Second, "every node knows every owner", func() bool {
+	testtool.WaitFor(t, 5*time.Second, "every node knows every owner", func() bool {
 		for _, c := range h.cameras {
 			for _, id := range ids {
 				if o := h.nodes[id].Owner(c); o.Node != inEtcd[c] || o.Self != (id == inEtcd[c]) {
@@ -331,23 +342,17 @@ func TestCamerasChangeAndStatus(t *testing.T) {
 		return len(h.w.holders["cam-00"]) == 0 && h.w.exactlyOneLocked([]string{"cam-new"}, []string{"a", "b"})
 	})
 	// The owner stopped pulling first; its key goes right after.
-	waitUntil(t, 2*time.Second, "cam-00's ownership key deleted", func() bool { return h.ownersInEtcd()["cam-00"] == "" })
+	testtool.WaitFor(t, 2*time.Second, "cam-00's ownership key deleted", func() bool { return h.ownersInEtcd()["cam-00"] == "" })
 	o := h.ownersInEtcd()["cam-new"]
 	st := CameraStatus{Online: true, VideoCodec: "H264", AudioCodec: "PCMU"}
 	h.nodes[o].SetCameraStatus("cam-new", st)
 	other := h.nodes[map[string]string{"a": "b", "b": "a"}[o]]
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// polling the mirror: it has no change signal for tests
+	testtool.WaitFor(t, 5*time.Second, "cam-new's status shared with the other node", func() bool {
 		infos := other.CameraInfos()
 		i := slices.IndexFunc(infos, func(c CameraInfo) bool { return c.Camera == "cam-new" })
-		if i >= 0 && infos[i].Status == st && infos[i].Owner == o {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status not shared: %+v", infos)
-		}
-		<-time.After(20 * time.Millisecond) // polling the mirror: it has no change signal for tests
-	}
+		return i >= 0 && infos[i].Status == st && infos[i].Owner == o
+	})
 }
 
 // BenchmarkTenThousandCameras: three nodes start together with 10,000

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"cordon/internal/testtool"
 )
 
 // sink is a RevocationSink that records arrival times.
@@ -117,7 +119,7 @@ func TestLockoutsShared(t *testing.T) {
 	locked := time.Now().Add(30 * time.Second).Truncate(time.Second)
 	b.Lockouts().Record("user:alice|192.0.2.8", 6, locked, exp)
 	b.Lockouts().Record("addr:192.0.2.9", 1, time.Time{}, exp) // single failure: local only
-	waitUntil(t, 3*time.Second, "c sees a's and b's counts", func() bool {
+	testtool.WaitFor(t, 3*time.Second, "c sees a's and b's counts", func() bool {
 		f, _ := c.Lockouts().Remote("addr:192.0.2.7", time.Now())
 		f2, l := c.Lockouts().Remote("user:alice|192.0.2.8", time.Now())
 		return f == 5 && f2 == 6 && l.Equal(locked)
@@ -130,18 +132,18 @@ func TestLockoutsShared(t *testing.T) {
 	}
 	// An entry past its expiry no longer counts, even before a new flush.
 	b.Lockouts().Record("addr:192.0.2.10", 4, time.Time{}, time.Now().Add(1500*time.Millisecond))
-	waitUntil(t, 3*time.Second, "c sees the short-lived entry", func() bool {
+	testtool.WaitFor(t, 3*time.Second, "c sees the short-lived entry", func() bool {
 		f, _ := c.Lockouts().Remote("addr:192.0.2.10", time.Now())
 		return f == 4
 	})
-	waitUntil(t, 3*time.Second, "the entry expired on c", func() bool {
+	testtool.WaitFor(t, 3*time.Second, "the entry expired on c", func() bool {
 		f, _ := c.Lockouts().Remote("addr:192.0.2.10", time.Now())
 		return f == 0
 	})
 	// A success forgets the key everywhere.
 	a.Lockouts().Record("addr:192.0.2.7", 0, time.Time{}, time.Time{})
 	b.Lockouts().Record("addr:192.0.2.7", 0, time.Time{}, time.Time{})
-	waitUntil(t, 3*time.Second, "the reset reaches c", func() bool {
+	testtool.WaitFor(t, 3*time.Second, "the reset reaches c", func() bool {
 		f, _ := c.Lockouts().Remote("addr:192.0.2.7", time.Now())
 		return f == 0
 	})
@@ -164,7 +166,7 @@ func TestLockoutsShared(t *testing.T) {
 	if n := len(a.Lockouts().local); n > maxLockoutLocal {
 		t.Fatalf("a keeps %d lockout keys, more than %d", n, maxLockoutLocal)
 	}
-	waitUntil(t, 3*time.Second, "the flood's document on c", func() bool {
+	testtool.WaitFor(t, 3*time.Second, "the flood's document on c", func() bool {
 		n := 0
 		c.m.view(lockoutDir, func(d map[string]*mirrorEntry) {
 			if e, ok := d["a"]; ok {
@@ -178,19 +180,6 @@ func TestLockoutsShared(t *testing.T) {
 		t.Fatalf("the flood made %.0f lockout writes in %s (limit %.0f)", got, elapsed, limit)
 	}
 	t.Logf("flood of %s: %.0f lockout writes to etcd, %d entries shared", elapsed.Round(time.Millisecond), got, MaxSharedLockouts)
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }
 
 type testSession struct {
@@ -233,12 +222,12 @@ func TestReports(t *testing.T) {
 		}
 		return out
 	}
-	waitUntil(t, 3*time.Second, "three documents", func() bool { return len(read()) == 3 })
+	testtool.WaitFor(t, 3*time.Second, "three documents", func() bool { return len(read()) == 3 })
 	mu.Lock()
 	sessions["a"][0].Bytes = 999                                                    // not significant: waits for Refresh
 	sessions["c"] = append(sessions["c"], testSession{User: "bob", Camera: "yard"}) // significant
 	mu.Unlock()
-	waitUntil(t, 3*time.Second, "c's second session", func() bool {
+	testtool.WaitFor(t, 3*time.Second, "c's second session", func() bool {
 		r := read()
 		return len(r) == 3 && len(r[2].Doc) == 2
 	})
@@ -246,7 +235,7 @@ func TestReports(t *testing.T) {
 		t.Errorf("a byte-count-only change was written before Refresh: %+v", r[0])
 	}
 	h.crash("c")
-	waitUntil(t, 2*testTTL, "c's document gone with its lease", func() bool { return len(read()) == 2 })
+	testtool.WaitFor(t, 2*testTTL, "c's document gone with its lease", func() bool { return len(read()) == 2 })
 
 	// A live report is read from the mirror.
 	v := &Report[map[string]int]{Node: h.nodes["a"], Kind: "viewers", Live: true, Every: 100 * time.Millisecond,
@@ -256,7 +245,7 @@ func TestReports(t *testing.T) {
 	}
 	defer v.Close()
 	rb := &Report[map[string]int]{Node: h.nodes["b"], Kind: "viewers", Live: true, Source: func() map[string]int { return nil }}
-	waitUntil(t, 3*time.Second, "a's viewers on b", func() bool {
+	testtool.WaitFor(t, 3*time.Second, "a's viewers on b", func() bool {
 		out, _ := rb.Read(context.Background())
 		for _, x := range out {
 			if x.Node == "a" && x.Doc["gate"] == 3 {

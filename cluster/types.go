@@ -60,6 +60,8 @@ type CameraStatus struct {
 	// LastError must already be free of secrets (camera URLs redacted).
 	LastError  string `json:"last_error,omitempty"`
 	Reconnects int    `json:"reconnects,omitempty"`
+	// BFrames: the main stream reorders frames (WHEP refuses it, 422).
+	BFrames bool `json:"b_frames,omitempty"`
 }
 
 // CameraInfo is one camera as the cluster sees it: its owner and the

@@ -80,6 +80,9 @@ type Camera struct {
 	conns     int
 	open      int
 	connTimes []time.Time
+	// RTSP sessions (from the first SETUP to their close): opened in all,
+	// open now, the most open at once
+	sessOpened, sessOpen, sessMax int
 
 	mu      sync.RWMutex
 	srv     *gortsplib.Server

@@ -531,3 +531,24 @@ func TestDemoCameras(t *testing.T) {
 		t.Fatalf("DESCRIBE: %d\n%s", res.StatusCode, res.Body)
 	}
 }
+
+// The camera counts the RTSP sessions it serves: open now, opened in all,
+// the most at once. A DESCRIBE alone opens none.
+func TestSessionsCounted(t *testing.T) {
+	t.Parallel()
+	c := startCamera(t, &Camera{ID: "slots"})
+	rawDescribe(t, c)
+	if c.Sessions() != 0 || c.SessionsOpened() != 0 {
+		t.Fatalf("a DESCRIBE opened a session: %d open, %d opened", c.Sessions(), c.SessionsOpened())
+	}
+	play(t, c, 2) // closes its client when done
+	play(t, c, 2)
+	testtool.WaitFor(t, 5*time.Second, "the sessions to close", func() bool { return c.Sessions() == 0 })
+	if c.SessionsOpened() != 2 || c.MaxSessions() != 1 {
+		t.Fatalf("opened %d (want 2), at most %d at once (want 1)", c.SessionsOpened(), c.MaxSessions())
+	}
+	c.ResetMaxSessions()
+	if c.MaxSessions() != 0 {
+		t.Fatal("ResetMaxSessions kept the old peak")
+	}
+}

@@ -1,6 +1,10 @@
 package democam
 
-import "errors"
+import (
+	"errors"
+
+	"cordon/internal/epb"
+)
 
 // pcmEncoder is a tiny, exact H.264 encoder for live synthetic pictures:
 // Constrained Baseline, every changed macroblock coded as I_PCM (raw
@@ -230,7 +234,7 @@ func (e *pcmEncoder) pcm(b *bitWriter, f yuvFrame, mx, my int) {
 // nal returns a NAL unit: header byte and the RBSP with emulation
 // prevention.
 func nal(header byte, rbsp []byte) []byte {
-	return append([]byte{header}, emulationPrevent(rbsp)...)
+	return epb.Append([]byte{header}, rbsp)
 }
 
 // bitWriter writes an RBSP most significant bit first.

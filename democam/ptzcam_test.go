@@ -187,16 +187,10 @@ func TestPTZCameraPictureFollowsPan(t *testing.T) {
 	}
 	// pan right for 0.3 s (the camera's own timeout ends the move)
 	c.state.continuousMove(ptzAxes{1, 0, 0}, 300*time.Millisecond)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, _, _, moving := c.Position(); !moving {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("still moving")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the dome's mechanics; it has no event to wait on
-	}
+	testtool.WaitFor(t, 5*time.Second, "the dome to stop", func() bool { // its mechanics have no event to wait on
+		_, _, _, moving := c.Position()
+		return !moving
+	})
 	pan, _, _, _ := c.Position()
 	after := grabFrame(t, c)
 	x1 := redCentroidX(after)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"cordon/internal/epb"
 )
 
 // Quirks reproduce, one by one, camera behaviours from FIELD-NOTES ("Camera
@@ -225,26 +227,7 @@ func buildSEI(hdr []byte, msgs []seiMessage) []byte {
 		rbsp = append(rbsp, m.payload...)
 	}
 	rbsp = append(rbsp, 0x80) // rbsp_trailing_bits
-	return append(append([]byte{}, hdr...), emulationPrevent(rbsp)...)
-}
-
-// emulationPrevent inserts emulation_prevention_three_byte where needed.
-func emulationPrevent(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/64+4)
-	zeros := 0
-	for _, x := range b {
-		if zeros >= 2 && x <= 3 {
-			out = append(out, 3)
-			zeros = 0
-		}
-		out = append(out, x)
-		if x == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return out
+	return epb.Append(append([]byte{}, hdr...), rbsp)
 }
 
 // PrivateSEIUUID returns the random user-data-unregistered UUID this camera

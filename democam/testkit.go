@@ -143,6 +143,53 @@ func (h *handler) OnRequest(_ *gortsplib.ServerConn, req *base.Request) {
 	h.c.countMu.Unlock()
 }
 
+// Sessions returns how many RTSP sessions (SETUP to teardown or close) are
+// open now: a camera with few stream slots cares about this number.
+func (c *Camera) Sessions() int {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	return c.sessOpen
+}
+
+// SessionsOpened returns how many RTSP sessions clients opened since
+// Initialize.
+func (c *Camera) SessionsOpened() int {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	return c.sessOpened
+}
+
+// MaxSessions returns the most RTSP sessions that were open at once since
+// Initialize (or since ResetMaxSessions).
+func (c *Camera) MaxSessions() int {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	return c.sessMax
+}
+
+// ResetMaxSessions starts MaxSessions again from the sessions open now.
+func (c *Camera) ResetMaxSessions() {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	c.sessMax = c.sessOpen
+}
+
+// OnSessionOpen counts RTSP sessions.
+func (h *handler) OnSessionOpen(*gortsplib.ServerHandlerOnSessionOpenCtx) {
+	h.c.countMu.Lock()
+	h.c.sessOpened++
+	h.c.sessOpen++
+	h.c.sessMax = max(h.c.sessMax, h.c.sessOpen)
+	h.c.countMu.Unlock()
+}
+
+// OnSessionClose counts RTSP sessions that ended.
+func (h *handler) OnSessionClose(*gortsplib.ServerHandlerOnSessionCloseCtx) {
+	h.c.countMu.Lock()
+	h.c.sessOpen--
+	h.c.countMu.Unlock()
+}
+
 // OnConnOpen counts connections.
 func (h *handler) OnConnOpen(*gortsplib.ServerHandlerOnConnOpenCtx) {
 	h.c.countMu.Lock()

@@ -274,6 +274,10 @@ func TestKubernetesConfigAgrees(t *testing.T) {
 			}
 		}
 	}
+	// WHEP PATCH/DELETE and OIDC callbacks must reach the node that began them
+	if ms["Service/cordon"].str("spec", "sessionAffinity") != "ClientIP" {
+		t.Error("Service/cordon: sessionAffinity must be ClientIP (WHEP sessions and OIDC sign-ins are node-local)")
+	}
 	for _, probe := range []string{"startupProbe", "livenessProbe", "readinessProbe"} {
 		if c.str(probe, "httpGet", "path") != "/healthz" || c.str(probe, "httpGet", "port") != "http" {
 			t.Errorf("%s must GET /healthz on the http port", probe)

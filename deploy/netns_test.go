@@ -219,6 +219,7 @@ func rulesetFor(t *testing.T, defines map[string]string) string {
 // camera-side address and nothing else, that nothing is forwarded, that the
 // gateway can still open RTSP connections to the camera, and that the
 // operator side gets the published ports but not metrics.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestCameraNetworkIsolation(t *testing.T) {
 	nft := testtool.Require(t, "nft")
 	ipBin := testtool.Require(t, "ip")

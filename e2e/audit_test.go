@@ -71,6 +71,7 @@ func drWantKeys(event string) []string {
 // SHA-256 of the previous line, view_end with duration and bytes; `cordon
 // audit verify` accepts it and names the line an attacker edited, and
 // rejects a deleted line.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestAuditTrailScriptedSession(t *testing.T) {
 	camA := drCam(t, "a-a", "127.0.0.61")
 	camB := drCam(t, "a-b", "127.0.0.62")
@@ -269,6 +270,7 @@ func drKeyOrder(t *testing.T, raw string) []string {
 // no new viewing session starts unaudited: WHEP POST and RTSP DESCRIBE
 // answer 503, login refuses to issue unaudited tokens, /healthz names the
 // audit log. When the file is back, the log heals and the chain verifies.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestAuditFailClosed(t *testing.T) {
 	cam := drCam(t, "f-a", "127.0.0.63")
 	cfg := e2eutil.Config(t, []e2eutil.Account{

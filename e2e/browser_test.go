@@ -46,6 +46,7 @@ func coreEvalStats(ctx context.Context, id string) (*coreStats, error) {
 // has a size, framesDecoded grows by 1 s of video, and the page reports no CSP
 // violation, script error or exception. Screenshot:
 // e2e/artifacts/browser-demo.png.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestBrowserPlaysDemo(t *testing.T) {
 	d, err := demo.Start(demo.Options{
 		HTTPListen: "127.0.0.1:0", RTSPListen: "127.0.0.1:0", WebRTCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0",

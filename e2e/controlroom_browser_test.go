@@ -144,6 +144,7 @@ func crKey(t *testing.T, ctx context.Context, typ input.KeyType, key, code strin
 // says); the arrow keys steer without a mouse; a second user sees who holds
 // control and is refused; Esc goes back; a B-frame camera's single view
 // falls back to its sub stream after the 422.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestControlRoomBrowser(t *testing.T) {
 	dome := crDome(t, "127.0.0.142")
 	bmain := &democam.Camera{ID: "bcam", Listen: "127.0.0.143:0", Path: "main", Username: "cam", Password: "cam-bcam-pw", Quirks: democam.Quirks{BFrames: true}}

@@ -19,6 +19,7 @@ import (
 // camera when control moves), the holder's logout ending its control
 // (Stop), an administrator's release, the rate limit, and the audit lines
 // in order.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestControlRoomPTZPriorities(t *testing.T) {
 	t.Parallel()
 	dome := crDome(t, "127.0.0.140")

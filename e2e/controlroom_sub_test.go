@@ -115,6 +115,7 @@ func crSPSSize(t *testing.T, au e2eutil.AU) (int, int) {
 
 // PTZ follows the config: onvif added by a reload makes the camera
 // steerable; withdrawing the holder's ptz right ends its control (Stop).
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestControlRoomPTZReload(t *testing.T) {
 	t.Parallel()
 	dome := crDome(t, "127.0.0.145")

@@ -57,6 +57,7 @@ func dwCollected(t *testing.T, c *rsyslog.Collector, node string) (bySeq map[uin
 // genesis key; `cordon audit verify FILE` with no flags, run where the
 // gateway keeps its state, checks the signed chain against that key and
 // refuses a log with a line deleted and the rest renumbered and re-hashed.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestDoorsAuditForwardedAndSigned(t *testing.T) {
 	c, err := rsyslog.Start()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"cordon/config"
 	"cordon/e2e/e2eutil"
+	"cordon/internal/testtool"
 )
 
 // Connection caps per address on every operator-side TCP door (HTTP,
@@ -17,6 +18,7 @@ import (
 // the WHEP candidate policy: the issue's PATCH with 100 candidates makes
 // the gateway check at most 16 of them, and send nothing to an address
 // the policy refuses.
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 	const perAddress = 4
 	cam := drCam(t, "c-a", "127.0.0.121")
@@ -35,9 +37,9 @@ func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 	fill := func(t *testing.T, src, addr string) (closed bool, said string) {
 		t.Helper()
 		for range perAddress {
-			dwConnFrom(t, src, addr)
+			testtool.DialFrom(t, src, addr)
 		}
-		return dwClosedAtOnce(dwConnFrom(t, src, addr), 5*time.Second)
+		return dwClosedAtOnce(testtool.DialFrom(t, src, addr), 5*time.Second)
 	}
 	rejected := func(protocol string) float64 {
 		n, _ := coreMetric(t, g.MetricsAddr(), "cordon_connections_rejected_total", `protocol="`+protocol+`"`, `reason="per_address"`)
@@ -80,7 +82,7 @@ func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 			t.Errorf("ICE-TCP connection %d from one address stayed open", perAddress+1)
 		}
 		// outside webrtc.viewer_networks: closed at once as well
-		if closed, _ := dwClosedAtOnce(dwConnFrom(t, "127.0.0.127", addr), 5*time.Second); !closed {
+		if closed, _ := dwClosedAtOnce(testtool.DialFrom(t, "127.0.0.127", addr), 5*time.Second); !closed {
 			t.Error("an ICE-TCP connection from outside the viewer networks stayed open")
 		}
 		// another address plays over ICE-TCP
@@ -96,7 +98,7 @@ func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 	})
 
 	t.Run("patch-with-100-candidates", func(t *testing.T) {
-		allowed, refused := dwNewSink(t, allowedHost, 50), dwNewSink(t, refusedHost, 50)
+		allowed, refused := testtool.NewUDPSink(t, allowedHost, 50), testtool.NewUDPSink(t, refusedHost, 50)
 		offer := dwOfferNoCandidates(t)
 		r := drDo(t, "127.0.0.1", http.MethodPost, base+"/whep/c-a", map[string]string{"Authorization": bearer(bob), "Content-Type": "application/sdp"}, offer)
 		if r.Status != http.StatusCreated || r.Header.Get("Location") == "" {
@@ -105,8 +107,8 @@ func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 		var frag strings.Builder
 		fmt.Fprintf(&frag, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n", dwUfrag(offer), strings.Repeat("p", 24))
 		for i := range 50 {
-			fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i, allowedHost, allowed.port(i))
-			fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i+1, refusedHost, refused.port(i))
+			fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i, allowedHost, allowed.Port(i))
+			fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i+1, refusedHost, refused.Port(i))
 		}
 		frag.WriteString("a=end-of-candidates\r\n")
 		p := drDo(t, "127.0.0.1", http.MethodPatch, base+r.Header.Get("Location"),
@@ -117,8 +119,8 @@ func TestDoorsConnectionCapsAndCandidates(t *testing.T) {
 		// the session never connects; it ends when ICE gives up, after
 		// every check pion makes
 		e2eutil.WaitFor(t, 60*time.Second, "the unconnected session to end", func() bool { return g.Sessions().Count("webrtc") == 0 })
-		n, ports := allowed.total()
-		nRefused, portsRefused := refused.total()
+		n, ports := allowed.Total()
+		nRefused, portsRefused := refused.Total()
 		t.Logf("one %d-byte PATCH with 100 candidates: %d STUN packets to %d ports (at most 16 candidates looked at, 8 of them allowed), %d packets to refused addresses; the issue measured 800 to 100 ports",
 			frag.Len(), n, ports, nRefused)
 		if nRefused != 0 || portsRefused != 0 {

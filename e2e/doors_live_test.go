@@ -33,6 +33,7 @@ func dwAuditTime(t *testing.T, l drLine) time.Time {
 // the RTSP connection opened with the old one, a removed role ends a
 // session, a logout ends the WHEP session of that token; each within 5 s,
 // audited as view_end with the reason.
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestDoorsLiveRecheck(t *testing.T) {
 	camA := drCam(t, "w-a", "127.0.0.111")
 	camB := drCam(t, "w-b", "127.0.0.112")

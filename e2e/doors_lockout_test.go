@@ -24,6 +24,7 @@ import (
 // that address only (the right answer from there is refused, from another
 // address it plays), stale nonces are no guesses, and a 50-request flood
 // of bad logins from one address leaves another address's login served.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestDoorsLockoutAndFlood(t *testing.T) {
 	cam := drCam(t, "k-a", "127.0.0.115")
 	cfg := e2eutil.Config(t, []e2eutil.Account{

@@ -36,6 +36,7 @@ func bearer(tok string) string { return "Bearer " + tok }
 // error), rights are enforced per camera and for admin endpoints, and the
 // public doors (viewer page, /healthz, /metrics on its own listener) leak
 // nothing.
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestDoorsEveryCredential(t *testing.T) {
 	camA := drCam(t, "d-a", "127.0.0.61")
 	camB := drCam(t, "d-b", "127.0.0.62")
@@ -426,6 +427,7 @@ func drSessionCount(t *testing.T, base, adminTok string) int {
 // 429 + Retry-After on login; an unknown user and a wrong password answer
 // identically; failures over RTSP and with API keys count toward the same
 // lockout; the lock expires.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestDoorsLockout(t *testing.T) {
 	cam := drCam(t, "l-a", "127.0.0.63")
 	g := drStart(t, e2eutil.Config(t, drPrincipals, []config.Camera{drCamCfg(cam)}), "")

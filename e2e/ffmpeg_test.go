@@ -189,6 +189,7 @@ func TestRTSPReserveUDP(t *testing.T) {
 // TestRTSPAndWHEPTwentyEach: 20 RTSP readers (3 ffmpeg, 17 gortsplib with
 // an API key) and 20 WHEP viewers on one camera at the same time; every
 // one of them receives at least 45 frames (3 s of a 15 fps camera).
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestRTSPAndWHEPTwentyEach(t *testing.T) {
 	const want = 45
 	cam := coreCam(t, "crowd", "127.0.0.33", false)

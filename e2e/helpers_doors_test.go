@@ -5,7 +5,6 @@ package e2e
 // prefix so they never collide with other e2e files.
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,6 +34,7 @@ import (
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
+	"cordon/internal/testtool"
 	"cordon/internal/whepclient"
 )
 
@@ -274,44 +273,15 @@ func drTamper(t *testing.T, tok, newSub string) string {
 // optional Basic credentials and returns status and headers.
 func drRTSP(t *testing.T, rtspAddr, src, method, camera, user, pass string) (int, http.Header) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	conn, err := d.Dial("tcp", rtspAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s rtsp://%s/%s RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n", method, rtspAddr, camera)
+	c := testtool.DialRTSP(t, rtspAddr, src)
+	defer c.Close()
+	authz := ""
 	if user != "" || pass != "" {
-		fmt.Fprintf(&b, "Authorization: Basic %s\r\n", base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+		authz = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	status, err := br.ReadString('\n')
-	if err != nil {
-		t.Fatalf("RTSP %s %s: reading status: %v", method, camera, err)
-	}
-	f := strings.Fields(status)
-	if len(f) < 2 || f[0] != "RTSP/1.0" {
-		t.Fatalf("RTSP status line %q", status)
-	}
-	code, _ := strconv.Atoi(f[1])
-	hdr := http.Header{}
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("RTSP headers: %v", err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			break
-		}
-		k, v, _ := strings.Cut(line, ":")
-		hdr.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	code, hdr := c.Do(method, camera, authz)
+	if code == 0 {
+		t.Fatalf("RTSP %s %s: the server closed the connection", method, camera)
 	}
 	return code, hdr
 }

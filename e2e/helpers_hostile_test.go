@@ -17,6 +17,7 @@ import (
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
+	"cordon/internal/testtool"
 )
 
 // Hosts of the hostile-camera tests (no other e2e test uses them).
@@ -27,43 +28,13 @@ const (
 	hsCamPassword = "hostile-cam-Secret-9"
 )
 
-// hsListener is an address nothing may ever reach: it counts connections.
-type hsListener struct {
-	l     net.Listener
-	conns atomic.Int64
-	wg    sync.WaitGroup
-}
-
-func hsListen(t *testing.T, host string) *hsListener {
-	t.Helper()
-	l, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &hsListener{l: l}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			h.conns.Add(1)
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = l.Close(); h.wg.Wait() })
-	return h
-}
-
 // hsRig is a gateway with an honest camera and a camera that turns
 // hostile, an admin, and a live WHEP viewer on the honest camera.
 type hsRig struct {
 	g       *e2eutil.Gateway
 	honest  *democam.Camera
 	cam     *democam.HostileCamera
-	target  *hsListener
+	target  *testtool.TCPSink
 	token   string
 	viewer  *e2eutil.Viewer
 	arrived chan time.Time // arrival time of every AU the viewer gets
@@ -75,7 +46,7 @@ type hsRig struct {
 // are online and the viewer receives frames.
 func newHSRig(t *testing.T, camCfg func(*config.Camera)) *hsRig {
 	t.Helper()
-	r := &hsRig{target: hsListen(t, hsTargetHost), arrived: make(chan time.Time, 1<<16), stop: make(chan struct{})}
+	r := &hsRig{target: testtool.NewTCPSink(t, hsTargetHost), arrived: make(chan time.Time, 1<<16), stop: make(chan struct{})}
 	r.honest = coreCam(t, "honest", hsHonestHost, false)
 	r.cam = &democam.HostileCamera{ID: "hostile", Listen: hsHostileHost + ":0", Username: "cam", Password: hsCamPassword}
 	if err := r.cam.Initialize(); err != nil {

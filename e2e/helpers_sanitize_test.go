@@ -32,6 +32,7 @@ import (
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
+	"cordon/internal/epb"
 	"cordon/internal/testtool"
 )
 
@@ -81,6 +82,7 @@ type rtspTap struct {
 }
 
 // tapRTSP connects to rawURL (with user and password) and plays its video.
+// (Function over 80 lines: one RTSP client setup (tracks, callbacks, play) read as a whole.)
 func tapRTSP(t *testing.T, rawURL, user, pass string) *rtspTap {
 	t.Helper()
 	u, err := base.ParseURL(rawURL)
@@ -263,25 +265,6 @@ type seiMsg struct {
 	uuid []byte // user data unregistered only
 }
 
-// unescapeRBSP removes emulation_prevention_three_byte.
-func unescapeRBSP(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	zeros := 0
-	for _, c := range b {
-		if zeros >= 2 && c == 3 {
-			zeros = 0
-			continue
-		}
-		out = append(out, c)
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return out
-}
-
 // parseSEI parses an SEI NAL unit (header included) independently of the
 // product's parser.
 func parseSEI(codec string, nal []byte) ([]seiMsg, error) {
@@ -292,7 +275,7 @@ func parseSEI(codec string, nal []byte) ([]seiMsg, error) {
 	if len(nal) <= hdr {
 		return nil, fmt.Errorf("SEI of %d bytes", len(nal))
 	}
-	r := unescapeRBSP(nal[hdr:])
+	r := epb.Remove(nal[hdr:])
 	var msgs []seiMsg
 	i := 0
 	for i < len(r) && !(r[i] == 0x80 && i == len(r)-1) {

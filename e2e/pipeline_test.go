@@ -17,7 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(withDirectoryServers{m}, // stops the shared slapd and OpenID Provider (helpers_directory_test.go)
+	// packageRun: package-wide fixtures end after the tests (helpers_cluster_test.go);
+	// withDirectoryServers stops the shared slapd and OpenID Provider (helpers_directory_test.go)
+	goleak.VerifyTestMain(packageRun{withDirectoryServers{m}},
 		// chromedp/pion may leave these briefly; everything else must be gone
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)

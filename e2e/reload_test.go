@@ -39,6 +39,7 @@ func drCameraIDs(t *testing.T, base, tok string) []string {
 // lost end (media stops, the RTSP client sees the connection end), their
 // other sessions continue, new requests are refused, and config_loaded is
 // audited.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestReloadNarrowsThenRemovesUser(t *testing.T) {
 	camA := drCam(t, "r-a", "127.0.0.64")
 	camB := drCam(t, "r-b", "127.0.0.65")

@@ -24,6 +24,7 @@ import (
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
+	"cordon/internal/epb"
 	"cordon/internal/testtool"
 )
 
@@ -72,6 +73,7 @@ type quirkCase struct {
 	control func(t *testing.T, cam *democam.Camera, tap *rtspTap)
 }
 
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestSanitizeQuirkyCameras(t *testing.T) {
 	testtool.Require(t, "ffmpeg")
 	axis := democam.AxisSignedVideoUUID()
@@ -179,7 +181,7 @@ func mustHaveBytes(t *testing.T, tap *rtspTap, subs ...[]byte) {
 	}
 	joined := bytes.Join(all, nil)
 	for _, s := range subs {
-		if !bytes.Contains(unescapeRBSP(joined), s) {
+		if !bytes.Contains(epb.Remove(joined), s) {
 			t.Errorf("control: camera stream lacks %x", s)
 		}
 	}
@@ -214,6 +216,7 @@ func sdpForCheck(sdp string) string {
 	return strings.Join(keep, "\n")
 }
 
+// (Function over 80 lines: one quirk case: camera tap, gateway, viewer and their checks in order.)
 func runQuirkCase(t *testing.T, c quirkCase) {
 	cam := quirkyCam(t, "cam-"+strings.ToLower(c.name), c.host, c.q)
 	var other []string
@@ -302,7 +305,7 @@ func runQuirkCase(t *testing.T, c quirkCase) {
 
 	// bytes: the vendor payloads are nowhere in what arrived
 	stream := e2eutil.AnnexB(aus)
-	raw := unescapeRBSP(stream)
+	raw := epb.Remove(stream)
 	priv := cam.PrivateSEIUUID()
 	axis := democam.AxisSignedVideoUUID()
 	banned := map[string][]byte{"private SEI UUID": priv[:], "vendor SEI text": []byte("HIK-IVS"), "vendor telemetry": []byte("vendor-private telemetry")}
@@ -439,6 +442,7 @@ func checkRTSPReserve(t *testing.T, g *e2eutil.Gateway, cam *democam.Camera, cam
 // The camera resets its RTP timestamps and sequence numbers when it
 // reboots: the same viewer keeps playing, numbering continuous, time
 // non-decreasing, without reconnecting.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestSanitizeTimestampResetOnReconnect(t *testing.T) {
 	t.Parallel()
 	testtool.Require(t, "ffmpeg")

@@ -51,6 +51,7 @@ func (o *outputs) request(t *testing.T, method, url, bearer, ctype, body string)
 	return status, b
 }
 
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestSecretsNeverLeave(t *testing.T) {
 	t.Parallel()
 	testtool.Require(t, "ffmpeg")

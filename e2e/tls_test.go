@@ -29,6 +29,7 @@ import (
 // certificate created once in state_dir, prints its fingerprint for
 // pinning, refuses TLS below 1.2, and keeps the certificate across
 // restarts.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestSelfSignedTLS(t *testing.T) {
 	cam := startCam(t, "tls-cam", "127.0.0.91", democam.Quirks{})
 	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "carol", Password: "carol-pw-77", Cameras: []string{"*"}}},

@@ -92,8 +92,15 @@ func (a rtspAccess) CheckLocked(name, remote string) error {
 }
 
 // CheckPassword is RTSP Basic: one call to auth's password check (users,
-// API keys, and what else it knows), lockout and audit included.
+// API keys, and what else it knows), lockout and audit included; a peer
+// node's name is checked against the peer key (clusterauth.go).
 func (a rtspAccess) CheckPassword(ctx context.Context, name, secret, remote string) (rtspserve.Viewer, error) {
+	if v, peer, err := a.g.peerPassword(name, secret, remote); peer {
+		if err != nil {
+			return rtspserve.Viewer{}, rtspRefusal(err)
+		}
+		return v, nil
+	}
 	p, err := a.g.auth.AuthenticatePasswordContext(ctx, name, secret, remote, "rtsp")
 	if err != nil {
 		return rtspserve.Viewer{}, rtspRefusal(err)
@@ -102,8 +109,15 @@ func (a rtspAccess) CheckPassword(ctx context.Context, name, secret, remote stri
 }
 
 func (a rtspAccess) CheckDigest(d rtspserve.Digest, remote string) (rtspserve.Viewer, error) {
-	p, err := a.g.auth.AuthenticateDigest(auth.DigestResponse{Username: d.Username, Realm: d.Realm, Nonce: d.Nonce, URI: d.URI,
-		Response: d.Response, Algorithm: d.Algorithm, QOP: d.QOP, NC: d.NC, CNonce: d.CNonce, Method: d.Method}, remote, "rtsp")
+	r := auth.DigestResponse{Username: d.Username, Realm: d.Realm, Nonce: d.Nonce, URI: d.URI,
+		Response: d.Response, Algorithm: d.Algorithm, QOP: d.QOP, NC: d.NC, CNonce: d.CNonce, Method: d.Method}
+	if v, peer, err := a.g.peerDigest(r, remote); peer {
+		if err != nil {
+			return rtspserve.Viewer{}, rtspRefusal(err)
+		}
+		return v, nil
+	}
+	p, err := a.g.auth.AuthenticateDigest(r, remote, "rtsp")
 	if err != nil {
 		return rtspserve.Viewer{}, rtspRefusal(err)
 	}
@@ -114,7 +128,15 @@ func (a rtspAccess) Failed(name, remote, detail string) error {
 	return rtspRefusal(a.g.auth.RecordAuthFailure(name, remote, "rtsp", auth.SourceLocal, detail))
 }
 
+// Authorize: a user or key through auth; a peer node only for the
+// cameras this node owns (any other camera answers as not permitted).
 func (a rtspAccess) Authorize(ctx context.Context, v rtspserve.Viewer, camera, stream, remote string) error {
+	if v.Kind == session.KindPeer {
+		if !a.g.peerMayView(camera) {
+			return rtspRefusal(auth.ErrForbidden)
+		}
+		return nil
+	}
 	p, _ := v.Principal.(*auth.Principal)
 	if err := a.g.auth.Authorize(ctx, auth.Access{Principal: p, Right: auth.RightView, Camera: camera, Stream: stream,
 		Remote: remote, Protocol: "rtsp"}); err != nil {

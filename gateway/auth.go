@@ -59,6 +59,10 @@ func (g *Gateway) initAuth() error {
 		Logger:              g.Logger.With("component", "auth"),
 		Metrics:             auth.NewMetrics(g.reg),
 	}
+	if g.clustered() { // one token key, shared logouts and lockouts (cluster.go)
+		g.auth.TokenKey = g.tokenKey()
+		g.auth.Revocations, g.auth.SharedLockouts = clusterRevocations{g}, clusterLockouts{g}
+	}
 	if err := g.auth.Initialize(); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}

@@ -105,14 +105,15 @@ type Gateway struct {
 	metricsLn net.Listener
 	metricsSr *http.Server
 
-	reloadMu  sync.Mutex   // serializes Reload
-	cfgMu     sync.RWMutex // guards cfg
-	cfg       *config.Config
-	unsubAuth func()
+	reloadMu sync.Mutex   // serializes Reload
+	cfgMu    sync.RWMutex // guards cfg
+	cfg      *config.Config
 
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	cl clusterState // zero on a single node (cluster.go)
 
 	// hostile events (failed sign-ins, sinkhole queries; camera violations)
 	hostile, camHostile *audit.Aggregator
@@ -143,9 +144,9 @@ func (g *Gateway) Initialize() (err error) {
 		}
 	}()
 	for _, step := range []func() error{
-		g.initState, g.checkBudget, g.initAudit, g.initAuth, g.initDirectory, g.initTLS, g.initRecording, g.initCameras,
+		g.initState, g.prepareCluster, g.checkBudget, g.initAudit, g.initAuth, g.initDirectory, g.initTLS, g.initRecording, g.initCameras,
 		g.startRecorders, g.initPTZ, g.initDoors, g.initONVIF, g.initGuard, g.initCameraNetwork, g.initHardening,
-		g.initHTTP, g.initMetrics,
+		g.initHTTP, g.initCluster, g.initMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -261,14 +262,15 @@ func (g *Gateway) initDoors() error {
 	if cfg.RTSP.Listen == "" {
 		return nil
 	}
+	basic := g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS
 	g.rtsp = &rtspserve.Server{
 		Listen:        cfg.RTSP.Listen,
 		UDPRTPListen:  cfg.RTSP.UDPRTPListen,
 		UDPRTCPListen: cfg.RTSP.UDPRTCPListen,
 		TLSConfig:     g.tls,
-		AllowBasic:    g.tls != nil || config.IsLoopback(cfg.RTSP.Listen) || cfg.RTSP.AllowBasicWithoutTLS,
-		DigestEnabled: g.auth.Directory.DigestEnabled,
-		WrapListener:  g.limitListener("rtsp", cfg.Limits.RTSP, connlimit.RTSPReject),
+		AllowBasic:    basic,
+		DigestEnabled: func() bool { return g.auth.Directory.DigestEnabled() || g.peerDigestNeeded(basic) },
+		WrapListener:  g.rtspLimitListener(cfg.Limits.RTSP),
 		Sessions:      g.sessions,
 		Hub:           g.hub,
 		Access:        rtspAccess{g},
@@ -318,6 +320,7 @@ func (g *Gateway) Close() {
 		g.cameras.Close()
 	}
 	g.closeRecording()
+	g.closeCluster() // after the cameras stopped: the others take them at once
 	if g.sinkhole != nil {
 		g.sinkhole.Close()
 	}
@@ -326,9 +329,6 @@ func (g *Gateway) Close() {
 	}
 	g.wg.Wait()
 	g.closeDirectory()
-	if g.unsubAuth != nil {
-		g.unsubAuth()
-	}
 	if g.auth != nil {
 		g.auth.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"cordon/auth"
+	"cordon/relay/session"
 )
 
 // The live re-check: one auth.Guard over everything a principal holds
@@ -23,14 +24,22 @@ func (g *Gateway) initGuard() error {
 
 // live lists sessions first, then connections, so that a sweep ending
 // both gives the sessions their own reason before their connection goes.
+// Peer nodes relaying a camera hold no principal: their right is this
+// node's ownership, and ownerChanged ends them when it moves.
 func (g *Gateway) live() []auth.Live {
 	var out []auth.Live
 	for _, in := range g.sessions.List() {
+		if in.Kind == session.KindPeer {
+			continue
+		}
 		p, _ := in.Principal.(*auth.Principal) // nil: deny by default, ended
 		out = append(out, auth.Live{ID: in.ID, Principal: p, Right: auth.RightView, Camera: in.Camera})
 	}
 	if g.rtsp != nil {
 		for _, c := range g.rtsp.Conns() {
+			if c.Viewer.Kind == session.KindPeer {
+				continue
+			}
 			p, _ := c.Viewer.Principal.(*auth.Principal)
 			out = append(out, auth.Live{ID: rtspConnPrefix + c.ID, Principal: p, Right: auth.RightView, Camera: c.Camera})
 		}

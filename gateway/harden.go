@@ -36,6 +36,9 @@ func (g *Gateway) initHardening() error {
 		Metrics:  harden.NewMetrics(g.reg),
 		Logger:   g.Logger.With("component", "harden"),
 	}
+	if g.clustered() { // a camera hears from its owner only
+		w.Elsewhere = func(id string) bool { return !g.owner(id).Self }
+	}
 	w.SetTargets(g.hardenTargets(cfg))
 	if err := w.Initialize(); err != nil {
 		return fmt.Errorf("camera hardening: %w", err)

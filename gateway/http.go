@@ -23,10 +23,17 @@ func (g *Gateway) initHTTP() error {
 	if g.sinkhole != nil {
 		a.Egress = g.sinkhole.ReportHandler()
 	}
+	if g.clustered() {
+		a.Cluster = clusterAPI{g}
+	}
 	a.Register(mux)
 	g.registerRecordings(mux)
 	(&api.Hardening{API: a, Watcher: g.hardeningAPI()}).Register(mux)
-	(&api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}).Register(mux)
+	ptzAPI := &api.PTZ{Auth: g.auth, Control: g.PTZ, Granted: g.PTZGranted, Audit: g}
+	if g.clustered() {
+		ptzAPI.Forward = g.forwardPTZ // clusterptz.go: the owner holds the lock
+	}
+	ptzAPI.Register(mux)
 	mux.Handle("POST /api/v1/login", g.auth.LoginHandler())
 	mux.Handle("POST /api/v1/logout", g.auth.LogoutHandler())
 	g.mountDirectory(mux)

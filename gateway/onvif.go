@@ -153,7 +153,8 @@ func (a onvifAccess) Cameras(ctx context.Context, op onvifserve.Principal) []onv
 		if err := a.g.auth.Authorize(ctx, auth.Access{Principal: p, Right: auth.RightView, Camera: c.ID, Protocol: "onvif"}); err != nil {
 			continue
 		}
-		cam := onvifserve.Camera{ID: c.ID, Name: c.Name, PTZ: cur.Has(auth.RightPTZ, c.ID) && u.Attachment(PTZAttachment) != nil}
+		cam := onvifserve.Camera{ID: c.ID, Name: c.Name, PTZ: cur.Has(auth.RightPTZ, c.ID) && u.Attachment(PTZAttachment) != nil &&
+			a.g.ptzHere(c.ID)}
 		if s := u.Stream(""); s != nil {
 			cam.Main = streamInfo(s)
 		}
@@ -191,6 +192,9 @@ func (a onvifAccess) AuthorizePTZ(ctx context.Context, op onvifserve.Principal, 
 // current ptz.Control, the one the HTTP PTZ API uses), nil when the camera
 // has none.
 func (a onvifAccess) PTZ(id string) onvifserve.PTZControl {
+	if !a.g.ptzHere(id) { // a cluster node that does not own the camera
+		return nil
+	}
 	if c := a.g.cameraPTZ(id); c != nil {
 		return c
 	}

@@ -58,7 +58,13 @@ func (g *Gateway) attachPTZ() {
 // PTZ returns the PTZ control of a camera, nil when the camera does not
 // exist or has no onvif. The ONVIF device face uses it too: one lock per
 // camera whatever the door.
+//
+// In a cluster only the camera's owner has it (nil elsewhere): no other
+// node talks to the camera (clusterptz.go carries API requests there).
 func (g *Gateway) PTZ(cameraID string) *ptz.Control {
+	if !g.ptzHere(cameraID) {
+		return nil
+	}
 	a := g.cameraPTZ(cameraID)
 	if a == nil {
 		return nil

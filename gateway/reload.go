@@ -16,7 +16,7 @@ import (
 // cameras added, removed or re-pointed (viewers of a re-pointed camera stay
 // attached), the redactor, the sinkhole's camera map and the WHEP
 // candidate policy. Listener addresses, TLS files, state_dir, audit,
-// limits, lockout and the WHEP send settings (webrtc.udp_gso,
+// limits, lockout, cluster and the WHEP send settings (webrtc.udp_gso,
 // send_burst_packets, send_rate_packets: read when the WHEP server starts)
 // need a restart; a change there is logged by name and otherwise ignored.
 // An invalid file changes nothing.
@@ -52,6 +52,9 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	ended := g.guard.Sweep()
 	g.reloadDirectory(old, cfg)
 	err := g.cameras.Apply(cfg.Cameras, sanitizeOptions(cfg))
+	if n := g.cl.node.Load(); n != nil {
+		n.SetCameras(cameraIDs(cfg))
+	}
 	g.applyRecording(old, cfg)
 	g.attachPTZ()
 	g.resolveCameraHosts()
@@ -84,6 +87,7 @@ func restartOnly(a, b *config.Config) []string {
 	add(a.CameraNetwork != b.CameraNetwork, "camera_network")
 	add(a.Limits != b.Limits, "limits")
 	add(a.Auth.Lockout != b.Auth.Lockout, "auth.lockout")
+	add(clusterChanged(&a.Cluster, &b.Cluster), "cluster")
 	return names
 }
 

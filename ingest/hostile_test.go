@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,36 +54,6 @@ func startHostile(t *testing.T, host string, a democam.Attacks, mod func(*democa
 	}
 	t.Cleanup(h.Close)
 	return h
-}
-
-// countingListener is an address that must never be reached.
-type countingListener struct {
-	l     net.Listener
-	conns atomic.Int64
-	wg    sync.WaitGroup
-}
-
-func listenCounting(t *testing.T, host string) *countingListener {
-	t.Helper()
-	l, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := &countingListener{l: l}
-	cl.wg.Add(1)
-	go func() {
-		defer cl.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			cl.conns.Add(1)
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = l.Close(); cl.wg.Wait() })
-	return cl
 }
 
 // hostileCam pulls a hostile camera again and again (as the camera unit
@@ -211,16 +180,16 @@ func TestRedirectLoopRefused(t *testing.T) {
 // camera's credentials, gortsplib would have sent them there) reaches no
 // one; the last error names the target without userinfo.
 func TestRedirectElsewhereNeverReached(t *testing.T) {
-	target := listenCounting(t, "127.0.0.10")
-	h := startHostile(t, "127.0.0.9", democam.Attacks{RedirectTo: "evil:pw@" + target.l.Addr().String()}, nil)
+	target := testtool.NewTCPSink(t, "127.0.0.10")
+	h := startHostile(t, "127.0.0.9", democam.Attacks{RedirectTo: "evil:pw@" + target.Addr()}, nil)
 	hc := newHostileTestCamera(t, h, nil)
 	msg := hc.waitViolation(t, ReasonRedirect, 10*time.Second)
 	testtool.WaitFor(t, 10*time.Second, "a few reconnects", func() bool { return h.Connections() >= 3 })
 	hc.Close()
-	if n := target.conns.Load(); n != 0 {
+	if n := target.Conns(); n != 0 {
 		t.Fatalf("the redirect target got %d connections", n)
 	}
-	if !strings.Contains(msg, "rtsp://"+target.l.Addr().String()+"/stolen") || strings.Contains(msg, "evil:pw") {
+	if !strings.Contains(msg, "rtsp://"+target.Addr()+"/stolen") || strings.Contains(msg, "evil:pw") {
 		t.Fatalf("last error %q", msg)
 	}
 }
@@ -229,15 +198,15 @@ func TestRedirectElsewhereNeverReached(t *testing.T) {
 // ("TCP only"), which makes gortsplib start over and DESCRIBE again inside
 // its fallback path; that DESCRIBE is redirected. Still nothing follows it.
 func TestRedirectAfterUDPFallback(t *testing.T) {
-	target := listenCounting(t, "127.0.0.10")
-	h := startHostile(t, "127.0.0.9", democam.Attacks{RedirectOnFallback: true, RedirectTo: target.l.Addr().String()}, nil)
+	target := testtool.NewTCPSink(t, "127.0.0.10")
+	h := startHostile(t, "127.0.0.9", democam.Attacks{RedirectOnFallback: true, RedirectTo: target.Addr()}, nil)
 	hc := newHostileTestCamera(t, h, func(c *Puller) { c.Transport = "auto" })
 	msg := hc.waitViolation(t, ReasonRedirect, 10*time.Second)
 	hc.Close()
-	if n := target.conns.Load(); n != 0 {
+	if n := target.Conns(); n != 0 {
 		t.Fatalf("the redirect target got %d connections", n)
 	}
-	if !strings.Contains(msg, target.l.Addr().String()) {
+	if !strings.Contains(msg, target.Addr()) {
 		t.Fatalf("last error %q", msg)
 	}
 }
@@ -246,17 +215,17 @@ func TestRedirectAfterUDPFallback(t *testing.T) {
 // dial anywhere but the configured address, a UDP datagram to anyone but
 // the camera, a name lookup.
 func TestGuardRefusesOtherAddresses(t *testing.T) {
-	target := listenCounting(t, "127.0.0.10")
-	cam := listenCounting(t, "127.0.0.9")
-	g := &netGuard{addr: cam.l.Addr().String()}
-	if _, err := g.dial(context.Background(), "tcp", target.l.Addr().String()); err == nil {
+	target := testtool.NewTCPSink(t, "127.0.0.10")
+	cam := testtool.NewTCPSink(t, "127.0.0.9")
+	g := &netGuard{addr: cam.Addr()}
+	if _, err := g.dial(context.Background(), "tcp", target.Addr()); err == nil {
 		t.Fatal("dial to another address allowed")
 	}
 	var v *Violation
-	if _, err := g.dial(context.Background(), "udp", cam.l.Addr().String()); !errors.As(err, &v) || v.Reason != ReasonDialRefused {
+	if _, err := g.dial(context.Background(), "udp", cam.Addr()); !errors.As(err, &v) || v.Reason != ReasonDialRefused {
 		t.Fatalf("udp dial: %v", err)
 	}
-	c, err := g.dial(context.Background(), "tcp", cam.l.Addr().String())
+	c, err := g.dial(context.Background(), "tcp", cam.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,8 +249,8 @@ func TestGuardRefusesOtherAddresses(t *testing.T) {
 	if _, err := g.resolve("ip", "attacker.example"); err == nil {
 		t.Fatal("name resolved")
 	}
-	testtool.WaitFor(t, time.Second, "the camera connection", func() bool { return cam.conns.Load() == 1 })
-	if n := target.conns.Load(); n != 0 {
+	testtool.WaitFor(t, time.Second, "the camera connection", func() bool { return cam.Conns() == 1 })
+	if n := target.Conns(); n != 0 {
 		t.Fatalf("the other address got %d connections", n)
 	}
 }

@@ -57,7 +57,8 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("the recorder stopped reading the stream when the disk filled")
 	}
 	full := func() float64 { return testutil.ToFloat64(r.Metrics.errors.WithLabelValues("gate", "disk_full")) }
-	waitFor(t, "the recorder to catch up with the stream", func() bool { return queueLen(r, "gate") == 0 })
+	// the recorder's queue has no change notification
+	testtool.WaitFor(t, 30*time.Second, "the recorder to catch up with the stream", func() bool { return queueLen(r, "gate") == 0 })
 	// 35 s of stream after the disk filled: retries at 1, 2, 4, 8... s
 	if full() < 3 {
 		t.Fatalf("disk_full errors: %v", full())
@@ -92,17 +93,4 @@ func queueLen(r *Recorder, cam string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.cams[cam].cam.q)
-}
-
-// waitFor polls cond (a metric or a file: nothing signals them) until it
-// holds or 30 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polled: a metric has no change notification
-	}
 }

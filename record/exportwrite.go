@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"cordon/internal/durable"
 )
 
 // Names of exports being built: tmpPrefix before their audit line may
@@ -132,7 +134,7 @@ func (e *Exporter) finish(ctx context.Context, b *zipBuild, key ed25519.PrivateK
 		return nil, err
 	}
 	b.path = ""
-	syncDir(e.Dir)
+	durable.SyncDir(e.Dir)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err

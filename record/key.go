@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"cordon/internal/durable"
 )
 
 // KeyFile is the export signing key's file name in state_dir.
@@ -58,7 +60,7 @@ func LoadOrCreateKey(stateDir string) (ed25519.PrivateKey, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("export key: %w", werr)
 	}
-	syncDir(stateDir)
+	durable.SyncDir(stateDir)
 	return priv, nil
 }
 

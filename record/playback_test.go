@@ -169,6 +169,7 @@ func TestPlaybackSkipsDamagedSegment(t *testing.T) {
 
 // The playback MP4 plays in headless chromium and seeks, served by
 // http.ServeContent with Range like the gateway will.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestPlaybackInChromium(t *testing.T) {
 	dir := t.TempDir()
 	r := record20s(t, dir, wall0)

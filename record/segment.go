@@ -13,6 +13,8 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+
+	"cordon/internal/durable"
 )
 
 // segmentWriter writes one segment file: the init at creation, then one
@@ -73,7 +75,7 @@ func createSegment(root, camera string, start time.Time, tracks []trackDesc, noS
 		os.Remove(w.path)
 		return nil, err
 	}
-	syncDir(dayDir)
+	durable.SyncDir(dayDir)
 	return w, nil
 }
 
@@ -144,12 +146,4 @@ func (w *segmentWriter) finish() (hashHex string, ok bool, err error) {
 		return "", false, err
 	}
 	return hex.EncodeToString(w.hash.Sum(nil)), true, err
-}
-
-// syncDir makes a new directory entry durable (best effort).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

@@ -512,6 +512,7 @@ func TestBrowserReconnects(t *testing.T) {
 // TestBrowserViewer: sign-in errors, tiles and their states, escaping, the
 // admin egress line, playing video and the test hook, 401 sign-out, the
 // sign-out button (logout + DELETE), no token in URLs, a clean CSP.
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestBrowserViewer(t *testing.T) {
 	t.Parallel()
 	start := time.Now()

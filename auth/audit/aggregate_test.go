@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"cordon/internal/testtool"
 )
 
 func newAggregator(t *testing.T, log Appender, mod func(*Aggregator)) *Aggregator {
@@ -134,13 +136,9 @@ func TestAggregatorNewIntervalWritesAgain(t *testing.T) {
 	b := newAggregator(t, l, func(a *Aggregator) { a.Interval = 20 * time.Millisecond })
 	b.Record("camera:yard", "redirect", Event{Event: Denied, Camera: "yard"})
 	b.Record("camera:yard", "redirect", Event{Event: Denied, Camera: "yard"})
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(strings.Join(readLinesOf(t, path), ""), `"suppressed"`) {
-		if time.Now().After(deadline) {
-			t.Fatal("no summary after the interval")
-		}
-		time.Sleep(10 * time.Millisecond) // polling a file: nothing to wait on
-	}
+	testtool.WaitFor(t, 5*time.Second, "a summary after the interval", func() bool { // a file: nothing to wait on
+		return strings.Contains(strings.Join(readLinesOf(t, path), ""), `"suppressed"`)
+	})
 }
 
 // blockingLog blocks every Append until released.

@@ -71,6 +71,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"cordon/internal/durable"
 )
 
 // Log is the audit log component. Set the exported fields, then call
@@ -349,11 +351,6 @@ func (l *Log) appendLocked(e Event) (uint64, error) {
 	return l.seq, nil
 }
 
-func (l *Log) sameFile() bool {
-	st, err := os.Stat(l.Path)
-	return err == nil && l.fi != nil && os.SameFile(st, l.fi)
-}
-
 // fail records a write failure: logged, sticky, returned.
 func (l *Log) fail(op string, err error) error {
 	wrapped := fmt.Errorf("audit: %s %s: %w", op, l.Path, err)
@@ -424,7 +421,7 @@ func (l *Log) rotate() error {
 	if err != nil {
 		return err
 	}
-	syncDir(filepath.Dir(l.Path))
+	durable.SyncDir(filepath.Dir(l.Path))
 	st, err := f.Stat()
 	if err != nil {
 		_ = f.Close()

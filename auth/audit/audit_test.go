@@ -188,6 +188,7 @@ func TestRestartContinuesChain(t *testing.T) {
 	}
 }
 
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestVerifyDetectsTampering(t *testing.T) {
 	dir := t.TempDir()
 	orig := filepath.Join(dir, "orig.log")

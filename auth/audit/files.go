@@ -12,13 +12,11 @@ import (
 	"strings"
 )
 
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
+// sameFile reports whether the log's path still names the file it has
+// open (not rotated or replaced behind its back).
+func (l *Log) sameFile() bool {
+	st, err := os.Stat(l.Path)
+	return err == nil && l.fi != nil && os.SameFile(st, l.fi)
 }
 
 // completeLength returns the length of the prefix of f (of size size)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"cordon/internal/testtool"
 	"cordon/internal/testtool/rsyslog"
 )
 
@@ -155,7 +156,7 @@ func TestForwardTCPAcrossCollectorRestart(t *testing.T) {
 	c.Stop()
 	t.Cleanup(func() { _ = c.EnsureRunning() }) // the other tests share it
 	appendTagged(t, l, 20, 30)                  // written while the collector is away
-	waitUntil(t, 10*time.Second, func() bool {
+	testtool.WaitFor(t, 10*time.Second, "the forwarder's state", func() bool {
 		return testutil.ToFloat64(m.Connected) == 0 && testutil.ToFloat64(m.Lag) >= 30
 	})
 	if secs := testutil.ToFloat64(m.LagSeconds); secs <= 0 {
@@ -178,7 +179,7 @@ func TestForwardTCPAcrossCollectorRestart(t *testing.T) {
 	}
 	t.Logf("collector restart: 60 lines, %d lost, %d delivered twice", lost, d.duplicates)
 	verifyCollectorCopy(t, d, 60, l.PublicKey())
-	waitUntil(t, 10*time.Second, func() bool { return f.Delivered() == 60 && testutil.ToFloat64(m.Lag) == 0 })
+	testtool.WaitFor(t, 10*time.Second, "the forwarder's state", func() bool { return f.Delivered() == 60 && testutil.ToFloat64(m.Lag) == 0 })
 	if testutil.ToFloat64(m.LagSeconds) != 0 || testutil.ToFloat64(m.Sent) < 60 {
 		t.Fatalf("metrics after catching up: %v %v", testutil.ToFloat64(m.LagSeconds), testutil.ToFloat64(m.Sent))
 	}
@@ -197,7 +198,7 @@ func TestForwardAcrossGatewayRestart(t *testing.T) {
 	f := startForwarder(t, l, url, cursor, nil)
 	appendTagged(t, l, 0, 10)
 	c.WaitFor(t, node, 20*time.Second, hasAll(10))
-	waitUntil(t, 10*time.Second, func() bool { return f.Delivered() == 10 })
+	testtool.WaitFor(t, 10*time.Second, "the forwarder's state", func() bool { return f.Delivered() == 10 })
 	f.Close()
 	// cordon is down for forwarding; the log goes on (as across a crash)
 	appendTagged(t, l, 10, 15)
@@ -216,7 +217,7 @@ func TestForwardAcrossGatewayRestart(t *testing.T) {
 		t.Fatal("the log did not rotate: the test does not cover reading across files")
 	}
 	verifyCollectorCopy(t, d, 30, l2.PublicKey())
-	waitUntil(t, 10*time.Second, func() bool { return f2.Delivered() == 30 })
+	testtool.WaitFor(t, 10*time.Second, "the forwarder's state", func() bool { return f2.Delivered() == 30 })
 	// The README's recipe (one file per gateway, the message alone) gives a
 	// file `cordon audit verify` accepts as it is.
 	if res, err := VerifyFileWith(c.NodeFile(node), VerifyOptions{PublicKey: l2.PublicKey()}); err != nil || res.LastSeq != 30 {
@@ -244,7 +245,7 @@ func TestForwardTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendTagged(t, l, 0, 5)
-	waitUntil(t, 10*time.Second, func() bool { return testutil.ToFloat64(m.Errors) >= 1 })
+	testtool.WaitFor(t, 10*time.Second, "the forwarder's state", func() bool { return testutil.ToFloat64(m.Errors) >= 1 })
 	bad.Close()
 	if bad.Delivered() != 0 {
 		t.Fatalf("delivered %d without a client certificate", bad.Delivered())
@@ -260,7 +261,7 @@ func TestForwardTLS(t *testing.T) {
 	if err := wrong.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, func() bool { return testutil.ToFloat64(m2.Errors) >= 1 })
+	testtool.WaitFor(t, 10*time.Second, "the forwarder's state", func() bool { return testutil.ToFloat64(m2.Errors) >= 1 })
 	wrong.Close()
 	if wrong.Delivered() != 0 || testutil.ToFloat64(m2.Sent) != 0 {
 		t.Fatal("sent to a collector the CA does not vouch for")
@@ -295,7 +296,7 @@ func TestForwardUDP(t *testing.T) {
 	if !d.inOrder() {
 		t.Fatalf("order %v", d.seqs)
 	}
-	waitUntil(t, 5*time.Second, func() bool { return f.Delivered() == 10 })
+	testtool.WaitFor(t, 5*time.Second, "the forwarder's state", func() bool { return f.Delivered() == 10 })
 }
 
 // Retention deletes only what the collector has: with keep_files 1 and
@@ -314,7 +315,7 @@ func TestForwardLetsRetentionDeleteDeliveredFiles(t *testing.T) {
 	}
 	f := startForwarder(t, l, fmt.Sprintf("tcp://127.0.0.1:%d", c.TCP), filepath.Join(dir, "forward.cursor"), nil)
 	c.WaitFor(t, node, 20*time.Second, hasAll(20))
-	waitUntil(t, 10*time.Second, func() bool { return f.Delivered() == 20 && len(rotatedFiles(l.Path)) == 1 })
+	testtool.WaitFor(t, 10*time.Second, "the forwarder's state", func() bool { return f.Delivered() == 20 && len(rotatedFiles(l.Path)) == 1 })
 	if _, err := VerifyFileWith(l.Path, VerifyOptions{PublicKey: l.PublicKey()}); err != nil {
 		t.Fatal(err)
 	}
@@ -399,21 +400,6 @@ func TestLineReaderFollowsRotation(t *testing.T) {
 	}
 	if _, rec, ok, _ := rd2.next(18); !ok || rec.Seq != 18 {
 		t.Fatalf("held line: %d %v", rec.Seq, ok)
-	}
-}
-
-// waitUntil polls cond (the components offer no other signal for these
-// metrics), failing after limit.
-func waitUntil(t *testing.T, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v", limit)
-		}
-		<-tick.C
 	}
 }
 

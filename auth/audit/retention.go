@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+
+	"cordon/internal/durable"
 )
 
 // Retention of rotated files. With KeepFiles and KeepBytes both 0 (the
@@ -125,7 +127,7 @@ func (l *Log) pruneFile(oldest string, last uint64) bool {
 		l.logger().Error("audit retention: cannot delete the oldest rotated file", "path", oldest, "err", err)
 		return false
 	}
-	syncDir(filepath.Dir(oldest))
+	durable.SyncDir(filepath.Dir(oldest))
 	l.mu.Lock()
 	forwarded := l.forwarded != nil
 	l.mu.Unlock()

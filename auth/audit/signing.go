@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"cordon/internal/durable"
 )
 
 // DefaultKeyEvolve is how long one signing key signs before the log
@@ -195,7 +197,7 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	syncDir(dir)
+	durable.SyncDir(dir)
 	return nil
 }
 

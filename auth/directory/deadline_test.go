@@ -29,6 +29,7 @@ type slowProxy struct {
 	delay atomic.Int64 // nanoseconds
 }
 
+// (Function over 80 lines: one proxy with its accept and copy loops.)
 func newSlowProxy(t *testing.T, target string) *slowProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

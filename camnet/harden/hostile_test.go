@@ -83,6 +83,7 @@ func hikChallenge(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusUnauthorized)
 }
 
+// (Function over 80 lines: cases in a table or subtests sharing one fixture.)
 func TestHostileCameras(t *testing.T) {
 	other, hits := elsewhere(t)
 	cases := []struct {

@@ -67,6 +67,10 @@ type Watcher struct {
 	// OnResult, when set, is called after each recorded result (outside
 	// the watcher's locks), e.g. to push it to an admin page.
 	OnResult func(CameraResult)
+	// Elsewhere, when set, reports the cameras another process reaches (a
+	// cluster node that does not own the camera): they are neither checked
+	// nor changed here (ErrElsewhere), so a camera hears from one node.
+	Elsewhere func(camera string) bool
 
 	log     *slog.Logger
 	metrics *Metrics
@@ -313,6 +317,9 @@ const (
 // ErrUnknownCamera: no such camera among the targets.
 var ErrUnknownCamera = errors.New("unknown camera")
 
+// ErrElsewhere: another process reaches this camera (Watcher.Elsewhere).
+var ErrElsewhere = errors.New("the camera is reached by another node of the cluster")
+
 // Check checks one camera now (read only) and records the result.
 func (w *Watcher) Check(ctx context.Context, id string) (CameraResult, error) {
 	return w.run(ctx, id, Options{}, "")
@@ -332,6 +339,9 @@ func (w *Watcher) run(ctx context.Context, id string, mode Options, actor string
 	w.mu.Unlock()
 	if !ok || st == nil {
 		return CameraResult{}, fmt.Errorf("%w %q", ErrUnknownCamera, clean(id, 64))
+	}
+	if w.Elsewhere != nil && w.Elsewhere(id) {
+		return CameraResult{}, fmt.Errorf("%w: %q", ErrElsewhere, clean(id, 64))
 	}
 	st.run.Lock()
 	defer st.run.Unlock()

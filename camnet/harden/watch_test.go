@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"cordon/auth/audit"
 	"cordon/democam"
+	"cordon/internal/testtool"
 )
 
 type recAuditor struct {
@@ -311,5 +313,47 @@ func TestWatcherStopsOnRefusedCredentials(t *testing.T) {
 	w.CameraConnected("gate")
 	if r := <-results; r.Camera != "gate" {
 		t.Fatal("connect after good credentials not checked")
+	}
+}
+
+// A camera another node reaches (a cluster's Elsewhere) is neither checked
+// nor changed here, whatever asks (start, connect, Check, Apply); once it
+// is this node's, its connect checks it.
+func TestWatcherElsewhere(t *testing.T) {
+	hik := startVendor(t, &democam.VendorAPI{Vendor: democam.VendorHikvision}, "127.0.0.63")
+	dah := startVendor(t, &democam.VendorAPI{Vendor: democam.VendorDahua}, "127.0.0.64")
+	var yardHere atomic.Bool
+	results := make(chan CameraResult, 64)
+	w := &Watcher{Wanted: testWanted, Options: fastOptions(), MinGap: time.Millisecond,
+		Ticker:    func(time.Duration) (<-chan time.Time, func()) { return make(chan time.Time), func() {} },
+		OnResult:  func(r CameraResult) { results <- r },
+		Elsewhere: func(id string) bool { return id == "yard" && !yardHere.Load() }}
+	w.SetTargets([]Target{targetOf(t, "gate", hik.URL(), "hikvision"), targetOf(t, "yard", dah.URL(), "auto")})
+	if err := w.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	if r := testtool.Recv(t, results, 30*time.Second, "gate's first check"); r.Camera != "gate" {
+		t.Fatalf("first result for %s", r.Camera)
+	}
+	w.CameraConnected("yard")
+	if _, err := w.Check(context.Background(), "yard"); !errors.Is(err, ErrElsewhere) {
+		t.Fatalf("Check of a camera elsewhere: %v", err)
+	}
+	if _, err := w.Apply(context.Background(), "yard", false, "ada"); !errors.Is(err, ErrElsewhere) {
+		t.Fatalf("Apply of a camera elsewhere: %v", err)
+	}
+	// a barrier: gate's check queued after yard's connect has run
+	w.CameraConnected("gate")
+	if r := testtool.Recv(t, results, 30*time.Second, "gate's second check"); r.Camera != "gate" {
+		t.Fatalf("yard was checked while elsewhere: %+v", r)
+	}
+	if reqs := dah.Requests(); len(reqs) != 0 {
+		t.Fatalf("yard was contacted while another node reaches it: %v", reqs)
+	}
+	yardHere.Store(true)
+	w.CameraConnected("yard")
+	if r := testtool.Recv(t, results, 30*time.Second, "yard's check once it is here"); r.Camera != "yard" {
+		t.Fatalf("result for %s", r.Camera)
 	}
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
+
+	"cordon/internal/soap"
 )
 
 // node is an element of a small XML document (an ISAPI body): name as
@@ -26,38 +27,26 @@ const (
 	maxXMLText     = 8192
 )
 
-// parseXML parses a bounded XML document. It refuses DOCTYPE and every
-// other directive (so no entity can be declared), unknown entities,
-// non-UTF-8 encodings, more than one root, and documents deeper or larger
-// than the bounds. The caller bounds the byte size.
+// parseXML parses a bounded XML document through soap.Scan (cordon's one
+// reader of untrusted XML) with names as written, so that marshal writes
+// back what the camera sent: it refuses DOCTYPE and every other directive
+// (so no entity can be declared), unknown entities, non-UTF-8 encodings,
+// more than one root, and documents deeper or larger than the bounds. The
+// caller bounds the byte size. Errors never quote the camera's bytes.
 func parseXML(data []byte) (*node, error) {
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	d.Entity = nil
 	var root *node
 	var stack []*node
+	var bound error // what the tree below refused: its element and text bounds
 	count := 0
-	for {
-		tok, err := d.RawToken()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, errors.New("malformed XML")
-		}
+	err := soap.Scan(data, soap.Limits{MaxDepth: maxXMLDepth}, true, func(tok xml.Token) error {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if count++; count > maxXMLElements {
-				return nil, errors.New("XML has too many elements")
-			}
-			if len(stack) >= maxXMLDepth {
-				return nil, errors.New("XML nested too deeply")
+				bound = errors.New("XML has too many elements")
+				return bound
 			}
 			n := &node{space: t.Name.Space, local: t.Name.Local, attrs: append([]xml.Attr(nil), t.Attr...)}
 			if len(stack) == 0 {
-				if root != nil {
-					return nil, errors.New("XML has more than one root element")
-				}
 				root = n
 			} else {
 				p := stack[len(stack)-1]
@@ -65,50 +54,30 @@ func parseXML(data []byte) (*node, error) {
 			}
 			stack = append(stack, n)
 		case xml.EndElement:
-			if len(stack) == 0 {
-				return nil, errors.New("malformed XML")
-			}
-			top := stack[len(stack)-1]
-			if top.space != t.Name.Space || top.local != t.Name.Local {
-				return nil, errors.New("malformed XML: mismatched end element")
-			}
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
-			if len(stack) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
-					return nil, errors.New("malformed XML: text outside the root")
-				}
-				continue
-			}
 			top := stack[len(stack)-1]
 			if len(top.text)+len(t) > maxXMLText {
-				return nil, errors.New("XML text too long")
+				bound = errors.New("XML text too long")
+				return bound
 			}
 			top.text += string(t)
-		case xml.Directive:
-			return nil, errors.New("XML with a DOCTYPE or other directive is refused")
-		case xml.ProcInst:
-			if t.Target == "xml" && !utf8Decl(t.Inst) {
-				return nil, errors.New("XML in an encoding other than UTF-8 is refused")
-			}
 		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return root, nil
+	case err == bound:
+		return nil, err
+	case errors.Is(err, soap.ErrDirective):
+		return nil, errors.New("XML with a DOCTYPE or other directive is refused")
+	case errors.Is(err, soap.ErrCharset):
+		return nil, errors.New("XML in an encoding other than UTF-8 is refused")
+	case errors.Is(err, soap.ErrLimit), errors.Is(err, soap.ErrTooLarge):
+		return nil, errors.New("XML nested too deeply or too large")
 	}
-	if root == nil || len(stack) != 0 {
-		return nil, errors.New("malformed XML: no complete root element")
-	}
-	return root, nil
-}
-
-// utf8Decl reports whether an XML declaration names UTF-8 (or nothing).
-func utf8Decl(inst []byte) bool {
-	s := strings.ToLower(string(inst))
-	i := strings.Index(s, "encoding")
-	if i < 0 {
-		return true
-	}
-	rest := strings.TrimLeft(s[i+len("encoding"):], " \t\r\n=")
-	rest = strings.Trim(rest, `"' `)
-	return strings.HasPrefix(rest, "utf-8") || strings.HasPrefix(rest, "utf8")
+	return nil, errors.New("malformed XML")
 }
 
 // child returns the first child with the given local name (nil if none).

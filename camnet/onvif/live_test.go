@@ -10,6 +10,7 @@ import (
 
 	"cordon/auth/audit"
 	"cordon/democam"
+	"cordon/internal/testtool"
 	"cordon/ptz"
 )
 
@@ -26,17 +27,12 @@ func startDome(t *testing.T, q democam.ONVIFQuirks) *democam.PTZCamera {
 // waitIdle waits until the dome stops (the move timeout or Stop).
 func waitIdle(t *testing.T, cam *democam.PTZCamera) (pan, tilt, zoom float64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		p, tl, z, moving := cam.Position()
-		if !moving {
-			return p, tl, z
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dome still moving")
-		}
-		time.Sleep(10 * time.Millisecond) // the dome's mechanics have no event to wait on
-	}
+	testtool.WaitFor(t, 5*time.Second, "the dome to stop", func() bool { // its mechanics have no event to wait on
+		_, _, _, moving := cam.Position()
+		return !moving
+	})
+	p, tl, z, _ := cam.Position()
+	return p, tl, z
 }
 
 // The client against the democam dome, one quirk at a time.

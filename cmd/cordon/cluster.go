@@ -26,11 +26,27 @@ func newClusterCmd() *cobra.Command {
 // problem and returns exitError{1} on failure.
 func clusterClient(cmd *cobra.Command, path string, timeout time.Duration) (*config.Config, *clientv3.Client, error) {
 	errw := cmd.ErrOrStderr()
-	cfg, err := config.LoadAndValidate(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		for _, fe := range config.AsFieldErrors(err) {
 			fmt.Fprintln(errw, fe.Error())
 		}
+		if len(config.AsFieldErrors(err)) == 0 {
+			fmt.Fprintln(errw, err)
+		}
+		return nil, nil, exitError{1}
+	}
+	bad := false
+	for _, fe := range cfg.Validate() {
+		// these commands read the cluster, they are no node of it: the
+		// per-node settings (set for the service, not the shell) may be unset
+		if fe.Field == "cluster.advertise" {
+			continue
+		}
+		fmt.Fprintln(errw, fe.Error())
+		bad = true
+	}
+	if bad {
 		return nil, nil, exitError{1}
 	}
 	if !cfg.Cluster.Enabled() {

@@ -191,6 +191,7 @@ func writeFile(t *testing.T, p, s string) {
 	}
 }
 
+// (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestAuditSignedVerifyAndPubkey(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")

@@ -44,6 +44,10 @@ type Listener struct {
 	// Total caps all open connections. 0 = no cap.
 	PerAddress int
 	Total      int
+	// PerAddressExempt, if set, lifts the per-address cap (never the
+	// total) for the addresses it accepts (an IP): a cluster's nodes,
+	// which hold one RTSP connection per camera they relay from this one.
+	PerAddressExempt func(ip netip.Addr) bool
 	// HandshakeTimeout closes a connection that has sent no byte within
 	// it (0 = none): idle sockets opened only to hold a descriptor.
 	HandshakeTimeout time.Duration
@@ -94,7 +98,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		key := addrKey(c.RemoteAddr())
-		if reason := l.admit(key); reason != "" {
+		if reason := l.admit(key, l.exempt(c.RemoteAddr())); reason != "" {
 			l.reject(c, reason)
 			continue
 		}
@@ -102,14 +106,23 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+// exempt asks PerAddressExempt about a remote address.
+func (l *Listener) exempt(a net.Addr) bool {
+	if l.PerAddressExempt == nil || a == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && l.PerAddressExempt(ap.Addr().Unmap().WithZone(""))
+}
+
 // admit counts a connection from key, or says which cap refuses it.
-func (l *Listener) admit(key string) string {
+func (l *Listener) admit(key string, exempt bool) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case l.Total > 0 && l.open >= l.Total:
 		return ReasonTotal
-	case l.PerAddress > 0 && l.byAddr[key] >= l.PerAddress:
+	case l.PerAddress > 0 && !exempt && l.byAddr[key] >= l.PerAddress:
 		return ReasonPerAddress
 	}
 	l.open++

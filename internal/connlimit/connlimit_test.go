@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
+
+	"cordon/internal/testtool"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -72,16 +75,9 @@ func serve(t *testing.T, l *Listener) (addr string, events chan event) {
 	return inner.Addr().String(), events
 }
 
-func dialFrom(t *testing.T, local, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
+// dialFrom is testtool.DialFrom under this file's name (kept so that tests
+// other branches add here keep compiling).
+func dialFrom(t *testing.T, local, addr string) net.Conn { return testtool.DialFrom(t, local, addr) }
 
 func next(t *testing.T, events chan event) event {
 	t.Helper()
@@ -156,6 +152,31 @@ func TestPerAddressAndTotalCaps(t *testing.T) {
 	}
 }
 
+// An exempt address (a cluster's node) passes the per-address cap, not
+// the total; other addresses keep their cap.
+func TestPerAddressExempt(t *testing.T) {
+	node := netip.MustParseAddr("127.0.0.7")
+	l := &Listener{Protocol: "rtsp", PerAddress: 1, Total: 4, PerAddressExempt: func(ip netip.Addr) bool { return ip == node }}
+	addr, events := serve(t, l)
+	for i := range 3 {
+		dialFrom(t, "127.0.0.7", addr)
+		if e := next(t, events); !e.accepted {
+			t.Fatalf("node connection %d refused: %+v", i+1, e)
+		}
+	}
+	dialFrom(t, "127.0.0.8", addr)
+	if e := next(t, events); !e.accepted {
+		t.Fatalf("first connection of another address: %+v", e)
+	}
+	dialFrom(t, "127.0.0.7", addr)
+	if e := next(t, events); e.accepted || e.reason != ReasonTotal {
+		t.Fatalf("node over the total: %+v", e)
+	}
+	if total, _ := l.Open("127.0.0.7"); total != 4 {
+		t.Fatalf("open %d", total)
+	}
+}
+
 // The server side's accounting: the place is freed when the server
 // closes an accepted connection (twice is harmless).
 func TestServerCloseReleasesOnce(t *testing.T) {
@@ -212,6 +233,8 @@ func TestHandshakeAndIdleTimeouts(t *testing.T) {
 	if _, err := io.ReadFull(talker, buf); err != nil {
 		t.Fatalf("the talker was closed: %v", err)
 	}
+	pace := time.NewTicker(100 * time.Millisecond) // paced traffic is what the test is about
+	defer pace.Stop()
 	for time.Since(start) < 2500*time.Millisecond {
 		_ = talker.SetDeadline(time.Now().Add(5 * time.Second))
 		if _, err := talker.Write([]byte{'x'}); err != nil {
@@ -220,7 +243,7 @@ func TestHandshakeAndIdleTimeouts(t *testing.T) {
 		if _, err := io.ReadFull(talker, buf); err != nil {
 			t.Fatalf("active connection closed: %v", err)
 		}
-		time.Sleep(100 * time.Millisecond) // paced traffic is what the test is about
+		<-pace.C
 	}
 	// Then it goes quiet and is closed as idle.
 	waitEOF(t, talker, 10*time.Second)
@@ -251,7 +274,7 @@ func TestHTTPIdleFloodDoesNotStarveOthers(t *testing.T) {
 	for range 10 {
 		dialFrom(t, "127.0.0.1", addr)
 	}
-	waitUntil(t, func() bool { _, a := l.Open("127.0.0.1"); return a == 10 })
+	testtool.WaitFor(t, 10*time.Second, "the listener's counters", func() bool { _, a := l.Open("127.0.0.1"); return a == 10 })
 	flood := dialFrom(t, "127.0.0.1", addr)
 	resp, err := http.ReadResponse(bufio.NewReader(flood), nil)
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
@@ -304,18 +327,5 @@ func TestDescriptorBudget(t *testing.T) {
 	}
 	if n, err := OpenFileLimit(); err != nil || n == 0 {
 		t.Fatalf("open-file limit %d %v", n, err)
-	}
-}
-
-// waitUntil polls the listener's counters (updated by the accept loop
-// and by closes; there is no other signal), failing after 10 s.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met")
-		}
-		time.Sleep(5 * time.Millisecond) // polling counters: no event to wait on
 	}
 }

@@ -276,18 +276,21 @@ func (s *Server) Verify(r *http.Request, password func(user string) (string, boo
 	if !strings.EqualFold(scheme, "Digest") {
 		return "", errors.New("httpdigest: no Digest authorization")
 	}
-	p, err := parseParams(rest)
-	if err != nil {
-		return "", err
+	if len(rest) > MaxHeaderLen {
+		return "", errors.New("httpdigest: header too long")
 	}
-	user := p["username"]
-	if p["realm"] != s.Realm || !s.nonceOK(p["nonce"]) {
+	p, err := ParseResponse(rest)
+	if err != nil {
+		return "", fmt.Errorf("httpdigest: %w", err)
+	}
+	user := p.Username
+	if p.Realm != s.Realm || !s.nonceOK(p.Nonce) {
 		return "", errors.New("httpdigest: wrong realm or stale nonce")
 	}
-	if p["uri"] != r.URL.RequestURI() {
+	if p.URI != r.URL.RequestURI() {
 		return "", errors.New("httpdigest: uri does not match the request")
 	}
-	alg := p["algorithm"]
+	alg := p.Algorithm
 	if alg == "" {
 		alg = "MD5"
 	}
@@ -296,20 +299,20 @@ func (s *Server) Verify(r *http.Request, password func(user string) (string, boo
 	}
 	secret, known := password(user)
 	ha1 := hexHash(alg, user, s.Realm, secret)
-	ha2 := hexHash(alg, r.Method, p["uri"])
+	ha2 := hexHash(alg, r.Method, p.URI)
 	var want string
-	switch p["qop"] {
+	switch p.QOP {
 	case "auth":
-		want = hexHash(alg, ha1, p["nonce"], p["nc"], p["cnonce"], "auth", ha2)
+		want = hexHash(alg, ha1, p.Nonce, p.NC, p.CNonce, "auth", ha2)
 	case "":
-		want = hexHash(alg, ha1, p["nonce"], ha2)
+		want = hexHash(alg, ha1, p.Nonce, ha2)
 	default:
 		return "", errors.New("httpdigest: unsupported qop")
 	}
-	if subtle.ConstantTimeCompare([]byte(want), []byte(p["response"])) != 1 || !known {
+	if subtle.ConstantTimeCompare([]byte(want), []byte(p.Response)) != 1 || !known {
 		return "", errors.New("httpdigest: wrong credentials")
 	}
-	if s.Seen != nil && s.Seen(p["nonce"], p["cnonce"], p["nc"]) {
+	if s.Seen != nil && s.Seen(p.Nonce, p.CNonce, p.NC) {
 		return "", ErrReplay
 	}
 	return user, nil

@@ -192,49 +192,12 @@ func Parse(r io.Reader, lim Limits) (*Element, error) {
 }
 
 // ParseBytes parses one XML document held in memory within the limits.
-// (Function over 50 lines: one token loop with its checks.)
 func ParseBytes(data []byte, lim Limits) (*Element, error) {
-	lim = lim.withDefaults()
-	if int64(len(data)) > lim.MaxBytes {
-		return nil, fmt.Errorf("%w (over %d bytes)", ErrTooLarge, lim.MaxBytes)
-	}
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	d.Entity = nil // only the five predefined entities
-	d.CharsetReader = func(charset string, in io.Reader) (io.Reader, error) {
-		switch strings.ToLower(charset) {
-		case "utf-8", "utf8", "us-ascii", "ascii":
-			return in, nil
-		}
-		return nil, fmt.Errorf("soap: unsupported charset %q", charset)
-	}
 	var root, cur *Element
 	var text [][]byte
-	depth, tokens := 0, 0
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("soap: malformed XML: %w", err)
-		}
-		tokens++
-		if tokens > lim.MaxTokens {
-			return nil, fmt.Errorf("%w: more than %d tokens", ErrLimit, lim.MaxTokens)
-		}
+	err := Scan(data, lim, false, func(tok xml.Token) error {
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if root != nil && cur == nil {
-				return nil, errors.New("soap: malformed XML: more than one root element")
-			}
-			depth++
-			if depth > lim.MaxDepth {
-				return nil, fmt.Errorf("%w: nesting deeper than %d", ErrLimit, lim.MaxDepth)
-			}
-			if len(t.Attr) > lim.MaxAttrs {
-				return nil, fmt.Errorf("%w: more than %d attributes on <%s>", ErrLimit, lim.MaxAttrs, t.Name.Local)
-			}
 			el := &Element{Space: t.Name.Space, Local: t.Name.Local, parent: cur}
 			for _, a := range t.Attr {
 				switch {
@@ -257,25 +220,116 @@ func ParseBytes(data []byte, lim Limits) (*Element, error) {
 			cur.Text = strings.TrimSpace(string(text[len(text)-1]))
 			text = text[:len(text)-1]
 			cur = cur.parent
+		case xml.CharData:
+			text[len(text)-1] = append(text[len(text)-1], t...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// ErrDirective is wrapped by Scan errors for a DTD or any other directive
+// (so no entity can ever be declared).
+var ErrDirective = errors.New("soap: DTDs and other directives are refused")
+
+// ErrCharset is wrapped by Scan errors for an encoding other than UTF-8
+// (or its ASCII subset).
+var ErrCharset = errors.New("soap: unsupported charset")
+
+// Scan is cordon's one reader of untrusted XML: it reads one document held
+// in memory within the limits and hands fn every element start, element
+// end and character data inside the root element, in order (comments and
+// processing instructions are not handed on). It refuses what Limits
+// bounds, DTDs and other directives, entities other than XML's five, any
+// encoding but UTF-8 (or ASCII), more than one root element, text outside
+// it, and an incomplete document. Names are namespace-resolved, or with
+// raw as written (prefix in Name.Space, namespace declarations kept as
+// attributes: xml.Decoder.RawToken) for a caller that writes the document
+// back; end elements are checked against their start either way. An error
+// from fn ends the scan and is returned as it is.
+// (Function over 50 lines: one token loop with its checks.)
+func Scan(data []byte, lim Limits, raw bool, fn func(xml.Token) error) error {
+	lim = lim.withDefaults()
+	if int64(len(data)) > lim.MaxBytes {
+		return fmt.Errorf("%w (over %d bytes)", ErrTooLarge, lim.MaxBytes)
+	}
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.Strict = true
+	d.Entity = nil // only the five predefined entities
+	d.CharsetReader = func(charset string, in io.Reader) (io.Reader, error) {
+		switch strings.ToLower(charset) {
+		case "utf-8", "utf8", "us-ascii", "ascii":
+			return in, nil
+		}
+		return nil, fmt.Errorf("%w %q", ErrCharset, charset)
+	}
+	next := d.Token
+	if raw {
+		next = d.RawToken
+	}
+	var open []xml.Name // raw: RawToken does not match end elements
+	depth, tokens, roots := 0, 0, 0
+	for {
+		tok, err := next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("soap: malformed XML: %w", err)
+		}
+		if tokens++; tokens > lim.MaxTokens {
+			return fmt.Errorf("%w: more than %d tokens", ErrLimit, lim.MaxTokens)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				if roots++; roots > 1 {
+					return errors.New("soap: malformed XML: more than one root element")
+				}
+			}
+			if depth++; depth > lim.MaxDepth {
+				return fmt.Errorf("%w: nesting deeper than %d", ErrLimit, lim.MaxDepth)
+			}
+			if len(t.Attr) > lim.MaxAttrs {
+				return fmt.Errorf("%w: more than %d attributes on <%s>", ErrLimit, lim.MaxAttrs, t.Name.Local)
+			}
+			if raw {
+				open = append(open, t.Name)
+			}
+		case xml.EndElement:
+			if raw {
+				if len(open) == 0 || open[len(open)-1] != t.Name {
+					return errors.New("soap: malformed XML: mismatched end element")
+				}
+				open = open[:len(open)-1]
+			}
 			depth--
 		case xml.CharData:
-			if cur == nil {
+			if depth == 0 {
 				if len(bytes.TrimSpace(t)) > 0 {
-					return nil, errors.New("soap: malformed XML: text outside the root element")
+					return errors.New("soap: malformed XML: text outside the root element")
 				}
 				continue
 			}
-			text[len(text)-1] = append(text[len(text)-1], t...)
 		case xml.Directive:
-			return nil, errors.New("soap: DTDs and other directives are refused")
-		case xml.ProcInst, xml.Comment:
-			// the XML declaration, comments: ignored
+			return ErrDirective
+		default: // the XML declaration, other processing instructions, comments
+			continue
+		}
+		if err := fn(tok); err != nil {
+			return err
 		}
 	}
-	if root == nil {
-		return nil, errors.New("soap: empty document")
+	if roots == 0 {
+		return errors.New("soap: empty document")
 	}
-	return root, nil
+	if depth != 0 {
+		return errors.New("soap: malformed XML: no complete root element")
+	}
+	return nil
 }
 
 func (e *Element) bind(prefix, uri string) {

@@ -9,23 +9,19 @@ import (
 	"time"
 
 	"cordon/internal/soap"
+	"cordon/internal/testtool"
 	"cordon/ptz"
 )
 
 // waitDome waits until the dome is idle (its move timeout or Stop).
 func waitDome(t *testing.T) (pan, tilt, zoom float64) {
 	t.Helper()
-	deadline := time.Now().Add(8 * time.Second)
-	for {
-		p, tl, z, moving := fx.dome.Position()
-		if !moving {
-			return p, tl, z
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dome still moving")
-		}
-		time.Sleep(10 * time.Millisecond) // the dome's mechanics have no event to wait on
-	}
+	testtool.WaitFor(t, 8*time.Second, "the dome to stop", func() bool { // its mechanics have no event to wait on
+		_, _, _, moving := fx.dome.Position()
+		return !moving
+	})
+	p, tl, z, _ := fx.dome.Position()
+	return p, tl, z
 }
 
 // PTZ through the face moves the democam dome: the npm client's

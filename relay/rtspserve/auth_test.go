@@ -1,12 +1,9 @@
 package rtspserve
 
 import (
-	"bufio"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"net"
-	"strconv"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -14,82 +11,17 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+
+	"cordon/internal/testtool"
 )
-
-// rawConn is one RTSP connection driven by hand, from a chosen loopback
-// address.
-type rawConn struct {
-	t    *testing.T
-	c    net.Conn
-	br   *bufio.Reader
-	addr string
-	cseq int
-}
-
-func rawDial(t *testing.T, addr, src string) *rawConn {
-	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &rawConn{t: t, c: c, br: bufio.NewReader(c), addr: addr}
-}
-
-// req sends one request and returns status and headers (status 0: the
-// server closed the connection).
-func (r *rawConn) req(method, path, authz string) (int, map[string]string) {
-	r.t.Helper()
-	r.cseq++
-	_ = r.c.SetDeadline(time.Now().Add(10 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s rtsp://%s/%s RTSP/1.0\r\nCSeq: %d\r\nAccept: application/sdp\r\n", method, r.addr, path, r.cseq)
-	if authz != "" {
-		fmt.Fprintf(&b, "Authorization: %s\r\n", authz)
-	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(r.c, b.String()); err != nil {
-		return 0, nil
-	}
-	status, err := r.br.ReadString('\n')
-	if err != nil {
-		return 0, nil
-	}
-	f := strings.Fields(status)
-	if len(f) < 2 {
-		r.t.Fatalf("status line %q", status)
-	}
-	code, _ := strconv.Atoi(f[1])
-	hdr := map[string]string{}
-	length := 0
-	for {
-		line, err := r.br.ReadString('\n')
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			break
-		}
-		k, v, _ := strings.Cut(line, ":")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if hdr[k] != "" {
-			v = hdr[k] + ", " + v
-		}
-		hdr[k] = v
-		if strings.EqualFold(k, "Content-Length") {
-			length, _ = strconv.Atoi(v)
-		}
-	}
-	if _, err := io.CopyN(io.Discard, r.br, int64(length)); err != nil {
-		r.t.Fatal(err)
-	}
-	return code, hdr
-}
 
 func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// wwwAuthenticate joins the challenges of an answer.
+func wwwAuthenticate(h http.Header) string {
+	return strings.Join(h.Values("WWW-Authenticate"), ", ")
 }
 
 // nonceOf reads the Digest nonce of a WWW-Authenticate value.
@@ -126,8 +58,8 @@ func digestAuth(user, secret, nonce, method, uri, qop, nc string) string {
 // connection.
 func TestReauthenticatesEveryRequest(t *testing.T) {
 	f := newFixture(t, false)
-	rc := rawDial(t, f.srv.Addr().String(), "127.0.0.1")
-	if st, _ := rc.req("DESCRIBE", "gate", basicAuth("alice", "s3cret-A")); st != 200 {
+	rc := testtool.DialRTSP(t, f.srv.Addr().String(), "127.0.0.1")
+	if st, _ := rc.Do("DESCRIBE", "gate", basicAuth("alice", "s3cret-A")); st != 200 {
 		t.Fatalf("DESCRIBE: %d", st)
 	}
 	conns := f.srv.Conns()
@@ -137,16 +69,16 @@ func TestReauthenticatesEveryRequest(t *testing.T) {
 	f.access.mu.Lock()
 	f.access.secrets["alice"] = "rotated"
 	f.access.mu.Unlock()
-	if st, _ := rc.req("DESCRIBE", "gate", basicAuth("alice", "s3cret-A")); st != 401 {
+	if st, _ := rc.Do("DESCRIBE", "gate", basicAuth("alice", "s3cret-A")); st != 401 {
 		t.Fatalf("DESCRIBE with the old password on the same connection: %d, want 401", st)
 	}
-	if st, _ := rc.req("DESCRIBE", "gate", basicAuth("alice", "rotated")); st != 200 {
+	if st, _ := rc.Do("DESCRIBE", "gate", basicAuth("alice", "rotated")); st != 200 {
 		t.Fatalf("DESCRIBE with the new password: %d", st)
 	}
 	if !f.srv.CloseConn(conns[0].ID, "ended: credentials changed") {
 		t.Fatal("CloseConn found no connection")
 	}
-	if st, _ := rc.req("OPTIONS", "gate", ""); st != 0 {
+	if st, _ := rc.Do("OPTIONS", "gate", ""); st != 0 {
 		t.Fatalf("a request after CloseConn: %d, want the connection closed", st)
 	}
 	if f.srv.CloseConn("nope", "x") {
@@ -167,26 +99,26 @@ func TestDigestNoncesAndFailures(t *testing.T) {
 	addr := f.srv.Addr().String()
 	uri := "rtsp://" + addr + "/gate"
 
-	rc := rawDial(t, addr, "127.0.0.1")
-	st, h := rc.req("DESCRIBE", "gate", "")
-	if st != 401 || !strings.Contains(h["WWW-Authenticate"], "Digest") || strings.Contains(h["WWW-Authenticate"], "Basic") {
-		t.Fatalf("challenge: %d %q (Digest only: Basic is not offered without TLS)", st, h["WWW-Authenticate"])
+	rc := testtool.DialRTSP(t, addr, "127.0.0.1")
+	st, h := rc.Do("DESCRIBE", "gate", "")
+	if st != 401 || !strings.Contains(wwwAuthenticate(h), "Digest") || strings.Contains(wwwAuthenticate(h), "Basic") {
+		t.Fatalf("challenge: %d %q (Digest only: Basic is not offered without TLS)", st, wwwAuthenticate(h))
 	}
-	nonce, _ := nonceOf(t, h["WWW-Authenticate"])
-	if st, _ := rc.req("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "", "")); st != 200 {
+	nonce, _ := nonceOf(t, wwwAuthenticate(h))
+	if st, _ := rc.Do("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "", "")); st != 200 {
 		t.Fatalf("Digest DESCRIBE: %d", st)
 	}
 	// qop=auth: the count must grow
-	if st, _ := rc.req("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "auth", "00000001")); st != 200 {
+	if st, _ := rc.Do("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "auth", "00000001")); st != 200 {
 		t.Fatalf("Digest qop=auth nc=1: %d", st)
 	}
-	if st, _ := rc.req("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "auth", "00000001")); st != 401 {
+	if st, _ := rc.Do("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "auth", "00000001")); st != 401 {
 		t.Fatalf("replayed nc=1: %d, want 401", st)
 	}
-	if st, _ := rc.req("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", "rtsp://"+addr+"/yard", "", "")); st != 401 {
+	if st, _ := rc.Do("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", "rtsp://"+addr+"/yard", "", "")); st != 401 {
 		t.Fatalf("an answer for another uri: %d, want 401", st)
 	}
-	if st, _ := rc.req("DESCRIBE", "gate", `Digest username="alice", realm="cordon"`); st != 401 {
+	if st, _ := rc.Do("DESCRIBE", "gate", `Digest username="alice", realm="cordon"`); st != 401 {
 		t.Fatalf("malformed: %d, want 401", st)
 	}
 	if d := f.access.failureDetails(); len(d) != 3 || !strings.Contains(d[0], "replayed") || !strings.Contains(d[1], "uri") || !strings.Contains(d[2], "malformed") {
@@ -195,19 +127,19 @@ func TestDigestNoncesAndFailures(t *testing.T) {
 
 	// a nonce from another connection, and an expired one: challenged
 	// again, not failures
-	other := rawDial(t, addr, "127.0.0.1")
-	if st, h := other.req("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "", "")); st != 401 {
+	other := testtool.DialRTSP(t, addr, "127.0.0.1")
+	if st, h := other.Do("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "", "")); st != 401 {
 		t.Fatalf("another connection's nonce: %d", st)
-	} else if n2, stale := nonceOf(t, h["WWW-Authenticate"]); !stale || n2 == nonce {
+	} else if n2, stale := nonceOf(t, wwwAuthenticate(h)); !stale || n2 == nonce {
 		t.Fatalf("another connection's nonce: stale=%v, nonce reused %v", stale, n2 == nonce)
 	}
 	advance(DefaultNonceTTL + time.Second)
-	st, h = rc.req("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "", ""))
-	fresh, stale := nonceOf(t, h["WWW-Authenticate"])
+	st, h = rc.Do("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", nonce, "DESCRIBE", uri, "", ""))
+	fresh, stale := nonceOf(t, wwwAuthenticate(h))
 	if st != 401 || !stale || fresh == nonce {
 		t.Fatalf("expired nonce: %d stale=%v new nonce %v", st, stale, fresh != nonce)
 	}
-	if st, _ := rc.req("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", fresh, "DESCRIBE", uri, "", "")); st != 200 {
+	if st, _ := rc.Do("DESCRIBE", "gate", digestAuth("alice", "s3cret-A", fresh, "DESCRIBE", uri, "", "")); st != 200 {
 		t.Fatalf("with the fresh nonce: %d", st)
 	}
 	if d := f.access.failureDetails(); len(d) != 3 {
@@ -221,17 +153,17 @@ func TestDigestNoncesAndFailures(t *testing.T) {
 	checks := func() int { f.access.mu.Lock(); defer f.access.mu.Unlock(); return f.access.checks }
 	before := checks()
 	for _, a := range []string{"", digestAuth("alice", "s3cret-A", fresh, "DESCRIBE", uri, "", "")} {
-		st, h := rc.req("DESCRIBE", "gate", a)
-		if st != 503 || h["Retry-After"] != "30" {
-			t.Errorf("locked address, credentials %v: %d Retry-After %q, want 503 and 30", a != "", st, h["Retry-After"])
+		st, h := rc.Do("DESCRIBE", "gate", a)
+		if st != 503 || h.Get("Retry-After") != "30" {
+			t.Errorf("locked address, credentials %v: %d Retry-After %q, want 503 and 30", a != "", st, h.Get("Retry-After"))
 		}
 	}
 	if checks() != before {
 		t.Error("a locked address got its credentials verified")
 	}
 	// another address is not locked
-	elsewhere := rawDial(t, addr, "127.0.0.2")
-	if st, _ := elsewhere.req("DESCRIBE", "gate", ""); st != 401 {
+	elsewhere := testtool.DialRTSP(t, addr, "127.0.0.2")
+	if st, _ := elsewhere.Do("DESCRIBE", "gate", ""); st != 401 {
 		t.Errorf("another address: %d, want a challenge", st)
 	}
 }

@@ -134,7 +134,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		}
 		return &base.Response{StatusCode: base.StatusOK}, c.cs.stream, nil
 	}
-	if err := s.Sessions.Check("rtsp", v.Name); err != nil {
+	if err := s.Sessions.Check("rtsp", v.Name); err != nil && v.Kind != session.KindPeer {
 		s.Logger.Warn("rtsp session refused", "user", v.Name, "camera", camera, "err", err)
 		return errResponse(base.StatusServiceUnavailable), nil, nil
 	}
@@ -218,7 +218,11 @@ func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 // tracks the client set up, refused when the camera's codecs changed since
 // DESCRIBE.
 func (s *Server) attach(ctx *gortsplib.ServerHandlerOnPlayCtx, c *client, stream *relay.Stream) (*relay.Reader, error) {
-	r, err := stream.AddReader(relay.ReaderConf{Protocol: "rtsp"})
+	conf := relay.ReaderConf{Protocol: "rtsp"}
+	if c.viewer.Kind == session.KindPeer { // a cluster node relaying the camera: no viewer
+		conf = relay.ReaderConf{Consumer: "peer"}
+	}
+	r, err := stream.AddReader(conf)
 	if err != nil {
 		return nil, err
 	}

@@ -39,8 +39,11 @@ const Realm = "cordon"
 
 // Viewer is an authenticated principal.
 type Viewer struct {
-	Name   string
-	Kind   string // "user" or "api_key"
+	Name string
+	// Kind is "user", "api_key", or session.KindPeer: another node of a
+	// cluster relaying a camera (a consumer, not a viewer, and held to no
+	// session cap).
+	Kind   string
 	Source string // where the identity was proven ("local", "ldap", ...)
 	// Principal is the owner's handle on the principal (opaque here),
 	// carried into session.Info and Conns for the owner's live re-check.

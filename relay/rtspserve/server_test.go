@@ -75,7 +75,11 @@ func (f *fakeAccess) CheckPassword(_ context.Context, name, secret, remote strin
 	defer f.mu.Unlock()
 	f.checks++
 	if s, ok := f.secrets[name]; ok && s == secret {
-		return Viewer{Name: name, Kind: "user", Principal: "p-" + name + "-" + s}, nil
+		kind := "user"
+		if strings.HasPrefix(name, "peer/") {
+			kind = session.KindPeer
+		}
+		return Viewer{Name: name, Kind: kind, Principal: "p-" + name + "-" + s}, nil
 	}
 	return Viewer{}, f.fail(name, remote, "bad password")
 }
@@ -574,5 +578,30 @@ func TestListenErrorsAndEphemeralUDP(t *testing.T) {
 	nb, _ := strconv.Atoi(pb)
 	if na == 0 || na%2 != 0 || nb != na+1 {
 		t.Fatalf("ephemeral UDP pair %s %s", a, b)
+	}
+}
+
+// A peer session (another cluster node relaying the camera) is listed
+// with its kind, is no viewer of the stream, and is held to no cap.
+func TestPeerSessions(t *testing.T) {
+	f := newFixture(t, false)
+	f.srv.Sessions.MaxPerPrincipal = 1
+	f.access.secrets["peer/node-b"] = "peer-secret"
+	f.access.allowed["peer/node-b"] = []string{"gate"}
+	got1, close1 := play(t, f, "peer%2Fnode-b:peer-secret", true)
+	defer close1()
+	got2, close2 := play(t, f, "peer%2Fnode-b:peer-secret", true)
+	defer close2()
+	testtool.WaitFor(t, 5*time.Second, "both peer sessions to receive video", func() bool {
+		v1, _ := got1()
+		v2, _ := got2()
+		return v1 > 5 && v2 > 5
+	})
+	if in := f.stream.Info(); in.Viewers() != 0 {
+		t.Fatalf("peer sessions counted as %d viewers", in.Viewers())
+	}
+	list := f.srv.Sessions.List()
+	if len(list) != 2 || list[0].Kind != session.KindPeer || list[0].User != "peer/node-b" {
+		t.Fatalf("sessions %+v", list)
 	}
 }

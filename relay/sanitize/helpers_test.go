@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"testing"
+
+	"cordon/internal/epb"
 )
 
 func b64(t testing.TB, s string) []byte {
@@ -60,27 +62,8 @@ func seiRBSP(msgs ...seiMsg) []byte {
 	return append(b, 0x80)
 }
 
-// epb inserts emulation prevention bytes (H.264 7.4.1).
-func epb(rbsp []byte) []byte {
-	var out []byte
-	zeros := 0
-	for _, c := range rbsp {
-		if zeros >= 2 && c <= 3 {
-			out = append(out, 3)
-			zeros = 0
-		}
-		out = append(out, c)
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return out
-}
-
 func sei264(msgs ...seiMsg) []byte {
-	return append([]byte{0x06}, epb(seiRBSP(msgs...))...)
+	return epb.Append([]byte{0x06}, seiRBSP(msgs...))
 }
 
 func sei265(suffix bool, msgs ...seiMsg) []byte {
@@ -88,7 +71,7 @@ func sei265(suffix bool, msgs ...seiMsg) []byte {
 	if suffix {
 		h[0] = 40 << 1
 	}
-	return append(h, epb(seiRBSP(msgs...))...)
+	return epb.Append(h, seiRBSP(msgs...))
 }
 
 // slice264 returns an H.264 NAL of type typ with n payload bytes.

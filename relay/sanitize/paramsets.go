@@ -1,6 +1,10 @@
 package sanitize
 
-import "bytes"
+import (
+	"bytes"
+
+	"cordon/internal/epb"
+)
 
 // TrimParamSet returns the parameter set nal (H.264 SPS or PPS, H.265 VPS,
 // SPS or PPS, with its NAL header) rebuilt so that nothing follows its
@@ -21,7 +25,7 @@ func TrimParamSet(codec VideoCodec, nal, sps []byte) ([]byte, error) {
 		return nil, errSyntax
 	}
 	hl := headerLen(codec)
-	rbsp := unescape(nal[hl:])
+	rbsp := epb.Remove(nal[hl:])
 	r := &bitReader{b: rbsp}
 	var lay psLayout
 	switch {
@@ -59,7 +63,7 @@ func TrimParamSet(codec VideoCodec, nal, sps []byte) ([]byte, error) {
 	w.trailing()
 	out := make([]byte, hl, hl+len(w.b)+len(w.b)/64+2)
 	copy(out, nal[:hl])
-	out = escape(out, w.b)
+	out = epb.Append(out, w.b)
 	if bytes.Equal(out, nal) {
 		return nal, nil
 	}
@@ -71,7 +75,7 @@ func h264Info(sps []byte) (h264SPSInfo, bool) {
 	if len(sps) < 2 || sps[0]&0x1f != 7 {
 		return h264SPSInfo{chroma: 1}, false
 	}
-	r := &bitReader{b: unescape(sps[1:])}
+	r := &bitReader{b: epb.Remove(sps[1:])}
 	in := walkH264SPS(r)
 	if r.err != nil {
 		return h264SPSInfo{chroma: 1}, false

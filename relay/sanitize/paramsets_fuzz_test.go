@@ -3,6 +3,8 @@ package sanitize
 import (
 	"bytes"
 	"testing"
+
+	"cordon/internal/epb"
 )
 
 // FuzzTrimParamSet feeds arbitrary parameter sets to TrimParamSet. The
@@ -42,7 +44,7 @@ func FuzzTrimParamSet(f *testing.F) {
 		if kIn != kOut {
 			t.Fatalf("type changed: %x -> %x", nal, out)
 		}
-		rbsp := unescape(out[headerLen(codec):])
+		rbsp := epb.Remove(out[headerLen(codec):])
 		if n, ok := trailingAt(rbsp, lastOne(rbsp)); !ok || n != len(rbsp) {
 			t.Fatalf("%x -> %x does not end at its trailing bits", nal, out)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"cordon/democam"
+	"cordon/internal/epb"
 	"cordon/internal/testtool"
 )
 
@@ -126,7 +127,7 @@ func TestTrimDemoClips(t *testing.T) {
 func withExtension(t *testing.T, codec VideoCodec, nal []byte, walk func(*bitReader) psLayout, flags []bool) []byte {
 	t.Helper()
 	hl := headerLen(codec)
-	rbsp := unescape(nal[hl:])
+	rbsp := epb.Remove(nal[hl:])
 	lay := walk(&bitReader{b: rbsp})
 	if lay.insert != nil {
 		t.Fatal("test parameter set already has an extension")
@@ -145,7 +146,7 @@ func withExtension(t *testing.T, codec VideoCodec, nal []byte, walk func(*bitRea
 		}
 	}
 	w.trailing()
-	return escape(bytes.Clone(nal[:hl]), w.b)
+	return epb.Append(bytes.Clone(nal[:hl]), w.b)
 }
 
 // TestTrimH265Extensions: data in vps/sps/pps extension data is dropped
@@ -175,12 +176,12 @@ func TestTrimH265Extensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &bitReader{b: unescape(got[2:])}
+	r := &bitReader{b: epb.Remove(got[2:])}
 	lay := walkH265SPS(r)
 	if r.err != nil || lay.insert != nil {
 		t.Fatalf("trimmed SPS %x does not parse cleanly", got)
 	}
-	if _, ok := trailingAt(unescape(got[2:]), lay.keep); !ok || bytes.Contains(got, []byte("covert")) {
+	if _, ok := trailingAt(epb.Remove(got[2:]), lay.keep); !ok || bytes.Contains(got, []byte("covert")) {
 		t.Fatalf("trimmed SPS %x", got)
 	}
 }

@@ -9,44 +9,6 @@ import (
 // value out of the range the standard allows).
 var errSyntax = errors.New("parameter set syntax error")
 
-// unescape returns the RBSP of a NAL unit payload: emulation prevention
-// bytes (0x03 after two zero bytes) removed.
-func unescape(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	zeros := 0
-	for _, x := range b {
-		if zeros >= 2 && x == 3 {
-			zeros = 0
-			continue
-		}
-		out = append(out, x)
-		if x == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return out
-}
-
-// escape inserts emulation prevention bytes where the RBSP needs them.
-func escape(dst, rbsp []byte) []byte {
-	zeros := 0
-	for _, x := range rbsp {
-		if zeros >= 2 && x <= 3 {
-			dst = append(dst, 3)
-			zeros = 0
-		}
-		dst = append(dst, x)
-		if x == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-	}
-	return dst
-}
-
 // bitReader reads an RBSP most significant bit first.
 type bitReader struct {
 	b   []byte

@@ -17,6 +17,12 @@ import (
 	"time"
 )
 
+// KindPeer is the Kind of a session that another node of a cluster holds
+// to relay a camera this node owns. Peer sessions are listed (and can be
+// ended) like any other, but count against no cap: a node relays each
+// camera at most once, so they are bounded by the number of cameras.
+const KindPeer = "peer"
+
 // Default caps.
 const (
 	DefaultMaxPerProtocol  = 1000
@@ -29,7 +35,7 @@ type Info struct {
 	Camera   string
 	Stream   string // "" = the camera's main stream
 	User     string // principal name: a user or an API key
-	Kind     string // "user" or "api_key"
+	Kind     string // "user", "api_key", or KindPeer
 	Remote   string // client address as the door sees it
 	TokenID  string // the session token that opened it ("" for API keys and RTSP)
 	Protocol string // "webrtc" or "rtsp"
@@ -140,7 +146,7 @@ func (r *Registry) Add(s Session) error {
 	in := s.Info()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.checkLocked(in.Protocol, in.User); err != nil {
+	if err := r.checkLocked(in.Protocol, in.User); err != nil && (in.Kind != KindPeer || errors.Is(err, ErrClosed)) {
 		return err
 	}
 	if r.sessions == nil {
@@ -150,6 +156,9 @@ func (r *Registry) Add(s Session) error {
 		return fmt.Errorf("session %s is already registered", in.ID)
 	}
 	r.sessions[in.ID] = s
+	if in.Kind == KindPeer {
+		return nil // listed, not counted (see KindPeer)
+	}
 	r.meta[in.ID] = key{in.Protocol, in.User}
 	r.counts[key{in.Protocol, ""}]++
 	r.counts[key{in.Protocol, "\x00" + in.User}]++
@@ -160,11 +169,11 @@ func (r *Registry) Add(s Session) error {
 func (r *Registry) Remove(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.sessions, id)
 	k, ok := r.meta[id]
 	if !ok {
 		return
 	}
-	delete(r.sessions, id)
 	delete(r.meta, id)
 	for _, c := range []key{{k.protocol, ""}, {k.protocol, "\x00" + k.name}} {
 		if r.counts[c]--; r.counts[c] <= 0 {

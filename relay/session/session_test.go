@@ -96,3 +96,32 @@ func TestIDs(t *testing.T) {
 		t.Fatal(id)
 	}
 }
+
+// Peer sessions (another cluster node relaying a camera) are listed and
+// can be killed but count against no cap; a closed registry refuses them.
+func TestPeerSessionsUncapped(t *testing.T) {
+	r := &Registry{MaxPerProtocol: 1, MaxPerPrincipal: 1}
+	add(t, r, "rtsp", "alice", "a", 1)
+	var peers []*fake
+	for i := range 3 {
+		f := &fake{in: Info{ID: NewID(), Protocol: "rtsp", User: "peer/node-b", Kind: KindPeer, Camera: "a", Started: time.Unix(int64(i), 0)}, r: r}
+		if err := r.Add(f); err != nil {
+			t.Fatalf("peer session %d: %v", i, err)
+		}
+		peers = append(peers, f)
+	}
+	if n := len(r.List()); n != 4 || r.Count("rtsp") != 1 {
+		t.Fatalf("listed %d, counted %d", n, r.Count("rtsp"))
+	}
+	if _, ok := r.Kill(peers[0].in.ID, "killed"); !ok {
+		t.Fatal("a peer session could not be killed")
+	}
+	r.Remove(peers[1].in.ID)
+	if n := len(r.List()); n != 2 || r.Count("rtsp") != 1 {
+		t.Fatalf("after removals: listed %d, counted %d", n, r.Count("rtsp"))
+	}
+	r.Close()
+	if err := r.Add(&fake{in: Info{ID: NewID(), Protocol: "rtsp", User: "peer/node-b", Kind: KindPeer}, r: r}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed registry: %v", err)
+	}
+}

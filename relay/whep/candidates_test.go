@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,66 +20,6 @@ import (
 // defaultMaxBindingRequests = 7, and it sends while the count is <= 7).
 const pionChecksPerPair = 8
 
-// udpSink counts the datagrams that reach a set of UDP sockets.
-type udpSink struct {
-	conns []net.PacketConn
-	got   []atomic.Int64
-	wg    sync.WaitGroup
-}
-
-func newSink(t *testing.T, host string, n int) *udpSink {
-	t.Helper()
-	s := &udpSink{got: make([]atomic.Int64, n)}
-	for i := range n {
-		c, err := net.ListenPacket("udp4", host+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.conns = append(s.conns, c)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			buf := make([]byte, 1500)
-			for {
-				if _, _, err := c.ReadFrom(buf); err != nil {
-					return
-				}
-				s.got[i].Add(1)
-			}
-		}()
-	}
-	t.Cleanup(func() {
-		for _, c := range s.conns {
-			_ = c.Close()
-		}
-		s.wg.Wait()
-	})
-	return s
-}
-
-func (s *udpSink) port(i int) int { return s.conns[i].LocalAddr().(*net.UDPAddr).Port }
-
-// total and ports: datagrams received and sockets that received any.
-func (s *udpSink) total() (n int64, ports int) {
-	for i := range s.got {
-		if v := s.got[i].Load(); v > 0 {
-			n += v
-			ports++
-		}
-	}
-	return n, ports
-}
-
-func stripCandidates(sdp string) string {
-	var out []string
-	for _, l := range strings.SplitAfter(sdp, "\n") {
-		if !strings.HasPrefix(l, "a=candidate:") {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "")
-}
-
 // The attack of issue 10: one ~6 KB PATCH with 100 candidates on ports
 // the viewer chose made cordon send 800 STUN packets (8 checks to each).
 // Now at most 16 remote candidates per session are looked at, of which
@@ -94,11 +32,11 @@ func TestPatchCandidateFlood(t *testing.T) {
 		s.ICEConnectTimeout = 4 * time.Second // pion gives every pair up after 8 checks, 1.6 s
 	})
 	startCamera(t, e.hub, "cam1")
-	allowed, refused := newSink(t, allowedHost, 50), newSink(t, refusedHost, 50)
+	allowed, refused := testtool.NewUDPSink(t, allowedHost, 50), testtool.NewUDPSink(t, refusedHost, 50)
 
 	// An offer whose own candidates are gone: the session never connects,
 	// and its checks go only where the PATCH says.
-	offer := stripCandidates(browserOffer(t, true))
+	offer := testtool.StripCandidates(browserOffer(t, true))
 	r := post(t, e, "cam1", "alice", "application/sdp", offer)
 	if r.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d", r.StatusCode)
@@ -107,8 +45,8 @@ func TestPatchCandidateFlood(t *testing.T) {
 	var frag strings.Builder
 	fmt.Fprintf(&frag, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n", ufragOf(offer), strings.Repeat("p", 24))
 	for i := range 50 { // alternate: allowed, refused, allowed, ...
-		fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i, allowedHost, allowed.port(i))
-		fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i+1, refusedHost, refused.port(i))
+		fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i, allowedHost, allowed.Port(i))
+		fmt.Fprintf(&frag, "a=candidate:%d 1 udp 2130706431 %s %d typ host\r\n", 2*i+1, refusedHost, refused.Port(i))
 	}
 	frag.WriteString("a=end-of-candidates\r\n")
 	if frag.Len() < 5000 {
@@ -121,8 +59,8 @@ func TestPatchCandidateFlood(t *testing.T) {
 	// pion gave every pair up.
 	testtool.WaitFor(t, 20*time.Second, "the unconnected session to end", func() bool { return e.srv.Sessions.Count("") == 0 })
 
-	n, ports := allowed.total()
-	nRefused, portsRefused := refused.total()
+	n, ports := allowed.Total()
+	nRefused, portsRefused := refused.Total()
 	t.Logf("100 candidates in one %d-byte PATCH: %d STUN packets to %d allowed ports, %d to refused addresses (before: 800 to 100 ports)", frag.Len(), n, ports, nRefused)
 	if nRefused != 0 || portsRefused != 0 {
 		t.Errorf("%d datagrams reached %d ports on an address the policy refuses", nRefused, portsRefused)

@@ -79,16 +79,7 @@ func TestVanishedViewer(t *testing.T) {
 	}
 	// without its candidates in the offer the server only learns the client
 	// through the proxy, so every path goes through it
-	noCandidates := func(offer string) string {
-		var keep []string
-		for _, l := range strings.Split(offer, "\r\n") {
-			if !strings.HasPrefix(l, "a=candidate:") {
-				keep = append(keep, l)
-			}
-		}
-		return strings.Join(keep, "\r\n")
-	}
-	lost, _ := newClient(t, e, "cam1", clientOpts{rewriteAnswer: viaProxy, rewriteOffer: noCandidates})
+	lost, _ := newClient(t, e, "cam1", clientOpts{rewriteAnswer: viaProxy, rewriteOffer: testtool.StripCandidates})
 	other, _ := newClient(t, e, "cam1", clientOpts{})
 	if lost == nil || other == nil {
 		t.Fatal("POST failed")
