@@ -16,8 +16,10 @@ import (
 // cameras added, removed or re-pointed (viewers of a re-pointed camera stay
 // attached), the redactor, the sinkhole's camera map and the WHEP
 // candidate policy. Listener addresses, TLS files, state_dir, audit,
-// limits and lockout need a restart; a change there is logged and
-// otherwise ignored. An invalid file changes nothing.
+// limits, lockout, cluster and the WHEP send settings (webrtc.udp_gso,
+// send_burst_packets, send_rate_packets: read when the WHEP server starts)
+// need a restart; a change there is logged by name and otherwise ignored.
+// An invalid file changes nothing.
 func (g *Gateway) Reload() error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
@@ -35,8 +37,8 @@ func (g *Gateway) Reload() error {
 
 func (g *Gateway) apply(cfg *config.Config) error {
 	old := g.cfg
-	if restartNeeded(old, cfg) {
-		g.Logger.Warn("listener, TLS, state_dir, audit, limits, lockout and cluster changes need a restart; they are not applied")
+	if names := restartOnly(old, cfg); len(names) > 0 {
+		g.Logger.Warn("these settings changed but need a restart; they are not applied", "settings", names)
 	}
 	g.Redactor.Update(cfg, g.ExtraSecrets...)
 	g.cfgMu.Lock()
@@ -63,12 +65,30 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	return err
 }
 
-func restartNeeded(a, b *config.Config) bool {
-	return a.HTTP.Listen != b.HTTP.Listen || a.HTTP.TLSCert != b.HTTP.TLSCert || a.HTTP.TLSKey != b.HTTP.TLSKey ||
-		a.RTSP.Listen != b.RTSP.Listen || a.WebRTC.UDPListen != b.WebRTC.UDPListen || a.WebRTC.TCPListen != b.WebRTC.TCPListen ||
-		a.Metrics != b.Metrics || a.StateDir != b.StateDir || a.Audit != b.Audit ||
-		a.CameraNetwork != b.CameraNetwork || a.Limits != b.Limits || a.Auth.Lockout != b.Auth.Lockout ||
-		clusterChanged(&a.Cluster, &b.Cluster)
+// restartOnly names the changed settings that are read only at start-up.
+func restartOnly(a, b *config.Config) []string {
+	var names []string
+	add := func(changed bool, name string) {
+		if changed {
+			names = append(names, name)
+		}
+	}
+	add(a.HTTP.Listen != b.HTTP.Listen, "http.listen")
+	add(a.HTTP.TLSCert != b.HTTP.TLSCert || a.HTTP.TLSKey != b.HTTP.TLSKey, "http.tls")
+	add(a.RTSP.Listen != b.RTSP.Listen, "rtsp.listen")
+	add(a.WebRTC.UDPListen != b.WebRTC.UDPListen, "webrtc.udp_listen")
+	add(a.WebRTC.TCPListen != b.WebRTC.TCPListen, "webrtc.tcp_listen")
+	add(a.WebRTC.UDPGSO != b.WebRTC.UDPGSO, "webrtc.udp_gso")
+	add(a.WebRTC.SendBurstPackets != b.WebRTC.SendBurstPackets, "webrtc.send_burst_packets")
+	add(a.WebRTC.SendRatePackets != b.WebRTC.SendRatePackets, "webrtc.send_rate_packets")
+	add(a.Metrics != b.Metrics, "metrics")
+	add(a.StateDir != b.StateDir, "state_dir")
+	add(a.Audit != b.Audit, "audit")
+	add(a.CameraNetwork != b.CameraNetwork, "camera_network")
+	add(a.Limits != b.Limits, "limits")
+	add(a.Auth.Lockout != b.Auth.Lockout, "auth.lockout")
+	add(clusterChanged(&a.Cluster, &b.Cluster), "cluster")
+	return names
 }
 
 // watchConfig reloads when the file's content changes (checked every

@@ -49,8 +49,10 @@ type Reader struct {
 	seqDelta []uint16
 	primed   bool
 
-	// consumer side
-	buf []rtp.Packet
+	// consumer side: the current delivery's header copies, borrowed from
+	// the stream's pool while a frame is handled and returned at the next
+	// call to Next (so an idle reader holds none; see Stream.deliveries)
+	buf *[]rtp.Packet
 
 	statsMu sync.Mutex
 	dropped uint64
@@ -311,6 +313,7 @@ func (r *Reader) drop(f *Frame) {
 
 // Next blocks until the next frame for this reader, the reader's end, or ctx.
 func (r *Reader) Next(ctx context.Context) (Delivery, error) {
+	r.releaseBuf()
 	var it item
 	select {
 	case it = <-r.ch:
@@ -320,20 +323,34 @@ func (r *Reader) Next(ctx context.Context) (Delivery, error) {
 	case <-ctx.Done():
 		return Delivery{}, ctx.Err()
 	}
-	r.buf = r.buf[:0]
+	r.buf = r.s.borrowPackets()
+	pkts := (*r.buf)[:0]
 	n := 0
 	for _, p := range it.f.Packets {
 		c := *p
 		c.SequenceNumber -= it.seqDelta
 		c.Timestamp += it.tsDelta
-		r.buf = append(r.buf, c)
+		pkts = append(pkts, c)
 		n += len(p.Payload)
 	}
+	*r.buf = pkts
 	r.statsMu.Lock()
 	r.bytes += uint64(n)
 	r.statsMu.Unlock()
 	f := it.f
-	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: r.buf, Primed: it.primed, Backlog: len(r.ch)}, nil
+	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: pkts, Primed: it.primed, Backlog: len(r.ch)}, nil
+}
+
+// releaseBuf returns the last delivery's packets to the stream's pool,
+// cleared so that a pooled slice pins no frame's payload.
+func (r *Reader) releaseBuf() {
+	if r.buf == nil {
+		return
+	}
+	clear(*r.buf)
+	*r.buf = (*r.buf)[:0]
+	r.s.deliveries.Put(r.buf)
+	r.buf = nil
 }
 
 // Done is closed when the reader has ended; Err tells why.

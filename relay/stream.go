@@ -97,6 +97,11 @@ type Stream struct {
 	timeline  timeline
 	loggedAAC bool
 	demand    Demand
+	// deliveries pools the readers' per-delivery packet header copies
+	// (*[]rtp.Packet; a keyframe's slice is tens of KB): a reader holds one
+	// only between two calls to Next, so a few serve hundreds of viewers
+	// instead of one per viewer sized for the largest keyframe.
+	deliveries sync.Pool
 }
 
 // Initialize prepares the Stream.
@@ -235,4 +240,12 @@ func (s *Stream) tracksLocked() []OutTrack {
 		}
 	}
 	return out
+}
+
+// borrowPackets takes a delivery slice from the pool (see deliveries).
+func (s *Stream) borrowPackets() *[]rtp.Packet {
+	if b, ok := s.deliveries.Get().(*[]rtp.Packet); ok {
+		return b
+	}
+	return new([]rtp.Packet)
 }

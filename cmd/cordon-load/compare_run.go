@@ -46,7 +46,10 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		dir = d
 	}
 	b.logf("working directory %s", dir)
-	keys := slices.Max(b.o.points)/64 + 2
+	// one API key per 64 sessions (a principal's session cap), for the
+	// largest sweep point and for the join row's background viewers
+	// (ROWS=joinload with small POINTS got too few keys: every join refused)
+	keys := max(slices.Max(b.o.points), joinLoadViewers)/64 + 2
 	t, err := newTarget("cordon", b.o.cordon, dir, true, keys)
 	if err != nil {
 		return nil, err

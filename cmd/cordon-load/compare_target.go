@@ -157,15 +157,25 @@ paths:
 }
 
 // profile saves a 20 s CPU profile of the running server (both servers
-// serve Go's pprof on their metrics port) as <dir>/cpu-<viewers>.pprof.
+// serve Go's pprof on their metrics port) as <dir>/cpu-<viewers>.pprof,
+// then its heap as <dir>/heap-<viewers>.pprof (where per-viewer memory goes)
+// and, for cordon, the runtime's memory statistics as memstats-<viewers>.txt.
 func (b *bench) profile(t *target, viewers int) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=20", t.metrics))
+	b.saveProfile(t, "profile?seconds=20", fmt.Sprintf("cpu-%d.pprof", viewers), viewers)
+	b.saveProfile(t, "heap", fmt.Sprintf("heap-%d.pprof", viewers), viewers)
+	if t.cordon { // Go's runtime.MemStats (heap, stacks, GC goal) in text
+		b.saveProfile(t, "heap?debug=1", fmt.Sprintf("memstats-%d.txt", viewers), viewers)
+	}
+}
+
+func (b *bench) saveProfile(t *target, query, name string, viewers int) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", t.metrics, query))
 	if err != nil {
 		b.logf("  profile of %s: %v", t.name, err)
 		return
 	}
 	defer resp.Body.Close()
-	path := filepath.Join(t.dir, fmt.Sprintf("cpu-%d.pprof", viewers))
+	path := filepath.Join(t.dir, name)
 	f, err := os.Create(path)
 	if err != nil {
 		return

@@ -39,6 +39,7 @@ func newServeCmd() *cobra.Command {
 			for _, w := range cfg.Warnings() {
 				logger.Warn("config: "+w.Msg, "field", w.Field)
 			}
+			logger.Info("garbage collector target", "gogc", applyGCPercent(os.Getenv))
 			g := &gateway.Gateway{Config: cfg, ConfigPath: path, Logger: logger, Redactor: red,
 				Stdout: cmd.OutOrStdout(), SelfSigned: selfSigned, Version: version}
 			if err := g.Initialize(); err != nil {

@@ -11,6 +11,9 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
+// udpReadBuffer is the WHEP UDP socket's receive buffer (SO_RCVBUF).
+const udpReadBuffer = 4 << 20
+
 // listen opens the one UDP socket (and the ICE-TCP listener) and builds the
 // setting engine every PeerConnection shares.
 func (s *Server) listen() error {
@@ -27,6 +30,14 @@ func (s *Server) listen() error {
 	pc, err := net.ListenPacket("udp", s.UDPListen)
 	if err != nil {
 		return fmt.Errorf("whep: webrtc.udp_listen %q: %w", s.UDPListen, err)
+	}
+	// Every session's STUN, DTLS and RTCP arrive on this one socket: a
+	// default 208 KB buffer overflows while the reader waits for a core on a
+	// busy host, and a lost STUN check or DTLS flight costs a joining
+	// viewer a retransmission (hundreds of ms). The kernel caps the size at
+	// net.core.rmem_max.
+	if err := pc.(*net.UDPConn).SetReadBuffer(udpReadBuffer); err != nil {
+		s.Log.Warn("WHEP UDP receive buffer not enlarged", "err", err)
 	}
 	local := pc.LocalAddr().(*net.UDPAddr)
 	ips, err := advertisedIPs(local.IP, s.HostIPs)
@@ -86,24 +97,26 @@ func (s *Server) listenTCP(se *webrtc.SettingEngine, ips []net.IP, pionLog pionL
 	wrapped = policyListener{Listener: wrapped, srv: s}
 	s.tcpMux = webrtc.NewICETCPMux(pionLog.NewLogger("tcpmux"), deadlineListener{Listener: wrapped, timeout: tcpWriteTimeout}, 8)
 	se.SetICETCPMux(s.tcpMux)
-	if len(s.HostIPs) > 0 {
-		allLocal := !slices.ContainsFunc(ips, func(ip net.IP) bool { return !isLocalIP(ip) })
-		switch {
-		case allLocal:
-			se.SetIPFilter(func(ip net.IP) bool {
-				return slices.ContainsFunc(ips, func(h net.IP) bool { return h.Equal(ip) })
-			})
-		case len(ips) == 1:
-			// a 1:1 NAT address: rewrite the TCP host candidates only (UDP ones are ours already)
-			if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
-				External: []string{ips[0].String()}, AsCandidateType: webrtc.ICECandidateTypeHost,
-				Mode: webrtc.ICEAddressRewriteReplace, Networks: []webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6},
-			}); err != nil {
-				return false, fmt.Errorf("whep: host_ips: %w", err)
-			}
-		default:
-			return false, errors.New("whep: with tcp_listen set, host_ips must be addresses of this host or a single 1:1 NAT address")
+	// TCP host candidates on the UDP ones' addresses only: pion would
+	// otherwise offer one per interface address (each a listener goroutine,
+	// a reader and an 8 KB buffer in every session), unreachable ones too
+	// when the listener is bound to one address.
+	allLocal := !slices.ContainsFunc(ips, func(ip net.IP) bool { return !isLocalIP(ip) })
+	switch {
+	case allLocal:
+		se.SetIPFilter(func(ip net.IP) bool {
+			return slices.ContainsFunc(ips, func(h net.IP) bool { return h.Equal(ip) })
+		})
+	case len(ips) == 1:
+		// a 1:1 NAT address: rewrite the TCP host candidates only (UDP ones are ours already)
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: []string{ips[0].String()}, AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode: webrtc.ICEAddressRewriteReplace, Networks: []webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6},
+		}); err != nil {
+			return false, fmt.Errorf("whep: host_ips: %w", err)
 		}
+	default:
+		return false, errors.New("whep: with tcp_listen set, host_ips must be addresses of this host or a single 1:1 NAT address")
 	}
 	return ln.Addr().(*net.TCPAddr).IP.IsLoopback(), nil
 }

@@ -11,6 +11,7 @@ import (
 // retransmission index (rtx.go). The session's ICE credentials are chosen
 // here, so the UDP mux knows which session a conn it hands out belongs to
 // and batches its writes (cork.go); ufrag is returned to forget it later.
+// Every session presents the server's one DTLS certificate (cert.go).
 func (s *Server) newPeerConnection(picks []pick) (pc *webrtc.PeerConnection, cork *corkGroup, ufrag string, err error) {
 	me := &webrtc.MediaEngine{}
 	for _, p := range picks {
@@ -30,7 +31,11 @@ func (s *Server) newPeerConnection(picks []pick) (pc *webrtc.PeerConnection, cor
 	se.SetICECredentials(ufrag, randHex(16))
 	cork = s.udpMux.cork(ufrag)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
-	conf := webrtc.Configuration{}
+	cert, err := s.certs.get()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	conf := webrtc.Configuration{Certificates: []webrtc.Certificate{cert}}
 	if len(s.ICEServers) > 0 {
 		conf.ICEServers = []webrtc.ICEServer{{URLs: s.ICEServers}}
 	}

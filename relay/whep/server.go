@@ -112,6 +112,7 @@ type Server struct {
 	tcpLn    net.Listener
 	tcpMux   ice.TCPMux
 	settings webrtc.SettingEngine
+	certs    certSource
 	limiter  *ratelimit.Limiter[string]
 	idRe     *regexp.Regexp
 	ice      atomic.Pointer[icePolicy]

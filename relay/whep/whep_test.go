@@ -399,6 +399,20 @@ func TestHostIPs(t *testing.T) {
 	checkSPSPPSIDR(t, c.nextAU(t, 10*time.Second))
 }
 
+// With ICE-TCP listening on every interface and UDP on loopback, the TCP
+// host candidates are on the UDP ones' address only (pion would offer one
+// per interface address, each costing every session a reader and buffer).
+func TestTCPCandidatesFollowUDPAddress(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.TCPListen = "0.0.0.0:0" })
+	startCamera(t, e.hub, "cam1")
+	c, resp := newClient(t, e, "cam1", clientOpts{})
+	if c == nil {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+	checkCandidates(t, c.answer, "127.0.0.1", e.srv)
+	checkSPSPPSIDR(t, c.nextAU(t, 10*time.Second))
+}
+
 func TestChooseH264(t *testing.T) {
 	offered := []offeredCodec{
 		{pt: 102, name: "h264", clock: 90000, fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"},
