@@ -264,7 +264,7 @@ func Scan(data []byte, lim Limits, raw bool, fn func(xml.Token) error) error {
 		case "utf-8", "utf8", "us-ascii", "ascii":
 			return in, nil
 		}
-		return nil, fmt.Errorf("%w %q", ErrCharset, charset)
+		return nil, fmt.Errorf("%w %q", ErrCharset, clip(charset, 40))
 	}
 	next := d.Token
 	if raw {
@@ -278,7 +278,7 @@ func Scan(data []byte, lim Limits, raw bool, fn func(xml.Token) error) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("soap: malformed XML: %w", err)
+			return malformed(err)
 		}
 		if tokens++; tokens > lim.MaxTokens {
 			return fmt.Errorf("%w: more than %d tokens", ErrLimit, lim.MaxTokens)
@@ -337,4 +337,15 @@ func (e *Element) bind(prefix, uri string) {
 		e.ns = make(map[string]string, 2)
 	}
 	e.ns[prefix] = uri
+}
+
+// malformed turns a decoder error into a bounded one: encoding/xml quotes
+// the offending name or text whole, and a hostile peer chooses it (a
+// kilobyte-long element name would otherwise reach logs and the API).
+func malformed(err error) error {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("soap: malformed XML: line %d: %s", se.Line, clip(se.Msg, 120))
+	}
+	return fmt.Errorf("soap: malformed XML: %w", err) // our own errors (charset): bounded already
 }
