@@ -7,8 +7,9 @@
 #   make bench-compare                                  # cordon alone, every row
 #   MEDIAMTX=/path/to/mediamtx make bench-compare       # side by side
 #   ROWS=join,sweep POINTS=10,200 DURATION=30s make bench-compare
+#   GO2RTC=/path/to/go2rtc ROWS=rtsp DURATION=30s make bench-compare  # RTSP row beside go2rtc
 #
-# Env: MEDIAMTX, BASELINE (another cordon binary instead of MediaMTX:
+# Env: MEDIAMTX, GO2RTC (a further peer, RTSP row only), BASELINE (another cordon binary instead of MediaMTX:
 # before/after a change), ROWS (join,sweep,joinload,rtsp,ingest), POINTS
 # (10,50,100,200,300,400,500,700), DURATION (60s), JOINS (50), PROFILE (the
 # sweep point profiled, 200; 0 = none), OUT (a file for the table), SERVER_CPU (0), CLIENT_CPU (1). Needs ffmpeg, ffprobe and
@@ -50,6 +51,7 @@ args=(compare --cordon bin/cordon --load "$PWD/bin/cordon-load" --clip "$cache/c
 	--server-cpu "${SERVER_CPU:-0}" --client-cpu "${CLIENT_CPU:-1}")
 [ -n "${MEDIAMTX:-}" ] && args+=(--mediamtx "$MEDIAMTX")
 [ -n "${BASELINE:-}" ] && args+=(--baseline "$BASELINE")
+[ -n "${GO2RTC:-}" ] && args+=(--go2rtc "$GO2RTC")
 [ -n "${ROWS:-}" ] && args+=(--rows "$ROWS")
 [ -n "${POINTS:-}" ] && args+=(--points "$POINTS")
 [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")

@@ -16,7 +16,8 @@ import (
 	"time"
 )
 
-// compare runs cordon and, when given, MediaMTX side by side: each server
+// compare runs cordon and, when given, MediaMTX (or go2rtc, for the RTSP
+// row) side by side: each server
 // pinned to one core (taskset), the bench camera and the load on the
 // other, the servers alternated point by point (A B, then B A) so a change
 // in the machine's load hits both. It prints the README's "Measured" table
@@ -24,6 +25,7 @@ import (
 
 type compareOpts struct {
 	cordon, mediamtx, baseline string
+	go2rtc                     string
 	load, taskset              string
 	clip, clip720, dir, out    string
 	points                     []int
@@ -72,6 +74,7 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	fs.StringVar(&o.cordon, "cordon", "bin/cordon", "cordon binary")
 	fs.StringVar(&o.mediamtx, "mediamtx", "", "MediaMTX binary to compare with (\"\" = cordon alone)")
 	fs.StringVar(&o.baseline, "baseline", "", "instead of MediaMTX, another cordon build to compare with (before/after a change)")
+	fs.StringVar(&o.go2rtc, "go2rtc", "", "go2rtc binary, a further peer for the rtsp row only (beside MediaMTX or a baseline, or alone)")
 	fs.StringVar(&o.load, "load", self, "cordon-load binary for the load children")
 	fs.StringVar(&o.taskset, "taskset", "taskset", "taskset binary")
 	fs.StringVar(&o.clip, "clip", "", "the 1080p25 4 Mbit/s H.264 clip (scripts/bench-compare.sh encodes it)")
@@ -115,7 +118,7 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	if o.mediamtx != "" && o.baseline != "" {
 		return o, errors.New("--mediamtx or --baseline, not both")
 	}
-	for _, p := range []*string{&o.cordon, &o.mediamtx, &o.baseline, &o.load, &o.clip, &o.clip720} {
+	for _, p := range []*string{&o.cordon, &o.mediamtx, &o.baseline, &o.go2rtc, &o.load, &o.clip, &o.clip720} {
 		if *p != "" && !strings.HasPrefix(*p, "/") && strings.Contains(*p, "/") {
 			abs, err := filepath.Abs(*p)
 			if err != nil {

@@ -69,6 +69,14 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		}
 		b.targets = append(b.targets, m)
 	}
+	if b.o.go2rtc != "" {
+		g, err := newTarget("go2rtc", b.o.go2rtc, dir, false, 0)
+		if err != nil {
+			return nil, err
+		}
+		g.go2rtc, g.rtspOnly = true, true
+		b.targets = append(b.targets, g)
+	}
 	res := &results{machine: describeMachine(), join: map[string]measured{}, joinLoad: map[string]measured{},
 		sweep: map[string]map[int]measured{}, rtsp: map[string]measured{}, ingest: map[string]measured{}, ingestOne: map[string]measured{}}
 	res.loadDuring[0] = loadAvg()
@@ -131,7 +139,13 @@ func (b *bench) cameras(ctx context.Context, dir string) (func(), error) {
 }
 
 // order alternates the servers: A B for even steps, B A for odd ones.
+// Peers measured on the RTSP row only (go2rtc) are left out.
 func (b *bench) order(step int) []*target {
+	return slices.DeleteFunc(b.orderAll(step), func(t *target) bool { return t.rtspOnly })
+}
+
+// orderAll is order with every server, for the RTSP row.
+func (b *bench) orderAll(step int) []*target {
 	ts := slices.Clone(b.targets)
 	if step%2 == 1 {
 		slices.Reverse(ts)
@@ -199,7 +213,7 @@ func (b *bench) row(ctx context.Context, row string, res *results) error {
 	case "joinload":
 		return b.joinUnderLoad(ctx, res)
 	case "rtsp":
-		for _, t := range b.order(1) {
+		for _, t := range b.orderAll(1) {
 			b.logf("rtsp: %s, %d readers", t.name, b.o.readers)
 			err := b.with(ctx, t, b.one(), func(srv *proc) error {
 				m, err := b.runLoad(ctx, srv, "--rtsp-url", t.rtspURL("cam"), "--viewers", strconv.Itoa(b.o.readers),

@@ -111,7 +111,7 @@ func (r *results) rows(o compareOpts) []row {
 		{fmt.Sprintf("RTSP/TCP re-serve CPU-s per reader-minute, %d readers", o.readers), "make bench-compare ROWS=rtsp", func(n string) (cell, bool) {
 			m, ok := r.rtsp[n]
 			v := perViewerMin(m, o.readers)
-			return cell{fmt.Sprintf("%.3f", v), v}, ok
+			return cell{fmt.Sprintf("%.3f (%d connected, %.1f fps)", v, m.rep.Connected, m.rep.FPS.Mean), v}, ok
 		}},
 		{fmt.Sprintf("ingest CPU %% per camera, 720p 2 Mbit/s, %d cameras", o.cameras), "make bench-compare ROWS=ingest", func(n string) (cell, bool) {
 			m, ok := r.ingest[n]
@@ -151,8 +151,8 @@ func (r *results) markdown(o compareOpts) string {
 		head += " " + t + " |"
 		sep += " --- |"
 	}
-	if len(r.targets) > 1 {
-		head += " ratio |"
+	for _, t := range r.targets[1:] { // one ratio column per peer
+		head += " ratio " + r.targets[0] + " / " + t + " |"
 		sep += " --- |"
 	}
 	b.WriteString(head + " reproduce |\n" + sep + " --- |\n")
@@ -171,9 +171,9 @@ func (r *results) markdown(o compareOpts) string {
 		for _, c := range cells {
 			line += " " + c.text + " |"
 		}
-		if len(cells) > 1 {
+		for _, c := range cells[1:] {
 			ratio := "–"
-			if q := cells[0].v / cells[1].v; !math.IsNaN(q) && !math.IsInf(q, 0) {
+			if q := cells[0].v / c.v; !math.IsNaN(q) && !math.IsInf(q, 0) {
 				ratio = fmt.Sprintf("%.2f×", q)
 			}
 			line += " " + ratio + " |"

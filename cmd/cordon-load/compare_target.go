@@ -30,6 +30,8 @@ type target struct {
 	tokens                   string // token file (cordon's API keys); "" = anonymous
 	keyName, keySecret       string // the first API key, for RTSP Basic
 	cordon                   bool
+	go2rtc                   bool // go2rtc: its own config; no pprof
+	rtspOnly                 bool // measured on the RTSP row only
 }
 
 // scenario is what a server is started for: its cameras' URLs.
@@ -114,6 +116,9 @@ auth:
 		path := filepath.Join(t.dir, "cordon.yaml")
 		return []string{t.binary, "serve", "--config", path}, os.WriteFile(path, []byte(cfg), 0o600)
 	}
+	if t.go2rtc {
+		return t.configureGo2rtc(sc)
+	}
 	var paths strings.Builder
 	for i, n := range sc.names() {
 		fmt.Fprintf(&paths, "  %s:\n    source: %s\n    rtspTransport: tcp\n    sourceOnDemand: no\n", n, sc.cameras[i])
@@ -154,6 +159,32 @@ paths:
 %s`, t.metrics, t.rtsp, t.http, t.udp, paths.String())
 	path := filepath.Join(t.dir, "mediamtx.yml")
 	return []string{t.binary, path}, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// configureGo2rtc writes go2rtc's config for sc: its RTSP server and API
+// on loopback ports, WebRTC on loopback without STUN, the HomeKit SRTP
+// listener off; go2rtc pulls a camera (over TCP, its default) while a
+// reader reads it.
+func (t *target) configureGo2rtc(sc scenario) ([]string, error) {
+	var streams strings.Builder
+	for i, n := range sc.names() {
+		fmt.Fprintf(&streams, "  %s: %q\n", n, sc.cameras[i])
+	}
+	cfg := fmt.Sprintf(`log:
+  level: warn
+api:
+  listen: "127.0.0.1:%d"
+rtsp:
+  listen: "127.0.0.1:%d"
+webrtc:
+  listen: "127.0.0.1:%d"
+  ice_servers: []
+srtp:
+  listen: ""
+streams:
+%s`, t.http, t.rtsp, t.udp, streams.String())
+	path := filepath.Join(t.dir, "go2rtc.yaml")
+	return []string{t.binary, "-config", path}, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
 // profile saves a 20 s CPU profile of the running server (both servers

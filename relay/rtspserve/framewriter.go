@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 
 	"cordon/relay"
 )
@@ -70,6 +71,10 @@ type frameWriter struct {
 	sr      []srState
 	buf     []byte
 	now     func() time.Time
+	// deadline is the write deadline last set: it is moved only once less
+	// than half the timeout is left (one runtime timer update per
+	// timeout/2, not per frame), so a Write always has at least timeout/2
+	deadline time.Time
 }
 
 type srState struct {
@@ -136,19 +141,9 @@ func (w *frameWriter) write(d *relay.Delivery) error {
 				return err
 			}
 		}
-		h := p.Header
-		h.SSRC = ssrc
-		n := h.MarshalSize() + len(p.Payload)
-		if n > 0xffff {
-			continue // cannot be framed; the relay's payloads are far smaller
-		}
-		w.buf = append(w.buf, '$', byte(ch), byte(n>>8), byte(n))
-		start := len(w.buf)
-		w.buf = slices.Grow(w.buf, n)[:start+h.MarshalSize()]
-		if _, err := h.MarshalTo(w.buf[start:]); err != nil {
+		if err := w.appendPacket(ch, ssrc, p); err != nil {
 			return err
 		}
-		w.buf = append(w.buf, p.Payload...)
 		sr.packets++
 		sr.octets += uint32(len(p.Payload))
 		sr.lastTS, sr.have = p.Timestamp, true
@@ -160,6 +155,44 @@ func (w *frameWriter) write(d *relay.Delivery) error {
 		w.appendSR(ch+1, ssrc, sr, now)
 	}
 	return w.flush()
+}
+
+// appendPacket appends p as an interleaved record on channel ch with the
+// session's SSRC. The relay's packets have a plain 12-byte header (no
+// padding, extension or CSRC): that is written directly; any other header
+// goes through pion's marshaller.
+func (w *frameWriter) appendPacket(ch int, ssrc uint32, p *rtp.Packet) error {
+	h := &p.Header
+	if h.Padding || h.Extension || len(h.CSRC) > 0 {
+		hc := *h
+		hc.SSRC = ssrc
+		n := hc.MarshalSize() + len(p.Payload)
+		if n > 0xffff {
+			return nil // cannot be framed; the relay's payloads are far smaller
+		}
+		w.buf = append(w.buf, '$', byte(ch), byte(n>>8), byte(n))
+		start := len(w.buf)
+		w.buf = slices.Grow(w.buf, n)[:start+hc.MarshalSize()]
+		if _, err := hc.MarshalTo(w.buf[start:]); err != nil {
+			return err
+		}
+		w.buf = append(w.buf, p.Payload...)
+		return nil
+	}
+	n := 12 + len(p.Payload)
+	if n > 0xffff {
+		return nil
+	}
+	b1 := h.PayloadType & 0x7f
+	if h.Marker {
+		b1 |= 0x80
+	}
+	w.buf = append(w.buf, '$', byte(ch), byte(n>>8), byte(n), 2<<6, b1)
+	w.buf = binary.BigEndian.AppendUint16(w.buf, h.SequenceNumber)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, h.Timestamp)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, ssrc)
+	w.buf = append(w.buf, p.Payload...)
+	return nil
 }
 
 func (w *frameWriter) appendSR(ch int, ssrc uint32, sr *srState, now time.Time) {
@@ -180,7 +213,10 @@ func (w *frameWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	_ = w.conn.SetWriteDeadline(w.now().Add(w.timeout))
+	if now := w.now(); w.deadline.Sub(now) < w.timeout/2 {
+		w.deadline = now.Add(w.timeout)
+		_ = w.conn.SetWriteDeadline(w.deadline)
+	}
 	_, err := w.conn.Write(w.buf)
 	w.buf = w.buf[:0]
 	if err != nil {

@@ -2,6 +2,7 @@ package rtspserve
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -116,7 +117,8 @@ func TestFrameWriterOneWritePerFrame(t *testing.T) {
 		}
 		n := int(out[off+2])<<8 | int(out[off+3])
 		var p rtp.Packet
-		if err := p.Unmarshal(out[off+4 : off+4+n]); err != nil || p.SSRC != 0xabcd || p.SequenceNumber != want.seq {
+		if err := p.Unmarshal(out[off+4 : off+4+n]); err != nil || p.SSRC != 0xabcd || p.SequenceNumber != want.seq ||
+			p.Version != 2 || p.PayloadType != 96 || p.Timestamp != 900 || p.Marker != (i == 1) || len(p.Payload) != len(d.Packets[i].Payload) {
 			t.Fatalf("record %d: %v %+v", i, err, p.Header)
 		}
 		off += 4 + n
@@ -128,7 +130,65 @@ func TestFrameWriterOneWritePerFrame(t *testing.T) {
 
 type countConn struct {
 	net.Conn
-	writes int
+	writes    int
+	deadlines []time.Time
+}
+
+func (c *countConn) SetWriteDeadline(t time.Time) error {
+	c.deadlines = append(c.deadlines, t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// The write deadline moves once less than half the timeout is left, not
+// on every frame, and every Write has at least half the timeout.
+func TestFrameWriterDeadlineRefresh(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	now := time.Now() // net.Pipe checks deadlines against the real clock
+	cc := &countConn{Conn: a}
+	w := &frameWriter{conn: cc, timeout: 10 * time.Second, chans: []int{0}, ssrcs: []uint32{1}, clocks: []int{90000},
+		sr: make([]srState, 1), now: func() time.Time { return now }}
+	d := relay.Delivery{Track: 0, Primed: true, Packets: []rtp.Packet{{Header: rtp.Header{Version: 2, PayloadType: 96}, Payload: []byte{1}}}}
+	for range 250 { // 10 s of frames at 25 fps
+		if err := w.write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if left := cc.deadlines[len(cc.deadlines)-1].Sub(now); left < 5*time.Second {
+			t.Fatalf("a write with %v left before its deadline", left)
+		}
+		now = now.Add(40 * time.Millisecond)
+	}
+	if len(cc.deadlines) != 2 {
+		t.Fatalf("deadline set %d times over 10 s with a 10 s timeout, want 2", len(cc.deadlines))
+	}
+}
+
+// A header with a CSRC list goes through pion's marshaller, with the
+// session's SSRC.
+func TestFrameWriterFullHeader(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	w := &frameWriter{conn: a, timeout: time.Second, chans: []int{0}, ssrcs: []uint32{0xabcd}, clocks: []int{90000},
+		sr: make([]srState, 1), now: time.Now}
+	d := relay.Delivery{Track: 0, Primed: true, Packets: []rtp.Packet{{Header: rtp.Header{Version: 2, PayloadType: 97, SequenceNumber: 3,
+		Timestamp: 77, SSRC: 1, CSRC: []uint32{5, 6}, Marker: true}, Payload: []byte{9, 9}}}}
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := b.Read(buf)
+		got <- buf[:n]
+	}()
+	if err := w.write(&d); err != nil {
+		t.Fatal(err)
+	}
+	out := <-got
+	var p rtp.Packet
+	if err := p.Unmarshal(out[4:]); err != nil || p.SSRC != 0xabcd || len(p.CSRC) != 2 || !p.Marker || p.Timestamp != 77 || len(p.Payload) != 2 {
+		t.Fatalf("%v %+v", err, p.Header)
+	}
 }
 
 func (c *countConn) Write(b []byte) (int, error) {
