@@ -15,10 +15,12 @@ import (
 // once per second, one document live/lockout/<node> under its lease with
 // at most MaxShared entries (the keys that are locked or have failed at
 // least twice, most locked first). Every node adds the other nodes' counts
-// to its own. So a brute-force flood costs etcd one small write per node
-// per second whatever its rate or spread, and an attacker spreading tries
-// over N nodes gets at most N times the local threshold before the lock is
-// cluster-wide (about one flush interval later).
+// to its own. A new lock is written at once (at most one write per
+// LockoutUrgent), so the first lock, which lasts only auth.lockout.base,
+// reaches the other nodes before it ends. So a brute-force flood costs etcd
+// at most 1/LockoutUrgent small writes per node per second whatever its
+// rate or spread, and an attacker spreading tries over N nodes gets at
+// most N times the local threshold before the lock is cluster-wide.
 
 // LockoutEntry is one lockout key's state on one node, as shared. Key is
 // auth's (an address, or a name and address); Expires is when to forget it.
@@ -39,8 +41,12 @@ const (
 	maxLockoutLocal = 4096
 	// MaxSharedLockouts bounds the entries in a node's lockout document.
 	MaxSharedLockouts = 256
-	// LockoutFlush is how often a node's changed counts are written.
+	// LockoutFlush is how often a node's changed counts are written, by
+	// default (Node.LockoutFlush).
 	LockoutFlush = time.Second
+	// LockoutUrgent is the shortest time between two writes when a key
+	// becomes locked.
+	LockoutUrgent = 100 * time.Millisecond
 	// minSharedFailures: single failures stay local (a spray of one try per
 	// address would otherwise fill the document with noise).
 	minSharedFailures = 2
@@ -54,6 +60,8 @@ const (
 type Lockouts struct {
 	n *Node
 
+	urgent chan struct{} // a key became locked: flush now
+
 	mu         sync.Mutex
 	local      map[string]LockoutEntry
 	dirty      bool
@@ -63,7 +71,7 @@ type Lockouts struct {
 }
 
 func newLockouts(n *Node) *Lockouts {
-	return &Lockouts{n: n, local: map[string]LockoutEntry{}}
+	return &Lockouts{n: n, local: map[string]LockoutEntry{}, urgent: make(chan struct{}, 1)}
 }
 
 // Lockouts returns the node's shared lockout counts.
@@ -83,10 +91,17 @@ func (l *Lockouts) Record(key string, failures int, lockedUntil, expires time.Ti
 		delete(l.local, e.Key)
 		return
 	}
-	if _, ok := l.local[e.Key]; !ok && len(l.local) >= maxLockoutLocal {
+	old, ok := l.local[e.Key]
+	if !ok && len(l.local) >= maxLockoutLocal {
 		l.evict(time.Now())
 	}
 	l.local[e.Key] = e
+	if e.LockedUntil.After(old.LockedUntil) && e.LockedUntil.After(time.Now()) {
+		select {
+		case l.urgent <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // evict drops the expired entries and the eighth that expire first, so a
@@ -158,17 +173,29 @@ func (l *Lockouts) invalidate() {
 }
 
 // run flushes this node's document once per LockoutFlush when it changed,
-// when an entry in it expired, or when the lease changed.
+// when an entry in it expired, or when the lease changed; and at once
+// (but at most once per LockoutUrgent) when a key became locked.
 func (l *Lockouts) run() {
-	t := time.NewTicker(LockoutFlush)
+	t := time.NewTicker(l.n.LockoutFlush)
 	defer t.Stop()
 	var published clientv3.LeaseID
 	var oldest time.Time // earliest expiry in the published document
+	var last time.Time   // last write
 	for {
 		select {
 		case <-l.n.ctx.Done():
 			return
 		case <-t.C:
+		case <-l.urgent:
+			if wait := time.Until(last.Add(LockoutUrgent)); wait > 0 {
+				w := time.NewTimer(wait)
+				select {
+				case <-l.n.ctx.Done():
+					w.Stop()
+					return
+				case <-w.C:
+				}
+			}
 		}
 		l.n.mu.Lock()
 		lease, degraded := l.n.lease, l.n.health.Degraded
@@ -183,6 +210,7 @@ func (l *Lockouts) run() {
 		doc := l.document(now)
 		l.dirty = false
 		l.mu.Unlock()
+		last = time.Now()
 		if err := l.put(lease, doc); err != nil {
 			l.mu.Lock()
 			l.dirty = true

@@ -46,8 +46,11 @@ type Node struct {
 	HandoverRate float64
 	// DialTimeout bounds the first registration in Initialize (default 5 s).
 	DialTimeout time.Duration
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// LockoutFlush is how often changed lockout counts are written
+	// (default LockoutFlush); a new lock is written at once regardless.
+	LockoutFlush time.Duration
+	Logger       *slog.Logger
+	Metrics      *Metrics
 
 	cli      *clientv3.Client
 	k        keys
@@ -155,6 +158,9 @@ func (n *Node) setDefaults() error {
 	}
 	if n.HandoverRate <= 0 {
 		n.HandoverRate = 20
+	}
+	if n.LockoutFlush <= 0 {
+		n.LockoutFlush = LockoutFlush
 	}
 	if n.DialTimeout <= 0 {
 		n.DialTimeout = 5 * time.Second

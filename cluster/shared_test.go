@@ -182,6 +182,28 @@ func TestLockoutsShared(t *testing.T) {
 	t.Logf("flood of %s: %.0f lockout writes to etcd, %d entries shared", elapsed.Round(time.Millisecond), got, MaxSharedLockouts)
 }
 
+// TestLockoutLockFlushedAtOnce: a new lock reaches the other nodes without
+// waiting for the periodic flush (here an hour), so even the first lock,
+// which lasts only auth.lockout.base, is in force cluster-wide; counts
+// without a lock wait for the flush.
+func TestLockoutLockFlushedAtOnce(t *testing.T) {
+	h := newHarness(t, 0)
+	slow := func(n *Node) { n.LockoutFlush = time.Hour }
+	a, b := h.start("a", slow), h.start("b")
+	exp := time.Now().Add(time.Minute)
+	a.Lockouts().Record("addr:192.0.2.20", 3, time.Time{}, exp) // no lock: waits
+	locked := time.Now().Add(30 * time.Second).Truncate(time.Second)
+	a.Lockouts().Record("addr:192.0.2.21", 5, locked, exp)
+	testtool.WaitFor(t, 10*time.Second, "b sees a's new lock", func() bool {
+		_, l := b.Lockouts().Remote("addr:192.0.2.21", time.Now())
+		return l.Equal(locked)
+	})
+	// the lock's write carried the whole document, the unlocked count too
+	if f, _ := b.Lockouts().Remote("addr:192.0.2.20", time.Now()); f != 3 {
+		t.Errorf("b sees %d failures of the unlocked key, want 3 (written with the lock)", f)
+	}
+}
+
 type testSession struct {
 	User   string `json:"user"`
 	Camera string `json:"camera"`

@@ -159,6 +159,7 @@ metrics: {listen: "127.0.0.1:0"}
 state_dir: %q
 audit: {path: %q}
 auth:
+  lockout: {base: "1m"} # the first lock outlasts the time it takes to reach every node, however loaded the machine
   users:
     - {name: %s, password_hash: %q, cameras: ["*"], admin: true}
 cluster:
@@ -355,6 +356,13 @@ var clHTTP = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 // clDo sends a request with an optional bearer token.
 func clDo(t testing.TB, method, url, token, body string) (int, string) {
 	t.Helper()
+	return clDoWith(t, clHTTP, method, url, token, body)
+}
+
+// clDoWith is clDo with the given client (one that leaves from its own
+// address, for lockout checks).
+func clDoWith(t testing.TB, hc *http.Client, method, url, token, body string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +373,7 @@ func clDo(t testing.TB, method, url, token, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := clHTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

@@ -241,10 +241,7 @@ func dwFreePort(t *testing.T) int {
 
 // dwClient is an HTTP client whose connections leave from src (a loopback
 // address), so each test's failed sign-ins count against its own address.
-func dwClient(src string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 60 * time.Second}
-}
+func dwClient(src string) *http.Client { return testtool.HTTPClientFrom(src, nil, 60*time.Second) }
 
 type dwResp struct {
 	Status int

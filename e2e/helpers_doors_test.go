@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -133,13 +132,7 @@ func drYAMLValue(v reflect.Value) any {
 // drClient returns an HTTP client whose connections leave from src (a
 // loopback address), so that per-address lockout and rate limits can be
 // exercised without one test's failures locking out another's.
-func drClient(src string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	return &http.Client{
-		Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
-		Timeout:   60 * time.Second,
-	}
-}
+func drClient(src string) *http.Client { return testtool.HTTPClientFrom(src, nil, 60*time.Second) }
 
 // drResp is an HTTP answer.
 type drResp struct {

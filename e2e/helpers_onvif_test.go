@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,8 +157,7 @@ func ovSOAP(t *testing.T, src, addr, user, password string, op soap.Node) (int, 
 		}
 		m.Header = []soap.Node{tok.Node()}
 	}
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	hc := testtool.HTTPClientFrom(src, nil, 30*time.Second)
 	resp, err := hc.Post("http://"+addr+"/onvif/device_service", soap.SOAP12.ContentType(), bytes.NewReader(m.Bytes()))
 	if err != nil {
 		t.Fatalf("ONVIF request from %s: %v", src, err)
