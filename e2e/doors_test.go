@@ -11,6 +11,7 @@ import (
 
 	"cordon/config"
 	"cordon/e2e/e2eutil"
+	"cordon/internal/testtool"
 )
 
 // drPrincipals are the doors tests' accounts.
@@ -485,8 +486,11 @@ func TestDoorsLockout(t *testing.T) {
 				return
 			}
 			// Attempts during a lock are refused without counting: let it
-			// pass so that the next failure counts and doubles the lock.
-			time.Sleep(time.Duration(ra) * time.Second)
+			// pass so that the next failure counts and doubles the lock
+			// (the probes while it lasts are refused, and count nothing).
+			testtool.WaitEvery(t, time.Duration(ra+10)*time.Second, 250*time.Millisecond, "the lock of "+remote+" to pass", func() bool {
+				return drLogin(t, remote, base, "root", "root-pw-1").Status != http.StatusTooManyRequests
+			})
 		}
 		t.Fatalf("no lockout of at least %v for %s after 12 failures", min, remote)
 	}
@@ -509,6 +513,7 @@ func TestDoorsLockout(t *testing.T) {
 			}
 		}
 		r := drLogin(t, src, base, "root", "root-pw-1") // right password, locked address
+		probed := time.Now()
 		if r.Status != http.StatusTooManyRequests {
 			t.Fatalf("login from a locked address: %s, want 429", r)
 		}
@@ -522,11 +527,19 @@ func TestDoorsLockout(t *testing.T) {
 		if r := drLogin(t, "127.0.0.85", base, "root", "root-pw-1"); r.Status != 200 {
 			t.Errorf("login from another address: %s, want 200", r)
 		}
-		// The lock expires after Retry-After. Nothing signals the expiry,
-		// and polling would be refused attempts: wait it out.
-		time.Sleep(time.Duration(ra)*time.Second + 300*time.Millisecond)
-		if r := drLogin(t, src, base, "root", "root-pw-1"); r.Status != 200 {
-			t.Errorf("login after Retry-After (%d s) elapsed: %s, want 200", ra, r)
+		// The lock expires after Retry-After, not before (Retry-After is
+		// rounded up to whole seconds): attempts while it lasts are refused
+		// and count nothing, so poll.
+		var last drResp
+		testtool.WaitEvery(t, time.Duration(ra+10)*time.Second, 250*time.Millisecond, "the lock to expire", func() bool {
+			last = drLogin(t, src, base, "root", "root-pw-1")
+			return last.Status != http.StatusTooManyRequests
+		})
+		if last.Status != 200 {
+			t.Errorf("login after the lock: %s, want 200", last)
+		}
+		if held := time.Since(probed); held < time.Duration(ra-1)*time.Second {
+			t.Errorf("the lock ended after %v, before its Retry-After of %d s", held, ra)
 		}
 	})
 

@@ -10,12 +10,19 @@ import (
 // no signal to wait on; prefer a channel where there is one.
 func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	WaitEvery(t, within, 10*time.Millisecond, what, cond)
+}
+
+// WaitEvery is WaitFor checking every period: for conditions whose check
+// is itself a request that a rate limit under test would count.
+func WaitEvery(t testing.TB, within, period time.Duration, what string, cond func() bool) {
+	t.Helper()
 	if cond() {
 		return
 	}
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		select {
