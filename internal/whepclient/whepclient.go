@@ -73,6 +73,11 @@ type Options struct {
 	// pion sees it; true drops it (a lost packet, for tests of
 	// retransmission). Called from the socket readers.
 	DropVideo func(seq uint16) bool
+	// DropDTLS, when set, is asked about every DTLS datagram received
+	// (the handshake included), n counting from 1; true drops it (a lost
+	// handshake flight, for tests of retransmission). Called from the
+	// socket readers.
+	DropDTLS func(n int) bool
 }
 
 // AU is one video access unit as received.
@@ -158,7 +163,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.AUQueue <= 0 {
 		o.AUQueue = 4096
 	}
-	w := &wire{rcvbuf: o.ReadBuffer, drop: o.DropVideo}
+	w := &wire{rcvbuf: o.ReadBuffer, drop: o.DropVideo, dropDTLS: o.DropDTLS}
 	if o.Light {
 		w.poller = o.Poller
 	}

@@ -47,6 +47,8 @@ type wire struct {
 	rcvbuf   int     // SO_RCVBUF for new sockets; 0 = default
 	poller   *Poller // reads light sockets after the first keyframe; nil = they read themselves
 	drop     func(seq uint16) bool
+	dropDTLS func(n int) bool
+	nDTLS    atomic.Int64
 	light    atomic.Bool // swallow RTP after counting it
 	videoPTs [2]atomic.Uint64
 
@@ -72,6 +74,10 @@ func (w *wire) isVideoPT(pt uint8) bool {
 
 // packet looks at one datagram and reports whether pion should get it.
 func (w *wire) packet(b []byte, now time.Time) bool {
+	// RFC 7983: DTLS records start with 20..63
+	if len(b) > 0 && b[0] >= 20 && b[0] <= 63 && w.dropDTLS != nil {
+		return !w.dropDTLS(int(w.nDTLS.Add(1)))
+	}
 	// RFC 7983: RTP/RTCP have version 2; RTCP packet types are 192..223
 	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
 		return true

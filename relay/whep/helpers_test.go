@@ -271,6 +271,7 @@ type clientOpts struct {
 	// the media through a proxy).
 	rewriteAnswer func(string) string
 	rewriteOffer  func(string) string
+	dropDTLS      func(n int) bool // see whepclient.Options.DropDTLS
 }
 
 // newClient acts like a browser: recvonly video+audio transceivers, offer
@@ -290,7 +291,7 @@ func newClientWithHook(t testing.TB, e *env, cam string, o clientOpts, beforePos
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	wc, err := whepclient.Dial(ctx, whepclient.Options{URL: e.http.URL + "/whep/" + cam, Token: tok, HTTP: e.http.Client(),
-		TCPOnly: o.tcpOnly, NoRead: o.noRead, RewriteOffer: o.rewriteOffer, RewriteAnswer: o.rewriteAnswer, BeforePost: beforePost})
+		TCPOnly: o.tcpOnly, NoRead: o.noRead, RewriteOffer: o.rewriteOffer, RewriteAnswer: o.rewriteAnswer, BeforePost: beforePost, DropDTLS: o.dropDTLS})
 	var se *whepclient.StatusError
 	if errors.As(err, &se) {
 		return nil, &http.Response{StatusCode: se.Status, Header: se.Header, Body: io.NopCloser(strings.NewReader(se.Body))}

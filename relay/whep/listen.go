@@ -14,6 +14,9 @@ import (
 // udpReadBuffer is the WHEP UDP socket's receive buffer (SO_RCVBUF).
 const udpReadBuffer = 4 << 20
 
+// dtlsRetransmit is the first DTLS retransmission timeout (it doubles).
+const dtlsRetransmit = 100 * time.Millisecond
+
 // listen opens the one UDP socket (and the ICE-TCP listener) and builds the
 // setting engine every PeerConnection shares.
 func (s *Server) listen() error {
@@ -26,6 +29,14 @@ func (s *Server) listen() error {
 	// pion's ICE timeouts: our own DisconnectTimeout timer ends the session
 	// first; "failed" is the backstop.
 	se.SetICETimeouts(5*time.Second, s.DisconnectTimeout+5*time.Second, 2*time.Second)
+	// A lost DTLS flight waits for the retransmission timer: pion starts it
+	// at 1 s (RFC 6347's default), so one datagram dropped at a busy
+	// viewer's socket cost a join a whole second (BenchmarkJoinLostHandshake:
+	// p50 1004 ms). Browsers start lower on the LANs cordon serves
+	// (Chromium derives it from the ICE RTT, 50 ms at least); the timer
+	// still doubles on every loss, so a dead peer costs a few small
+	// datagrams.
+	se.SetDTLSRetransmissionInterval(dtlsRetransmit)
 
 	pc, err := net.ListenPacket("udp", s.UDPListen)
 	if err != nil {

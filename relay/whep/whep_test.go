@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,11 +459,55 @@ func BenchmarkTimeToFirstFrame(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkJoinLostHandshake: time to first frame when the first DTLS
+// datagram of each join never arrives (a full socket at a loaded viewer,
+// a lossy access network). The gateway's DTLS retransmission timer alone
+// decides how long the join waits.
+func BenchmarkJoinLostHandshake(b *testing.B) {
+	e := newEnv(b, nil)
+	startCamera(b, e.hub, "cam1")
+	b.ResetTimer()
+	d := measureTTFFWith(b, e, b.N, clientOpts{dropDTLS: func(n int) bool { return n == 1 }})
+	b.ReportMetric(float64(pct(d, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(pct(d, 95).Microseconds())/1000, "p95-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// TestJoinSurvivesLostHandshake: joins whose first DTLS datagrams are lost
+// still start on a keyframe (the handshake is retransmitted).
+func TestJoinSurvivesLostHandshake(t *testing.T) {
+	e := newEnv(t, nil)
+	startCamera(t, e.hub, "cam1")
+	for _, lost := range []int{1, 2, 3} {
+		var dropped atomic.Int32
+		c, resp := newClient(t, e, "cam1", clientOpts{dropDTLS: func(n int) bool {
+			if n <= lost {
+				dropped.Add(1)
+				return true
+			}
+			return false
+		}})
+		if c == nil {
+			t.Fatalf("POST: %d", resp.StatusCode)
+		}
+		checkSPSPPSIDR(t, c.nextAU(t, 20*time.Second))
+		if got := dropped.Load(); got != int32(lost) {
+			t.Fatalf("dropped %d DTLS datagrams, want %d", got, lost)
+		}
+		do(t, e, http.MethodDelete, c.location, "alice", "", "")
+		c.Close()
+	}
+}
+
 func measureTTFF(t testing.TB, e *env, n int) []time.Duration {
+	return measureTTFFWith(t, e, n, clientOpts{})
+}
+
+func measureTTFFWith(t testing.TB, e *env, n int, o clientOpts) []time.Duration {
 	var out []time.Duration
 	for range n {
 		t0 := time.Now()
-		c, resp := newClientTimed(t, e, &t0)
+		c, resp := newClientWithHook(t, e, "cam1", o, func() { t0 = time.Now() })
 		if c == nil {
 			t.Fatalf("POST: %d", resp.StatusCode)
 			return nil
@@ -477,12 +522,6 @@ func measureTTFF(t testing.TB, e *env, n int) []time.Duration {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
-}
-
-// newClientTimed builds the offer first and restarts the clock right before
-// the POST, so the figure is POST -> keyframe (not the client's own setup).
-func newClientTimed(t testing.TB, e *env, t0 *time.Time) (*client, *http.Response) {
-	return newClientWithHook(t, e, "cam1", clientOpts{}, func() { *t0 = time.Now() })
 }
 
 func pct(d []time.Duration, p int) time.Duration {
