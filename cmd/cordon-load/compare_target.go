@@ -100,8 +100,11 @@ func (t *target) configure(sc scenario) ([]string, error) {
 rtsp:
   listen: "127.0.0.1:%d"
   allow_basic_without_tls: true
+  udp_rtp_listen: "" # TCP readers only: no fixed default ports (two runs side by side)
+  udp_rtcp_listen: ""
 webrtc:
   udp_listen: "127.0.0.1:%d"
+  tcp_listen: ""
   viewer_networks: ["127.0.0.1/32"] # the gateway's own address: only a /32 admits it
 metrics:
   listen: "127.0.0.1:%d"
