@@ -32,6 +32,9 @@ func (b *bench) joinUnderLoad(ctx context.Context, res *results) error {
 			<-began
 			m, err := b.runLoad(ctx, srv, append(t.whepArgs("cam"), "--joins", strconv.Itoa(joinLoadJoins), "--join-watch", "3500ms")...)
 			res.joinLoad[t.name] = m
+			for _, j := range m.rep.SlowJoins {
+				b.logf("joinload: %s: slow %s", t.name, j)
+			}
 			if e := <-bgErr; err == nil {
 				err = e
 			}

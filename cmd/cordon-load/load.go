@@ -25,6 +25,7 @@ type client struct {
 	lost, lostEarly        atomic.Int64
 	drops                  atomic.Int64
 	ttff                   atomic.Int64 // ns from the request to the first keyframe; 0 = none yet
+	phases                 atomic.Value // string: the join's phases (joins only)
 	firstAU                atomic.Int32 // 0 unknown, 1 the first decoded AU was a keyframe, 2 it was not
 	gapP95, gapMax         atomic.Int64 // ns between frames
 	err                    atomic.Value // string
@@ -235,12 +236,19 @@ func joins(ctx context.Context, e *env, out io.Writer) (*report, error) {
 			continue
 		}
 		if !o.quiet {
-			fmt.Fprintf(out, "join %3d: first frame %v, lost in the first 3 s %d, socket drops %d\n", i+1,
-				time.Duration(c.ttff.Load()).Round(time.Millisecond), c.lostEarly.Load(), c.drops.Load())
+			ph, _ := c.phases.Load().(string)
+			fmt.Fprintf(out, "join %3d: first frame %v, lost in the first 3 s %d, socket drops %d (%s)\n", i+1,
+				time.Duration(c.ttff.Load()).Round(time.Millisecond), c.lostEarly.Load(), c.drops.Load(), ph)
 		}
 	}
 	r := summarize(o, clients, 0)
 	r.Mode = "joins"
+	for i, c := range clients {
+		if d := time.Duration(c.ttff.Load()); d == 0 || d > slowJoin {
+			ph, _ := c.phases.Load().(string)
+			r.SlowJoins = append(r.SlowJoins, fmt.Sprintf("join %d: first frame %v (%s)", i+1, d.Round(time.Millisecond), ph))
+		}
+	}
 	return r, nil
 }
 

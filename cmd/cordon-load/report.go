@@ -38,7 +38,13 @@ type report struct {
 	Bytes        int64          `json:"bytes"`
 	Window       float64        `json:"window_s"`
 	Errors       map[string]int `json:"errors,omitempty"`
+	// SlowJoins (joins only): the phases of each join whose first frame
+	// took longer than slowJoin, or never came
+	SlowJoins []string `json:"slow_joins,omitempty"`
 }
+
+// slowJoin: a join slower than this has its phases reported.
+const slowJoin = 300 * time.Millisecond
 
 // dist summarizes a per-viewer figure.
 type dist struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -80,6 +81,14 @@ func (c *client) update(wc *whepclient.Client) {
 	if st.FirstKey > 0 {
 		c.ttff.CompareAndSwap(0, int64(st.FirstKey))
 	}
+	ms := func(d time.Duration) string {
+		if d == 0 {
+			return "-"
+		}
+		return d.Round(100 * time.Microsecond).String()
+	}
+	c.phases.Store(fmt.Sprintf("answer %s, ICE %s, DTLS %s, first packet %s",
+		ms(st.Answered), ms(st.ICEConnected), ms(st.Connected), ms(st.FirstPacket)))
 	if st.FirstAU {
 		v := int32(2)
 		if st.FirstAUKey {

@@ -118,6 +118,10 @@ type Stats struct {
 	VideoPT                  uint8
 	// FirstKey is the time from the POST to the first keyframe (0: none yet).
 	FirstKey time.Duration
+	// The join's phases, each from the POST (0: not reached yet): the
+	// answer received, ICE connected, DTLS done (the PeerConnection
+	// connected), the first video RTP datagram at the socket.
+	Answered, ICEConnected, Connected, FirstPacket time.Duration
 	// FirstAU tells whether an access unit was decoded; FirstAUKey whether
 	// the first one was a keyframe.
 	FirstAU, FirstAUKey bool
@@ -173,7 +177,15 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	}
 	c := &Client{PC: pc, endpoint: endpoint, token: o.Token, http: o.HTTP, aus: make(chan AU, o.AUQueue), ended: make(chan error),
 		wire: w, light: o.Light, noHdrs: o.NoHeaders}
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			c.phase(&c.st.ICEConnected)
+		}
+	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			c.phase(&c.st.Connected)
+		}
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			c.end(fmt.Errorf("peer connection %s", s))
 		}
@@ -268,6 +280,15 @@ func gatheredOffer(ctx context.Context, pc *webrtc.PeerConnection) (string, erro
 	return pc.LocalDescription().SDP, nil
 }
 
+// phase records the time since the POST in *d, once.
+func (c *Client) phase(d *time.Duration) {
+	c.mu.Lock()
+	if *d == 0 && !c.Posted.IsZero() {
+		*d = max(time.Since(c.Posted), time.Nanosecond)
+	}
+	c.mu.Unlock()
+}
+
 // post gathers every candidate, POSTs the offer and applies the answer.
 func (c *Client) post(ctx context.Context, o Options) error {
 	sdp, err := gatheredOffer(ctx, c.PC)
@@ -280,7 +301,9 @@ func (c *Client) post(ctx context.Context, o Options) error {
 	if o.BeforePost != nil {
 		o.BeforePost()
 	}
+	c.mu.Lock()
 	c.Posted = time.Now()
+	c.mu.Unlock()
 	status, hdr, body, err := c.do(ctx, http.MethodPost, c.endpoint.String(), "application/sdp", sdp)
 	if err != nil {
 		return err
@@ -288,6 +311,7 @@ func (c *Client) post(ctx context.Context, o Options) error {
 	if status != http.StatusCreated {
 		return &StatusError{Status: status, Body: body, Header: hdr}
 	}
+	c.phase(&c.st.Answered)
 	c.Location = hdr.Get("Location")
 	c.Answer = body
 	if o.RewriteAnswer != nil {
@@ -367,9 +391,16 @@ func (c *Client) end(err error) {
 
 // Stats returns what arrived so far.
 func (c *Client) Stats() Stats {
+	c.wire.mu.Lock()
+	first := c.wire.st.First
+	c.wire.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.st
+	st := c.st
+	if !first.IsZero() && !c.Posted.IsZero() {
+		st.FirstPacket = max(first.Sub(c.Posted), time.Nanosecond)
+	}
+	return st
 }
 
 // Headers returns copies of the headers of the video packets received
