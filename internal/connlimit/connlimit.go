@@ -252,17 +252,6 @@ func (w *conn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// WriteBuffers writes v with writev when the connection beneath is TCP
-// (net.Buffers), counting as activity like Write: the RTSP frame writer
-// sends a frame's records this way without copying its payloads.
-func (w *conn) WriteBuffers(v *net.Buffers) (int64, error) {
-	n, err := v.WriteTo(w.Conn)
-	if n > 0 {
-		w.last.Store(time.Now().UnixNano())
-	}
-	return n, err
-}
-
 func (w *conn) stopTimer() {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()

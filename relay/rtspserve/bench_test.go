@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 
@@ -63,7 +62,7 @@ func BenchmarkFrameWriter(b *testing.B) {
 }
 
 // tcpPair is a connected loopback TCP pair.
-func tcpPair(b testing.TB) (net.Conn, net.Conn) {
+func tcpPair(b *testing.B) (net.Conn, net.Conn) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -84,58 +83,4 @@ func tcpPair(b testing.TB) (net.Conn, net.Conn) {
 	}
 	b.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
-}
-
-// BenchmarkFramePaths: a frame to 50 readers' loopback TCP connections
-// (one after the other, as the readers' goroutines take turns on the
-// server's one core) on the copy path (each reader's payloads copied into
-// its own buffer, one Write: what TLS sessions use, and what every TCP
-// session used before writev) and the writev path (headers in a buffer,
-// payloads shared, one writev), for a 1080p P-frame (19 packets) and a
-// keyframe (150 packets); ns/op is per frame for all 50 readers (wall
-// clock: it includes waits for the readers, on the other core), cpu-ns/rf
-// the writing thread's CPU time per reader-frame (what the server pays):
-// go test -run '^$' -bench FramePaths -benchmem ./relay/rtspserve/
-func BenchmarkFramePaths(b *testing.B) {
-	const readers = 50
-	for _, size := range []struct {
-		name    string
-		packets int
-	}{{"P", 19}, {"key", 150}} {
-		d := relay.Delivery{Track: 0, Primed: true} // no sender reports
-		for i := range size.packets {
-			d.Packets = append(d.Packets, rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: 3600,
-				SSRC: 1, Marker: i == size.packets-1}, Payload: bytes.Repeat([]byte{byte(i)}, 1100)})
-		}
-		for _, path := range []string{"copy", "writev"} {
-			b.Run(size.name+"/"+path, func(b *testing.B) {
-				ws := make([]*frameWriter, readers)
-				for i := range ws {
-					client, server := tcpPair(b)
-					go func() { _, _ = io.Copy(io.Discard, client) }()
-					ws[i] = &frameWriter{conn: server, timeout: 5 * time.Second, chans: []int{0}, ssrcs: []uint32{0xabcd}, clocks: []int{90000},
-						sr: make([]srState, 1), now: time.Now}
-					if path == "writev" {
-						if ws[i].vec = vecWriter(server); ws[i].vec == nil {
-							b.Fatal("no writev on a TCP connection")
-						}
-					}
-				}
-				b.SetBytes(int64(readers * size.packets * 1116))
-				b.ReportAllocs()
-				runtime.LockOSThread() // threadCPU is this thread's
-				defer runtime.UnlockOSThread()
-				b.ResetTimer()
-				cpu := threadCPU()
-				for range b.N {
-					for _, w := range ws {
-						if err := w.write(&d); err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
-				b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N*readers), "cpu-ns/rf")
-			})
-		}
-	}
 }

@@ -34,12 +34,6 @@ import (
 const (
 	srInterval    = 5 * time.Second
 	frameBufLimit = 1 << 20 // a larger frame is written in several Writes
-	// maxIovecs is Linux's IOV_MAX: a frame with more pieces is written
-	// in several writev calls (which also bounds the writer's buffers)
-	maxIovecs = 1024
-	// copyBelow: a payload this small is copied next to its header rather
-	// than given its own iovec (audio frames, SPS/PPS aggregates)
-	copyBelow = 256
 )
 
 // interleaved is one SETUP answer's Transport: channel and SSRC.
@@ -66,23 +60,10 @@ func (st *connState) learnSetup(res *base.Response) {
 }
 
 // frameWriter writes one TCP session's frames.
-//
-// On a plain TCP connection a frame goes out with one writev: the
-// interleaved and RTP headers this session needs are written into buf, the
-// payloads are not copied at all: the iovecs point at the relay's shared
-// packets (allocated per access unit by the stream and never written
-// after the frame is published, see relay.Frame; the delivery holds them
-// until the call returns, and the writer drops its references after each
-// write so an idle session pins no frame). A TLS connection (or gortsplib's
-// HTTP tunnel) cannot writev: there buf holds the frame's records whole and
-// grows to the session's largest frame (at most frameBufLimit plus one
-// packet).
+// Its buffer grows to the session's largest frame (at most frameBufLimit
+// plus one packet).
 type frameWriter struct {
 	conn    net.Conn
-	vec     func(*net.Buffers) (int64, error) // writev; nil = the copy path
-	bufs    net.Buffers                       // writev: pieces of buf and shared payloads
-	iov     net.Buffers                       // writev: what WriteTo consumes (a field: no allocation)
-	mark    int                               // writev: start of buf not yet in bufs
 	timeout time.Duration
 	chans   []int    // RTP channel by out-track index; -1 = not set up
 	ssrcs   []uint32 // the SSRC announced in SETUP
@@ -110,7 +91,7 @@ func newFrameWriter(conn *gortsplib.ServerConn, ss *gortsplib.ServerSession, cs 
 	if conn == nil || tr == nil || tr.Protocol != gortsplib.ProtocolTCP || tr.Profile != headers.TransportProfileAVP {
 		return nil
 	}
-	w := &frameWriter{conn: conn.NetConn(), vec: vecWriter(conn.NetConn()), timeout: timeout, chans: make([]int, len(cs.medias)), ssrcs: make([]uint32, len(cs.medias)),
+	w := &frameWriter{conn: conn.NetConn(), timeout: timeout, chans: make([]int, len(cs.medias)), ssrcs: make([]uint32, len(cs.medias)),
 		clocks: make([]int, len(cs.medias)), sr: make([]srState, len(cs.medias)), now: time.Now}
 	stats := ss.Stats()
 	set := 0
@@ -155,7 +136,7 @@ func (w *frameWriter) write(d *relay.Delivery) error {
 	sr := &w.sr[d.Track]
 	for i := range d.Packets {
 		p := &d.Packets[i]
-		if len(w.buf) > frameBufLimit || len(w.bufs) > maxIovecs-3 {
+		if len(w.buf) > frameBufLimit {
 			if err := w.flush(); err != nil {
 				return err
 			}
@@ -195,7 +176,7 @@ func (w *frameWriter) appendPacket(ch int, ssrc uint32, p *rtp.Packet) error {
 		if _, err := hc.MarshalTo(w.buf[start:]); err != nil {
 			return err
 		}
-		w.appendPayload(p.Payload)
+		w.buf = append(w.buf, p.Payload...)
 		return nil
 	}
 	n := 12 + len(p.Payload)
@@ -210,43 +191,7 @@ func (w *frameWriter) appendPacket(ch int, ssrc uint32, p *rtp.Packet) error {
 	w.buf = binary.BigEndian.AppendUint16(w.buf, h.SequenceNumber)
 	w.buf = binary.BigEndian.AppendUint32(w.buf, h.Timestamp)
 	w.buf = binary.BigEndian.AppendUint32(w.buf, ssrc)
-	w.appendPayload(p.Payload)
-	return nil
-}
-
-// appendPayload adds a payload after its header: copied into buf on the
-// copy path (or when small), else as its own iovec, shared with every
-// other reader and never written to.
-func (w *frameWriter) appendPayload(b []byte) {
-	if w.vec == nil || len(b) < copyBelow {
-		w.buf = append(w.buf, b...)
-		return
-	}
-	// buf[mark:] is never written again while queued: appends past it may
-	// move buf, but the queued slice keeps the old array and its bytes
-	w.bufs = append(w.bufs, w.buf[w.mark:len(w.buf):len(w.buf)], b)
-	w.mark = len(w.buf)
-}
-
-// buffersWriter is a wrapped connection (internal/connlimit's) that can
-// writev on the TCP connection beneath it.
-type buffersWriter interface {
-	WriteBuffers(*net.Buffers) (int64, error)
-	Unwrap() net.Conn
-}
-
-// vecWriter returns how to writev on conn, or nil when conn cannot (TLS,
-// gortsplib's HTTP tunnel): net.Buffers falls back to one Write per piece
-// on such a connection, so the frame writer copies instead.
-func vecWriter(conn net.Conn) func(*net.Buffers) (int64, error) {
-	switch c := conn.(type) {
-	case *net.TCPConn:
-		return func(b *net.Buffers) (int64, error) { return b.WriteTo(c) }
-	case buffersWriter:
-		if _, ok := c.Unwrap().(*net.TCPConn); ok {
-			return c.WriteBuffers
-		}
-	}
+	w.buf = append(w.buf, p.Payload...)
 	return nil
 }
 
@@ -265,25 +210,14 @@ func (w *frameWriter) appendSR(ch int, ssrc uint32, sr *srState, now time.Time) 
 var errPartialWrite = errors.New("rtsp client too slow: a write timed out")
 
 func (w *frameWriter) flush() error {
-	if len(w.buf) == 0 && len(w.bufs) == 0 {
+	if len(w.buf) == 0 {
 		return nil
 	}
 	if now := w.now(); w.deadline.Sub(now) < w.timeout/2 {
 		w.deadline = now.Add(w.timeout)
 		_ = w.conn.SetWriteDeadline(w.deadline)
 	}
-	var err error
-	if w.vec == nil {
-		_, err = w.conn.Write(w.buf)
-	} else {
-		if w.mark < len(w.buf) {
-			w.bufs = append(w.bufs, w.buf[w.mark:])
-		}
-		w.iov = w.bufs // WriteTo consumes iov, not w.bufs' backing array
-		_, err = w.vec(&w.iov)
-		clear(w.bufs) // pin no frame's payloads until the next one
-		w.bufs, w.iov, w.mark = w.bufs[:0], nil, 0
-	}
+	_, err := w.conn.Write(w.buf)
 	w.buf = w.buf[:0]
 	if err != nil {
 		return errPartialWrite
