@@ -313,32 +313,72 @@ func (r *Reader) drop(f *Frame) {
 
 // Next blocks until the next frame for this reader, the reader's end, or ctx.
 func (r *Reader) Next(ctx context.Context) (Delivery, error) {
+	it, err := r.take(ctx)
+	if err != nil {
+		return Delivery{}, err
+	}
+	r.buf = r.s.borrowPackets()
+	pkts := (*r.buf)[:0]
+	for _, p := range it.f.Packets {
+		c := *p
+		c.SequenceNumber -= it.seqDelta
+		c.Timestamp += it.tsDelta
+		pkts = append(pkts, c)
+	}
+	*r.buf = pkts
+	f := it.f
+	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: pkts, Primed: it.primed, Backlog: len(r.ch)}, nil
+}
+
+// View is one frame for this reader without Next's per-reader copies of
+// the packet headers, for an output that writes the headers itself (RTSP
+// over TCP): Frame is the frame every reader shares, read-only; this
+// reader's packet p carries sequence number Seq(p) and timestamp TS(p).
+// A frame is never written once published, so a View stays valid for as
+// long as it is held.
+type View struct {
+	Frame    *Frame
+	SeqDelta uint16 // subtracted from the shared sequence numbers
+	TSDelta  uint32 // added to the shared timestamps (a primed frame's squeeze)
+	// Primed and Backlog as in Delivery.
+	Primed  bool
+	Backlog int
+}
+
+// Seq is p's sequence number for this reader.
+func (v *View) Seq(p *rtp.Packet) uint16 { return p.SequenceNumber - v.SeqDelta }
+
+// TS is p's timestamp for this reader.
+func (v *View) TS(p *rtp.Packet) uint32 { return p.Timestamp + v.TSDelta }
+
+// NextView is Next without the header copies: it blocks until the next
+// frame for this reader, the reader's end, or ctx. Don't mix it with Next
+// on one reader in a way that relies on a Delivery after NextView.
+func (r *Reader) NextView(ctx context.Context) (View, error) {
+	it, err := r.take(ctx)
+	if err != nil {
+		return View{}, err
+	}
+	return View{Frame: it.f, SeqDelta: it.seqDelta, TSDelta: it.tsDelta, Primed: it.primed, Backlog: len(r.ch)}, nil
+}
+
+// take returns the reader's next queued frame (after returning the last
+// delivery's packets to the pool) and counts its payload bytes.
+func (r *Reader) take(ctx context.Context) (item, error) {
 	r.releaseBuf()
 	var it item
 	select {
 	case it = <-r.ch:
 		r.queued.Add(-int64(it.f.Bytes))
 	case <-r.done:
-		return Delivery{}, r.err
+		return item{}, r.err
 	case <-ctx.Done():
-		return Delivery{}, ctx.Err()
+		return item{}, ctx.Err()
 	}
-	r.buf = r.s.borrowPackets()
-	pkts := (*r.buf)[:0]
-	n := 0
-	for _, p := range it.f.Packets {
-		c := *p
-		c.SequenceNumber -= it.seqDelta
-		c.Timestamp += it.tsDelta
-		pkts = append(pkts, c)
-		n += len(p.Payload)
-	}
-	*r.buf = pkts
 	r.statsMu.Lock()
-	r.bytes += uint64(n)
+	r.bytes += uint64(it.f.Bytes)
 	r.statsMu.Unlock()
-	f := it.f
-	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: pkts, Primed: it.primed, Backlog: len(r.ch)}, nil
+	return it, nil
 }
 
 // releaseBuf returns the last delivery's packets to the stream's pool,

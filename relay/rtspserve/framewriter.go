@@ -126,31 +126,35 @@ func newFrameWriter(conn *gortsplib.ServerConn, ss *gortsplib.ServerSession, cs 
 	return w
 }
 
-// write sends one frame (and a due sender report) with one Write.
-func (w *frameWriter) write(d *relay.Delivery) error {
-	if d.Track >= len(w.chans) || w.chans[d.Track] < 0 || len(d.Packets) == 0 {
+// write sends one frame (and a due sender report) with one Write. It
+// reads the relay's shared packets (v.Frame, read-only) and writes this
+// session's SSRC, sequence numbers and timestamps into its own buffer: no
+// per-reader copy of the headers is made first (relay.Reader.NextView).
+func (w *frameWriter) write(v *relay.View) error {
+	f := v.Frame
+	if f.Track >= len(w.chans) || w.chans[f.Track] < 0 || len(f.Packets) == 0 {
 		return nil
 	}
-	ch, ssrc := w.chans[d.Track], w.ssrcs[d.Track]
+	ch, ssrc := w.chans[f.Track], w.ssrcs[f.Track]
 	w.buf = w.buf[:0]
-	sr := &w.sr[d.Track]
-	for i := range d.Packets {
-		p := &d.Packets[i]
+	sr := &w.sr[f.Track]
+	for _, p := range f.Packets {
 		if len(w.buf) > frameBufLimit {
 			if err := w.flush(); err != nil {
 				return err
 			}
 		}
-		if err := w.appendPacket(ch, ssrc, p); err != nil {
+		ts := v.TS(p)
+		if err := w.appendPacket(ch, ssrc, v.Seq(p), ts, p); err != nil {
 			return err
 		}
 		sr.packets++
 		sr.octets += uint32(len(p.Payload))
-		sr.lastTS, sr.have = p.Timestamp, true
+		sr.lastTS, sr.have = ts, true
 	}
 	// a sender report maps the newest timestamp to now; not while the
 	// reader catches up on the cached GOP (its timestamps are squeezed)
-	if now := w.now(); !d.Primed && d.Backlog == 0 && now.Sub(sr.lastSR) >= srInterval {
+	if now := w.now(); !v.Primed && v.Backlog == 0 && now.Sub(sr.lastSR) >= srInterval {
 		sr.lastSR = now
 		w.appendSR(ch+1, ssrc, sr, now)
 	}
@@ -158,14 +162,15 @@ func (w *frameWriter) write(d *relay.Delivery) error {
 }
 
 // appendPacket appends p as an interleaved record on channel ch with the
-// session's SSRC. The relay's packets have a plain 12-byte header (no
-// padding, extension or CSRC): that is written directly; any other header
-// goes through pion's marshaller.
-func (w *frameWriter) appendPacket(ch int, ssrc uint32, p *rtp.Packet) error {
+// session's SSRC and this reader's sequence number and timestamp (p itself
+// is shared and never written). The relay's packets have a plain 12-byte
+// header (no padding, extension or CSRC): that is written directly; any
+// other header goes through pion's marshaller.
+func (w *frameWriter) appendPacket(ch int, ssrc uint32, seq uint16, ts uint32, p *rtp.Packet) error {
 	h := &p.Header
 	if h.Padding || h.Extension || len(h.CSRC) > 0 {
 		hc := *h
-		hc.SSRC = ssrc
+		hc.SSRC, hc.SequenceNumber, hc.Timestamp = ssrc, seq, ts
 		n := hc.MarshalSize() + len(p.Payload)
 		if n > 0xffff {
 			return nil // cannot be framed; the relay's payloads are far smaller
@@ -188,8 +193,8 @@ func (w *frameWriter) appendPacket(ch int, ssrc uint32, p *rtp.Packet) error {
 		b1 |= 0x80
 	}
 	w.buf = append(w.buf, '$', byte(ch), byte(n>>8), byte(n), 2<<6, b1)
-	w.buf = binary.BigEndian.AppendUint16(w.buf, h.SequenceNumber)
-	w.buf = binary.BigEndian.AppendUint32(w.buf, h.Timestamp)
+	w.buf = binary.BigEndian.AppendUint16(w.buf, seq)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, ts)
 	w.buf = binary.BigEndian.AppendUint32(w.buf, ssrc)
 	w.buf = append(w.buf, p.Payload...)
 	return nil

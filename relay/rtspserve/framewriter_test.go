@@ -98,7 +98,7 @@ func TestFrameWriterOneWritePerFrame(t *testing.T) {
 		n, _ := b.Read(buf)
 		got <- buf[:n]
 	}()
-	if err := w.write(&d); err != nil {
+	if err := w.write(viewOf(d)); err != nil {
 		t.Fatal(err)
 	}
 	out := <-got
@@ -152,7 +152,7 @@ func TestFrameWriterDeadlineRefresh(t *testing.T) {
 		sr: make([]srState, 1), now: func() time.Time { return now }}
 	d := relay.Delivery{Track: 0, Primed: true, Packets: []rtp.Packet{{Header: rtp.Header{Version: 2, PayloadType: 96}, Payload: []byte{1}}}}
 	for range 250 { // 10 s of frames at 25 fps
-		if err := w.write(&d); err != nil {
+		if err := w.write(viewOf(d)); err != nil {
 			t.Fatal(err)
 		}
 		if left := cc.deadlines[len(cc.deadlines)-1].Sub(now); left < 5*time.Second {
@@ -181,7 +181,7 @@ func TestFrameWriterFullHeader(t *testing.T) {
 		n, _ := b.Read(buf)
 		got <- buf[:n]
 	}()
-	if err := w.write(&d); err != nil {
+	if err := w.write(viewOf(d)); err != nil {
 		t.Fatal(err)
 	}
 	out := <-got

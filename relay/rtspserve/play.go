@@ -268,26 +268,31 @@ func sameTracks(a, b []relay.OutTrack) bool {
 }
 
 // pump copies the reader's frames to the client: over TCP one write per
-// frame (framewriter.go), otherwise into the session's gortsplib stream.
+// frame straight from the relay's shared packets (framewriter.go),
+// otherwise into the session's gortsplib stream.
 func (s *Server) pump(ctx context.Context, se *client) {
 	defer s.wg.Done()
 	defer close(se.done)
-	fw := newFrameWriter(se.conn, se.ss, se.cs, se.setups, writeTimeout)
+	if fw := newFrameWriter(se.conn, se.ss, se.cs, se.setups, writeTimeout); fw != nil {
+		for {
+			v, err := se.reader.NextView(ctx)
+			if err == nil {
+				err = fw.write(&v)
+			}
+			if err != nil {
+				s.pumpEnded(se, err)
+				return
+			}
+		}
+	}
 	for {
 		d, err := se.reader.Next(ctx)
-		if err == nil && fw != nil {
-			err = fw.write(&d)
-		}
 		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				s.Logger.Info("rtsp session ended", "camera", se.info.Camera, "user", se.info.User, "reason", err.Error())
-				se.setReason("stream_ended: " + err.Error())
-				go se.ss.Close()
-			}
+			s.pumpEnded(se, err)
 			return
 		}
 		m := se.cs.medias[d.Track]
-		if m == nil || fw != nil {
+		if m == nil {
 			continue
 		}
 		if se.overflow.Load() {
@@ -304,4 +309,15 @@ func (s *Server) pump(ctx context.Context, se *client) {
 			_ = se.cs.stream.WritePacketRTP(m, &d.Packets[i])
 		}
 	}
+}
+
+// pumpEnded ends the session whose pump stopped on err (unless the server
+// or the session cancelled it).
+func (s *Server) pumpEnded(se *client, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.Logger.Info("rtsp session ended", "camera", se.info.Camera, "user", se.info.User, "reason", err.Error())
+	se.setReason("stream_ended: " + err.Error())
+	go se.ss.Close()
 }
