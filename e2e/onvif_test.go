@@ -19,6 +19,7 @@ import (
 	"cordon/e2e/e2eutil"
 	"cordon/internal/soap"
 	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 )
 
 // ONVIF-only passwords of the test principals (onvif_password_file).
@@ -78,10 +79,10 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 	fx := ovStart(t)
 	addr := fx.g.ONVIFAddr()
 	res := ovNode(t, addr, "alice", ovAliceONVIF,
-		ovStep{"op": "connect"}, ovStep{"op": "deviceInformation"},
-		ovStep{"op": "streamUri", "profileToken": "gate"}, ovStep{"op": "streamUri", "profileToken": "dome"},
-		ovStep{"op": "streamUri", "profileToken": "yard"})
-	conn := ovValue[ovConnect](t, res[0])
+		onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "deviceInformation"},
+		onvifnode.Step{"op": "streamUri", "profileToken": "gate"}, onvifnode.Step{"op": "streamUri", "profileToken": "dome"},
+		onvifnode.Step{"op": "streamUri", "profileToken": "yard"})
+	conn := onvifnode.Value[onvifnode.Connect](t, res[0])
 	if len(conn.Profiles) != 2 || conn.VideoSources != 2 || len(conn.Warnings) != 0 {
 		t.Fatalf("alice's profiles: %+v", conn)
 	}
@@ -91,17 +92,17 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 			t.Fatalf("profile %d: %+v", i, p)
 		}
 	}
-	info := ovValue[map[string]any](t, res[1])
+	info := onvifnode.Value[map[string]any](t, res[1])
 	if info["manufacturer"] != "cordon" || info["model"] != "cordon video gateway" {
 		t.Fatalf("device information %v", info)
 	}
 	_, rtspPort, _ := strings.Cut(fx.g.RTSPAddr(), ":")
 	for i, id := range []string{"gate", "dome"} {
-		uri := ovValue[string](t, res[2+i])
+		uri := onvifnode.Value[string](t, res[2+i])
 		if uri != "rtsp://127.0.0.1:"+rtspPort+"/"+id {
 			t.Fatalf("stream URI %q", uri)
 		}
-		got := ovFFprobe(t, ovWithCredentials(t, uri, "alice", ovAliceONVIF))
+		got := testtool.ProbeVideo(t, ovWithCredentials(t, uri, "alice", ovAliceONVIF))
 		want := "h264," + strconv.Itoa(conn.Profiles[i].Width) + "," + strconv.Itoa(conn.Profiles[i].Height)
 		if got != want {
 			t.Fatalf("ffprobe %s: %q, the profile says %q", id, got, want)
@@ -112,12 +113,12 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 	}
 
 	// the API key: its camera only, playing with its ONVIF password
-	res = ovNode(t, addr, "vms-1", ovVMSONVIF, ovStep{"op": "connect"}, ovStep{"op": "streamUri", "profileToken": "yard"})
-	conn = ovValue[ovConnect](t, res[0])
+	res = ovNode(t, addr, "vms-1", ovVMSONVIF, onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "streamUri", "profileToken": "yard"})
+	conn = onvifnode.Value[onvifnode.Connect](t, res[0])
 	if len(conn.Profiles) != 1 || conn.Profiles[0].Token != "yard" {
 		t.Fatalf("vms-1's profiles: %+v", conn)
 	}
-	if got := ovFFprobe(t, ovWithCredentials(t, ovValue[string](t, res[1]), "vms-1", ovVMSONVIF)); !strings.HasPrefix(got, "h264,") {
+	if got := testtool.ProbeVideo(t, ovWithCredentials(t, onvifnode.Value[string](t, res[1]), "vms-1", ovVMSONVIF)); !strings.HasPrefix(got, "h264,") {
 		t.Fatalf("ffprobe yard: %q", got)
 	}
 	// the ONVIF password opens no camera outside the principal's rights
@@ -144,11 +145,11 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 func TestONVIFRightsDecideProfiles(t *testing.T) {
 	fx := ovStart(t)
 	addr := fx.g.ONVIFAddr()
-	res := ovNode(t, addr, "carol", ovCarolONVIF, ovStep{"op": "connect"}, ovStep{"op": "deviceInformation"})
-	if conn := ovValue[ovConnect](t, res[0]); len(conn.Profiles) != 0 || conn.VideoSources != 0 {
+	res := ovNode(t, addr, "carol", ovCarolONVIF, onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "deviceInformation"})
+	if conn := onvifnode.Value[onvifnode.Connect](t, res[0]); len(conn.Profiles) != 0 || conn.VideoSources != 0 {
 		t.Fatalf("carol sees %+v", conn)
 	}
-	ovValue[map[string]any](t, res[1])
+	onvifnode.Value[map[string]any](t, res[1])
 
 	// carol gets yard, alice loses dome: the next requests show it
 	fx.cfg.Auth.Users[1].Cameras = []string{"yard"}
@@ -159,7 +160,7 @@ func TestONVIFRightsDecideProfiles(t *testing.T) {
 	}
 	for user, want := range map[string]string{"carol": "yard", "alice": "gate"} {
 		secret := map[string]string{"carol": ovCarolONVIF, "alice": ovAliceONVIF}[user]
-		conn := ovValue[ovConnect](t, ovNode(t, addr, user, secret, ovStep{"op": "connect"})[0])
+		conn := onvifnode.Value[onvifnode.Connect](t, ovNode(t, addr, user, secret, onvifnode.Step{"op": "connect"})[0])
 		if len(conn.Profiles) != 1 || conn.Profiles[0].Token != want {
 			t.Fatalf("%s after the reload: %+v", user, conn)
 		}
@@ -175,7 +176,7 @@ func TestONVIFWrongCredentialsLockOut(t *testing.T) {
 	fx := ovStart(t)
 	addr := fx.g.ONVIFAddr()
 	for _, c := range []struct{ user, pass string }{{"alice", "wrong-password-0123456789"}, {"alice", ovAliceLogin}, {"nobody", "x"}} {
-		res := ovNode(t, addr, c.user, c.pass, ovStep{"op": "connect"})
+		res := ovNode(t, addr, c.user, c.pass, onvifnode.Step{"op": "connect"})
 		if res[0].OK {
 			t.Fatalf("%s signed in with %q", c.user, c.pass)
 		}
