@@ -84,7 +84,7 @@ func dwOIDCStart(t *testing.T, idp *oidcop.Provider, g *e2eutil.Gateway, user, p
 	return res, resp
 }
 
-func dwExchange(t *testing.T, c *http.Client, g *e2eutil.Gateway) dwResp {
+func dwExchange(t *testing.T, c *http.Client, g *e2eutil.Gateway) drResp {
 	t.Helper()
 	resp, err := c.Post(g.Base+"/api/v1/oidc/exchange", "", nil)
 	if err != nil {
@@ -92,7 +92,7 @@ func dwExchange(t *testing.T, c *http.Client, g *e2eutil.Gateway) dwResp {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return dwResp{resp.StatusCode, resp.Header, string(b)}
+	return drResp{resp.StatusCode, resp.Header, string(b)}
 }
 
 func dwCallbackURL(t *testing.T, visited []*url.URL) *url.URL {
@@ -225,7 +225,7 @@ func TestDirectoryOIDCSessionEndsWithIDToken(t *testing.T) {
 	if v == nil {
 		t.Fatalf("WHEP: %d %s", status, body)
 	}
-	w := dwWatchAUs(t, v)
+	w := drWatch(t, v)
 	w.waitFlowing(t, 3, 20*time.Second)
 	// expires_at is whole seconds, rounded down
 	e2eutil.WaitFor(t, time.Until(r.Expires)+6*time.Second, "the session to end with the ID token", func() bool {

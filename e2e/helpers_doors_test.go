@@ -345,6 +345,17 @@ type auWatch struct {
 	done   chan struct{}
 }
 
+// drViewer opens a WHEP session on camera at base with tok, failing the
+// test when it is refused.
+func drViewer(t *testing.T, base, camera, tok string) *e2eutil.Viewer {
+	t.Helper()
+	v, st, body := e2eutil.Dial(t, base, camera, tok, e2eutil.ViewerOptions{})
+	if v == nil {
+		t.Fatalf("POST /whep/%s: %d %s", camera, st, body)
+	}
+	return v
+}
+
 func drWatch(t *testing.T, v *e2eutil.Viewer) *auWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &auWatch{cancel: cancel, done: make(chan struct{})}
@@ -386,6 +397,18 @@ func (w *auWatch) stoppedAt(t *testing.T, quiet, within time.Duration) time.Time
 		return time.Since(last) >= quiet
 	})
 	return last
+}
+
+// endedWithin checks that the media stopped less than d after from: it
+// waits for a quiet second (the camera sends 25 frames a second), then
+// compares the last access unit's arrival with from+d.
+func (w *auWatch) endedWithin(t *testing.T, from time.Time, d time.Duration) {
+	t.Helper()
+	last := w.stoppedAt(t, time.Second, d+10*time.Second)
+	if last.Sub(from) > d {
+		t.Fatalf("media flowed %v after the re-check noticed, want under %v", last.Sub(from), d)
+	}
+	t.Logf("last WHEP access unit %v after the re-check noticed", last.Sub(from).Round(time.Millisecond))
 }
 
 // drLine is one parsed audit line.
