@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cordon/internal/hostname"
 )
 
 // Cluster is the `cluster` section: several nodes sharing one config act as
@@ -273,7 +275,7 @@ func checkEndpoint(e string) (string, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return "", errors.New("port must be a number from 1 to 65535")
 	}
-	if net.ParseIP(host) == nil && !validHostname(host) {
+	if net.ParseIP(host) == nil && !hostname.Valid(host) {
 		return "", errors.New("host must be an IP address or a host name")
 	}
 	return scheme, nil
@@ -291,7 +293,7 @@ func checkAdvertise(a string) error {
 	if strings.ContainsAny(a, ":/") {
 		return errors.New("must be a host name or IP address without scheme or port (the ports are this node's http/rtsp listen ports)")
 	}
-	if !validHostname(a) {
+	if !hostname.Valid(a) {
 		return errors.New("must be a host name or IP address")
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cordon/internal/hostname"
 )
 
 // FieldError is one configuration problem, named by its field path
@@ -228,27 +230,10 @@ func checkHostPort(addr string) error {
 	if err != nil || n < 0 || n > 65535 {
 		return errors.New("port must be a number from 0 to 65535")
 	}
-	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+	if host != "" && net.ParseIP(host) == nil && !hostname.Valid(host) {
 		return errors.New("host must be an IP address or a host name")
 	}
 	return nil
-}
-
-func validHostname(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // tcpCollisions reports TCP listeners configured on the same address.
