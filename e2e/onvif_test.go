@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -226,29 +224,12 @@ const ovNetnsEnv = "CORDON_E2E_ONVIF_NETNS"
 // there is answered with cordon's device service address (the bound
 // port), and that address answers a signed-in VMS.
 func TestONVIFDiscoveryInServe(t *testing.T) {
-	if os.Getenv(ovNetnsEnv) == "" {
-		unshare := testtool.Require(t, "unshare")
-		testtool.Require(t, "ip")
-		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestONVIFDiscoveryInServe$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), ovNetnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil && strings.Contains(string(out), "unshare failed") {
-			testtool.Missing(t, "cannot create a network namespace: "+strings.TrimSpace(string(out)))
-		}
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestONVIFDiscoveryInServe") {
-			t.Fatalf("in a network namespace: %v\n%s", err, out)
-		}
+	if !testtool.InNetns(t, ovNetnsEnv) {
 		return
 	}
-	for _, c := range [][]string{
-		{"link", "set", "lo", "up"},
-		{"link", "add", "op0", "type", "veth", "peer", "name", "op1"}, {"addr", "add", "10.98.0.1/24", "dev", "op0"},
-		{"link", "set", "op0", "up"}, {"link", "set", "op1", "up"},
-	} {
-		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", c, err, out)
-		}
-	}
+	testtool.IP(t, []string{"link", "set", "lo", "up"},
+		[]string{"link", "add", "op0", "type", "veth", "peer", "name", "op1"}, []string{"addr", "add", "10.98.0.1/24", "dev", "op0"},
+		[]string{"link", "set", "op0", "up"}, []string{"link", "set", "op1", "up"})
 	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "vms-1", Password: "vms-1-key-secret-0123456789", APIKey: true}}, nil)
 	cfg.Auth.APIKeys[0].ONVIFPasswordFile = ovSecretFile(t, "vms-1.onvif", ovVMSONVIF)
 	cfg.ONVIF.Listen = "10.98.0.1:0"

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,30 +35,14 @@ func probe(types string) []byte {
 // program joined the group) is ignored.
 // (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestDiscovery(t *testing.T) {
-	if os.Getenv(netnsEnv) == "" {
-		unshare := testtool.Require(t, "unshare")
-		testtool.Require(t, "ip")
-		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestDiscovery$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil && strings.Contains(string(out), "unshare failed") {
-			testtool.Missing(t, "cannot create a network namespace: "+strings.TrimSpace(string(out)))
-		}
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestDiscovery") {
-			t.Fatalf("in a network namespace: %v\n%s", err, out)
-		}
+	if !testtool.InNetns(t, netnsEnv) {
 		return
 	}
-	for _, c := range [][]string{
-		{"link", "set", "lo", "up"}, {"link", "set", "lo", "multicast", "on"},
-		{"link", "add", "cam0", "type", "veth", "peer", "name", "cam1"},
-		{"addr", "add", "10.99.0.1/24", "dev", "cam0"}, {"addr", "add", "10.99.0.2/24", "dev", "cam1"},
-		{"link", "set", "cam0", "up"}, {"link", "set", "cam1", "up"},
-	} {
-		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", c, err, out)
-		}
-	}
+	testtool.IP(t,
+		[]string{"link", "set", "lo", "up"}, []string{"link", "set", "lo", "multicast", "on"},
+		[]string{"link", "add", "cam0", "type", "veth", "peer", "name", "cam1"},
+		[]string{"addr", "add", "10.99.0.1/24", "dev", "cam0"}, []string{"addr", "add", "10.99.0.2/24", "dev", "cam1"},
+		[]string{"link", "set", "cam0", "up"}, []string{"link", "set", "cam1", "up"})
 	// both ends of the veth live in this namespace: let cam0 accept
 	// packets from cam1's (local) address
 	for _, f := range []string{"conf/cam0/accept_local", "conf/cam0/rp_filter", "conf/all/rp_filter"} {
