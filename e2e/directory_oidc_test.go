@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
@@ -250,10 +248,7 @@ func TestDirectoryOIDCBrowser(t *testing.T) {
 		// the provider's certificate is from its test CA; cordon itself
 		// verifies it against ca_file
 		security.SetIgnoreCertificateErrors(true),
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			_, err := page.AddScriptToEvaluateOnNewDocument(coreCSPProbe).Do(ctx)
-			return err
-		}),
+		testtool.AddCSPProbe(""),
 		chromedp.Navigate(g.Base+"/"),
 	); err != nil {
 		t.Fatal(err)
@@ -341,14 +336,5 @@ func TestDirectoryOIDCBrowser(t *testing.T) {
 	if !strings.Contains(text, "Signed in as nils") || !strings.Contains(text, "no rights in cordon") {
 		t.Errorf("no-rights message %q", text)
 	}
-	var csp []string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range csp {
-		t.Errorf("CSP violation: %s", v)
-	}
-	for _, p := range problems.All() {
-		t.Errorf("page problem: %s", p)
-	}
+	testtool.CheckPage(t, ctx, problems)
 }

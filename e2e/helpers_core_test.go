@@ -34,6 +34,10 @@ import (
 	"cordon/internal/testtool"
 )
 
+// e2eArtifacts is where the browser tests save their screenshots
+// (e2e/artifacts, gitignored).
+const e2eArtifacts = "artifacts"
+
 // coreCam starts a clean democam camera (H.264, 15 fps, GOP 2 s) on host.
 func coreCam(t testing.TB, id, host string, audio bool) *democam.Camera {
 	t.Helper()

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"cordon/internal/soap"
 	"cordon/internal/testtool"
 	"cordon/internal/testtool/onvifnode"
@@ -126,23 +124,6 @@ func ovFFprobeErr(uri string) (string, error) {
 	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-timeout", "10000000",
 		"-show_entries", "stream=codec_name", "-of", "csv=p=0", uri).CombinedOutput()
 	return string(out), err
-}
-
-// ovScreenshot saves the page to e2e/artifacts/name (gitignored).
-func ovScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	if err := os.MkdirAll("artifacts", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	p, _ := filepath.Abs(filepath.Join("artifacts", name))
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
 }
 
 // ovNodeTLS is ovNode over HTTPS, trusting caPEM.
