@@ -112,21 +112,10 @@ func Linger(d time.Duration) Option { return func(g *gateway.Gateway) { g.Camera
 // Logs go through the same redacting handler the command uses.
 func Start(t testing.TB, cfg *config.Config, opts ...Option) *Gateway {
 	t.Helper()
-	if errs := cfg.Validate(); len(errs) > 0 {
-		t.Fatalf("invalid test config: %v", errs)
-	}
-	logs := &SyncBuffer{}
-	red := config.NewRedactor(cfg)
-	logger := slog.New(config.NewRedactingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), red))
-	g := &gateway.Gateway{Config: cfg, Logger: logger, Redactor: red, Stdout: logs}
-	for _, o := range opts {
-		o(g)
-	}
-	if err := g.Initialize(); err != nil {
+	eg, err := TryStart(t, cfg, opts...)
+	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
-	eg := &Gateway{Gateway: g, Base: "http://" + g.HTTPAddr(), Config: cfg, Logs: logs}
-	t.Cleanup(eg.Stop)
 	return eg
 }
 
