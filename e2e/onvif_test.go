@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/net/ipv4"
 
 	"cordon/config"
 	"cordon/democam"
@@ -236,41 +233,12 @@ func TestONVIFDiscoveryInServe(t *testing.T) {
 	cfg.ONVIF.Discovery = true
 	g := e2eutil.Start(t, cfg)
 
-	c, err := net.ListenPacket("udp4", "10.98.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	op0, err := net.InterfaceByName("op0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := ipv4.NewPacketConn(c)
-	if err := errors.Join(pc.SetMulticastInterface(op0), pc.SetMulticastLoopback(true)); err != nil {
-		t.Fatal(err)
-	}
-	probe := `<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"` +
-		` xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"` +
-		` xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><s:Header>` +
-		`<a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</a:Action><a:MessageID>uuid:e2e-probe-1</a:MessageID>` +
-		`<a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>` +
-		`<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body></s:Envelope>`
-	if _, err := c.WriteTo([]byte(probe), &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 3702}); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 8192)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, _, err := c.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("no ProbeMatch: %v", err)
-	}
-	env, err := soap.ParseEnvelopeBytes(buf[:n], soap.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vms := onvifnode.NewProber(t, "10.98.0.1:0", "op0")
+	vms.Send(t, &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 3702}, "dn:NetworkVideoTransmitter", "uuid:e2e-probe-1")
+	env, raw := vms.Answer(t, 10*time.Second)
 	xaddr := env.Payload().Path("ProbeMatch").TextOf("XAddrs")
 	if xaddr != "http://"+g.ONVIFAddr()+"/onvif/device_service" || env.Header.TextOf("RelatesTo") != "uuid:e2e-probe-1" {
-		t.Fatalf("ProbeMatch %s (face at %s)", buf[:n], g.ONVIFAddr())
+		t.Fatalf("ProbeMatch %s (face at %s)", raw, g.ONVIFAddr())
 	}
 	st, _, answer := ovSOAP(t, "10.98.0.1", g.ONVIFAddr(), "vms-1", ovVMSONVIF, soap.El("tds:GetDeviceInformation"))
 	if st != http.StatusOK || answer == nil || answer.Payload().TextOf("Manufacturer") != "cordon" {

@@ -1,7 +1,6 @@
 package onvifserve
 
 import (
-	"errors"
 	"net"
 	"os"
 	"strconv"
@@ -12,21 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/ipv4"
 
-	"cordon/internal/soap"
 	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 )
 
 // netnsEnv marks the test binary re-executed inside a private network
 // namespace (where the discovery test may change interfaces).
 const netnsEnv = "CORDON_ONVIF_NETNS"
-
-func probe(types string) []byte {
-	return []byte(`<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"` +
-		` xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="` + nsWSD + `" xmlns:dn="` + nsDN + `">` +
-		`<s:Header><a:Action>` + actionProbe + `</a:Action><a:MessageID>uuid:probe-1</a:MessageID>` +
-		`<a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>` +
-		`<s:Body><d:Probe><d:Types>` + types + `</d:Types></d:Probe></s:Body></s:Envelope>`)
-}
 
 // The WS-Discovery responder, in a private network namespace: a
 // multicast Probe on the operator interface gets one ProbeMatch naming
@@ -61,33 +52,13 @@ func TestDiscovery(t *testing.T) {
 	group := &net.UDPAddr{IP: net.ParseIP(wsdGroup), Port: d.LocalPort()}
 
 	// a prober on the operator side
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	lo, _ := net.InterfaceByName("lo")
-	pc := ipv4.NewPacketConn(c)
-	if err := errors.Join(pc.SetMulticastInterface(lo), pc.SetMulticastLoopback(true)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WriteTo(probe("dn:NetworkVideoTransmitter"), group); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 8192)
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := c.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("no ProbeMatch: %v", err)
-	}
-	env, err := soap.ParseEnvelopeBytes(buf[:n], soap.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vms := onvifnode.NewProber(t, "127.0.0.1:0", "lo")
+	vms.Send(t, group, "dn:NetworkVideoTransmitter", "uuid:probe-1")
+	env, raw := vms.Answer(t, 5*time.Second)
 	match := env.Payload().Path("ProbeMatch")
 	if match.TextOf("XAddrs") != d.XAddr || match.TextOf("EndpointReference", "Address") != d.Endpoint ||
 		env.Header.TextOf("RelatesTo") != "uuid:probe-1" || !strings.Contains(match.TextOf("Types"), "NetworkVideoTransmitter") {
-		t.Fatalf("ProbeMatch %s", buf[:n])
+		t.Fatalf("ProbeMatch %s", raw)
 	}
 
 	// the camera side: another program joined the group on cam0; a camera
@@ -101,35 +72,17 @@ func TestDiscovery(t *testing.T) {
 	if err := ipv4.NewPacketConn(other).JoinGroup(cam0, &net.UDPAddr{IP: group.IP}); err != nil {
 		t.Fatal(err)
 	}
-	camc, err := net.ListenPacket("udp4", "10.99.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer camc.Close()
-	cam1, _ := net.InterfaceByName("cam1")
-	if err := ipv4.NewPacketConn(camc).SetMulticastInterface(cam1); err != nil {
-		t.Fatal(err)
-	}
+	camc := onvifnode.NewProber(t, "10.99.0.2:0", "cam1")
 	ignored := func() float64 { return testutil.ToFloat64(m.probes.WithLabelValues("ignored")) }
 	before := ignored()
-	if _, err := camc.WriteTo(probe(""), group); err != nil {
-		t.Fatal(err)
-	}
+	camc.Send(t, group, "", "uuid:probe-1")
 	// the counter has no event to wait on
 	testtool.WaitFor(t, 5*time.Second, "the camera-side probe to reach the responder", func() bool { return ignored() != before })
-	_ = camc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := camc.ReadFrom(buf); err == nil {
-		t.Fatalf("the camera side got an answer: %s", buf[:n])
-	}
+	camc.NoAnswer(t, 300*time.Millisecond, "the camera side got an answer")
 
 	// a probe for something cordon is not
-	if _, err := c.WriteTo(probe("dn:Printer"), group); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := c.ReadFrom(buf); err == nil {
-		t.Fatalf("answered a probe for another type: %s", buf[:n])
-	}
+	vms.Send(t, group, "dn:Printer", "uuid:probe-1")
+	vms.NoAnswer(t, 300*time.Millisecond, "answered a probe for another type")
 	if got := testutil.ToFloat64(m.probes.WithLabelValues("answered")); got != 1 {
 		t.Fatalf("answered %v", got)
 	}

@@ -1,8 +1,9 @@
-// Package onvifnode drives an ONVIF device face with the npm `onvif`
-// client (relay/onvifserve/testdata/nodeclient, pinned in its
-// package-lock.json and installed by scripts/install-test-deps.sh with
-// `npm ci`): the interop check shared by relay/onvifserve's tests and the
-// end-to-end tests. It lives under internal/testtool because it serves the
+// Package onvifnode is the VMS side of the ONVIF tests: it drives an
+// ONVIF device face with the npm `onvif` client
+// (relay/onvifserve/testdata/nodeclient, pinned in its package-lock.json
+// and installed by scripts/install-test-deps.sh with `npm ci`) and probes
+// for devices with WS-Discovery (Prober). It serves relay/onvifserve's
+// tests and the end-to-end tests. It lives under internal/testtool because it serves the
 // tests of several packages and is part of none of them.
 package onvifnode
 
