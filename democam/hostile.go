@@ -148,11 +148,7 @@ type HostileCamera struct {
 
 // Initialize loads the clip and starts listening.
 func (h *HostileCamera) Initialize() error {
-	h.log = h.Logger
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	h.log = h.log.With("democam", h.ID)
+	h.log = cameraLogger(h.Logger, h.ID)
 	if h.Path == "" {
 		h.Path = "stream"
 	}
