@@ -170,6 +170,13 @@ func Login(t testing.TB, base, user, password string) string {
 // Do sends a request with an optional bearer token and returns status and body.
 func Do(t testing.TB, method, url, token, ctype, body string) (int, http.Header, string) {
 	t.Helper()
+	return DoWith(t, http.DefaultClient, method, url, token, ctype, body)
+}
+
+// DoWith is Do with the client hc (e.g. one that leaves from its own
+// address, testtool.HTTPClientFrom).
+func DoWith(t testing.TB, hc *http.Client, method, url, token, ctype, body string) (int, http.Header, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -180,9 +187,9 @@ func Do(t testing.TB, method, url, token, ctype, body string) (int, http.Header,
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
