@@ -1,7 +1,6 @@
 package ffcam
 
 import (
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,11 +38,7 @@ func describe(t *testing.T, u string) error {
 func TestCamera(t *testing.T) {
 	ffmpeg := testtool.Require(t, "ffmpeg")
 	clip := filepath.Join(t.TempDir(), "clip.mkv")
-	enc := exec.Command(ffmpeg, "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=2",
-		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "25", clip)
-	if b, err := enc.CombinedOutput(); err != nil {
-		t.Fatalf("encode: %v\n%s", err, b)
-	}
+	testtool.EncodeClip(t, clip, "160x120", 25, 2)
 	c := &Camera{Listen: "127.0.0.1:0", Clip: clip, FFmpeg: ffmpeg, Paths: 2}
 	if err := c.Initialize(); err != nil {
 		t.Fatal(err)

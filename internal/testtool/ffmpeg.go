@@ -3,7 +3,9 @@ package testtool
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,4 +27,18 @@ func ProbeVideo(t testing.TB, uri string) string {
 		t.Fatalf("ffprobe %s: %v: %s", uri, err, stderr.String())
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// EncodeClip encodes a test pattern (lavfi testsrc2) of size ("320x240")
+// at rate fps for seconds with libx264 (no B-frames, a keyframe every
+// rate frames) into path (.mkv or .mp4), failing the test on an error.
+func EncodeClip(t testing.TB, path, size string, rate, seconds int) {
+	t.Helper()
+	ffmpeg := Require(t, "ffmpeg")
+	cmd := exec.Command(ffmpeg, "-hide_banner", "-v", "error", "-y", "-f", "lavfi",
+		"-i", fmt.Sprintf("testsrc2=size=%s:rate=%d:duration=%d", size, rate, seconds),
+		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-g", strconv.Itoa(rate), path)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("encode %s: %v\n%s", path, err, b)
+	}
 }
