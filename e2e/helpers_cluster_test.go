@@ -401,27 +401,13 @@ func clDial(t testing.TB, base, camera, token string) (*e2eutil.Viewer, int, str
 
 // clWatch records when each access unit of a WHEP viewer arrived.
 type clWatch struct {
-	mu     sync.Mutex
-	at     []time.Time
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu sync.Mutex
+	at []time.Time
 }
 
 func clWatchViewer(t testing.TB, v *e2eutil.Viewer) *clWatch {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &clWatch{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case au := <-v.AUs:
-				w.add(au.At)
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-w.done })
+	w := &clWatch{}
+	drainAUs(t, v, w.add)
 	return w
 }
 

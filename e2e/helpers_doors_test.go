@@ -339,10 +339,8 @@ func (p *drPlayer) waitPackets(t *testing.T, n int64, within time.Duration) {
 // auWatch drains a WHEP viewer's access units and remembers when the last
 // one arrived.
 type auWatch struct {
-	n      atomic.Int64
-	last   atomic.Pointer[time.Time]
-	cancel context.CancelFunc
-	done   chan struct{}
+	n    atomic.Int64
+	last atomic.Pointer[time.Time]
 }
 
 // drViewer opens a WHEP session on camera at base with tok, failing the
@@ -357,23 +355,31 @@ func drViewer(t *testing.T, base, camera, tok string) *e2eutil.Viewer {
 }
 
 func drWatch(t *testing.T, v *e2eutil.Viewer) *auWatch {
+	w := &auWatch{}
+	drainAUs(t, v, func(at time.Time) {
+		w.last.Store(&at)
+		w.n.Add(1)
+	})
+	return w
+}
+
+// drainAUs hands the arrival time of each of v's access units to got,
+// from a goroutine that ends with the test.
+func drainAUs(t testing.TB, v *e2eutil.Viewer, got func(at time.Time)) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &auWatch{cancel: cancel, done: make(chan struct{})}
+	done := make(chan struct{})
 	go func() {
-		defer close(w.done)
+		defer close(done)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case au := <-v.AUs:
-				at := au.At
-				w.last.Store(&at)
-				w.n.Add(1)
+				got(au.At)
 			}
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-w.done })
-	return w
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // waitFlowing waits until at least n more AUs arrived.
