@@ -238,21 +238,7 @@ func (v *validator) etcdTLS(t *EtcdTLS, plainEndpoints bool) {
 			v.add("cluster.etcd_tls.ca", "holds no PEM certificate")
 		}
 	}
-	switch {
-	case t.Cert == "" && t.Key == "":
-	case t.Cert == "":
-		v.add("cluster.etcd_tls.cert", "must be set when cluster.etcd_tls.key is set")
-	case t.Key == "":
-		v.add("cluster.etcd_tls.key", "must be set when cluster.etcd_tls.cert is set")
-	default:
-		okCert := v.readable("cluster.etcd_tls.cert", t.Cert)
-		okKey := v.readable("cluster.etcd_tls.key", t.Key)
-		if okCert && okKey {
-			if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
-				v.add("cluster.etcd_tls.cert", "is not a PEM certificate matching cluster.etcd_tls.key")
-			}
-		}
-	}
+	v.certKeyPair("cluster.etcd_tls.cert", "cluster.etcd_tls.key", t.Cert, t.Key)
 }
 
 // checkEndpoint accepts "https://host:port", "http://host:port" and

@@ -126,21 +126,7 @@ func (v *validator) add(field, msg string) {
 
 func (v *validator) http(h *HTTP) {
 	v.listen("http.listen", h.Listen, false)
-	switch {
-	case h.TLSCert == "" && h.TLSKey == "":
-	case h.TLSCert == "":
-		v.add("http.tls_cert", "must be set when http.tls_key is set")
-	case h.TLSKey == "":
-		v.add("http.tls_key", "must be set when http.tls_cert is set")
-	default:
-		okCert := v.readable("http.tls_cert", h.TLSCert)
-		okKey := v.readable("http.tls_key", h.TLSKey)
-		if okCert && okKey {
-			if _, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey); err != nil {
-				v.add("http.tls_cert", "is not a PEM certificate matching http.tls_key")
-			}
-		}
-	}
+	v.certKeyPair("http.tls_cert", "http.tls_key", h.TLSCert, h.TLSKey)
 	for i, o := range h.CORSOrigins {
 		f := fmt.Sprintf("http.cors_origins[%d]", i)
 		if o == "*" {
@@ -261,6 +247,27 @@ func (v *validator) tcpCollisions(c *Config) {
 			continue
 		}
 		seen[key] = x.field
+	}
+}
+
+// certKeyPair checks an optional certificate and key file pair (fields
+// certField and keyField): both or neither, readable, and a matching PEM
+// pair.
+func (v *validator) certKeyPair(certField, keyField, cert, key string) {
+	switch {
+	case cert == "" && key == "":
+	case cert == "":
+		v.add(certField, "must be set when "+keyField+" is set")
+	case key == "":
+		v.add(keyField, "must be set when "+certField+" is set")
+	default:
+		okCert := v.readable(certField, cert)
+		okKey := v.readable(keyField, key)
+		if okCert && okKey {
+			if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+				v.add(certField, "is not a PEM certificate matching "+keyField)
+			}
+		}
 	}
 }
 
