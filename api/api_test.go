@@ -69,27 +69,10 @@ func newAPI(t *testing.T) (*httptest.Server, *session.Registry, *auditRec) {
 	return hs, reg, rec
 }
 
+// call sends a request without a body (send).
 func call(t *testing.T, method, url, token string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, b.String()
+	return send(t, method, url, token, "")
 }
 
 // An admin's kill ends the session and is audited once, as the admin's

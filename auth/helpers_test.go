@@ -76,7 +76,9 @@ func newFixture(t testing.TB) *fixture {
 	return newFixtureWith(t, t.TempDir(), users, keys)
 }
 
-func newFixtureWith(t testing.TB, base string, users []User, keys []APIKey) *fixture {
+// newFixtureWith starts a Service on users and keys with its state and
+// audit log under base; each with changes the Service before it starts.
+func newFixtureWith(t testing.TB, base string, users []User, keys []APIKey, with ...func(*Service)) *fixture {
 	t.Helper()
 	f := &fixture{clock: newClock(), users: users, keys: keys}
 	f.auditPath = filepath.Join(base, "audit.log")
@@ -99,6 +101,9 @@ func newFixtureWith(t testing.TB, base string, users []User, keys []APIKey) *fix
 		Logger:    quiet(),
 		Metrics:   NewMetrics(nil),
 		Now:       f.clock.Now,
+	}
+	for _, w := range with {
+		w(f.svc)
 	}
 	if err := f.svc.Initialize(); err != nil {
 		t.Fatal(err)

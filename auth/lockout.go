@@ -97,6 +97,11 @@ func (l *lockout) decay(e *lockEntry, now time.Time) {
 func (l *lockout) check(now time.Time, keys []lockKey) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.checkLocked(now, keys)
+}
+
+// checkLocked is check with l.mu held.
+func (l *lockout) checkLocked(now time.Time, keys []lockKey) error {
 	var worst time.Duration
 	for _, k := range keys {
 		if until := l.lockedUntil(k.key, now); now.Before(until) {
@@ -240,14 +245,8 @@ func (l *lockout) fail(now time.Time, keys []lockKey) time.Duration {
 func (l *lockout) failUnlessLocked(now time.Time, keys []lockKey) (time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var worst time.Duration
-	for _, k := range keys {
-		if until := l.lockedUntil(k.key, now); now.Before(until) {
-			worst = max(worst, until.Sub(now))
-		}
-	}
-	if worst > 0 {
-		return 0, &LockedOutError{RetryAfter: worst}
+	if err := l.checkLocked(now, keys); err != nil {
+		return 0, err
 	}
 	var locked time.Duration
 	for _, k := range keys {

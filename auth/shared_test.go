@@ -3,12 +3,9 @@ package auth
 import (
 	"crypto/ed25519"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"cordon/auth/audit"
 )
 
 // bus stands in for the cluster: it carries revocations to every node and
@@ -75,25 +72,9 @@ func clusterOf(t *testing.T, n int) ([]*fixture, *bus) {
 	users, keys := defaultUsers(t)
 	var fs []*fixture
 	for i := range n {
-		f := &fixture{clock: newClock(), users: users, keys: keys}
-		base := t.TempDir()
-		f.auditPath, f.stateDir = filepath.Join(base, "audit.log"), filepath.Join(base, "state")
-		f.audit = &audit.Log{Path: f.auditPath, Logger: quiet(), Now: f.clock.Now}
-		if err := f.audit.Initialize(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(f.audit.Close)
-		dir, err := NewDirectory(users, keys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.dir = dir
-		f.svc = &Service{StateDir: f.stateDir, TokenTTL: time.Hour, Directory: dir, Audit: f.audit, Logger: quiet(),
-			Now: f.clock.Now, TokenKey: key, Revocations: b, SharedLockouts: nodeLockouts{b: b, self: i}}
-		if err := f.svc.Initialize(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(f.svc.Close)
+		f := newFixtureWith(t, t.TempDir(), users, keys, func(s *Service) {
+			s.TokenKey, s.Revocations, s.SharedLockouts = key, b, nodeLockouts{b: b, self: i}
+		})
 		b.nodes = append(b.nodes, f.svc)
 		fs = append(fs, f)
 	}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cordon/internal/hostname"
 )
 
 // Cluster is the `cluster` section: several nodes sharing one config act as
@@ -236,21 +238,7 @@ func (v *validator) etcdTLS(t *EtcdTLS, plainEndpoints bool) {
 			v.add("cluster.etcd_tls.ca", "holds no PEM certificate")
 		}
 	}
-	switch {
-	case t.Cert == "" && t.Key == "":
-	case t.Cert == "":
-		v.add("cluster.etcd_tls.cert", "must be set when cluster.etcd_tls.key is set")
-	case t.Key == "":
-		v.add("cluster.etcd_tls.key", "must be set when cluster.etcd_tls.cert is set")
-	default:
-		okCert := v.readable("cluster.etcd_tls.cert", t.Cert)
-		okKey := v.readable("cluster.etcd_tls.key", t.Key)
-		if okCert && okKey {
-			if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
-				v.add("cluster.etcd_tls.cert", "is not a PEM certificate matching cluster.etcd_tls.key")
-			}
-		}
-	}
+	v.certKeyPair("cluster.etcd_tls.cert", "cluster.etcd_tls.key", t.Cert, t.Key)
 }
 
 // checkEndpoint accepts "https://host:port", "http://host:port" and
@@ -273,7 +261,7 @@ func checkEndpoint(e string) (string, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return "", errors.New("port must be a number from 1 to 65535")
 	}
-	if net.ParseIP(host) == nil && !validHostname(host) {
+	if net.ParseIP(host) == nil && !hostname.Valid(host) {
 		return "", errors.New("host must be an IP address or a host name")
 	}
 	return scheme, nil
@@ -291,7 +279,7 @@ func checkAdvertise(a string) error {
 	if strings.ContainsAny(a, ":/") {
 		return errors.New("must be a host name or IP address without scheme or port (the ports are this node's http/rtsp listen ports)")
 	}
-	if !validHostname(a) {
+	if !hostname.Valid(a) {
 		return errors.New("must be a host name or IP address")
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cordon/internal/hostname"
 )
 
 // FieldError is one configuration problem, named by its field path
@@ -124,21 +126,7 @@ func (v *validator) add(field, msg string) {
 
 func (v *validator) http(h *HTTP) {
 	v.listen("http.listen", h.Listen, false)
-	switch {
-	case h.TLSCert == "" && h.TLSKey == "":
-	case h.TLSCert == "":
-		v.add("http.tls_cert", "must be set when http.tls_key is set")
-	case h.TLSKey == "":
-		v.add("http.tls_key", "must be set when http.tls_cert is set")
-	default:
-		okCert := v.readable("http.tls_cert", h.TLSCert)
-		okKey := v.readable("http.tls_key", h.TLSKey)
-		if okCert && okKey {
-			if _, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey); err != nil {
-				v.add("http.tls_cert", "is not a PEM certificate matching http.tls_key")
-			}
-		}
-	}
+	v.certKeyPair("http.tls_cert", "http.tls_key", h.TLSCert, h.TLSKey)
 	for i, o := range h.CORSOrigins {
 		f := fmt.Sprintf("http.cors_origins[%d]", i)
 		if o == "*" {
@@ -228,27 +216,10 @@ func checkHostPort(addr string) error {
 	if err != nil || n < 0 || n > 65535 {
 		return errors.New("port must be a number from 0 to 65535")
 	}
-	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+	if host != "" && net.ParseIP(host) == nil && !hostname.Valid(host) {
 		return errors.New("host must be an IP address or a host name")
 	}
 	return nil
-}
-
-func validHostname(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // tcpCollisions reports TCP listeners configured on the same address.
@@ -276,6 +247,27 @@ func (v *validator) tcpCollisions(c *Config) {
 			continue
 		}
 		seen[key] = x.field
+	}
+}
+
+// certKeyPair checks an optional certificate and key file pair (fields
+// certField and keyField): both or neither, readable, and a matching PEM
+// pair.
+func (v *validator) certKeyPair(certField, keyField, cert, key string) {
+	switch {
+	case cert == "" && key == "":
+	case cert == "":
+		v.add(certField, "must be set when "+keyField+" is set")
+	case key == "":
+		v.add(keyField, "must be set when "+certField+" is set")
+	default:
+		okCert := v.readable(certField, cert)
+		okKey := v.readable(keyField, key)
+		if okCert && okKey {
+			if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+				v.add(certField, "is not a PEM certificate matching "+keyField)
+			}
+		}
 	}
 }
 

@@ -96,13 +96,22 @@ type streamMedias struct {
 	video, audio, meta, back *description.Media
 }
 
+// orDiscard is l, or a logger that drops everything when l is nil.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// cameraLogger is a camera's logger: l (nil = discard) naming the camera.
+func cameraLogger(l *slog.Logger, id string) *slog.Logger {
+	return orDiscard(l).With("democam", id)
+}
+
 // Initialize loads the clip, starts the RTSP server and the frame clock.
 func (c *Camera) Initialize() error {
-	c.log = c.Logger
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	c.log = c.log.With("democam", c.ID)
+	c.log = cameraLogger(c.Logger, c.ID)
 	if c.Listen == "" {
 		return errors.New("democam: Listen is empty")
 	}

@@ -148,11 +148,7 @@ type HostileCamera struct {
 
 // Initialize loads the clip and starts listening.
 func (h *HostileCamera) Initialize() error {
-	h.log = h.Logger
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	h.log = h.log.With("democam", h.ID)
+	h.log = cameraLogger(h.Logger, h.ID)
 	if h.Path == "" {
 		h.Path = "stream"
 	}
@@ -311,51 +307,15 @@ func (hc *hostileConn) serve() {
 			}
 		}
 	}
-	tp := textproto.NewReader(br)
 	for {
-		b, err := br.Peek(1)
+		line, hdr, _, err := ReadRTSPRequest(br)
 		if err != nil {
 			return
-		}
-		if b[0] == '$' { // interleaved RTCP from the client
-			var hdr [4]byte
-			if _, err := readFull(br, hdr[:]); err != nil {
-				return
-			}
-			if _, err := readFull(br, make([]byte, int(hdr[2])<<8|int(hdr[3]))); err != nil {
-				return
-			}
-			continue
-		}
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		hdr, err := tp.ReadMIMEHeader()
-		if err != nil {
-			return
-		}
-		if n, _ := strconv.Atoi(hdr.Get("Content-Length")); n > 0 {
-			if _, err := readFull(br, make([]byte, min(n, 1<<16))); err != nil {
-				return
-			}
 		}
 		if !hc.answer(line, hdr) {
 			return
 		}
 	}
-}
-
-func readFull(r *bufio.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		k, err := r.Read(b[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // answer handles one request; false ends the connection.

@@ -93,11 +93,7 @@ type ptzOut struct {
 // Initialize starts the ONVIF HTTP server, the RTSP server and the frame
 // clock.
 func (c *PTZCamera) Initialize() error {
-	c.log = c.Logger
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	c.log = c.log.With("democam", c.ID)
+	c.log = cameraLogger(c.Logger, c.ID)
 	if c.Listen == "" {
 		return errors.New("democam: Listen is empty")
 	}

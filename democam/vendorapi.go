@@ -81,10 +81,7 @@ type VendorAPI struct {
 
 // Initialize starts the HTTP server.
 func (v *VendorAPI) Initialize() error {
-	v.log = v.Logger
-	if v.log == nil {
-		v.log = slog.New(slog.DiscardHandler)
-	}
+	v.log = orDiscard(v.Logger)
 	host, _, err := net.SplitHostPort(v.Listen)
 	if err != nil {
 		return fmt.Errorf("democam: Listen: %w", err)

@@ -92,10 +92,7 @@ func TestAuditTrailScriptedSession(t *testing.T) {
 	// summarised with others), so it need not precede what the client
 	// does next: wait for it to keep the script's order.
 	drWaitAudit(t, path, 0, drMatch{Event: "login_failed", Actor: "bob", Protocol: "http"}, 15*time.Second)
-	v, st, body := e2eutil.Dial(t, base, "a-a", bob, e2eutil.ViewerOptions{})
-	if v == nil {
-		t.Fatalf("POST /whep/a-a: %d %s", st, body)
-	}
+	v := drViewer(t, base, "a-a", bob)
 	w := drWatch(t, v)
 	w.waitFlowing(t, 25, 15*time.Second)
 	if st := v.Delete(t); st != http.StatusOK {

@@ -116,7 +116,7 @@ func BenchmarkFanOut(b *testing.B) {
 	load := buildLoad(b)
 	cam := startFFCam(b, "127.0.0.40", clip)
 	cfg := e2eutil.Config(b, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}}},
-		[]config.Camera{{ID: "fan", Name: "fan", URL: cam.URL, Transport: "tcp"}})
+		[]config.Camera{{ID: "fan", Name: "fan", URL: cam.URL(), Transport: "tcp"}})
 	g := e2eutil.Start(b, cfg)
 	token := e2eutil.Login(b, g.Base, "alice", "alice-pw-1")
 	e2eutil.WaitFor(b, 30*time.Second, "camera online", func() bool { return coreCameras(b, g.Base, token)["fan"].Online })

@@ -4,13 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -18,13 +16,6 @@ import (
 	"cordon/e2e/e2eutil"
 	"cordon/internal/testtool"
 )
-
-// cspListener records securitypolicyviolation events from the first script
-// on.
-const coreCSPProbe = `window.__cordonCSP = [];
-document.addEventListener('securitypolicyviolation', (e) => {
-  window.__cordonCSP.push(e.violatedDirective + ' ' + e.blockedURI);
-});`
 
 type coreStats struct {
 	FramesDecoded float64 `json:"framesDecoded"`
@@ -64,10 +55,7 @@ func TestBrowserPlaysDemo(t *testing.T) {
 	ctx := testtool.Browser(t, 120*time.Second)
 	problems := testtool.WatchPage(ctx)
 	if err := chromedp.Run(ctx,
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			_, err := page.AddScriptToEvaluateOnNewDocument(coreCSPProbe).Do(ctx)
-			return err
-		}),
+		testtool.AddCSPProbe(""),
 		chromedp.Navigate(d.URL),
 	); err != nil {
 		t.Fatalf("open %s: %v", d.URL, err)
@@ -114,30 +102,9 @@ func TestBrowserPlaysDemo(t *testing.T) {
 		t.Fatalf("framesDecoded did not grow: %+v then %+v", *s1, *s2)
 	}
 
-	dir := "artifacts" // e2e/artifacts (gitignored)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	shot, _ := filepath.Abs(filepath.Join(dir, "browser-demo.png"))
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
+	testtool.Screenshot(t, ctx, e2eArtifacts, "browser-demo.png")
 
-	var csp []string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range csp {
-		t.Errorf("CSP violation: %s", v)
-	}
-	for _, p := range problems.All() {
-		t.Errorf("page problem: %s", p)
-	}
+	testtool.CheckPage(t, ctx, problems)
 
 	// The demo's on-demand camera must be watchable from the page too: an
 	// idle on-demand camera is not an offline one. Regression test: the

@@ -101,7 +101,7 @@ func BenchmarkClusterRelay(b *testing.B) {
 	e, bin := clFixture(b)
 	clip := coreEncodeClip(b, b.TempDir(), "640x360", 8, 30, "2M")
 	ff := startFFCam(b, "127.0.0.114", clip)
-	c := clStartCluster(b, e, bin, []clCamera{{ID: "relay", URL: ff.URL}}, "node-a", "node-b")
+	c := clStartCluster(b, e, bin, []clCamera{{ID: "relay", URL: ff.URL()}}, "node-a", "node-b")
 	c.admin = clLogin(b, c.nodes["node-a"].Base, clAdmin, clAdminPW)
 	own := c.waitOwned(c.nodes["node-a"], 60*time.Second, "relay")["relay"]
 	owner, relay := c.nodes["node-a"], c.nodes["node-b"]

@@ -4,8 +4,6 @@ import (
 	"context"
 	"math"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -251,7 +249,7 @@ func TestControlRoomBrowser(t *testing.T) {
 		return at1.N > 50 && math.Abs(at1.X-want) <= 3
 	})
 	t.Logf("pan %.3f: red landmark from x=%.1f to x=%.1f (want %.1f)", pan, at0.X, at1.X, want)
-	crShot(t, ctx, "controlroom-ptz.png")
+	testtool.Screenshot(t, ctx, e2eArtifacts, "controlroom-ptz.png")
 	crWaitJS(t, ctx, 5*time.Second, "the pad to show simon's control",
 		`document.getElementById('ptz-holder').textContent.startsWith('You have control until')`)
 
@@ -282,7 +280,7 @@ func TestControlRoomBrowser(t *testing.T) {
 		`!document.getElementById('ptz-alert').hidden && document.getElementById('ptz-alert').textContent.startsWith('simon has control until')`)
 	crMouse(t, ctx2, input.MouseReleased, x2, y2)
 	crMouse(t, ctx, input.MouseReleased, x, y)
-	crShot(t, ctx2, "controlroom-second-user.png")
+	testtool.Screenshot(t, ctx2, e2eArtifacts, "controlroom-second-user.png")
 	for _, p := range problems2.All() {
 		t.Errorf("second user's page: %s", p)
 	}
@@ -305,7 +303,7 @@ func TestControlRoomBrowser(t *testing.T) {
 	if !strings.Contains(streamText, "B-frames") {
 		t.Errorf("single view stream label %q does not say why", streamText)
 	}
-	crShot(t, ctx, "controlroom-single.png")
+	testtool.Screenshot(t, ctx, e2eArtifacts, "controlroom-single.png")
 
 	// what the page asked for: the grid the sub streams, the single view
 	// the main stream (and the B-frame camera's main once, then its sub)
@@ -322,21 +320,3 @@ func TestControlRoomBrowser(t *testing.T) {
 
 // democamSubWidth is the width of democam's PTZ sub stream.
 const democamSubWidth = 160
-
-// crShot saves a screenshot under e2e/artifacts (gitignored).
-func crShot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	if err := os.MkdirAll("artifacts", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path, _ := filepath.Abs(filepath.Join("artifacts", name))
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-}

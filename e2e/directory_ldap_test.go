@@ -83,14 +83,14 @@ func TestDirectoryLDAPSignIn(t *testing.T) {
 			{"alice", ""}, // never an anonymous bind
 			{"alice", "wrong-password"},
 		} {
-			r := dwLogin(t, src, g.Base, c.name, c.pw)
+			r := drLogin(t, src, g.Base, c.name, c.pw)
 			if r.Status != http.StatusUnauthorized {
 				t.Fatalf("login %q/%q: %s, want 401", c.name, c.pw, r)
 			}
 		}
 		// the fifth failure from this address locked it: even the right
 		// password is refused now, with Retry-After
-		r := dwLogin(t, src, g.Base, "alice", slapd.Users["alice"])
+		r := drLogin(t, src, g.Base, "alice", slapd.Users["alice"])
 		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("after 5 failures: %s %v, want 429 with Retry-After", r, r.Header)
 		}
@@ -119,7 +119,7 @@ func TestDirectoryLDAPSignIn(t *testing.T) {
 		if me := dwWhoAmI(t, g.Base, tok); me.Source != "local" {
 			t.Fatalf("lena: %+v", me)
 		}
-		if r := dwLogin(t, "127.0.0.47", g.Base, "lena", "wrong"); r.Status != http.StatusUnauthorized {
+		if r := drLogin(t, "127.0.0.47", g.Base, "lena", "wrong"); r.Status != http.StatusUnauthorized {
 			t.Fatalf("lena wrong password: %s", r)
 		}
 		if strings.Contains(srv.Log()[logBefore:], "uid=lena") {
@@ -195,7 +195,7 @@ func TestDirectoryLDAPRecheckEndsSessions(t *testing.T) {
 	if v == nil {
 		t.Fatalf("WHEP as rita: %d %s", status, body)
 	}
-	w := dwWatchAUs(t, v)
+	w := drWatch(t, v)
 	w.waitFlowing(t, 3, 20*time.Second)
 	rtsp, err := dialRTSP(g.RTSPAddr(), "dir-cam3", "rita", "rita-pw-1", false)
 	if err != nil {
@@ -208,7 +208,7 @@ func TestDirectoryLDAPRecheckEndsSessions(t *testing.T) {
 	if dv == nil {
 		t.Fatalf("WHEP as dora: %d %s", status, body)
 	}
-	dw := dwWatchAUs(t, dv)
+	dw := drWatch(t, dv)
 	dw.waitFlowing(t, 3, 20*time.Second)
 	doraRTSP, err := dialRTSP(g.RTSPAddr(), "dir-cam3", "dora", "dora-pw-1", false)
 	if err != nil {
@@ -316,7 +316,7 @@ func TestDirectoryLDAPDown(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Resume() })
 
 	start := time.Now()
-	r := dwLogin(t, "127.0.0.51", g.Base, "alice", slapd.Users["alice"])
+	r := drLogin(t, "127.0.0.51", g.Base, "alice", slapd.Users["alice"])
 	took := time.Since(start)
 	if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body, "local accounts still can") {
 		t.Fatalf("directory user while the directory hangs: %s %v", r, r.Header)
@@ -338,7 +338,7 @@ func TestDirectoryLDAPDown(t *testing.T) {
 	}
 	// a directory outage is not a guess: the failures were not counted
 	for range 6 {
-		if r := dwLogin(t, "127.0.0.51", g.Base, "alice", slapd.Users["alice"]); r.Status != http.StatusServiceUnavailable {
+		if r := drLogin(t, "127.0.0.51", g.Base, "alice", slapd.Users["alice"]); r.Status != http.StatusServiceUnavailable {
 			t.Fatalf("repeated sign-in while down: %s", r)
 		}
 	}
@@ -347,7 +347,7 @@ func TestDirectoryLDAPDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2eutil.WaitFor(t, 10*time.Second, "alice to sign in once slapd answers again", func() bool {
-		return dwLogin(t, "127.0.0.51", g.Base, "alice", slapd.Users["alice"]).Status == http.StatusOK
+		return drLogin(t, "127.0.0.51", g.Base, "alice", slapd.Users["alice"]).Status == http.StatusOK
 	})
 	if st, h := dwHealth(t, g.Base); st != http.StatusOK || h["status"] != "ok" {
 		t.Fatalf("healthz after: %d %v", st, h)
@@ -359,7 +359,7 @@ func TestDirectoryLDAPDown(t *testing.T) {
 	t.Run("unreachable", func(t *testing.T) {
 		closed := "ldaps://127.0.0.1:" + itoa(dwFreePort(t))
 		g2 := dwStart(t, dwSetup{LDAP: srv, LDAPURL: closed, Timeout: "1s"})
-		r := dwLogin(t, "127.0.0.52", g2.Base, "alice", slapd.Users["alice"])
+		r := drLogin(t, "127.0.0.52", g2.Base, "alice", slapd.Users["alice"])
 		if r.Status != http.StatusServiceUnavailable {
 			t.Fatalf("directory down: %s", r)
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
@@ -84,7 +82,7 @@ func dwOIDCStart(t *testing.T, idp *oidcop.Provider, g *e2eutil.Gateway, user, p
 	return res, resp
 }
 
-func dwExchange(t *testing.T, c *http.Client, g *e2eutil.Gateway) dwResp {
+func dwExchange(t *testing.T, c *http.Client, g *e2eutil.Gateway) drResp {
 	t.Helper()
 	resp, err := c.Post(g.Base+"/api/v1/oidc/exchange", "", nil)
 	if err != nil {
@@ -92,7 +90,7 @@ func dwExchange(t *testing.T, c *http.Client, g *e2eutil.Gateway) dwResp {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return dwResp{resp.StatusCode, resp.Header, string(b)}
+	return drResp{resp.StatusCode, resp.Header, string(b)}
 }
 
 func dwCallbackURL(t *testing.T, visited []*url.URL) *url.URL {
@@ -225,7 +223,7 @@ func TestDirectoryOIDCSessionEndsWithIDToken(t *testing.T) {
 	if v == nil {
 		t.Fatalf("WHEP: %d %s", status, body)
 	}
-	w := dwWatchAUs(t, v)
+	w := drWatch(t, v)
 	w.waitFlowing(t, 3, 20*time.Second)
 	// expires_at is whole seconds, rounded down
 	e2eutil.WaitFor(t, time.Until(r.Expires)+6*time.Second, "the session to end with the ID token", func() bool {
@@ -250,10 +248,7 @@ func TestDirectoryOIDCBrowser(t *testing.T) {
 		// the provider's certificate is from its test CA; cordon itself
 		// verifies it against ca_file
 		security.SetIgnoreCertificateErrors(true),
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			_, err := page.AddScriptToEvaluateOnNewDocument(coreCSPProbe).Do(ctx)
-			return err
-		}),
+		testtool.AddCSPProbe(""),
 		chromedp.Navigate(g.Base+"/"),
 	); err != nil {
 		t.Fatal(err)
@@ -341,14 +336,5 @@ func TestDirectoryOIDCBrowser(t *testing.T) {
 	if !strings.Contains(text, "Signed in as nils") || !strings.Contains(text, "no rights in cordon") {
 		t.Errorf("no-rights message %q", text)
 	}
-	var csp []string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range csp {
-		t.Errorf("CSP violation: %s", v)
-	}
-	for _, p := range problems.All() {
-		t.Errorf("page problem: %s", p)
-	}
+	testtool.CheckPage(t, ctx, problems)
 }

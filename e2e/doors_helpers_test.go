@@ -5,7 +5,6 @@ package e2e
 // helpers of helpers_doors_test.go ("dr") are reused.
 
 import (
-	"context"
 	"crypto/md5" //nolint:gosec // RTSP Digest is MD5
 	"encoding/base64"
 	"encoding/hex"
@@ -21,7 +20,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 
 	"cordon/internal/testtool"
-	"cordon/internal/whepclient"
 )
 
 // dwRTSP is one RTSP connection driven by hand from a chosen loopback
@@ -68,13 +66,7 @@ func dwBasic(user, pass string) string {
 // later PATCH says.
 func dwOfferNoCandidates(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	sdp, err := whepclient.Offer(ctx, whepclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testtool.StripCandidates(sdp)
+	return testtool.StripCandidates(drOffer(t))
 }
 
 func dwUfrag(sdp string) string {

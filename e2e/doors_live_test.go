@@ -137,10 +137,7 @@ func TestDoorsLiveRecheck(t *testing.T) {
 
 	t.Run("password-change-ends-whep-rtsp-and-the-connection", func(t *testing.T) {
 		bob := e2eutil.Login(t, base, "bob", "bob-pw-1")
-		v, st, body := e2eutil.Dial(t, base, "w-a", bob, e2eutil.ViewerOptions{})
-		if v == nil {
-			t.Fatalf("POST: %d %s", st, body)
-		}
+		v := drViewer(t, base, "w-a", bob)
 		w := drWatch(t, v)
 		w.waitFlowing(t, 10, 15*time.Second)
 		p := drRTSPPlay(t, rtsp, "w-a", "bob", "bob-pw-1")
@@ -182,10 +179,7 @@ func TestDoorsLiveRecheck(t *testing.T) {
 
 	t.Run("role-removed-ends-session", func(t *testing.T) {
 		carol := e2eutil.Login(t, base, "carol", "carol-pw-1")
-		v, st, body := e2eutil.Dial(t, base, "w-b", carol, e2eutil.ViewerOptions{})
-		if v == nil {
-			t.Fatalf("POST: %d %s", st, body)
-		}
+		v := drViewer(t, base, "w-b", carol)
 		w := drWatch(t, v)
 		w.waitFlowing(t, 10, 15*time.Second)
 		p := drRTSPPlay(t, rtsp, "w-b", "carol", "carol-pw-1")
@@ -213,14 +207,8 @@ func TestDoorsLiveRecheck(t *testing.T) {
 		mark := drAuditLen(t, auditPath)
 		tok := e2eutil.Login(t, base, "bob", "bob-pw-2")
 		other := e2eutil.Login(t, base, "bob", "bob-pw-2")
-		v, st, body := e2eutil.Dial(t, base, "w-a", tok, e2eutil.ViewerOptions{})
-		if v == nil {
-			t.Fatalf("POST: %d %s", st, body)
-		}
-		v2, st, body := e2eutil.Dial(t, base, "w-a", other, e2eutil.ViewerOptions{})
-		if v2 == nil {
-			t.Fatalf("POST: %d %s", st, body)
-		}
+		v := drViewer(t, base, "w-a", tok)
+		v2 := drViewer(t, base, "w-a", other)
 		w, w2 := drWatch(t, v), drWatch(t, v2)
 		w.waitFlowing(t, 10, 15*time.Second)
 		out := time.Now()

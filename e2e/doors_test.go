@@ -97,10 +97,7 @@ func TestDoorsEveryCredential(t *testing.T) {
 
 	// A live session of bob's on d-a for the PATCH/DELETE doors, and one of
 	// carol's for the admin kill door.
-	bobView, st, body := e2eutil.Dial(t, base, "d-a", bob, e2eutil.ViewerOptions{})
-	if bobView == nil {
-		t.Fatalf("bob POST /whep/d-a: %d %s", st, body)
-	}
+	bobView := drViewer(t, base, "d-a", bob)
 	bobView.NextAU(t, 15*time.Second)
 
 	type door struct {
@@ -259,20 +256,14 @@ func TestDoorsEveryCredential(t *testing.T) {
 		}
 		// The admin may end another principal's WHEP session (the product's
 		// choice; the CONTRACT is silent): 200.
-		v, st, body := e2eutil.Dial(t, base, "d-a", carol, e2eutil.ViewerOptions{})
-		if v == nil {
-			t.Fatalf("carol POST: %d %s", st, body)
-		}
+		v := drViewer(t, base, "d-a", carol)
 		if st, _, body := e2eutil.Do(t, http.MethodDelete, base+v.Location, root, "", ""); st != http.StatusOK {
 			t.Errorf("admin DELETE carol's session: %d %s, want 200", st, body)
 		}
 	})
 
 	t.Run("admin-kill", func(t *testing.T) {
-		v, st, body := e2eutil.Dial(t, base, "d-a", carol, e2eutil.ViewerOptions{})
-		if v == nil {
-			t.Fatalf("carol POST: %d %s", st, body)
-		}
+		v := drViewer(t, base, "d-a", carol)
 		w := drWatch(t, v)
 		w.waitFlowing(t, 5, 15*time.Second)
 		id := strings.TrimPrefix(v.Location, "/whep/d-a/")
@@ -302,10 +293,7 @@ func TestDoorsEveryCredential(t *testing.T) {
 
 	t.Run("logout-revokes-everywhere", func(t *testing.T) {
 		tok := e2eutil.Login(t, base, "bob", "bob-pw-1")
-		v, st, body := e2eutil.Dial(t, base, "d-a", tok, e2eutil.ViewerOptions{})
-		if v == nil {
-			t.Fatalf("POST: %d %s", st, body)
-		}
+		v := drViewer(t, base, "d-a", tok)
 		w := drWatch(t, v)
 		w.waitFlowing(t, 5, 15*time.Second)
 		if st, _, body := e2eutil.Do(t, http.MethodPost, base+"/api/v1/logout", tok, "", ""); st != http.StatusNoContent {

@@ -117,7 +117,7 @@ func TestFFmpegCameraThroughCordon(t *testing.T) {
 	cfg := e2eutil.Config(t, []e2eutil.Account{
 		{Name: "alice", Password: "alice-pw-1", Cameras: []string{"ff*"}},
 		{Name: "bob", Password: "bob-pw-1", Cameras: []string{"elsewhere-*"}},
-	}, []config.Camera{{ID: "ffcam", Name: "ffmpeg camera", URL: cam.URL, Transport: "tcp"}})
+	}, []config.Camera{{ID: "ffcam", Name: "ffmpeg camera", URL: cam.URL(), Transport: "tcp"}})
 	// Digest for both (ffmpeg prefers Digest when offered; a principal
 	// without an HA1 could only be refused with 401)
 	cfg.Auth.Users[0].RTSPDigestHA1 = rtspserve.HA1("alice", "alice-pw-1")
@@ -154,7 +154,7 @@ func TestFFmpegCameraThroughCordon(t *testing.T) {
 	ffprobeRefused(t, "no credentials", fmt.Sprintf("rtsp://%s/ffcam", addr), "401")
 	ffprobeRefused(t, "wrong password", fmt.Sprintf("rtsp://alice:wrong-pw@%s/ffcam", addr), "401")
 	ffprobeRefused(t, "camera not permitted", fmt.Sprintf("rtsp://bob:bob-pw-1@%s/ffcam", addr), "403", "404")
-	if n := cam.players.Load(); n != 1 {
+	if n := cam.Players(); n != 1 {
 		t.Errorf("the ffmpeg camera served %d PLAY requests, want exactly 1 (cordon's ingest, shared by every viewer)", n)
 	}
 }

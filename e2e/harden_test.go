@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"cordon/config"
@@ -230,10 +228,7 @@ func TestHardeningPanelInBrowser(t *testing.T) {
 	problems := testtool.WatchPage(ctx)
 	var ok bool
 	if err := chromedp.Run(ctx,
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			_, err := page.AddScriptToEvaluateOnNewDocument(coreCSPProbe).Do(ctx)
-			return err
-		}),
+		testtool.AddCSPProbe(""),
 		chromedp.Navigate(g.Base+"/"),
 		chromedp.Poll(`!document.getElementById('signin-submit').disabled`, &ok, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.SetValue("#username", "root", chromedp.ByQuery),
@@ -260,7 +255,7 @@ func TestHardeningPanelInBrowser(t *testing.T) {
 	if !slices.Contains(drifted, "cloud.hik-connect") || !slices.Contains(drifted, "dns") {
 		t.Fatalf("highlighted settings %v", drifted)
 	}
-	ovScreenshot(t, ctx, "hardening-panel.png")
+	testtool.Screenshot(t, ctx, e2eArtifacts, "hardening-panel.png")
 	if err := chromedp.Run(ctx, chromedp.Click(`#hardening-panel li.hardening-camera[data-camera="hik"] button.hardening-apply`, chromedp.ByQuery)); err != nil {
 		t.Fatalf("click Apply: %v", err)
 	}
@@ -271,16 +266,7 @@ func TestHardeningPanelInBrowser(t *testing.T) {
 	if h := ovAuditLines(t, cfg.Audit.Path, func(e ovAudit) bool { return e.Event == "camera_hardened" }); len(h) != 1 || h[0].Actor != "root" {
 		t.Fatalf("camera_hardened lines: %+v", h)
 	}
-	var csp []string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range csp {
-		t.Errorf("CSP violation: %s", v)
-	}
-	for _, p := range problems.All() {
-		t.Errorf("page problem: %s", p)
-	}
+	testtool.CheckPage(t, ctx, problems)
 }
 
 // A reload updates the watched cameras: a removed camera leaves the

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -363,23 +362,12 @@ func clDo(t testing.TB, method, url, token, body string) (int, string) {
 // address, for lockout checks).
 func clDoWith(t testing.TB, hc *http.Client, method, url, token, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	ctype := ""
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		ctype = "application/json"
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	st, _, b := e2eutil.DoWith(t, hc, method, url, token, ctype, body)
+	return st, b
 }
 
 // clLogin signs in and returns the session token.
@@ -413,27 +401,13 @@ func clDial(t testing.TB, base, camera, token string) (*e2eutil.Viewer, int, str
 
 // clWatch records when each access unit of a WHEP viewer arrived.
 type clWatch struct {
-	mu     sync.Mutex
-	at     []time.Time
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu sync.Mutex
+	at []time.Time
 }
 
 func clWatchViewer(t testing.TB, v *e2eutil.Viewer) *clWatch {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &clWatch{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case au := <-v.AUs:
-				w.add(au.At)
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-w.done })
+	w := &clWatch{}
+	drainAUs(t, v, w.add)
 	return w
 }
 

@@ -19,21 +19,24 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 
 	"cordon/democam"
+	"cordon/democam/ffcam"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/testtool"
 )
+
+// e2eArtifacts is where the browser tests save their screenshots
+// (e2e/artifacts, gitignored).
+const e2eArtifacts = "artifacts"
 
 // coreCam starts a clean democam camera (H.264, 15 fps, GOP 2 s) on host.
 func coreCam(t testing.TB, id, host string, audio bool) *democam.Camera {
@@ -168,138 +171,17 @@ func coreEncodeClip(t testing.TB, dir, size string, seconds int, gop int, bitrat
 	return out
 }
 
-// coreFFCam is "ffmpeg as the camera". ffmpeg 5.1 cannot serve RTSP by
-// itself (`-rtsp_flags listen` is an input option: it receives a
-// publisher, it does not serve players), so ffmpeg publishes
-// (ANNOUNCE/RECORD over TCP) into a minimal RTSP server here, the part of
-// a camera that answers DESCRIBE/SETUP/PLAY. Packets are forwarded
-// verbatim: cordon ingests ffmpeg's own SDP and RTP packetization.
-type coreFFCam struct {
-	URL string // rtsp://host:port/live (no credentials)
-
-	srv      *gortsplib.Server
-	mu       sync.RWMutex
-	stream   *gortsplib.ServerStream
-	pub      *gortsplib.ServerSession
-	players  atomic.Int32
-	cmd      *exec.Cmd
-	stderr   bytes.Buffer
-	exited   chan struct{}
-	received atomic.Int64
-}
-
-// startFFCam serves on host and starts ffmpeg publishing clip in a loop at
-// real time. It returns once ffmpeg is recording.
-func startFFCam(t testing.TB, host, clip string) *coreFFCam {
+// startFFCam serves on host ffmpeg publishing clip in a loop at real time
+// ("ffmpeg as the camera", democam/ffcam: cordon ingests ffmpeg's own SDP
+// and RTP packetization). It returns once ffmpeg is publishing.
+func startFFCam(t testing.TB, host, clip string) *ffcam.Camera {
 	t.Helper()
-	ffmpeg := testtool.Require(t, "ffmpeg")
-	c := &coreFFCam{exited: make(chan struct{})}
-	c.srv = &gortsplib.Server{Handler: (*coreFFHandler)(c), RTSPAddress: net.JoinHostPort(host, "0"), WriteQueueSize: 4096}
-	if err := c.srv.Start(); err != nil {
-		t.Fatalf("ffmpeg camera server on %s: %v", host, err)
+	c := &ffcam.Camera{Listen: net.JoinHostPort(host, "0"), Clip: clip, FFmpeg: testtool.Require(t, "ffmpeg"), StartTimeout: 20 * time.Second}
+	if err := c.Initialize(); err != nil {
+		t.Fatalf("ffmpeg camera on %s: %v", host, err)
 	}
-	addr := c.srv.NetListener().Addr().String()
-	c.URL = "rtsp://" + addr + "/live"
-	c.cmd = exec.Command(ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i", clip,
-		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", c.URL)
-	c.cmd.Stderr = &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		c.srv.Close()
-		t.Fatalf("start ffmpeg: %v", err)
-	}
-	go func() {
-		_ = c.cmd.Wait()
-		close(c.exited)
-	}()
 	t.Cleanup(c.Close)
-	e2eutil.WaitFor(t, 20*time.Second, "ffmpeg publishing into the camera server", func() bool {
-		select {
-		case <-c.exited:
-			t.Fatalf("ffmpeg camera exited: %s", c.stderr.String())
-		default:
-		}
-		return c.received.Load() > 10
-	})
 	return c
-}
-
-// Close stops ffmpeg and the server.
-func (c *coreFFCam) Close() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
-	c.srv.Close()
-	c.mu.Lock()
-	if c.stream != nil {
-		c.stream.Close()
-		c.stream = nil
-	}
-	c.mu.Unlock()
-}
-
-type coreFFHandler coreFFCam
-
-func (h *coreFFHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stream != nil && ctx.Session == h.pub {
-		h.stream.Close()
-		h.stream = nil
-	}
-}
-
-func (h *coreFFHandler) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if h.stream == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
-}
-
-func (h *coreFFHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stream != nil {
-		return &base.Response{StatusCode: base.StatusBadRequest}, nil
-	}
-	st := &gortsplib.ServerStream{Server: h.srv, Desc: ctx.Description}
-	if err := st.Initialize(); err != nil {
-		return &base.Response{StatusCode: base.StatusBadRequest}, err
-	}
-	h.stream, h.pub = st, ctx.Session
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (h *coreFFHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
-		return &base.Response{StatusCode: base.StatusOK}, nil, nil
-	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if h.stream == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
-}
-
-func (h *coreFFHandler) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	h.players.Add(1)
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (h *coreFFHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
-	ctx.Session.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) {
-		h.received.Add(1)
-		h.mu.RLock()
-		st := h.stream
-		h.mu.RUnlock()
-		if st != nil {
-			_ = st.WritePacketRTP(m, pkt)
-		}
-	})
-	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 // coreRTSPReader is a light RTSP client of the re-serve (gortsplib) that

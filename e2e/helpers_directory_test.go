@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,51 +236,24 @@ func dwFreePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// dwClient is an HTTP client whose connections leave from src (a loopback
-// address), so each test's failed sign-ins count against its own address.
-func dwClient(src string) *http.Client { return testtool.HTTPClientFrom(src, nil, 60*time.Second) }
-
-type dwResp struct {
-	Status int
-	Header http.Header
-	Body   string
-}
-
-func (r dwResp) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
-
-// dwDo sends a request from src, with a bearer token when tok is set.
-func dwDo(t *testing.T, src, method, url, tok, body string) dwResp {
+// dwDo sends a request from src (drDo), with a bearer token when tok is
+// set and a JSON body when body is set.
+func dwDo(t *testing.T, src, method, url, tok, body string) drResp {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	hdr := map[string]string{}
 	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+		hdr["Authorization"] = "Bearer " + tok
 	}
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		hdr["Content-Type"] = "application/json"
 	}
-	resp, err := dwClient(src).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return dwResp{resp.StatusCode, resp.Header, string(b)}
-}
-
-// dwLogin posts a login from src.
-func dwLogin(t *testing.T, src, base, user, password string) dwResp {
-	t.Helper()
-	b, _ := json.Marshal(map[string]string{"username": user, "password": password})
-	return dwDo(t, src, http.MethodPost, base+"/api/v1/login", "", string(b))
+	return drDo(t, src, method, url, hdr, body)
 }
 
 // dwToken signs in from src and returns the token and its expiry.
 func dwToken(t *testing.T, src, base, user, password string) (string, time.Time) {
 	t.Helper()
-	r := dwLogin(t, src, base, user, password)
+	r := drLogin(t, src, base, user, password)
 	if r.Status != http.StatusOK {
 		t.Fatalf("login %s: %s", user, r)
 	}
@@ -390,61 +360,6 @@ func dwAddUser(t *testing.T, srv *slapd.Server, name, password string, groups ..
 		}
 		_ = srv.Modify("dn: "+slapd.UserDN(name)+"\nchangetype: delete\n\n", false)
 	})
-}
-
-// dwAUs drains a WHEP viewer's access units and remembers when the last
-// one arrived.
-type dwAUs struct {
-	n    atomic.Int64
-	last atomic.Pointer[time.Time]
-}
-
-func dwWatchAUs(t *testing.T, v *e2eutil.Viewer) *dwAUs {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &dwAUs{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case au := <-v.AUs:
-				at := au.At
-				w.last.Store(&at)
-				w.n.Add(1)
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return w
-}
-
-// waitFlowing waits until at least n more access units arrived.
-func (w *dwAUs) waitFlowing(t *testing.T, n int64, within time.Duration) {
-	t.Helper()
-	start := w.n.Load()
-	e2eutil.WaitFor(t, within, "WHEP media", func() bool { return w.n.Load() >= start+n })
-}
-
-// endedWithin checks that the media stopped less than d after from: it
-// waits for a quiet second (the camera sends 25 frames a second), then
-// compares the last access unit's arrival with from+d.
-func (w *dwAUs) endedWithin(t *testing.T, from time.Time, d time.Duration) {
-	t.Helper()
-	var last time.Time
-	e2eutil.WaitFor(t, d+10*time.Second, "WHEP media to stop", func() bool {
-		l := w.last.Load()
-		if l == nil {
-			return true
-		}
-		last = *l
-		return time.Since(last) >= time.Second
-	})
-	if last.Sub(from) > d {
-		t.Fatalf("media flowed %v after the re-check noticed, want under %v", last.Sub(from), d)
-	}
-	t.Logf("last WHEP access unit %v after the re-check noticed", last.Sub(from).Round(time.Millisecond))
 }
 
 // dwSessionsOf counts the live sessions of user in the gateway's registry.

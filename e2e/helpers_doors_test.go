@@ -339,30 +339,47 @@ func (p *drPlayer) waitPackets(t *testing.T, n int64, within time.Duration) {
 // auWatch drains a WHEP viewer's access units and remembers when the last
 // one arrived.
 type auWatch struct {
-	n      atomic.Int64
-	last   atomic.Pointer[time.Time]
-	cancel context.CancelFunc
-	done   chan struct{}
+	n    atomic.Int64
+	last atomic.Pointer[time.Time]
+}
+
+// drViewer opens a WHEP session on camera at base with tok, failing the
+// test when it is refused.
+func drViewer(t *testing.T, base, camera, tok string) *e2eutil.Viewer {
+	t.Helper()
+	v, st, body := e2eutil.Dial(t, base, camera, tok, e2eutil.ViewerOptions{})
+	if v == nil {
+		t.Fatalf("POST /whep/%s: %d %s", camera, st, body)
+	}
+	return v
 }
 
 func drWatch(t *testing.T, v *e2eutil.Viewer) *auWatch {
+	w := &auWatch{}
+	drainAUs(t, v, func(at time.Time) {
+		w.last.Store(&at)
+		w.n.Add(1)
+	})
+	return w
+}
+
+// drainAUs hands the arrival time of each of v's access units to got,
+// from a goroutine that ends with the test.
+func drainAUs(t testing.TB, v *e2eutil.Viewer, got func(at time.Time)) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &auWatch{cancel: cancel, done: make(chan struct{})}
+	done := make(chan struct{})
 	go func() {
-		defer close(w.done)
+		defer close(done)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case au := <-v.AUs:
-				at := au.At
-				w.last.Store(&at)
-				w.n.Add(1)
+				got(au.At)
 			}
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-w.done })
-	return w
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // waitFlowing waits until at least n more AUs arrived.
@@ -386,6 +403,18 @@ func (w *auWatch) stoppedAt(t *testing.T, quiet, within time.Duration) time.Time
 		return time.Since(last) >= quiet
 	})
 	return last
+}
+
+// endedWithin checks that the media stopped less than d after from: it
+// waits for a quiet second (the camera sends 25 frames a second), then
+// compares the last access unit's arrival with from+d.
+func (w *auWatch) endedWithin(t *testing.T, from time.Time, d time.Duration) {
+	t.Helper()
+	last := w.stoppedAt(t, time.Second, d+10*time.Second)
+	if last.Sub(from) > d {
+		t.Fatalf("media flowed %v after the re-check noticed, want under %v", last.Sub(from), d)
+	}
+	t.Logf("last WHEP access unit %v after the re-check noticed", last.Sub(from).Round(time.Millisecond))
 }
 
 // drLine is one parsed audit line.

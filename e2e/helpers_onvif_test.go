@@ -9,128 +9,28 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"cordon/internal/soap"
 	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 )
 
-// ovStep is one step of the npm onvif client's plan.
-type ovStep map[string]any
-
-// ovResult is one step's result.
-type ovResult struct {
-	Op    string          `json:"op"`
-	OK    bool            `json:"ok"`
-	Value json.RawMessage `json:"value"`
-	Error string          `json:"error"`
-}
-
-// ovProfile is a profile as the npm client summarizes it.
-type ovProfile struct {
-	Token    string `json:"token"`
-	Name     string `json:"name"`
-	Encoding string `json:"encoding"`
-	Width    int    `json:"width"`
-	Height   int    `json:"height"`
-	PTZ      bool   `json:"ptz"`
-}
-
-type ovConnect struct {
-	Profiles     []ovProfile `json:"profiles"`
-	VideoSources int         `json:"videoSources"`
-	Warnings     []string    `json:"warnings"`
-}
+// ovNodeClient is the npm onvif client's folder (internal/testtool/onvifnode).
+const ovNodeClient = "../relay/onvifserve/testdata/nodeclient"
 
 // ovNode drives the gateway's ONVIF face at addr with the npm `onvif`
 // client (relay/onvifserve/testdata/nodeclient, installed by
 // scripts/install-test-deps.sh) as user/password, and returns one result
 // per step.
-func ovNode(t *testing.T, addr, user, password string, steps ...ovStep) []ovResult {
+func ovNode(t *testing.T, addr, user, password string, steps ...onvifnode.Step) []onvifnode.Result {
 	t.Helper()
-	return ovNodePlan(t, addr, map[string]any{"username": user, "password": password}, steps)
-}
-
-// ovNodePlan runs the npm client with plan's credentials and options.
-func ovNodePlan(t *testing.T, addr string, plan map[string]any, steps []ovStep) []ovResult {
-	t.Helper()
-	node := testtool.Require(t, "node")
-	dir, err := filepath.Abs("../relay/onvifserve/testdata/nodeclient")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "onvif", "package.json")); err != nil {
-		testtool.Missing(t, "the npm onvif client is not installed (run scripts/install-test-deps.sh: npm ci in relay/onvifserve/testdata/nodeclient)")
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	plan["hostname"], plan["port"], plan["steps"] = host, p, steps
-	planJSON, _ := json.Marshal(plan)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "client.js"), string(planJSON))
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node onvif client: %v (stderr: %s)", err, stderr.String())
-	}
-	var res struct{ Results []ovResult }
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("node client output %q: %v", out, err)
-	}
-	for _, r := range res.Results {
-		if r.Op == "uncaught" || r.Op == "deadline" {
-			t.Fatalf("node client: %s", r.Error)
-		}
-	}
-	if len(res.Results) != len(steps) {
-		t.Fatalf("node client: %d results for %d steps", len(res.Results), len(steps))
-	}
-	return res.Results
-}
-
-// ovValue decodes a successful step's value.
-func ovValue[T any](t *testing.T, r ovResult) T {
-	t.Helper()
-	var v T
-	if !r.OK {
-		t.Fatalf("%s failed: %s", r.Op, r.Error)
-	}
-	if len(r.Value) > 0 && string(r.Value) != "null" {
-		if err := json.Unmarshal(r.Value, &v); err != nil {
-			t.Fatalf("%s: %s: %v", r.Op, r.Value, err)
-		}
-	}
-	return v
-}
-
-// ovFFprobe plays an RTSP URI with ffprobe and returns
-// "codec,width,height" of its video stream.
-func ovFFprobe(t *testing.T, uri string) string {
-	t.Helper()
-	ffprobe := testtool.Require(t, "ffprobe")
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-timeout", "20000000",
-		"-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", uri)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output() // stdout only: a decoder joining mid-GOP may warn on stderr
-	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
+	return onvifnode.Run(t, ovNodeClient, addr, map[string]any{"username": user, "password": password}, steps...)
 }
 
 // ovWithCredentials puts user and password into an RTSP URI.
@@ -226,25 +126,8 @@ func ovFFprobeErr(uri string) (string, error) {
 	return string(out), err
 }
 
-// ovScreenshot saves the page to e2e/artifacts/name (gitignored).
-func ovScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	if err := os.MkdirAll("artifacts", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	p, _ := filepath.Abs(filepath.Join("artifacts", name))
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
-}
-
 // ovNodeTLS is ovNode over HTTPS, trusting caPEM.
-func ovNodeTLS(t *testing.T, addr, user, password, caPEM string, steps ...ovStep) []ovResult {
+func ovNodeTLS(t *testing.T, addr, user, password, caPEM string, steps ...onvifnode.Step) []onvifnode.Result {
 	t.Helper()
-	return ovNodePlan(t, addr, map[string]any{"username": user, "password": password, "useSecure": true, "ca": caPEM}, steps)
+	return onvifnode.Run(t, ovNodeClient, addr, map[string]any{"username": user, "password": password, "useSecure": true, "ca": caPEM}, steps...)
 }

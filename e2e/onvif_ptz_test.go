@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"cordon/e2e/e2eutil"
+	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 )
 
 // ONVIF passwords of the PTZ test's principals.
@@ -52,9 +54,9 @@ func TestONVIFPTZThroughCordonsPTZPath(t *testing.T) {
 
 	// main and sub profiles, both with PTZ for the operator; their URIs
 	// play at their own sizes through the RTSP re-serve
-	res := ovNode(t, addr, "olivia", ovOliviaONVIF, ovStep{"op": "connect"},
-		ovStep{"op": "streamUri", "profileToken": "dome"}, ovStep{"op": "streamUri", "profileToken": "dome.sub"})
-	conn := ovValue[ovConnect](t, res[0])
+	res := ovNode(t, addr, "olivia", ovOliviaONVIF, onvifnode.Step{"op": "connect"},
+		onvifnode.Step{"op": "streamUri", "profileToken": "dome"}, onvifnode.Step{"op": "streamUri", "profileToken": "dome.sub"})
+	conn := onvifnode.Value[onvifnode.Connect](t, res[0])
 	if len(conn.Profiles) != 2 || conn.Profiles[0].Token != "dome" || conn.Profiles[1].Token != "dome.sub" ||
 		!conn.Profiles[0].PTZ || !conn.Profiles[1].PTZ || conn.Profiles[1].Width != 160 || conn.Profiles[1].Height != 90 ||
 		conn.Profiles[0].Width <= 160 || conn.Profiles[1].Name != "Dome dome (sub)" {
@@ -62,20 +64,20 @@ func TestONVIFPTZThroughCordonsPTZPath(t *testing.T) {
 	}
 	_, rtspPort, _ := strings.Cut(g.RTSPAddr(), ":")
 	for i, suffix := range []string{"", "/sub"} {
-		uri := ovValue[string](t, res[1+i])
+		uri := onvifnode.Value[string](t, res[1+i])
 		if uri != "rtsp://127.0.0.1:"+rtspPort+"/dome"+suffix {
 			t.Fatalf("stream URI %q", uri)
 		}
 		p := conn.Profiles[i]
-		if got, want := ovFFprobe(t, ovWithCredentials(t, uri, "olivia", ovOliviaONVIF)), "h264,"+strconv.Itoa(p.Width)+","+strconv.Itoa(p.Height); got != want {
+		if got, want := testtool.ProbeVideo(t, ovWithCredentials(t, uri, "olivia", ovOliviaONVIF)), "h264,"+strconv.Itoa(p.Width)+","+strconv.Itoa(p.Height); got != want {
 			t.Fatalf("ffprobe %s: %q, the profile says %q", uri, got, want)
 		}
 	}
 	// an ONVIF move (on the sub profile: the same camera) takes the one
 	// lock: the HTTP API names olivia the holder
-	res = ovNode(t, addr, "olivia", ovOliviaONVIF, ovStep{"op": "connect"},
-		ovStep{"op": "continuousMove", "profileToken": "dome.sub", "x": 0.5, "y": 0, "zoom": 0, "timeout": 5000})
-	ovValue[any](t, res[1])
+	res = ovNode(t, addr, "olivia", ovOliviaONVIF, onvifnode.Step{"op": "connect"},
+		onvifnode.Step{"op": "continuousMove", "profileToken": "dome.sub", "x": 0.5, "y": 0, "zoom": 0, "timeout": 5000})
+	onvifnode.Value[any](t, res[1])
 	e2eutil.WaitFor(t, 5*time.Second, "the dome to pan right", func() bool { p, _, _, _ := dome.Position(); return p > 0.05 })
 	if st, s := crGetPTZ(t, g.Base, "dome", simon); st != http.StatusOK || s.Holder != "olivia" || s.Until == nil {
 		t.Fatalf("HTTP PTZ status after olivia's ONVIF move: %d %+v", st, s)
@@ -90,23 +92,23 @@ func TestONVIFPTZThroughCordonsPTZPath(t *testing.T) {
 	if calls := crPTZCalls(dome); crCount(calls, "Stop") <= stops || calls[len(calls)-1] != "ContinuousMove" {
 		t.Fatalf("camera calls %v: want Stop before simon's move", calls)
 	}
-	res = ovNode(t, addr, "olivia", ovOliviaONVIF, ovStep{"op": "connect"},
-		ovStep{"op": "continuousMove", "profileToken": "dome", "x": 1, "y": 0, "zoom": 0, "timeout": 1000})
+	res = ovNode(t, addr, "olivia", ovOliviaONVIF, onvifnode.Step{"op": "connect"},
+		onvifnode.Step{"op": "continuousMove", "profileToken": "dome", "x": 1, "y": 0, "zoom": 0, "timeout": 1000})
 	if res[1].OK || !strings.Contains(res[1].Error, "simon") {
 		t.Fatalf("olivia's ONVIF move while simon holds control: %+v", res[1])
 	}
 	// simon, holding control from the HTTP API, stops over ONVIF: one
 	// holder whatever the door
-	res = ovNode(t, addr, "simon", ovSimonONVIF, ovStep{"op": "connect"}, ovStep{"op": "stop", "profileToken": "dome"})
-	ovValue[any](t, res[1])
+	res = ovNode(t, addr, "simon", ovSimonONVIF, onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "stop", "profileToken": "dome"})
+	onvifnode.Value[any](t, res[1])
 
 	// a view-only principal: profiles without PTZ, a move refused by the
 	// one authorizer before the lock (denied audited, protocol onvif),
 	// nothing reaches the camera
 	calls := len(crPTZCalls(dome))
-	res = ovNode(t, addr, "victor", ovVictorONVIF, ovStep{"op": "connect"},
-		ovStep{"op": "continuousMove", "profileToken": "dome", "x": 1, "y": 0, "zoom": 0, "timeout": 1000})
-	conn = ovValue[ovConnect](t, res[0])
+	res = ovNode(t, addr, "victor", ovVictorONVIF, onvifnode.Step{"op": "connect"},
+		onvifnode.Step{"op": "continuousMove", "profileToken": "dome", "x": 1, "y": 0, "zoom": 0, "timeout": 1000})
+	conn = onvifnode.Value[onvifnode.Connect](t, res[0])
 	if len(conn.Profiles) != 2 || conn.Profiles[0].PTZ || conn.Profiles[1].PTZ {
 		t.Fatalf("victor's profiles: %+v", conn)
 	}
@@ -144,9 +146,9 @@ func TestONVIFPTZThroughCordonsPTZPath(t *testing.T) {
 		_, s := crGetPTZ(t, g.Base, "dome", olivia)
 		return s.Holder == ""
 	})
-	res = ovNode(t, addr, "olivia", ovOliviaONVIF, ovStep{"op": "connect"},
-		ovStep{"op": "continuousMove", "profileToken": "dome", "x": 0.3, "y": 0, "zoom": 0, "timeout": 5000})
-	ovValue[any](t, res[1])
+	res = ovNode(t, addr, "olivia", ovOliviaONVIF, onvifnode.Step{"op": "connect"},
+		onvifnode.Step{"op": "continuousMove", "profileToken": "dome", "x": 0.3, "y": 0, "zoom": 0, "timeout": 5000})
+	onvifnode.Value[any](t, res[1])
 	stops = crCount(crPTZCalls(dome), "Stop")
 	withdrawn := time.Now()
 	cfg.Auth.Roles[0].Rights, cfg.Auth.Roles[0].PTZPriority = []string{"view"}, 0

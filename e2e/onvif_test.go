@@ -1,24 +1,20 @@
 package e2e
 
 import (
-	"errors"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/net/ipv4"
-
 	"cordon/config"
 	"cordon/democam"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/soap"
 	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 )
 
 // ONVIF-only passwords of the test principals (onvif_password_file).
@@ -78,10 +74,10 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 	fx := ovStart(t)
 	addr := fx.g.ONVIFAddr()
 	res := ovNode(t, addr, "alice", ovAliceONVIF,
-		ovStep{"op": "connect"}, ovStep{"op": "deviceInformation"},
-		ovStep{"op": "streamUri", "profileToken": "gate"}, ovStep{"op": "streamUri", "profileToken": "dome"},
-		ovStep{"op": "streamUri", "profileToken": "yard"})
-	conn := ovValue[ovConnect](t, res[0])
+		onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "deviceInformation"},
+		onvifnode.Step{"op": "streamUri", "profileToken": "gate"}, onvifnode.Step{"op": "streamUri", "profileToken": "dome"},
+		onvifnode.Step{"op": "streamUri", "profileToken": "yard"})
+	conn := onvifnode.Value[onvifnode.Connect](t, res[0])
 	if len(conn.Profiles) != 2 || conn.VideoSources != 2 || len(conn.Warnings) != 0 {
 		t.Fatalf("alice's profiles: %+v", conn)
 	}
@@ -91,17 +87,17 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 			t.Fatalf("profile %d: %+v", i, p)
 		}
 	}
-	info := ovValue[map[string]any](t, res[1])
+	info := onvifnode.Value[map[string]any](t, res[1])
 	if info["manufacturer"] != "cordon" || info["model"] != "cordon video gateway" {
 		t.Fatalf("device information %v", info)
 	}
 	_, rtspPort, _ := strings.Cut(fx.g.RTSPAddr(), ":")
 	for i, id := range []string{"gate", "dome"} {
-		uri := ovValue[string](t, res[2+i])
+		uri := onvifnode.Value[string](t, res[2+i])
 		if uri != "rtsp://127.0.0.1:"+rtspPort+"/"+id {
 			t.Fatalf("stream URI %q", uri)
 		}
-		got := ovFFprobe(t, ovWithCredentials(t, uri, "alice", ovAliceONVIF))
+		got := testtool.ProbeVideo(t, ovWithCredentials(t, uri, "alice", ovAliceONVIF))
 		want := "h264," + strconv.Itoa(conn.Profiles[i].Width) + "," + strconv.Itoa(conn.Profiles[i].Height)
 		if got != want {
 			t.Fatalf("ffprobe %s: %q, the profile says %q", id, got, want)
@@ -112,12 +108,12 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 	}
 
 	// the API key: its camera only, playing with its ONVIF password
-	res = ovNode(t, addr, "vms-1", ovVMSONVIF, ovStep{"op": "connect"}, ovStep{"op": "streamUri", "profileToken": "yard"})
-	conn = ovValue[ovConnect](t, res[0])
+	res = ovNode(t, addr, "vms-1", ovVMSONVIF, onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "streamUri", "profileToken": "yard"})
+	conn = onvifnode.Value[onvifnode.Connect](t, res[0])
 	if len(conn.Profiles) != 1 || conn.Profiles[0].Token != "yard" {
 		t.Fatalf("vms-1's profiles: %+v", conn)
 	}
-	if got := ovFFprobe(t, ovWithCredentials(t, ovValue[string](t, res[1]), "vms-1", ovVMSONVIF)); !strings.HasPrefix(got, "h264,") {
+	if got := testtool.ProbeVideo(t, ovWithCredentials(t, onvifnode.Value[string](t, res[1]), "vms-1", ovVMSONVIF)); !strings.HasPrefix(got, "h264,") {
 		t.Fatalf("ffprobe yard: %q", got)
 	}
 	// the ONVIF password opens no camera outside the principal's rights
@@ -144,11 +140,11 @@ func TestONVIFVMSSeesItsCamerasAndTheyPlay(t *testing.T) {
 func TestONVIFRightsDecideProfiles(t *testing.T) {
 	fx := ovStart(t)
 	addr := fx.g.ONVIFAddr()
-	res := ovNode(t, addr, "carol", ovCarolONVIF, ovStep{"op": "connect"}, ovStep{"op": "deviceInformation"})
-	if conn := ovValue[ovConnect](t, res[0]); len(conn.Profiles) != 0 || conn.VideoSources != 0 {
+	res := ovNode(t, addr, "carol", ovCarolONVIF, onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "deviceInformation"})
+	if conn := onvifnode.Value[onvifnode.Connect](t, res[0]); len(conn.Profiles) != 0 || conn.VideoSources != 0 {
 		t.Fatalf("carol sees %+v", conn)
 	}
-	ovValue[map[string]any](t, res[1])
+	onvifnode.Value[map[string]any](t, res[1])
 
 	// carol gets yard, alice loses dome: the next requests show it
 	fx.cfg.Auth.Users[1].Cameras = []string{"yard"}
@@ -159,7 +155,7 @@ func TestONVIFRightsDecideProfiles(t *testing.T) {
 	}
 	for user, want := range map[string]string{"carol": "yard", "alice": "gate"} {
 		secret := map[string]string{"carol": ovCarolONVIF, "alice": ovAliceONVIF}[user]
-		conn := ovValue[ovConnect](t, ovNode(t, addr, user, secret, ovStep{"op": "connect"})[0])
+		conn := onvifnode.Value[onvifnode.Connect](t, ovNode(t, addr, user, secret, onvifnode.Step{"op": "connect"})[0])
 		if len(conn.Profiles) != 1 || conn.Profiles[0].Token != want {
 			t.Fatalf("%s after the reload: %+v", user, conn)
 		}
@@ -175,7 +171,7 @@ func TestONVIFWrongCredentialsLockOut(t *testing.T) {
 	fx := ovStart(t)
 	addr := fx.g.ONVIFAddr()
 	for _, c := range []struct{ user, pass string }{{"alice", "wrong-password-0123456789"}, {"alice", ovAliceLogin}, {"nobody", "x"}} {
-		res := ovNode(t, addr, c.user, c.pass, ovStep{"op": "connect"})
+		res := ovNode(t, addr, c.user, c.pass, onvifnode.Step{"op": "connect"})
 		if res[0].OK {
 			t.Fatalf("%s signed in with %q", c.user, c.pass)
 		}
@@ -225,70 +221,24 @@ const ovNetnsEnv = "CORDON_E2E_ONVIF_NETNS"
 // there is answered with cordon's device service address (the bound
 // port), and that address answers a signed-in VMS.
 func TestONVIFDiscoveryInServe(t *testing.T) {
-	if os.Getenv(ovNetnsEnv) == "" {
-		unshare := testtool.Require(t, "unshare")
-		testtool.Require(t, "ip")
-		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestONVIFDiscoveryInServe$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), ovNetnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil && strings.Contains(string(out), "unshare failed") {
-			testtool.Missing(t, "cannot create a network namespace: "+strings.TrimSpace(string(out)))
-		}
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestONVIFDiscoveryInServe") {
-			t.Fatalf("in a network namespace: %v\n%s", err, out)
-		}
+	if !testtool.InNetns(t, ovNetnsEnv) {
 		return
 	}
-	for _, c := range [][]string{
-		{"link", "set", "lo", "up"},
-		{"link", "add", "op0", "type", "veth", "peer", "name", "op1"}, {"addr", "add", "10.98.0.1/24", "dev", "op0"},
-		{"link", "set", "op0", "up"}, {"link", "set", "op1", "up"},
-	} {
-		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", c, err, out)
-		}
-	}
+	testtool.IP(t, []string{"link", "set", "lo", "up"},
+		[]string{"link", "add", "op0", "type", "veth", "peer", "name", "op1"}, []string{"addr", "add", "10.98.0.1/24", "dev", "op0"},
+		[]string{"link", "set", "op0", "up"}, []string{"link", "set", "op1", "up"})
 	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "vms-1", Password: "vms-1-key-secret-0123456789", APIKey: true}}, nil)
 	cfg.Auth.APIKeys[0].ONVIFPasswordFile = ovSecretFile(t, "vms-1.onvif", ovVMSONVIF)
 	cfg.ONVIF.Listen = "10.98.0.1:0"
 	cfg.ONVIF.Discovery = true
 	g := e2eutil.Start(t, cfg)
 
-	c, err := net.ListenPacket("udp4", "10.98.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	op0, err := net.InterfaceByName("op0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := ipv4.NewPacketConn(c)
-	if err := errors.Join(pc.SetMulticastInterface(op0), pc.SetMulticastLoopback(true)); err != nil {
-		t.Fatal(err)
-	}
-	probe := `<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"` +
-		` xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"` +
-		` xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><s:Header>` +
-		`<a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</a:Action><a:MessageID>uuid:e2e-probe-1</a:MessageID>` +
-		`<a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>` +
-		`<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body></s:Envelope>`
-	if _, err := c.WriteTo([]byte(probe), &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 3702}); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 8192)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, _, err := c.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("no ProbeMatch: %v", err)
-	}
-	env, err := soap.ParseEnvelopeBytes(buf[:n], soap.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vms := onvifnode.NewProber(t, "10.98.0.1:0", "op0")
+	vms.Send(t, &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 3702}, "dn:NetworkVideoTransmitter", "uuid:e2e-probe-1")
+	env, raw := vms.Answer(t, 10*time.Second)
 	xaddr := env.Payload().Path("ProbeMatch").TextOf("XAddrs")
 	if xaddr != "http://"+g.ONVIFAddr()+"/onvif/device_service" || env.Header.TextOf("RelatesTo") != "uuid:e2e-probe-1" {
-		t.Fatalf("ProbeMatch %s (face at %s)", buf[:n], g.ONVIFAddr())
+		t.Fatalf("ProbeMatch %s (face at %s)", raw, g.ONVIFAddr())
 	}
 	st, _, answer := ovSOAP(t, "10.98.0.1", g.ONVIFAddr(), "vms-1", ovVMSONVIF, soap.El("tds:GetDeviceInformation"))
 	if st != http.StatusOK || answer == nil || answer.Payload().TextOf("Manufacturer") != "cordon" {

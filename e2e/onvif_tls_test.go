@@ -11,6 +11,8 @@ import (
 	"cordon/config"
 	"cordon/e2e/e2eutil"
 	"cordon/internal/soap"
+	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 	"cordon/internal/testtool/testca"
 )
 
@@ -43,17 +45,17 @@ func TestONVIFOverHTTPSInServe(t *testing.T) {
 	addr := g.ONVIFAddr()
 
 	res := ovNodeTLS(t, addr, "alice", ovAliceONVIF, string(ca.CertPEM),
-		ovStep{"op": "connect"}, ovStep{"op": "streamUri", "profileToken": "gate"})
-	conn := ovValue[ovConnect](t, res[0])
+		onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "streamUri", "profileToken": "gate"})
+	conn := onvifnode.Value[onvifnode.Connect](t, res[0])
 	if len(conn.Profiles) != 1 || conn.Profiles[0].Token != "gate" {
 		t.Fatalf("alice's profiles over HTTPS: %+v", conn)
 	}
 	_, rtspPort, _ := strings.Cut(g.RTSPAddr(), ":")
-	uri := ovValue[string](t, res[1])
+	uri := onvifnode.Value[string](t, res[1])
 	if uri != "rtsps://127.0.0.1:"+rtspPort+"/gate" {
 		t.Fatalf("stream URI over HTTPS %q", uri)
 	}
-	if got := ovFFprobe(t, "rtsps://alice:"+ovAliceONVIF+"@"+strings.TrimPrefix(uri, "rtsps://")); !strings.HasPrefix(got, "h264,") {
+	if got := testtool.ProbeVideo(t, "rtsps://alice:"+ovAliceONVIF+"@"+strings.TrimPrefix(uri, "rtsps://")); !strings.HasPrefix(got, "h264,") {
 		t.Fatalf("ffprobe %s: %q", uri, got)
 	}
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -136,7 +135,7 @@ func TestRecordingInBrowser(t *testing.T) {
 		t.Fatalf("time shown %q: want UTC and UK local time (GMT/BST)", timeText)
 	}
 
-	recScreenshot(t, ctx, "recording-playback.png")
+	testtool.Screenshot(t, ctx, e2eArtifacts, "recording-playback.png")
 
 	// back to live
 	if err := chromedp.Run(ctx, chromedp.Click(".rec-live", chromedp.ByQuery)); err != nil {
@@ -170,7 +169,7 @@ func TestRecordingInBrowser(t *testing.T) {
 	if m.Reason != reason || m.Principal != "olivia" {
 		t.Fatalf("manifest of the viewer's export: %+v", m)
 	}
-	recScreenshot(t, ctx, "recording-browser.png")
+	testtool.Screenshot(t, ctx, e2eArtifacts, "recording-browser.png")
 
 	// leaving the page still ends its live session at once (the browser
 	// closes the peer connection, the keepalive DELETE follows): the
@@ -287,7 +286,7 @@ func TestRecordingInBrowser(t *testing.T) {
 		if err := chromedp.Run(ctx, chromedp.Evaluate(`getComputedStyle(document.getElementById('single-media')).display === 'none'`, &liveHidden)); err != nil || !liveHidden {
 			t.Fatalf("the live picture still shown beside the recording (%v)", err)
 		}
-		recScreenshot(t, ctx, "recording-single-view.png")
+		testtool.Screenshot(t, ctx, e2eArtifacts, "recording-single-view.png")
 		var modes []string
 		if err := chromedp.Run(ctx,
 			chromedp.Click("#single-back", chromedp.ByQuery),
@@ -387,16 +386,7 @@ func TestRecordingInBrowser(t *testing.T) {
 		}
 	})
 
-	var csp []string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP || []`, &csp)); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range csp {
-		t.Errorf("CSP violation: %s", v)
-	}
-	for _, p := range problems.All() {
-		t.Errorf("page problem: %s", p)
-	}
+	testtool.CheckPage(t, ctx, problems)
 }
 
 // recBrowserSignIn loads the viewer (fresh document) and signs in.
@@ -405,13 +395,9 @@ func recBrowserSignIn(t *testing.T, ctx context.Context, base, user, pass string
 	t.Helper()
 	// scripts added for new documents stay for the tab's later
 	// documents too: each sign-in says which way it wants, the last wins
-	script := coreCSPProbe + fmt.Sprintf("\nwindow.cordonNoPlaybackWorker = %t;", noWorker)
 	var ok bool
 	if err := chromedp.Run(ctx,
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			_, err := page.AddScriptToEvaluateOnNewDocument(script).Do(ctx)
-			return err
-		}),
+		testtool.AddCSPProbe(fmt.Sprintf("window.cordonNoPlaybackWorker = %t;", noWorker)),
 		chromedp.Navigate(base+"/"),
 		chromedp.Poll(`!document.getElementById('signin').hidden && !document.getElementById('signin-submit').disabled`, &ok,
 			chromedp.WithPollingTimeout(20*time.Second)),
@@ -474,21 +460,4 @@ func recManifestOf(t *testing.T, u, token, dir string) recManifestJSON {
 		t.Fatal(err)
 	}
 	return recManifest(t, f)
-}
-
-// recScreenshot saves a screenshot under e2e/artifacts (gitignored).
-func recScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	if err := os.MkdirAll("artifacts", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	p, _ := filepath.Abs(filepath.Join("artifacts", name))
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
 }

@@ -53,14 +53,8 @@ func TestReloadNarrowsThenRemovesUser(t *testing.T) {
 
 	x := e2eutil.Login(t, base, "xavier", "xavier-pw-1")
 	root := e2eutil.Login(t, base, "root", "root-pw-1")
-	va, st, body := e2eutil.Dial(t, base, "r-a", x, e2eutil.ViewerOptions{})
-	if va == nil {
-		t.Fatalf("xavier POST /whep/r-a: %d %s", st, body)
-	}
-	vb, st, body := e2eutil.Dial(t, base, "r-b", x, e2eutil.ViewerOptions{})
-	if vb == nil {
-		t.Fatalf("xavier POST /whep/r-b: %d %s", st, body)
-	}
+	va := drViewer(t, base, "r-a", x)
+	vb := drViewer(t, base, "r-b", x)
 	wa, wb := drWatch(t, va), drWatch(t, vb)
 	wa.waitFlowing(t, 10, 15*time.Second)
 	wb.waitFlowing(t, 10, 15*time.Second)
@@ -165,10 +159,7 @@ func TestReloadInvalidFileChangesNothing(t *testing.T) {
 	g := drStart(t, cfg, path)
 	base, auditPath := g.Base, cfg.Audit.Path
 	x := e2eutil.Login(t, base, "xavier", "xavier-pw-1")
-	v, st, body := e2eutil.Dial(t, base, "i-a", x, e2eutil.ViewerOptions{})
-	if v == nil {
-		t.Fatalf("POST: %d %s", st, body)
-	}
+	v := drViewer(t, base, "i-a", x)
 	w := drWatch(t, v)
 	w.waitFlowing(t, 10, 15*time.Second)
 
@@ -244,10 +235,7 @@ func TestReloadCamerasAddedAndRemoved(t *testing.T) {
 	if ids := drCameraIDs(t, base, root); !slices.Equal(ids, []string{"c-a"}) {
 		t.Fatalf("cameras at start: %v", ids)
 	}
-	va, st, body := e2eutil.Dial(t, base, "c-a", root, e2eutil.ViewerOptions{})
-	if va == nil {
-		t.Fatalf("POST c-a: %d %s", st, body)
-	}
+	va := drViewer(t, base, "c-a", root)
 	wa := drWatch(t, va)
 	wa.waitFlowing(t, 10, 15*time.Second)
 	pa := drRTSPPlay(t, g.RTSPAddr(), "c-a", "root", "root-pw-1")
@@ -279,10 +267,7 @@ func TestReloadCamerasAddedAndRemoved(t *testing.T) {
 	if _, st, _ := e2eutil.Dial(t, base, "c-a", root, e2eutil.ViewerOptions{}); st != http.StatusNotFound {
 		t.Errorf("POST to the removed camera: %d, want 404", st)
 	}
-	vb, st, body := e2eutil.Dial(t, base, "c-b", root, e2eutil.ViewerOptions{})
-	if vb == nil {
-		t.Fatalf("POST to the added camera: %d %s, want 201", st, body)
-	}
+	vb := drViewer(t, base, "c-b", root)
 	drWatch(t, vb).waitFlowing(t, 10, 15*time.Second)
 	drWaitAudit(t, auditPath, mark, drMatch{Event: "camera_online", Camera: "c-b"}, 10*time.Second)
 }

@@ -2,14 +2,14 @@ package ingest
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"net"
-	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"cordon/democam"
 
 	"github.com/pion/rtp"
 )
@@ -91,30 +91,8 @@ func (rc *rawCam) serve(c net.Conn) {
 		return err
 	}
 	br := bufio.NewReader(c)
-	tp := textproto.NewReader(br)
 	for {
-		b, err := br.Peek(1)
-		if err != nil {
-			return
-		}
-		if b[0] == '$' { // interleaved RTCP from the client
-			var hdr [4]byte
-			if _, err := br.Read(hdr[:1]); err != nil {
-				return
-			}
-			if _, err := fullRead(br, hdr[1:]); err != nil {
-				return
-			}
-			if _, err := fullRead(br, make([]byte, binary.BigEndian.Uint16(hdr[2:]))); err != nil {
-				return
-			}
-			continue
-		}
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		h, err := tp.ReadMIMEHeader()
+		line, h, _, err := democam.ReadRTSPRequest(br)
 		if err != nil {
 			return
 		}
@@ -151,18 +129,6 @@ func (rc *rawCam) serve(c net.Conn) {
 			}()
 		}
 	}
-}
-
-func fullRead(r *bufio.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		k, err := r.Read(b[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 func (rc *rawCam) stream(write func([]byte) error, stop chan struct{}) {

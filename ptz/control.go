@@ -327,10 +327,8 @@ func (c *Control) moveTimedOut(gen uint64) {
 		return
 	}
 	defer c.wg.Done()
-	select {
-	case c.sem <- struct{}{}:
-	case <-c.closeCh:
-		return
+	if c.acquire(context.Background()) != nil {
+		return // closed
 	}
 	defer c.release()
 	c.flushStop()
@@ -352,9 +350,7 @@ func (c *Control) expire(gen uint64) {
 	if !c.endControl(func(*session) bool { return c.gen == gen }, "expired") {
 		return
 	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-c.closeCh:
+	if c.acquire(context.Background()) != nil {
 		return // Close sends the Stop
 	}
 	defer c.release()
@@ -407,10 +403,8 @@ func (c *Control) stopLater() {
 	}
 	go func() {
 		defer c.wg.Done()
-		select {
-		case c.sem <- struct{}{}:
-		case <-c.closeCh:
-			return
+		if c.acquire(context.Background()) != nil {
+			return // closed
 		}
 		defer c.release()
 		c.flushStop()

@@ -124,6 +124,23 @@ func TestRecordAAC(t *testing.T) {
 	for _, p := range pkts {
 		src.aus = append(src.aus, p.AU)
 	}
+	file := recordAll(t, src)
+	s := ffprobe(t, file)
+	if len(s) != 2 || s[1].CodecName != "aac" || s[1].frames(t) < 90 {
+		t.Fatalf("AAC recording %+v", s)
+	}
+	ffmpegDecode(t, file)
+	// the AAC access units are stored as they came
+	data, _ := os.ReadFile(file)
+	if !bytes.Contains(data, src.aus[10]) {
+		t.Fatal("an AAC access unit is not in the segment as it came")
+	}
+}
+
+// recordAll records src as camera "gate" until it has sent all it has and
+// returns the first segment file.
+func recordAll(t *testing.T, src *aacSource) string {
+	t.Helper()
 	dir := t.TempDir()
 	r, vc := newTestRecorder(t, dir, wall0)
 	src.vc = vc
@@ -132,17 +149,7 @@ func TestRecordAAC(t *testing.T) {
 	}
 	<-src.done
 	r.StopCamera("gate")
-	files := segmentFiles(t, dir, "gate")
-	s := ffprobe(t, files[0])
-	if len(s) != 2 || s[1].CodecName != "aac" || s[1].frames(t) < 90 {
-		t.Fatalf("AAC recording %+v", s)
-	}
-	ffmpegDecode(t, files[0])
-	// the AAC access units are stored as they came
-	data, _ := os.ReadFile(files[0])
-	if !bytes.Contains(data, src.aus[10]) {
-		t.Fatal("an AAC access unit is not in the segment as it came")
-	}
+	return segmentFiles(t, dir, "gate")[0]
 }
 
 // A codec the recorder cannot store is reported, not recorded.
@@ -192,18 +199,10 @@ func TestRecordOpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &aacSource{clip: clip, aus: pkts, done: make(chan struct{}), opus: true}
-	dir := t.TempDir()
-	r, vc := newTestRecorder(t, dir, wall0)
-	src.vc = vc
-	if err := r.StartCamera("gate", src); err != nil {
-		t.Fatal(err)
-	}
-	<-src.done
-	r.StopCamera("gate")
-	files := segmentFiles(t, dir, "gate")
-	s := ffprobe(t, files[0])
+	file := recordAll(t, src)
+	s := ffprobe(t, file)
 	if len(s) != 2 || s[1].CodecName != "opus" || s[1].frames(t) < 190 {
 		t.Fatalf("Opus recording %+v", s)
 	}
-	ffmpegDecode(t, files[0])
+	ffmpegDecode(t, file)
 }

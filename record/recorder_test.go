@@ -1,7 +1,6 @@
 package record
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"cordon/democam"
+	"cordon/internal/testtool"
 )
 
 // wall0 is where test recordings start: recent, so that retention (31
@@ -137,24 +137,6 @@ func TestGapSplitsSpan(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The wall clock is an hour behind when recording starts (a box without a
 // real-time clock), NTP corrects it at 6 s, and an operator sets it back
 // 30 s at 14 s. Recording times follow the wall clock from the next
@@ -175,7 +157,7 @@ func TestClockStepReanchorsAtSegmentBoundary(t *testing.T) {
 		}
 		return wall0.Add(m - time.Hour)
 	}}
-	logs := &syncBuffer{}
+	logs := &testtool.SyncBuffer{}
 	reg := prometheus.NewRegistry()
 	r := &Recorder{Path: dir, Clock: clock, SegmentDuration: 4 * time.Second, QueueSamples: 1 << 16,
 		Log: slog.New(slog.NewTextHandler(logs, nil)), Metrics: NewMetrics(reg)}
@@ -233,7 +215,7 @@ func TestClockOffsetWarning(t *testing.T) {
 		defer mu.Unlock()
 		return wall0.Add(vc.Mono() + step)
 	}}
-	logs := &syncBuffer{}
+	logs := &testtool.SyncBuffer{}
 	r := &Recorder{Path: t.TempDir(), Clock: clock, Log: slog.New(slog.NewTextHandler(logs, nil))}
 	if err := r.Initialize(); err != nil {
 		t.Fatal(err)

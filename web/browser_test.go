@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"cordon/internal/testtool"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -18,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
+	"cordon/internal/testtool"
+
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/pion/ice/v4"
@@ -411,11 +411,6 @@ func signIn(ctx context.Context, t *testing.T, user, pass string) {
 	}
 }
 
-const cspProbe = `window.__cordonCSP = [];
-document.addEventListener('securitypolicyviolation', (e) => {
-  window.__cordonCSP.push(e.violatedDirective + ' ' + e.blockedURI);
-});`
-
 // startViewer runs the fake gateway (serving Handler at "/") and opens the
 // page in a fresh headless chromium.
 func startViewer(t *testing.T, clip bool) (*fakeGateway, context.Context, *testtool.PageProblems) {
@@ -438,30 +433,12 @@ func startViewer(t *testing.T, clip bool) (*fakeGateway, context.Context, *testt
 	ctx := testtool.Browser(t, 60*time.Second)
 	problems := testtool.WatchPage(ctx)
 	if err := chromedp.Run(ctx,
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			_, err := page.AddScriptToEvaluateOnNewDocument(cspProbe).Do(ctx)
-			return err
-		}),
+		testtool.AddCSPProbe(""),
 		chromedp.Navigate(srv.URL+"/"),
 	); err != nil {
 		t.Fatal(err)
 	}
 	return g, ctx, problems
-}
-
-// checkClean fails on CSP violations, script errors and exceptions.
-func checkClean(ctx context.Context, t *testing.T, problems *testtool.PageProblems) {
-	t.Helper()
-	var csp []string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range csp {
-		t.Errorf("CSP violation: %s", v)
-	}
-	for _, p := range problems.All() {
-		t.Errorf("page problem: %s", p)
-	}
 }
 
 func tileState(cam, state string) string {
@@ -493,7 +470,7 @@ func TestBrowserReconnects(t *testing.T) {
 	if n := g.count(http.MethodPost, "/whep/yard-east"); n != 1 {
 		t.Errorf("%d WHEP POSTs for the forbidden camera, want 1", n)
 	}
-	checkClean(ctx, t, problems)
+	testtool.CheckPage(t, ctx, problems)
 
 	// Leaving the page ends the live session (keepalive DELETE on pagehide).
 	dels := g.count(http.MethodDelete, "")
@@ -654,8 +631,7 @@ func TestBrowserViewer(t *testing.T) {
 
 	}
 
-	shot := screenshot(ctx, t)
-	t.Logf("screenshot: %s", shot)
+	testtool.Screenshot(t, ctx, filepath.Join("testdata", "artifacts"), "viewer.png")
 
 	// WHEP offers: SDP, bearer, recvonly audio and video.
 	var token string
@@ -726,27 +702,6 @@ func TestBrowserViewer(t *testing.T) {
 		}
 	}
 
-	checkClean(ctx, t, problems)
+	testtool.CheckPage(t, ctx, problems)
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
-}
-
-func screenshot(ctx context.Context, t *testing.T) string {
-	t.Helper()
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return ""
-	}
-	dir := filepath.Join("testdata", "artifacts")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Errorf("screenshot dir: %v", err)
-		return ""
-	}
-	p := filepath.Join(dir, "viewer.png")
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return ""
-	}
-	abs, _ := filepath.Abs(p)
-	return abs
 }

@@ -52,7 +52,7 @@ func TestPlaybackWorker(t *testing.T) {
 			t.Fatalf("a token in a URL: %s", r.URL)
 		}
 	}
-	checkClean(ctx, t, problems)
+	testtool.CheckPage(t, ctx, problems)
 
 	dels := g.count(http.MethodDelete, "")
 	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {

@@ -54,6 +54,7 @@ var routes = map[string]string{
 	"/index.html":     "index.html",
 	"/app.js":         "app.js",
 	"/whep.js":        "whep.js",
+	"/live.js":        "live.js",
 	"/egress.js":      "egress.js",
 	"/single.js":      "single.js",
 	"/ptz.js":         "ptz.js",

@@ -48,6 +48,7 @@ func TestAssetsHeadersAndTypes(t *testing.T) {
 		"/index.html":     "text/html; charset=utf-8",
 		"/app.js":         "text/javascript; charset=utf-8",
 		"/whep.js":        "text/javascript; charset=utf-8",
+		"/live.js":        "text/javascript; charset=utf-8",
 		"/egress.js":      "text/javascript; charset=utf-8",
 		"/timeline.js":    "text/javascript; charset=utf-8",
 		"/evidence.js":    "text/javascript; charset=utf-8",

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -405,9 +404,9 @@ func swapToDevFull(t *testing.T, l *Log) {
 
 func TestFailClosedAndRecover(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	var logs bytes.Buffer
+	var logs testtool.SyncBuffer
 	l := newLog(t, path, 0)
-	l.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	appendN(t, l, 2)
 	if err := l.Healthy(); err != nil {
 		t.Fatal(err)
@@ -539,22 +538,11 @@ func TestParseLineShape(t *testing.T) {
 	}
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
 func TestRemovedFileIsNoticed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
-	var logs bytes.Buffer
+	var logs testtool.SyncBuffer
 	l := newLog(t, path, 0)
-	l.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))
+	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	appendN(t, l, 3)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,8 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
+
+	"cordon/internal/hostname"
 )
 
 // Forward URL schemes.
@@ -46,7 +47,7 @@ func ParseForwardURL(s string) (ForwardTarget, error) {
 	switch {
 	case t.Host == "":
 		return ForwardTarget{}, errors.New("must name a host")
-	case net.ParseIP(t.Host) == nil && !validHostname(t.Host):
+	case net.ParseIP(t.Host) == nil && !hostname.Valid(t.Host):
 		return ForwardTarget{}, errors.New("host must be an IP address or a host name")
 	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
 		return ForwardTarget{}, errors.New("must be only scheme://host:port")
@@ -60,23 +61,6 @@ func ParseForwardURL(s string) (ForwardTarget, error) {
 	}
 	t.Addr = net.JoinHostPort(t.Host, port)
 	return t, nil
-}
-
-func validHostname(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // ForwardTLSConfig builds the TLS configuration for a tcp+tls collector:

@@ -187,7 +187,7 @@ func (d *dahua) dns(w Wanted) Setting {
 }
 
 func (d *dahua) gateway(w Wanted) Setting {
-	read := func(ctx context.Context) (Reading, string, bool, error) {
+	read := func(ctx context.Context, _ bool) (Reading, string, bool, error) {
 		cfg, p, err := d.network(ctx)
 		if err != nil {
 			return Reading{}, "", false, err
@@ -206,20 +206,9 @@ func (d *dahua) gateway(w Wanted) Setting {
 		}
 		return Reading{Have: have, Want: want, OK: !none || emptyAddr(gw)}, p, none, nil
 	}
-	return Setting{
-		Name: SettingGateway, Want: "none",
-		Read: func(ctx context.Context) (Reading, error) {
-			rd, _, _, err := read(ctx)
-			return rd, err
-		},
-		Apply: func(ctx context.Context) (Outcome, error) {
-			_, p, none, err := read(ctx)
-			if err != nil || !none {
-				return Outcome{}, err
-			}
-			return d.api.setConfig(ctx, "Network", map[string]string{p + "DefaultGateway": "0.0.0.0"})
-		},
-	}
+	return gatewaySetting(read, func(ctx context.Context, p string) (Outcome, error) {
+		return d.api.setConfig(ctx, "Network", map[string]string{p + "DefaultGateway": "0.0.0.0"})
+	})
 }
 
 func keys(m map[string]string) []string {

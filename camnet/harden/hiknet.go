@@ -115,43 +115,32 @@ func (h *hikvision) dns(w Wanted) Setting {
 }
 
 func (h *hikvision) gateway(w Wanted) Setting {
-	read := func(ctx context.Context, forWrite bool) (*node, Reading, bool, error) {
+	read := func(ctx context.Context, forWrite bool) (Reading, *node, bool, error) {
 		get := h.get
 		if forWrite {
 			get = h.getForWrite
 		}
 		doc, err := get(ctx, isapiIPAddress)
 		if err != nil {
-			return nil, Reading{}, false, err
+			return Reading{}, nil, false, err
 		}
 		want, none, err := w.gatewayDecision(doc.child("ipAddress").value(), doc.child("subnetMask").value())
 		if err != nil {
-			return nil, Reading{}, false, reqError("GET", isapiIPAddress, err)
+			return Reading{}, nil, false, reqError("GET", isapiIPAddress, err)
 		}
 		gwNode := doc.path("DefaultGateway", "ipAddress")
 		if gwNode == nil && none {
-			return nil, Reading{}, false, reqError("GET", isapiIPAddress, errors.New("the answer has no DefaultGateway"))
+			return Reading{}, nil, false, reqError("GET", isapiIPAddress, errors.New("the answer has no DefaultGateway"))
 		}
 		gw := gwNode.value()
 		have := gw
 		if emptyAddr(gw) {
 			have = "none"
 		}
-		return doc, Reading{Have: have, Want: want, OK: !none || emptyAddr(gw)}, none, nil
+		return Reading{Have: have, Want: want, OK: !none || emptyAddr(gw)}, doc, none, nil
 	}
-	return Setting{
-		Name: SettingGateway, Want: "none",
-		Read: func(ctx context.Context) (Reading, error) {
-			_, rd, _, err := read(ctx, false)
-			return rd, err
-		},
-		Apply: func(ctx context.Context) (Outcome, error) {
-			doc, _, none, err := read(ctx, true)
-			if err != nil || !none {
-				return Outcome{}, err
-			}
-			doc.ensure("DefaultGateway").ensure("ipAddress").setValue("0.0.0.0")
-			return h.put(ctx, isapiIPAddress, doc)
-		},
-	}
+	return gatewaySetting(read, func(ctx context.Context, doc *node) (Outcome, error) {
+		doc.ensure("DefaultGateway").ensure("ipAddress").setValue("0.0.0.0")
+		return h.put(ctx, isapiIPAddress, doc)
+	})
 }

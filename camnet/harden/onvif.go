@@ -245,7 +245,7 @@ func (o *onvifVendor) subnet(ctx context.Context) (string, string, error) {
 }
 
 func (o *onvifVendor) gateway(w Wanted) Setting {
-	read := func(ctx context.Context) (Reading, onvif.Gateway, bool, error) {
+	read := func(ctx context.Context, _ bool) (Reading, onvif.Gateway, bool, error) {
 		ip, mask, err := o.subnet(ctx)
 		if err != nil {
 			return Reading{}, onvif.Gateway{}, false, err
@@ -270,18 +270,7 @@ func (o *onvifVendor) gateway(w Wanted) Setting {
 		}
 		return Reading{Have: have, Want: want, OK: !none || set == 0}, gw, none, nil
 	}
-	return Setting{
-		Name: SettingGateway, Want: "none",
-		Read: func(ctx context.Context) (Reading, error) {
-			rd, _, _, err := read(ctx)
-			return rd, err
-		},
-		Apply: func(ctx context.Context) (Outcome, error) {
-			_, gw, none, err := read(ctx)
-			if err != nil || !none {
-				return Outcome{}, err
-			}
-			return Outcome{}, onvifErr(o.c.SetNetworkDefaultGateway(ctx, onvif.Gateway{IPv6: gw.IPv6}))
-		},
-	}
+	return gatewaySetting(read, func(ctx context.Context, gw onvif.Gateway) (Outcome, error) {
+		return Outcome{}, onvifErr(o.c.SetNetworkDefaultGateway(ctx, onvif.Gateway{IPv6: gw.IPv6}))
+	})
 }

@@ -1,6 +1,7 @@
 package harden
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -194,4 +195,26 @@ func clean(s string, n int) string {
 		i++
 	}
 	return b.String()
+}
+
+// gatewaySetting is a vendor's "no default gateway" setting. read returns
+// the reading, the vendor's state to write back (a document, a key
+// prefix, the IPv6 part) and whether "none" is wanted; forWrite asks for
+// the state a write starts from. Apply clears the gateway only when
+// "none" is wanted.
+func gatewaySetting[S any](read func(ctx context.Context, forWrite bool) (Reading, S, bool, error), unset func(ctx context.Context, s S) (Outcome, error)) Setting {
+	return Setting{
+		Name: SettingGateway, Want: "none",
+		Read: func(ctx context.Context) (Reading, error) {
+			rd, _, _, err := read(ctx, false)
+			return rd, err
+		},
+		Apply: func(ctx context.Context) (Outcome, error) {
+			_, s, none, err := read(ctx, true)
+			if err != nil || !none {
+				return Outcome{}, err
+			}
+			return unset(ctx, s)
+		},
+	}
 }

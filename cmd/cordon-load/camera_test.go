@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,11 +16,7 @@ import (
 func TestBenchCamera(t *testing.T) {
 	ffmpeg := testtool.Require(t, "ffmpeg")
 	clip := filepath.Join(t.TempDir(), "clip.mkv")
-	enc := exec.Command(ffmpeg, "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
-		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "25", clip)
-	if b, err := enc.CombinedOutput(); err != nil {
-		t.Fatalf("encode: %v\n%s", err, b)
-	}
+	testtool.EncodeClip(t, clip, "320x240", 25, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out testtool.SyncBuffer
 	done := make(chan error, 1)

@@ -112,21 +112,10 @@ func Linger(d time.Duration) Option { return func(g *gateway.Gateway) { g.Camera
 // Logs go through the same redacting handler the command uses.
 func Start(t testing.TB, cfg *config.Config, opts ...Option) *Gateway {
 	t.Helper()
-	if errs := cfg.Validate(); len(errs) > 0 {
-		t.Fatalf("invalid test config: %v", errs)
-	}
-	logs := &SyncBuffer{}
-	red := config.NewRedactor(cfg)
-	logger := slog.New(config.NewRedactingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), red))
-	g := &gateway.Gateway{Config: cfg, Logger: logger, Redactor: red, Stdout: logs}
-	for _, o := range opts {
-		o(g)
-	}
-	if err := g.Initialize(); err != nil {
+	eg, err := TryStart(t, cfg, opts...)
+	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
-	eg := &Gateway{Gateway: g, Base: "http://" + g.HTTPAddr(), Config: cfg, Logs: logs}
-	t.Cleanup(eg.Stop)
 	return eg
 }
 
@@ -181,6 +170,13 @@ func Login(t testing.TB, base, user, password string) string {
 // Do sends a request with an optional bearer token and returns status and body.
 func Do(t testing.TB, method, url, token, ctype, body string) (int, http.Header, string) {
 	t.Helper()
+	return DoWith(t, http.DefaultClient, method, url, token, ctype, body)
+}
+
+// DoWith is Do with the client hc (e.g. one that leaves from its own
+// address, testtool.HTTPClientFrom).
+func DoWith(t testing.TB, hc *http.Client, method, url, token, ctype, body string) (int, http.Header, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -191,9 +187,9 @@ func Do(t testing.TB, method, url, token, ctype, body string) (int, http.Header,
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"cordon/internal/addrlimit"
 )
 
 // Reject reasons (metric label).
@@ -155,7 +157,7 @@ func (l *Listener) reject(c net.Conn, reason string) {
 func (l *Listener) Open(remote string) (total, fromAddr int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.open, l.byAddr[addrKeyString(remote)]
+	return l.open, l.byAddr[addrlimit.Key(remote)]
 }
 
 // HTTPReject answers an HTTP client refused over a cap with 503 and
@@ -280,24 +282,5 @@ func addrKey(a net.Addr) string {
 	if a == nil {
 		return ""
 	}
-	return addrKeyString(a.String())
-}
-
-// addrKeyString is the cap key of an address: the IP, IPv6 aggregated to
-// its /64 (one host usually owns a whole /64).
-func addrKeyString(s string) string {
-	host := s
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		host = h
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
+	return addrlimit.Key(a.String())
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"cordon/internal/addrlimit"
 	"cordon/internal/testtool"
 )
 
@@ -304,7 +305,7 @@ func TestInitializeValidation(t *testing.T) {
 	if _, err := (&Listener{Listener: inner, Protocol: "x"}).Accept(); err == nil {
 		t.Error("Accept before Initialize")
 	}
-	if addrKeyString("[2001:db8:1:2::5]:80") != addrKeyString("2001:db8:1:2:ffff::9") || addrKeyString("::ffff:192.0.2.1") != "192.0.2.1" {
+	if addrlimit.Key("[2001:db8:1:2::5]:80") != addrlimit.Key("2001:db8:1:2:ffff::9") || addrlimit.Key("::ffff:192.0.2.1") != "192.0.2.1" {
 		t.Error("address keys")
 	}
 }

@@ -31,6 +31,7 @@ type Response struct {
 // left empty for the caller. The caller bounds the header's length.
 func ParseResponse(s string) (Response, error) {
 	var d Response
+	fields := d.fields()
 	seen := map[string]bool{}
 	for s = strings.TrimSpace(s); s != ""; {
 		key, after, ok := strings.Cut(s, "=")
@@ -46,7 +47,9 @@ func ParseResponse(s string) (Response, error) {
 			return d, errors.New("the Digest parameter " + key + " given twice")
 		}
 		seen[key] = true
-		d.set(key, val)
+		if p, ok := fields[key]; ok { // unknown ones (opaque, userhash...) are ignored
+			*p = val
+		}
 		rest = strings.TrimLeft(rest, " \t")
 		if rest != "" {
 			if rest[0] != ',' {
@@ -56,8 +59,8 @@ func ParseResponse(s string) (Response, error) {
 		}
 		s = rest
 	}
-	for k, v := range map[string]string{"username": d.Username, "realm": d.Realm, "nonce": d.Nonce, "uri": d.URI, "response": d.Response} {
-		if v == "" {
+	for _, k := range []string{"username", "realm", "nonce", "uri", "response"} {
+		if *fields[k] == "" {
 			return d, errors.New("the Digest answer lacks " + k)
 		}
 	}
@@ -67,27 +70,11 @@ func ParseResponse(s string) (Response, error) {
 	return d, nil
 }
 
-// set stores one parameter; unknown ones (opaque, userhash...) are ignored.
-func (d *Response) set(key, val string) {
-	switch key {
-	case "username":
-		d.Username = val
-	case "realm":
-		d.Realm = val
-	case "nonce":
-		d.Nonce = val
-	case "uri":
-		d.URI = val
-	case "response":
-		d.Response = val
-	case "algorithm":
-		d.Algorithm = val
-	case "qop":
-		d.QOP = val
-	case "nc":
-		d.NC = val
-	case "cnonce":
-		d.CNonce = val
+// fields maps the Digest parameters a Response keeps to its fields.
+func (d *Response) fields() map[string]*string {
+	return map[string]*string{
+		"username": &d.Username, "realm": &d.Realm, "nonce": &d.Nonce, "uri": &d.URI, "response": &d.Response,
+		"algorithm": &d.Algorithm, "qop": &d.QOP, "nc": &d.NC, "cnonce": &d.CNonce,
 	}
 }
 

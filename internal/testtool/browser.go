@@ -3,12 +3,14 @@ package testtool
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -114,4 +116,64 @@ func WatchPage(ctx context.Context) *PageProblems {
 		}
 	})
 	return p
+}
+
+// Screenshot saves a full-page screenshot of the tab ctx as dir/name
+// (made if missing) and logs and returns its absolute path. A screenshot
+// that cannot be taken or saved fails the test (t.Errorf: the test's own
+// checks still run) and returns "".
+func Screenshot(t testing.TB, ctx context.Context, dir, name string) string {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return ""
+	}
+	p, err := filepath.Abs(filepath.Join(dir, name))
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(p), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(p, png, 0o644)
+	}
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return ""
+	}
+	t.Logf("screenshot: %s", p)
+	return p
+}
+
+// CSPProbe is a script that records the page's Content-Security-Policy
+// violations in window.__cordonCSP from the first script on (CheckPage
+// reads them).
+const CSPProbe = `window.__cordonCSP = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cordonCSP.push(e.violatedDirective + ' ' + e.blockedURI);
+});`
+
+// AddCSPProbe runs CSPProbe, then extra (may be ""), at the start of every
+// document the tab loads from now on.
+func AddCSPProbe(extra string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(CSPProbe + "\n" + extra).Do(ctx)
+		return err
+	})
+}
+
+// CheckPage fails the test for every CSP violation the probe recorded (and
+// when the page has no probe) and every problem (script error, exception)
+// WatchPage collected.
+func CheckPage(t testing.TB, ctx context.Context, problems *PageProblems) {
+	t.Helper()
+	var csp []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__cordonCSP`, &csp)); err != nil {
+		t.Fatalf("CSP probe (AddCSPProbe) not on the page: %v", err)
+	}
+	for _, v := range csp {
+		t.Errorf("CSP violation: %s", v)
+	}
+	for _, p := range problems.All() {
+		t.Errorf("page problem: %s", p)
+	}
 }

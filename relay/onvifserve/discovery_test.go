@@ -1,10 +1,8 @@
 package onvifserve
 
 import (
-	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,21 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/ipv4"
 
-	"cordon/internal/soap"
 	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 )
 
 // netnsEnv marks the test binary re-executed inside a private network
 // namespace (where the discovery test may change interfaces).
 const netnsEnv = "CORDON_ONVIF_NETNS"
-
-func probe(types string) []byte {
-	return []byte(`<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"` +
-		` xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:d="` + nsWSD + `" xmlns:dn="` + nsDN + `">` +
-		`<s:Header><a:Action>` + actionProbe + `</a:Action><a:MessageID>uuid:probe-1</a:MessageID>` +
-		`<a:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</a:To></s:Header>` +
-		`<s:Body><d:Probe><d:Types>` + types + `</d:Types></d:Probe></s:Body></s:Envelope>`)
-}
 
 // The WS-Discovery responder, in a private network namespace: a
 // multicast Probe on the operator interface gets one ProbeMatch naming
@@ -36,30 +26,14 @@ func probe(types string) []byte {
 // program joined the group) is ignored.
 // (Function over 80 lines: one scenario whose steps build on each other, on one fixture.)
 func TestDiscovery(t *testing.T) {
-	if os.Getenv(netnsEnv) == "" {
-		unshare := testtool.Require(t, "unshare")
-		testtool.Require(t, "ip")
-		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestDiscovery$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil && strings.Contains(string(out), "unshare failed") {
-			testtool.Missing(t, "cannot create a network namespace: "+strings.TrimSpace(string(out)))
-		}
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestDiscovery") {
-			t.Fatalf("in a network namespace: %v\n%s", err, out)
-		}
+	if !testtool.InNetns(t, netnsEnv) {
 		return
 	}
-	for _, c := range [][]string{
-		{"link", "set", "lo", "up"}, {"link", "set", "lo", "multicast", "on"},
-		{"link", "add", "cam0", "type", "veth", "peer", "name", "cam1"},
-		{"addr", "add", "10.99.0.1/24", "dev", "cam0"}, {"addr", "add", "10.99.0.2/24", "dev", "cam1"},
-		{"link", "set", "cam0", "up"}, {"link", "set", "cam1", "up"},
-	} {
-		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", c, err, out)
-		}
-	}
+	testtool.IP(t,
+		[]string{"link", "set", "lo", "up"}, []string{"link", "set", "lo", "multicast", "on"},
+		[]string{"link", "add", "cam0", "type", "veth", "peer", "name", "cam1"},
+		[]string{"addr", "add", "10.99.0.1/24", "dev", "cam0"}, []string{"addr", "add", "10.99.0.2/24", "dev", "cam1"},
+		[]string{"link", "set", "cam0", "up"}, []string{"link", "set", "cam1", "up"})
 	// both ends of the veth live in this namespace: let cam0 accept
 	// packets from cam1's (local) address
 	for _, f := range []string{"conf/cam0/accept_local", "conf/cam0/rp_filter", "conf/all/rp_filter"} {
@@ -78,33 +52,13 @@ func TestDiscovery(t *testing.T) {
 	group := &net.UDPAddr{IP: net.ParseIP(wsdGroup), Port: d.LocalPort()}
 
 	// a prober on the operator side
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	lo, _ := net.InterfaceByName("lo")
-	pc := ipv4.NewPacketConn(c)
-	if err := errors.Join(pc.SetMulticastInterface(lo), pc.SetMulticastLoopback(true)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WriteTo(probe("dn:NetworkVideoTransmitter"), group); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 8192)
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := c.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("no ProbeMatch: %v", err)
-	}
-	env, err := soap.ParseEnvelopeBytes(buf[:n], soap.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vms := onvifnode.NewProber(t, "127.0.0.1:0", "lo")
+	vms.Send(t, group, "dn:NetworkVideoTransmitter", "uuid:probe-1")
+	env, raw := vms.Answer(t, 5*time.Second)
 	match := env.Payload().Path("ProbeMatch")
 	if match.TextOf("XAddrs") != d.XAddr || match.TextOf("EndpointReference", "Address") != d.Endpoint ||
 		env.Header.TextOf("RelatesTo") != "uuid:probe-1" || !strings.Contains(match.TextOf("Types"), "NetworkVideoTransmitter") {
-		t.Fatalf("ProbeMatch %s", buf[:n])
+		t.Fatalf("ProbeMatch %s", raw)
 	}
 
 	// the camera side: another program joined the group on cam0; a camera
@@ -118,35 +72,17 @@ func TestDiscovery(t *testing.T) {
 	if err := ipv4.NewPacketConn(other).JoinGroup(cam0, &net.UDPAddr{IP: group.IP}); err != nil {
 		t.Fatal(err)
 	}
-	camc, err := net.ListenPacket("udp4", "10.99.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer camc.Close()
-	cam1, _ := net.InterfaceByName("cam1")
-	if err := ipv4.NewPacketConn(camc).SetMulticastInterface(cam1); err != nil {
-		t.Fatal(err)
-	}
+	camc := onvifnode.NewProber(t, "10.99.0.2:0", "cam1")
 	ignored := func() float64 { return testutil.ToFloat64(m.probes.WithLabelValues("ignored")) }
 	before := ignored()
-	if _, err := camc.WriteTo(probe(""), group); err != nil {
-		t.Fatal(err)
-	}
+	camc.Send(t, group, "", "uuid:probe-1")
 	// the counter has no event to wait on
 	testtool.WaitFor(t, 5*time.Second, "the camera-side probe to reach the responder", func() bool { return ignored() != before })
-	_ = camc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := camc.ReadFrom(buf); err == nil {
-		t.Fatalf("the camera side got an answer: %s", buf[:n])
-	}
+	camc.NoAnswer(t, 300*time.Millisecond, "the camera side got an answer")
 
 	// a probe for something cordon is not
-	if _, err := c.WriteTo(probe("dn:Printer"), group); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := c.ReadFrom(buf); err == nil {
-		t.Fatalf("answered a probe for another type: %s", buf[:n])
-	}
+	vms.Send(t, group, "dn:Printer", "uuid:probe-1")
+	vms.NoAnswer(t, 300*time.Millisecond, "answered a probe for another type")
 	if got := testutil.ToFloat64(m.probes.WithLabelValues("answered")); got != 1 {
 		t.Fatalf("answered %v", got)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"cordon/internal/httpdigest"
 	"cordon/internal/soap"
+	"cordon/internal/testtool/onvifnode"
 	"cordon/internal/testtool/testca"
 )
 
@@ -308,12 +309,12 @@ func TestTLS(t *testing.T) {
 	if r.fault == nil || !r.fault.Has(soap.NsError, "NotAuthorized") || lastFailure(t, n).detail != "bad password" {
 		t.Fatalf("PasswordText with the ONVIF secret: %s", r.body)
 	}
-	res := runNode(t, s.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF, "useSecure": true, "ca": string(ca.CertPEM)},
-		step{"op": "connect"}, step{"op": "streamUri", "profileToken": "dome"})
-	if conn := okValue[connectValue](t, res[0]); len(conn.Profiles) != 3 {
+	res := onvifnode.Run(t, nodeClient, s.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF, "useSecure": true, "ca": string(ca.CertPEM)},
+		onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "streamUri", "profileToken": "dome"})
+	if conn := onvifnode.Value[onvifnode.Connect](t, res[0]); len(conn.Profiles) != 3 {
 		t.Fatalf("%+v", conn)
 	}
-	if uri := okValue[string](t, res[1]); uri != "rtsps://127.0.0.1:8322/dome" {
+	if uri := onvifnode.Value[string](t, res[1]); uri != "rtsps://127.0.0.1:8322/dome" {
 		t.Fatalf("%q", uri)
 	}
 }

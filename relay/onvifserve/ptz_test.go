@@ -10,6 +10,7 @@ import (
 
 	"cordon/internal/soap"
 	"cordon/internal/testtool"
+	"cordon/internal/testtool/onvifnode"
 	"cordon/ptz"
 )
 
@@ -30,14 +31,14 @@ func waitDome(t *testing.T) (pan, tilt, zoom float64) {
 func TestNodeClientSteersTheDome(t *testing.T) {
 	fx.access.setPTZ("dome", fx.newControl())
 	fx.dome.FactoryReset() // home, idle
-	res := runNode(t, fx.face.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF},
-		step{"op": "connect"},
-		step{"op": "continuousMove", "profileToken": "dome", "x": 1, "y": 0.5, "zoom": 0, "timeout": 400},
-		step{"op": "wait", "ms": 150},
-		step{"op": "status", "profileToken": "dome"},
-		step{"op": "stop", "profileToken": "dome"},
-		step{"op": "presets", "profileToken": "dome"},
-		step{"op": "nodes"})
+	res := onvifnode.Run(t, nodeClient, fx.face.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF},
+		onvifnode.Step{"op": "connect"},
+		onvifnode.Step{"op": "continuousMove", "profileToken": "dome", "x": 1, "y": 0.5, "zoom": 0, "timeout": 400},
+		onvifnode.Step{"op": "wait", "ms": 150},
+		onvifnode.Step{"op": "status", "profileToken": "dome"},
+		onvifnode.Step{"op": "stop", "profileToken": "dome"},
+		onvifnode.Step{"op": "presets", "profileToken": "dome"},
+		onvifnode.Step{"op": "nodes"})
 	for _, r := range res {
 		if !r.OK {
 			t.Fatalf("%s: %s", r.Op, r.Error)
@@ -47,7 +48,7 @@ func TestNodeClientSteersTheDome(t *testing.T) {
 	if pan < 0.02 || tilt < 0.01 {
 		t.Fatalf("dome at pan %.3f tilt %.3f after ContinuousMove through the face", pan, tilt)
 	}
-	st := okValue[map[string]any](t, res[3])
+	st := onvifnode.Value[map[string]any](t, res[3])
 	if _, ok := st["position"]; !ok {
 		t.Fatalf("GetStatus %v", st)
 	}
@@ -59,16 +60,16 @@ func TestNodeClientSteersTheDome(t *testing.T) {
 	if !strings.Contains(nodes, "VelocityGenericSpace") || !strings.Contains(nodes, `"homeSupported":true`) {
 		t.Fatalf("GetNodes %s", nodes)
 	}
-	res = runNode(t, fx.face.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF},
-		step{"op": "connect"}, step{"op": "gotoPreset", "profileToken": "dome", "preset": "2"})
-	okValue[any](t, res[1])
+	res = onvifnode.Run(t, nodeClient, fx.face.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF},
+		onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "gotoPreset", "profileToken": "dome", "preset": "2"})
+	onvifnode.Value[any](t, res[1])
 	pan, tilt, zoom := waitDome(t)
 	if math.Abs(pan-0.6) > 0.01 || math.Abs(tilt+0.3) > 0.01 || zoom > 0.01 {
 		t.Fatalf("dome at %.3f %.3f %.3f after GotoPreset 2", pan, tilt, zoom)
 	}
-	res = runNode(t, fx.face.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF},
-		step{"op": "connect"}, step{"op": "gotoHome", "profileToken": "dome"})
-	okValue[any](t, res[1])
+	res = onvifnode.Run(t, nodeClient, fx.face.Addr().String(), map[string]any{"username": "alice", "password": aliceONVIF},
+		onvifnode.Step{"op": "connect"}, onvifnode.Step{"op": "gotoHome", "profileToken": "dome"})
+	onvifnode.Value[any](t, res[1])
 	if pan, tilt, zoom := waitDome(t); math.Abs(pan)+math.Abs(tilt)+zoom > 0.01 {
 		t.Fatalf("dome at %.3f %.3f %.3f after GotoHomePosition", pan, tilt, zoom)
 	}

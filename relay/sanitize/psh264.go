@@ -104,13 +104,13 @@ func walkH264SPS(r *bitReader) h264SPSInfo {
 	return in
 }
 
-func h264VUI(r *bitReader) {
-	if r.flag() { // aspect_ratio_info_present_flag
-		if r.bits(8) == 255 {
-			r.skip(32)
-		}
+// vuiHead skips the fields H.264 and H.265 VUI start with alike (aspect
+// ratio, overscan, video signal type, chroma location).
+func vuiHead(r *bitReader) {
+	if r.flag() && r.bits(8) == 255 { // aspect_ratio_info_present_flag, idc: Extended_SAR
+		r.skip(32)
 	}
-	if r.flag() {
+	if r.flag() { // overscan_info_present_flag
 		r.skip(1)
 	}
 	if r.flag() { // video_signal_type_present_flag
@@ -123,6 +123,10 @@ func h264VUI(r *bitReader) {
 		r.ue()
 		r.ue()
 	}
+}
+
+func h264VUI(r *bitReader) {
+	vuiHead(r)
 	if r.flag() { // timing_info_present_flag
 		r.skip(65)
 	}

@@ -224,22 +224,7 @@ func h265STRPS(r *bitReader, idx int, sets []rps) rps {
 }
 
 func h265VUI(r *bitReader, maxSub uint64) {
-	if r.flag() && r.bits(8) == 255 { // aspect_ratio_info_present_flag, idc
-		r.skip(32)
-	}
-	if r.flag() {
-		r.skip(1)
-	}
-	if r.flag() { // video_signal_type_present_flag
-		r.skip(4)
-		if r.flag() {
-			r.skip(24)
-		}
-	}
-	if r.flag() { // chroma_loc_info_present_flag
-		r.ue()
-		r.ue()
-	}
+	vuiHead(r)
 	r.skip(3)
 	if r.flag() { // default_display_window_flag
 		for range 4 {

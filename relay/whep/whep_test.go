@@ -388,16 +388,23 @@ func TestInitializePortBusy(t *testing.T) {
 	}
 }
 
-func TestHostIPs(t *testing.T) {
-	// advertise an address that is not the socket's: a 1:1 NAT in front
-	e := newEnv(t, func(s *Server) { s.UDPListen = "0.0.0.0:0"; s.TCPListen = ""; s.HostIPs = []string{"127.0.0.1"} })
+// playsWithCandidatesOn: a viewer of a new camera cam1 gets an answer
+// whose host candidates are on ip only, and a first frame SPS, PPS, IDR.
+func playsWithCandidatesOn(t *testing.T, e *env, ip string) {
+	t.Helper()
 	startCamera(t, e.hub, "cam1")
 	c, resp := newClient(t, e, "cam1", clientOpts{})
 	if c == nil {
 		t.Fatalf("POST: %d", resp.StatusCode)
 	}
-	checkCandidates(t, c.answer, "127.0.0.1", e.srv)
+	checkCandidates(t, c.answer, ip, e.srv)
 	checkSPSPPSIDR(t, c.nextAU(t, 10*time.Second))
+}
+
+func TestHostIPs(t *testing.T) {
+	// advertise an address that is not the socket's: a 1:1 NAT in front
+	e := newEnv(t, func(s *Server) { s.UDPListen = "0.0.0.0:0"; s.TCPListen = ""; s.HostIPs = []string{"127.0.0.1"} })
+	playsWithCandidatesOn(t, e, "127.0.0.1")
 }
 
 // With ICE-TCP listening on every interface and UDP on loopback, the TCP
@@ -405,13 +412,7 @@ func TestHostIPs(t *testing.T) {
 // per interface address, each costing every session a reader and buffer).
 func TestTCPCandidatesFollowUDPAddress(t *testing.T) {
 	e := newEnv(t, func(s *Server) { s.TCPListen = "0.0.0.0:0" })
-	startCamera(t, e.hub, "cam1")
-	c, resp := newClient(t, e, "cam1", clientOpts{})
-	if c == nil {
-		t.Fatalf("POST: %d", resp.StatusCode)
-	}
-	checkCandidates(t, c.answer, "127.0.0.1", e.srv)
-	checkSPSPPSIDR(t, c.nextAU(t, 10*time.Second))
+	playsWithCandidatesOn(t, e, "127.0.0.1")
 }
 
 func TestChooseH264(t *testing.T) {

@@ -3,7 +3,8 @@
 // textContent; the token lives in this module's memory only (no cookie, no
 // storage, never in a URL) so a reload means signing in again.
 
-import { WhepSession, WhepError, errorSentence, retryAfterSeconds } from './whep.js';
+import { WhepError, errorSentence, retryAfterSeconds } from './whep.js';
+import { LivePlayer, BACKOFF_MAX_MS, retryAfterMs } from './live.js';
 import { parseEgress, describeEgress } from './egress.js';
 import { initDirectorySignIn, describeAccount } from './oidc.js';
 import { HardeningPanel } from './hardening.js';
@@ -14,9 +15,6 @@ import { exportKeyText } from './evidence.js';
 
 const POLL_MS = 5000;
 const EGRESS_EVERY = 3; // polls between egress refreshes (15 s)
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 15000;
-const PLAY_TIMEOUT_MS = 20000; // answer received but no frame: reconnect
 const DISCONNECT_GRACE_MS = 2000; // ICE "disconnected" may heal by itself
 const STALL_MS = 8000; // video track muted (no packets) this long: reconnect
 
@@ -144,28 +142,23 @@ class Tile {
     root.dataset.camera = cam.id;
     this.idEl.textContent = cam.id;
 
-    // Muted autoplay is allowed without a user gesture; set the IDL
-    // attributes too (a cloned template does not always carry them over).
-    this.video.muted = true;
-    this.video.defaultMuted = true;
-    this.video.autoplay = true;
-    this.video.playsInline = true;
-
     this.state = '';
-    this.session = null;
     this.online = cam.online !== false;
-    this.backoff = BACKOFF_MIN_MS;
-    this.retryTimer = null;
-    this.watchdog = null;
-    this.graceTimer = null;
-    this.stallTimer = null;
-    this.attempt = 0;
-
-    this.video.addEventListener('playing', () => {
-      if (!this.session || this.session.closed) return;
-      clearTimeout(this.watchdog);
-      this.backoff = BACKOFF_MIN_MS;
-      this.setState('playing');
+    this.player = new LivePlayer(this.video, {
+      target: () => {
+        if (!app.token) return null;
+        const gen = app.gen;
+        const url = '/whep/' + encodeURIComponent(this.id) + (this.sub ? '?stream=sub' : '');
+        return { url, token: app.token, current: () => gen === app.gen };
+      },
+      connecting: () => {
+        if (this.state !== 'reconnecting') this.setState('connecting');
+      },
+      playing: () => this.setState('playing'),
+      isPlaying: () => this.state === 'playing',
+      reconnecting: (text) => this.setState('reconnecting', text),
+      failed: (err) => this.startFailed(err),
+      watch: (session, current) => this.watch(session, current),
     });
     // click or Enter: the single-camera view (single.js)
     root.tabIndex = 0;
@@ -208,7 +201,7 @@ class Tile {
     this.root.setAttribute('aria-label', this.name + ': open the single view');
     // the grid plays the sub stream when the camera has one
     const sub = cam.sub_stream === true;
-    if (this.sub !== undefined && sub !== this.sub && this.session) this.schedule(0);
+    if (this.sub !== undefined && sub !== this.sub && this.player.session) this.player.schedule(0);
     this.sub = sub;
     const codecs = [cam.video_codec, cam.audio_codec].filter((c) => typeof c === 'string' && c);
     this.codecEl.textContent = codecs.join(' · ');
@@ -223,7 +216,7 @@ class Tile {
     const available = cam.online !== false || cam.on_demand === true;
     const wasAvailable = this.online;
     this.online = available;
-    const live = this.session && !this.session.closed;
+    const live = this.player.live();
     if (!available) {
       // Keep a live session: the gateway resumes it when the camera comes
       // back. Without one, show offline and wait for the camera list.
@@ -233,123 +226,55 @@ class Tile {
         this.goOffline(null);
       }
     } else if (!live && (!wasAvailable || this.state === '')) {
-      if (this.state === '' || (this.state === 'offline' && !this.retryTimer)) this.connect();
+      if (this.state === '' || (this.state === 'offline' && !this.player.pending('retry'))) this.connect();
     }
-  }
-
-  clearTimers() {
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.watchdog);
-    clearTimeout(this.graceTimer);
-    clearTimeout(this.stallTimer);
-    this.retryTimer = this.watchdog = this.graceTimer = this.stallTimer = null;
   }
 
   // teardown closes the peer connection and DELETEs the WHEP session.
   teardown(keepalive) {
-    this.clearTimers();
-    const s = this.session;
-    this.session = null;
-    this.video.srcObject = null;
-    return s ? s.close(keepalive) : Promise.resolve();
+    return this.player.teardown(keepalive);
   }
 
-  schedule(ms) {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, ms);
-  }
-
-  nextBackoff() {
-    const ms = this.backoff;
-    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
-    return ms;
+  connect() {
+    return this.player.connect();
   }
 
   goOffline(retryAfter) {
     this.teardown(false);
     this.setState('offline');
-    if (retryAfter !== null) {
-      const ms = retryAfter > 0 ? Math.min(Math.max(retryAfter * 1000, BACKOFF_MIN_MS), 60000) : this.nextBackoff();
-      this.schedule(ms);
-    }
+    if (retryAfter !== null) this.player.schedule(retryAfterMs(retryAfter) ?? this.player.nextBackoff());
   }
 
-  // fail: media path broke; reconnect with backoff (1 s doubling to 15 s).
-  fail(reason) {
-    if (!this.session) return;
-    this.teardown(false);
-    const ms = this.nextBackoff();
-    this.setState('reconnecting', reason + ' · retry in ' + Math.round(ms / 1000) + ' s');
-    this.schedule(ms);
-  }
-
-  async connect() {
-    this.teardown(false);
-    if (!app.token) return;
-    const gen = app.gen;
-    const attempt = ++this.attempt;
-    if (this.state !== 'reconnecting') this.setState('connecting');
-    const session = new WhepSession('/whep/' + encodeURIComponent(this.id) + (this.sub ? '?stream=sub' : ''), app.token);
-    this.session = session;
-    const current = () => this.session === session && this.attempt === attempt && gen === app.gen;
-
+  // watch adds the grid's own checks to a new session: a video track
+  // muted (no packets) too long, ICE "disconnected" that does not heal.
+  watch(session, current) {
+    const player = this.player;
     session.addEventListener('track', (ev) => {
       const track = ev.detail;
       if (track.kind !== 'video') return;
       track.addEventListener('mute', () => {
         if (!current()) return;
-        clearTimeout(this.stallTimer);
-        this.stallTimer = setTimeout(() => {
-          if (current() && track.muted) this.fail('video stalled');
-        }, STALL_MS);
+        player.later('stall', STALL_MS, () => {
+          if (current() && track.muted) player.retry('video stalled');
+        });
       });
-      track.addEventListener('unmute', () => clearTimeout(this.stallTimer));
-    });
-    session.addEventListener('ended', () => {
-      if (current()) this.fail('track ended');
+      track.addEventListener('unmute', () => player.clear('stall'));
     });
     session.addEventListener('state', (ev) => {
       if (!current()) return;
       const { connection, ice } = ev.detail;
-      if (connection === 'failed' || ice === 'failed' || connection === 'closed' || ice === 'closed') {
-        // 'closed' here comes from the far end (our own close emits nothing).
-        this.fail('connection failed');
-      } else if (ice === 'disconnected' || connection === 'disconnected') {
-        if (this.graceTimer) return;
+      if (ice === 'disconnected' || connection === 'disconnected') {
+        if (player.pending('grace')) return;
         this.setState('reconnecting', 'connection interrupted');
-        this.graceTimer = setTimeout(() => {
-          this.graceTimer = null;
-          if (current()) this.fail('connection lost');
-        }, DISCONNECT_GRACE_MS);
-      } else if (ice === 'connected' || ice === 'completed') {
-        if (this.graceTimer) {
-          clearTimeout(this.graceTimer);
-          this.graceTimer = null;
-          const v = this.video;
-          if (!v.paused && v.readyState >= 2) this.setState('playing');
-        }
+        player.later('grace', DISCONNECT_GRACE_MS, () => {
+          if (current()) player.retry('connection lost');
+        });
+      } else if ((ice === 'connected' || ice === 'completed') && player.pending('grace')) {
+        player.clear('grace');
+        const v = this.video;
+        if (!v.paused && v.readyState >= 2) this.setState('playing');
       }
     });
-
-    try {
-      await session.start();
-    } catch (err) {
-      if (!current()) return;
-      this.session = null;
-      session.close(false);
-      this.startFailed(err);
-      return;
-    }
-    if (!current()) return;
-    this.video.srcObject = session.stream;
-    const p = this.video.play();
-    if (p) p.catch(() => {}); // 'playing' drives the state
-    this.watchdog = setTimeout(() => {
-      if (current() && this.state !== 'playing') this.fail('no video received');
-    }, PLAY_TIMEOUT_MS);
   }
 
   startFailed(err) {
@@ -373,15 +298,15 @@ class Tile {
         return;
       case 404:
         this.setState('error', 'unknown camera');
-        this.schedule(BACKOFF_MAX_MS);
+        this.player.schedule(BACKOFF_MAX_MS);
         return;
       default: {
-        const ms = this.nextBackoff();
+        const ms = this.player.nextBackoff();
         const why = status === 0 ? 'gateway unreachable' :
           (status > 0 ? (text || 'HTTP ' + status) : 'browser could not start WebRTC');
         if (status < 0) console.warn('cordon: WHEP start failed for', this.id, err);
         this.setState('reconnecting', why + ' · retry in ' + Math.round(ms / 1000) + ' s');
-        this.schedule(ms);
+        this.player.schedule(ms);
       }
     }
   }
@@ -767,16 +692,8 @@ async function signOut() {
 window.cordonStats = async function cordonStats(cameraId) {
   const tile = app.tiles.get(String(cameraId));
   if (!tile) return null;
-  let framesDecoded = 0;
-  if (tile.session) {
-    try {
-      framesDecoded = (await tile.session.stats()).framesDecoded;
-    } catch {
-      framesDecoded = 0;
-    }
-  }
   return {
-    framesDecoded,
+    framesDecoded: await tile.player.framesDecoded(),
     width: tile.video.videoWidth,
     height: tile.video.videoHeight,
     state: tile.state,
@@ -802,7 +719,7 @@ const single = new SingleView({
 function openSingle(tile) {
   if (!app.token || !tile.cam) return;
   show(el.viewer, false);
-  single.open(tile.cam, tile.session && !tile.session.closed ? tile.session.stream : null);
+  single.open(tile.cam, tile.player.live() ? tile.player.session.stream : null);
 }
 
 // cordonSingleStats() -> {camera, stream, state, framesDecoded, width,

@@ -15,12 +15,9 @@
 // user's bearer token (a 401 signs the page out). The token itself is
 // never handed out.
 
-import { WhepSession, WhepError } from './whep.js';
+import { WhepError } from './whep.js';
+import { LivePlayer, autoplayMuted, retryAfterMs } from './live.js';
 import { PTZPad } from './ptz.js';
-
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 15000;
-const PLAY_TIMEOUT_MS = 20000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,21 +38,29 @@ export class SingleView {
     this.message = $('single-message');
     this.container = $('single-recordings');
     this.ptz = new PTZPad($('ptz-pad'), opts.api, opts.user);
-    for (const v of [this.video, this.preview]) {
-      v.muted = true;
-      v.defaultMuted = true;
-      v.autoplay = true;
-      v.playsInline = true;
-    }
+    autoplayMuted(this.preview);
     this.cam = null;
-    this.session = null;
     this.stream = ''; // '' = main, 'sub'
     this.note = '';
-    this.attempt = 0;
-    this.backoff = BACKOFF_MIN_MS;
-    this.retryTimer = null;
-    this.watchdog = null;
     this.rights = [];
+    this.player = new LivePlayer(this.video, {
+      target: () => {
+        const cam = this.cam;
+        const token = this.opts.token();
+        if (!cam || !token) return null;
+        const url = '/whep/' + encodeURIComponent(cam.id) + (this.stream === 'sub' ? '?stream=sub' : '');
+        return { url, token, current: () => this.cam === cam };
+      },
+      connecting: () => this.setState('connecting'),
+      // the live picture has a frame: the preview goes
+      playing: () => {
+        this.dropPreview();
+        this.setState('playing');
+      },
+      isPlaying: () => this.root.dataset.state === 'playing',
+      reconnecting: (text) => this.setState('reconnecting', text),
+      failed: (err) => this.startFailed(err),
+    });
 
     $('single-back').addEventListener('click', () => this.close());
     $('single-fullscreen').addEventListener('click', () => {
@@ -68,14 +73,6 @@ export class SingleView {
         ev.preventDefault();
         this.close();
       }
-    });
-    // the live picture has a frame: the preview goes
-    this.video.addEventListener('playing', () => {
-      if (!this.session || this.session.closed) return;
-      clearTimeout(this.watchdog);
-      this.backoff = BACKOFF_MIN_MS;
-      this.dropPreview();
-      this.setState('playing');
     });
   }
 
@@ -104,7 +101,7 @@ export class SingleView {
     this.stream = cam.b_frames && cam.sub_stream ? 'sub' : '';
     if (this.stream) this.note = 'main stream has B-frames';
     this.showPTZ();
-    this.connect();
+    this.player.connect();
     $('single-back').focus();
     document.dispatchEvent(new CustomEvent('cordon:single-open', { detail: this.detail() }));
   }
@@ -135,7 +132,7 @@ export class SingleView {
     if (!this.cam) return;
     const id = this.cam.id;
     this.ptz.hide();
-    this.teardown(false);
+    this.player.teardown(false);
     this.dropPreview();
     this.cam = null;
     this.root.hidden = true;
@@ -159,69 +156,6 @@ export class SingleView {
     this.message.textContent = state === 'playing' ? '' : (text || '');
   }
 
-  teardown(keepalive) {
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.watchdog);
-    this.retryTimer = this.watchdog = null;
-    const s = this.session;
-    this.session = null;
-    this.video.srcObject = null;
-    return s ? s.close(keepalive) : Promise.resolve();
-  }
-
-  schedule(ms) {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, ms);
-  }
-
-  retry(text) {
-    this.teardown(false);
-    const ms = this.backoff;
-    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
-    this.setState('reconnecting', text + ' · retry in ' + Math.round(ms / 1000) + ' s');
-    this.schedule(ms);
-  }
-
-  async connect() {
-    this.teardown(false);
-    const cam = this.cam;
-    const token = this.opts.token();
-    if (!cam || !token) return;
-    const attempt = ++this.attempt;
-    this.setState('connecting');
-    const url = '/whep/' + encodeURIComponent(cam.id) + (this.stream === 'sub' ? '?stream=sub' : '');
-    const session = new WhepSession(url, token);
-    this.session = session;
-    const current = () => this.session === session && this.attempt === attempt && this.cam === cam;
-    session.addEventListener('ended', () => {
-      if (current()) this.retry('track ended');
-    });
-    session.addEventListener('state', (ev) => {
-      if (!current()) return;
-      const { connection, ice } = ev.detail;
-      if (connection === 'failed' || ice === 'failed' || connection === 'closed' || ice === 'closed') this.retry('connection lost');
-    });
-    try {
-      await session.start();
-    } catch (err) {
-      if (!current()) return;
-      this.session = null;
-      session.close(false);
-      this.startFailed(err);
-      return;
-    }
-    if (!current()) return;
-    this.video.srcObject = session.stream;
-    const p = this.video.play();
-    if (p) p.catch(() => {});
-    this.watchdog = setTimeout(() => {
-      if (current() && this.root.dataset.state !== 'playing') this.retry('no video received');
-    }, PLAY_TIMEOUT_MS);
-  }
-
   startFailed(err) {
     const status = err instanceof WhepError ? err.status : -1;
     const text = err instanceof WhepError ? err.message : 'browser could not start WebRTC';
@@ -237,15 +171,14 @@ export class SingleView {
           // B-frames on the main stream: the sub stream instead
           this.stream = 'sub';
           this.note = 'main stream has B-frames';
-          this.connect();
+          this.player.connect();
           return;
         }
         this.setState('unsupported', text);
         return;
       case 503: {
-        const s = err.retryAfter;
         this.setState('offline', 'camera offline');
-        this.schedule(s && s > 0 ? Math.min(Math.max(s * 1000, BACKOFF_MIN_MS), 60000) : this.backoff);
+        this.player.schedule(retryAfterMs(err.retryAfter) ?? this.player.backoff);
         return;
       }
       case 400:
@@ -253,25 +186,17 @@ export class SingleView {
         this.setState('error', text);
         return;
       default:
-        this.retry(status === 0 ? 'gateway unreachable' : text);
+        this.player.retry(status === 0 ? 'gateway unreachable' : text);
     }
   }
 
   // stats is the test hook's view of the single view.
   async stats() {
-    let framesDecoded = 0;
-    if (this.session) {
-      try {
-        framesDecoded = (await this.session.stats()).framesDecoded;
-      } catch {
-        framesDecoded = 0;
-      }
-    }
     return {
       camera: this.cam ? this.cam.id : '',
       stream: this.root.dataset.stream || 'main',
       state: this.root.dataset.state,
-      framesDecoded,
+      framesDecoded: await this.player.framesDecoded(),
       width: this.video.videoWidth,
       height: this.video.videoHeight,
       preview: this.root.classList.contains('has-preview'),
