@@ -541,9 +541,11 @@ func TestSessionsCounted(t *testing.T) {
 	if c.Sessions() != 0 || c.SessionsOpened() != 0 {
 		t.Fatalf("a DESCRIBE opened a session: %d open, %d opened", c.Sessions(), c.SessionsOpened())
 	}
-	play(t, c, 2) // closes its client when done
+	closed := func() bool { return c.Sessions() == 0 }
+	play(t, c, 2) // closes its client when done; the camera sees the close a little later
+	testtool.WaitFor(t, 5*time.Second, "the first session to close", closed)
 	play(t, c, 2)
-	testtool.WaitFor(t, 5*time.Second, "the sessions to close", func() bool { return c.Sessions() == 0 })
+	testtool.WaitFor(t, 5*time.Second, "the second session to close", closed)
 	if c.SessionsOpened() != 2 || c.MaxSessions() != 1 {
 		t.Fatalf("opened %d (want 2), at most %d at once (want 1)", c.SessionsOpened(), c.MaxSessions())
 	}
