@@ -31,7 +31,8 @@ type compareOpts struct {
 	points                     []int
 	rows                       map[string]bool
 	duration                   time.Duration
-	joins, readers, cameras    int
+	joins, cameras             int
+	readers                    []int // RTSP reader counts of the rtsp row
 	profile                    int
 	serverCPU, clientCPU       int
 }
@@ -85,7 +86,7 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	rows := fs.String("rows", strings.Join(allRows, ","), "rows to measure: "+strings.Join(allRows, ","))
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "steady window of each point")
 	fs.IntVar(&o.joins, "joins", 50, "sequential joins of the join row")
-	fs.IntVar(&o.readers, "rtsp-readers", 50, "RTSP/TCP readers of the rtsp row")
+	readers := fs.String("rtsp-readers", "50,150", "RTSP/TCP reader counts of the rtsp row (two or more also give the CPU per added reader)")
 	fs.IntVar(&o.cameras, "cameras", 50, "cameras of the ingest row")
 	fs.IntVar(&o.profile, "profile", 200, "sweep point at which each server's CPU profile is taken (pprof, 20 s in the window; 0 = none)")
 	fs.IntVar(&o.serverCPU, "server-cpu", 0, "the core the server is pinned to")
@@ -101,6 +102,15 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 		o.points = append(o.points, n)
 	}
 	slices.Sort(o.points)
+	for p := range strings.SplitSeq(*readers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > maxViewers {
+			return o, fmt.Errorf("--rtsp-readers: %q is not 1..%d", p, maxViewers)
+		}
+		o.readers = append(o.readers, n)
+	}
+	slices.Sort(o.readers)
+	o.readers = slices.Compact(o.readers)
 	o.rows = map[string]bool{}
 	for r := range strings.SplitSeq(*rows, ",") {
 		r = strings.TrimSpace(r)
@@ -112,8 +122,8 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	if o.clip == "" || (o.rows["ingest"] && o.clip720 == "") {
 		return o, errors.New("--clip (and, for the ingest row, --clip720) is required")
 	}
-	if o.duration < 5*time.Second || o.joins < 1 || o.readers < 1 || o.cameras < 1 || o.cameras > 1000 {
-		return o, errors.New("--duration at least 5s; --joins, --rtsp-readers, --cameras at least 1 (cameras at most 1000)")
+	if o.duration < 5*time.Second || o.joins < 1 || o.cameras < 1 || o.cameras > 1000 {
+		return o, errors.New("--duration at least 5s; --joins, --cameras at least 1 (cameras at most 1000)")
 	}
 	if o.mediamtx != "" && o.baseline != "" {
 		return o, errors.New("--mediamtx or --baseline, not both")

@@ -27,7 +27,7 @@ type results struct {
 	targets           []string
 	join, joinLoad    map[string]measured
 	sweep             map[string]map[int]measured
-	rtsp              map[string]measured
+	rtsp              map[string]map[int]measured // by reader count
 	ingest, ingestOne map[string]measured
 	loadDuring        [2]float64
 }
@@ -47,9 +47,10 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 	}
 	b.logf("working directory %s", dir)
 	// one API key per 64 sessions (a principal's session cap), for the
-	// largest sweep point and for the join row's background viewers
-	// (ROWS=joinload with small POINTS got too few keys: every join refused)
-	keys := max(slices.Max(b.o.points), joinLoadViewers)/64 + 2
+	// largest sweep point, the join row's background viewers (ROWS=joinload
+	// with small POINTS got too few keys: every join refused) and the
+	// largest RTSP reader count
+	keys := max(slices.Max(b.o.points), joinLoadViewers, slices.Max(b.o.readers))/64 + 2
 	t, err := newTarget("cordon", b.o.cordon, dir, true, keys)
 	if err != nil {
 		return nil, err
@@ -78,11 +79,12 @@ func (b *bench) run(ctx context.Context) (*results, error) {
 		b.targets = append(b.targets, g)
 	}
 	res := &results{machine: describeMachine(), join: map[string]measured{}, joinLoad: map[string]measured{},
-		sweep: map[string]map[int]measured{}, rtsp: map[string]measured{}, ingest: map[string]measured{}, ingestOne: map[string]measured{}}
+		sweep: map[string]map[int]measured{}, rtsp: map[string]map[int]measured{}, ingest: map[string]measured{}, ingestOne: map[string]measured{}}
 	res.loadDuring[0] = loadAvg()
 	for _, t := range b.targets {
 		res.targets = append(res.targets, t.name)
 		res.sweep[t.name] = map[int]measured{}
+		res.rtsp[t.name] = map[int]measured{}
 	}
 	stopCam, err := b.cameras(ctx, dir)
 	if err != nil {
@@ -213,16 +215,20 @@ func (b *bench) row(ctx context.Context, row string, res *results) error {
 	case "joinload":
 		return b.joinUnderLoad(ctx, res)
 	case "rtsp":
-		for _, t := range b.orderAll(1) {
-			b.logf("rtsp: %s, %d readers", t.name, b.o.readers)
-			err := b.with(ctx, t, b.one(), func(srv *proc) error {
-				m, err := b.runLoad(ctx, srv, "--rtsp-url", t.rtspURL("cam"), "--viewers", strconv.Itoa(b.o.readers),
-					"--ramp", "5s", "--duration", dur)
-				res.rtsp[t.name] = m
-				return err
-			})
-			if err != nil {
-				return err
+		for i, n := range b.o.readers {
+			for _, t := range b.orderAll(i + 1) {
+				b.logf("rtsp: %s, %d readers", t.name, n)
+				// a reader a second per 30 on top of 5 s: every reader signs in
+				// (argon2id, one hash at a time per address) before the window
+				ramp := (5*time.Second + time.Duration(n)*time.Second/30).String()
+				err := b.with(ctx, t, b.one(), func(srv *proc) error {
+					m, err := b.runLoad(ctx, srv, append(t.rtspArgs("cam"), "--viewers", strconv.Itoa(n), "--ramp", ramp, "--duration", dur)...)
+					res.rtsp[t.name][n] = m
+					return err
+				})
+				if err != nil {
+					return err
+				}
 			}
 		}
 	case "ingest":

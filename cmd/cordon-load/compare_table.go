@@ -66,6 +66,48 @@ type row struct {
 }
 
 func (r *results) rows(o compareOpts) []row {
+	rows := r.fixedRows(o)
+	// the RTSP rows go before the ingest rows (the last two)
+	at := len(rows) - 2
+	return slices.Concat(rows[:at], r.rtspRows(o), rows[at:])
+}
+
+// rtspRows: CPU per reader-minute at each reader count and, given two or
+// more counts, the CPU each reader adds (the slope from the smallest to the
+// largest count): the server's fixed cost per camera (reading, sanitizing
+// and re-packetizing it) is in the first and not in the second.
+func (r *results) rtspRows(o compareOpts) []row {
+	var rows []row
+	for _, k := range o.readers {
+		rows = append(rows, row{fmt.Sprintf("RTSP/TCP re-serve CPU-s per reader-minute, %d readers", k), "make bench-compare ROWS=rtsp RTSP_READERS=" + fmt.Sprint(k), func(n string) (cell, bool) {
+			m, ok := r.rtsp[n][k]
+			v := perViewerMin(m, k)
+			txt := fmt.Sprintf("%.3f (%d connected, %.1f fps)", v, m.rep.Connected, m.rep.FPS.Mean)
+			if m.rep.Connected != k {
+				v = math.NaN() // not comparable: no ratio
+			}
+			return cell{txt, v}, ok
+		}})
+	}
+	if len(o.readers) < 2 {
+		return rows
+	}
+	a, b := o.readers[0], o.readers[len(o.readers)-1]
+	rows = append(rows, row{fmt.Sprintf("RTSP/TCP CPU-s per added reader-minute (slope %d → %d readers)", a, b), fmt.Sprintf("make bench-compare ROWS=rtsp RTSP_READERS=%d,%d", a, b), func(n string) (cell, bool) {
+		ma, ok1 := r.rtsp[n][a]
+		mb, ok2 := r.rtsp[n][b]
+		if !ok1 || !ok2 || ma.window <= 0 || mb.window <= 0 || ma.rep.Connected != a || mb.rep.Connected != b {
+			return cell{}, false
+		}
+		// CPU per minute of window at each count, then the slope
+		v := (mb.serverCPU.Seconds()/mb.window.Minutes() - ma.serverCPU.Seconds()/ma.window.Minutes()) / float64(b-a)
+		return cell{fmt.Sprintf("%.4f", v), v}, true
+	}})
+	return rows
+}
+
+// fixedRows are the rows whose figures do not depend on option lists.
+func (r *results) fixedRows(o compareOpts) []row {
 	joins, pts := fmt.Sprint(o.joins), fmt.Sprint(200)
 	return []row{
 		{"time to first frame p50 / p95 (" + joins + " joins, idle)", "make bench-compare ROWS=join", func(n string) (cell, bool) {
@@ -107,11 +149,6 @@ func (r *results) rows(o compareOpts) []row {
 		{fmt.Sprintf("join p50 / p95 beside %d viewers (%d joins; lost in first 3 s)", joinLoadViewers, joinLoadJoins), "make bench-compare ROWS=joinload", func(n string) (cell, bool) {
 			m, ok := r.joinLoad[n]
 			return cell{fmt.Sprintf("%.0f / %.0f ms (%d)", m.rep.TTFF.P50, m.rep.TTFF.P95, m.rep.LostEarly), m.rep.TTFF.P95}, ok && m.rep.TTFF.N > 0
-		}},
-		{fmt.Sprintf("RTSP/TCP re-serve CPU-s per reader-minute, %d readers", o.readers), "make bench-compare ROWS=rtsp", func(n string) (cell, bool) {
-			m, ok := r.rtsp[n]
-			v := perViewerMin(m, o.readers)
-			return cell{fmt.Sprintf("%.3f (%d connected, %.1f fps)", v, m.rep.Connected, m.rep.FPS.Mean), v}, ok
 		}},
 		{fmt.Sprintf("ingest CPU %% per camera, 720p 2 Mbit/s, %d cameras", o.cameras), "make bench-compare ROWS=ingest", func(n string) (cell, bool) {
 			m, ok := r.ingest[n]

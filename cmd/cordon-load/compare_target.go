@@ -228,12 +228,23 @@ func (t *target) whepURL(cam string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/%s/whep", t.http, cam)
 }
 
-// rtspURL is the RTSP re-serve URL of camera cam (with the API key).
+// rtspURL is the RTSP re-serve URL of camera cam (with the first API key).
 func (t *target) rtspURL(cam string) string {
 	if t.cordon {
 		return fmt.Sprintf("rtsp://%s@127.0.0.1:%d/%s", url.UserPassword(t.keyName, t.keySecret), t.rtsp, cam)
 	}
 	return fmt.Sprintf("rtsp://127.0.0.1:%d/%s", t.rtsp, cam)
+}
+
+// rtspArgs are the load tool's flags for RTSP readers of camera cam: for
+// cordon the API keys in turn (a principal holds at most 64 sessions) from
+// eight source addresses (each address signs in one hash at a time).
+func (t *target) rtspArgs(cam string) []string {
+	args := []string{"--rtsp-url", fmt.Sprintf("rtsp://127.0.0.1:%d/%s", t.rtsp, cam)}
+	if t.tokens != "" {
+		args = append(args, "--token-file", t.tokens, "--sources", "8")
+	}
+	return args
 }
 
 // whepArgs are the load tool's addressing flags for camera cam.

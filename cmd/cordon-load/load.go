@@ -106,7 +106,7 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 // viewer runs one viewer until ctx ends.
 func (e *env) viewer(ctx context.Context, i int, c *client) error {
 	if e.o.rtspURL != "" || e.o.rtsp != "" {
-		return runRTSP(ctx, e.o, c)
+		return runRTSP(ctx, e, i, c)
 	}
 	return runWHEP(ctx, e, i, c)
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +32,8 @@ func TestLoadAgainstGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cam.Close)
-	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}}},
+	cfg := e2eutil.Config(t, []e2eutil.Account{{Name: "alice", Password: "alice-pw-1", Cameras: []string{"*"}},
+		{Name: "nvr-1", Password: "nvr-1-secret", Cameras: []string{"*"}, APIKey: true}, {Name: "nvr-2", Password: "nvr-2-secret", Cameras: []string{"*"}, APIKey: true}},
 		[]config.Camera{{ID: "load", URL: cam.URL(), Username: "cam", Password: "cam-load-pw", Transport: "tcp"}})
 	g := e2eutil.Start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -40,6 +43,10 @@ func TestLoadAgainstGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	signIn := []string{"--url", g.Base, "--user", "alice", "--password", "alice-pw-1", "--camera", "load"}
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("key:nvr-1:nvr-1-secret\nkey:nvr-2:nvr-2-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		append(signIn, "--viewers", "3", "--duration", "3s"),
 		{"--whep-url", g.Base + "/whep/load", "--token", token, "--light", "--viewers", "3", "--duration", "3s"},
@@ -47,6 +54,8 @@ func TestLoadAgainstGateway(t *testing.T) {
 		// RTSP Basic is checked against the argon2id hash once per reader
 		// (slow under -race on a loaded machine): a longer window
 		append(signIn, "--viewers", "2", "--duration", "8s", "--rtsp", g.RTSPAddr(), "--tcp"),
+		// the keys in turn, from two source addresses (bench-compare's RTSP row)
+		{"--rtsp-url", "rtsp://" + g.RTSPAddr() + "/load", "--token-file", keys, "--sources", "2", "--viewers", "2", "--duration", "8s"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(append(args, "--quiet"), &out, &errOut)
@@ -64,6 +73,21 @@ func TestLoadAgainstGateway(t *testing.T) {
 			!strings.Contains(out.String(), "a keyframe: "+n+" of "+n) {
 			t.Fatalf("cordon-load %v report:\n%s", args, out.String())
 		}
+	}
+	// the key-file readers: one per key, one per source address
+	b, err := os.ReadFile(cfg.Audit.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		var e struct{ Event, Actor, Remote, Protocol string }
+		if json.Unmarshal([]byte(l), &e) == nil && e.Event == "view_start" && e.Protocol == "rtsp" && strings.HasPrefix(e.Actor, "nvr-") {
+			seen[e.Actor+"@"+e.Remote] = true
+		}
+	}
+	if !seen["nvr-1@127.0.0.1"] || !seen["nvr-2@127.0.0.2"] || len(seen) != 2 {
+		t.Fatalf("RTSP readers with --token-file --sources 2 were seen as %v, want nvr-1@127.0.0.1 and nvr-2@127.0.0.2", seen)
 	}
 	var out, errOut bytes.Buffer
 	if code := run([]string{"--whep-url", g.Base + "/whep/load", "--token", token, "--light", "--viewers", "2", "--duration", "2s", "--json", "--markers", "--quiet"}, &out, &errOut); code != 0 {

@@ -104,7 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.DurationVar(&o.ramp, "ramp", 0, "spread the joins over this time (0: as fast as possible)")
 	fs.IntVar(&o.joins, "joins", 0, "instead of --viewers: this many joins one after another, each watched for --join-watch (time to first frame and loss at join)")
 	fs.DurationVar(&o.joinWatch, "join-watch", 3500*time.Millisecond, "how long each of --joins is watched")
-	fs.IntVar(&o.sources, "sources", 1, "spread the HTTP requests over 127.0.0.1..127.0.0.N (loopback targets; a server's per-address rate limit)")
+	fs.IntVar(&o.sources, "sources", 1, "spread the HTTP requests and RTSP readers over 127.0.0.1..127.0.0.N (loopback targets; a server's per-address limits)")
 	fs.BoolVar(&o.light, "light", false, "count RTP from its clear header after the first keyframe instead of decrypting it (hundreds of viewers on one core)")
 	fs.DurationVar(&o.poll, "poll", 10*time.Millisecond, "with --light: how often the viewers' sockets are read once their first keyframe arrived (frame gaps are measured to within it)")
 	fs.IntVar(&o.rcvbuf, "rcvbuf", 0, "WHEP viewers' UDP receive buffer in bytes (0: the system default, as a browser has; a larger one keeps a busy client from dropping)")

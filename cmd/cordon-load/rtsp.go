@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -13,8 +15,12 @@ import (
 	"github.com/pion/rtp"
 )
 
-// runRTSP reads the camera from an RTSP server until ctx ends.
-func runRTSP(ctx context.Context, o options, c *client) error {
+// runRTSP reads the camera from an RTSP server until ctx ends; reader i
+// connects from 127.0.0.(1 + i mod --sources) and, given API keys
+// (--token, --token-file: "key:NAME:SECRET"), signs in with key i mod
+// their count as user NAME, password SECRET.
+func runRTSP(ctx context.Context, e *env, i int, c *client) error {
+	o := e.o
 	raw := o.rtspURL
 	if raw == "" {
 		raw = fmt.Sprintf("rtsp://%s@%s/%s", url.UserPassword(o.user, o.password).String(), o.rtsp, url.PathEscape(o.camera))
@@ -23,12 +29,22 @@ func runRTSP(ctx context.Context, o options, c *client) error {
 	if err != nil {
 		return err
 	}
+	if tok := e.token(i); tok != "" {
+		name, secret, ok := strings.Cut(strings.TrimPrefix(tok, "key:"), ":")
+		if !ok || !strings.HasPrefix(tok, "key:") {
+			return errors.New("RTSP readers sign in with API keys only (key:NAME:SECRET)")
+		}
+		u.User = url.UserPassword(name, secret)
+	}
 	proto := gortsplib.ProtocolTCP
 	if !o.tcp && o.rtspURL == "" {
 		proto = gortsplib.ProtocolUDP
 	}
 	start := time.Now()
 	cl := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto, ReadTimeout: 15 * time.Second, WriteTimeout: 15 * time.Second}
+	if o.sources > 1 {
+		cl.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%o.sources))}, Timeout: 10 * time.Second}).DialContext
+	}
 	if err := cl.Start(); err != nil {
 		return err
 	}
