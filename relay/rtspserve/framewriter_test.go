@@ -195,3 +195,43 @@ func (c *countConn) Write(b []byte) (int, error) {
 	c.writes++
 	return c.Conn.Write(b)
 }
+
+// A session's buffer is sized once per larger frame and bounded: a
+// keyframe beyond frameBufLimit is written in several Writes from a buffer
+// of at most bufCap, and once it has seen the largest frame, writing
+// allocates nothing (append's doubling used to re-allocate it as ever
+// larger keyframes came, up to 1 MiB per reader).
+func TestFrameWriterBufferBounded(t *testing.T) {
+	cc := &countConn{Conn: discardConn{}}
+	w := &frameWriter{conn: cc, timeout: time.Minute, chans: []int{0}, ssrcs: []uint32{1}, clocks: []int{90000},
+		sr: make([]srState, 1), now: time.Now}
+	p, key := viewOf(knownFrame(20)), viewOf(knownFrame(300)) // ~17 KB and ~260 KB
+	if err := w.write(p); err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(w.buf); c < p.Frame.Bytes || c > bufCap {
+		t.Fatalf("after a %d-byte frame the buffer holds %d bytes", p.Frame.Bytes, c)
+	}
+	cc.writes = 0
+	if err := w.write(key); err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(w.buf); c != bufCap {
+		t.Fatalf("after a %d-byte keyframe the buffer holds %d bytes, want the bound %d", key.Frame.Bytes, c, bufCap)
+	}
+	if min := key.Frame.Bytes / bufCap; cc.writes < min+1 || cc.writes > min+2 {
+		t.Fatalf("a %d-byte keyframe took %d writes", key.Frame.Bytes, cc.writes)
+	}
+	if a := testing.AllocsPerRun(20, func() {
+		_ = w.write(p)
+		_ = w.write(key)
+	}); a != 0 {
+		t.Fatalf("%.1f allocations per P-frame and keyframe once the buffer is sized", a)
+	}
+}
+
+// discardConn is a net.Conn whose writes succeed and go nowhere.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
