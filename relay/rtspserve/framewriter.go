@@ -154,7 +154,7 @@ func (w *frameWriter) write(v *relay.View) error {
 	sr := &w.sr[f.Track]
 	for _, p := range f.Packets {
 		if len(w.buf) > frameBufLimit {
-			if err := w.flush(); err != nil {
+			if err := w.flush(w.now()); err != nil {
 				return err
 			}
 		}
@@ -166,13 +166,22 @@ func (w *frameWriter) write(v *relay.View) error {
 		sr.octets += uint32(len(p.Payload))
 		sr.lastTS, sr.have = ts, true
 	}
-	// a sender report maps the newest timestamp to now; not while the
-	// reader catches up on the cached GOP (its timestamps are squeezed)
-	if now := w.now(); !v.Primed && v.Backlog == 0 && now.Sub(sr.lastSR) >= srInterval {
+	// a sender report maps this frame's timestamp to the wall-clock time
+	// it reached the relay (not to now: a frame that waited in this
+	// reader's queue keeps its own time, so a reader that is a frame
+	// behind, as when a camera's audio and video arrive together, still
+	// gets reports); never for a frame from the cached GOP, whose
+	// timestamps are squeezed
+	now := w.now() // one clock read per frame: the report and the deadline
+	if !v.Primed && now.Sub(sr.lastSR) >= srInterval {
+		at := f.Time
+		if at.IsZero() {
+			at = now
+		}
 		sr.lastSR = now
-		w.appendSR(ch+1, ssrc, sr, now)
+		w.appendSR(ch+1, ssrc, sr, at)
 	}
-	return w.flush()
+	return w.flush(now)
 }
 
 // appendPacket appends p as an interleaved record on channel ch with the
@@ -228,11 +237,11 @@ func (w *frameWriter) appendSR(ch int, ssrc uint32, sr *srState, now time.Time) 
 // errPartialWrite: a write timed out part way; the stream is broken.
 var errPartialWrite = errors.New("rtsp client too slow: a write timed out")
 
-func (w *frameWriter) flush() error {
+func (w *frameWriter) flush(now time.Time) error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	if now := w.now(); w.deadline.Sub(now) < w.timeout/2 {
+	if w.deadline.Sub(now) < w.timeout/2 {
 		w.deadline = now.Add(w.timeout)
 		_ = w.conn.SetWriteDeadline(w.deadline)
 	}

@@ -235,3 +235,61 @@ type discardConn struct{ net.Conn }
 
 func (discardConn) Write(b []byte) (int, error)      { return len(b), nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+
+// A sender report maps a live frame's timestamp to the time the frame
+// reached the relay, also when the frame waited in the reader's queue
+// (Backlog > 0: a camera's audio and video frames arrive together, so one
+// of them always waits; requiring an empty queue left that track without
+// reports); a frame from the cached GOP never gets one.
+func TestFrameWriterSenderReportTime(t *testing.T) {
+	rc := &recordConn{}
+	now := time.Date(2026, 11, 30, 12, 0, 10, 0, time.UTC)
+	w := &frameWriter{conn: rc, timeout: time.Minute, chans: []int{0}, ssrcs: []uint32{7}, clocks: []int{90000},
+		sr: make([]srState, 1), now: func() time.Time { return now }}
+	pkt := func(ts uint32) relay.Delivery {
+		return relay.Delivery{Track: 0, Packets: []rtp.Packet{{Header: rtp.Header{Version: 2, PayloadType: 96, Timestamp: ts, Marker: true}, Payload: []byte{1, 2}}}}
+	}
+	reports := func() []rtcp.SenderReport {
+		var out []rtcp.SenderReport
+		for b := rc.buf; len(b) >= 4; {
+			n := int(b[2])<<8 | int(b[3])
+			if b[1] == 1 {
+				var sr rtcp.SenderReport
+				if err := sr.Unmarshal(b[4 : 4+n]); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, sr)
+			}
+			b = b[4+n:]
+		}
+		rc.buf = nil
+		return out
+	}
+	primed := viewOf(pkt(1000))
+	primed.Primed = true
+	if err := w.write(primed); err != nil {
+		t.Fatal(err)
+	}
+	if r := reports(); len(r) != 0 {
+		t.Fatalf("a sender report for a frame from the cached GOP: %+v", r)
+	}
+	arrived := now.Add(-80 * time.Millisecond)
+	live := viewOf(pkt(9000))
+	live.Backlog, live.Frame.Time = 1, arrived
+	if err := w.write(live); err != nil {
+		t.Fatal(err)
+	}
+	r := reports()
+	if len(r) != 1 || r[0].RTPTime != 9000 || r[0].NTPTime != ntpTime(arrived) || r[0].SSRC != 7 {
+		t.Fatalf("reports %+v for a live frame one behind in the queue, want RTP 9000 at NTP %x", r, ntpTime(arrived))
+	}
+}
+
+// recordConn keeps what is written to it.
+type recordConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (c *recordConn) Write(b []byte) (int, error)    { c.buf = append(c.buf, b...); return len(b), nil }
+func (*recordConn) SetWriteDeadline(time.Time) error { return nil }
