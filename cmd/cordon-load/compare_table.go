@@ -102,6 +102,11 @@ func (r *results) rtspRows(o compareOpts) []row {
 		// CPU per minute of window at each count, then the slope
 		v := (mb.serverCPU.Seconds()/mb.window.Minutes() - ma.serverCPU.Seconds()/ma.window.Minutes()) / float64(b-a)
 		return cell{fmt.Sprintf("%.4f", v), v}, true
+	}}, row{fmt.Sprintf("memory per RTSP/TCP reader (RSS slope %d → %d readers)", a, b), fmt.Sprintf("make bench-compare ROWS=rtsp RTSP_READERS=%d,%d", a, b), func(n string) (cell, bool) {
+		ma, ok1 := r.rtsp[n][a]
+		mb, ok2 := r.rtsp[n][b]
+		v := float64(mb.rss-ma.rss) / float64(b-a) / 1024
+		return cell{fmt.Sprintf("%.0f KiB", v), v}, ok1 && ok2 && ma.rss > 0 && mb.rss > 0
 	}})
 	return rows
 }
