@@ -94,23 +94,13 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	for p := range strings.SplitSeq(*points, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n < 1 || n > maxViewers {
-			return o, fmt.Errorf("--points: %q is not 1..%d", p, maxViewers)
-		}
-		o.points = append(o.points, n)
+	var err error
+	if o.points, err = counts("points", *points); err != nil {
+		return o, err
 	}
-	slices.Sort(o.points)
-	for p := range strings.SplitSeq(*readers, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n < 1 || n > maxViewers {
-			return o, fmt.Errorf("--rtsp-readers: %q is not 1..%d", p, maxViewers)
-		}
-		o.readers = append(o.readers, n)
+	if o.readers, err = counts("rtsp-readers", *readers); err != nil {
+		return o, err
 	}
-	slices.Sort(o.readers)
-	o.readers = slices.Compact(o.readers)
 	o.rows = map[string]bool{}
 	for r := range strings.SplitSeq(*rows, ",") {
 		r = strings.TrimSpace(r)
@@ -138,4 +128,18 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 		}
 	}
 	return o, nil
+}
+
+// counts parses a flag's comma-separated viewer counts, sorted, each once.
+func counts(flagName, list string) ([]int, error) {
+	var out []int
+	for p := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > maxViewers {
+			return nil, fmt.Errorf("--%s: %q is not 1..%d", flagName, p, maxViewers)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
