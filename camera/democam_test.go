@@ -44,7 +44,7 @@ func TestCameraRestartReaderResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	r, _ := u.Stream("").AddReader(relay.ReaderConf{Protocol: "webrtc"})
+	r, _ := u.Stream("").AddReader(relay.ReaderConf{Protocol: "webrtc", AU: true})
 	defer r.Close()
 	waitReady(t, r)
 	ev.wait(t, "online flaky")

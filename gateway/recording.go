@@ -199,7 +199,9 @@ func (s streamSource) Open(ctx context.Context) (record.Feed, error) {
 	if st == nil {
 		return nil, errNoStream
 	}
-	r, err := st.AddReader(relay.ReaderConf{Consumer: "record"})
+	// AU: the recorder stores access units; the relay rebuilds the video
+	// NAL units from the packets for this reader only
+	r, err := st.AddReader(relay.ReaderConf{Consumer: "record", AU: true})
 	if err != nil {
 		return nil, err
 	}
@@ -233,11 +235,15 @@ type streamFeed struct {
 
 func (f *streamFeed) Tracks() []record.Track { return f.tracks }
 
-// Next returns the next access unit. The relay's AU is shared and never
-// modified after it is built, so the recorder keeps a reference (for the
-// second or so until its fragment is written) instead of a copy. Streams
-// with B-frames carry their decode times (DTS <= PTS, forward in delivery
-// order); the recorder writes them with their presentation offsets.
+// Next returns the next access unit. The relay's AU (video: depacketized
+// for this reader into a buffer it never reuses; audio: shared and never
+// modified after it is built) stays valid after the next call, so the
+// recorder keeps a reference (for the second or so until its fragment is
+// written) instead of a copy. A video frame the relay cannot read back
+// from its packets is dropped for this reader and counted with its
+// drops. Streams with B-frames carry their decode times (DTS <= PTS,
+// forward in delivery order); the recorder writes them with their
+// presentation offsets.
 func (f *streamFeed) Next(ctx context.Context) (record.Sample, error) {
 	d, err := f.r.Next(ctx)
 	if err != nil {

@@ -11,10 +11,12 @@ import (
 // gortsplib's encoders make (consecutive NAL units that fit one payload go
 // in one aggregation packet, STAP-A / AP; a NAL unit that does not is cut
 // into fragmentation units, FU-A / FU; the marker on the last packet), but
-// built in one arena per access unit: the frame's copy of the NAL units
-// and every payload share one allocation, the packets one more, so an
-// access unit costs five allocations instead of two per packet. It is used
-// only under Stream.mu.
+// built in one arena per access unit: every payload (a single NAL unit
+// packet's payload is a copy of that NAL unit) shares one allocation, the
+// packet values one more and their pointers a third, so an access unit
+// costs three allocations instead of two per packet. The frame keeps no
+// other copy of the NAL units: a reader that wants them depacketizes the
+// payloads (depacketize.go). It is used only under Stream.mu.
 type packetizer struct {
 	h265 bool
 	pt   uint8
@@ -97,26 +99,17 @@ func (p *packetizer) plan(au [][]byte, batches []batch) ([]batch, int, int, erro
 	return batches, pkts, bytes, nil
 }
 
-// encode packetizes au; the frame's copy of the NAL units (returned as
-// nalus) and the payloads live in one arena. Timestamps are left 0.
-func (p *packetizer) encode(au [][]byte) (pkts []*rtp.Packet, nalus [][]byte, err error) {
+// encode packetizes au into payloads that live in one arena; au itself is
+// not kept (it may be the sanitizer's buffers). Timestamps are left 0.
+func (p *packetizer) encode(au [][]byte) ([]*rtp.Packet, error) {
 	var stack [8]batch
 	batches, npkts, nbytes, err := p.plan(au, stack[:0])
 	if err != nil || npkts == 0 {
-		return nil, nil, err
+		return nil, err
 	}
-	auBytes := 0
-	for _, n := range au {
-		auBytes += len(n)
-	}
-	arena := make([]byte, 0, auBytes+nbytes)
-	nalus = make([][]byte, len(au))
-	for i, n := range au {
-		arena = append(arena, n...)
-		nalus[i] = arena[len(arena)-len(n) : len(arena) : len(arena)]
-	}
+	arena := make([]byte, 0, nbytes)
 	values := make([]rtp.Packet, npkts)
-	pkts = make([]*rtp.Packet, npkts)
+	pkts := make([]*rtp.Packet, npkts)
 	k := 0
 	add := func(payload []byte) {
 		values[k] = rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: p.pt, SequenceNumber: p.seq, SSRC: p.ssrc}, Payload: payload}
@@ -127,16 +120,17 @@ func (p *packetizer) encode(au [][]byte) (pkts []*rtp.Packet, nalus [][]byte, er
 	for _, b := range batches {
 		switch b.kind {
 		case unitSingle:
-			add(nalus[b.from]) // the frame's copy is the payload
+			arena = append(arena, au[b.from]...)
+			add(arena[len(arena)-b.bytes : len(arena) : len(arena)])
 		case unitAggregate:
-			arena = p.aggregate(arena, nalus[b.from:b.to])
-			add(arena[len(arena)-b.bytes:])
+			arena = p.aggregate(arena, au[b.from:b.to])
+			add(arena[len(arena)-b.bytes : len(arena) : len(arena)])
 		case unitFragments:
-			arena = p.fragment(arena, nalus[b.from], add)
+			arena = p.fragment(arena, au[b.from], add)
 		}
 	}
 	values[npkts-1].Marker = true
-	return pkts, nalus, nil
+	return pkts, nil
 }
 
 // aggregate appends a STAP-A (H.264) or AP (H.265) payload.

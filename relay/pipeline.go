@@ -103,34 +103,43 @@ func (s *Stream) newFilter(c Codec, paramSets [][]byte) *sanitize.VideoFilter {
 	return f
 }
 
-// process runs the unit's stages and returns its frame without timestamps,
-// nil when nothing is left to send, or a packetizer error.
-func (t *outTrack) process(au [][]byte) (*Frame, error) {
+// process runs the unit's stages and returns its frame without timestamps
+// (nil when nothing is left to send) or a packetizer error, and the access
+// unit the frame carries: for video the sanitizer's output, a view into
+// the filter's buffers that is valid only until the track's next unit (the
+// caller reads it at once, for the decode time); the frame itself keeps
+// only the packets.
+func (t *outTrack) process(au [][]byte) (*Frame, [][]byte, error) {
 	if t.Kind == KindVideo {
 		return t.video(au)
 	}
-	return t.audio(au)
+	f, err := t.audio(au)
+	if f == nil {
+		return nil, nil, err
+	}
+	return f, f.AU, nil
 }
 
 // video: filter -> reorder check (sets sawReorderSPS) -> packetize.
-func (t *outTrack) video(in [][]byte) (*Frame, error) {
+func (t *outTrack) video(in [][]byte) (*Frame, [][]byte, error) {
 	au, key := t.filter.Filter(in)
 	if len(au) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if key && t.reorderCheck() {
 		t.sawReorderSPS = true
 	}
-	// the filter returns views into its own buffers: the frame keeps a copy
-	// that readers share, in the packets' arena
-	pkts, au, err := t.pk.encode(au)
+	// the filter returns views into its own buffers: the packets' arena
+	// holds the only copy (Frame.AU stays nil)
+	pkts, err := t.pk.encode(au)
 	if err != nil || len(pkts) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
-	return &Frame{Key: key, AU: au, Packets: pkts}, nil
+	return &Frame{Key: key, video: true, h265: t.pk.h265, Packets: pkts}, au, nil
 }
 
 // audio: packetize (AAC per RFC 3640, G.711 and Opus one frame a packet).
+// The frame keeps its own copy of the codec frames (they are small).
 func (t *outTrack) audio(in [][]byte) (*Frame, error) {
 	au := copyAU(in)
 	f := &Frame{AU: au}

@@ -30,6 +30,14 @@ type ReaderConf struct {
 	// too, and a reader attached before the B-frames were seen ends with
 	// ErrBFrames.
 	RefuseBFrames bool
+	// AU: the reader wants access units, not only packets (the recorder).
+	// Next then fills Delivery.AU for video frames too, rebuilding the NAL
+	// units from the frame's packets for this reader (the stream keeps no
+	// copy of them); a frame whose packets cannot be read back is dropped
+	// for this reader, counted like a full queue's drops, with the track's
+	// following frames until its next keyframe. Outputs that send packets
+	// (WHEP, RTSP) leave it false and pay nothing.
+	AU bool
 }
 
 // Reader is one output's view of a Stream: a bounded queue of frames.
@@ -38,6 +46,7 @@ type Reader struct {
 	protocol string
 	consumer string
 	refuseB  bool
+	wantAU   bool
 	ch       chan item
 	done     chan struct{}
 	once     sync.Once
@@ -53,6 +62,10 @@ type Reader struct {
 	// the stream's pool while a frame is handled and returned at the next
 	// call to Next (so an idle reader holds none; see Stream.deliveries)
 	buf *[]rtp.Packet
+	// auSkip[track]: a frame of the track could not be depacketized, the
+	// track's frames are dropped until its next keyframe (ReaderConf.AU)
+	auSkip   []bool
+	auLogged bool
 
 	statsMu sync.Mutex
 	dropped uint64
@@ -69,8 +82,12 @@ type item struct {
 
 // Delivery is what Next returns: one frame. Packets have headers copied for
 // this reader (sequence numbers continuous for it) and payloads shared and
-// read-only; AU is the frame's sanitized access unit, shared and read-only.
-// Valid until the next call to Next.
+// read-only, valid until the next call to Next. AU is the frame's
+// sanitized access unit: for audio the codec frames, shared and read-only;
+// for video nil unless the reader asked for access units (ReaderConf.AU),
+// then the NAL units (no start codes) exactly as packetized, depacketized
+// for this delivery into a buffer that is the caller's to keep (it is
+// never reused nor written by the relay).
 type Delivery struct {
 	Track   int
 	Key     bool
@@ -89,7 +106,7 @@ type Delivery struct {
 // AddReader attaches a reader. It works while the camera is offline (an
 // on-demand camera is started by it); use Reader.WaitReady for the tracks.
 func (s *Stream) AddReader(conf ReaderConf) (*Reader, error) {
-	r := &Reader{s: s, protocol: conf.Protocol, refuseB: conf.RefuseBFrames, done: make(chan struct{})}
+	r := &Reader{s: s, protocol: conf.Protocol, refuseB: conf.RefuseBFrames, wantAU: conf.AU, done: make(chan struct{})}
 	if r.protocol == "" {
 		r.consumer = conf.Consumer
 		if r.consumer == "" {
@@ -301,22 +318,40 @@ func (r *Reader) offer(f *Frame) {
 
 func (r *Reader) drop(f *Frame) {
 	r.seqDelta[f.Track] += uint16(len(f.Packets))
+	r.countDrop()
+}
+
+// countDrop counts one frame dropped for this reader.
+func (r *Reader) countDrop() {
 	r.statsMu.Lock()
 	r.dropped++
 	r.statsMu.Unlock()
-	label := r.protocol
-	if label == "" {
-		label = r.consumer
+	r.s.Metrics.dropped.WithLabelValues(r.s.Camera, r.label()).Inc()
+}
+
+// label names the reader in metrics and logs: its protocol or consumer.
+func (r *Reader) label() string {
+	if r.protocol == "" {
+		return r.consumer
 	}
-	r.s.Metrics.dropped.WithLabelValues(r.s.Camera, label).Inc()
+	return r.protocol
 }
 
 // Next blocks until the next frame for this reader, the reader's end, or ctx.
 func (r *Reader) Next(ctx context.Context) (Delivery, error) {
-	it, err := r.take(ctx)
-	if err != nil {
-		return Delivery{}, err
+	var it item
+	var au [][]byte
+	for {
+		var err error
+		if it, err = r.take(ctx); err != nil {
+			return Delivery{}, err
+		}
+		var ok bool
+		if au, ok = r.accessUnit(it.f); ok {
+			break
+		}
 	}
+	r.delivered(it)
 	r.buf = r.s.borrowPackets()
 	pkts := (*r.buf)[:0]
 	for _, p := range it.f.Packets {
@@ -327,7 +362,38 @@ func (r *Reader) Next(ctx context.Context) (Delivery, error) {
 	}
 	*r.buf = pkts
 	f := it.f
-	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: f.AU, Packets: pkts, Primed: it.primed, Backlog: len(r.ch)}, nil
+	return Delivery{Track: f.Track, Key: f.Key, PTS: f.PTS, DTS: f.DTS, Time: f.Time, AU: au, Packets: pkts, Primed: it.primed, Backlog: len(r.ch)}, nil
+}
+
+// accessUnit returns what Delivery.AU carries for f, and false when f is
+// dropped for this reader: its packets cannot be depacketized, or an
+// earlier frame of its track could not and f is no keyframe.
+func (r *Reader) accessUnit(f *Frame) ([][]byte, bool) {
+	if !f.video {
+		return f.AU, true
+	}
+	if !r.wantAU {
+		return nil, true
+	}
+	if f.Track >= len(r.auSkip) {
+		r.auSkip = append(r.auSkip, make([]bool, f.Track+1-len(r.auSkip))...)
+	}
+	if r.auSkip[f.Track] && !f.Key {
+		r.countDrop()
+		return nil, false
+	}
+	au, err := depacketize(f.h265, f.Packets)
+	if err != nil {
+		r.auSkip[f.Track] = true
+		r.countDrop()
+		if !r.auLogged {
+			r.auLogged = true
+			r.s.Log.Warn("a video frame cannot be read back from its packets: dropped for this reader until the next keyframe", "reader", r.label(), "err", err)
+		}
+		return nil, false
+	}
+	r.auSkip[f.Track] = false
+	return au, true
 }
 
 // View is one frame for this reader without Next's per-reader copies of
@@ -351,19 +417,22 @@ func (v *View) Seq(p *rtp.Packet) uint16 { return p.SequenceNumber - v.SeqDelta 
 // TS is p's timestamp for this reader.
 func (v *View) TS(p *rtp.Packet) uint32 { return p.Timestamp + v.TSDelta }
 
-// NextView is Next without the header copies: it blocks until the next
-// frame for this reader, the reader's end, or ctx. Don't mix it with Next
-// on one reader in a way that relies on a Delivery after NextView.
+// NextView is Next without the header copies and without access units (a
+// video Frame's AU is nil, whatever ReaderConf.AU says): it blocks until
+// the next frame for this reader, the reader's end, or ctx. Don't mix it
+// with Next on one reader in a way that relies on a Delivery after
+// NextView.
 func (r *Reader) NextView(ctx context.Context) (View, error) {
 	it, err := r.take(ctx)
 	if err != nil {
 		return View{}, err
 	}
+	r.delivered(it)
 	return View{Frame: it.f, SeqDelta: it.seqDelta, TSDelta: it.tsDelta, Primed: it.primed, Backlog: len(r.ch)}, nil
 }
 
 // take returns the reader's next queued frame (after returning the last
-// delivery's packets to the pool) and counts its payload bytes.
+// delivery's packets to the pool).
 func (r *Reader) take(ctx context.Context) (item, error) {
 	r.releaseBuf()
 	var it item
@@ -375,10 +444,14 @@ func (r *Reader) take(ctx context.Context) (item, error) {
 	case <-ctx.Done():
 		return item{}, ctx.Err()
 	}
+	return it, nil
+}
+
+// delivered counts a frame's payload bytes as delivered.
+func (r *Reader) delivered(it item) {
 	r.statsMu.Lock()
 	r.bytes += uint64(it.f.Bytes)
 	r.statsMu.Unlock()
-	return it, nil
 }
 
 // releaseBuf returns the last delivery's packets to the stream's pool,

@@ -100,7 +100,7 @@ func (s *Stream) WriteUnit(u Unit) error {
 	if !ok {
 		return nil
 	}
-	f, err := t.process(u.AU)
+	f, au, err := t.process(u.AU)
 	if t.sawReorderSPS {
 		t.sawReorderSPS = false
 		s.reorderLocked(t)
@@ -112,7 +112,7 @@ func (s *Stream) WriteUnit(u Unit) error {
 	if f == nil {
 		return nil
 	}
-	f.Track, f.PTS, f.DTS, f.Time = u.Track, out, t.decodeTime(f.AU, out), s.Clock.Now()
+	f.Track, f.PTS, f.DTS, f.Time = u.Track, out, t.decodeTime(au, out), s.Clock.Now()
 	ts := t.tsBase + ticks(out, t.ClockRate)
 	for _, p := range f.Packets {
 		p.Timestamp += ts

@@ -41,9 +41,12 @@ type Demand interface {
 }
 
 // Frame is one re-originated access unit or audio frame: the packets every
-// reader of the camera shares, and the sanitized access unit they carry, so
-// that consumers which store or forward media (the recorder, a cluster
-// relay) never depacketize again. Readers must treat it as read-only.
+// reader of the camera shares and, for audio, the codec frames they carry.
+// A video frame keeps its NAL units only inside the packets' payloads (the
+// GOP cache holds a GOP of frames, so a second copy would double it); a
+// reader that stores them (the recorder) asks for them
+// (ReaderConf.AU) and gets them depacketized from the frame's packets.
+// Readers must treat a Frame as read-only.
 type Frame struct {
 	Track int
 	Key   bool          // video frame a decoder can start from (IDR / IRAP with parameter sets)
@@ -54,12 +57,14 @@ type Frame struct {
 	DTS time.Duration
 	// Time is the wall-clock time the access unit reached the stream.
 	Time time.Time
-	// AU is the sanitized access unit: for video the NAL units (no start
-	// codes) exactly as packetized; for audio the codec frames. Shared and
-	// read-only.
+	// AU is, for audio, the codec frames the packets carry; nil for video
+	// (see ReaderConf.AU and Delivery.AU). Shared and read-only.
 	AU      [][]byte
 	Packets []*rtp.Packet
 	Bytes   int // payload bytes
+
+	video bool // the packets carry H.264 or H.265 (h265) access units
+	h265  bool
 }
 
 // Stream is one camera stream's fan-out point. Configure the exported

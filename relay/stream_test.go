@@ -408,15 +408,17 @@ func TestSetSanitizeAppliesToRunningStream(t *testing.T) {
 	}
 }
 
-// Every reader gets the sanitized access unit beside the packets, the same
-// bytes for all (shared, never depacketized again): video NAL units after
-// the sanitizer, audio frames as written.
+// A reader that asks for access units (the recorder) gets the sanitized
+// access unit beside the packets: video NAL units after the sanitizer, read
+// back from the packets into its own copy, audio frames as written. A
+// reader that does not (a viewer) gets the audio frames and no video NAL
+// units.
 func TestFrameCarriesAccessUnit(t *testing.T) {
 	s := newTestStream(t, 64)
 	_ = s.CameraConnected([]Track{h264Track, pcmuTrack})
 	r1, _ := s.AddReader(ReaderConf{Protocol: "webrtc"})
 	defer r1.Close()
-	r2, _ := s.AddReader(ReaderConf{Consumer: "record"})
+	r2, _ := s.AddReader(ReaderConf{Consumer: "record", AU: true})
 	defer r2.Close()
 	_, _ = r1.WaitReady(context.Background())
 	_, _ = r2.WaitReady(context.Background())
@@ -431,11 +433,18 @@ func TestFrameCarriesAccessUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	in[3][100] = 0xee // the stream kept its own copy
+	var recorded [][]byte
 	for _, r := range []*Reader{r1, r2} {
 		v := next(t, r)
-		if v.Track != 0 || !v.Key || len(v.AU) != 3 || !bytes.Equal(v.AU[0], testSPS) || !bytes.Equal(v.AU[1], testPPS) ||
+		if r == r1 {
+			if v.Track != 0 || !v.Key || v.AU != nil {
+				t.Fatalf("viewer's video delivery: track %d key %v, %d NAL units", v.Track, v.Key, len(v.AU))
+			}
+		} else if v.Track != 0 || !v.Key || len(v.AU) != 3 || !bytes.Equal(v.AU[0], testSPS) || !bytes.Equal(v.AU[1], testPPS) ||
 			len(v.AU[2]) != 3000 || v.AU[2][100] != 0 {
 			t.Fatalf("video delivery: track %d key %v, %d NAL units", v.Track, v.Key, len(v.AU))
+		} else {
+			recorded = v.AU
 		}
 		if v.Time.IsZero() {
 			t.Fatal("delivery without arrival time")
@@ -452,6 +461,16 @@ func TestFrameCarriesAccessUnit(t *testing.T) {
 		if a.Track != 1 || len(a.AU) != 1 || !bytes.Equal(a.AU[0], frame) || !bytes.Equal(a.Packets[0].Payload, frame) {
 			t.Fatalf("audio delivery %+v", a)
 		}
+	}
+	// the recorder's NAL units are its own: the shared packets do not
+	// change when it writes them, and they outlive the next call to Next
+	for i := range recorded[2] {
+		recorded[2][i] = 0xab
+	}
+	_ = s.WriteUnit(Unit{Track: 0, PTS: time.Second + 40*time.Millisecond, AU: [][]byte{testSPS, testPPS, idr(3000)}})
+	v := next(t, r2)
+	if len(v.AU) != 3 || len(v.AU[2]) != 3000 || v.AU[2][100] != 0 || recorded[2][100] != 0xab {
+		t.Fatal("the recorder's access unit shares memory with the stream's packets")
 	}
 }
 
