@@ -8,11 +8,14 @@
 #   MEDIAMTX=/path/to/mediamtx make bench-compare       # side by side
 #   ROWS=join,sweep POINTS=10,200 DURATION=30s make bench-compare
 #   GO2RTC=/path/to/go2rtc ROWS=rtsp DURATION=30s make bench-compare  # RTSP row beside go2rtc
+#   GO2RTC=/path/to/go2rtc ROWS=rtsp RTSP_TOGETHER=1 make bench-compare  # ... in the same windows
 #
 # Env: MEDIAMTX, GO2RTC (a further peer, RTSP row only), BASELINE (another cordon binary instead of MediaMTX:
 # before/after a change), ROWS (join,sweep,joinload,rtsp,ingest), POINTS
 # (10,50,100,200,300,400,500,700), DURATION (60s), JOINS (50), RTSP_READERS
-# (50,150: reader counts of the rtsp row, and the CPU per added reader), PROFILE (the
+# (50,150: reader counts of the rtsp row, and the CPU per added reader), RTSP_TOGETHER
+# (1: the rtsp row runs every server at once on the server core, measured in
+# one window, so that they share the machine's noise), PROFILE (the
 # sweep point profiled, 200; 0 = none), OUT (a file for the table), SERVER_CPU (0), CLIENT_CPU (1). Needs ffmpeg, ffprobe and
 # taskset; takes about 45 minutes with every row and a peer.
 set -euo pipefail
@@ -58,6 +61,7 @@ args=(compare --cordon bin/cordon --load "$PWD/bin/cordon-load" --clip "$cache/c
 [ -n "${DURATION:-}" ] && args+=(--duration "$DURATION")
 [ -n "${JOINS:-}" ] && args+=(--joins "$JOINS")
 [ -n "${RTSP_READERS:-}" ] && args+=(--rtsp-readers "$RTSP_READERS")
+[ -n "${RTSP_TOGETHER:-}" ] && args+=(--rtsp-together)
 [ -n "${PROFILE:-}" ] && args+=(--profile "$PROFILE")
 [ -n "${OUT:-}" ] && args+=(--out "$OUT")
 # the orchestrator itself stays off the server's core

@@ -33,6 +33,7 @@ type compareOpts struct {
 	duration                   time.Duration
 	joins, cameras             int
 	readers                    []int // RTSP reader counts of the rtsp row
+	together                   bool  // rtsp row: every server at once, in one window
 	profile                    int
 	serverCPU, clientCPU       int
 }
@@ -87,6 +88,7 @@ func parseCompare(args []string, stderr io.Writer) (compareOpts, error) {
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "steady window of each point")
 	fs.IntVar(&o.joins, "joins", 50, "sequential joins of the join row")
 	readers := fs.String("rtsp-readers", "50,150", "RTSP/TCP reader counts of the rtsp row (two or more also give the CPU per added reader)")
+	fs.BoolVar(&o.together, "rtsp-together", false, "rtsp row: run every server at once on the server core, each with its own readers, and measure them in the same window (on a shared machine a lone 30 s slot can be off by half; together both see the same noise)")
 	fs.IntVar(&o.cameras, "cameras", 50, "cameras of the ingest row")
 	fs.IntVar(&o.profile, "profile", 200, "sweep point at which each server's CPU profile is taken (pprof, 20 s in the window; 0 = none)")
 	fs.IntVar(&o.serverCPU, "server-cpu", 0, "the core the server is pinned to")

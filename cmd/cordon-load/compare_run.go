@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -155,6 +157,48 @@ func (b *bench) orderAll(step int) []*target {
 	return ts
 }
 
+// rtspLoadArgs is the load of the rtsp row: n readers of t's camera.
+func (b *bench) rtspLoadArgs(t *target, n int) []string {
+	// a reader a second per 30 on top of 5 s: every reader signs in
+	// (argon2id, one hash at a time per address) before the window
+	ramp := (5*time.Second + time.Duration(n)*time.Second/30).String()
+	return append(t.rtspArgs("cam"), "--viewers", strconv.Itoa(n), "--ramp", ramp, "--duration", b.o.duration.String())
+}
+
+// rtspTogether measures the rtsp row's point n with every server running
+// at once, pinned to the server core, each pulling the same camera and
+// read by its own load (started together, with the same ramp, so the
+// steady windows coincide to within a few milliseconds): the servers share
+// the machine's noise instead of each drawing its own 30 s slot.
+func (b *bench) rtspTogether(ctx context.Context, n int, res *results) error {
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	for _, t := range b.targets {
+		srv, err := b.start(ctx, t, b.one())
+		if err != nil {
+			return err
+		}
+		procs = append(procs, srv)
+	}
+	b.logf("rtsp: %d readers each, every server at once", n)
+	ms := make([]measured, len(b.targets))
+	errs := make([]error, len(b.targets))
+	var wg sync.WaitGroup
+	for i, t := range b.targets {
+		wg.Go(func() { ms[i], errs[i] = b.runLoad(ctx, procs[i], b.rtspLoadArgs(t, n)...) })
+	}
+	wg.Wait()
+	for i, t := range b.targets {
+		res.rtsp[t.name][n] = ms[i]
+		b.logf("  %s: CPU %.2f s over %.1f s, %d connected", t.name, ms[i].serverCPU.Seconds(), ms[i].window.Seconds(), ms[i].rep.Connected)
+	}
+	return errors.Join(errs...)
+}
+
 // with starts t for sc, runs f, and stops t.
 func (b *bench) with(ctx context.Context, t *target, sc scenario, f func(srv *proc) error) error {
 	srv, err := b.start(ctx, t, sc)
@@ -216,13 +260,16 @@ func (b *bench) row(ctx context.Context, row string, res *results) error {
 		return b.joinUnderLoad(ctx, res)
 	case "rtsp":
 		for i, n := range b.o.readers {
+			if b.o.together {
+				if err := b.rtspTogether(ctx, n, res); err != nil {
+					return err
+				}
+				continue
+			}
 			for _, t := range b.orderAll(i + 1) {
 				b.logf("rtsp: %s, %d readers", t.name, n)
-				// a reader a second per 30 on top of 5 s: every reader signs in
-				// (argon2id, one hash at a time per address) before the window
-				ramp := (5*time.Second + time.Duration(n)*time.Second/30).String()
 				err := b.with(ctx, t, b.one(), func(srv *proc) error {
-					m, err := b.runLoad(ctx, srv, append(t.rtspArgs("cam"), "--viewers", strconv.Itoa(n), "--ramp", ramp, "--duration", dur)...)
+					m, err := b.runLoad(ctx, srv, b.rtspLoadArgs(t, n)...)
 					res.rtsp[t.name][n] = m
 					return err
 				})

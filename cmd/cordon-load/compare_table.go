@@ -78,8 +78,15 @@ func (r *results) rows(o compareOpts) []row {
 // and re-packetizing it) is in the first and not in the second.
 func (r *results) rtspRows(o compareOpts) []row {
 	var rows []row
+	command := func(counts string) string {
+		c := "make bench-compare ROWS=rtsp RTSP_READERS=" + counts
+		if o.together {
+			c += " RTSP_TOGETHER=1"
+		}
+		return c
+	}
 	for _, k := range o.readers {
-		rows = append(rows, row{fmt.Sprintf("RTSP/TCP re-serve CPU-s per reader-minute, %d readers", k), "make bench-compare ROWS=rtsp RTSP_READERS=" + fmt.Sprint(k), func(n string) (cell, bool) {
+		rows = append(rows, row{fmt.Sprintf("RTSP/TCP re-serve CPU-s per reader-minute, %d readers", k), command(fmt.Sprint(k)), func(n string) (cell, bool) {
 			m, ok := r.rtsp[n][k]
 			v := perViewerMin(m, k)
 			txt := fmt.Sprintf("%.3f (%d connected, %.1f fps)", v, m.rep.Connected, m.rep.FPS.Mean)
@@ -93,7 +100,7 @@ func (r *results) rtspRows(o compareOpts) []row {
 		return rows
 	}
 	a, b := o.readers[0], o.readers[len(o.readers)-1]
-	rows = append(rows, row{fmt.Sprintf("RTSP/TCP CPU-s per added reader-minute (slope %d → %d readers)", a, b), fmt.Sprintf("make bench-compare ROWS=rtsp RTSP_READERS=%d,%d", a, b), func(n string) (cell, bool) {
+	rows = append(rows, row{fmt.Sprintf("RTSP/TCP CPU-s per added reader-minute (slope %d → %d readers)", a, b), command(fmt.Sprintf("%d,%d", a, b)), func(n string) (cell, bool) {
 		ma, ok1 := r.rtsp[n][a]
 		mb, ok2 := r.rtsp[n][b]
 		if !ok1 || !ok2 || ma.window <= 0 || mb.window <= 0 || ma.rep.Connected != a || mb.rep.Connected != b {
@@ -102,7 +109,7 @@ func (r *results) rtspRows(o compareOpts) []row {
 		// CPU per minute of window at each count, then the slope
 		v := (mb.serverCPU.Seconds()/mb.window.Minutes() - ma.serverCPU.Seconds()/ma.window.Minutes()) / float64(b-a)
 		return cell{fmt.Sprintf("%.4f", v), v}, true
-	}}, row{fmt.Sprintf("memory per RTSP/TCP reader (RSS slope %d → %d readers)", a, b), fmt.Sprintf("make bench-compare ROWS=rtsp RTSP_READERS=%d,%d", a, b), func(n string) (cell, bool) {
+	}}, row{fmt.Sprintf("memory per RTSP/TCP reader (RSS slope %d → %d readers)", a, b), command(fmt.Sprintf("%d,%d", a, b)), func(n string) (cell, bool) {
 		ma, ok1 := r.rtsp[n][a]
 		mb, ok2 := r.rtsp[n][b]
 		v := float64(mb.rss-ma.rss) / float64(b-a) / 1024
@@ -182,7 +189,11 @@ func (r *results) markdown(o compareOpts) string {
 	m := r.machine
 	fmt.Fprintf(&b, "Measured %s on %s (%d cores), Linux %s; load average %.1f at the start, %.1f at the end (the machine is shared:\n",
 		time.Now().UTC().Format("2006-01-02"), m.cpu, m.cores, m.kernel, r.loadDuring[0], r.loadDuring[1])
-	b.WriteString("servers run one after the other, alternated point by point, so compare the ratios). Each server is pinned to\n")
+	if o.together && len(o.rows) == 1 && o.rows["rtsp"] {
+		b.WriteString("the servers run at once, each read by its own clients and measured in the same window, so compare the ratios). They are pinned to\n")
+	} else {
+		b.WriteString("servers run one after the other, alternated point by point, so compare the ratios). Each server is pinned to\n")
+	}
 	fmt.Fprintf(&b, "core %d (`taskset`), the camera (ffmpeg looping a 1080p25 H.264 4 Mbit/s clip, GOP 2 s) and the clients to core %d.\n\n", o.serverCPU, o.clientCPU)
 	if m := math.Max(r.loadDuring[0], r.loadDuring[1]); m > 0.5 {
 		fmt.Fprintf(&b, "**Warning: load average up to %.1f from other work while measured; absolute figures are noisy.**\n\n", m)
