@@ -3,17 +3,24 @@ package main
 import (
 	"runtime/debug"
 	"testing"
+
+	"cordon/internal/gcfloor"
 )
 
-// serve lowers GOGC to serveGCPercent, except when the environment sets it.
-func TestApplyGCPercent(t *testing.T) {
+// serve runs the collector at serveGCPercent with a floor of headroom,
+// except when the environment sets GOGC, which it leaves alone.
+func TestApplyGC(t *testing.T) {
 	prev := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(prev)
-	if got := applyGCPercent(func(string) string { return "" }); got != serveGCPercent {
-		t.Fatalf("without GOGC: %d, want %d", got, serveGCPercent)
+	got, floor := applyGC(func(string) string { return "" })
+	if got != serveGCPercent || floor == nil {
+		t.Fatalf("without GOGC: %d, floor %v; want %d and a floor", got, floor, serveGCPercent)
 	}
-	if now := debug.SetGCPercent(100); now != serveGCPercent {
-		t.Fatalf("runtime GC percent %d, want %d", now, serveGCPercent)
+	floor.Close()
+	// this test's heap is far below the floor: the percent gives it
+	// serveGCHeadroom to grow
+	if now := debug.SetGCPercent(100); now != floor.Current() || now <= serveGCPercent || now > gcfloor.MaxPercent {
+		t.Fatalf("runtime GC percent %d (floor says %d); want above %d on a small heap", now, floor.Current(), serveGCPercent)
 	}
 	env := func(k string) string {
 		if k == "GOGC" {
@@ -21,8 +28,8 @@ func TestApplyGCPercent(t *testing.T) {
 		}
 		return ""
 	}
-	if got := applyGCPercent(env); got != 100 {
-		t.Fatalf("with GOGC=100: %d", got)
+	if got, floor := applyGC(env); got != 100 || floor != nil {
+		t.Fatalf("with GOGC=100: %d, floor %v", got, floor)
 	}
 	if now := debug.SetGCPercent(100); now != 100 {
 		t.Fatalf("GOGC=100 from the environment was overridden: %d", now)

@@ -39,7 +39,13 @@ func newServeCmd() *cobra.Command {
 			for _, w := range cfg.Warnings() {
 				logger.Warn("config: "+w.Msg, "field", w.Field)
 			}
-			logger.Info("garbage collector target", "gogc", applyGCPercent(os.Getenv))
+			gogc, floor := applyGC(os.Getenv)
+			if floor != nil {
+				defer floor.Close()
+				logger.Info("garbage collector target", "gogc", gogc, "min_headroom_mib", serveGCHeadroom>>20, "gogc_now", floor.Current())
+			} else {
+				logger.Info("garbage collector target", "gogc", gogc, "from", "GOGC")
+			}
 			g := &gateway.Gateway{Config: cfg, ConfigPath: path, Logger: logger, Redactor: red,
 				Stdout: cmd.OutOrStdout(), SelfSigned: selfSigned, Version: version}
 			if err := g.Initialize(); err != nil {
