@@ -431,6 +431,21 @@ func (r *Reader) NextView(ctx context.Context) (View, error) {
 	return View{Frame: it.f, SeqDelta: it.seqDelta, TSDelta: it.tsDelta, Primed: it.primed, Backlog: len(r.ch)}, nil
 }
 
+// TryNextView is NextView without waiting: the next frame if one is
+// queued already, else false. An output that writes several frames with
+// one system call gathers those that arrived together (a camera's audio
+// and video, or two frames the camera sent at once) and adds no delay.
+func (r *Reader) TryNextView() (View, bool) {
+	select {
+	case it := <-r.ch:
+		r.queued.Add(-int64(it.f.Bytes))
+		r.delivered(it)
+		return View{Frame: it.f, SeqDelta: it.seqDelta, TSDelta: it.tsDelta, Primed: it.primed, Backlog: len(r.ch)}, true
+	default:
+		return View{}, false
+	}
+}
+
 // take returns the reader's next queued frame (after returning the last
 // delivery's packets to the pool).
 func (r *Reader) take(ctx context.Context) (item, error) {

@@ -70,7 +70,8 @@ func (st *connState) learnSetup(res *base.Response) {
 }
 
 // frameWriter writes one TCP session's frames.
-// Its buffer grows to the session's largest frame, at most bufCap.
+// Its buffer grows to the most the session gathered for one Write (a
+// frame, or frames queued together), at most bufCap.
 type frameWriter struct {
 	conn    net.Conn
 	timeout time.Duration
@@ -135,22 +136,38 @@ func newFrameWriter(conn *gortsplib.ServerConn, ss *gortsplib.ServerSession, cs 
 	return w
 }
 
-// write sends one frame (and a due sender report) with one Write. It
-// reads the relay's shared packets (v.Frame, read-only) and writes this
-// session's SSRC, sequence numbers and timestamps into its own buffer: no
-// per-reader copy of the headers is made first (relay.Reader.NextView).
+// write sends one frame (and a due sender report) with one Write.
 func (w *frameWriter) write(v *relay.View) error {
+	if err := w.add(v); err != nil {
+		return err
+	}
+	return w.flush(w.now())
+}
+
+// add appends one frame (and a due sender report) to the session's
+// buffer; flush writes what was added. It reads the relay's shared
+// packets (v.Frame, read-only) and writes this session's SSRC, sequence
+// numbers and timestamps into its own buffer: no per-reader copy of the
+// headers is made first (relay.Reader.NextView). Frames added one after
+// the other go out with one Write as long as they fit the buffer; a
+// frame that does not fit what is left flushes first.
+func (w *frameWriter) add(v *relay.View) error {
 	f := v.Frame
 	if f.Track >= len(w.chans) || w.chans[f.Track] < 0 || len(f.Packets) == 0 {
 		return nil
 	}
 	ch, ssrc := w.chans[f.Track], w.ssrcs[f.Track]
-	// size the buffer once for this frame (or to its bound), not by
-	// append's repeated doubling as ever larger keyframes arrive
-	if need := min(f.Bytes+16*len(f.Packets)+64, bufCap); cap(w.buf) < need {
-		w.buf = make([]byte, 0, need)
+	need := min(f.Bytes+16*len(f.Packets)+64, bufCap)
+	if len(w.buf) > 0 && len(w.buf)+need > bufCap {
+		if err := w.flush(w.now()); err != nil { // past the bound: write what is gathered
+			return err
+		}
 	}
-	w.buf = w.buf[:0]
+	// size the buffer once for what it is to hold (or to its bound), not
+	// by append's repeated doubling as ever larger keyframes arrive
+	if c := min(len(w.buf)+need, bufCap); cap(w.buf) < c {
+		w.buf = append(make([]byte, 0, c), w.buf...)
+	}
 	sr := &w.sr[f.Track]
 	for _, p := range f.Packets {
 		if len(w.buf) > frameBufLimit {
@@ -172,7 +189,7 @@ func (w *frameWriter) write(v *relay.View) error {
 	// behind, as when a camera's audio and video arrive together, still
 	// gets reports); never for a frame from the cached GOP, whose
 	// timestamps are squeezed
-	now := w.now() // one clock read per frame: the report and the deadline
+	now := w.now() // one clock read per frame
 	if !v.Primed && now.Sub(sr.lastSR) >= srInterval {
 		at := f.Time
 		if at.IsZero() {
@@ -181,7 +198,7 @@ func (w *frameWriter) write(v *relay.View) error {
 		sr.lastSR = now
 		w.appendSR(ch+1, ssrc, sr, at)
 	}
-	return w.flush(now)
+	return nil
 }
 
 // appendPacket appends p as an interleaved record on channel ch with the
@@ -233,6 +250,9 @@ func (w *frameWriter) appendSR(ch int, ssrc uint32, sr *srState, now time.Time) 
 	w.buf = binary.BigEndian.AppendUint16(w.buf, uint16(len(b)))
 	w.buf = append(w.buf, b...)
 }
+
+// pending is the bytes added and not yet written.
+func (w *frameWriter) pending() int { return len(w.buf) }
 
 // errPartialWrite: a write timed out part way; the stream is broken.
 var errPartialWrite = errors.New("rtsp client too slow: a write timed out")

@@ -293,3 +293,69 @@ type recordConn struct {
 
 func (c *recordConn) Write(b []byte) (int, error)    { c.buf = append(c.buf, b...); return len(b), nil }
 func (*recordConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Frames added one after the other (those already queued when the pump
+// wakes) go out with one Write, byte for byte what writing them one by
+// one sends; a frame that does not fit what is left of the buffer
+// flushes first, so the buffer keeps its bound and, once sized, nothing
+// is allocated.
+func TestFrameWriterGathersQueuedFrames(t *testing.T) {
+	newW := func(c net.Conn) *frameWriter {
+		return &frameWriter{conn: c, timeout: time.Minute, chans: []int{0}, ssrcs: []uint32{9}, clocks: []int{90000},
+			sr: make([]srState, 1), now: func() time.Time { return time.Unix(1e9, 0) }}
+	}
+	a, b := viewOf(knownFrame(20)), viewOf(knownFrame(21)) // two ~17 KB frames
+	one := &recordConn{}
+	w1 := newW(one)
+	if err := w1.write(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.write(b); err != nil {
+		t.Fatal(err)
+	}
+	rc := &recordConn{}
+	cc := &countConn{Conn: rc}
+	w := newW(cc)
+	if err := w.add(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.add(b); err != nil {
+		t.Fatal(err)
+	}
+	if cc.writes != 0 {
+		t.Fatalf("%d writes before the flush", cc.writes)
+	}
+	if err := w.flush(w.now()); err != nil {
+		t.Fatal(err)
+	}
+	if cc.writes != 1 || !bytes.Equal(rc.buf, one.buf) {
+		t.Fatalf("%d writes, %d bytes; want 1 write of the %d bytes two writes send", cc.writes, len(rc.buf), len(one.buf))
+	}
+	// a keyframe after a P-frame: the P-frame is flushed first, and the
+	// buffer stays within its bound
+	key := viewOf(knownFrame(300))
+	cc.writes = 0
+	if err := w.add(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.add(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.flush(w.now()); err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(w.buf); c > bufCap {
+		t.Fatalf("gathering grew the buffer to %d bytes, past its bound %d", c, bufCap)
+	}
+	if cc.writes < 2 {
+		t.Fatalf("a P-frame and a %d-byte keyframe in %d writes", key.Frame.Bytes, cc.writes)
+	}
+	if n := testing.AllocsPerRun(20, func() {
+		_ = w.add(a)
+		_ = w.add(b)
+		_ = w.add(key)
+		_ = w.flush(w.now())
+	}); n != 0 {
+		t.Fatalf("%.1f allocations per gathered write once the buffer is sized", n)
+	}
+}

@@ -277,7 +277,19 @@ func (s *Server) pump(ctx context.Context, se *client) {
 		for {
 			v, err := se.reader.NextView(ctx)
 			if err == nil {
-				err = fw.write(&v)
+				err = fw.add(&v)
+			}
+			// frames that are queued already (audio with video, or frames
+			// the camera sent at once) join this Write: no delay is added
+			for err == nil && fw.pending() < frameBufLimit {
+				more, ok := se.reader.TryNextView()
+				if !ok {
+					break
+				}
+				err = fw.add(&more)
+			}
+			if err == nil {
+				err = fw.flush(fw.now())
 			}
 			if err != nil {
 				s.pumpEnded(se, err)
