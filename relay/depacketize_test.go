@@ -169,6 +169,26 @@ func TestDepacketizeRefuses(t *testing.T) {
 	}
 }
 
+// recorderAndViewer attaches a reader that wants access units (as the
+// recorder) and one that wants packets only (as RTSP), both ready; they
+// close when the test ends.
+func recorderAndViewer(t *testing.T, s *Stream) (rec, view *Reader) {
+	t.Helper()
+	rec, err := s.AddReader(ReaderConf{Consumer: "record", AU: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rec.Close)
+	view, err = s.AddReader(ReaderConf{Protocol: "rtsp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(view.Close)
+	_, _ = rec.WaitReady(context.Background())
+	_, _ = view.WaitReady(context.Background())
+	return rec, view
+}
+
 // A frame whose packets do not read back is dropped for a reader that
 // wants access units and counted, with its track's frames up to the next
 // keyframe; a reader that wants packets only gets it; the next keyframe
@@ -176,12 +196,7 @@ func TestDepacketizeRefuses(t *testing.T) {
 func TestReaderDropsFrameThatDoesNotReadBack(t *testing.T) {
 	s := newTestStream(t, 64)
 	_ = s.CameraConnected([]Track{h264Track})
-	rec, _ := s.AddReader(ReaderConf{Consumer: "record", AU: true})
-	defer rec.Close()
-	view, _ := s.AddReader(ReaderConf{Protocol: "rtsp"})
-	defer view.Close()
-	_, _ = rec.WaitReady(context.Background())
-	_, _ = view.WaitReady(context.Background())
+	rec, view := recorderAndViewer(t, s)
 	feed(t, s, 0, 0, 1, 100)
 	bad := &Frame{Track: 0, video: true, Packets: []*rtp.Packet{{Payload: []byte{28, 0x81, 1, 2}}}, Bytes: 4} // an FU-A that never ends
 	s.mu.Lock()
@@ -239,12 +254,7 @@ func TestAccessUnitsRoundTripThroughStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			ref := sanitize.NewVideoFilter(codec, s.Sanitize, tr.ParamSets)
-			rec, _ := s.AddReader(ReaderConf{Consumer: "record", AU: true})
-			defer rec.Close()
-			view, _ := s.AddReader(ReaderConf{Protocol: "rtsp"})
-			defer view.Close()
-			_, _ = rec.WaitReady(context.Background())
-			_, _ = view.WaitReady(context.Background())
+			rec, view := recorderAndViewer(t, s)
 
 			r := rand.New(rand.NewPCG(5, 6))
 			hdr := len(slice)
