@@ -24,7 +24,6 @@ type outTrack struct {
 	checked []byte      // the SPS last checked for frame reordering
 	pk      *packetizer // video
 	aac     *rtpmpeg4audio.Encoder
-	ssrc    uint32
 	seq     uint16 // audio (PCMU/PCMA/Opus) sequence
 	tsBase  uint32
 	lastPTS time.Duration // camera PTS of the previous unit, this connection
@@ -36,6 +35,8 @@ type outTrack struct {
 	reorders      bool
 	sawReorderSPS bool
 	dts           *dtsExtractor
+	// the newest frames, which keep their shared encodings (encoding.go)
+	recent encodingRing
 }
 
 func randU32() uint32 {
@@ -51,7 +52,7 @@ func (s *Stream) buildTracks(tracks []Track) ([]*outTrack, error) {
 	var nextDyn uint8 = 96
 	dynamic := func() uint8 { nextDyn++; return nextDyn - 1 }
 	for i, t := range tracks {
-		ot := &outTrack{OutTrack: OutTrack{Track: t, Index: i}, ssrc: randU32(), tsBase: randU32(), seq: uint16(randU32())}
+		ot := &outTrack{OutTrack: OutTrack{Track: t, Index: i, SSRC: randU32()}, tsBase: randU32(), seq: uint16(randU32())}
 		if ot.Channels == 0 {
 			ot.Channels = 1
 		}
@@ -61,11 +62,11 @@ func (s *Stream) buildTracks(tracks []Track) ([]*outTrack, error) {
 		case CodecH264:
 			ot.PayloadType = dynamic()
 			ot.filter = s.newFilter(t.Codec, t.ParamSets)
-			ot.pk = &packetizer{pt: ot.PayloadType, ssrc: ot.ssrc, seq: seq, max: PayloadMaxSize}
+			ot.pk = &packetizer{pt: ot.PayloadType, ssrc: ot.SSRC, seq: seq, max: PayloadMaxSize}
 		case CodecH265:
 			ot.PayloadType = dynamic()
 			ot.filter = s.newFilter(t.Codec, t.ParamSets)
-			ot.pk = &packetizer{h265: true, pt: ot.PayloadType, ssrc: ot.ssrc, seq: seq, max: PayloadMaxSize}
+			ot.pk = &packetizer{h265: true, pt: ot.PayloadType, ssrc: ot.SSRC, seq: seq, max: PayloadMaxSize}
 		case CodecPCMU:
 			ot.PayloadType = 0
 		case CodecPCMA:
@@ -74,7 +75,7 @@ func (s *Stream) buildTracks(tracks []Track) ([]*outTrack, error) {
 			ot.PayloadType = dynamic()
 		case CodecAAC:
 			ot.PayloadType = dynamic()
-			ot.aac = &rtpmpeg4audio.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.ssrc, InitialSequenceNumber: &seq,
+			ot.aac = &rtpmpeg4audio.Encoder{PayloadType: ot.PayloadType, SSRC: &ot.SSRC, InitialSequenceNumber: &seq,
 				PayloadMaxSize: PayloadMaxSize, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
 			err = ot.aac.Init()
 			if !s.loggedAAC {
@@ -153,7 +154,7 @@ func (t *outTrack) audio(in [][]byte) (*Frame, error) {
 		for _, fr := range au {
 			t.seq++
 			f.Packets = append(f.Packets, &rtp.Packet{
-				Header:  rtp.Header{Version: 2, PayloadType: t.PayloadType, SequenceNumber: t.seq, SSRC: t.ssrc},
+				Header:  rtp.Header{Version: 2, PayloadType: t.PayloadType, SequenceNumber: t.seq, SSRC: t.SSRC},
 				Payload: fr,
 			})
 		}

@@ -121,6 +121,7 @@ func (s *Stream) WriteUnit(u Unit) error {
 	if t.Kind == KindVideo {
 		s.gop.add(f)
 	}
+	t.recent.push(f)
 	for _, r := range s.readers {
 		r.offer(f)
 	}

@@ -65,6 +65,7 @@ type Frame struct {
 
 	video bool // the packets carry H.264 or H.265 (h265) access units
 	h265  bool
+	enc   frameEncoding // an output's shared wire encoding (encoding.go)
 }
 
 // Stream is one camera stream's fan-out point. Configure the exported

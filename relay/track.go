@@ -85,6 +85,10 @@ type OutTrack struct {
 	Track
 	Index       int   // position in Stream.Tracks()
 	PayloadType uint8 // payload type of the Stream's packets
+	// SSRC of the Stream's packets: random, and kept for as long as the
+	// track's codecs are (a camera reconnecting with the same codecs
+	// keeps it)
+	SSRC uint32
 	// ProfileLevelID is the H.264 profile-level-id (hex, 6 digits) derived
 	// from the current SPS; empty for other codecs or when no SPS is known.
 	ProfileLevelID string
