@@ -30,6 +30,16 @@ import (
 // records never interleave with its responses. Sender reports (every 5 s,
 // per track) are cordon's, since gortsplib never sees these packets. UDP
 // and SRTP sessions keep gortsplib's path.
+//
+// A frame's records are the same for every session that announced the
+// relay's SSRC for the track and has dropped nothing (its sequence numbers
+// and timestamps are then the relay's own) on the same channel: they are
+// built once per frame, by the first such session, and written as they
+// are by the others (relay.Frame.SharedEncoding), so a reader costs its
+// Write and no copy. To that end the SSRC a TCP SETUP answer announces is
+// the relay's for that track (learnSetup), not gortsplib's per-session
+// one: gortsplib never sends on these sessions, and it ignores receiver
+// reports for an SSRC it does not know.
 
 const (
 	srInterval = 5 * time.Second
@@ -46,15 +56,23 @@ const (
 	bufCap = frameBufLimit + 4 + 12 + relay.PayloadMaxSize + 64
 )
 
-// interleaved is one SETUP answer's Transport: channel and SSRC.
+// interleaved is one SETUP answer's Transport: channel, gortsplib's SSRC
+// for the media, and the SSRC the answer announced instead.
 type interleaved struct {
 	channel int
-	ssrc    uint32
+	ssrc    uint32 // gortsplib's
+	wire    uint32 // announced, and written
 }
 
-// learnSetup records the interleaved channel and SSRC of a SETUP answer
-// (OnResponse sees every answer; only SETUP's carry a Transport).
-func (st *connState) learnSetup(res *base.Response) {
+// maxSetups bounds the SETUP answers a connection records.
+const maxSetups = 16
+
+// learnSetup records the interleaved channel and SSRC of a plain TCP
+// SETUP answer (OnResponse sees every answer; only SETUP's carry a
+// Transport) and makes the answer announce the relay's SSRC for the
+// track, so that its records can be shared (cs: the stream OnSetup
+// answered with). An answer that cannot be recorded is left as it is.
+func (st *connState) learnSetup(res *base.Response, cs *camStream) {
 	v, ok := res.Header["Transport"]
 	if !ok || res.StatusCode != base.StatusOK {
 		return
@@ -64,9 +82,36 @@ func (st *connState) learnSetup(res *base.Response) {
 		th.Protocol != headers.TransportProtocolTCP || th.Profile != headers.TransportProfileAVP {
 		return
 	}
-	if len(st.setups) < 16 {
-		st.setups = append(st.setups, interleaved{channel: th.InterleavedIDs[0], ssrc: *th.SSRC})
+	if len(st.setups) >= maxSetups {
+		return
 	}
+	in := interleaved{channel: th.InterleavedIDs[0], ssrc: *th.SSRC, wire: *th.SSRC}
+	if ssrc, ok := cs.relaySSRC(*th.SSRC); ok {
+		in.wire = ssrc
+		th.SSRC = &ssrc
+		res.Header["Transport"] = th.Marshal()
+	}
+	st.setups = append(st.setups, in)
+}
+
+// relaySSRC is the relay's SSRC for the track whose gortsplib SSRC is
+// ssrc in this stream.
+func (cs *camStream) relaySSRC(ssrc uint32) (uint32, bool) {
+	if cs == nil {
+		return 0, false
+	}
+	stats := cs.stream.Stats()
+	for i, m := range cs.medias {
+		if m == nil {
+			continue
+		}
+		for _, f := range stats.Medias[m].Formats {
+			if f.LocalSSRC == ssrc {
+				return cs.tracks[i].SSRC, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // frameWriter writes one TCP session's frames.
@@ -80,7 +125,11 @@ type frameWriter struct {
 	clocks  []int
 	sr      []srState
 	buf     []byte
-	now     func() time.Time
+	// shared is a frame's shared records (relay.Frame.SharedEncoding)
+	// added and not yet written: written as they are when nothing else
+	// is added, else copied into buf. buf is empty while shared is held.
+	shared []byte
+	now    func() time.Time
 	// deadline is the write deadline last set: it is moved only once less
 	// than half the timeout is left (one runtime timer update per
 	// timeout/2, not per frame), so a Write always has at least timeout/2
@@ -121,7 +170,7 @@ func newFrameWriter(conn *gortsplib.ServerConn, ss *gortsplib.ServerSession, cs 
 		found := false
 		for _, s := range setups {
 			if s.ssrc == ssrc {
-				w.chans[i], w.ssrcs[i], found = s.channel, ssrc, true
+				w.chans[i], w.ssrcs[i], found = s.channel, s.wire, true
 			}
 		}
 		if !found {
@@ -157,6 +206,24 @@ func (w *frameWriter) add(v *relay.View) error {
 		return nil
 	}
 	ch, ssrc := w.chans[f.Track], w.ssrcs[f.Track]
+	sr := &w.sr[f.Track]
+	if v.SeqDelta == 0 && v.TSDelta == 0 && f.Packets[0].SSRC == ssrc {
+		b, ok := f.SharedEncoding(uint32(ch), encodeRecords)
+		if ok && b != nil {
+			if err := w.addShared(b); err != nil {
+				return err
+			}
+			for _, p := range f.Packets {
+				sr.packets++
+				sr.octets += uint32(len(p.Payload))
+			}
+			sr.lastTS, sr.have = f.Packets[len(f.Packets)-1].Timestamp, true
+			return w.maybeSR(v, ch, ssrc, sr)
+		}
+	}
+	if err := w.unshare(); err != nil {
+		return err
+	}
 	need := min(f.Bytes+16*len(f.Packets)+64, bufCap)
 	if len(w.buf) > 0 && len(w.buf)+need > bufCap {
 		if err := w.flush(w.now()); err != nil { // past the bound: write what is gathered
@@ -168,7 +235,6 @@ func (w *frameWriter) add(v *relay.View) error {
 	if c := min(len(w.buf)+need, bufCap); cap(w.buf) < c {
 		w.buf = append(make([]byte, 0, c), w.buf...)
 	}
-	sr := &w.sr[f.Track]
 	for _, p := range f.Packets {
 		if len(w.buf) > frameBufLimit {
 			if err := w.flush(w.now()); err != nil {
@@ -176,13 +242,20 @@ func (w *frameWriter) add(v *relay.View) error {
 			}
 		}
 		ts := v.TS(p)
-		if err := w.appendPacket(ch, ssrc, v.Seq(p), ts, p); err != nil {
+		var err error
+		if w.buf, err = appendRecord(w.buf, ch, ssrc, v.Seq(p), ts, p); err != nil {
 			return err
 		}
 		sr.packets++
 		sr.octets += uint32(len(p.Payload))
 		sr.lastTS, sr.have = ts, true
 	}
+	return w.maybeSR(v, ch, ssrc, sr)
+}
+
+// maybeSR adds a sender report for track channel ch after v's frame when
+// one is due.
+func (w *frameWriter) maybeSR(v *relay.View, ch int, ssrc uint32, sr *srState) error {
 	// a sender report maps this frame's timestamp to the wall-clock time
 	// it reached the relay (not to now: a frame that waited in this
 	// reader's queue keeps its own time, so a reader that is a frame
@@ -191,7 +264,10 @@ func (w *frameWriter) add(v *relay.View) error {
 	// timestamps are squeezed
 	now := w.now() // one clock read per frame
 	if !v.Primed && now.Sub(sr.lastSR) >= srInterval {
-		at := f.Time
+		if err := w.unshare(); err != nil {
+			return err
+		}
+		at := v.Frame.Time
 		if at.IsZero() {
 			at = now
 		}
@@ -201,43 +277,101 @@ func (w *frameWriter) add(v *relay.View) error {
 	return nil
 }
 
-// appendPacket appends p as an interleaved record on channel ch with the
-// session's SSRC and this reader's sequence number and timestamp (p itself
-// is shared and never written). The relay's packets have a plain 12-byte
-// header (no padding, extension or CSRC): that is written directly; any
-// other header goes through pion's marshaller.
-func (w *frameWriter) appendPacket(ch int, ssrc uint32, seq uint16, ts uint32, p *rtp.Packet) error {
+// addShared adds a frame's shared records: held as they are when nothing
+// is pending, else gathered into the buffer (flushing first past its
+// bound).
+func (w *frameWriter) addShared(b []byte) error {
+	if w.pending() == 0 {
+		w.shared = b
+		return nil
+	}
+	if err := w.unshare(); err != nil {
+		return err
+	}
+	if len(w.buf)+len(b) > bufCap {
+		if err := w.flush(w.now()); err != nil {
+			return err
+		}
+		w.shared = b
+		return nil
+	}
+	if c := len(w.buf) + len(b); cap(w.buf) < c {
+		w.buf = append(make([]byte, 0, min(max(c, 2*cap(w.buf)), bufCap)), w.buf...)
+	}
+	w.buf = append(w.buf, b...)
+	return nil
+}
+
+// unshare moves held shared records into the buffer, before something
+// is added after them (another frame, a sender report); records too large
+// for the buffer's bound are written first instead.
+func (w *frameWriter) unshare() error {
+	if w.shared == nil {
+		return nil
+	}
+	b := w.shared
+	if len(b) > frameBufLimit {
+		return w.flush(w.now())
+	}
+	w.shared = nil
+	if c := len(b) + 64; cap(w.buf) < c {
+		w.buf = make([]byte, 0, min(max(c, 2*cap(w.buf)), bufCap))
+	}
+	w.buf = append(w.buf, b...)
+	return nil
+}
+
+// encodeRecords builds a frame's interleaved records on channel ch with
+// the packets' own headers (the relay's SSRC, sequence numbers and
+// timestamps): what every reader that dropped nothing writes.
+func encodeRecords(f *relay.Frame, ch uint32) []byte {
+	b := make([]byte, 0, f.Bytes+16*len(f.Packets))
+	for _, p := range f.Packets {
+		var err error
+		if b, err = appendRecord(b, int(ch), p.SSRC, p.SequenceNumber, p.Timestamp, p); err != nil {
+			return nil
+		}
+	}
+	return b
+}
+
+// appendRecord appends p to b as an interleaved record on channel ch with
+// the session's SSRC and this reader's sequence number and timestamp (p
+// itself is shared and never written). The relay's packets have a plain
+// 12-byte header (no padding, extension or CSRC): that is written
+// directly; any other header goes through pion's marshaller.
+func appendRecord(b []byte, ch int, ssrc uint32, seq uint16, ts uint32, p *rtp.Packet) ([]byte, error) {
 	h := &p.Header
 	if h.Padding || h.Extension || len(h.CSRC) > 0 {
 		hc := *h
 		hc.SSRC, hc.SequenceNumber, hc.Timestamp = ssrc, seq, ts
 		n := hc.MarshalSize() + len(p.Payload)
 		if n > 0xffff {
-			return nil // cannot be framed; the relay's payloads are far smaller
+			return b, nil // cannot be framed; the relay's payloads are far smaller
 		}
-		w.buf = append(w.buf, '$', byte(ch), byte(n>>8), byte(n))
-		start := len(w.buf)
-		w.buf = slices.Grow(w.buf, n)[:start+hc.MarshalSize()]
-		if _, err := hc.MarshalTo(w.buf[start:]); err != nil {
-			return err
+		b = append(b, '$', byte(ch), byte(n>>8), byte(n))
+		start := len(b)
+		b = slices.Grow(b, n)[:start+hc.MarshalSize()]
+		if _, err := hc.MarshalTo(b[start:]); err != nil {
+			return b[:start-4], err
 		}
-		w.buf = append(w.buf, p.Payload...)
-		return nil
+		b = append(b, p.Payload...)
+		return b, nil
 	}
 	n := 12 + len(p.Payload)
 	if n > 0xffff {
-		return nil
+		return b, nil
 	}
 	b1 := h.PayloadType & 0x7f
 	if h.Marker {
 		b1 |= 0x80
 	}
-	w.buf = append(w.buf, '$', byte(ch), byte(n>>8), byte(n), 2<<6, b1)
-	w.buf = binary.BigEndian.AppendUint16(w.buf, seq)
-	w.buf = binary.BigEndian.AppendUint32(w.buf, ts)
-	w.buf = binary.BigEndian.AppendUint32(w.buf, ssrc)
-	w.buf = append(w.buf, p.Payload...)
-	return nil
+	b = append(b, '$', byte(ch), byte(n>>8), byte(n), 2<<6, b1)
+	b = binary.BigEndian.AppendUint16(b, seq)
+	b = binary.BigEndian.AppendUint32(b, ts)
+	b = binary.BigEndian.AppendUint32(b, ssrc)
+	b = append(b, p.Payload...)
+	return b, nil
 }
 
 func (w *frameWriter) appendSR(ch int, ssrc uint32, sr *srState, now time.Time) {
@@ -252,21 +386,28 @@ func (w *frameWriter) appendSR(ch int, ssrc uint32, sr *srState, now time.Time) 
 }
 
 // pending is the bytes added and not yet written.
-func (w *frameWriter) pending() int { return len(w.buf) }
+func (w *frameWriter) pending() int { return len(w.buf) + len(w.shared) }
 
 // errPartialWrite: a write timed out part way; the stream is broken.
 var errPartialWrite = errors.New("rtsp client too slow: a write timed out")
 
 func (w *frameWriter) flush(now time.Time) error {
-	if len(w.buf) == 0 {
+	if w.pending() == 0 {
 		return nil
 	}
 	if w.deadline.Sub(now) < w.timeout/2 {
 		w.deadline = now.Add(w.timeout)
 		_ = w.conn.SetWriteDeadline(w.deadline)
 	}
-	_, err := w.conn.Write(w.buf)
-	w.buf = w.buf[:0]
+	var err error
+	if len(w.buf) > 0 {
+		_, err = w.conn.Write(w.buf)
+		w.buf = w.buf[:0]
+	}
+	if err == nil && w.shared != nil {
+		_, err = w.conn.Write(w.shared)
+	}
+	w.shared = nil
 	if err != nil {
 		return errPartialWrite
 	}

@@ -86,11 +86,13 @@ func expectRecords(t testing.TB, d relay.Delivery, seqDelta uint16, tsDelta uint
 // The bytes a reader receives for a known frame are exactly the expected
 // interleaved records and sender report, with this reader's SSRC,
 // sequence numbers and timestamps (the relay's shared packets shifted by
-// the reader's deltas), on each kind of connection: plain TCP, TCP behind
+// the reader's deltas; or the relay's own, from the records readers
+// share), on each kind of connection: plain TCP, TCP behind
 // the connection limiter (as the gateway's listener), TLS and a pipe. A
 // frame larger than frameBufLimit is split across writes without a byte
-// out of place. The four writers read the same shared packets at once:
-// -race flags a write to them, and they must be unchanged afterwards.
+// out of place. The four writers read the same shared packets, and build
+// or share the same records, at once: -race flags a write to them, and
+// they must be unchanged afterwards.
 func TestFrameWriterExactBytes(t *testing.T) {
 	small, big := knownFrame(23), knownFrame(1500) // big: > frameBufLimit
 	orig := map[*byte][]byte{}
@@ -109,12 +111,16 @@ func TestFrameWriterExactBytes(t *testing.T) {
 		{"tls", tlsPair},
 		{"pipe", func(*testing.T) (net.Conn, net.Conn) { a, b := net.Pipe(); return b, a }},
 	}
-	views := []*relay.View{viewOf(small), viewOf(big)}
+	// a reader that dropped frames (deltas) writes its own records; one
+	// that dropped nothing and announced the relay's SSRC (1 here) writes
+	// the records the first such reader built (relay.Frame.SharedEncoding)
+	views := []*relay.View{viewOf(small), viewOf(big), viewOf(small), viewOf(big)}
 	views[0].SeqDelta, views[0].TSDelta = 9, 1000 // wraps both
 	views[1].SeqDelta = 65535
+	ssrcs := []uint32{0x1234abcd, 0x1234abcd, 1, 1}
 	var wants [][]byte
-	for i, d := range []relay.Delivery{small, big} {
-		wants = append(wants, expectRecords(t, d, views[i].SeqDelta, views[i].TSDelta, 4, 0x1234abcd, now))
+	for i, d := range []relay.Delivery{small, big, small, big} {
+		wants = append(wants, expectRecords(t, d, views[i].SeqDelta, views[i].TSDelta, 4, ssrcs[i], now))
 	}
 	var wg sync.WaitGroup
 	for _, c := range conns {
@@ -126,7 +132,7 @@ func TestFrameWriterExactBytes(t *testing.T) {
 			defer wg.Done()
 			for i, v := range views {
 				// each frame starts a sender report period of its own
-				w.sr[0] = srState{}
+				w.sr[0], w.ssrcs[0] = srState{}, ssrcs[i]
 				want := wants[i]
 				got := make(chan []byte, 1)
 				go func() {

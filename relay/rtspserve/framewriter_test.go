@@ -203,7 +203,8 @@ func (c *countConn) Write(b []byte) (int, error) {
 // larger keyframes came, up to 1 MiB per reader).
 func TestFrameWriterBufferBounded(t *testing.T) {
 	cc := &countConn{Conn: discardConn{}}
-	w := &frameWriter{conn: cc, timeout: time.Minute, chans: []int{0}, ssrcs: []uint32{1}, clocks: []int{90000},
+	// SSRC 2, not the relay's 1: this reader builds its own records
+	w := &frameWriter{conn: cc, timeout: time.Minute, chans: []int{0}, ssrcs: []uint32{2}, clocks: []int{90000},
 		sr: make([]srState, 1), now: time.Now}
 	p, key := viewOf(knownFrame(20)), viewOf(knownFrame(300)) // ~17 KB and ~260 KB
 	if err := w.write(p); err != nil {
@@ -357,5 +358,84 @@ func TestFrameWriterGathersQueuedFrames(t *testing.T) {
 		_ = w.flush(w.now())
 	}); n != 0 {
 		t.Fatalf("%.1f allocations per gathered write once the buffer is sized", n)
+	}
+}
+
+// sliceConn records the backing array of each Write.
+type sliceConn struct {
+	discardConn
+	first []*byte
+	bytes [][]byte
+}
+
+func (c *sliceConn) Write(b []byte) (int, error) {
+	c.first = append(c.first, &b[0])
+	c.bytes = append(c.bytes, bytes.Clone(b))
+	return len(b), nil
+}
+
+// Readers that dropped nothing and announced the relay's SSRC write one
+// frame's records from the same bytes: the first builds them, the others
+// neither build nor copy (their Write gets the very same array, and
+// nothing is allocated). A reader on another channel, or one with deltas
+// (it dropped frames), builds its own, byte for byte what it would
+// without sharing. A frame gathered after a shared one joins it in one
+// Write, and a due sender report follows the records.
+func TestFrameWriterSharesRecords(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	newW := func(c net.Conn, ch int) *frameWriter {
+		return &frameWriter{conn: c, timeout: time.Minute, chans: []int{ch}, ssrcs: []uint32{1}, clocks: []int{90000},
+			sr: []srState{{lastSR: now}}, now: func() time.Time { return now }}
+	}
+	v := viewOf(knownFrame(20))
+	a, b, other := &sliceConn{}, &sliceConn{}, &sliceConn{}
+	wa, wb, wo := newW(a, 0), newW(b, 0), newW(other, 2)
+	for _, w := range []*frameWriter{wa, wb, wo} {
+		if err := w.write(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(a.first) != 1 || len(b.first) != 1 || a.first[0] != b.first[0] {
+		t.Fatal("two readers on the same channel did not write the same records")
+	}
+	d := knownFrame(20)
+	if !bytes.Equal(a.bytes[0], expectRecords(t, d, 0, 0, 0, 1, now)[:len(a.bytes[0])]) {
+		t.Fatal("shared records differ from the expected ones")
+	}
+	if other.first[0] == a.first[0] || !bytes.Equal(other.bytes[0], expectRecords(t, d, 0, 0, 2, 1, now)[:len(other.bytes[0])]) {
+		t.Fatal("a reader on channel 2 got channel 0's records")
+	}
+	wb.conn = discardConn{}
+	if n := testing.AllocsPerRun(50, func() { _ = wb.write(v) }); n != 0 {
+		t.Fatalf("%.1f allocations writing shared records", n)
+	}
+	dropped := viewOf(knownFrame(20))
+	dropped.SeqDelta = 3
+	priv := &sliceConn{}
+	if err := newW(priv, 0).write(dropped); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(priv.bytes[0], expectRecords(t, d, 3, 0, 0, 1, now)[:len(priv.bytes[0])]) {
+		t.Fatal("a reader with deltas wrote wrong records")
+	}
+
+	// gathered: shared records, then another frame's, then a due report
+	v2 := viewOf(knownFrame(21))
+	g := &sliceConn{}
+	wg := newW(g, 0)
+	wg.sr[0].lastSR = now.Add(-time.Minute)
+	if err := wg.add(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := wg.add(v2); err != nil {
+		t.Fatal(err)
+	}
+	if err := wg.flush(now); err != nil {
+		t.Fatal(err)
+	}
+	want2 := expectRecords(t, knownFrame(21), 0, 0, 0, 1, now)
+	all := append(expectRecords(t, d, 0, 0, 0, 1, now), want2[:len(want2)-32]...) // the second frame's report is not due
+	if len(g.bytes) != 1 || !bytes.Equal(g.bytes[0], all) {
+		t.Fatalf("%d writes; gathered bytes differ at %d", len(g.bytes), firstDiff(g.bytes[0], all))
 	}
 }

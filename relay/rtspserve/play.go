@@ -132,6 +132,9 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 		if !samePrincipal(v, c.viewer) {
 			return errResponse(base.StatusSessionNotFound), nil, nil
 		}
+		s.mu.Lock()
+		st.setupCS = c.cs
+		s.mu.Unlock()
 		return &base.Response{StatusCode: base.StatusOK}, c.cs.stream, nil
 	}
 	if err := s.Sessions.Check("rtsp", v.Name); err != nil && v.Kind != session.KindPeer {
@@ -161,6 +164,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	}
 	s.mu.Lock()
 	s.sessions[ctx.Session] = c
+	st.setupCS = cs
 	s.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, cs.stream, nil
 }

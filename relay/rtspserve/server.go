@@ -148,6 +148,8 @@ type connState struct {
 	// starts once the answer is out (OnResponse)
 	pendingPlay *client
 	setups      []interleaved // the SETUP answers' channels (framewriter.go)
+	// setupCS is the stream of the SETUP being answered (learnSetup)
+	setupCS *camStream
 }
 
 // camStream is one session's gortsplib stream with its media mapping.
@@ -345,7 +347,8 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	var cl *client
 	if st != nil {
 		cl, st.pendingPlay = st.pendingPlay, nil
-		st.learnSetup(res)
+		st.learnSetup(res, st.setupCS)
+		st.setupCS = nil
 	}
 	start := cl != nil && res.StatusCode == base.StatusOK && s.sessions[cl.ss] == cl
 	if start {

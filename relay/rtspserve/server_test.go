@@ -23,6 +23,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
@@ -603,5 +604,115 @@ func TestPeerSessions(t *testing.T) {
 	list := f.srv.Sessions.List()
 	if len(list) != 2 || list[0].Kind != session.KindPeer || list[0].User != "peer/node-b" {
 		t.Fatalf("sessions %+v", list)
+	}
+}
+
+// ssrcClient plays gate and reports, per media type, the SSRC its SETUP
+// answers announced and the SSRCs its packets carried.
+func ssrcClient(t *testing.T, srv *Server, tcp bool) (announced map[description.MediaType]uint32, seen func() map[description.MediaType][]uint32) {
+	t.Helper()
+	u, err := base.ParseURL("rtsp://alice:s3cret-A@" + srv.Addr().String() + "/gate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var answers []uint32
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: 3 * time.Second, OnResponse: func(res *base.Response) {
+		var th headers.Transport
+		if v, ok := res.Header["Transport"]; ok && th.Unmarshal(v) == nil && th.SSRC != nil {
+			mu.Lock()
+			answers = append(answers, *th.SSRC)
+			mu.Unlock()
+		}
+	}}
+	p := gortsplib.ProtocolUDP
+	if tcp {
+		p = gortsplib.ProtocolTCP
+	}
+	c.Protocol = &p
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	got := map[description.MediaType][]uint32{}
+	c.OnPacketRTPAny(func(m *description.Media, _ format.Format, p *rtp.Packet) {
+		mu.Lock()
+		if !slices.Contains(got[m.Type], p.SSRC) {
+			got[m.Type] = append(got[m.Type], p.SSRC)
+		}
+		mu.Unlock()
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(answers) != len(desc.Medias) {
+		t.Fatalf("%d SETUP answers with an SSRC for %d medias", len(answers), len(desc.Medias))
+	}
+	announced = map[description.MediaType]uint32{}
+	for i, m := range desc.Medias {
+		announced[m.Type] = answers[i]
+	}
+	return announced, func() map[description.MediaType][]uint32 {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[description.MediaType][]uint32{}
+		for k, v := range got {
+			out[k] = slices.Clone(v)
+		}
+		return out
+	}
+}
+
+// Every TCP session of a camera announces, and sends with, the relay's
+// SSRC for each track, so that they can share a frame's records
+// (framewriter.go); a UDP session keeps gortsplib's own. Each session's
+// packets carry exactly the SSRC its SETUP answer announced.
+func TestTCPSessionsAnnounceTheRelaySSRC(t *testing.T) {
+	f := newFixture(t, false)
+	r, err := f.stream.AddReader(relay.ReaderConf{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracks, err := r.WaitReady(context.Background())
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relaySSRC := map[description.MediaType]uint32{description.MediaTypeVideo: tracks[0].SSRC, description.MediaTypeAudio: tracks[1].SSRC}
+	srv := &Server{Listen: "127.0.0.1:0", UDPRTPListen: "127.0.0.1:0", UDPRTCPListen: "127.0.0.1:0", Hub: f.srv.Hub,
+		Access: f.access, AllowBasic: true, DigestEnabled: func() bool { return false }, ReadyTimeout: time.Second}
+	if err := srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a1, s1 := ssrcClient(t, srv, true)
+	a2, s2 := ssrcClient(t, srv, true)
+	au, su := ssrcClient(t, srv, false)
+	for _, s := range []func() map[description.MediaType][]uint32{s1, s2, su} {
+		testtool.WaitFor(t, 5*time.Second, "video and audio packets", func() bool { g := s(); return len(g) == 2 })
+	}
+	for _, c := range []struct {
+		name      string
+		announced map[description.MediaType]uint32
+		seen      map[description.MediaType][]uint32
+	}{{"tcp 1", a1, s1()}, {"tcp 2", a2, s2()}, {"udp", au, su()}} {
+		for typ, ssrc := range c.announced {
+			if len(c.seen[typ]) != 1 || c.seen[typ][0] != ssrc {
+				t.Errorf("%s %s: announced %x, packets carried %x", c.name, typ, ssrc, c.seen[typ])
+			}
+			relayOwn := ssrc == relaySSRC[typ]
+			if relayOwn != (c.name != "udp") {
+				t.Errorf("%s %s: announced %x, the relay's is %x", c.name, typ, ssrc, relaySSRC[typ])
+			}
+		}
 	}
 }
