@@ -71,3 +71,15 @@ func (r *encodingRing) push(f *Frame) {
 	r.frames[r.next] = f
 	r.next = (r.next + 1) % encodingWindow
 }
+
+// reset seals and forgets every frame: a camera that went offline (or a
+// closed stream) holds no frames nor encodings. Under Stream.mu.
+func (r *encodingRing) reset() {
+	for i, f := range r.frames {
+		if f != nil {
+			f.seal()
+		}
+		r.frames[i] = nil
+	}
+	r.next = 0
+}

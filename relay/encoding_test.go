@@ -99,4 +99,35 @@ func TestSharedEncoding(t *testing.T) {
 	if b, ok := f.SharedEncoding(7, build); ok || b != nil {
 		t.Fatal("an encoding kept by a frame older than the window")
 	}
+
+	// a camera that goes offline leaves no frame holding an encoding (the
+	// tracks, and so the ring, outlive a reconnect with the same codecs)
+	var newest *Frame
+	for {
+		v, ok := r.TryNextView()
+		if !ok {
+			break
+		}
+		if v.Frame.Track == 0 {
+			newest = v.Frame
+		}
+	}
+	if newest == nil {
+		t.Fatal("no video frame queued")
+	}
+	if _, ok := newest.SharedEncoding(7, build); !ok {
+		t.Fatal("the newest frame keeps no encoding")
+	}
+	s.CameraDisconnected(nil)
+	if _, ok := newest.SharedEncoding(7, build); ok {
+		t.Fatal("an encoding kept while the camera is offline")
+	}
+	s.mu.Lock()
+	for _, tr := range s.tracks {
+		if tr.recent != (encodingRing{}) {
+			s.mu.Unlock()
+			t.Fatal("an offline track still holds frames")
+		}
+	}
+	s.mu.Unlock()
 }

@@ -69,6 +69,9 @@ func (s *Stream) goOfflineLocked() {
 	s.online = false
 	s.ready = make(chan struct{})
 	s.gop.reset()
+	for _, t := range s.tracks {
+		t.recent.reset()
+	}
 }
 
 func sameCodecs(old []*outTrack, tracks []Track) bool {

@@ -160,6 +160,9 @@ func (s *Stream) Close() {
 	s.closed = true
 	readers := s.readers
 	s.readers = nil
+	for _, t := range s.tracks {
+		t.recent.reset()
+	}
 	s.mu.Unlock()
 	for _, r := range readers {
 		r.finish(ErrStreamClosed)

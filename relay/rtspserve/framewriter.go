@@ -38,8 +38,10 @@ import (
 // are by the others (relay.Frame.SharedEncoding), so a reader costs its
 // Write and no copy. To that end the SSRC a TCP SETUP answer announces is
 // the relay's for that track (learnSetup), not gortsplib's per-session
-// one: gortsplib never sends on these sessions, and it ignores receiver
-// reports for an SSRC it does not know.
+// one: gortsplib never sends on these sessions (a session whose answers
+// announced the relay's SSRC is never handed to gortsplib's path, which
+// would send its own), and it ignores receiver reports for an SSRC it
+// does not know.
 
 const (
 	srInterval = 5 * time.Second
@@ -64,15 +66,15 @@ type interleaved struct {
 	wire    uint32 // announced, and written
 }
 
-// maxSetups bounds the SETUP answers a connection records.
-const maxSetups = 16
-
-// learnSetup records the interleaved channel and SSRC of a plain TCP
-// SETUP answer (OnResponse sees every answer; only SETUP's carry a
-// Transport) and makes the answer announce the relay's SSRC for the
-// track, so that its records can be shared (cs: the stream OnSetup
-// answered with). An answer that cannot be recorded is left as it is.
-func (st *connState) learnSetup(res *base.Response, cs *camStream) {
+// learnSetup records the interleaved channel and SSRC of the session's
+// plain TCP SETUP answer (OnResponse sees every answer; only SETUP's carry
+// a Transport) and makes the answer announce the relay's SSRC for the
+// track, so that its records can be shared. The record is the session's,
+// not the connection's: a client may SETUP on one connection and PLAY on
+// another. A session sets each of its medias up once (gortsplib refuses a
+// second SETUP of a media), so it records at most one answer per media.
+// Under Server.mu.
+func (c *client) learnSetup(res *base.Response) {
 	v, ok := res.Header["Transport"]
 	if !ok || res.StatusCode != base.StatusOK {
 		return
@@ -82,24 +84,22 @@ func (st *connState) learnSetup(res *base.Response, cs *camStream) {
 		th.Protocol != headers.TransportProtocolTCP || th.Profile != headers.TransportProfileAVP {
 		return
 	}
-	if len(st.setups) >= maxSetups {
+	if len(c.setups) >= len(c.cs.medias) {
 		return
 	}
 	in := interleaved{channel: th.InterleavedIDs[0], ssrc: *th.SSRC, wire: *th.SSRC}
-	if ssrc, ok := cs.relaySSRC(*th.SSRC); ok {
+	if ssrc, ok := c.cs.relaySSRC(*th.SSRC); ok {
 		in.wire = ssrc
 		th.SSRC = &ssrc
 		res.Header["Transport"] = th.Marshal()
+		c.announcedRelaySSRC = true
 	}
-	st.setups = append(st.setups, in)
+	c.setups = append(c.setups, in)
 }
 
 // relaySSRC is the relay's SSRC for the track whose gortsplib SSRC is
 // ssrc in this stream.
 func (cs *camStream) relaySSRC(ssrc uint32) (uint32, bool) {
-	if cs == nil {
-		return 0, false
-	}
 	stats := cs.stream.Stats()
 	for i, m := range cs.medias {
 		if m == nil {

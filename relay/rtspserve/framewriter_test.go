@@ -418,6 +418,20 @@ func TestFrameWriterSharesRecords(t *testing.T) {
 	if !bytes.Equal(priv.bytes[0], expectRecords(t, d, 3, 0, 0, 1, now)[:len(priv.bytes[0])]) {
 		t.Fatal("a reader with deltas wrote wrong records")
 	}
+	// a frame from the cached GOP with squeezed timestamps: the same
+	// sequence numbers as the shared records, other timestamps
+	squeezed := viewOf(knownFrame(20))
+	squeezed.TSDelta, squeezed.Primed = 500, true
+	if _, ok := squeezed.Frame.SharedEncoding(0, encodeRecords); !ok { // as if another reader had built them
+		t.Fatal("no shared records")
+	}
+	sq := &sliceConn{}
+	if err := newW(sq, 0).write(squeezed); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sq.bytes[0], expectRecords(t, d, 0, 500, 0, 1, now)[:len(sq.bytes[0])]) {
+		t.Fatal("a primed reader with squeezed timestamps wrote the shared records")
+	}
 
 	// gathered: shared records, then another frame's, then a due report
 	v2 := viewOf(knownFrame(21))

@@ -133,7 +133,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 			return errResponse(base.StatusSessionNotFound), nil, nil
 		}
 		s.mu.Lock()
-		st.setupCS = c.cs
+		st.answering = c
 		s.mu.Unlock()
 		return &base.Response{StatusCode: base.StatusOK}, c.cs.stream, nil
 	}
@@ -164,7 +164,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	}
 	s.mu.Lock()
 	s.sessions[ctx.Session] = c
-	st.setupCS = cs
+	st.answering = c
 	s.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, cs.stream, nil
 }
@@ -277,7 +277,14 @@ func sameTracks(a, b []relay.OutTrack) bool {
 func (s *Server) pump(ctx context.Context, se *client) {
 	defer s.wg.Done()
 	defer close(se.done)
-	if fw := newFrameWriter(se.conn, se.ss, se.cs, se.setups, writeTimeout); fw != nil {
+	fw := newFrameWriter(se.conn, se.ss, se.cs, se.setups, writeTimeout)
+	if fw == nil && se.announcedRelaySSRC {
+		// gortsplib's path would send with its own SSRC, not the one
+		// announced: end the session rather than send a wrong stream
+		s.pumpEnded(se, errNoFrameWriter)
+		return
+	}
+	if fw != nil {
 		for {
 			v, err := se.reader.NextView(ctx)
 			if err == nil {
@@ -326,6 +333,10 @@ func (s *Server) pump(ctx context.Context, se *client) {
 		}
 	}
 }
+
+// errNoFrameWriter: a TCP session whose SETUP answers cannot be matched
+// to its medias at PLAY (not expected: every answer is recorded).
+var errNoFrameWriter = errors.New("rtsp session set up in a way cordon cannot serve")
 
 // pumpEnded ends the session whose pump stopped on err (unless the server
 // or the session cancelled it).

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -147,9 +146,9 @@ type connState struct {
 	// pendingPlay is the session whose PLAY is being answered; its media
 	// starts once the answer is out (OnResponse)
 	pendingPlay *client
-	setups      []interleaved // the SETUP answers' channels (framewriter.go)
-	// setupCS is the stream of the SETUP being answered (learnSetup)
-	setupCS *camStream
+	// answering is the session whose SETUP is being answered: its
+	// answer is recorded, and rewritten, in OnResponse (learnSetup)
+	answering *client
 }
 
 // camStream is one session's gortsplib stream with its media mapping.
@@ -181,10 +180,12 @@ type client struct {
 	cancel context.CancelFunc
 	pctx   context.Context
 	done   chan struct{}
-	// the SETUP answers of the connection that answered PLAY (conn is
-	// then set to it, under Server.mu): a TCP session writes frames on
-	// it itself (framewriter.go)
-	setups []interleaved
+	// the session's plain TCP SETUP answers, recorded under Server.mu
+	// (learnSetup): a TCP session writes frames itself (framewriter.go)
+	// on the connection that answered PLAY (conn is then set to it);
+	// announcedRelaySSRC: an answer announced the relay's SSRC
+	setups             []interleaved
+	announcedRelaySSRC bool
 }
 
 // Info implements session.Session.
@@ -347,13 +348,15 @@ func (s *Server) OnResponse(c *gortsplib.ServerConn, res *base.Response) {
 	var cl *client
 	if st != nil {
 		cl, st.pendingPlay = st.pendingPlay, nil
-		st.learnSetup(res, st.setupCS)
-		st.setupCS = nil
+		if a := st.answering; a != nil {
+			st.answering = nil
+			a.learnSetup(res)
+		}
 	}
 	start := cl != nil && res.StatusCode == base.StatusOK && s.sessions[cl.ss] == cl
 	if start {
 		cl.pumping = true
-		cl.conn, cl.setups = c, slices.Clone(st.setups)
+		cl.conn = c
 	}
 	s.mu.Unlock()
 	if start {

@@ -716,3 +716,163 @@ func TestTCPSessionsAnnounceTheRelaySSRC(t *testing.T) {
 		}
 	}
 }
+
+// rtspConn is a raw RTSP/TCP client connection for tests that do what
+// library clients do not (SETUP on one connection, PLAY on another).
+type rtspConn struct {
+	t    *testing.T
+	c    net.Conn
+	br   *bufio.Reader
+	cseq int
+}
+
+func dialRTSP(t *testing.T, addr string) *rtspConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rtspConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// do sends a request as alice and returns the answer's status line,
+// headers and body (it fails the test on anything but 200).
+func (r *rtspConn) do(method, url, extra string) (map[string]string, string) {
+	r.t.Helper()
+	r.cseq++
+	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:s3cret-A"))
+	fmt.Fprintf(r.c, "%s %s RTSP/1.0\r\nCSeq: %d\r\nAuthorization: %s\r\n%s\r\n", method, url, r.cseq, authz, extra)
+	status, err := r.br.ReadString('\n')
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := map[string]string{}
+	for {
+		line, err := r.br.ReadString('\n')
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		h[k] = v
+	}
+	n, _ := strconv.Atoi(h["Content-Length"])
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r.br, body); err != nil {
+		r.t.Fatal(err)
+	}
+	if !strings.Contains(status, " 200 ") {
+		r.t.Fatalf("%s %s: %s", method, url, strings.TrimSpace(status))
+	}
+	return h, string(body)
+}
+
+// setup sets trackID=n up on interleaved channels 2n-(2n+1) (session ""
+// = a new one) and returns the session and the SSRC the answer announced.
+func (r *rtspConn) setup(u string, n int, session string) (string, uint32) {
+	r.t.Helper()
+	extra := fmt.Sprintf("Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n", 2*n, 2*n+1)
+	if session != "" {
+		extra += "Session: " + session + "\r\n"
+	}
+	h, _ := r.do("SETUP", fmt.Sprintf("%s/trackID=%d", u, n), extra)
+	var th headers.Transport
+	if err := th.Unmarshal(base.HeaderValue{h["Transport"]}); err != nil || th.SSRC == nil {
+		r.t.Fatalf("SETUP answer's Transport %q: %v", h["Transport"], err)
+	}
+	return strings.Split(h["Session"], ";")[0], *th.SSRC
+}
+
+// ssrcs reads interleaved records until every channel in want has
+// carried n RTP packets, and returns the SSRCs seen per channel.
+func (r *rtspConn) ssrcs(want []int, n int) map[int][]uint32 {
+	r.t.Helper()
+	seen, count := map[int][]uint32{}, map[int]int{}
+	done := func() bool {
+		for _, ch := range want {
+			if count[ch] < n {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		var hdr [4]byte
+		if _, err := io.ReadFull(r.br, hdr[:]); err != nil {
+			r.t.Fatal(err)
+		}
+		if hdr[0] != '$' {
+			r.t.Fatalf("not an interleaved record: %q", hdr)
+		}
+		b := make([]byte, int(hdr[2])<<8|int(hdr[3]))
+		if _, err := io.ReadFull(r.br, b); err != nil {
+			r.t.Fatal(err)
+		}
+		ch := int(hdr[1])
+		if ch%2 == 1 {
+			continue // RTCP
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(b); err != nil {
+			r.t.Fatal(err)
+		}
+		count[ch]++
+		if !slices.Contains(seen[ch], p.SSRC) {
+			seen[ch] = append(seen[ch], p.SSRC)
+		}
+	}
+	return seen
+}
+
+// A session's SETUP answers are its own, not its connection's: a client
+// may set a session up on one connection and PLAY it on another (RTSP
+// allows it; gortsplib ties a TCP session to a connection only at PLAY),
+// and a connection may set up and tear down any number of sessions. Each
+// way, every packet carries the SSRC its SETUP answer announced (the
+// answers were kept per connection, bounded at 16: the first case and
+// the 17th SETUP on a connection sent gortsplib's own SSRC instead).
+func TestSetupAnswersAreTheSessions(t *testing.T) {
+	f := newFixture(t, false)
+	addr := f.srv.Addr().String()
+	url := "rtsp://" + addr + "/gate"
+
+	t.Run("play on another connection", func(t *testing.T) {
+		a, b := dialRTSP(t, addr), dialRTSP(t, addr)
+		a.do("DESCRIBE", url, "Accept: application/sdp\r\n")
+		session, video := a.setup(url, 0, "")
+		_, audio := b.setup(url, 1, session)
+		// A is closed, and gone from the session, first: gortsplib 5.6.2
+		// reads the session's state from A's reader while a PLAY on B sets
+		// it, a data race of the library's that -race reports
+		a.c.Close()
+		testtool.WaitFor(t, 5*time.Second, "connection A closed", func() bool {
+			f.srv.mu.Lock()
+			defer f.srv.mu.Unlock()
+			return len(f.srv.conns) == 1
+		})
+		b.do("PLAY", url, "Session: "+session+"\r\n")
+		got := b.ssrcs([]int{0, 2}, 10)
+		if !slices.Equal(got[0], []uint32{video}) || !slices.Equal(got[2], []uint32{audio}) {
+			t.Fatalf("announced video %x audio %x; packets carried %x and %x", video, audio, got[0], got[2])
+		}
+	})
+	t.Run("many sessions on one connection", func(t *testing.T) {
+		c := dialRTSP(t, addr)
+		c.do("DESCRIBE", url, "Accept: application/sdp\r\n")
+		for range 15 { // then the session's SETUPs are the 16th and 17th
+			session, _ := c.setup(url, 1, "")
+			c.do("TEARDOWN", url, "Session: "+session+"\r\n")
+		}
+		session, video := c.setup(url, 0, "")
+		_, audio := c.setup(url, 1, session)
+		c.do("PLAY", url, "Session: "+session+"\r\n")
+		got := c.ssrcs([]int{0, 2}, 10)
+		if !slices.Equal(got[0], []uint32{video}) || !slices.Equal(got[2], []uint32{audio}) {
+			t.Fatalf("announced video %x audio %x; packets carried %x and %x", video, audio, got[0], got[2])
+		}
+	})
+}
