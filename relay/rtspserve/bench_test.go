@@ -15,9 +15,12 @@ import (
 )
 
 // BenchmarkFrameWriter: one RTSP/TCP reader's 1080p P-frame (19 packets)
-// to a loopback TCP connection, as the frame writer sends it (one Write
-// per frame) and one Write per packet (gortsplib's writer, without its
-// queue and closure): go test -run '^$' -bench FrameWriter ./relay/rtspserve/
+// to a loopback TCP connection, as the frame writer sends it: its own
+// records in one Write ("frame": a reader that dropped frames), the
+// records another reader built ("shared": every reader that dropped
+// nothing, after the first), and one Write per packet ("packet":
+// gortsplib's writer, without its queue and closure):
+// go test -run '^$' -bench FrameWriter ./relay/rtspserve/
 func BenchmarkFrameWriter(b *testing.B) {
 	d := relay.Delivery{Track: 0}
 	for i := range 19 {
@@ -28,18 +31,24 @@ func BenchmarkFrameWriter(b *testing.B) {
 		d.Packets = append(d.Packets, rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: 3600,
 			SSRC: 1, Marker: i == 18}, Payload: bytes.Repeat([]byte{byte(i)}, n)})
 	}
-	for _, perPacket := range []bool{false, true} {
-		name := "frame"
-		if perPacket {
-			name = "packet"
+	for _, name := range []string{"frame", "shared", "packet"} {
+		perPacket := name == "packet"
+		ssrc := uint32(0xabcd) // not the relay's (1): own records
+		if name == "shared" {
+			ssrc = 1
 		}
 		b.Run(name, func(b *testing.B) {
 			client, server := tcpPair(b)
 			go func() { _, _ = io.Copy(io.Discard, client) }()
 			cc := &countConn{Conn: server}
-			w := &frameWriter{conn: cc, timeout: 5 * time.Second, chans: []int{0}, ssrcs: []uint32{0xabcd}, clocks: []int{90000},
+			w := &frameWriter{conn: cc, timeout: 5 * time.Second, chans: []int{0}, ssrcs: []uint32{ssrc}, clocks: []int{90000},
 				sr: make([]srState, 1), now: time.Now}
 			frame := viewOf(d)
+			if name == "shared" { // built by another reader
+				if _, ok := frame.Frame.SharedEncoding(0, encodeRecords); !ok {
+					b.Fatal("no shared records")
+				}
+			}
 			ones := make([]*relay.View, len(d.Packets))
 			for i := range d.Packets {
 				ones[i] = viewOf(relay.Delivery{Track: 0, Packets: d.Packets[i : i+1]})
