@@ -204,3 +204,44 @@ var (
 	benchSPS = []byte{0x67, 0x42, 0xc0, 0x1e, 0xd9, 0x00, 0xa0, 0x3d, 0xb0, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x32, 0x0f, 0x16, 0x2e, 0x48}
 	benchPPS = []byte{0x68, 0xcb, 0x83, 0xcb, 0x20}
 )
+
+// BenchmarkFrameWriterReaders: the user-space cost of one new 1080p
+// P-frame (19 packets) for 50 RTSP/TCP readers, without the system calls
+// (each reader's connection discards): every reader building its own
+// records ("own": readers that dropped frames, or before the records
+// were shared) against the first building them and the others writing
+// that slice ("shared"). ns/op is per frame for all 50 readers.
+func BenchmarkFrameWriterReaders(b *testing.B) {
+	d := relay.Delivery{Track: 0}
+	for i := range 19 {
+		n := 1128
+		if i == 18 {
+			n = 700
+		}
+		d.Packets = append(d.Packets, rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: 3600,
+			SSRC: 1, Marker: i == 18}, Payload: bytes.Repeat([]byte{byte(i)}, n)})
+	}
+	for _, name := range []string{"own", "shared"} {
+		ssrc := uint32(0xabcd)
+		if name == "shared" {
+			ssrc = 1
+		}
+		b.Run(name, func(b *testing.B) {
+			ws := make([]*frameWriter, 50)
+			for i := range ws {
+				ws[i] = &frameWriter{conn: discardConn{}, timeout: 5 * time.Second, chans: []int{0}, ssrcs: []uint32{ssrc}, clocks: []int{90000},
+					sr: make([]srState, 1), now: time.Now}
+			}
+			b.SetBytes(int64(50 * 19 * 1132))
+			b.ReportAllocs()
+			for b.Loop() {
+				frame := viewOf(d) // a new frame, as the relay publishes
+				for _, w := range ws {
+					if err := w.write(frame); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
