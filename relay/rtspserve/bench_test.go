@@ -22,15 +22,7 @@ import (
 // gortsplib's writer, without its queue and closure):
 // go test -run '^$' -bench FrameWriter ./relay/rtspserve/
 func BenchmarkFrameWriter(b *testing.B) {
-	d := relay.Delivery{Track: 0}
-	for i := range 19 {
-		n := 1128
-		if i == 18 {
-			n = 700
-		}
-		d.Packets = append(d.Packets, rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: 3600,
-			SSRC: 1, Marker: i == 18}, Payload: bytes.Repeat([]byte{byte(i)}, n)})
-	}
+	d := benchPFrame()
 	for _, name := range []string{"frame", "shared", "packet"} {
 		perPacket := name == "packet"
 		ssrc := uint32(0xabcd) // not the relay's (1): own records
@@ -212,15 +204,7 @@ var (
 // were shared) against the first building them and the others writing
 // that slice ("shared"). ns/op is per frame for all 50 readers.
 func BenchmarkFrameWriterReaders(b *testing.B) {
-	d := relay.Delivery{Track: 0}
-	for i := range 19 {
-		n := 1128
-		if i == 18 {
-			n = 700
-		}
-		d.Packets = append(d.Packets, rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: 3600,
-			SSRC: 1, Marker: i == 18}, Payload: bytes.Repeat([]byte{byte(i)}, n)})
-	}
+	d := benchPFrame()
 	for _, name := range []string{"own", "shared"} {
 		ssrc := uint32(0xabcd)
 		if name == "shared" {
@@ -244,4 +228,18 @@ func BenchmarkFrameWriterReaders(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchPFrame is a 1080p P-frame as the relay sends it: 19 packets, SSRC 1.
+func benchPFrame() relay.Delivery {
+	d := relay.Delivery{Track: 0}
+	for i := range 19 {
+		n := 1128
+		if i == 18 {
+			n = 700
+		}
+		d.Packets = append(d.Packets, rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: 3600,
+			SSRC: 1, Marker: i == 18}, Payload: bytes.Repeat([]byte{byte(i)}, n)})
+	}
+	return d
 }

@@ -409,28 +409,27 @@ func TestFrameWriterSharesRecords(t *testing.T) {
 	if n := testing.AllocsPerRun(50, func() { _ = wb.write(v) }); n != 0 {
 		t.Fatalf("%.1f allocations writing shared records", n)
 	}
-	dropped := viewOf(knownFrame(20))
-	dropped.SeqDelta = 3
-	priv := &sliceConn{}
-	if err := newW(priv, 0).write(dropped); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(priv.bytes[0], expectRecords(t, d, 3, 0, 0, 1, now)[:len(priv.bytes[0])]) {
-		t.Fatal("a reader with deltas wrote wrong records")
-	}
-	// a frame from the cached GOP with squeezed timestamps: the same
-	// sequence numbers as the shared records, other timestamps
-	squeezed := viewOf(knownFrame(20))
-	squeezed.TSDelta, squeezed.Primed = 500, true
-	if _, ok := squeezed.Frame.SharedEncoding(0, encodeRecords); !ok { // as if another reader had built them
-		t.Fatal("no shared records")
-	}
-	sq := &sliceConn{}
-	if err := newW(sq, 0).write(squeezed); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(sq.bytes[0], expectRecords(t, d, 0, 500, 0, 1, now)[:len(sq.bytes[0])]) {
-		t.Fatal("a primed reader with squeezed timestamps wrote the shared records")
+	// a reader that dropped frames (a sequence offset), and one primed
+	// from the cached GOP with squeezed timestamps (a timestamp offset
+	// only), while the shared records are built: each writes its own
+	for _, c := range []struct {
+		name   string
+		seq    uint16
+		ts     uint32
+		primed bool
+	}{{"dropped", 3, 0, false}, {"squeezed", 0, 500, true}} {
+		own := viewOf(knownFrame(20))
+		own.SeqDelta, own.TSDelta, own.Primed = c.seq, c.ts, c.primed
+		if _, ok := own.Frame.SharedEncoding(0, encodeRecords); !ok { // as if another reader had built them
+			t.Fatal("no shared records")
+		}
+		rc := &sliceConn{}
+		if err := newW(rc, 0).write(own); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rc.bytes[0], expectRecords(t, d, c.seq, c.ts, 0, 1, now)[:len(rc.bytes[0])]) {
+			t.Fatalf("%s: a reader with offsets wrote wrong records", c.name)
+		}
 	}
 
 	// gathered: shared records, then another frame's, then a due report
