@@ -46,11 +46,9 @@ func (f *Frame) SharedEncoding(key uint32, build func(f *Frame, key uint32) []by
 		return e.b, e.key == key
 	}
 	ne := &encoding{key: key, b: build(f, key)}
-	if f.enc.p.CompareAndSwap(nil, ne) {
-		return ne.b, true
-	}
-	// another reader stored one meanwhile, or the frame was sealed: ne is
-	// still a valid encoding for this reader
+	// if another reader stored one meanwhile, or the frame was sealed, ne
+	// is still a valid encoding for this reader
+	f.enc.p.CompareAndSwap(nil, ne)
 	return ne.b, true
 }
 

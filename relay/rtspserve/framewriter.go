@@ -92,7 +92,6 @@ func (c *client) learnSetup(res *base.Response) {
 		in.wire = ssrc
 		th.SSRC = &ssrc
 		res.Header["Transport"] = th.Marshal()
-		c.announcedRelaySSRC = true
 	}
 	c.setups = append(c.setups, in)
 }
@@ -213,10 +212,8 @@ func (w *frameWriter) add(v *relay.View) error {
 			if err := w.addShared(b); err != nil {
 				return err
 			}
-			for _, p := range f.Packets {
-				sr.packets++
-				sr.octets += uint32(len(p.Payload))
-			}
+			sr.packets += uint32(len(f.Packets))
+			sr.octets += uint32(f.Bytes)
 			sr.lastTS, sr.have = f.Packets[len(f.Packets)-1].Timestamp, true
 			return w.maybeSR(v, ch, ssrc, sr)
 		}

@@ -3,6 +3,7 @@ package rtspserve
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -278,7 +279,7 @@ func (s *Server) pump(ctx context.Context, se *client) {
 	defer s.wg.Done()
 	defer close(se.done)
 	fw := newFrameWriter(se.conn, se.ss, se.cs, se.setups, writeTimeout)
-	if fw == nil && se.announcedRelaySSRC {
+	if fw == nil && slices.ContainsFunc(se.setups, func(in interleaved) bool { return in.wire != in.ssrc }) {
 		// gortsplib's path would send with its own SSRC, not the one
 		// announced: end the session rather than send a wrong stream
 		s.pumpEnded(se, errNoFrameWriter)

@@ -182,10 +182,8 @@ type client struct {
 	done   chan struct{}
 	// the session's plain TCP SETUP answers, recorded under Server.mu
 	// (learnSetup): a TCP session writes frames itself (framewriter.go)
-	// on the connection that answered PLAY (conn is then set to it);
-	// announcedRelaySSRC: an answer announced the relay's SSRC
-	setups             []interleaved
-	announcedRelaySSRC bool
+	// on the connection that answered PLAY (conn is then set to it)
+	setups []interleaved
 }
 
 // Info implements session.Session.
