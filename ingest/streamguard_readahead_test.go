@@ -10,6 +10,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/conn"
+
+	"cordon/internal/testtool"
 )
 
 // readCounter counts the Read calls that reach the camera's socket.
@@ -36,20 +38,7 @@ func guardedPair(t *testing.T, p *Puller) (camera net.Conn, rc *readCounter, g *
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	dialed, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	camera = <-accepted
-	if camera == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { _ = camera.Close(); _ = dialed.Close() })
+	dialed, camera := testtool.DialAccepted(t, ln)
 	s := &session{c: p, faultCh: make(chan struct{}), rate: newByteBucket(p.Limits.MaxBitrate, p.Limits.BitrateWindow), media: newMediaGuard()}
 	s.channels.add(0)
 	rc = &readCounter{Conn: dialed}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"cordon/internal/testtool"
 	"cordon/relay"
 )
 
@@ -67,28 +68,14 @@ func BenchmarkFrameWriter(b *testing.B) {
 	}
 }
 
-// tcpPair is a connected loopback TCP pair.
+// tcpPair is a connected loopback TCP pair: client, server.
 func tcpPair(b testing.TB) (net.Conn, net.Conn) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	acc := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		acc <- c
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	server := <-acc
-	if server == nil {
-		b.Fatal("accept failed")
-	}
-	b.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
+	return testtool.DialAccepted(b, ln)
 }
 
 // BenchmarkReaderToWire: a relay reader's 1080p P-frames (21 KB, 19

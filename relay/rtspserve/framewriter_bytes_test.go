@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtp"
 
 	"cordon/internal/connlimit"
+	"cordon/internal/testtool"
 	"cordon/relay"
 )
 
@@ -196,21 +197,7 @@ func limitedPair(t *testing.T) (net.Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	acc := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		acc <- c
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := <-acc
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
+	return testtool.DialAccepted(t, l)
 }
 
 // tlsPair is a TLS pair over loopback TCP with a throwaway certificate.
